@@ -1,0 +1,24 @@
+"""POST /api/v1/audio: the unified audio endpoint."""
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from voxgate.api.auth import authenticate
+from voxgate.api.responses import JSONResponse
+from voxgate.errors import InvalidRequestError
+from voxgate.services import services_of
+
+
+async def create_audio(request: Request) -> Response:
+    services = services_of(request)
+    principal = await authenticate(request, services)
+    body = await request.body()
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequestError(
+            f"The request body is not valid JSON: {exc}.", code="invalid_json"
+        ) from exc
+    result = await services.gateway.handle(principal, payload, request.state.request_id)
+    return JSONResponse(result)

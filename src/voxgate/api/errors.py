@@ -1,0 +1,37 @@
+"""Every failure leaves in the OpenAI error shape; a client's mistake is never a 500."""
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from voxgate.api.responses import error_response
+from voxgate.errors import GatewayError, InvalidRequestError, NotFoundError
+
+logger = logging.getLogger("voxgate.api")
+
+
+async def gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return error_response(exc)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error_class = NotFoundError if exc.status_code == 404 else InvalidRequestError
+    error = error_class(exc.detail, code=f"http_{exc.status_code}")
+    error.status_code = exc.status_code
+    return error_response(error)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    request_id = request.state.request_id
+    logger.exception("unhandled error in request %s", request_id)
+    error = GatewayError(
+        f"The gateway failed to handle request {request_id}; it has been logged.",
+        code="internal_error",
+        # Starlette answers this one outside our middleware, so the id is added here.
+        headers={"x-request-id": request_id},
+    )
+    return error_response(error)

@@ -1,0 +1,19 @@
+"""Liveness and readiness probes."""
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from voxgate.api.responses import JSONResponse
+from voxgate.services import services_of
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    services = services_of(request)
+    database_ok = await services.database.ping()
+    status = 200 if database_ok else 503
+    checks = {"database": database_ok, "catalog_models": len(services.catalog)}
+    return JSONResponse({"status": "ready" if database_ok else "unavailable", **checks}, status)

@@ -1,0 +1,36 @@
+"""Encodes PCM into the gateway's output formats with PyAV."""
+
+import io
+
+import av
+import numpy as np
+
+from voxgate.audio.formats import OUTPUT_FORMATS, OUTPUT_SAMPLE_RATE
+from voxgate.audio.pcm import PcmAudio
+from voxgate.audio.resample import resample
+from voxgate.types import AudioFormat
+
+
+def encode(pcm: PcmAudio, fmt: AudioFormat) -> bytes:
+    """The whole clip as a file (or raw samples for pcm16), mono at 24 kHz."""
+    spec = OUTPUT_FORMATS[fmt]
+    audio = resample(pcm, OUTPUT_SAMPLE_RATE)
+    if spec.container is None:
+        return audio.samples
+    out = io.BytesIO()
+    with av.open(out, "w", format=spec.container) as container:
+        stream = container.add_stream(spec.codec, rate=OUTPUT_SAMPLE_RATE, layout="mono")
+        # PyAV converts the sample format and cuts frames to the codec's frame size itself.
+        for packet in stream.encode(_frame(audio)):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return out.getvalue()
+
+
+def _frame(pcm: PcmAudio) -> av.AudioFrame:
+    samples = np.frombuffer(pcm.samples, dtype="<i2").reshape(1, -1)
+    frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+    frame.sample_rate = pcm.sample_rate
+    frame.pts = None
+    return frame

@@ -1,0 +1,78 @@
+"""Turns metered quantities into integer micro-USD at a catalog row's prices."""
+
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from fractions import Fraction
+
+from voxgate.catalog.schema import Pricing
+from voxgate.types import MicroUSD
+
+MICRO = 1_000_000
+MILLISECONDS_PER_MINUTE = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Metered:
+    """What one request consumed, in the units providers bill."""
+
+    text_input_tokens: int = 0
+    text_output_tokens: int = 0
+    audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
+    audio_milliseconds: int = 0
+    characters: int = 0
+    requests: int = 1
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            if getattr(self, item.name) < 0:
+                raise ValueError(f"{item.name} cannot be negative")
+
+
+def cost(pricing: Pricing, metered: Metered) -> MicroUSD:
+    """The exact cost, rounded once, half up, to the micro-dollar.
+
+    Per-token prices are quoted per 1M tokens, so a price in dollars per 1M tokens is the price
+    in micro-dollars per token. A row without audio token rates bills audio tokens at its text
+    rates, as the seed row's single input/output price does.
+    """
+    audio_in = pricing.audio_input_per_1m_tokens or pricing.text_input_per_1m_tokens
+    audio_out = pricing.audio_output_per_1m_tokens or pricing.text_output_per_1m_tokens
+    token_and_character_cost = (
+        _per_unit(pricing.text_input_per_1m_tokens, metered.text_input_tokens)
+        + _per_unit(pricing.text_output_per_1m_tokens, metered.text_output_tokens)
+        + _per_unit(audio_in, metered.audio_input_tokens)
+        + _per_unit(audio_out, metered.audio_output_tokens)
+        + _per_unit(pricing.per_1m_characters, metered.characters)
+    )
+    duration_cost = (
+        _per_unit(pricing.audio_per_minute, metered.audio_milliseconds)
+        * MICRO
+        / MILLISECONDS_PER_MINUTE
+    )
+    request_cost = _per_unit(pricing.per_request, metered.requests) * MICRO
+    return round_half_up(token_and_character_cost + duration_cost + request_cost)
+
+
+def hold_amount(pricing: Pricing, worst_cases: list[Metered]) -> MicroUSD:
+    """What to hold before a call: the dearest worst case, never below the minimum hold."""
+    minimum = round_half_up(Fraction(pricing.minimum_hold_usd) * MICRO)
+    return MicroUSD(max([minimum, *(cost(pricing, metered) for metered in worst_cases)]))
+
+
+def round_half_up(amount: Fraction) -> MicroUSD:
+    """Exact rounding of a non-negative amount: floor(amount + 1/2) in integers."""
+    return MicroUSD((2 * amount.numerator + amount.denominator) // (2 * amount.denominator))
+
+
+def format_usd(amount: MicroUSD) -> str:
+    """Micro-USD as a dollar string with six decimals, e.g. 10000 → "0.010000"."""
+    sign = "-" if amount < 0 else ""
+    whole, micros = divmod(abs(amount), MICRO)
+    return f"{sign}{whole}.{micros:06d}"
+
+
+def _per_unit(price: Decimal | None, quantity: int) -> Fraction:
+    if price is None or quantity == 0:
+        return Fraction(0)
+    return Fraction(price) * quantity

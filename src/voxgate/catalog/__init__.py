@@ -1,0 +1,1 @@
+"""The model catalog: models and voices as data files, validated by `schema.py`."""

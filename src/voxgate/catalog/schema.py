@@ -1,0 +1,137 @@
+"""The shape of a catalog row; the one source for validation, routing, pricing and the docs."""
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from voxgate.types import AudioFormat, Modality, RequestedTask, Task
+
+FieldType = Literal["string", "number", "integer", "boolean"]
+FieldName = Literal[
+    "model", "task", "input", "voice", "response_format", "speed", "instructions", "language", "prompt"
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FieldSpec(_Frozen):
+    """One request field a model accepts, as shown in its reference table."""
+
+    name: FieldName
+    type: FieldType
+    required: bool = False
+    accepted: tuple[str, ...] | None = Field(
+        default=None, description="The only values allowed, when the field is an enumeration."
+    )
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int | None = Field(default=None, description="Characters, for strings.")
+    description: str
+
+
+class Credential(_Frozen):
+    """Where a route's secret lives: the names of environment variables, never the secret."""
+
+    name: str
+    api_key_env: str
+    base_url_env: str | None = None
+
+
+class Route(_Frozen):
+    provider: str = Field(description="A provider in the registry, e.g. local or azure-openai.")
+    upstream_model: str = Field(description="The provider's own model or deployment name.")
+    weight: int = Field(default=1, ge=1)
+    credentials: tuple[Credential, ...] = ()
+
+
+class Pricing(_Frozen):
+    """Prices in US dollars as the provider bills them; each unit kind is optional."""
+
+    minimum_hold_usd: Decimal
+    text_input_per_1m_tokens: Decimal | None = None
+    text_output_per_1m_tokens: Decimal | None = None
+    audio_input_per_1m_tokens: Decimal | None = None
+    audio_output_per_1m_tokens: Decimal | None = None
+    audio_per_minute: Decimal | None = None
+    per_1m_characters: Decimal | None = None
+    per_request: Decimal | None = None
+
+
+class Modalities(_Frozen):
+    input: tuple[Modality, ...]
+    output: tuple[Modality, ...]
+
+
+class ModelRow(_Frozen):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    name: str
+    description: str
+    provider: str
+    endpoint_type: str
+    tasks: tuple[Task, ...] = Field(min_length=1)
+    default_task: Task
+    modalities: Modalities
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    voices: tuple[str, ...] = ()
+    default_voice: str | None = None
+    formats: tuple[AudioFormat, ...] = ()
+    default_format: AudioFormat | None = None
+    languages: tuple[str, ...] = ()
+    fields: tuple[FieldSpec, ...]
+    pricing: Pricing
+    routes: tuple[Route, ...] = Field(min_length=1)
+    example: dict[str, Any] = Field(description="A model-safe example payload for the docs.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelRow":
+        if self.default_task not in self.tasks:
+            raise ValueError(f"default_task {self.default_task!r} is not one of tasks")
+        names = [spec.name for spec in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError("field names repeat")
+        if self.default_voice is not None and self.default_voice not in self.voices:
+            raise ValueError(f"default_voice {self.default_voice!r} is not one of voices")
+        if self.default_format is not None and self.default_format not in self.formats:
+            raise ValueError(f"default_format {self.default_format!r} is not one of formats")
+        self._check_accepted("task", ("auto", *self.tasks))
+        self._check_accepted("voice", self.voices)
+        self._check_accepted("response_format", self.formats)
+        self._check_accepted("language", self.languages)
+        return self
+
+    def _check_accepted(self, name: str, values: tuple[str, ...]) -> None:
+        """A field's accepted values must be exactly what the row declares it can do."""
+        spec = self.field(name)
+        if spec is not None and set(spec.accepted or ()) != set(values):
+            raise ValueError(f"field {name!r} must accept exactly {sorted(values)}")
+
+    def field(self, name: str) -> FieldSpec | None:
+        return next((spec for spec in self.fields if spec.name == name), None)
+
+    def accepts_task(self, task: RequestedTask) -> bool:
+        return task == "auto" or task in self.tasks
+
+
+class VoiceMapping(_Frozen):
+    """An OpenAI voice name and its nearest voice at each other provider, chosen by character."""
+
+    character: str
+    gemini: str
+    local: str
+
+
+class VoiceTable(_Frozen):
+    openai: dict[str, VoiceMapping]
+    provider_columns: dict[str, Literal["gemini", "local"]]
+
+    def native_voice(self, voice: str, provider: str) -> str:
+        """The serving provider's name for `voice`; native names pass through unchanged."""
+        mapping = self.openai.get(voice)
+        column = self.provider_columns.get(provider)
+        if mapping is None or column is None:
+            return voice
+        return str(getattr(mapping, column))

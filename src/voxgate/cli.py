@@ -1,0 +1,73 @@
+"""The `voxgate` command line."""
+
+import asyncio
+import os
+import shlex
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from voxgate.billing.pricing import format_usd
+from voxgate.bootstrap import DevAccess, ensure_dev_access
+from voxgate.services import open_services
+from voxgate.settings import Settings
+
+app = typer.Typer(help="voxgate: a self-hostable unified audio AI gateway.", no_args_is_help=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    preload: Annotated[bool, typer.Option(help="Load the local models at start.")] = True,
+) -> None:
+    """Run the gateway; on first start create the default workspace and a development key."""
+    # Worker processes build their own Settings, so options travel through the environment.
+    overrides = {"host": host, "port": port, "engine_preload": preload}
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"VOXGATE_{name.upper()}"] = str(value)
+    settings = Settings()
+    access = asyncio.run(_prepare(settings))
+    _print_welcome(settings, access)
+    uvicorn.run(
+        "voxgate.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+async def _prepare(settings: Settings) -> DevAccess:
+    services = await open_services(settings, dict(os.environ))
+    try:
+        return await ensure_dev_access(services)
+    finally:
+        await services.aclose()
+
+
+def _print_welcome(settings: Settings, access: DevAccess) -> None:
+    body = '{"model":"local-tts","input":"Hello from voxgate.","voice":"alloy","response_format":"mp3"}'
+    curl = (
+        f"curl -sS {settings.base_url}/api/v1/audio "
+        f"-H {shlex.quote('Authorization: Bearer ' + access.key)} "
+        "-H 'Content-Type: application/json' "
+        f"-d {shlex.quote(body)}"
+    )
+    credit = format_usd(settings.default_workspace_credit_micro_usd)
+    state = f"created with ${credit} of credit" if access.created else "ready"
+    typer.echo(f"voxgate: workspace 'default' {state} ({access.workspace_id})")
+    typer.echo(f"voxgate: API key: {access.key}")
+    typer.echo(f"voxgate: try it:\n{curl}")
+    typer.echo(f"voxgate: serving on {settings.base_url}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,71 @@
+"""Errors a client sees, each rendered in the OpenAI error shape with its HTTP status."""
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    status_code = 500
+    error_type = "server_error"
+    default_code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code or self.default_code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequestError(GatewayError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class AuthenticationError(GatewayError):
+    status_code = 401
+    error_type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class InsufficientCreditError(GatewayError):
+    status_code = 402
+    error_type = "insufficient_quota"
+    default_code = "insufficient_credit"
+
+
+class NotFoundError(InvalidRequestError):
+    status_code = 404
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    status_code = 413
+    default_code = "request_too_large"
+
+
+class ServiceUnavailableError(GatewayError):
+    status_code = 503
+    error_type = "service_unavailable"
+
+
+class OverloadedError(ServiceUnavailableError):
+    default_code = "engine_overloaded"
+
+    def __init__(self, message: str, *, retry_after_seconds: int = 1) -> None:
+        super().__init__(message, headers={"retry-after": str(retry_after_seconds)})

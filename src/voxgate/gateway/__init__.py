@@ -1,0 +1,1 @@
+"""The gateway core: validate → resolve task → plan routes → hold → call → convert → settle."""

@@ -1,0 +1,56 @@
+"""Audio sent inside a JSON string: base64 or a data URL, decoded with the audio layer."""
+
+import base64
+import binascii
+
+from voxgate.audio.decode import AudioDecodeError, AudioTooLongError, decode
+from voxgate.audio.pcm import PcmAudio
+from voxgate.errors import InvalidRequestError
+
+RECOGNIZER_SAMPLE_RATE = 16_000
+
+
+def audio_bytes(value: str, *, param: str = "input") -> bytes:
+    """The raw bytes of a base64 string or a `data:<mime>;base64,<data>` URL."""
+    payload = value.strip()
+    if payload.startswith("data:"):
+        header, sep, payload = payload.partition(",")
+        if not sep or not header.endswith(";base64"):
+            raise InvalidRequestError(
+                f"Field '{param}' is a data URL but not a base64 one "
+                "(expected data:<mime>;base64,<data>).",
+                param=param,
+                code="invalid_base64",
+            )
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidRequestError(
+            f"Field '{param}' must be base64-encoded audio or a base64 data URL: {exc}.",
+            param=param,
+            code="invalid_base64",
+        ) from exc
+    if not data:
+        raise InvalidRequestError(
+            f"Field '{param}' holds no audio.", param=param, code="empty_input"
+        )
+    return data
+
+
+def decode_for_recognition(data: bytes, *, max_seconds: float, param: str = "input") -> PcmAudio:
+    try:
+        return decode(data, sample_rate=RECOGNIZER_SAMPLE_RATE, max_seconds=max_seconds)
+    except AudioTooLongError as exc:
+        raise InvalidRequestError(
+            f"The audio in '{param}' is longer than this gateway's limit of "
+            f"{max_seconds:g} seconds.",
+            param=param,
+            code="audio_too_long",
+        ) from exc
+    except AudioDecodeError as exc:
+        raise InvalidRequestError(
+            f"Field '{param}' is not audio this gateway can decode ({exc}); send wav, mp3, "
+            "ogg/opus, flac, m4a or webm.",
+            param=param,
+            code="invalid_audio",
+        ) from exc

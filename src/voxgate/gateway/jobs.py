@@ -1,0 +1,42 @@
+"""One task's work, as the pipeline sees it: plan, worst case, run on an attempt, render."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from voxgate.billing.pricing import Metered, format_usd
+from voxgate.routing.planner import PlannedAttempt, RoutePlanner
+from voxgate.types import MicroUSD, Task
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a successful attempt produced: the client's `data` object and what it consumed."""
+
+    data: dict[str, Any]
+    metered: Metered
+
+
+class Job(Protocol):
+    task: Task
+
+    def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]: ...
+
+    def worst_case(self) -> list[Metered]:
+        """The largest consumption this request could bill, one per way it could be billed."""
+        ...
+
+    async def run(self, attempt: PlannedAttempt[Any]) -> Outcome: ...
+
+
+def usage_body(metered: Metered, cost: MicroUSD) -> dict[str, Any]:
+    minutes = (Decimal(metered.audio_milliseconds) / 60_000).quantize(Decimal("0.000001"))
+    return {
+        "estimated_audio_minutes": str(minutes),
+        "audio_seconds": metered.audio_milliseconds / 1000,
+        "input_characters": metered.characters,
+        "input_tokens": metered.text_input_tokens + metered.audio_input_tokens,
+        "output_tokens": metered.text_output_tokens + metered.audio_output_tokens,
+        "cost_usd": format_usd(cost),
+        "cost_micro_usd": cost,
+    }

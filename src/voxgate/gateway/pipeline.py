@@ -1,0 +1,208 @@
+"""The unified endpoint's chain of steps: validate → task → plan → hold → call → settle."""
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any
+
+from voxgate.billing.holds import Holds
+from voxgate.billing.metering import TokenCounter
+from voxgate.billing.pricing import Metered, cost, hold_amount
+from voxgate.billing.usage import Attempt, UsageRecord
+from voxgate.catalog.loader import Catalog
+from voxgate.catalog.schema import ModelRow
+from voxgate.errors import GatewayError, ServiceUnavailableError
+from voxgate.gateway.inputs import audio_bytes, decode_for_recognition
+from voxgate.gateway.jobs import Job, Outcome, usage_body
+from voxgate.gateway.speech import SpeechJob
+from voxgate.gateway.tasks import is_speech_to_text, resolve_task
+from voxgate.gateway.transcription import TranscriptionJob
+from voxgate.gateway.validation import UnifiedRequest, validate
+from voxgate.providers.registry import ProviderRegistry
+from voxgate.routing.planner import PlannedAttempt, RoutePlanner
+from voxgate.settings import Settings
+from voxgate.store.keys import Principal
+from voxgate.types import MicroUSD, Task
+
+RESPONSE_OBJECTS: Mapping[Task, str] = MappingProxyType(
+    {
+        "tts": "audio.speech",
+        "audio_chat": "audio.chat",
+        "realtime": "realtime.session",
+        "transcription": "audio.transcription",
+        "translation": "audio.translation",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """Who asked for what; grows into the usage record as the request moves on."""
+
+    principal: Principal
+    request_id: str
+    started: float
+    model: str = ""
+    task: str = ""
+
+    def record(self, **fields: Any) -> UsageRecord:
+        return UsageRecord(
+            request_id=self.request_id,
+            workspace_id=self.principal.workspace_id,
+            key_id=self.principal.key_id,
+            model=self.model,
+            task=self.task,
+            latency_ms=round((time.perf_counter() - self.started) * 1000),
+            **fields,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """The attempt that served the request, what it produced, and every attempt made."""
+
+    outcome: Outcome
+    attempt: PlannedAttempt[Any]
+    log: tuple[Attempt, ...]
+
+
+class AudioGateway:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        providers: ProviderRegistry,
+        planner: RoutePlanner,
+        holds: Holds,
+        tokens: TokenCounter,
+    ) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._providers = providers
+        self._planner = planner
+        self._holds = holds
+        self._tokens = tokens
+
+    async def handle(self, principal: Principal, body: object, request_id: str) -> dict[str, Any]:
+        trace = Trace(principal, request_id, time.perf_counter())
+        try:
+            row, request = validate(body, self._catalog)
+            trace = replace(trace, model=row.id)
+            task = resolve_task(row, request)
+            trace = replace(trace, task=task)
+            job = await self._job(row, task, request)
+            attempts = job.plan(self._planner)
+            amount = hold_amount(row.pricing, job.worst_case())
+            hold_id = await self._holds.place(
+                workspace_id=principal.workspace_id,
+                key_id=principal.key_id,
+                request_id=request_id,
+                amount=amount,
+                ttl_seconds=self._settings.hold_ttl_seconds,
+            )
+        except GatewayError as exc:
+            await self._holds.record(_failed(trace, exc, status="rejected"))
+            raise
+        served = await self._call(trace, job, attempts, hold_id, amount)
+        charged = await self._settle(trace, row, served, hold_id, amount)
+        return {
+            "object": RESPONSE_OBJECTS[task],
+            "data": served.outcome.data,
+            "usage": usage_body(served.outcome.metered, charged),
+        }
+
+    async def _job(self, row: ModelRow, task: Task, request: UnifiedRequest) -> Job:
+        if task == "tts":
+            return SpeechJob(row, request, self._catalog.voices, self._providers, self._tokens)
+        if is_speech_to_text(task):
+            data = audio_bytes(request.input)
+            audio = await asyncio.to_thread(
+                decode_for_recognition, data, max_seconds=self._settings.max_audio_seconds
+            )
+            return TranscriptionJob(row, request, audio, self._providers, task=task)
+        raise ServiceUnavailableError(
+            f"Task '{task}' on model '{row.id}' needs a provider this build does not include.",
+            param="task",
+            code="task_unavailable",
+        )
+
+    async def _call(
+        self,
+        trace: Trace,
+        job: Job,
+        attempts: list[PlannedAttempt[Any]],
+        hold_id: str,
+        amount: MicroUSD,
+    ) -> Served:
+        log: list[Attempt] = []
+        for attempt in attempts:
+            started = time.perf_counter()
+            try:
+                outcome = await job.run(attempt)
+            except BaseException as exc:
+                log.append(_attempt(attempt, started, error=exc))
+                failure = exc if isinstance(exc, GatewayError) else None
+                usage = _failed(trace, failure, status="failed", attempts=tuple(log))
+                released = replace(usage, hold_micro_usd=amount)
+                await asyncio.shield(self._holds.release(hold_id, released))
+                raise
+            log.append(_attempt(attempt, started))
+            return Served(outcome, attempt, tuple(log))
+        raise AssertionError("the planner returns at least one attempt")
+
+    async def _settle(
+        self,
+        trace: Trace,
+        row: ModelRow,
+        served: Served,
+        hold_id: str,
+        amount: MicroUSD,
+    ) -> MicroUSD:
+        price = cost(row.pricing, served.outcome.metered)
+        usage = trace.record(
+            provider=served.attempt.route.provider,
+            route=served.attempt.label,
+            status="succeeded",
+            http_status=200,
+            attempts=served.log,
+            hold_micro_usd=amount,
+            cost_micro_usd=price,
+            **_metered_fields(served.outcome.metered),
+        )
+        return await asyncio.shield(self._holds.settle(hold_id, price, usage))
+
+
+def _metered_fields(metered: Metered) -> dict[str, int]:
+    return {
+        "input_text_tokens": metered.text_input_tokens,
+        "output_text_tokens": metered.text_output_tokens,
+        "input_audio_tokens": metered.audio_input_tokens,
+        "output_audio_tokens": metered.audio_output_tokens,
+        "input_characters": metered.characters,
+        "audio_milliseconds": metered.audio_milliseconds,
+    }
+
+
+def _failed(
+    trace: Trace, exc: GatewayError | None, *, status: str, attempts: tuple[Attempt, ...] = ()
+) -> UsageRecord:
+    return trace.record(
+        status=status,
+        http_status=exc.status_code if exc else 500,
+        error_code=exc.code if exc else "internal_error",
+        attempts=attempts,
+    )
+
+
+def _attempt(
+    attempt: PlannedAttempt[Any], started: float, error: BaseException | None = None
+) -> Attempt:
+    return Attempt(
+        route=attempt.label,
+        provider=attempt.route.provider,
+        status="error" if error else "ok",
+        latency_ms=round((time.perf_counter() - started) * 1000),
+        error=type(error).__name__ if error else None,
+    )

@@ -1,0 +1,64 @@
+"""The tts task: text in, audio in the requested format out."""
+
+import asyncio
+import base64
+from dataclasses import dataclass, replace
+from typing import Any
+
+from voxgate.audio.encode import encode
+from voxgate.audio.formats import OUTPUT_FORMATS
+from voxgate.billing.metering import TokenCounter
+from voxgate.billing.pricing import Metered
+from voxgate.catalog.schema import ModelRow, VoiceTable
+from voxgate.gateway.jobs import Outcome
+from voxgate.gateway.validation import UnifiedRequest
+from voxgate.providers.protocols import SpeechProvider, SpeechRequest
+from voxgate.providers.registry import ProviderRegistry
+from voxgate.routing.planner import PlannedAttempt, RoutePlanner
+from voxgate.types import AudioFormat, Task
+
+FALLBACK_FORMAT: AudioFormat = "mp3"
+
+
+@dataclass(frozen=True)
+class SpeechJob:
+    row: ModelRow
+    request: UnifiedRequest
+    voices: VoiceTable
+    providers: ProviderRegistry
+    tokens: TokenCounter
+    task: Task = "tts"
+
+    @property
+    def response_format(self) -> AudioFormat:
+        return self.request.response_format or self.row.default_format or FALLBACK_FORMAT
+
+    def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]:
+        return list(planner.plan(self.row, self.providers.speech))
+
+    def worst_case(self) -> list[Metered]:
+        return [self._metered_input()]
+
+    def _metered_input(self) -> Metered:
+        return Metered(
+            characters=len(self.request.input),
+            text_input_tokens=self.tokens.count(self.request.input),
+        )
+
+    async def run(self, attempt: PlannedAttempt[SpeechProvider]) -> Outcome:
+        voice = self.request.voice or self.row.default_voice or attempt.route.upstream_model
+        speech = SpeechRequest(
+            text=self.request.input,
+            voice=self.voices.native_voice(voice, attempt.route.provider),
+            speed=self.request.speed or 1.0,
+            instructions=self.request.instructions,
+            response_format=self.response_format,
+        )
+        result = await attempt.provider.synthesize(speech, attempt.upstream)
+        audio = await asyncio.to_thread(encode, result.audio, self.response_format)
+        data = {
+            "content_type": OUTPUT_FORMATS[self.response_format].content_type,
+            "audio_base64": base64.b64encode(audio).decode("ascii"),
+        }
+        played = round(result.audio.duration_seconds * 1000)
+        return Outcome(data, replace(self._metered_input(), audio_milliseconds=played))

@@ -1,0 +1,139 @@
+"""Strict validation of a unified request against its model's catalog row."""
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from voxgate.catalog.loader import Catalog
+from voxgate.catalog.schema import FieldSpec, ModelRow
+from voxgate.errors import InvalidRequestError, NotFoundError
+from voxgate.types import AudioFormat, RequestedTask
+
+_JSON_TYPE_NAMES = {"string": "a string", "number": "a number", "integer": "an integer"}
+
+
+@dataclass(frozen=True, slots=True)
+class UnifiedRequest:
+    """A request that passed its row's field table; absent optional fields are None."""
+
+    model: str
+    task: RequestedTask
+    input: str
+    voice: str | None = None
+    response_format: AudioFormat | None = None
+    speed: float | None = None
+    instructions: str | None = None
+    language: str | None = None
+    prompt: str | None = None
+
+
+def validate(body: object, catalog: Catalog) -> tuple[ModelRow, UnifiedRequest]:
+    if not isinstance(body, dict):
+        raise InvalidRequestError("The request body must be a JSON object.", code="invalid_body")
+    row = _find_model(body, catalog)
+    for name in body:
+        if row.field(name) is None:
+            raise _unknown_field(name, row)
+    for spec in row.fields:
+        _check_field(spec, body.get(spec.name))
+    values = {name: value for name, value in body.items() if value is not None}
+    values.setdefault("task", "auto")
+    if "speed" in values:
+        values["speed"] = float(values["speed"])
+    return row, UnifiedRequest(**values)
+
+
+def _find_model(body: dict[str, Any], catalog: Catalog) -> ModelRow:
+    model = body.get("model")
+    if model is None:
+        raise InvalidRequestError(
+            "Missing required field: 'model'.", param="model", code="missing_required_parameter"
+        )
+    if not isinstance(model, str):
+        raise InvalidRequestError(
+            "Field 'model' must be a string.", param="model", code="invalid_type"
+        )
+    row = catalog.get(model)
+    if row is None:
+        raise NotFoundError(
+            f"The model '{model}' does not exist in this gateway's catalog; "
+            "GET /api/v1/models lists the models.",
+            param="model",
+            code="model_not_found",
+        )
+    return row
+
+
+def _unknown_field(name: str, row: ModelRow) -> InvalidRequestError:
+    accepted = ", ".join(spec.name for spec in row.fields)
+    return InvalidRequestError(
+        f"Unrecognized field '{name}' for model '{row.id}'. Accepted fields: {accepted}.",
+        param=name,
+        code="unknown_parameter",
+    )
+
+
+def _check_field(spec: FieldSpec, value: object) -> None:
+    # An optional field sent as null counts as absent, as OpenAI's API treats it.
+    if value is None:
+        if spec.required:
+            raise InvalidRequestError(
+                f"Missing required field: '{spec.name}'.",
+                param=spec.name,
+                code="missing_required_parameter",
+            )
+        return
+    _check_type(spec, value)
+    if spec.type == "string":
+        _check_string(spec, cast(str, value))
+    elif spec.type in ("number", "integer"):
+        _check_range(spec, cast(float, value))
+
+
+def _check_type(spec: FieldSpec, value: object) -> None:
+    # bool is an int in Python, but true is not a number in JSON.
+    valid = {
+        "string": isinstance(value, str),
+        "number": isinstance(value, int | float) and not isinstance(value, bool),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "boolean": isinstance(value, bool),
+    }[spec.type]
+    if not valid:
+        expected = _JSON_TYPE_NAMES.get(spec.type, "a boolean")
+        raise _invalid(spec, f"Field '{spec.name}' must be {expected}.", "invalid_type")
+
+
+def _check_string(spec: FieldSpec, value: str) -> None:
+    if spec.accepted is not None and value not in spec.accepted:
+        raise _invalid(
+            spec,
+            f"Invalid value for '{spec.name}': '{_clip(value)}'. "
+            f"Accepted values: {', '.join(spec.accepted)}.",
+            "invalid_value",
+        )
+    if spec.required and not value.strip():
+        raise _invalid(spec, f"Field '{spec.name}' must not be empty.", "empty_input")
+    if spec.max_length is not None and len(value) > spec.max_length:
+        raise _invalid(
+            spec,
+            f"Field '{spec.name}' is {len(value)} characters long; "
+            f"this model accepts at most {spec.max_length}.",
+            "string_above_max_length",
+        )
+
+
+def _check_range(spec: FieldSpec, value: float) -> None:
+    if spec.minimum is not None and value < spec.minimum:
+        bound = f"at least {spec.minimum:g}"
+    elif spec.maximum is not None and value > spec.maximum:
+        bound = f"at most {spec.maximum:g}"
+    else:
+        return
+    raise _invalid(spec, f"Field '{spec.name}' must be {bound}; got {value:g}.", "out_of_range")
+
+
+def _invalid(spec: FieldSpec, message: str, code: str) -> InvalidRequestError:
+    return InvalidRequestError(message, param=spec.name, code=code)
+
+
+def _clip(value: str, limit: int = 64) -> str:
+    return value if len(value) <= limit else value[:limit] + "…"

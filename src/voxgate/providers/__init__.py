@@ -1,0 +1,1 @@
+"""Upstream adapters, one package per provider, found through the registry."""

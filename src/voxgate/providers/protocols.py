@@ -1,0 +1,82 @@
+"""What a provider can do: one Protocol per capability, with typed requests and results."""
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from voxgate.audio.pcm import PcmAudio
+from voxgate.types import AudioFormat
+
+
+class Upstream(BaseModel):
+    """Where one attempt goes: the provider's own model (or deployment) and its credential."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    base_url: str | None = None
+    credential: SecretStr | None = None
+    api_version: str | None = None
+
+
+class SpeechRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    text: str = Field(min_length=1)
+    voice: str = Field(description="The serving provider's own voice name.")
+    speed: float = Field(default=1.0, ge=0.25, le=4.0)
+    instructions: str | None = None
+    response_format: AudioFormat = "mp3"
+
+
+class TranscriptionRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    audio: PcmAudio = Field(description="Mono 16 kHz PCM, as speech recognizers expect.")
+    translate: bool = Field(default=False, description="Translate the speech into English.")
+    language: str | None = None
+    prompt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderUsage:
+    """Usage as the provider reported it; None where it reported nothing."""
+
+    input_text_tokens: int | None = None
+    output_text_tokens: int | None = None
+    input_audio_tokens: int | None = None
+    output_audio_tokens: int | None = None
+    audio_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechResult:
+    audio: PcmAudio
+    usage: ProviderUsage = field(default_factory=ProviderUsage)
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptSegment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionResult:
+    text: str
+    language: str
+    duration_seconds: float
+    segments: tuple[TranscriptSegment, ...] = ()
+    usage: ProviderUsage = field(default_factory=ProviderUsage)
+
+
+class SpeechProvider(Protocol):
+    async def synthesize(self, request: SpeechRequest, upstream: Upstream) -> SpeechResult: ...
+
+
+class TranscriptionProvider(Protocol):
+    async def transcribe(
+        self, request: TranscriptionRequest, upstream: Upstream
+    ) -> TranscriptionResult: ...

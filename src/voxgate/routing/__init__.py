@@ -1,0 +1,1 @@
+"""Routes from the catalog, their credentials, and (later) retries and circuit breakers."""

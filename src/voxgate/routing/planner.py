@@ -1,0 +1,80 @@
+"""Turns a model's catalog routes into attempts the gateway can make, in order."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from pydantic import SecretStr
+
+from voxgate.catalog.schema import Credential, ModelRow, Route
+from voxgate.errors import ServiceUnavailableError
+from voxgate.providers.protocols import Upstream
+
+ProviderT = TypeVar("ProviderT")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAttempt(Generic[ProviderT]):
+    provider: ProviderT
+    route: Route
+    upstream: Upstream
+    credential_name: str | None
+
+    @property
+    def label(self) -> str:
+        """How the attempt is named on usage records: provider/model[#credential]."""
+        suffix = f"#{self.credential_name}" if self.credential_name else ""
+        return f"{self.route.provider}/{self.route.upstream_model}{suffix}"
+
+
+class RoutePlanner:
+    def __init__(self, environment: Mapping[str, str]) -> None:
+        self._environment = environment
+
+    def plan(
+        self, row: ModelRow, providers: Mapping[str, ProviderT]
+    ) -> list[PlannedAttempt[ProviderT]]:
+        """Every usable (route, credential) pair among `providers`, in catalog order."""
+        attempts = [
+            PlannedAttempt(provider, route, upstream, credential)
+            for route in row.routes
+            if (provider := providers.get(route.provider)) is not None
+            for upstream, credential in self._upstreams(route)
+        ]
+        if not attempts:
+            raise ServiceUnavailableError(
+                self._what_to_configure(row, providers), code="no_route_configured"
+            )
+        return attempts
+
+    def _upstreams(self, route: Route) -> list[tuple[Upstream, str | None]]:
+        if not route.credentials:
+            return [(Upstream(model=route.upstream_model), None)]
+        return [
+            (upstream, credential.name)
+            for credential in route.credentials
+            if (upstream := self._upstream(route, credential)) is not None
+        ]
+
+    def _upstream(self, route: Route, credential: Credential) -> Upstream | None:
+        api_key = self._environment.get(credential.api_key_env)
+        base_url = self._environment.get(credential.base_url_env or "") or None
+        if not api_key or (credential.base_url_env and not base_url):
+            return None
+        return Upstream(
+            model=route.upstream_model, base_url=base_url, credential=SecretStr(api_key)
+        )
+
+    def _what_to_configure(self, row: ModelRow, providers: Mapping[str, object]) -> str:
+        needs = []
+        for route in row.routes:
+            if route.provider not in providers:
+                needs.append(f"the '{route.provider}' provider, which this build does not include")
+            needs.extend(
+                f"credential '{credential.name}' "
+                f"({' and '.join(name for name in names if name)})"
+                for credential in route.credentials
+                if self._upstream(route, credential) is None
+                for names in [(credential.api_key_env, credential.base_url_env)]
+            )
+        return f"Model '{row.id}' has no route ready to serve it. Configure {'; '.join(needs)}."

@@ -1,0 +1,83 @@
+"""The composition root: builds every long-lived object once per process from the settings."""
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.requests import HTTPConnection
+
+from voxgate.billing.holds import Holds
+from voxgate.billing.ledger import Ledger
+from voxgate.billing.metering import TokenCounter
+from voxgate.catalog.loader import Catalog, load_catalog
+from voxgate.gateway.pipeline import AudioGateway
+from voxgate.providers.local import LocalProvider
+from voxgate.providers.registry import ProviderRegistry
+from voxgate.routing.planner import RoutePlanner
+from voxgate.settings import Settings
+from voxgate.store.database import Database
+from voxgate.store.keys import KeyHasher, KeyStore
+
+PEPPER_FILE = "key-pepper"
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    database: Database
+    catalog: Catalog
+    keys: KeyStore
+    holds: Holds
+    ledger: Ledger
+    local: LocalProvider
+    gateway: AudioGateway
+
+    async def aclose(self) -> None:
+        await self.local.aclose()
+        await self.database.dispose()
+
+
+async def open_services(settings: Settings, environment: Mapping[str, str]) -> Services:
+    database = Database(settings.resolved_database_url)
+    await database.migrate()
+    catalog = load_catalog(settings.catalog_dir)
+    local = LocalProvider(settings)
+    registry = ProviderRegistry(speech={"local": local}, transcription={"local": local})
+    holds = Holds(database)
+    gateway = AudioGateway(
+        settings, catalog, registry, RoutePlanner(environment), holds, TokenCounter()
+    )
+    return Services(
+        settings=settings,
+        database=database,
+        catalog=catalog,
+        keys=KeyStore(database, KeyHasher(key_pepper(settings))),
+        holds=holds,
+        ledger=Ledger(database),
+        local=local,
+        gateway=gateway,
+    )
+
+
+def services_of(connection: HTTPConnection) -> Services:
+    services: Services = connection.app.state.services
+    return services
+
+
+def key_pepper(settings: Settings) -> bytes:
+    """The configured pepper, or one generated once into the data dir for a single host."""
+    if settings.key_pepper:
+        return settings.key_pepper.encode()
+    path = settings.data_dir / PEPPER_FILE
+    if not path.exists():
+        write_private_file(path, secrets.token_urlsafe(32))
+    return path.read_text().strip().encode()
+
+
+def write_private_file(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text + "\n")

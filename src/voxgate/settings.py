@@ -1,0 +1,49 @@
+"""One settings object for the whole process, read from VOXGATE_* environment variables."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOXGATE_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = Field(
+        default=None, description="Base URL printed in examples; defaults to http://host:port."
+    )
+    data_dir: Path = Path("var")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; defaults to SQLite in data_dir."
+    )
+    catalog_dir: Path = PACKAGE_DIR / "catalog"
+    key_pepper: str | None = Field(
+        default=None,
+        description="Server-side secret mixed into key hashes; generated into data_dir if unset.",
+    )
+    admin_token: str | None = None
+    max_body_bytes: int = 40 * 1024 * 1024
+    max_audio_seconds: float = 1800.0
+    hold_ttl_seconds: int = Field(
+        default=900, description="A hold whose request died is released after this long."
+    )
+    engine_workers: int = 2
+    engine_queue_size: int = 16
+    engine_threads_per_worker: int = 1
+    engine_preload: bool = False
+    default_workspace_credit_micro_usd: int = 5_000_000
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'voxgate.db').as_posix()}"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"

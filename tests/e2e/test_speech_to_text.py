@@ -1,0 +1,131 @@
+"""Transcription and translation on the embedded Whisper models, fed real speech."""
+
+import base64
+import io
+import shutil
+import subprocess
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from tests.audio_probe import word_error_rate
+from tests.e2e.conftest import RunningGateway
+
+SENTENCES = [
+    "The weather today is sunny with a light breeze from the west.",
+    "Please send the quarterly report to the finance team by Friday.",
+    "Our new office is located near the central train station.",
+    "She ordered a cup of coffee and a slice of apple pie.",
+    "The museum opens at nine in the morning and closes at six.",
+]
+
+# Clear, slow Spanish that espeak-ng pronounces well, with the English words a translation
+# must contain.
+SPANISH = [
+    ("Buenos días. Me llamo Carlos y vivo en Madrid.", {"carlos", "madrid"}),
+    ("El gato negro duerme en la casa.", {"cat", "black", "house"}),
+]
+
+
+def post(gateway: RunningGateway, body: dict[str, Any]) -> dict[str, Any]:
+    with gateway.client() as client:
+        response = client.post("/api/v1/audio", json=body)
+    assert response.status_code == 200, response.text
+    reply: dict[str, Any] = response.json()
+    return reply
+
+
+def synthesize(gateway: RunningGateway, text: str, response_format: str) -> bytes:
+    reply = post(gateway, {"model": "local-tts", "input": text, "response_format": response_format})
+    return base64.b64decode(reply["data"]["audio_base64"])
+
+
+def data_url(audio: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(audio).decode()}"
+
+
+def test_round_trip_keeps_the_words(gateway: RunningGateway) -> None:
+    rates = []
+    for sentence in SENTENCES:
+        audio = synthesize(gateway, sentence, "wav")
+        reply = post(
+            gateway,
+            {"model": "local-whisper-tiny-en", "input": base64.b64encode(audio).decode()},
+        )
+        assert reply["object"] == "audio.transcription"
+        assert reply["data"]["language"] == "en"
+        rates.append(word_error_rate(sentence, reply["data"]["text"]))
+    assert sum(rates) / len(rates) <= 0.10, rates
+
+
+@pytest.mark.parametrize(
+    ("source_format", "container", "mime"),
+    [
+        ("mp3", None, "audio/mpeg"),
+        ("opus", None, "audio/ogg"),
+        ("flac", None, "audio/flac"),
+        ("wav", "mp4", "audio/mp4"),
+        ("wav", "webm", "audio/webm"),
+    ],
+)
+def test_common_containers_transcribe(
+    gateway: RunningGateway, source_format: str, container: str | None, mime: str
+) -> None:
+    sentence = SENTENCES[0]
+    audio = synthesize(gateway, sentence, source_format)
+    if container is not None:
+        audio = remux(audio, container)
+    reply = post(
+        gateway,
+        {"model": "local-whisper-tiny-en", "task": "transcription", "input": data_url(audio, mime)},
+    )
+    assert word_error_rate(sentence, reply["data"]["text"]) <= 0.15
+    assert reply["data"]["duration"] > 2
+    assert float(reply["usage"]["estimated_audio_minutes"]) == pytest.approx(
+        reply["data"]["duration"] / 60, abs=1e-3
+    )
+
+
+def remux(wav: bytes, container: str) -> bytes:
+    """Re-encode a WAV as AAC in MP4 (m4a) or Opus in WebM, as phones and browsers send it."""
+    codec, rate = ("aac", 24_000) if container == "mp4" else ("libopus", 48_000)
+    with av.open(io.BytesIO(wav)) as source:
+        samples = np.concatenate([frame.to_ndarray() for frame in source.decode(audio=0)], axis=1)
+        source_rate = source.streams.audio[0].sample_rate
+    out = io.BytesIO()
+    with av.open(out, "w", format=container) as target:
+        stream = target.add_stream(codec, rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = source_rate
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=rate)
+        for part in [*resampler.resample(frame), *resampler.resample(None)]:
+            for packet in stream.encode(part):
+                target.mux(packet)
+        for packet in stream.encode(None):
+            target.mux(packet)
+    return out.getvalue()
+
+
+def espeak_spanish(text: str) -> bytes:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (.ci/run installs it with apt-get)")
+    done = subprocess.run(
+        ["espeak-ng", "-v", "es", "-s", "120", "--stdout", text], capture_output=True, check=True
+    )
+    return done.stdout
+
+
+@pytest.mark.parametrize(("spanish", "english_words"), SPANISH)
+def test_spanish_is_detected_and_translated(
+    gateway: RunningGateway, spanish: str, english_words: set[str]
+) -> None:
+    audio = data_url(espeak_spanish(spanish), "audio/wav")
+    heard = post(gateway, {"model": "local-whisper-base", "task": "transcription", "input": audio})
+    assert heard["object"] == "audio.transcription"
+    assert heard["data"]["language"] == "es"
+    translated = post(gateway, {"model": "local-whisper-base", "task": "translation", "input": audio})
+    assert translated["object"] == "audio.translation"
+    words = set(translated["data"]["text"].lower().replace(".", " ").replace(",", " ").split())
+    assert english_words <= words, translated["data"]["text"]
