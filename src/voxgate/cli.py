@@ -1,6 +1,7 @@
 """The `voxgate` command line."""
 
 import asyncio
+import json
 import os
 import shlex
 from typing import Annotated
@@ -12,8 +13,14 @@ from voxgate.billing.pricing import format_usd
 from voxgate.bootstrap import DevAccess, ensure_dev_access
 from voxgate.services import open_services
 from voxgate.settings import Settings
+from voxgate.types import MicroUSD
 
 app = typer.Typer(help="voxgate: a self-hostable unified audio AI gateway.", no_args_is_help=True)
+
+
+@app.callback()
+def _commands() -> None:
+    """Keeps `serve` a named command as more commands join it."""
 
 
 @app.command()
@@ -54,14 +61,17 @@ async def _prepare(settings: Settings) -> DevAccess:
 
 
 def _print_welcome(settings: Settings, access: DevAccess) -> None:
-    body = '{"model":"local-tts","input":"Hello from voxgate.","voice":"alloy","response_format":"mp3"}'
+    body = json.dumps(
+        {"model": "local-tts", "input": "Hello from voxgate.", "voice": "alloy"},
+        separators=(",", ":"),
+    )
     curl = (
         f"curl -sS {settings.base_url}/api/v1/audio "
         f"-H {shlex.quote('Authorization: Bearer ' + access.key)} "
         "-H 'Content-Type: application/json' "
         f"-d {shlex.quote(body)}"
     )
-    credit = format_usd(settings.default_workspace_credit_micro_usd)
+    credit = format_usd(MicroUSD(settings.default_workspace_credit_micro_usd))
     state = f"created with ${credit} of credit" if access.created else "ready"
     typer.echo(f"voxgate: workspace 'default' {state} ({access.workspace_id})")
     typer.echo(f"voxgate: API key: {access.key}")

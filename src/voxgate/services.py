@@ -19,6 +19,7 @@ from voxgate.routing.planner import RoutePlanner
 from voxgate.settings import Settings
 from voxgate.store.database import Database
 from voxgate.store.keys import KeyHasher, KeyStore
+from voxgate.store.workspaces import Workspaces
 
 PEPPER_FILE = "key-pepper"
 
@@ -28,6 +29,7 @@ class Services:
     settings: Settings
     database: Database
     catalog: Catalog
+    workspaces: Workspaces
     keys: KeyStore
     holds: Holds
     ledger: Ledger
@@ -53,6 +55,7 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
         settings=settings,
         database=database,
         catalog=catalog,
+        workspaces=Workspaces(database),
         keys=KeyStore(database, KeyHasher(key_pepper(settings))),
         holds=holds,
         ledger=Ledger(database),

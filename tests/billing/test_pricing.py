@@ -16,7 +16,7 @@ SEED = Pricing(
 @pytest.mark.parametrize(
     ("metered", "micro_usd"),
     [
-        # 1,000 in × 2.5 µ$ + 500 out × 10 µ$ = 2,500 + 5,000.
+        # 1,000 in at 2.5 µ$ + 500 out at 10 µ$ = 2,500 + 5,000.
         (Metered(text_input_tokens=1_000, text_output_tokens=500), 7_500),
         # 1M input tokens cost exactly $2.50.
         (Metered(text_input_tokens=1_000_000), 2_500_000),
@@ -41,7 +41,9 @@ def test_audio_rates_apply_when_present() -> None:
             "audio_output_per_1m_tokens": Decimal("64.00"),
         }
     )
-    assert cost(gpt_audio, Metered(audio_input_tokens=100, audio_output_tokens=200)) == 3_200 + 12_800
+    assert (
+        cost(gpt_audio, Metered(audio_input_tokens=100, audio_output_tokens=200)) == 3_200 + 12_800
+    )
 
 
 def test_per_minute_and_per_character() -> None:
@@ -64,7 +66,8 @@ def test_negative_quantities_are_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("micro_usd", "text"), [(10_000, "0.010000"), (5_000_000, "5.000000"), (1, "0.000001"), (-25, "-0.000025")]
+    ("micro_usd", "text"),
+    [(10_000, "0.010000"), (5_000_000, "5.000000"), (1, "0.000001"), (-25, "-0.000025")],
 )
 def test_format_usd(micro_usd: int, text: str) -> None:
     assert format_usd(MicroUSD(micro_usd)) == text

@@ -27,20 +27,48 @@ def test_seed_row_is_exactly_the_contract() -> None:
     assert str(row.pricing.text_output_per_1m_tokens) == "10.00"
     assert str(row.pricing.minimum_hold_usd) == "0.010000"
     assert [spec.name for spec in row.fields] == [
-        "model", "task", "input", "voice", "response_format", "speed", "instructions",
+        "model",
+        "task",
+        "input",
+        "voice",
+        "response_format",
+        "speed",
+        "instructions",
     ]
     speed = row.field("speed")
     assert speed is not None and (speed.minimum, speed.maximum) == (0.25, 4)
     voice = row.field("voice")
     assert voice is not None and voice.accepted == (
-        "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar",
+        "alloy",
+        "ash",
+        "ballad",
+        "coral",
+        "echo",
+        "sage",
+        "shimmer",
+        "verse",
+        "marin",
+        "cedar",
     )
 
 
 def test_every_openai_voice_maps_to_gemini_and_local() -> None:
     voices = load_catalog(CATALOG_DIR).voices
-    names = {"alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin",
-             "cedar", "fable", "onyx", "nova"}
+    names = {
+        "alloy",
+        "ash",
+        "ballad",
+        "coral",
+        "echo",
+        "sage",
+        "shimmer",
+        "verse",
+        "marin",
+        "cedar",
+        "fable",
+        "onyx",
+        "nova",
+    }
     assert set(voices.openai) == names
     assert voices.native_voice("onyx", "gemini") == "Charon"
     assert voices.native_voice("alloy", "local") == "joe"

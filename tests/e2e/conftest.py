@@ -42,7 +42,9 @@ def start_gateway(
 ) -> tuple[subprocess.Popen[bytes], RunningGateway]:
     port = free_port()
     output = data_dir / "gateway.log"
-    inherited = {name: value for name, value in os.environ.items() if not name.startswith("VOXGATE_")}
+    inherited = {
+        name: value for name, value in os.environ.items() if not name.startswith("VOXGATE_")
+    }
     env = {**inherited, "VOXGATE_DATA_DIR": str(data_dir), **(extra_env or {})}
     data_dir.mkdir(parents=True, exist_ok=True)
     with output.open("wb") as log:

@@ -13,28 +13,136 @@ NOT_AUDIO = base64.b64encode(b"This is a plain text file, not audio at all." * 2
 
 # (request body, status, error type, param, code)
 CASES: list[tuple[Any, int, str, str | None, str]] = [
-    ({"model": "local-tts", "input": "hi", "pitch": 3}, 400, "invalid_request_error", "pitch", "unknown_parameter"),
-    ({"model": "local-tts", "input": "hi", "instructions": "whisper"}, 400, "invalid_request_error", "instructions", "unknown_parameter"),
-    ({"model": "local-tts", "input": "hi", "speed": "fast"}, 400, "invalid_request_error", "speed", "invalid_type"),
-    ({"model": "local-tts", "input": "hi", "speed": True}, 400, "invalid_request_error", "speed", "invalid_type"),
+    (
+        {"model": "local-tts", "input": "hi", "pitch": 3},
+        400,
+        "invalid_request_error",
+        "pitch",
+        "unknown_parameter",
+    ),
+    (
+        {"model": "local-tts", "input": "hi", "instructions": "whisper"},
+        400,
+        "invalid_request_error",
+        "instructions",
+        "unknown_parameter",
+    ),
+    (
+        {"model": "local-tts", "input": "hi", "speed": "fast"},
+        400,
+        "invalid_request_error",
+        "speed",
+        "invalid_type",
+    ),
+    (
+        {"model": "local-tts", "input": "hi", "speed": True},
+        400,
+        "invalid_request_error",
+        "speed",
+        "invalid_type",
+    ),
     ({"model": "local-tts", "input": 42}, 400, "invalid_request_error", "input", "invalid_type"),
-    ({"model": "local-tts", "input": "hi", "speed": 4.5}, 400, "invalid_request_error", "speed", "out_of_range"),
-    ({"model": "local-tts", "input": "hi", "speed": 0.1}, 400, "invalid_request_error", "speed", "out_of_range"),
-    ({"model": "local-tts", "input": "hi", "voice": "darth"}, 400, "invalid_request_error", "voice", "invalid_value"),
-    ({"model": "local-tts", "input": "hi", "response_format": "ogg"}, 400, "invalid_request_error", "response_format", "invalid_value"),
-    ({"model": "no-such-model", "input": "hi"}, 404, "invalid_request_error", "model", "model_not_found"),
+    (
+        {"model": "local-tts", "input": "hi", "speed": 4.5},
+        400,
+        "invalid_request_error",
+        "speed",
+        "out_of_range",
+    ),
+    (
+        {"model": "local-tts", "input": "hi", "speed": 0.1},
+        400,
+        "invalid_request_error",
+        "speed",
+        "out_of_range",
+    ),
+    (
+        {"model": "local-tts", "input": "hi", "voice": "darth"},
+        400,
+        "invalid_request_error",
+        "voice",
+        "invalid_value",
+    ),
+    (
+        {"model": "local-tts", "input": "hi", "response_format": "ogg"},
+        400,
+        "invalid_request_error",
+        "response_format",
+        "invalid_value",
+    ),
+    (
+        {"model": "no-such-model", "input": "hi"},
+        404,
+        "invalid_request_error",
+        "model",
+        "model_not_found",
+    ),
     ({"input": "hi"}, 400, "invalid_request_error", "model", "missing_required_parameter"),
     ({"model": "local-tts"}, 400, "invalid_request_error", "input", "missing_required_parameter"),
-    ({"model": "local-tts", "input": "hi", "task": "transcription"}, 400, "invalid_request_error", "task", "invalid_value"),
-    ({"model": "local-whisper-base", "input": NOT_AUDIO, "task": "tts"}, 400, "invalid_request_error", "task", "invalid_value"),
-    ({"model": "gpt-audio-1.5", "input": "hi", "task": "sing"}, 400, "invalid_request_error", "task", "invalid_value"),
+    (
+        {"model": "local-tts", "input": "hi", "task": "transcription"},
+        400,
+        "invalid_request_error",
+        "task",
+        "invalid_value",
+    ),
+    (
+        {"model": "local-whisper-base", "input": NOT_AUDIO, "task": "tts"},
+        400,
+        "invalid_request_error",
+        "task",
+        "invalid_value",
+    ),
+    (
+        {"model": "gpt-audio-1.5", "input": "hi", "task": "sing"},
+        400,
+        "invalid_request_error",
+        "task",
+        "invalid_value",
+    ),
     ({"model": "local-tts", "input": "   "}, 400, "invalid_request_error", "input", "empty_input"),
-    ({"model": "local-tts", "input": "x" * 4097}, 400, "invalid_request_error", "input", "string_above_max_length"),
-    ({"model": "local-whisper-tiny-en", "input": "%%%not base64%%%"}, 400, "invalid_request_error", "input", "invalid_base64"),
-    ({"model": "local-whisper-tiny-en", "input": "data:audio/wav,abc"}, 400, "invalid_request_error", "input", "invalid_base64"),
-    ({"model": "local-whisper-tiny-en", "input": NOT_AUDIO}, 400, "invalid_request_error", "input", "invalid_audio"),
-    ({"model": "local-whisper-tiny-en", "input": WAV_HEADER_ONLY}, 400, "invalid_request_error", "input", "invalid_audio"),
-    ({"model": "local-whisper-tiny-en", "input": NOT_AUDIO, "language": "fr"}, 400, "invalid_request_error", "language", "invalid_value"),
+    (
+        {"model": "local-tts", "input": "x" * 4097},
+        400,
+        "invalid_request_error",
+        "input",
+        "string_above_max_length",
+    ),
+    (
+        {"model": "local-whisper-tiny-en", "input": "%%%not base64%%%"},
+        400,
+        "invalid_request_error",
+        "input",
+        "invalid_base64",
+    ),
+    (
+        {"model": "local-whisper-tiny-en", "input": "data:audio/wav,abc"},
+        400,
+        "invalid_request_error",
+        "input",
+        "invalid_base64",
+    ),
+    (
+        {"model": "local-whisper-tiny-en", "input": NOT_AUDIO},
+        400,
+        "invalid_request_error",
+        "input",
+        "invalid_audio",
+    ),
+    (
+        {"model": "local-whisper-tiny-en", "input": WAV_HEADER_ONLY},
+        400,
+        "invalid_request_error",
+        "input",
+        "invalid_audio",
+    ),
+    (
+        {"model": "local-whisper-tiny-en", "input": NOT_AUDIO, "language": "fr"},
+        400,
+        "invalid_request_error",
+        "language",
+        "invalid_value",
+    ),
     (["model", "local-tts"], 400, "invalid_request_error", None, "invalid_body"),
 ]
 
@@ -54,7 +162,9 @@ def test_bad_input_is_named(
 
 def test_unknown_voice_lists_accepted_values(gateway: RunningGateway) -> None:
     with gateway.client() as client:
-        response = client.post("/api/v1/audio", json={"model": "local-tts", "input": "hi", "voice": "x"})
+        response = client.post(
+            "/api/v1/audio", json={"model": "local-tts", "input": "hi", "voice": "x"}
+        )
     assert "alloy" in response.json()["error"]["message"]
     assert "cedar" in response.json()["error"]["message"]
 
@@ -62,7 +172,9 @@ def test_unknown_voice_lists_accepted_values(gateway: RunningGateway) -> None:
 def test_malformed_json(gateway: RunningGateway) -> None:
     with gateway.client() as client:
         response = client.post(
-            "/api/v1/audio", content=b'{"model": "local-tts", "input": ', headers={"content-type": "application/json"}
+            "/api/v1/audio",
+            content=b'{"model": "local-tts", "input": ',
+            headers={"content-type": "application/json"},
         )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
@@ -81,14 +193,20 @@ def test_body_over_the_limit_is_413(gateway: RunningGateway) -> None:
 
 @pytest.mark.parametrize(
     ("authorization", "code"),
-    [(None, "missing_api_key"), ("Bearer vg_live_" + "x" * 43, "invalid_api_key"), ("Basic abc", "invalid_api_key")],
+    [
+        (None, "missing_api_key"),
+        ("Bearer vg_live_" + "x" * 43, "invalid_api_key"),
+        ("Basic abc", "invalid_api_key"),
+    ],
 )
 def test_missing_or_invalid_key_is_401(
     gateway: RunningGateway, authorization: str | None, code: str
 ) -> None:
     headers = {"authorization": authorization} if authorization else {}
     response = httpx.post(
-        f"{gateway.base_url}/api/v1/audio", json={"model": "local-tts", "input": "hi"}, headers=headers
+        f"{gateway.base_url}/api/v1/audio",
+        json={"model": "local-tts", "input": "hi"},
+        headers=headers,
     )
     assert response.status_code == 401
     assert response.json()["error"] == {

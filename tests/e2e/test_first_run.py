@@ -10,7 +10,9 @@ from tests.e2e.conftest import RunningGateway, curl_argv
 
 def test_printed_curl_line_returns_decodable_audio(gateway: RunningGateway) -> None:
     assert "workspace 'default' created with $5.000000 of credit" in gateway.output.read_text()
-    done = subprocess.run(curl_argv(gateway.curl_line), capture_output=True, check=True, timeout=120)
+    done = subprocess.run(
+        curl_argv(gateway.curl_line), capture_output=True, check=True, timeout=120
+    )
     reply = json.loads(done.stdout)
     assert reply["object"] == "audio.speech"
     assert reply["data"]["content_type"] == "audio/mpeg"

@@ -125,7 +125,9 @@ def test_spanish_is_detected_and_translated(
     heard = post(gateway, {"model": "local-whisper-base", "task": "transcription", "input": audio})
     assert heard["object"] == "audio.transcription"
     assert heard["data"]["language"] == "es"
-    translated = post(gateway, {"model": "local-whisper-base", "task": "translation", "input": audio})
+    translated = post(
+        gateway, {"model": "local-whisper-base", "task": "translation", "input": audio}
+    )
     assert translated["object"] == "audio.translation"
     words = set(translated["data"]["text"].lower().replace(".", " ").replace(",", " ").split())
     assert english_words <= words, translated["data"]["text"]

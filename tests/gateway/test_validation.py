@@ -12,14 +12,26 @@ CATALOG = load_catalog(Settings().catalog_dir)
 
 def test_a_valid_seed_request_keeps_its_values() -> None:
     row, request = validate(
-        {"model": "gpt-audio-1.5", "task": "audio_chat", "input": "Hi", "voice": "alloy",
-         "response_format": "mp3", "speed": 1, "instructions": "Be brief."},
+        {
+            "model": "gpt-audio-1.5",
+            "task": "audio_chat",
+            "input": "Hi",
+            "voice": "alloy",
+            "response_format": "mp3",
+            "speed": 1,
+            "instructions": "Be brief.",
+        },
         CATALOG,
     )
     assert row.id == "gpt-audio-1.5"
     assert request == UnifiedRequest(
-        model="gpt-audio-1.5", task="audio_chat", input="Hi", voice="alloy",
-        response_format="mp3", speed=1.0, instructions="Be brief.",
+        model="gpt-audio-1.5",
+        task="audio_chat",
+        input="Hi",
+        voice="alloy",
+        response_format="mp3",
+        speed=1.0,
+        instructions="Be brief.",
     )
 
 

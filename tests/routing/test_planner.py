@@ -29,7 +29,10 @@ def test_missing_credentials_name_the_environment_variables() -> None:
 
 
 def test_configured_credentials_become_upstreams_without_leaking_the_secret() -> None:
-    environment = {"AZURE_OPENAI_API_KEY": "sk-secret", "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9"}
+    environment = {
+        "AZURE_OPENAI_API_KEY": "sk-secret",
+        "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9",
+    }
     attempts = RoutePlanner(environment).plan(row("gpt-audio-1.5"), {"azure-openai": object()})
     assert len(attempts) == 1
     upstream = attempts[0].upstream

@@ -3,7 +3,6 @@
 import io
 
 import av
-import numpy as np
 
 from voxgate.audio.pcm import BYTES_PER_SAMPLE, PcmAudio
 

@@ -20,6 +20,7 @@ def encode(pcm: PcmAudio, fmt: AudioFormat) -> bytes:
     out = io.BytesIO()
     with av.open(out, "w", format=spec.container) as container:
         stream = container.add_stream(spec.codec, rate=OUTPUT_SAMPLE_RATE, layout="mono")
+        assert isinstance(stream, av.AudioStream)
         # PyAV converts the sample format and cuts frames to the codec's frame size itself.
         for packet in stream.encode(_frame(audio)):
             container.mux(packet)

@@ -9,7 +9,15 @@ from voxgate.types import AudioFormat, Modality, RequestedTask, Task
 
 FieldType = Literal["string", "number", "integer", "boolean"]
 FieldName = Literal[
-    "model", "task", "input", "voice", "response_format", "speed", "instructions", "language", "prompt"
+    "model",
+    "task",
+    "input",
+    "voice",
+    "response_format",
+    "speed",
+    "instructions",
+    "language",
+    "prompt",
 ]
 
 

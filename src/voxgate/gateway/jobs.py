@@ -18,7 +18,8 @@ class Outcome:
 
 
 class Job(Protocol):
-    task: Task
+    @property
+    def task(self) -> Task: ...
 
     def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]: ...
 

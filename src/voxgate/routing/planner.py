@@ -71,8 +71,7 @@ class RoutePlanner:
             if route.provider not in providers:
                 needs.append(f"the '{route.provider}' provider, which this build does not include")
             needs.extend(
-                f"credential '{credential.name}' "
-                f"({' and '.join(name for name in names if name)})"
+                f"credential '{credential.name}' ({' and '.join(name for name in names if name)})"
                 for credential in route.credentials
                 if self._upstream(route, credential) is None
                 for names in [(credential.api_key_env, credential.base_url_env)]

@@ -47,8 +47,7 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = PayloadTooLargeError(
-            f"The request body is larger than this gateway's limit of {self.max_body_bytes} "
-            "bytes.",
+            f"The request body is larger than this gateway's limit of {self.max_body_bytes} bytes.",
             param=None,
         )
         await error_response(error)(scope, receive, send)

@@ -1,0 +1,42 @@
+"""The usage record every request leaves behind, and each upstream attempt on it."""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    route: str
+    provider: str
+    status: str
+    latency_ms: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    request_id: str
+    workspace_id: str
+    key_id: str
+    model: str
+    task: str
+    status: str  # succeeded, failed, rejected
+    http_status: int
+    latency_ms: int
+    provider: str | None = None
+    route: str | None = None
+    error_code: str | None = None
+    input_text_tokens: int = 0
+    output_text_tokens: int = 0
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
+    input_characters: int = 0
+    audio_milliseconds: int = 0
+    cost_micro_usd: int = 0
+    hold_micro_usd: int = 0
+    attempts: tuple[Attempt, ...] = ()
+
+    def row(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["attempts"] = [asdict(attempt) for attempt in self.attempts]
+        return values

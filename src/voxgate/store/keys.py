@@ -1,0 +1,155 @@
+"""Workspace API keys: shown once, stored as a peppered hash, compared in constant time."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+
+from voxgate.store.database import Database
+from voxgate.store.tables import ApiKey, utcnow
+
+KEY_PREFIX = "vg_live_"
+SHOWN_PREFIX_LENGTH = 12
+# last_used_at is a hint for operators, so it is written at most once a minute per key.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key and its workspace, with the key's limits."""
+
+    workspace_id: str
+    key_id: str
+    key_name: str
+    spend_limit_micro_usd: int | None = None
+    rpm_limit: int | None = None
+    concurrency_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    id: str
+    workspace_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyHasher:
+    def __init__(self, pepper: bytes) -> None:
+        self._pepper = pepper
+
+    def hash(self, secret: str) -> str:
+        return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+
+class KeyStore:
+    def __init__(self, database: Database, hasher: KeyHasher) -> None:
+        self._database = database
+        self._hasher = hasher
+
+    async def create_key(
+        self,
+        workspace_id: str,
+        name: str,
+        *,
+        expires_at: datetime | None = None,
+        spend_limit_micro_usd: int | None = None,
+        rpm_limit: int | None = None,
+        concurrency_limit: int | None = None,
+    ) -> tuple[KeyRecord, str]:
+        """A new key and its secret; the secret is not stored and cannot be shown again."""
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        record = KeyRecord(
+            f"key_{secrets.token_hex(8)}",
+            workspace_id,
+            name,
+            secret[:SHOWN_PREFIX_LENGTH],
+            utcnow(),
+            None,
+            expires_at,
+            None,
+        )
+        async with self._database.transaction() as connection:
+            await connection.execute(
+                insert(ApiKey).values(
+                    id=record.id,
+                    workspace_id=workspace_id,
+                    name=name,
+                    prefix=record.prefix,
+                    secret_hash=self._hasher.hash(secret),
+                    created_at=record.created_at,
+                    expires_at=expires_at,
+                    spend_limit_micro_usd=spend_limit_micro_usd,
+                    rpm_limit=rpm_limit,
+                    concurrency_limit=concurrency_limit,
+                )
+            )
+        return record, secret
+
+    async def authenticate(self, secret: str) -> Principal | None:
+        if not secret.startswith(KEY_PREFIX):
+            return None
+        digest = self._hasher.hash(secret)
+        async with self._database.reading() as connection:
+            row = (
+                await connection.execute(select(ApiKey).where(ApiKey.secret_hash == digest))
+            ).first()
+        if row is None or not hmac.compare_digest(row.secret_hash, digest):
+            return None
+        now = utcnow()
+        if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+            return None
+        if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+            await self._touch(row.id, now)
+        return Principal(
+            row.workspace_id,
+            row.id,
+            row.name,
+            row.spend_limit_micro_usd,
+            row.rpm_limit,
+            row.concurrency_limit,
+        )
+
+    async def revoke(self, workspace_id: str, key_id: str) -> bool:
+        async with self._database.transaction() as connection:
+            result = await connection.execute(
+                update(ApiKey)
+                .where(
+                    ApiKey.id == key_id,
+                    ApiKey.workspace_id == workspace_id,
+                    ApiKey.revoked_at.is_(None),
+                )
+                .values(revoked_at=utcnow())
+            )
+        return result.rowcount == 1
+
+    async def list(self, workspace_id: str) -> list[KeyRecord]:
+        async with self._database.reading() as connection:
+            rows = await connection.execute(
+                select(
+                    ApiKey.id,
+                    ApiKey.workspace_id,
+                    ApiKey.name,
+                    ApiKey.prefix,
+                    ApiKey.created_at,
+                    ApiKey.last_used_at,
+                    ApiKey.expires_at,
+                    ApiKey.revoked_at,
+                )
+                .where(ApiKey.workspace_id == workspace_id)
+                .order_by(ApiKey.created_at)
+            )
+            return [KeyRecord(*row) for row in rows]
+
+    async def _touch(self, key_id: str, now: datetime) -> None:
+        async with self._database.transaction() as connection:
+            await connection.execute(
+                update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
+            )

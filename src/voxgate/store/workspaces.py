@@ -1,0 +1,68 @@
+"""Workspaces, each with one wallet; the opening credit is a ledger entry like any other."""
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select
+
+from voxgate.store.database import Database
+from voxgate.store.tables import LedgerEntry, Wallet, Workspace, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceRecord:
+    id: str
+    name: str
+    created_at: datetime
+
+
+class Workspaces:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def create(self, name: str, *, opening_credit: int = 0) -> WorkspaceRecord:
+        record = WorkspaceRecord(f"ws_{secrets.token_hex(8)}", name, utcnow())
+        async with self._database.transaction() as connection:
+            await connection.execute(
+                insert(Workspace).values(id=record.id, name=name, created_at=record.created_at)
+            )
+            await connection.execute(
+                insert(Wallet).values(
+                    workspace_id=record.id, balance_micro_usd=opening_credit, held_micro_usd=0
+                )
+            )
+            if opening_credit:
+                await connection.execute(
+                    insert(LedgerEntry).values(
+                        workspace_id=record.id,
+                        amount_micro_usd=opening_credit,
+                        kind="credit",
+                        reason="opening credit",
+                    )
+                )
+        return record
+
+    async def get_by_name(self, name: str) -> WorkspaceRecord | None:
+        return await self._one(Workspace.name == name)
+
+    async def get(self, workspace_id: str) -> WorkspaceRecord | None:
+        return await self._one(Workspace.id == workspace_id)
+
+    async def list(self) -> list[WorkspaceRecord]:
+        async with self._database.reading() as connection:
+            rows = await connection.execute(
+                select(Workspace.id, Workspace.name, Workspace.created_at).order_by(
+                    Workspace.created_at
+                )
+            )
+            return [WorkspaceRecord(*row) for row in rows]
+
+    async def _one(self, condition: object) -> WorkspaceRecord | None:
+        async with self._database.reading() as connection:
+            row = (
+                await connection.execute(
+                    select(Workspace.id, Workspace.name, Workspace.created_at).where(condition)  # type: ignore[arg-type]
+                )
+            ).first()
+        return WorkspaceRecord(*row) if row else None

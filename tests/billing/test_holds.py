@@ -1,0 +1,127 @@
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from voxgate.billing.holds import Holds
+from voxgate.billing.ledger import Ledger
+from voxgate.billing.usage import UsageRecord
+from voxgate.errors import InsufficientCreditError
+from voxgate.store.database import Database
+from voxgate.store.tables import utcnow
+from voxgate.store.workspaces import Workspaces
+from voxgate.types import MicroUSD
+
+
+def usage(request_id: str, workspace_id: str) -> UsageRecord:
+    return UsageRecord(
+        request_id=request_id, workspace_id=workspace_id, key_id="key_test", model="m",
+        task="tts", status="succeeded", http_status=200, latency_ms=1,
+    )
+
+
+async def funded(database: Database, micro_usd: int) -> str:
+    return (await Workspaces(database).create("acme", opening_credit=micro_usd)).id
+
+
+async def assert_books_balance(database: Database, workspace_id: str) -> None:
+    ledger = Ledger(database)
+    wallet = await ledger.wallet(workspace_id)
+    assert wallet is not None
+    assert await ledger.ledger_sum(workspace_id) == wallet.balance_micro_usd
+    assert 0 <= wallet.held_micro_usd <= wallet.balance_micro_usd
+
+
+async def place(holds: Holds, workspace_id: str, amount: int, request_id: str = "req_1") -> str:
+    return await holds.place(
+        workspace_id=workspace_id, key_id="key_test", request_id=request_id,
+        amount=MicroUSD(amount), ttl_seconds=60,
+    )
+
+
+async def test_settle_charges_the_cost_and_frees_the_rest(database: Database) -> None:
+    workspace_id = await funded(database, 1_000_000)
+    holds = Holds(database)
+    hold_id = await place(holds, workspace_id, 10_000)
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None and wallet.available_micro_usd == 990_000
+    assert await holds.settle(hold_id, MicroUSD(2_345), usage("req_1", workspace_id)) == 2_345
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None
+    assert (wallet.balance_micro_usd, wallet.held_micro_usd) == (997_655, 0)
+    await assert_books_balance(database, workspace_id)
+
+
+async def test_settling_twice_concurrently_charges_once(database: Database) -> None:
+    workspace_id = await funded(database, 1_000_000)
+    holds = Holds(database)
+    hold_id = await place(holds, workspace_id, 10_000)
+    record = usage("req_1", workspace_id)
+    charged = await asyncio.gather(
+        holds.settle(hold_id, MicroUSD(5_000), record),
+        holds.settle(hold_id, MicroUSD(5_000), record),
+        holds.release(hold_id, record),
+    )
+    assert sorted(c or 0 for c in charged) in ([0, 0, 0], [0, 0, 5_000])
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None and wallet.held_micro_usd == 0
+    assert wallet.balance_micro_usd in (1_000_000, 995_000)
+    await assert_books_balance(database, workspace_id)
+
+
+async def test_the_charge_never_exceeds_the_hold(database: Database) -> None:
+    workspace_id = await funded(database, 20_000)
+    holds = Holds(database)
+    hold_id = await place(holds, workspace_id, 10_000)
+    assert await holds.settle(hold_id, MicroUSD(50_000), usage("req_1", workspace_id)) == 10_000
+    await assert_books_balance(database, workspace_id)
+
+
+async def test_release_returns_everything(database: Database) -> None:
+    workspace_id = await funded(database, 50_000)
+    holds = Holds(database)
+    hold_id = await place(holds, workspace_id, 50_000)
+    await holds.release(hold_id, usage("req_1", workspace_id))
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None
+    assert (wallet.balance_micro_usd, wallet.held_micro_usd) == (50_000, 0)
+
+
+async def test_insufficient_credit_changes_nothing(database: Database) -> None:
+    workspace_id = await funded(database, 9_999)
+    holds = Holds(database)
+    with pytest.raises(InsufficientCreditError) as caught:
+        await place(holds, workspace_id, 10_000)
+    assert caught.value.status_code == 402
+    assert "0.010000" in caught.value.message and "0.009999" in caught.value.message
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None and wallet.held_micro_usd == 0
+
+
+async def test_concurrent_holds_never_overspend(database: Database) -> None:
+    fundable = 7
+    workspace_id = await funded(database, fundable * 10_000)
+    holds = Holds(database)
+    results = await asyncio.gather(
+        *(place(holds, workspace_id, 10_000, f"req_{i}") for i in range(fundable * 10)),
+        return_exceptions=True,
+    )
+    placed = [r for r in results if isinstance(r, str)]
+    refused = [r for r in results if isinstance(r, InsufficientCreditError)]
+    assert (len(placed), len(refused)) == (fundable, fundable * 9)
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None and wallet.held_micro_usd == wallet.balance_micro_usd
+
+
+async def test_reapers_release_expired_holds_once(database: Database) -> None:
+    workspace_id = await funded(database, 100_000)
+    holds = Holds(database)
+    for i in range(3):
+        await place(holds, workspace_id, 10_000, f"req_{i}")
+    later = utcnow() + timedelta(minutes=5)
+    released = await asyncio.gather(holds.reap_expired(later), holds.reap_expired(later))
+    assert sum(released) == 3
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None
+    assert (wallet.balance_micro_usd, wallet.held_micro_usd) == (100_000, 0)
+    assert await holds.reap_expired(later) == 0

@@ -1,0 +1,58 @@
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from voxgate.store.database import Database
+from voxgate.store.keys import KeyHasher, KeyStore
+from voxgate.store.tables import utcnow
+from voxgate.store.workspaces import Workspaces
+
+
+async def test_keys_authenticate_until_revoked(database: Database) -> None:
+    workspace = await Workspaces(database).create("acme")
+    keys = KeyStore(database, KeyHasher(b"pepper"))
+    record, secret = await keys.create_key(workspace.id, "ci")
+    assert secret.startswith("vg_live_") and len(secret) >= len("vg_live_") + 32
+    assert record.prefix == secret[:12]
+    principal = await keys.authenticate(secret)
+    assert principal is not None
+    assert (principal.workspace_id, principal.key_id) == (workspace.id, record.id)
+    assert await keys.authenticate(secret + "x") is None
+    assert await keys.authenticate("sk-" + secret) is None
+    assert await keys.revoke(workspace.id, record.id)
+    assert await keys.authenticate(secret) is None
+
+
+async def test_expired_keys_are_refused(database: Database) -> None:
+    workspace = await Workspaces(database).create("acme")
+    keys = KeyStore(database, KeyHasher(b"pepper"))
+    _, secret = await keys.create_key(workspace.id, "old", expires_at=utcnow() - timedelta(seconds=1))
+    assert await keys.authenticate(secret) is None
+
+
+async def test_another_pepper_does_not_match(database: Database) -> None:
+    workspace = await Workspaces(database).create("acme")
+    _, secret = await KeyStore(database, KeyHasher(b"one")).create_key(workspace.id, "k")
+    assert await KeyStore(database, KeyHasher(b"two")).authenticate(secret) is None
+
+
+async def test_the_secret_is_stored_nowhere(database: Database) -> None:
+    workspace = await Workspaces(database).create("acme")
+    keys = KeyStore(database, KeyHasher(b"pepper"))
+    _, secret = await keys.create_key(workspace.id, "ci")
+    await keys.authenticate(secret)
+    async with database.reading() as connection:
+        rows = (await connection.execute(text("SELECT * FROM api_keys"))).all()
+    stored = " ".join(str(value) for row in rows for value in row)
+    assert secret not in stored
+    assert secret[12:] not in stored
+
+
+async def test_a_workspace_revokes_only_its_own_keys(database: Database) -> None:
+    workspaces = Workspaces(database)
+    mine, theirs = await workspaces.create("mine"), await workspaces.create("theirs")
+    keys = KeyStore(database, KeyHasher(b"pepper"))
+    record, secret = await keys.create_key(theirs.id, "k")
+    assert not await keys.revoke(mine.id, record.id)
+    assert await keys.authenticate(secret) is not None
+    assert [key.id for key in await keys.list(mine.id)] == []
