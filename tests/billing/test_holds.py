@@ -15,8 +15,14 @@ from voxgate.types import MicroUSD
 
 def usage(request_id: str, workspace_id: str) -> UsageRecord:
     return UsageRecord(
-        request_id=request_id, workspace_id=workspace_id, key_id="key_test", model="m",
-        task="tts", status="succeeded", http_status=200, latency_ms=1,
+        request_id=request_id,
+        workspace_id=workspace_id,
+        key_id="key_test",
+        model="m",
+        task="tts",
+        status="succeeded",
+        http_status=200,
+        latency_ms=1,
     )
 
 
@@ -34,8 +40,11 @@ async def assert_books_balance(database: Database, workspace_id: str) -> None:
 
 async def place(holds: Holds, workspace_id: str, amount: int, request_id: str = "req_1") -> str:
     return await holds.place(
-        workspace_id=workspace_id, key_id="key_test", request_id=request_id,
-        amount=MicroUSD(amount), ttl_seconds=60,
+        workspace_id=workspace_id,
+        key_id="key_test",
+        request_id=request_id,
+        amount=MicroUSD(amount),
+        ttl_seconds=60,
     )
 
 

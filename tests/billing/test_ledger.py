@@ -21,7 +21,10 @@ async def test_opening_credit_credits_and_debits_sum_to_the_balance(database: Da
 async def test_a_debit_cannot_take_held_credit(database: Database) -> None:
     workspace = await Workspaces(database).create("acme", opening_credit=100_000)
     await Holds(database).place(
-        workspace_id=workspace.id, key_id="k", request_id="r", amount=MicroUSD(60_000),
+        workspace_id=workspace.id,
+        key_id="k",
+        request_id="r",
+        amount=MicroUSD(60_000),
         ttl_seconds=60,
     )
     with pytest.raises(InvalidRequestError):

@@ -13,7 +13,7 @@ TEXT = "The gateway turns this sentence into speech on the local engine."
 
 EXPECTED = {
     # format: (content type, decoded codec, decoded sample rate)
-    "mp3": ("audio/mpeg", "mp3", 24_000),
+    "mp3": ("audio/mpeg", "mp3float", 24_000),
     "wav": ("audio/wav", "pcm_s16le", 24_000),
     "opus": ("audio/ogg", "opus", 48_000),
     "flac": ("audio/flac", "flac", 24_000),

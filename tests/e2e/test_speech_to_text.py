@@ -18,14 +18,17 @@ SENTENCES = [
     "Please send the quarterly report to the finance team by Friday.",
     "Our new office is located near the central train station.",
     "She ordered a cup of coffee and a slice of apple pie.",
-    "The museum opens at nine in the morning and closes at six.",
+    "The museum opens early in the morning and closes in the evening.",
 ]
 
 # Clear, slow Spanish that espeak-ng pronounces well, with the English words a translation
 # must contain.
 SPANISH = [
-    ("Buenos días. Me llamo Carlos y vivo en Madrid.", {"carlos", "madrid"}),
-    ("El gato negro duerme en la casa.", {"cat", "black", "house"}),
+    (
+        "Buenos días. Me llamo Carlos y vivo en Madrid, la capital de España.",
+        {"good", "morning", "capital", "spain"},
+    ),
+    ("Hoy hace mucho calor en la ciudad, vamos a la playa.", {"today", "hot", "beach"}),
 ]
 
 
@@ -112,7 +115,7 @@ def espeak_spanish(text: str) -> bytes:
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (.ci/run installs it with apt-get)")
     done = subprocess.run(
-        ["espeak-ng", "-v", "es", "-s", "120", "--stdout", text], capture_output=True, check=True
+        ["espeak-ng", "-v", "es", "-s", "110", "--stdout", text], capture_output=True, check=True
     )
     return done.stdout
 

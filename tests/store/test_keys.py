@@ -26,7 +26,9 @@ async def test_keys_authenticate_until_revoked(database: Database) -> None:
 async def test_expired_keys_are_refused(database: Database) -> None:
     workspace = await Workspaces(database).create("acme")
     keys = KeyStore(database, KeyHasher(b"pepper"))
-    _, secret = await keys.create_key(workspace.id, "old", expires_at=utcnow() - timedelta(seconds=1))
+    _, secret = await keys.create_key(
+        workspace.id, "old", expires_at=utcnow() - timedelta(seconds=1)
+    )
     assert await keys.authenticate(secret) is None
 
 

@@ -13,7 +13,7 @@ from voxgate.billing.pricing import Metered, cost, hold_amount
 from voxgate.billing.usage import Attempt, UsageRecord
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
-from voxgate.errors import GatewayError, ServiceUnavailableError
+from voxgate.errors import GatewayError
 from voxgate.gateway.inputs import audio_bytes, decode_for_recognition
 from voxgate.gateway.jobs import Job, Outcome, usage_body
 from voxgate.gateway.speech import SpeechJob
@@ -122,11 +122,8 @@ class AudioGateway:
                 decode_for_recognition, data, max_seconds=self._settings.max_audio_seconds
             )
             return TranscriptionJob(row, request, audio, self._providers, task=task)
-        raise ServiceUnavailableError(
-            f"Task '{task}' on model '{row.id}' needs a provider this build does not include.",
-            param="task",
-            code="task_unavailable",
-        )
+        # No provider in this build serves the task, so every route counts as unconfigured.
+        raise self._planner.unavailable(row, providers={})
 
     async def _call(
         self,

@@ -42,10 +42,16 @@ class RoutePlanner:
             for upstream, credential in self._upstreams(route)
         ]
         if not attempts:
-            raise ServiceUnavailableError(
-                self._what_to_configure(row, providers), code="no_route_configured"
-            )
+            raise self.unavailable(row, providers)
         return attempts
+
+    def unavailable(
+        self, row: ModelRow, providers: Mapping[str, object]
+    ) -> ServiceUnavailableError:
+        """The 503 for a model none of whose routes can be served, naming what to configure."""
+        return ServiceUnavailableError(
+            self._what_to_configure(row, providers), code="no_route_configured"
+        )
 
     def _upstreams(self, route: Route) -> list[tuple[Upstream, str | None]]:
         if not route.credentials:

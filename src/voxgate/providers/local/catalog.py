@@ -29,6 +29,7 @@ class RecognizerFiles(BaseModel):
     parts: tuple[str, ...]
     files: str
     multilingual: bool
+    beam_size: int
 
     def directory(self, cache: Path) -> Path:
         """A CTranslate2 model directory: the package's own, or one joined into `cache`."""

@@ -1,10 +1,7 @@
-"""Speech with Piper: one chunk of PCM per sentence, at the voice's own sample rate."""
-
-from collections.abc import Iterator
-
-from piper import SynthesisConfig
+"""Speech with Piper, at the voice's own sample rate."""
 
 from voxgate.audio.pcm import PcmAudio
+from voxgate.audio.tempo import change_tempo
 from voxgate.providers.local.engine import LocalEngine
 from voxgate.providers.protocols import SpeechRequest, SpeechResult, Upstream
 
@@ -12,19 +9,11 @@ from voxgate.providers.protocols import SpeechRequest, SpeechResult, Upstream
 async def synthesize(
     engine: LocalEngine, request: SpeechRequest, upstream: Upstream
 ) -> SpeechResult:
-    chunks = await engine.run(lambda: list(_sentences(engine, request)))
-    rate = chunks[0].sample_rate if chunks else _native_rate(engine, request.voice)
-    return SpeechResult(PcmAudio(b"".join(chunk.samples for chunk in chunks), rate))
+    return SpeechResult(await engine.run(lambda: _speak(engine, request)))
 
 
-def _sentences(engine: LocalEngine, request: SpeechRequest) -> Iterator[PcmAudio]:
+def _speak(engine: LocalEngine, request: SpeechRequest) -> PcmAudio:
     voice = engine.voice(request.voice)
-    # Piper stretches phoneme durations, so the pitch stays where it was.
-    config = SynthesisConfig(length_scale=1.0 / request.speed)
-    for chunk in voice.synthesize(request.text, syn_config=config):
-        yield PcmAudio(chunk.audio_int16_bytes, chunk.sample_rate)
-
-
-def _native_rate(engine: LocalEngine, voice: str) -> int:
-    rate: int = engine.voice(voice).config.sample_rate
-    return rate
+    samples = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(request.text))
+    # Piper's own length_scale leaves pauses unscaled, so the whole clip is time-stretched.
+    return change_tempo(PcmAudio(samples, voice.config.sample_rate), request.speed)

@@ -29,7 +29,7 @@ def _transcribe(
         language=request.language,
         task="translate" if request.translate else "transcribe",
         initial_prompt=request.prompt,
-        beam_size=1,
+        beam_size=engine.models.recognizers[model].beam_size,
         condition_on_previous_text=False,
     )
     parts = tuple(TranscriptSegment(s.start, s.end, s.text.strip()) for s in segments)
