@@ -1,5 +1,7 @@
 """Changes the speed of speech without changing its pitch (FFmpeg's atempo, via PyAV)."""
 
+from fractions import Fraction
+
 import av
 import numpy as np
 
@@ -14,7 +16,10 @@ def change_tempo(pcm: PcmAudio, speed: float) -> PcmAudio:
         return pcm
     graph = av.filter.Graph()
     source = graph.add_abuffer(
-        format="s16", sample_rate=pcm.sample_rate, layout="mono", time_base=f"1/{pcm.sample_rate}"
+        format="s16",
+        sample_rate=pcm.sample_rate,
+        layout="mono",
+        time_base=Fraction(1, pcm.sample_rate),
     )
     stages = [graph.add("atempo", str(factor)) for factor in _stages(speed)]
     sink = graph.add("abuffersink")
@@ -39,7 +44,7 @@ def _stages(speed: float) -> list[float]:
 
 
 def _drain(graph: av.filter.Graph) -> list[bytes]:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         try:
             frame = graph.pull()
