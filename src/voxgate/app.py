@@ -1,5 +1,7 @@
 """The ASGI application: routes, middleware and error handlers around the services."""
 
+import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,14 +11,31 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from voxgate.api import admin
 from voxgate.api.audio import create_audio
 from voxgate.api.errors import gateway_error, http_error, unexpected_error
 from voxgate.api.health import healthz, readyz
 from voxgate.api.middleware.body_limit import BodyLimitMiddleware
 from voxgate.api.middleware.request_id import RequestIdMiddleware
+from voxgate.api.usage import get_balance, get_usage, list_keys, list_usage
 from voxgate.errors import GatewayError
-from voxgate.services import open_services
+from voxgate.services import Services, open_services
 from voxgate.settings import Settings
+
+logger = logging.getLogger("voxgate")
+
+
+async def reap_forever(services: Services) -> None:
+    """Release the holds of requests that died (a killed process), at start and then often."""
+    while True:
+        try:
+            released = await services.holds.reap_expired()
+        except Exception:
+            logger.exception("releasing expired holds failed")
+        else:
+            if released:
+                logger.warning("released %d expired holds", released)
+        await asyncio.sleep(services.settings.reaper_interval_seconds)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -28,9 +47,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.services = services
         if settings.engine_preload:
             await services.local.preload()
+        reaper = asyncio.create_task(reap_forever(services))
         try:
             yield
         finally:
+            reaper.cancel()
             await services.aclose()
 
     return Starlette(
@@ -38,6 +59,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/api/v1/audio", create_audio, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/api/v1/usage", list_usage, methods=["GET"]),
+            Route("/api/v1/usage/{request_id}", get_usage, methods=["GET"]),
+            Route("/api/v1/balance", get_balance, methods=["GET"]),
+            Route("/api/v1/keys", list_keys, methods=["GET"]),
+            *admin.ROUTES,
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from voxgate import cli_admin
 from voxgate.billing.pricing import format_usd
 from voxgate.bootstrap import DevAccess, ensure_dev_access
 from voxgate.services import open_services
@@ -18,9 +19,10 @@ from voxgate.types import MicroUSD
 app = typer.Typer(help="voxgate: a self-hostable unified audio AI gateway.", no_args_is_help=True)
 
 
-@app.callback()
-def _commands() -> None:
-    """Keeps `serve` a named command as more commands join it."""
+app.add_typer(cli_admin.workspaces, name="workspaces")
+app.add_typer(cli_admin.keys, name="keys")
+app.command()(cli_admin.credit)
+app.command()(cli_admin.balance)
 
 
 @app.command()

@@ -69,3 +69,12 @@ class OverloadedError(ServiceUnavailableError):
 
     def __init__(self, message: str, *, retry_after_seconds: int = 1) -> None:
         super().__init__(message, headers={"retry-after": str(retry_after_seconds)})
+
+
+class RateLimitError(GatewayError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"retry-after": str(retry_after_seconds)})

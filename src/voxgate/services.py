@@ -4,21 +4,26 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 
 from voxgate.billing.holds import Holds
 from voxgate.billing.ledger import Ledger
 from voxgate.billing.metering import TokenCounter
 from voxgate.catalog.loader import Catalog, load_catalog
+from voxgate.gateway.limits import MemoryLimits, RedisLimits
 from voxgate.gateway.pipeline import AudioGateway
 from voxgate.providers.local import LocalProvider
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.planner import RoutePlanner
 from voxgate.settings import Settings
 from voxgate.store.database import Database
+from voxgate.store.idempotency import IdempotencyStore
 from voxgate.store.keys import KeyHasher, KeyStore
+from voxgate.store.usage import UsageReader
 from voxgate.store.workspaces import Workspaces
 
 PEPPER_FILE = "key-pepper"
@@ -33,12 +38,17 @@ class Services:
     keys: KeyStore
     holds: Holds
     ledger: Ledger
+    usage: UsageReader
+    idempotency: IdempotencyStore
     local: LocalProvider
     gateway: AudioGateway
+    redis: Redis | None
 
     async def aclose(self) -> None:
         await self.local.aclose()
         await self.database.dispose()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 async def open_services(settings: Settings, environment: Mapping[str, str]) -> Services:
@@ -48,8 +58,10 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
     local = LocalProvider(settings)
     registry = ProviderRegistry(speech={"local": local}, transcription={"local": local})
     holds = Holds(database)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    limits = RedisLimits(redis) if redis is not None else MemoryLimits()
     gateway = AudioGateway(
-        settings, catalog, registry, RoutePlanner(environment), holds, TokenCounter()
+        settings, catalog, registry, RoutePlanner(environment), holds, TokenCounter(), limits
     )
     return Services(
         settings=settings,
@@ -59,8 +71,13 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
         keys=KeyStore(database, KeyHasher(key_pepper(settings))),
         holds=holds,
         ledger=Ledger(database),
+        usage=UsageReader(database),
+        idempotency=IdempotencyStore(
+            database, timedelta(seconds=settings.idempotency_retention_seconds)
+        ),
         local=local,
         gateway=gateway,
+        redis=redis,
     )
 
 

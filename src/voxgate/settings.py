@@ -25,7 +25,14 @@ class Settings(BaseSettings):
         default=None,
         description="Server-side secret mixed into key hashes; generated into data_dir if unset.",
     )
-    admin_token: str | None = None
+    admin_token: str | None = Field(
+        default=None, description="Bearer token of the admin API; the API is off without one."
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for rate limits shared by several gateway processes."
+    )
+    idempotency_retention_seconds: int = 24 * 3600
+    reaper_interval_seconds: float = 30.0
     max_body_bytes: int = 40 * 1024 * 1024
     max_audio_seconds: float = 1800.0
     hold_ttl_seconds: int = Field(

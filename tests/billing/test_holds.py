@@ -3,13 +3,13 @@ from datetime import timedelta
 
 import pytest
 
+from tests.billing.accounts import KEY_ID, funded, key_counters
 from voxgate.billing.holds import Holds
 from voxgate.billing.ledger import Ledger
 from voxgate.billing.usage import UsageRecord
 from voxgate.errors import InsufficientCreditError
 from voxgate.store.database import Database
 from voxgate.store.tables import utcnow
-from voxgate.store.workspaces import Workspaces
 from voxgate.types import MicroUSD
 
 
@@ -17,17 +17,13 @@ def usage(request_id: str, workspace_id: str) -> UsageRecord:
     return UsageRecord(
         request_id=request_id,
         workspace_id=workspace_id,
-        key_id="key_test",
+        key_id=KEY_ID,
         model="m",
         task="tts",
         status="succeeded",
         http_status=200,
         latency_ms=1,
     )
-
-
-async def funded(database: Database, micro_usd: int) -> str:
-    return (await Workspaces(database).create("acme", opening_credit=micro_usd)).id
 
 
 async def assert_books_balance(database: Database, workspace_id: str) -> None:
@@ -41,7 +37,7 @@ async def assert_books_balance(database: Database, workspace_id: str) -> None:
 async def place(holds: Holds, workspace_id: str, amount: int, request_id: str = "req_1") -> str:
     return await holds.place(
         workspace_id=workspace_id,
-        key_id="key_test",
+        key_id=KEY_ID,
         request_id=request_id,
         amount=MicroUSD(amount),
         ttl_seconds=60,
@@ -58,7 +54,23 @@ async def test_settle_charges_the_cost_and_frees_the_rest(database: Database) ->
     wallet = await Ledger(database).wallet(workspace_id)
     assert wallet is not None
     assert (wallet.balance_micro_usd, wallet.held_micro_usd) == (997_655, 0)
+    assert await key_counters(database) == (2_345, 0)
     await assert_books_balance(database, workspace_id)
+
+
+async def test_a_key_spend_limit_caps_what_it_can_hold(database: Database) -> None:
+    workspace_id = await funded(database, 1_000_000, spend_limit=25_000)
+    holds = Holds(database)
+    first = await place(holds, workspace_id, 20_000, "req_1")
+    with pytest.raises(InsufficientCreditError) as caught:
+        await place(holds, workspace_id, 10_000, "req_2")
+    assert caught.value.code == "key_spend_limit_reached"
+    await holds.settle(first, MicroUSD(15_000), usage("req_1", workspace_id))
+    await place(holds, workspace_id, 10_000, "req_3")
+    with pytest.raises(InsufficientCreditError):
+        await place(holds, workspace_id, 1, "req_4")
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None and wallet.held_micro_usd == 10_000
 
 
 async def test_settling_twice_concurrently_charges_once(database: Database) -> None:

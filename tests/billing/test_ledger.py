@@ -1,5 +1,6 @@
 import pytest
 
+from tests.billing.accounts import KEY_ID, funded
 from voxgate.billing.holds import Holds
 from voxgate.billing.ledger import Ledger
 from voxgate.errors import InvalidRequestError
@@ -19,17 +20,17 @@ async def test_opening_credit_credits_and_debits_sum_to_the_balance(database: Da
 
 
 async def test_a_debit_cannot_take_held_credit(database: Database) -> None:
-    workspace = await Workspaces(database).create("acme", opening_credit=100_000)
+    workspace_id = await funded(database, 100_000)
     await Holds(database).place(
-        workspace_id=workspace.id,
-        key_id="k",
+        workspace_id=workspace_id,
+        key_id=KEY_ID,
         request_id="r",
         amount=MicroUSD(60_000),
         ttl_seconds=60,
     )
     with pytest.raises(InvalidRequestError):
-        await Ledger(database).debit(workspace.id, MicroUSD(50_000), "too much")
-    wallet = await Ledger(database).wallet(workspace.id)
+        await Ledger(database).debit(workspace_id, MicroUSD(50_000), "too much")
+    wallet = await Ledger(database).wallet(workspace_id)
     assert wallet is not None and wallet.balance_micro_usd == 100_000
 
 

@@ -5,6 +5,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from voxgate.api.auth import authenticate
+from voxgate.api.idempotency import run_once
 from voxgate.api.responses import JSONResponse
 from voxgate.errors import InvalidRequestError
 from voxgate.services import services_of
@@ -20,5 +21,14 @@ async def create_audio(request: Request) -> Response:
         raise InvalidRequestError(
             f"The request body is not valid JSON: {exc}.", code="invalid_json"
         ) from exc
-    result = await services.gateway.handle(principal, payload, request.state.request_id)
-    return JSONResponse(result)
+    request_id = request.state.request_id
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is None:
+        return JSONResponse(await services.gateway.handle(principal, payload, request_id))
+    return await run_once(
+        services.idempotency,
+        principal.workspace_id,
+        idempotency_key,
+        body,
+        lambda: services.gateway.handle(principal, payload, request_id),
+    )

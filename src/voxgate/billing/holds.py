@@ -1,17 +1,25 @@
 """Credit held before a call, then settled to the exact cost or released, exactly once."""
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voxgate.billing.pricing import format_usd
 from voxgate.billing.usage import UsageRecord
 from voxgate.errors import InsufficientCreditError
 from voxgate.store.database import Database
-from voxgate.store.tables import Hold, LedgerEntry, Usage, Wallet, utcnow
+from voxgate.store.tables import ApiKey, Hold, LedgerEntry, Usage, Wallet, utcnow
 from voxgate.types import MicroUSD
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    workspace_id: str
+    key_id: str
+    amount: MicroUSD
 
 
 class Holds:
@@ -42,6 +50,12 @@ class Holds:
             )
             if held.rowcount != 1:
                 raise await self._insufficient(connection, workspace_id, amount)
+            if not await self._hold_on_key(connection, key_id, amount):
+                raise InsufficientCreditError(
+                    f"This API key's spend limit leaves less than the ${format_usd(amount)} "
+                    "this request must hold.",
+                    code="key_spend_limit_reached",
+                )
             await connection.execute(
                 insert(Hold).values(
                     id=hold_id,
@@ -65,19 +79,18 @@ class Holds:
             claimed = await self._claim(connection, hold_id, "settled")
             if claimed is None:
                 return MicroUSD(0)
-            workspace_id, amount = claimed
-            charged = MicroUSD(min(cost, amount))
-            await self._unhold(connection, workspace_id, amount, charged)
+            charged = MicroUSD(min(cost, claimed.amount))
+            await self._unhold(connection, claimed, charged)
             await connection.execute(
                 insert(LedgerEntry).values(
-                    workspace_id=workspace_id,
+                    workspace_id=claimed.workspace_id,
                     amount_micro_usd=-charged,
                     kind="charge",
                     reason=f"{usage.model} {usage.task}",
                     request_id=usage.request_id,
                 )
             )
-            row = usage.row() | {"cost_micro_usd": charged, "hold_micro_usd": amount}
+            row = usage.row() | {"cost_micro_usd": charged, "hold_micro_usd": claimed.amount}
             await connection.execute(insert(Usage).values(**row))
         return charged
 
@@ -87,9 +100,8 @@ class Holds:
             claimed = await self._claim(connection, hold_id, "released")
             if claimed is None:
                 return
-            workspace_id, amount = claimed
-            await self._unhold(connection, workspace_id, amount, MicroUSD(0))
-            row = usage.row() | {"cost_micro_usd": 0, "hold_micro_usd": amount}
+            await self._unhold(connection, claimed, MicroUSD(0))
+            row = usage.row() | {"cost_micro_usd": 0, "hold_micro_usd": claimed.amount}
             await connection.execute(insert(Usage).values(**row))
 
     async def record(self, usage: UsageRecord) -> None:
@@ -111,31 +123,57 @@ class Holds:
             async with self._database.transaction() as connection:
                 claimed = await self._claim(connection, hold_id, "expired")
                 if claimed is not None:
-                    await self._unhold(connection, claimed[0], claimed[1], MicroUSD(0))
+                    await self._unhold(connection, claimed, MicroUSD(0))
                     released += 1
         return released
 
+    async def _hold_on_key(
+        self, connection: AsyncConnection, key_id: str, amount: MicroUSD
+    ) -> bool:
+        held = await connection.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == key_id,
+                or_(
+                    ApiKey.spend_limit_micro_usd.is_(None),
+                    ApiKey.spent_micro_usd + ApiKey.held_micro_usd + amount
+                    <= ApiKey.spend_limit_micro_usd,
+                ),
+            )
+            .values(held_micro_usd=ApiKey.held_micro_usd + amount)
+        )
+        return held.rowcount == 1
+
     async def _claim(
         self, connection: AsyncConnection, hold_id: str, status: str
-    ) -> tuple[str, MicroUSD] | None:
+    ) -> _Claimed | None:
+        """Close an open hold; only one of any racing closers gets it."""
         result = await connection.execute(
             update(Hold)
             .where(Hold.id == hold_id, Hold.status == "open")
             .values(status=status, closed_at=utcnow())
-            .returning(Hold.workspace_id, Hold.amount_micro_usd)
+            .returning(Hold.workspace_id, Hold.key_id, Hold.amount_micro_usd)
         )
         row = result.first()
-        return (row[0], MicroUSD(row[1])) if row else None
+        return _Claimed(row[0], row[1], MicroUSD(row[2])) if row else None
 
     async def _unhold(
-        self, connection: AsyncConnection, workspace_id: str, held: MicroUSD, charged: MicroUSD
+        self, connection: AsyncConnection, claimed: _Claimed, charged: MicroUSD
     ) -> None:
         await connection.execute(
             update(Wallet)
-            .where(Wallet.workspace_id == workspace_id)
+            .where(Wallet.workspace_id == claimed.workspace_id)
             .values(
-                held_micro_usd=Wallet.held_micro_usd - held,
+                held_micro_usd=Wallet.held_micro_usd - claimed.amount,
                 balance_micro_usd=Wallet.balance_micro_usd - charged,
+            )
+        )
+        await connection.execute(
+            update(ApiKey)
+            .where(ApiKey.id == claimed.key_id)
+            .values(
+                held_micro_usd=ApiKey.held_micro_usd - claimed.amount,
+                spent_micro_usd=ApiKey.spent_micro_usd + charged,
             )
         )
 

@@ -13,9 +13,10 @@ from voxgate.billing.pricing import Metered, cost, hold_amount
 from voxgate.billing.usage import Attempt, UsageRecord
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
-from voxgate.errors import GatewayError
+from voxgate.errors import GatewayError, RateLimitError
 from voxgate.gateway.inputs import audio_bytes, decode_for_recognition
 from voxgate.gateway.jobs import Job, Outcome, usage_body
+from voxgate.gateway.limits import Limits
 from voxgate.gateway.speech import SpeechJob
 from voxgate.gateway.tasks import is_speech_to_text, resolve_task
 from voxgate.gateway.transcription import TranscriptionJob
@@ -77,6 +78,7 @@ class AudioGateway:
         planner: RoutePlanner,
         holds: Holds,
         tokens: TokenCounter,
+        limits: Limits,
     ) -> None:
         self._settings = settings
         self._catalog = catalog
@@ -84,9 +86,19 @@ class AudioGateway:
         self._planner = planner
         self._holds = holds
         self._tokens = tokens
+        self._limits = limits
 
     async def handle(self, principal: Principal, body: object, request_id: str) -> dict[str, Any]:
         trace = Trace(principal, request_id, time.perf_counter())
+        try:
+            async with self._limits.admitted(principal):
+                return await self._handle(trace, body)
+        except RateLimitError as exc:
+            await self._holds.record(_failed(trace, exc, status="rejected"))
+            raise
+
+    async def _handle(self, trace: Trace, body: object) -> dict[str, Any]:
+        principal, request_id = trace.principal, trace.request_id
         try:
             row, request = validate(body, self._catalog)
             trace = replace(trace, model=row.id)

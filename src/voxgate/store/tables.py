@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     TypeDecorator,
 )
@@ -61,6 +62,9 @@ class ApiKey(Base):
     spend_limit_micro_usd: Mapped[int | None] = mapped_column(BigInteger)
     rpm_limit: Mapped[int | None] = mapped_column(Integer)
     concurrency_limit: Mapped[int | None] = mapped_column(Integer)
+    # What the key has been charged and holds now, so a spend limit holds across processes.
+    spent_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    held_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Wallet(Base):
@@ -127,4 +131,16 @@ class Usage(Base):
     hold_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_records"
+
+    workspace_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12))  # in_progress, completed
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

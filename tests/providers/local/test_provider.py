@@ -24,6 +24,13 @@ PIPER = Upstream(model="piper")
 TINY_EN = Upstream(model="whisper-tiny.en")
 BASE = Upstream(model="whisper-base")
 SENTENCE = "Our new office is located near the central train station."
+ROUND_TRIP = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Please send the quarterly report to the finance team by Friday.",
+    "She bought three apples, two oranges and a loaf of bread at the market.",
+    "The weather tomorrow will be sunny with a light breeze in the afternoon.",
+    "Our gateway converts audio formats and fails over between providers.",
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +57,18 @@ async def test_speech_has_the_voice_rate_and_a_plausible_length(provider: LocalP
     assert 2.0 < result.audio.duration_seconds < 6.0
 
 
+async def test_double_speed_takes_half_the_time(provider: LocalProvider) -> None:
+    normal = await provider.synthesize(SpeechRequest(text=SENTENCE, voice="joe"), PIPER)
+    fast = await provider.synthesize(SpeechRequest(text=SENTENCE, voice="joe", speed=2.0), PIPER)
+    ratio = fast.audio.duration_seconds / normal.audio.duration_seconds
+    assert 0.5 * 0.85 <= ratio <= 0.5 * 1.15
+
+
+async def test_round_trip_of_five_sentences_keeps_the_words(provider: LocalProvider) -> None:
+    heard = [(await provider.transcribe(await speak(provider, s), TINY_EN)).text for s in ROUND_TRIP]
+    assert word_error_rate(" ".join(ROUND_TRIP), " ".join(heard)) <= 0.1
+
+
 async def test_round_trip_through_tiny_en(provider: LocalProvider) -> None:
     result = await provider.transcribe(await speak(provider, SENTENCE), TINY_EN)
     assert result.language == "en"
@@ -58,15 +77,52 @@ async def test_round_trip_through_tiny_en(provider: LocalProvider) -> None:
 
 
 async def test_base_joins_its_parts_and_transcribes(provider: LocalProvider) -> None:
-    result = await provider.transcribe(await speak(provider, SENTENCE), BASE)
+    request = (await speak(provider, SENTENCE)).model_copy(update={"language": "en"})
+    result = await provider.transcribe(request, BASE)
     assert result.language == "en"
     assert word_error_rate(SENTENCE, result.text) <= 0.2
+
+
+async def test_preload_joins_base_once_and_reuses_it(tmp_path: Path) -> None:
+    joined = tmp_path / "models" / "whisper-base" / "model.bin"
+    first = LocalProvider(Settings(data_dir=tmp_path))
+    await first.preload()
+    await first.aclose()
+    built = joined.stat()
+    second = LocalProvider(Settings(data_dir=tmp_path))
+    await second.preload()
+    await second.aclose()
+    assert joined.stat().st_mtime_ns == built.st_mtime_ns
+    assert built.st_size > 100_000_000
+    assert not [path for path in joined.parent.iterdir() if path.name.startswith(".")]
 
 
 async def test_english_only_model_refuses_translation(provider: LocalProvider) -> None:
     request = await speak(provider, "Hello.")
     with pytest.raises(ValueError, match="English only"):
         await provider.transcribe(request.model_copy(update={"translate": True}), TINY_EN)
+
+
+async def test_english_only_model_refuses_other_languages(provider: LocalProvider) -> None:
+    request = await speak(provider, "Hello.")
+    with pytest.raises(ValueError, match="English only"):
+        await provider.transcribe(request.model_copy(update={"language": "de"}), TINY_EN)
+
+
+async def test_an_unknown_voice_is_refused(provider: LocalProvider) -> None:
+    with pytest.raises(ValueError, match="unknown local voice"):
+        await provider.synthesize(SpeechRequest(text=SENTENCE, voice="nobody"), PIPER)
+
+
+async def test_sentences_stream_before_the_text_is_done(provider: LocalProvider) -> None:
+    request = SpeechRequest(text=" ".join(ROUND_TRIP), voice="joe")
+    started = time.perf_counter()
+    arrivals = []
+    async for sentence in provider.stream_sentences(request, PIPER):
+        assert sentence.sample_rate == 22_050 and sentence.samples
+        arrivals.append(time.perf_counter() - started)
+    assert len(arrivals) == len(ROUND_TRIP)
+    assert arrivals[0] < arrivals[-1] / 2
 
 
 async def test_the_event_loop_keeps_running_during_inference(provider: LocalProvider) -> None:
@@ -101,5 +157,19 @@ async def test_a_full_queue_refuses_at_once(tmp_path: Path) -> None:
         assert caught.value.headers["retry-after"] == "1"
         done = await asyncio.gather(first, second)
         assert all(result.audio.duration_seconds > 5 for result in done)
+    finally:
+        await local.aclose()
+
+
+async def test_a_stream_left_early_frees_its_worker(tmp_path: Path) -> None:
+    local = LocalProvider(Settings(data_dir=tmp_path, engine_workers=1, engine_queue_size=0))
+    try:
+        request = SpeechRequest(text=" ".join(ROUND_TRIP), voice="joe")
+        stream = local.stream_sentences(request, PIPER)
+        async for _ in stream:
+            break
+        await stream.aclose()
+        result = await local.synthesize(SpeechRequest(text="Hello.", voice="joe"), PIPER)
+        assert result.audio.duration_seconds > 0.3
     finally:
         await local.aclose()

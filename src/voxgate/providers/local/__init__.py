@@ -1,7 +1,11 @@
-"""The embedded engine: Piper speech and faster-whisper recognition, models from packages."""
+"""The embedded engine as a provider: Piper speech and faster-whisper transcription, offline."""
 
-from voxgate.providers.local import speech, transcription
+from collections.abc import AsyncIterator
+
+from voxgate.audio.pcm import PcmAudio
 from voxgate.providers.local.engine import LocalEngine
+from voxgate.providers.local.speech import LocalSpeech
+from voxgate.providers.local.transcription import LocalTranscription
 from voxgate.providers.protocols import (
     SpeechRequest,
     SpeechResult,
@@ -13,21 +17,26 @@ from voxgate.settings import Settings
 
 
 class LocalProvider:
-    """Serves both speech and transcription; routes name it `local`."""
-
     def __init__(self, settings: Settings) -> None:
-        self.engine = LocalEngine(settings)
+        self._engine = LocalEngine(settings)
+        self._speech = LocalSpeech(self._engine)
+        self._transcription = LocalTranscription(self._engine)
 
     async def synthesize(self, request: SpeechRequest, upstream: Upstream) -> SpeechResult:
-        return await speech.synthesize(self.engine, request, upstream)
+        return await self._speech.synthesize(request, upstream)
+
+    def stream_sentences(
+        self, request: SpeechRequest, upstream: Upstream
+    ) -> AsyncIterator[PcmAudio]:
+        return self._speech.stream_sentences(request, upstream)
 
     async def transcribe(
         self, request: TranscriptionRequest, upstream: Upstream
     ) -> TranscriptionResult:
-        return await transcription.transcribe(self.engine, request, upstream)
+        return await self._transcription.transcribe(request, upstream)
 
     async def preload(self) -> None:
-        await self.engine.preload()
+        await self._engine.preload()
 
     async def aclose(self) -> None:
-        await self.engine.aclose()
+        await self._engine.aclose()

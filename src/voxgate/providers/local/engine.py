@@ -1,81 +1,164 @@
-"""Runs local inference off the event loop, with models loaded once and a bounded queue."""
+"""The embedded engine: a bounded pool of inference threads and the models they share."""
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from faster_whisper import WhisperModel
 from piper import PiperVoice
 
 from voxgate.errors import OverloadedError
-from voxgate.providers.local.catalog import LocalModels, load_local_models
+from voxgate.providers.local.loading import load_recognizer, load_voice
+from voxgate.providers.local.models import LocalModels, load_local_models
 from voxgate.settings import Settings
 
-ResultT = TypeVar("ResultT")
+T = TypeVar("T")
+M = TypeVar("M")
+
+RETRY_AFTER_SECONDS = 1
+MODEL_CACHE_DIR = "models"
+
+
+class ModelCache(Generic[M]):
+    """Loads each model on first use, once, even when several threads ask for it together."""
+
+    def __init__(self, load: Callable[[str], M]) -> None:
+        self._load = load
+        self._loaded: dict[str, M] = {}
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._guard = threading.Lock()
+
+    def get(self, name: str) -> M:
+        with self._guard:
+            lock = self._locks[name]
+        with lock:
+            if name not in self._loaded:
+                self._loaded[name] = self._load(name)
+            return self._loaded[name]
+
+    def clear(self) -> None:
+        with self._guard:
+            self._loaded.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class _StreamEnd:
+    error: BaseException | None = None
 
 
 class LocalEngine:
-    def __init__(self, settings: Settings) -> None:
+    """Runs blocking inference off the event loop and refuses work it could not start soon."""
+
+    def __init__(self, settings: Settings, models: LocalModels | None = None) -> None:
+        self.models = models or load_local_models()
+        self._settings = settings
         self._executor = ThreadPoolExecutor(
             max_workers=settings.engine_workers, thread_name_prefix="voxgate-engine"
         )
         self._capacity = settings.engine_workers + settings.engine_queue_size
-        self._threads = settings.engine_threads_per_worker
-        self._cache_dir = settings.data_dir / "models"
-        self.models: LocalModels = load_local_models()
-        self._lock = threading.Lock()
-        self._load_lock = threading.Lock()
         self._admitted = 0
-        self._voices: dict[str, PiperVoice] = {}
-        self._recognizers: dict[str, WhisperModel] = {}
-
-    async def run(self, work: Callable[[], ResultT]) -> ResultT:
-        """Run `work` on an engine thread, or refuse at once when the queue is full."""
-        self._admit()
-        future: Future[ResultT] = self._executor.submit(work)
-        # A job keeps its place until its thread finishes, even if its caller went away.
-        future.add_done_callback(lambda _: self._leave())
-        return await asyncio.wrap_future(future)
+        # Jobs finish on worker threads, so the count is shared across threads.
+        self._admission = threading.Lock()
+        self._voices = ModelCache(self._load_voice)
+        self._recognizers = ModelCache(self._load_recognizer)
 
     def voice(self, name: str) -> PiperVoice:
-        with self._load_lock:
-            if name not in self._voices:
-                model, config = self.models.voices[name].paths()
-                self._voices[name] = PiperVoice.load(model, config_path=config)
-            return self._voices[name]
+        """The loaded voice; blocks while it loads, so call it from a job."""
+        return self._voices.get(name)
 
     def recognizer(self, name: str) -> WhisperModel:
-        with self._load_lock:
-            if name not in self._recognizers:
-                directory = self.models.recognizers[name].directory(self._cache_dir)
-                self._recognizers[name] = self._load_recognizer(directory)
-            return self._recognizers[name]
+        """The loaded Whisper model; blocks while it loads, so call it from a job."""
+        return self._recognizers.get(name)
+
+    async def run(self, job: Callable[[], T]) -> T:
+        """The job's result, computed on a worker thread; OverloadedError when the queue is full."""
+        return await asyncio.wrap_future(self._submit(job))
+
+    async def iterate(self, produce: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
+        """Each item as the worker produces it, so the first arrives before the last is made."""
+        loop = asyncio.get_running_loop()
+        items: asyncio.Queue[T | _StreamEnd] = asyncio.Queue()
+        stopped = threading.Event()
+
+        def deliver(item: T | _StreamEnd) -> None:
+            if not stopped.is_set():
+                loop.call_soon_threadsafe(items.put_nowait, item)
+
+        def pump() -> None:
+            try:
+                for item in produce():
+                    if stopped.is_set():
+                        return
+                    deliver(item)
+            except BaseException as error:
+                deliver(_StreamEnd(error))
+            else:
+                deliver(_StreamEnd())
+
+        self._submit(pump)
+        try:
+            while not isinstance(item := await items.get(), _StreamEnd):
+                yield item
+            if item.error is not None:
+                raise item.error
+        finally:
+            # A consumer that stops early frees the worker at the next item.
+            stopped.set()
 
     async def preload(self) -> None:
-        for name in self.models.voices:
-            await asyncio.to_thread(self.voice, name)
-        for name in self.models.recognizers:
-            await asyncio.to_thread(self.recognizer, name)
+        loop = asyncio.get_running_loop()
+        voices = [
+            loop.run_in_executor(self._executor, self.voice, name)
+            for name in self.models.speech.voices
+        ]
+        recognizers = [
+            loop.run_in_executor(self._executor, self.recognizer, name)
+            for name in self.models.transcription
+        ]
+        await asyncio.gather(*voices, *recognizers)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+        self._voices.clear()
+        self._recognizers.clear()
 
-    def _load_recognizer(self, directory: Path) -> WhisperModel:
-        return WhisperModel(
-            str(directory), device="cpu", compute_type="int8", cpu_threads=self._threads
-        )
+    def _submit(self, job: Callable[[], T]) -> "Future[T]":
+        self._admit()
+        try:
+            future = self._executor.submit(job)
+        except BaseException:
+            self._release()
+            raise
+        # A done callback also fires for a job cancelled while queued, so every slot comes back;
+        # a running job keeps its slot until it really ends, even if its caller went away.
+        future.add_done_callback(self._release)
+        return future
 
     def _admit(self) -> None:
-        with self._lock:
+        with self._admission:
             if self._admitted >= self._capacity:
                 raise OverloadedError(
-                    "The local engine's queue is full; retry shortly.", retry_after_seconds=1
+                    "The local engine is busy; retry shortly.",
+                    retry_after_seconds=RETRY_AFTER_SECONDS,
                 )
             self._admitted += 1
 
-    def _leave(self) -> None:
-        with self._lock:
+    def _release(self, _: object = None) -> None:
+        with self._admission:
             self._admitted -= 1
+
+    def _load_voice(self, name: str) -> PiperVoice:
+        spec = self.models.speech.voices[name]
+        return load_voice(spec, threads=self._settings.engine_threads_per_worker)
+
+    def _load_recognizer(self, name: str) -> WhisperModel:
+        return load_recognizer(
+            self.models.transcription[name],
+            self._settings.data_dir / MODEL_CACHE_DIR / name,
+            threads=self._settings.engine_threads_per_worker,
+            workers=self._settings.engine_workers,
+        )

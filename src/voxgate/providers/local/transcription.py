@@ -1,41 +1,73 @@
-"""Speech-to-text with faster-whisper on 16 kHz mono PCM."""
+"""Speech-to-text and translation into English on the embedded engine with faster-whisper."""
+
+from functools import partial
 
 import numpy as np
+import numpy.typing as npt
 
+from voxgate.audio.pcm import PcmAudio
 from voxgate.providers.local.engine import LocalEngine
+from voxgate.providers.local.models import RecognizerSpec
 from voxgate.providers.protocols import (
+    ProviderUsage,
     TranscriptionRequest,
     TranscriptionResult,
     TranscriptSegment,
     Upstream,
 )
 
-
-async def transcribe(
-    engine: LocalEngine, request: TranscriptionRequest, upstream: Upstream
-) -> TranscriptionResult:
-    files = engine.models.recognizers[upstream.model]
-    if not files.multilingual and (request.translate or request.language not in (None, "en")):
-        raise ValueError(f"{upstream.model} knows English only and cannot translate")
-    return await engine.run(lambda: _transcribe(engine, request, upstream.model))
+WHISPER_SAMPLE_RATE = 16_000
+INT16_SCALE = 32_768.0
+ENGLISH = "en"
 
 
-def _transcribe(
-    engine: LocalEngine, request: TranscriptionRequest, model: str
-) -> TranscriptionResult:
-    samples = np.frombuffer(request.audio.samples, dtype="<i2").astype(np.float32) / 32768.0
-    segments, info = engine.recognizer(model).transcribe(
-        samples,
-        language=request.language,
-        task="translate" if request.translate else "transcribe",
-        initial_prompt=request.prompt,
-        beam_size=engine.models.recognizers[model].beam_size,
-        condition_on_previous_text=False,
-    )
-    parts = tuple(TranscriptSegment(s.start, s.end, s.text.strip()) for s in segments)
-    return TranscriptionResult(
-        text=" ".join(part.text for part in parts if part.text),
-        language=info.language,
-        duration_seconds=request.audio.duration_seconds,
-        segments=parts,
-    )
+class LocalTranscription:
+    def __init__(self, engine: LocalEngine) -> None:
+        self._engine = engine
+
+    async def transcribe(
+        self, request: TranscriptionRequest, upstream: Upstream
+    ) -> TranscriptionResult:
+        spec = self._engine.models.recognizer(upstream.model)
+        check_supported(upstream.model, spec, request)
+        job = partial(self._recognize, upstream.model, spec, request)
+        return await self._engine.run(job)
+
+    def _recognize(
+        self, model_name: str, spec: RecognizerSpec, request: TranscriptionRequest
+    ) -> TranscriptionResult:
+        model = self._engine.recognizer(model_name)
+        segments, info = model.transcribe(
+            whisper_samples(request.audio),
+            language=request.language,
+            task="translate" if request.translate else "transcribe",
+            initial_prompt=request.prompt,
+            beam_size=spec.beam_size,
+            vad_filter=spec.vad_filter,
+        )
+        # faster-whisper decodes lazily: the segments must be drawn here, on the worker.
+        decoded = list(segments)
+        return TranscriptionResult(
+            # Whisper puts the spaces a language needs between segments at their start.
+            text="".join(segment.text for segment in decoded).strip(),
+            language=info.language,
+            duration_seconds=info.duration,
+            segments=tuple(TranscriptSegment(s.start, s.end, s.text.strip()) for s in decoded),
+            usage=ProviderUsage(audio_seconds=info.duration),
+        )
+
+
+def check_supported(model_name: str, spec: RecognizerSpec, request: TranscriptionRequest) -> None:
+    """Refuse what the model cannot do; the gateway validates first, this is the last guard."""
+    if request.audio.sample_rate != WHISPER_SAMPLE_RATE:
+        raise ValueError(f"Whisper needs {WHISPER_SAMPLE_RATE} Hz audio")
+    if spec.multilingual:
+        return
+    if request.translate:
+        raise ValueError(f"{model_name} knows English only and cannot translate")
+    if request.language not in (None, ENGLISH):
+        raise ValueError(f"{model_name} knows English only, not {request.language!r}")
+
+
+def whisper_samples(audio: PcmAudio) -> npt.NDArray[np.float32]:
+    return np.frombuffer(audio.samples, dtype="<i2").astype(np.float32) / INT16_SCALE

@@ -1,0 +1,172 @@
+"""The admin API (/admin/v1): workspaces, credit, keys, balances and usage, behind one token."""
+
+import hmac
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from voxgate.api.bodies import parse_body
+from voxgate.api.responses import JSONResponse
+from voxgate.api.usage import key_body
+from voxgate.billing.pricing import MICRO, format_usd
+from voxgate.errors import AuthenticationError, InvalidRequestError, NotFoundError
+from voxgate.services import Services, services_of
+from voxgate.store.workspaces import WorkspaceRecord
+from voxgate.types import MicroUSD
+
+
+class NewWorkspace(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    credit_usd: Decimal = Field(default=Decimal(0), ge=0, decimal_places=6)
+
+
+class CreditChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_usd: Decimal = Field(decimal_places=6, description="Positive adds, negative removes.")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class NewKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    expires_at: datetime | None = None
+    spend_limit_usd: Decimal | None = Field(default=None, ge=0, decimal_places=6)
+    rpm_limit: int | None = Field(default=None, ge=1)
+    concurrency_limit: int | None = Field(default=None, ge=1)
+
+
+async def create_workspace(request: Request) -> Response:
+    services = _admin(request)
+    body = await parse_body(request, NewWorkspace)
+    if await services.workspaces.get_by_name(body.name) is not None:
+        raise InvalidRequestError(
+            f"A workspace named '{body.name}' exists.", param="name", code="conflict"
+        )
+    workspace = await services.workspaces.create(body.name, opening_credit=_micro(body.credit_usd))
+    return JSONResponse(await _workspace_body(services, workspace), status_code=201)
+
+
+async def list_workspaces(request: Request) -> Response:
+    services = _admin(request)
+    workspaces = await services.workspaces.list()
+    return JSONResponse(
+        {"object": "list", "data": [await _workspace_body(services, w) for w in workspaces]}
+    )
+
+
+async def get_workspace(request: Request) -> Response:
+    services = _admin(request)
+    return JSONResponse(await _workspace_body(services, await _workspace(request, services)))
+
+
+async def change_credit(request: Request) -> Response:
+    services = _admin(request)
+    workspace = await _workspace(request, services)
+    body = await parse_body(request, CreditChange)
+    amount = _micro(body.amount_usd)
+    if amount == 0:
+        raise InvalidRequestError("The amount must not be zero.", param="amount_usd")
+    if amount > 0:
+        await services.ledger.credit(workspace.id, amount, body.reason)
+    else:
+        await services.ledger.debit(workspace.id, MicroUSD(-amount), body.reason)
+    return JSONResponse(await _workspace_body(services, workspace))
+
+
+async def create_key(request: Request) -> Response:
+    services = _admin(request)
+    workspace = await _workspace(request, services)
+    body = await parse_body(request, NewKey)
+    record, secret = await services.keys.create_key(
+        workspace.id,
+        body.name,
+        expires_at=body.expires_at,
+        spend_limit_micro_usd=_micro(body.spend_limit_usd) if body.spend_limit_usd else None,
+        rpm_limit=body.rpm_limit,
+        concurrency_limit=body.concurrency_limit,
+    )
+    # The only time the secret is ever shown.
+    return JSONResponse(key_body(record) | {"secret": secret}, status_code=201)
+
+
+async def list_workspace_keys(request: Request) -> Response:
+    services = _admin(request)
+    workspace = await _workspace(request, services)
+    keys = await services.keys.list(workspace.id)
+    return JSONResponse({"object": "list", "data": [key_body(key) for key in keys]})
+
+
+async def revoke_key(request: Request) -> Response:
+    services = _admin(request)
+    workspace = await _workspace(request, services)
+    key_id = request.path_params["key_id"]
+    if not await services.keys.revoke(workspace.id, key_id):
+        raise NotFoundError(f"No active key '{key_id}' in this workspace.", param="key_id")
+    return JSONResponse({"object": "api_key", "id": key_id, "revoked": True})
+
+
+async def workspace_usage(request: Request) -> Response:
+    services = _admin(request)
+    workspace = await _workspace(request, services)
+    rows = await services.usage.page(workspace.id, limit=100)
+    return JSONResponse({"object": "list", "data": rows})
+
+
+def _admin(request: Request) -> Services:
+    services = services_of(request)
+    token = services.settings.admin_token
+    if not token:
+        raise AuthenticationError(
+            "The admin API is off: set VOXGATE_ADMIN_TOKEN to turn it on.", code="admin_disabled"
+        )
+    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise AuthenticationError("Invalid admin token.", code="invalid_admin_token")
+    return services
+
+
+async def _workspace(request: Request, services: Services) -> WorkspaceRecord:
+    workspace_id = request.path_params["workspace_id"]
+    workspace = await services.workspaces.get(workspace_id)
+    if workspace is None:
+        raise NotFoundError(f"No workspace '{workspace_id}'.", param="workspace_id")
+    return workspace
+
+
+async def _workspace_body(services: Services, workspace: WorkspaceRecord) -> dict[str, Any]:
+    wallet = await services.ledger.wallet(workspace.id)
+    assert wallet is not None, "every workspace has a wallet"
+    return {
+        "object": "workspace",
+        "id": workspace.id,
+        "name": workspace.name,
+        "created_at": workspace.created_at,
+        "balance_usd": format_usd(MicroUSD(wallet.balance_micro_usd)),
+        "held_usd": format_usd(MicroUSD(wallet.held_micro_usd)),
+        "available_usd": format_usd(MicroUSD(wallet.available_micro_usd)),
+    }
+
+
+def _micro(usd: Decimal) -> MicroUSD:
+    return MicroUSD(int(usd * MICRO))
+
+
+ROUTES = [
+    Route("/admin/v1/workspaces", create_workspace, methods=["POST"]),
+    Route("/admin/v1/workspaces", list_workspaces, methods=["GET"]),
+    Route("/admin/v1/workspaces/{workspace_id}", get_workspace, methods=["GET"]),
+    Route("/admin/v1/workspaces/{workspace_id}/credit", change_credit, methods=["POST"]),
+    Route("/admin/v1/workspaces/{workspace_id}/keys", create_key, methods=["POST"]),
+    Route("/admin/v1/workspaces/{workspace_id}/keys", list_workspace_keys, methods=["GET"]),
+    Route("/admin/v1/workspaces/{workspace_id}/keys/{key_id}/revoke", revoke_key, methods=["POST"]),
+    Route("/admin/v1/workspaces/{workspace_id}/usage", workspace_usage, methods=["GET"]),
+]

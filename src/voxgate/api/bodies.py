@@ -1,0 +1,41 @@
+"""JSON bodies and query strings parsed into pydantic models, with errors naming the field."""
+
+from typing import TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from voxgate.errors import InvalidRequestError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+async def json_body(request: Request) -> object:
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequestError(
+            f"The request body is not valid JSON: {exc}.", code="invalid_json"
+        ) from exc
+
+
+async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
+    return parse(model, await json_body(request))
+
+
+def parse_query(request: Request, model: type[ModelT]) -> ModelT:
+    return parse(model, dict(request.query_params))
+
+
+def parse(model: type[ModelT], data: object) -> ModelT:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        raise InvalidRequestError(
+            f"Invalid value for '{field}': {first['msg']}." if field else first["msg"],
+            param=field,
+            code="invalid_value",
+        ) from exc

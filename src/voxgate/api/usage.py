@@ -1,0 +1,138 @@
+"""A workspace's own usage records, balance and keys; nothing of any other workspace."""
+
+import base64
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.requests import Request
+from starlette.responses import Response
+
+from voxgate.api.auth import authenticate
+from voxgate.api.bodies import parse_query
+from voxgate.api.responses import JSONResponse
+from voxgate.billing.pricing import format_usd
+from voxgate.errors import InvalidRequestError, NotFoundError
+from voxgate.services import services_of
+from voxgate.store.usage import USAGE_COLUMNS
+from voxgate.types import MicroUSD
+
+
+class UsageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime | None = None
+    until: datetime | None = None
+    model: str | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+    after: str | None = Field(default=None, description="The cursor of the previous page.")
+    format: str = Field(default="json", pattern="^(json|csv)$")
+
+    @field_validator("since", "until")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        # Stored times are UTC; a time without a zone is taken as UTC.
+        if value is None:
+            return None
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def list_usage(request: Request) -> Response:
+    services = services_of(request)
+    principal = await authenticate(request, services)
+    query = parse_query(request, UsageQuery)
+    rows = await services.usage.page(
+        principal.workspace_id,
+        since=query.since,
+        until=query.until,
+        model=query.model,
+        before=_decode_cursor(query.after),
+        limit=query.limit,
+    )
+    if query.format == "csv":
+        return Response(_csv(rows), media_type="text/csv; charset=utf-8")
+    next_cursor = _encode_cursor(rows[-1]) if len(rows) == query.limit else None
+    body = {"object": "list", "data": [_public(row) for row in rows], "next": next_cursor}
+    return JSONResponse(body)
+
+
+async def get_usage(request: Request) -> Response:
+    services = services_of(request)
+    principal = await authenticate(request, services)
+    request_id = request.path_params["request_id"]
+    row = await services.usage.get(principal.workspace_id, request_id)
+    if row is None:
+        raise NotFoundError(
+            f"No usage record '{request_id}' in this workspace.", param="request_id"
+        )
+    return JSONResponse(_public(row))
+
+
+async def get_balance(request: Request) -> Response:
+    services = services_of(request)
+    principal = await authenticate(request, services)
+    wallet = await services.ledger.wallet(principal.workspace_id)
+    assert wallet is not None, "every workspace has a wallet"
+    return JSONResponse(
+        {
+            "object": "balance",
+            "workspace_id": principal.workspace_id,
+            "balance_usd": format_usd(MicroUSD(wallet.balance_micro_usd)),
+            "held_usd": format_usd(MicroUSD(wallet.held_micro_usd)),
+            "available_usd": format_usd(MicroUSD(wallet.available_micro_usd)),
+            "balance_micro_usd": wallet.balance_micro_usd,
+            "held_micro_usd": wallet.held_micro_usd,
+            "available_micro_usd": wallet.available_micro_usd,
+        }
+    )
+
+
+async def list_keys(request: Request) -> Response:
+    services = services_of(request)
+    principal = await authenticate(request, services)
+    keys = await services.keys.list(principal.workspace_id)
+    return JSONResponse({"object": "list", "data": [key_body(key) for key in keys]})
+
+
+def key_body(key: Any) -> dict[str, Any]:
+    return {
+        "object": "api_key",
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "created_at": key.created_at,
+        "last_used_at": key.last_used_at,
+        "expires_at": key.expires_at,
+        "revoked_at": key.revoked_at,
+    }
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {"object": "usage_record", "cost_usd": format_usd(row["cost_micro_usd"]), **row}
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=USAGE_COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row | {"attempts": orjson.dumps(row["attempts"]).decode()})
+    return out.getvalue()
+
+
+def _encode_cursor(row: dict[str, Any]) -> str:
+    raw = orjson.dumps([row["created_at"].isoformat(), row["request_id"]])
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    try:
+        created_at, request_id = orjson.loads(base64.urlsafe_b64decode(cursor))
+        return datetime.fromisoformat(created_at), str(request_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidRequestError("The cursor 'after' is not valid.", param="after") from exc

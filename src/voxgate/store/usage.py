@@ -1,0 +1,52 @@
+"""Reads of usage records, always within one workspace."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from voxgate.store.database import Database
+from voxgate.store.tables import Usage
+
+USAGE_COLUMNS = tuple(column.name for column in Usage.__table__.columns)
+
+
+class UsageReader:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def get(self, workspace_id: str, request_id: str) -> dict[str, Any] | None:
+        query = select(Usage.__table__).where(
+            Usage.workspace_id == workspace_id, Usage.request_id == request_id
+        )
+        async with self._database.reading() as connection:
+            row = (await connection.execute(query)).mappings().first()
+        return dict(row) if row else None
+
+    async def page(
+        self,
+        workspace_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        model: str | None = None,
+        before: tuple[datetime, str] | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Newest first; `before` is the (created_at, request_id) of the last row seen."""
+        query = select(Usage.__table__).where(Usage.workspace_id == workspace_id)
+        if since is not None:
+            query = query.where(Usage.created_at >= since)
+        if until is not None:
+            query = query.where(Usage.created_at < until)
+        if model is not None:
+            query = query.where(Usage.model == model)
+        if before is not None:
+            created_at, request_id = before
+            query = query.where(
+                (Usage.created_at < created_at)
+                | ((Usage.created_at == created_at) & (Usage.request_id < request_id))
+            )
+        query = query.order_by(Usage.created_at.desc(), Usage.request_id.desc()).limit(limit)
+        async with self._database.reading() as connection:
+            return [dict(row) for row in (await connection.execute(query)).mappings()]
