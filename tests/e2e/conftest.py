@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 STARTUP_SECONDS = 60
+ADMIN_TOKEN = "test-admin-token"
 
 
 @dataclass
@@ -28,6 +29,24 @@ class RunningGateway:
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key or self.key}"}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=120)
+
+    def admin(self) -> httpx.Client:
+        return self.client(ADMIN_TOKEN)
+
+    def new_workspace(self, name: str, credit_usd: str, **key_options: object) -> str:
+        """A workspace with its own key (the secret is returned)."""
+        with self.admin() as admin:
+            created = admin.post(
+                "/admin/v1/workspaces", json={"name": name, "credit_usd": credit_usd}
+            )
+            assert created.status_code == 201, created.text
+            workspace_id = created.json()["id"]
+            key = admin.post(
+                f"/admin/v1/workspaces/{workspace_id}/keys", json={"name": "test", **key_options}
+            )
+            assert key.status_code == 201, key.text
+            secret: str = key.json()["secret"]
+            return secret
 
 
 def free_port() -> int:
@@ -45,7 +64,12 @@ def start_gateway(
     inherited = {
         name: value for name, value in os.environ.items() if not name.startswith("VOXGATE_")
     }
-    env = {**inherited, "VOXGATE_DATA_DIR": str(data_dir), **(extra_env or {})}
+    env = {
+        **inherited,
+        "VOXGATE_DATA_DIR": str(data_dir),
+        "VOXGATE_ADMIN_TOKEN": ADMIN_TOKEN,
+        **(extra_env or {}),
+    }
     data_dir.mkdir(parents=True, exist_ok=True)
     with output.open("wb") as log:
         process = subprocess.Popen(
