@@ -10,9 +10,10 @@ from pathlib import Path
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 
-from voxgate.billing.holds import Holds
+from voxgate.billing.holds import HoldBook, Holds
 from voxgate.billing.ledger import Ledger
 from voxgate.billing.metering import TokenCounter
+from voxgate.billing.unbilled import UnbilledHolds
 from voxgate.catalog.loader import Catalog, load_catalog
 from voxgate.gateway.limits import MemoryLimits, RedisLimits
 from voxgate.gateway.pipeline import AudioGateway
@@ -36,7 +37,7 @@ class Services:
     catalog: Catalog
     workspaces: Workspaces
     keys: KeyStore
-    holds: Holds
+    holds: HoldBook
     ledger: Ledger
     usage: UsageReader
     idempotency: IdempotencyStore
@@ -57,7 +58,7 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
     catalog = load_catalog(settings.catalog_dir)
     local = LocalProvider(settings)
     registry = ProviderRegistry(speech={"local": local}, transcription={"local": local})
-    holds = Holds(database)
+    holds: HoldBook = Holds(database) if settings.billing_enabled else UnbilledHolds()
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     limits = RedisLimits(redis) if redis is not None else MemoryLimits()
     gateway = AudioGateway(

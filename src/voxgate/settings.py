@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis for rate limits shared by several gateway processes."
     )
+    billing_enabled: bool = Field(
+        default=True, description="Off: nothing is held, charged or recorded (a pure proxy)."
+    )
     idempotency_retention_seconds: int = 24 * 3600
     reaper_interval_seconds: float = 30.0
     max_body_bytes: int = 40 * 1024 * 1024

@@ -1,114 +1,13 @@
-"""A real gateway process on a loopback port, with its own data dir, for end-to-end tests."""
+"""End-to-end fixtures: one gateway process shared by the session."""
 
-import os
-import re
 import shlex
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
 
-STARTUP_SECONDS = 60
-ADMIN_TOKEN = "test-admin-token"
+from tests.gateway_process import RunningGateway, start_gateway, stop_gateway
 
-
-@dataclass
-class RunningGateway:
-    base_url: str
-    key: str
-    curl_line: str
-    data_dir: Path
-    output: Path
-
-    def client(self, key: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {key or self.key}"}
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=120)
-
-    def admin(self) -> httpx.Client:
-        return self.client(ADMIN_TOKEN)
-
-    def new_workspace(self, name: str, credit_usd: str, **key_options: object) -> str:
-        """A workspace with its own key (the secret is returned)."""
-        with self.admin() as admin:
-            created = admin.post(
-                "/admin/v1/workspaces", json={"name": name, "credit_usd": credit_usd}
-            )
-            assert created.status_code == 201, created.text
-            workspace_id = created.json()["id"]
-            key = admin.post(
-                f"/admin/v1/workspaces/{workspace_id}/keys", json={"name": "test", **key_options}
-            )
-            assert key.status_code == 201, key.text
-            secret: str = key.json()["secret"]
-            return secret
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_gateway(
-    data_dir: Path, extra_env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[bytes], RunningGateway]:
-    port = free_port()
-    output = data_dir / "gateway.log"
-    inherited = {
-        name: value for name, value in os.environ.items() if not name.startswith("VOXGATE_")
-    }
-    env = {
-        **inherited,
-        "VOXGATE_DATA_DIR": str(data_dir),
-        "VOXGATE_ADMIN_TOKEN": ADMIN_TOKEN,
-        **(extra_env or {}),
-    }
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with output.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "voxgate", "serve", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    _wait_until_healthy(process, base_url, output)
-    text = output.read_text()
-    key = re.search(r"API key: (vg_live_\S+)", text)
-    curl = re.search(r"^curl .*$", text, re.MULTILINE)
-    assert key and curl, text
-    return process, RunningGateway(base_url, key.group(1), curl.group(0), data_dir, output)
-
-
-def stop_gateway(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, output: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gateway exited early:\n{output.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"gateway did not become ready:\n{output.read_text()}")
+__all__ = ["RunningGateway", "curl_argv", "start_gateway", "stop_gateway"]
 
 
 @pytest.fixture(scope="session")

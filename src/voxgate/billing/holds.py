@@ -3,6 +3,7 @@
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -13,6 +14,22 @@ from voxgate.errors import InsufficientCreditError
 from voxgate.store.database import Database
 from voxgate.store.tables import ApiKey, Hold, LedgerEntry, Usage, Wallet, utcnow
 from voxgate.types import MicroUSD
+
+
+class HoldBook(Protocol):
+    """Where the gateway holds and settles credit: the database, or nowhere (billing off)."""
+
+    async def place(
+        self, *, workspace_id: str, key_id: str, request_id: str, amount: MicroUSD, ttl_seconds: int
+    ) -> str: ...
+
+    async def settle(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD: ...
+
+    async def release(self, hold_id: str, usage: UsageRecord) -> None: ...
+
+    async def record(self, usage: UsageRecord) -> None: ...
+
+    async def reap_expired(self, now: datetime | None = None) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-from voxgate.billing.holds import Holds
+from voxgate.billing.holds import HoldBook
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered, cost, hold_amount
 from voxgate.billing.usage import Attempt, UsageRecord
@@ -76,7 +76,7 @@ class AudioGateway:
         catalog: Catalog,
         providers: ProviderRegistry,
         planner: RoutePlanner,
-        holds: Holds,
+        holds: HoldBook,
         tokens: TokenCounter,
         limits: Limits,
     ) -> None:

@@ -1,0 +1,26 @@
+"""Billing turned off: nothing is held, charged or recorded (a pure proxy, and the benchmark's
+baseline for what billing costs)."""
+
+from datetime import datetime
+
+from voxgate.billing.usage import UsageRecord
+from voxgate.types import MicroUSD
+
+
+class UnbilledHolds:
+    async def place(
+        self, *, workspace_id: str, key_id: str, request_id: str, amount: MicroUSD, ttl_seconds: int
+    ) -> str:
+        return request_id
+
+    async def settle(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD:
+        return cost
+
+    async def release(self, hold_id: str, usage: UsageRecord) -> None:
+        return None
+
+    async def record(self, usage: UsageRecord) -> None:
+        return None
+
+    async def reap_expired(self, now: datetime | None = None) -> int:
+        return 0
