@@ -4,6 +4,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from voxgate.catalog.export import SCHEMA_FILE, model_row_json_schema
 from voxgate.catalog.loader import CatalogError, load_catalog
 from voxgate.settings import Settings
 
@@ -103,3 +104,9 @@ def test_a_field_table_must_agree_with_the_row(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(row))
     with pytest.raises(ValidationError, match="voice"):
         load_catalog(directory)
+
+
+def test_the_published_json_schema_is_current() -> None:
+    assert SCHEMA_FILE.read_text() == model_row_json_schema(), (
+        "run: .venv/bin/python -c 'from voxgate.catalog.export import write_schema; write_schema()'"
+    )
