@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -106,3 +107,45 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, output:
         time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"gateway did not become ready:\n{output.read_text()}")
+
+
+@dataclass
+class RunningSimulator:
+    base_url: str
+
+    def reset(self) -> None:
+        httpx.post(f"{self.base_url}/_sim/reset").raise_for_status()
+
+    def queue_faults(self, credential: str, *faults: dict[str, object]) -> None:
+        plan = {"credential": credential, "faults": list(faults)}
+        httpx.post(f"{self.base_url}/_sim/faults", json=plan).raise_for_status()
+
+    def requests(self) -> list[dict[str, Any]]:
+        log: list[dict[str, Any]] = httpx.get(f"{self.base_url}/_sim/requests").json()["requests"]
+        return log
+
+
+def start_simulator(
+    data_dir: Path, *, fast: bool = False
+) -> tuple[subprocess.Popen[bytes], RunningSimulator]:
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    output = data_dir / "simulator.log"
+    env = {**os.environ, "VOXGATE_DATA_DIR": str(data_dir)}
+    command = [sys.executable, "-m", "voxgate", "sim", "--port", str(port)]
+    with output.open("wb") as log:
+        process = subprocess.Popen(
+            [*command, *(["--fast"] if fast else [])], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"simulator exited early:\n{output.read_text()}")
+        try:
+            httpx.get(f"{base_url}/_sim/requests", timeout=1).raise_for_status()
+            return process, RunningSimulator(base_url)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"simulator did not start:\n{output.read_text()}")

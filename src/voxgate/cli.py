@@ -54,6 +54,29 @@ def serve(
     )
 
 
+@app.command()
+def sim(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 9100,
+    fast: Annotated[bool, typer.Option(help="Fixed audio and text instead of the engine.")] = False,
+) -> None:
+    """Run the provider simulator: OpenAI, Azure OpenAI and Gemini audio APIs with faults."""
+    os.environ["VOXGATE_SIM_FAST"] = "1" if fast else "0"
+    typer.echo(
+        f"voxgate sim: OpenAI at http://{host}:{port}/v1, Azure OpenAI at "
+        f"http://{host}:{port}, Gemini at http://{host}:{port}/v1beta"
+    )
+    uvicorn.run(
+        "voxgate.simulator.app:create_simulator_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+    )
+
+
 async def _prepare(settings: Settings) -> DevAccess:
     services = await open_services(settings, dict(os.environ))
     try:

@@ -78,3 +78,11 @@ class RateLimitError(GatewayError):
 
     def __init__(self, message: str, *, retry_after_seconds: int, code: str | None = None) -> None:
         super().__init__(message, code=code, headers={"retry-after": str(retry_after_seconds)})
+
+
+class UpstreamFailedError(GatewayError):
+    """A provider refused the gateway itself (its credential, say): not the client's mistake."""
+
+    status_code = 502
+    error_type = "upstream_error"
+    default_code = "upstream_error"

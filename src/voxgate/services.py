@@ -17,8 +17,10 @@ from voxgate.billing.unbilled import UnbilledHolds
 from voxgate.catalog.loader import Catalog, load_catalog
 from voxgate.gateway.limits import MemoryLimits, RedisLimits
 from voxgate.gateway.pipeline import AudioGateway
+from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.local import LocalProvider
-from voxgate.providers.registry import ProviderRegistry
+from voxgate.providers.registry import build_registry
+from voxgate.routing.breaker import Breaker, MemoryBreaker, RedisBreaker
 from voxgate.routing.planner import RoutePlanner
 from voxgate.settings import Settings
 from voxgate.store.database import Database
@@ -44,9 +46,11 @@ class Services:
     local: LocalProvider
     gateway: AudioGateway
     redis: Redis | None
+    http: UpstreamHttp
 
     async def aclose(self) -> None:
         await self.local.aclose()
+        await self.http.aclose()
         await self.database.dispose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -57,12 +61,21 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
     await database.migrate()
     catalog = load_catalog(settings.catalog_dir)
     local = LocalProvider(settings)
-    registry = ProviderRegistry(speech={"local": local}, transcription={"local": local})
+    http = UpstreamHttp(timeout_seconds=settings.upstream_timeout_seconds)
+    registry = build_registry(http, local)
     holds: HoldBook = Holds(database) if settings.billing_enabled else UnbilledHolds()
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     limits = RedisLimits(redis) if redis is not None else MemoryLimits()
+    breaker = _breaker(settings, redis)
     gateway = AudioGateway(
-        settings, catalog, registry, RoutePlanner(environment), holds, TokenCounter(), limits
+        settings,
+        catalog,
+        registry,
+        RoutePlanner(environment),
+        holds,
+        TokenCounter(),
+        limits,
+        breaker,
     )
     return Services(
         settings=settings,
@@ -79,7 +92,15 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
         local=local,
         gateway=gateway,
         redis=redis,
+        http=http,
     )
+
+
+def _breaker(settings: Settings, redis: Redis | None) -> Breaker:
+    threshold, cooldown = settings.breaker_threshold, settings.breaker_cooldown_seconds
+    if redis is not None:
+        return RedisBreaker(redis, threshold=threshold, cooldown_seconds=cooldown)
+    return MemoryBreaker(threshold=threshold, cooldown_seconds=cooldown)
 
 
 def services_of(connection: HTTPConnection) -> Services:

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     hold_ttl_seconds: int = Field(
         default=900, description="A hold whose request died is released after this long."
     )
+    request_deadline_seconds: float = Field(
+        default=120.0, description="Every attempt and backoff of one request fits in this."
+    )
+    upstream_timeout_seconds: float = 60.0
+    breaker_threshold: int = Field(default=3, description="Failures in a row that open a route.")
+    breaker_cooldown_seconds: float = 10.0
     engine_workers: int = 2
     engine_queue_size: int = 16
     engine_threads_per_worker: int = 2

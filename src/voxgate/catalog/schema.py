@@ -46,12 +46,18 @@ class Credential(_Frozen):
     name: str
     api_key_env: str
     base_url_env: str | None = None
+    base_url: str | None = Field(
+        default=None, description="Used when base_url_env is unset or empty; not a secret."
+    )
 
 
 class Route(_Frozen):
     provider: str = Field(description="A provider in the registry, e.g. local or azure-openai.")
     upstream_model: str = Field(description="The provider's own model or deployment name.")
     weight: int = Field(default=1, ge=1)
+    api_version: str | None = Field(
+        default=None, description="Azure OpenAI: address the deployment with this api-version."
+    )
     credentials: tuple[Credential, ...] = ()
 
 
@@ -79,6 +85,12 @@ class ModelRow(_Frozen):
     description: str
     provider: str
     endpoint_type: str
+    interface: Literal["audio", "chat"] = Field(
+        default="audio",
+        description="audio: speech and transcription endpoints; chat: an audio chat model "
+        "that serves every task through chat completions.",
+    )
+    route_order: Literal["ordered", "weighted"] = "ordered"
     tasks: tuple[Task, ...] = Field(min_length=1)
     default_task: Task
     modalities: Modalities

@@ -8,6 +8,7 @@ from voxgate.audio.pcm import PcmAudio
 from voxgate.errors import InvalidRequestError
 
 RECOGNIZER_SAMPLE_RATE = 16_000
+CHAT_SAMPLE_RATE = 24_000
 
 
 def audio_bytes(value: str, *, param: str = "input") -> bytes:
@@ -37,9 +38,11 @@ def audio_bytes(value: str, *, param: str = "input") -> bytes:
     return data
 
 
-def decode_for_recognition(data: bytes, *, max_seconds: float, param: str = "input") -> PcmAudio:
+def decode_input(
+    data: bytes, *, sample_rate: int, max_seconds: float, param: str = "input"
+) -> PcmAudio:
     try:
-        return decode(data, sample_rate=RECOGNIZER_SAMPLE_RATE, max_seconds=max_seconds)
+        return decode(data, sample_rate=sample_rate, max_seconds=max_seconds)
     except AudioTooLongError as exc:
         raise InvalidRequestError(
             f"The audio in '{param}' is longer than this gateway's limit of "

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
+from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.holds import HoldBook
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered, cost, hold_amount
@@ -14,7 +15,14 @@ from voxgate.billing.usage import Attempt, UsageRecord
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError, RateLimitError
-from voxgate.gateway.inputs import audio_bytes, decode_for_recognition
+from voxgate.gateway.chat import ChatJob
+from voxgate.gateway.failures import client_error
+from voxgate.gateway.inputs import (
+    CHAT_SAMPLE_RATE,
+    RECOGNIZER_SAMPLE_RATE,
+    audio_bytes,
+    decode_input,
+)
 from voxgate.gateway.jobs import Job, Outcome, usage_body
 from voxgate.gateway.limits import Limits
 from voxgate.gateway.speech import SpeechJob
@@ -22,6 +30,8 @@ from voxgate.gateway.tasks import is_speech_to_text, resolve_task
 from voxgate.gateway.transcription import TranscriptionJob
 from voxgate.gateway.validation import UnifiedRequest, validate
 from voxgate.providers.registry import ProviderRegistry
+from voxgate.routing.breaker import Breaker
+from voxgate.routing.failover import AttemptsFailed, RetryPolicy, first_success
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.settings import Settings
 from voxgate.store.keys import Principal
@@ -79,6 +89,7 @@ class AudioGateway:
         holds: HoldBook,
         tokens: TokenCounter,
         limits: Limits,
+        breaker: Breaker,
     ) -> None:
         self._settings = settings
         self._catalog = catalog
@@ -87,6 +98,8 @@ class AudioGateway:
         self._holds = holds
         self._tokens = tokens
         self._limits = limits
+        self._breaker = breaker
+        self._retry = RetryPolicy(deadline_seconds=settings.request_deadline_seconds)
 
     async def handle(self, principal: Principal, body: object, request_id: str) -> dict[str, Any]:
         trace = Trace(principal, request_id, time.perf_counter())
@@ -126,16 +139,30 @@ class AudioGateway:
         }
 
     async def _job(self, row: ModelRow, task: Task, request: UnifiedRequest) -> Job:
+        if row.interface == "chat":
+            audio = (
+                await self._audio_input(request, CHAT_SAMPLE_RATE)
+                if is_speech_to_text(task)
+                else None
+            )
+            voices = self._catalog.voices
+            return ChatJob(row, request, task, audio, voices, self._providers, self._tokens)
         if task == "tts":
             return SpeechJob(row, request, self._catalog.voices, self._providers, self._tokens)
         if is_speech_to_text(task):
-            data = audio_bytes(request.input)
-            audio = await asyncio.to_thread(
-                decode_for_recognition, data, max_seconds=self._settings.max_audio_seconds
-            )
+            audio = await self._audio_input(request, RECOGNIZER_SAMPLE_RATE)
             return TranscriptionJob(row, request, audio, self._providers, task=task)
         # No provider in this build serves the task, so every route counts as unconfigured.
         raise self._planner.unavailable(row, providers={})
+
+    async def _audio_input(self, request: UnifiedRequest, sample_rate: int) -> PcmAudio:
+        data = audio_bytes(request.input)
+        return await asyncio.to_thread(
+            decode_input,
+            data,
+            sample_rate=sample_rate,
+            max_seconds=self._settings.max_audio_seconds,
+        )
 
     async def _call(
         self,
@@ -145,21 +172,31 @@ class AudioGateway:
         hold_id: str,
         amount: MicroUSD,
     ) -> Served:
-        log: list[Attempt] = []
-        for attempt in attempts:
-            started = time.perf_counter()
-            try:
-                outcome = await job.run(attempt)
-            except BaseException as exc:
-                log.append(_attempt(attempt, started, error=exc))
-                failure = exc if isinstance(exc, GatewayError) else None
-                usage = _failed(trace, failure, status="failed", attempts=tuple(log))
-                released = replace(usage, hold_micro_usd=amount)
-                await asyncio.shield(self._holds.release(hold_id, released))
-                raise
-            log.append(_attempt(attempt, started))
-            return Served(outcome, attempt, tuple(log))
-        raise AssertionError("the planner returns at least one attempt")
+        try:
+            success = await first_success(attempts, job.run, self._retry, self._breaker)
+        except AttemptsFailed as failed:
+            error = client_error(trace.model, failed)
+            await self._release(trace, hold_id, amount, error, failed.log)
+            raise error from failed
+        except BaseException as exc:
+            await self._release(trace, hold_id, amount, exc, ())
+            raise
+        return Served(success.result, success.attempt, success.log)
+
+    async def _release(
+        self,
+        trace: Trace,
+        hold_id: str,
+        amount: MicroUSD,
+        exc: BaseException,
+        log: tuple[Attempt, ...],
+    ) -> None:
+        failure = exc if isinstance(exc, GatewayError) else None
+        usage = replace(
+            _failed(trace, failure, status="failed", attempts=log), hold_micro_usd=amount
+        )
+        # Shielded: a client hanging up must not leave the hold behind.
+        await asyncio.shield(self._holds.release(hold_id, usage))
 
     async def _settle(
         self,
@@ -202,16 +239,4 @@ def _failed(
         http_status=exc.status_code if exc else 500,
         error_code=exc.code if exc else "internal_error",
         attempts=attempts,
-    )
-
-
-def _attempt(
-    attempt: PlannedAttempt[Any], started: float, error: BaseException | None = None
-) -> Attempt:
-    return Attempt(
-        route=attempt.label,
-        provider=attempt.route.provider,
-        status="error" if error else "ok",
-        latency_ms=round((time.perf_counter() - started) * 1000),
-        error=type(error).__name__ if error else None,
     )

@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -10,6 +11,7 @@ from voxgate.audio.formats import OUTPUT_FORMATS
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import ModelRow, VoiceTable
+from voxgate.gateway.chat import AUDIO_OUTPUT_TOKENS_PER_SECOND
 from voxgate.gateway.jobs import Outcome
 from voxgate.gateway.validation import UnifiedRequest
 from voxgate.providers.protocols import SpeechProvider, SpeechRequest
@@ -18,6 +20,7 @@ from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import AudioFormat, Task
 
 FALLBACK_FORMAT: AudioFormat = "mp3"
+SLOWEST_SECONDS_PER_CHARACTER = 0.15
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,12 @@ class SpeechJob:
         return list(planner.plan(self.row, self.providers.speech))
 
     def worst_case(self) -> list[Metered]:
-        return [self._metered_input()]
+        # Slow speech runs about 0.15 s per character; a faster speed shortens it.
+        seconds = (
+            len(self.request.input) * SLOWEST_SECONDS_PER_CHARACTER / (self.request.speed or 1.0)
+        )
+        tokens = math.ceil(seconds * AUDIO_OUTPUT_TOKENS_PER_SECOND)
+        return [replace(self._metered_input(), audio_output_tokens=tokens)]
 
     def _metered_input(self) -> Metered:
         return Metered(
@@ -46,7 +54,7 @@ class SpeechJob:
         )
 
     async def run(self, attempt: PlannedAttempt[SpeechProvider]) -> Outcome:
-        voice = self.request.voice or self.row.default_voice or attempt.route.upstream_model
+        voice = self.request.voice or self.row.default_voice or "alloy"
         speech = SpeechRequest(
             text=self.request.input,
             voice=self.voices.native_voice(voice, attempt.route.provider),
@@ -60,5 +68,15 @@ class SpeechJob:
             "content_type": OUTPUT_FORMATS[self.response_format].content_type,
             "audio_base64": base64.b64encode(audio).decode("ascii"),
         }
-        played = round(result.audio.duration_seconds * 1000)
-        return Outcome(data, replace(self._metered_input(), audio_milliseconds=played))
+        seconds = result.audio.duration_seconds
+        reported = result.usage.output_audio_tokens
+        metered = replace(
+            self._metered_input(),
+            audio_milliseconds=round(seconds * 1000),
+            audio_output_tokens=(
+                math.ceil(seconds * AUDIO_OUTPUT_TOKENS_PER_SECOND)
+                if reported is None
+                else reported
+            ),
+        )
+        return Outcome(data, metered)

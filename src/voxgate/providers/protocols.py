@@ -72,6 +72,25 @@ class TranscriptionResult:
     usage: ProviderUsage = field(default_factory=ProviderUsage)
 
 
+class ChatAudioRequest(BaseModel):
+    """One turn of a chat with an audio model: text or audio in, text and maybe audio out."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    system: str | None = None
+    text: str | None = None
+    audio: PcmAudio | None = Field(default=None, description="Mono 24 kHz PCM spoken by the user.")
+    voice: str | None = Field(default=None, description="Set when audio is wanted back.")
+    max_output_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatAudioResult:
+    text: str
+    audio: PcmAudio | None
+    usage: ProviderUsage = field(default_factory=ProviderUsage)
+
+
 class SpeechProvider(Protocol):
     async def synthesize(self, request: SpeechRequest, upstream: Upstream) -> SpeechResult: ...
 
@@ -80,3 +99,7 @@ class TranscriptionProvider(Protocol):
     async def transcribe(
         self, request: TranscriptionRequest, upstream: Upstream
     ) -> TranscriptionResult: ...
+
+
+class ChatAudioProvider(Protocol):
+    async def chat(self, request: ChatAudioRequest, upstream: Upstream) -> ChatAudioResult: ...

@@ -3,10 +3,45 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from voxgate.providers.protocols import SpeechProvider, TranscriptionProvider
+from voxgate.providers.azure_openai import azure_openai_provider
+from voxgate.providers.gemini import GeminiProvider
+from voxgate.providers.http import UpstreamHttp
+from voxgate.providers.local import LocalProvider
+from voxgate.providers.openai import openai_provider
+from voxgate.providers.openai_compatible import openai_compatible_provider
+from voxgate.providers.protocols import ChatAudioProvider, SpeechProvider, TranscriptionProvider
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderRegistry:
     speech: Mapping[str, SpeechProvider]
     transcription: Mapping[str, TranscriptionProvider]
+    chat: Mapping[str, ChatAudioProvider]
+
+
+def build_registry(http: UpstreamHttp, local: LocalProvider) -> ProviderRegistry:
+    """Every provider this build has, by the name routes use and by what it can do."""
+    openai = openai_provider(http)
+    azure = azure_openai_provider(http)
+    compatible = openai_compatible_provider(http)
+    gemini = GeminiProvider(http)
+    speech: dict[str, SpeechProvider] = {
+        "local": local,
+        "openai": openai,
+        "azure-openai": azure,
+        "openai-compatible": compatible,
+        "gemini": gemini,
+    }
+    transcription: dict[str, TranscriptionProvider] = {
+        "local": local,
+        "openai": openai,
+        "azure-openai": azure,
+        "openai-compatible": compatible,
+        "gemini": gemini,
+    }
+    chat: dict[str, ChatAudioProvider] = {
+        "openai": openai,
+        "azure-openai": azure,
+        "openai-compatible": compatible,
+    }
+    return ProviderRegistry(speech, transcription, chat)

@@ -1,6 +1,7 @@
 """Turns a model's catalog routes into attempts the gateway can make, in order."""
 
-from collections.abc import Mapping
+import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -28,8 +29,11 @@ class PlannedAttempt(Generic[ProviderT]):
 
 
 class RoutePlanner:
-    def __init__(self, environment: Mapping[str, str]) -> None:
+    def __init__(
+        self, environment: Mapping[str, str], draw: Callable[[], float] = random.random
+    ) -> None:
         self._environment = environment
+        self._draw = draw
 
     def plan(
         self, row: ModelRow, providers: Mapping[str, ProviderT]
@@ -37,7 +41,7 @@ class RoutePlanner:
         """Every usable (route, credential) pair among `providers`, in catalog order."""
         attempts = [
             PlannedAttempt(provider, route, upstream, credential)
-            for route in row.routes
+            for route in self._ordered(row)
             if (provider := providers.get(route.provider)) is not None
             for upstream, credential in self._upstreams(route)
         ]
@@ -53,9 +57,15 @@ class RoutePlanner:
             self._what_to_configure(row, providers), code="no_route_configured"
         )
 
+    def _ordered(self, row: ModelRow) -> list[Route]:
+        if row.route_order == "ordered":
+            return list(row.routes)
+        # A weighted random order (Efraimidis-Spirakis): the rest stay behind as failover.
+        return sorted(row.routes, key=lambda r: self._draw() ** (1 / r.weight), reverse=True)
+
     def _upstreams(self, route: Route) -> list[tuple[Upstream, str | None]]:
         if not route.credentials:
-            return [(Upstream(model=route.upstream_model), None)]
+            return [(Upstream(model=route.upstream_model, api_version=route.api_version), None)]
         return [
             (upstream, credential.name)
             for credential in route.credentials
@@ -64,11 +74,14 @@ class RoutePlanner:
 
     def _upstream(self, route: Route, credential: Credential) -> Upstream | None:
         api_key = self._environment.get(credential.api_key_env)
-        base_url = self._environment.get(credential.base_url_env or "") or None
+        base_url = self._environment.get(credential.base_url_env or "") or credential.base_url
         if not api_key or (credential.base_url_env and not base_url):
             return None
         return Upstream(
-            model=route.upstream_model, base_url=base_url, credential=SecretStr(api_key)
+            model=route.upstream_model,
+            base_url=base_url,
+            credential=SecretStr(api_key),
+            api_version=route.api_version,
         )
 
     def _what_to_configure(self, row: ModelRow, providers: Mapping[str, object]) -> str:

@@ -1,0 +1,135 @@
+"""Every task on an audio chat model, through chat completions with audio.
+
+tts speaks the input verbatim; transcription and translation send the audio as an input_audio
+part with a fixed prompt; audio_chat answers in speech with its transcript.
+"""
+
+import asyncio
+import base64
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+from voxgate.audio.encode import encode
+from voxgate.audio.formats import OUTPUT_FORMATS
+from voxgate.audio.pcm import PcmAudio
+from voxgate.audio.tempo import change_tempo
+from voxgate.billing.metering import TokenCounter
+from voxgate.billing.pricing import Metered
+from voxgate.catalog.schema import ModelRow, VoiceTable
+from voxgate.gateway.jobs import Outcome
+from voxgate.gateway.validation import UnifiedRequest
+from voxgate.providers.errors import UpstreamError
+from voxgate.providers.protocols import ChatAudioProvider, ChatAudioRequest, ChatAudioResult
+from voxgate.providers.registry import ProviderRegistry
+from voxgate.routing.planner import PlannedAttempt, RoutePlanner
+from voxgate.types import AudioFormat, Task
+
+SPEAK_VERBATIM = (
+    "Read the user's text aloud exactly as written, word for word. Add nothing, answer nothing."
+)
+TRANSCRIBE = "Transcribe the user's audio verbatim. Reply with the transcript only."
+TRANSLATE = "Translate the user's speech into English. Reply with the translation only."
+# OpenAI's audio models bill about 10 tokens per second of audio in and 20 out; the hold
+# assumes twice that so that it is never short.
+AUDIO_INPUT_TOKENS_PER_SECOND = 10
+AUDIO_OUTPUT_TOKENS_PER_SECOND = 20
+HOLD_MARGIN = 2
+
+
+@dataclass(frozen=True)
+class ChatJob:
+    row: ModelRow
+    request: UnifiedRequest
+    task: Task
+    audio: PcmAudio | None
+    voices: VoiceTable
+    providers: ProviderRegistry
+    tokens: TokenCounter
+
+    @property
+    def speaks(self) -> bool:
+        return self.task in ("tts", "audio_chat")
+
+    @property
+    def response_format(self) -> AudioFormat:
+        return self.request.response_format or self.row.default_format or "mp3"
+
+    def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]:
+        return list(planner.plan(self.row, self.providers.chat))
+
+    def worst_case(self) -> list[Metered]:
+        text_in = self.tokens.count(self._system() or "") + self.tokens.count(
+            self._user_text() or ""
+        )
+        audio_seconds = self.audio.duration_seconds if self.audio else 0.0
+        out = self.row.max_output_tokens or 0
+        base = Metered(
+            text_input_tokens=text_in,
+            audio_input_tokens=math.ceil(
+                audio_seconds * AUDIO_INPUT_TOKENS_PER_SECOND * HOLD_MARGIN
+            ),
+        )
+        return [replace(base, text_output_tokens=out), replace(base, audio_output_tokens=out)]
+
+    async def run(self, attempt: PlannedAttempt[ChatAudioProvider]) -> Outcome:
+        voice = self.request.voice or self.row.default_voice or "alloy"
+        chat = ChatAudioRequest(
+            system=self._system(),
+            text=self._user_text(),
+            audio=self.audio,
+            voice=self.voices.native_voice(voice, attempt.route.provider) if self.speaks else None,
+            max_output_tokens=self.row.max_output_tokens,
+        )
+        result = await attempt.provider.chat(chat, attempt.upstream)
+        return Outcome(await self._data(attempt, result), self._metered(chat, result))
+
+    def _system(self) -> str | None:
+        fixed = {"tts": SPEAK_VERBATIM, "transcription": TRANSCRIBE, "translation": TRANSLATE}
+        parts = [fixed.get(self.task), self.request.instructions]
+        return "\n\n".join(part for part in parts if part) or None
+
+    def _user_text(self) -> str | None:
+        return None if self.audio is not None else self.request.input
+
+    async def _data(self, attempt: PlannedAttempt[Any], result: ChatAudioResult) -> dict[str, Any]:
+        if not self.speaks:
+            duration = self.audio.duration_seconds if self.audio else 0.0
+            return {
+                "text": result.text.strip(),
+                "language": self.request.language,
+                "duration": round(duration, 3),
+            }
+        if result.audio is None:
+            raise UpstreamError(attempt.route.provider, "the answer carries no audio")
+        # Chat completions have no speed setting, so the gateway time-stretches the answer.
+        spoken = change_tempo(result.audio, self.request.speed or 1.0)
+        audio = await asyncio.to_thread(encode, spoken, self.response_format)
+        data = {
+            "content_type": OUTPUT_FORMATS[self.response_format].content_type,
+            "audio_base64": base64.b64encode(audio).decode("ascii"),
+        }
+        return data | ({"transcript": result.text} if self.task == "audio_chat" else {})
+
+    def _metered(self, chat: ChatAudioRequest, result: ChatAudioResult) -> Metered:
+        """The provider's own counts; what it left out, measured here."""
+        usage = result.usage
+        heard = chat.audio.duration_seconds if chat.audio else 0.0
+        spoken = result.audio.duration_seconds if result.audio else 0.0
+        text_in = self.tokens.count(chat.system or "") + self.tokens.count(chat.text or "")
+        return Metered(
+            text_input_tokens=_reported(usage.input_text_tokens, text_in),
+            text_output_tokens=_reported(usage.output_text_tokens, self.tokens.count(result.text)),
+            audio_input_tokens=_reported(
+                usage.input_audio_tokens, math.ceil(heard * AUDIO_INPUT_TOKENS_PER_SECOND)
+            ),
+            audio_output_tokens=_reported(
+                usage.output_audio_tokens, math.ceil(spoken * AUDIO_OUTPUT_TOKENS_PER_SECOND)
+            ),
+            audio_milliseconds=round((heard + spoken) * 1000),
+            characters=len(self.request.input) if self.audio is None else 0,
+        )
+
+
+def _reported(reported: int | None, measured: int) -> int:
+    return measured if reported is None else reported

@@ -1,0 +1,33 @@
+"""Azure OpenAI: deployment URLs with an api-version, or the /openai/v1/ surface; `api-key`."""
+
+from dataclasses import dataclass
+
+from voxgate.providers.http import UpstreamHttp
+from voxgate.providers.openai_style import OpenAIStyleProvider
+from voxgate.providers.protocols import Upstream
+
+
+@dataclass(frozen=True)
+class AzureEndpoints:
+    """With an api-version the deployment is in the URL; without, the v1 surface takes `model`."""
+
+    def body_model(self, upstream: Upstream) -> str | None:
+        return upstream.model if upstream.api_version is None else None
+
+    def url(self, upstream: Upstream, path: str) -> str:
+        endpoint = str(upstream.base_url).rstrip("/")
+        if upstream.api_version is None:
+            return f"{endpoint}/openai/v1/{path}"
+        return (
+            f"{endpoint}/openai/deployments/{upstream.model}/{path}"
+            f"?api-version={upstream.api_version}"
+        )
+
+    def headers(self, upstream: Upstream) -> dict[str, str]:
+        if upstream.credential is None:
+            return {}
+        return {"api-key": upstream.credential.get_secret_value()}
+
+
+def azure_openai_provider(http: UpstreamHttp) -> OpenAIStyleProvider:
+    return OpenAIStyleProvider("azure-openai", AzureEndpoints(), http)

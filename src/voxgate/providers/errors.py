@@ -1,0 +1,26 @@
+"""What an upstream call can fail with, and whether another route or key may succeed."""
+
+# Statuses that say "not now" rather than "not this request": another key or route may work.
+RETRIABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+class UpstreamError(Exception):
+    """A provider call failed; `status` is None when no HTTP answer came back."""
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.message = message
+        self.status = status
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def retriable(self) -> bool:
+        return self.status is None or self.status in RETRIABLE_STATUSES

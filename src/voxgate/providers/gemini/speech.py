@@ -1,0 +1,41 @@
+"""Gemini TTS: responseModalities AUDIO with a prebuilt voice; 24 kHz L16 PCM back."""
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from voxgate.audio.pcm import PcmAudio
+from voxgate.audio.tempo import change_tempo
+from voxgate.providers.errors import UpstreamError
+from voxgate.providers.gemini.responses import parts, usage
+from voxgate.providers.protocols import SpeechRequest, SpeechResult
+
+_RATE = re.compile(r"rate=(\d+)")
+DEFAULT_RATE = 24_000
+
+
+def body(request: SpeechRequest) -> dict[str, Any]:
+    # Gemini takes its style as words in the prompt; there is no instructions field.
+    text = f"{request.instructions}: {request.text}" if request.instructions else request.text
+    return {
+        "contents": [{"parts": [{"text": text}]}],
+        "generationConfig": {
+            "responseModalities": ["AUDIO"],
+            "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": request.voice}}},
+        },
+    }
+
+
+def result(provider: str, payload: Any, speed: float) -> SpeechResult:
+    inline = next((p["inlineData"] for p in parts(provider, payload) if "inlineData" in p), None)
+    if inline is None:
+        raise UpstreamError(provider, "the answer carries no audio")
+    try:
+        samples = base64.b64decode(inline["data"], validate=True)
+    except (binascii.Error, ValueError, KeyError) as exc:
+        raise UpstreamError(provider, "the answer's audio is not base64") from exc
+    rate = _RATE.search(str(inline.get("mimeType", "")))
+    pcm = PcmAudio(samples[: len(samples) // 2 * 2], int(rate.group(1)) if rate else DEFAULT_RATE)
+    # Gemini has no speed setting, so the gateway time-stretches what comes back.
+    return SpeechResult(change_tempo(pcm, speed), usage(payload, audio_out=True))

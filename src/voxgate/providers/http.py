@@ -1,0 +1,109 @@
+"""One pooled HTTP client per process for every upstream call (aiohttp: the fastest measured)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from voxgate.providers.errors import UpstreamError
+
+
+class UpstreamHttp:
+    def __init__(self, *, timeout_seconds: float, connections: int = 256) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        # Created on first use, inside the running event loop.
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, json_serialize=_dumps
+            )
+        return self._session
+
+    async def post_json(
+        self,
+        provider: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        json: Any = None,
+        data: aiohttp.FormData | None = None,
+    ) -> Any:
+        """POST and decode a JSON answer; any failure becomes an UpstreamError."""
+        body, _ = await self.post_bytes(provider, url, headers=headers, json=json, data=data)
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(provider, f"malformed JSON in the answer: {exc}") from exc
+
+    async def post_audio(
+        self, provider: str, url: str, *, headers: Mapping[str, str], json: Any
+    ) -> bytes:
+        """POST for raw audio; an answer in JSON or text is not audio, whatever its status."""
+        body, content_type = await self.post_bytes(provider, url, headers=headers, json=json)
+        if content_type.startswith(("application/json", "text/")):
+            raise UpstreamError(provider, f"expected audio, got {content_type}")
+        return body
+
+    async def post_bytes(
+        self,
+        provider: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        json: Any = None,
+        data: aiohttp.FormData | None = None,
+    ) -> tuple[bytes, str]:
+        try:
+            async with self.session().post(url, headers=headers, json=json, data=data) as response:
+                body = await response.read()
+                if response.status >= 400:
+                    raise _status_error(provider, response, body)
+                return body, response.content_type
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(provider, f"{type(exc).__name__}: {exc}") from exc
+        except TimeoutError as exc:
+            raise UpstreamError(provider, "timed out") from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _status_error(provider: str, response: aiohttp.ClientResponse, body: bytes) -> UpstreamError:
+    return UpstreamError(
+        provider,
+        _error_message(body) or f"HTTP {response.status}",
+        status=response.status,
+        retry_after_seconds=_retry_after(response.headers),
+    )
+
+
+def _error_message(body: bytes) -> str | None:
+    """The provider's own message: OpenAI, Azure and Gemini all answer {"error": {"message"}}."""
+    try:
+        error = orjson.loads(body).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        return body[:200].decode(errors="replace") or None
+    if isinstance(error, dict):
+        return str(error.get("message") or error)
+    return str(error) if error else None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    return None

@@ -1,0 +1,30 @@
+"""OpenAI: `{base}/audio/speech` and friends, with a Bearer key; base defaults to api.openai.com."""
+
+from dataclasses import dataclass
+
+from voxgate.providers.http import UpstreamHttp
+from voxgate.providers.openai_style import OpenAIStyleProvider
+from voxgate.providers.protocols import Upstream
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True)
+class BearerEndpoints:
+    default_base_url: str | None = DEFAULT_BASE_URL
+
+    def body_model(self, upstream: Upstream) -> str | None:
+        return upstream.model
+
+    def url(self, upstream: Upstream, path: str) -> str:
+        base = upstream.base_url or self.default_base_url
+        return f"{str(base).rstrip('/')}/{path}"
+
+    def headers(self, upstream: Upstream) -> dict[str, str]:
+        if upstream.credential is None:
+            return {}
+        return {"Authorization": f"Bearer {upstream.credential.get_secret_value()}"}
+
+
+def openai_provider(http: UpstreamHttp) -> OpenAIStyleProvider:
+    return OpenAIStyleProvider("openai", BearerEndpoints(), http)

@@ -1,0 +1,158 @@
+"""The simulator's ASGI app: OpenAI, Azure OpenAI and Gemini paths, auth, faults and a log."""
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from voxgate.providers.local import LocalProvider
+from voxgate.settings import Settings
+from voxgate.simulator import gemini, openai
+from voxgate.simulator.engine import SimEngine
+from voxgate.simulator.faults import FaultBook, FaultPlan
+from voxgate.simulator.wire import ErrorShape, answer, gemini_error, json_response, openai_error
+
+Handler = Callable[[Request, SimEngine], Awaitable[Response]]
+
+
+class Simulator:
+    def __init__(self, engine: SimEngine) -> None:
+        self.engine = engine
+        self.faults = FaultBook()
+        self.requests: list[dict[str, Any]] = []
+
+    async def serve(
+        self, request: Request, credential: str | None, shape: ErrorShape, handler: Handler
+    ) -> Response:
+        self.requests.append(await _logged(request, credential))
+        if not credential:
+            return json_response(shape(401, "Incorrect or missing API key.", None), 401)
+        return await answer(
+            self.faults.next_for(credential), shape, lambda: handler(request, self.engine)
+        )
+
+
+Credential = Callable[[Request], str | None]
+ModelOf = Callable[[Request], str | None]
+
+
+def bearer(request: Request) -> str | None:
+    return request.headers.get("authorization", "").removeprefix("Bearer ").strip() or None
+
+
+def api_key(request: Request) -> str | None:
+    return request.headers.get("api-key")
+
+
+def no_model(request: Request) -> str | None:
+    return None
+
+
+def deployment(request: Request) -> str | None:
+    return str(request.path_params["deployment"])
+
+
+def openai_style_routes(
+    sim: Simulator, prefix: str, credential: Credential, model_of: ModelOf, *, versioned: bool
+) -> list[Route]:
+    """The four OpenAI audio paths under `prefix`, as OpenAI or one of Azure's surfaces has them."""
+
+    async def dispatch(request: Request, handler: Any, **options: bool) -> Response:
+        if versioned and not request.query_params.get("api-version"):
+            return json_response(openai_error(404, "Resource not found", None), 404)
+        model = model_of(request)
+
+        async def handle(request: Request, engine: SimEngine) -> Response:
+            response: Response = await handler(request, engine, model, **options)
+            return response
+
+        return await sim.serve(request, credential(request), openai_error, handle)
+
+    paths: list[tuple[str, Any, dict[str, bool]]] = [
+        ("audio/speech", openai.speech, {}),
+        ("audio/transcriptions", openai.transcription, {"translate": False}),
+        ("audio/translations", openai.transcription, {"translate": True}),
+        ("chat/completions", openai.chat, {}),
+    ]
+
+    def route(path: str, handler: Any, options: dict[str, bool]) -> Route:
+        async def endpoint(request: Request) -> Response:
+            return await dispatch(request, handler, **options)
+
+        return Route(f"{prefix}/{path}", endpoint, methods=["POST"])
+
+    return [route(path, handler, options) for path, handler, options in paths]
+
+
+def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) -> Starlette:
+    local = None if fast else LocalProvider(Settings(data_dir=data_dir or Path("var")))
+    sim = Simulator(SimEngine(local))
+
+    async def gemini_endpoint(request: Request) -> Response:
+        if not request.path_params["model_action"].endswith(":generateContent"):
+            return json_response(gemini_error(404, "Method not found.", None), 404)
+        key = request.headers.get("x-goog-api-key")
+        return await sim.serve(request, key, gemini_error, gemini.generate_content)
+
+    async def add_faults(request: Request) -> Response:
+        sim.faults.add(FaultPlan.model_validate(await request.json()))
+        return json_response({"ok": True})
+
+    async def reset(request: Request) -> Response:
+        sim.faults.clear()
+        sim.requests.clear()
+        return json_response({"ok": True})
+
+    async def log(request: Request) -> Response:
+        return json_response({"requests": sim.requests})
+
+    routes = [
+        *openai_style_routes(sim, "/v1", bearer, no_model, versioned=False),
+        *openai_style_routes(sim, "/openai/v1", api_key, no_model, versioned=False),
+        *openai_style_routes(
+            sim, "/openai/deployments/{deployment}", api_key, deployment, versioned=True
+        ),
+        Route("/v1beta/models/{model_action}", gemini_endpoint, methods=["POST"]),
+        Route("/_sim/faults", add_faults, methods=["POST"]),
+        Route("/_sim/reset", reset, methods=["POST"]),
+        Route("/_sim/requests", log, methods=["GET"]),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if local is not None:
+            await local.aclose()
+
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def create_simulator_app_from_env() -> Starlette:
+    """The factory `voxgate sim` runs: options arrive as VOXGATE_SIM_* variables."""
+    return create_simulator_app(
+        fast=os.environ.get("VOXGATE_SIM_FAST") == "1",
+        data_dir=Path(os.environ.get("VOXGATE_DATA_DIR", "var")),
+    )
+
+
+async def _logged(request: Request, credential: str | None) -> dict[str, Any]:
+    """What tests assert on: where the call went, with which key, and its JSON body."""
+    is_json = request.headers.get("content-type", "").startswith("application/json")
+    try:
+        body = orjson.loads(await request.body() or b"null") if is_json else None
+    except orjson.JSONDecodeError:
+        body = None
+    return {
+        "method": request.method,
+        "path": request.url.path,
+        "query": request.url.query,
+        "credential": credential,
+        "body": body,
+    }
