@@ -1,7 +1,9 @@
 """Tries a request's attempts in order until one succeeds, within one deadline.
 
-Connect errors, timeouts, 408, 409, 429 and 5xx move on to the next credential or route, after
-a capped exponential backoff that honours Retry-After; any other upstream answer is final.
+Connect errors, timeouts, 408, 409, 429 and 5xx move on to the next credential or route; any
+other upstream answer is final. The first move is immediate (another key or route owes nothing
+to the one that failed); later ones back off exponentially, capped, and a Retry-After is
+honoured when the next attempt goes to the same provider, whose limits it describes.
 """
 
 import asyncio
@@ -25,8 +27,12 @@ class RetryPolicy:
     backoff_cap_seconds: float = 2.0
 
     def backoff(self, failures: int, retry_after: float | None) -> float:
-        exponential = min(
-            self.backoff_cap_seconds, self.backoff_base_seconds * float(2 ** (failures - 1))
+        exponential = (
+            0.0
+            if failures < 2
+            else min(
+                self.backoff_cap_seconds, self.backoff_base_seconds * float(2 ** (failures - 2))
+            )
         )
         return max(exponential, min(retry_after or 0.0, self.backoff_cap_seconds))
 
@@ -57,7 +63,7 @@ async def first_success(
     deadline = time.monotonic() + policy.deadline_seconds
     log: list[Attempt] = []
     last: UpstreamError | None = None
-    for attempt in attempts:
+    for index, attempt in enumerate(attempts):
         if not await breaker.allows(attempt.label):
             log.append(_entry(attempt, "skipped", 0.0, "circuit open"))
             continue
@@ -75,8 +81,12 @@ async def first_success(
             if not error.retriable:
                 raise AttemptsFailed(tuple(log), error, final=True) from exc
             await breaker.failed(attempt.label)
+            following = attempts[index + 1] if index + 1 < len(attempts) else None
+            if following is None:
+                break
             failures = sum(1 for entry in log if entry.status != "skipped")
-            pause = policy.backoff(failures, error.retry_after_seconds)
+            same_provider = following.route.provider == attempt.route.provider
+            pause = policy.backoff(failures, error.retry_after_seconds if same_provider else None)
             await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
             continue
         await breaker.succeeded(attempt.label)
