@@ -1,8 +1,9 @@
 """What billing adds: the same request with billing on and off, on SQLite and on PostgreSQL.
 
 Run: .venv/bin/python -m bench.billing
-Each row is one gateway process; "on" holds, settles and records usage in the database,
-"off" does none of it. The ratio column is on/off (1.00 = free).
+Each row is one gateway process in front of the simulator in fast mode (fixed audio), so the
+gateway's own work dominates. "on" holds, settles and records usage in the database, "off" does
+none of it. The ratio column is requests per second on/off (1.00 = billing is free).
 """
 
 import asyncio
@@ -12,12 +13,12 @@ from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from tests.gateway_process import start_gateway, stop_gateway
+from tests.gateway_process import RunningSimulator, start_gateway, start_simulator, stop_gateway
 
 from bench.load import LoadResult, run_load
 
 POSTGRES_SERVER = "postgresql+asyncpg://root@127.0.0.1:5432"
-BODY = {"model": "local-tts", "input": "Hi.", "response_format": "pcm16"}
+BODY = {"model": "gpt-4o-mini-tts", "input": "Hi.", "voice": "coral", "response_format": "pcm16"}
 SEQUENTIAL = 150
 CONCURRENT = 300
 CONCURRENCY = 8
@@ -48,17 +49,30 @@ def measure(data_dir: Path, env: dict[str, str]) -> tuple[LoadResult, LoadResult
 
 
 def main() -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        sim_process, sim = start_simulator(Path(directory), fast=True)
+        try:
+            compare(sim)
+        finally:
+            stop_gateway(sim_process)
+
+
+def compare(sim: RunningSimulator) -> None:
     database = f"vg_bench_{secrets.token_hex(4)}"
     asyncio.run(admin_sql(f"CREATE DATABASE {database}"))
     print(
         f"{'backend':10} {'billing':8} {'c=1 p50 ms':>11} {'c=1 p99 ms':>11} "
-        f"{'c={CONCURRENCY} rps':>9} {'c={CONCURRENCY} p99 ms':>12} {'rps on/off':>11}"
+        f"{f'c={CONCURRENCY} rps':>9} {f'c={CONCURRENCY} p99 ms':>12} {'rps on/off':>11}"
     )
     try:
         for backend, url in (("sqlite", None), ("postgres", f"{POSTGRES_SERVER}/{database}")):
             rps: dict[str, float] = {}
             for billing in ("off", "on"):
-                env = {"VOXGATE_BILLING_ENABLED": str(billing == "on").lower()}
+                env = {
+                    "VOXGATE_BILLING_ENABLED": str(billing == "on").lower(),
+                    "OPENAI_API_KEY": "bench",
+                    "OPENAI_BASE_URL": f"{sim.base_url}/v1",
+                }
                 if url:
                     env["VOXGATE_DATABASE_URL"] = url
                 with tempfile.TemporaryDirectory() as data_dir:

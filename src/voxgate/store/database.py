@@ -1,5 +1,6 @@
 """The database handle: an async engine, sessions, and migrations run at start."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,17 +29,20 @@ class Database:
         else:
             options.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
         self.engine = create_async_engine(url, **options)
+        self._sqlite_writer = asyncio.Lock()
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One transaction; on SQLite it takes the write lock at once, so racing writers queue."""
-        async with self.engine.connect() as connection:
-            if self.is_sqlite:
-                await connection.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                await connection.begin()
+        """One transaction. SQLite has one writer: this process's writers queue on a lock
+        rather than in SQLite's busy handler, whose sleeps would add up to tail latency."""
+        if not self.is_sqlite:
+            async with self.engine.begin() as connection:
+                yield connection
+            return
+        async with self._sqlite_writer, self.engine.connect() as connection:
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
             try:
                 yield connection
             except BaseException:
