@@ -1,6 +1,6 @@
 """The embedded engine as a provider: Piper speech and faster-whisper transcription, offline."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.providers.local.engine import LocalEngine
@@ -27,7 +27,8 @@ class LocalProvider:
 
     def stream_sentences(
         self, request: SpeechRequest, upstream: Upstream
-    ) -> AsyncIterator[PcmAudio]:
+    ) -> AsyncGenerator[PcmAudio, None]:
+        """One PcmAudio per sentence as Piper makes it; close the generator to stop early."""
         return self._speech.stream_sentences(request, upstream)
 
     async def transcribe(

@@ -3,7 +3,7 @@
 import asyncio
 import threading
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -78,7 +78,7 @@ class LocalEngine:
         """The job's result, computed on a worker thread; OverloadedError when the queue is full."""
         return await asyncio.wrap_future(self._submit(job))
 
-    async def iterate(self, produce: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
+    async def iterate(self, produce: Callable[[], Iterator[T]]) -> AsyncGenerator[T, None]:
         """Each item as the worker produces it, so the first arrives before the last is made."""
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[T | _StreamEnd] = asyncio.Queue()
@@ -99,15 +99,17 @@ class LocalEngine:
             else:
                 deliver(_StreamEnd())
 
-        self._submit(pump)
+        pumping = asyncio.wrap_future(self._submit(pump))
         try:
             while not isinstance(item := await items.get(), _StreamEnd):
                 yield item
             if item.error is not None:
                 raise item.error
         finally:
-            # A consumer that stops early frees the worker at the next item.
+            # A consumer that stops early stops the worker at the next item and, by waiting for
+            # it, leaves the engine with its slot free again.
             stopped.set()
+            await asyncio.wait([pumping])
 
     async def preload(self) -> None:
         loop = asyncio.get_running_loop()
