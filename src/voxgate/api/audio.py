@@ -1,5 +1,7 @@
 """POST /api/v1/audio: the unified audio endpoint."""
 
+from typing import Any
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,11 +26,13 @@ async def create_audio(request: Request) -> Response:
     request_id = request.state.request_id
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is None:
-        return JSONResponse(await services.gateway.handle(principal, payload, request_id))
+        completed = await services.gateway.handle(principal, payload, request_id)
+        return JSONResponse(completed.unified())
+
+    async def unified() -> dict[str, Any]:
+        completed = await services.gateway.handle(principal, payload, request_id)
+        return completed.unified()
+
     return await run_once(
-        services.idempotency,
-        principal.workspace_id,
-        idempotency_key,
-        body,
-        lambda: services.gateway.handle(principal, payload, request_id),
+        services.idempotency, principal.workspace_id, idempotency_key, body, unified
     )

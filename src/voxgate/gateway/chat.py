@@ -82,7 +82,7 @@ class ChatJob:
             max_output_tokens=self.row.max_output_tokens,
         )
         result = await attempt.provider.chat(chat, attempt.upstream)
-        return Outcome(await self._data(attempt, result), self._metered(chat, result))
+        return Outcome(await self._data(attempt, result), self._metered(chat, result), result)
 
     def _system(self) -> str | None:
         fixed = {"tts": SPEAK_VERBATIM, "transcription": TRANSCRIBE, "translation": TRANSLATE}

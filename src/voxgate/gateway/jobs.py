@@ -11,10 +11,22 @@ from voxgate.types import MicroUSD, Task
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What a successful attempt produced: the client's `data` object and what it consumed."""
+    """What a successful attempt produced: the unified `data` object, what it consumed, and
+    the provider's whole result for endpoints that show more of it."""
 
     data: dict[str, Any]
     metered: Metered
+    result: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    """What an OpenAI-style endpoint asks for beyond the unified fields."""
+
+    word_timestamps: bool = False
+
+
+DEFAULT_OPTIONS = JobOptions()
 
 
 class Job(Protocol):

@@ -2,7 +2,8 @@
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
@@ -14,7 +15,7 @@ from voxgate.billing.pricing import Metered, cost, hold_amount
 from voxgate.billing.usage import Attempt, UsageRecord
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
-from voxgate.errors import GatewayError, RateLimitError
+from voxgate.errors import GatewayError, InvalidRequestError, RateLimitError
 from voxgate.gateway.chat import ChatJob
 from voxgate.gateway.failures import client_error
 from voxgate.gateway.inputs import (
@@ -23,9 +24,10 @@ from voxgate.gateway.inputs import (
     audio_bytes,
     decode_input,
 )
-from voxgate.gateway.jobs import Job, Outcome, usage_body
+from voxgate.gateway.jobs import DEFAULT_OPTIONS, Job, JobOptions, Outcome, usage_body
 from voxgate.gateway.limits import Limits
 from voxgate.gateway.speech import SpeechJob
+from voxgate.gateway.streaming import SpeechStream
 from voxgate.gateway.tasks import is_speech_to_text, resolve_task
 from voxgate.gateway.transcription import TranscriptionJob
 from voxgate.gateway.validation import UnifiedRequest, validate
@@ -71,6 +73,38 @@ class Trace:
 
 
 @dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request that passed every check and holds its credit, ready to be called."""
+
+    trace: Trace
+    row: ModelRow
+    task: Task
+    job: Job
+    attempts: list[PlannedAttempt[Any]]
+    hold_id: str
+    amount: MicroUSD
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    task: Task
+    outcome: Outcome
+    charged: MicroUSD
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        return usage_body(self.outcome.metered, self.charged)
+
+    def unified(self) -> dict[str, Any]:
+        """The answer of POST /api/v1/audio."""
+        return {
+            "object": RESPONSE_OBJECTS[self.task],
+            "data": self.outcome.data,
+            "usage": self.usage,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Served:
     """The attempt that served the request, what it produced, and every attempt made."""
 
@@ -101,44 +135,76 @@ class AudioGateway:
         self._breaker = breaker
         self._retry = RetryPolicy(deadline_seconds=settings.request_deadline_seconds)
 
-    async def handle(self, principal: Principal, body: object, request_id: str) -> dict[str, Any]:
+    async def handle(
+        self,
+        principal: Principal,
+        body: object,
+        request_id: str,
+        options: JobOptions = DEFAULT_OPTIONS,
+    ) -> Completed:
+        """Run one request through every step; the caller renders the answer."""
         trace = Trace(principal, request_id, time.perf_counter())
+        async with self._admitted(trace):
+            prepared = await self._prepare(trace, body, options)
+            served = await self._call(prepared)
+            charged = await self._settle(prepared, served)
+            return Completed(prepared.task, served.outcome, charged)
+
+    async def stream_speech(
+        self, principal: Principal, body: object, request_id: str
+    ) -> SpeechStream:
+        """Speech whose audio is sent as it is made; billed when the stream ends."""
+        trace = Trace(principal, request_id, time.perf_counter())
+        stack = AsyncExitStack()
+        await stack.enter_async_context(self._admitted(trace))
         try:
-            async with self._limits.admitted(principal):
-                return await self._handle(trace, body)
+            prepared = await self._prepare(trace, body, DEFAULT_OPTIONS)
+            if not isinstance(prepared.job, SpeechJob):
+                raise InvalidRequestError(
+                    f"Model '{prepared.row.id}' does not stream speech.",
+                    param="model",
+                    code="unsupported_model",
+                )
+        except BaseException:
+            await stack.aclose()
+            raise
+        return SpeechStream(self, prepared, prepared.job, stack)
+
+    @asynccontextmanager
+    async def _admitted(self, trace: Trace) -> AsyncIterator[None]:
+        try:
+            async with self._limits.admitted(trace.principal):
+                yield
         except RateLimitError as exc:
             await self._holds.record(_failed(trace, exc, status="rejected"))
             raise
 
-    async def _handle(self, trace: Trace, body: object) -> dict[str, Any]:
-        principal, request_id = trace.principal, trace.request_id
+    async def _prepare(self, trace: Trace, body: object, options: JobOptions) -> "Prepared":
+        """Validate, resolve, plan and hold; a refusal here is recorded and costs nothing."""
+        principal = trace.principal
         try:
             row, request = validate(body, self._catalog)
             trace = replace(trace, model=row.id)
             task = resolve_task(row, request)
             trace = replace(trace, task=task)
-            job = await self._job(row, task, request)
+            job = await self._job(row, task, request, options)
             attempts = job.plan(self._planner)
             amount = hold_amount(row.pricing, job.worst_case())
             hold_id = await self._holds.place(
                 workspace_id=principal.workspace_id,
                 key_id=principal.key_id,
-                request_id=request_id,
+                request_id=trace.request_id,
                 amount=amount,
                 ttl_seconds=self._settings.hold_ttl_seconds,
             )
         except GatewayError as exc:
             await self._holds.record(_failed(trace, exc, status="rejected"))
             raise
-        served = await self._call(trace, job, attempts, hold_id, amount)
-        charged = await self._settle(trace, row, served, hold_id, amount)
-        return {
-            "object": RESPONSE_OBJECTS[task],
-            "data": served.outcome.data,
-            "usage": usage_body(served.outcome.metered, charged),
-        }
+        return Prepared(trace, row, task, job, attempts, hold_id, amount)
 
-    async def _job(self, row: ModelRow, task: Task, request: UnifiedRequest) -> Job:
+    async def _job(
+        self, row: ModelRow, task: Task, request: UnifiedRequest, options: JobOptions
+    ) -> Job:
         if row.interface == "chat":
             audio = (
                 await self._audio_input(request, CHAT_SAMPLE_RATE)
@@ -151,7 +217,9 @@ class AudioGateway:
             return SpeechJob(row, request, self._catalog.voices, self._providers, self._tokens)
         if is_speech_to_text(task):
             audio = await self._audio_input(request, RECOGNIZER_SAMPLE_RATE)
-            return TranscriptionJob(row, request, audio, self._providers, task=task)
+            return TranscriptionJob(
+                row, request, audio, self._providers, task=task, options=options
+            )
         # No provider in this build serves the task, so every route counts as unconfigured.
         raise self._planner.unavailable(row, providers={})
 
@@ -164,60 +232,59 @@ class AudioGateway:
             max_seconds=self._settings.max_audio_seconds,
         )
 
-    async def _call(
-        self,
-        trace: Trace,
-        job: Job,
-        attempts: list[PlannedAttempt[Any]],
-        hold_id: str,
-        amount: MicroUSD,
-    ) -> Served:
+    async def _call(self, prepared: "Prepared") -> Served:
         try:
-            success = await first_success(attempts, job.run, self._retry, self._breaker)
+            success = await first_success(
+                prepared.attempts, prepared.job.run, self._retry, self._breaker
+            )
         except AttemptsFailed as failed:
-            error = client_error(trace.model, failed)
-            await self._release(trace, hold_id, amount, error, failed.log)
+            error = client_error(prepared.row.id, failed)
+            await self.release(prepared, error, failed.log)
             raise error from failed
         except BaseException as exc:
-            await self._release(trace, hold_id, amount, exc, ())
+            await self.release(prepared, exc, ())
             raise
         return Served(success.result, success.attempt, success.log)
 
-    async def _release(
-        self,
-        trace: Trace,
-        hold_id: str,
-        amount: MicroUSD,
-        exc: BaseException,
-        log: tuple[Attempt, ...],
+    async def release(
+        self, prepared: "Prepared", exc: BaseException, log: tuple[Attempt, ...]
     ) -> None:
         failure = exc if isinstance(exc, GatewayError) else None
-        usage = replace(
-            _failed(trace, failure, status="failed", attempts=log), hold_micro_usd=amount
-        )
+        usage = _failed(prepared.trace, failure, status="failed", attempts=log)
+        usage = replace(usage, hold_micro_usd=prepared.amount)
         # Shielded: a client hanging up must not leave the hold behind.
-        await asyncio.shield(self._holds.release(hold_id, usage))
+        await asyncio.shield(self._holds.release(prepared.hold_id, usage))
 
-    async def _settle(
+    async def _settle(self, prepared: "Prepared", served: Served) -> MicroUSD:
+        return await self.settle(prepared, served.outcome.metered, served.attempt, served.log)
+
+    async def settle(
         self,
-        trace: Trace,
-        row: ModelRow,
-        served: Served,
-        hold_id: str,
-        amount: MicroUSD,
+        prepared: "Prepared",
+        metered: Metered,
+        attempt: PlannedAttempt[Any],
+        log: tuple[Attempt, ...],
     ) -> MicroUSD:
-        price = cost(row.pricing, served.outcome.metered)
-        usage = trace.record(
-            provider=served.attempt.route.provider,
-            route=served.attempt.label,
+        price = cost(prepared.row.pricing, metered)
+        usage = prepared.trace.record(
+            provider=attempt.route.provider,
+            route=attempt.label,
             status="succeeded",
             http_status=200,
-            attempts=served.log,
-            hold_micro_usd=amount,
+            attempts=log,
+            hold_micro_usd=prepared.amount,
             cost_micro_usd=price,
-            **_metered_fields(served.outcome.metered),
+            **_metered_fields(metered),
         )
-        return await asyncio.shield(self._holds.settle(hold_id, price, usage))
+        return await asyncio.shield(self._holds.settle(prepared.hold_id, price, usage))
+
+    @property
+    def breaker(self) -> Breaker:
+        return self._breaker
+
+    @property
+    def providers(self) -> ProviderRegistry:
+        return self._providers
 
 
 def _metered_fields(metered: Metered) -> dict[str, int]:

@@ -53,30 +53,33 @@ class SpeechJob:
             text_input_tokens=self.tokens.count(self.request.input),
         )
 
-    async def run(self, attempt: PlannedAttempt[SpeechProvider]) -> Outcome:
+    def speech_request(self, attempt: PlannedAttempt[Any]) -> SpeechRequest:
+        """The request as the attempt's provider takes it, with its own voice name."""
         voice = self.request.voice or self.row.default_voice or "alloy"
-        speech = SpeechRequest(
+        return SpeechRequest(
             text=self.request.input,
             voice=self.voices.native_voice(voice, attempt.route.provider),
             speed=self.request.speed or 1.0,
             instructions=self.request.instructions,
             response_format=self.response_format,
         )
-        result = await attempt.provider.synthesize(speech, attempt.upstream)
+
+    def metered(self, seconds: float, reported_audio_tokens: int | None = None) -> Metered:
+        tokens = reported_audio_tokens
+        if tokens is None:
+            tokens = math.ceil(seconds * AUDIO_OUTPUT_TOKENS_PER_SECOND)
+        return replace(
+            self._metered_input(),
+            audio_milliseconds=round(seconds * 1000),
+            audio_output_tokens=tokens,
+        )
+
+    async def run(self, attempt: PlannedAttempt[SpeechProvider]) -> Outcome:
+        result = await attempt.provider.synthesize(self.speech_request(attempt), attempt.upstream)
         audio = await asyncio.to_thread(encode, result.audio, self.response_format)
         data = {
             "content_type": OUTPUT_FORMATS[self.response_format].content_type,
             "audio_base64": base64.b64encode(audio).decode("ascii"),
         }
-        seconds = result.audio.duration_seconds
-        reported = result.usage.output_audio_tokens
-        metered = replace(
-            self._metered_input(),
-            audio_milliseconds=round(seconds * 1000),
-            audio_output_tokens=(
-                math.ceil(seconds * AUDIO_OUTPUT_TOKENS_PER_SECOND)
-                if reported is None
-                else reported
-            ),
-        )
-        return Outcome(data, metered)
+        metered = self.metered(result.audio.duration_seconds, result.usage.output_audio_tokens)
+        return Outcome(data, metered, result)

@@ -6,7 +6,7 @@ from typing import Any
 from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import ModelRow
-from voxgate.gateway.jobs import Outcome
+from voxgate.gateway.jobs import DEFAULT_OPTIONS, JobOptions, Outcome
 from voxgate.gateway.validation import UnifiedRequest
 from voxgate.providers.protocols import TranscriptionProvider, TranscriptionRequest
 from voxgate.providers.registry import ProviderRegistry
@@ -21,6 +21,7 @@ class TranscriptionJob:
     audio: PcmAudio
     providers: ProviderRegistry
     task: Task = "transcription"
+    options: JobOptions = DEFAULT_OPTIONS
 
     @property
     def audio_milliseconds(self) -> int:
@@ -38,6 +39,7 @@ class TranscriptionJob:
             translate=self.task == "translation",
             language=self.request.language,
             prompt=self.request.prompt,
+            word_timestamps=self.options.word_timestamps,
         )
         result = await attempt.provider.transcribe(request, attempt.upstream)
         data = {
@@ -45,4 +47,4 @@ class TranscriptionJob:
             "language": result.language,
             "duration": round(result.duration_seconds, 3),
         }
-        return Outcome(data, Metered(audio_milliseconds=self.audio_milliseconds))
+        return Outcome(data, Metered(audio_milliseconds=self.audio_milliseconds), result)

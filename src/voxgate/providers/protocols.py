@@ -1,5 +1,6 @@
 """What a provider can do: one Protocol per capability, with typed requests and results."""
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,6 +38,7 @@ class TranscriptionRequest(BaseModel):
     translate: bool = Field(default=False, description="Translate the speech into English.")
     language: str | None = None
     prompt: str | None = None
+    word_timestamps: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +66,19 @@ class TranscriptSegment:
 
 
 @dataclass(frozen=True, slots=True)
+class TranscriptWord:
+    start: float
+    end: float
+    word: str
+
+
+@dataclass(frozen=True, slots=True)
 class TranscriptionResult:
     text: str
     language: str
     duration_seconds: float
     segments: tuple[TranscriptSegment, ...] = ()
+    words: tuple[TranscriptWord, ...] = ()
     usage: ProviderUsage = field(default_factory=ProviderUsage)
 
 
@@ -93,6 +103,14 @@ class ChatAudioResult:
 
 class SpeechProvider(Protocol):
     async def synthesize(self, request: SpeechRequest, upstream: Upstream) -> SpeechResult: ...
+
+
+class StreamingSpeechProvider(Protocol):
+    def stream_sentences(
+        self, request: SpeechRequest, upstream: Upstream
+    ) -> AsyncIterator[PcmAudio]:
+        """Audio a sentence at a time, each as soon as it is made."""
+        ...
 
 
 class TranscriptionProvider(Protocol):

@@ -9,7 +9,12 @@ from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.local import LocalProvider
 from voxgate.providers.openai import openai_provider
 from voxgate.providers.openai_compatible import openai_compatible_provider
-from voxgate.providers.protocols import ChatAudioProvider, SpeechProvider, TranscriptionProvider
+from voxgate.providers.protocols import (
+    ChatAudioProvider,
+    SpeechProvider,
+    StreamingSpeechProvider,
+    TranscriptionProvider,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +22,7 @@ class ProviderRegistry:
     speech: Mapping[str, SpeechProvider]
     transcription: Mapping[str, TranscriptionProvider]
     chat: Mapping[str, ChatAudioProvider]
+    speech_stream: Mapping[str, StreamingSpeechProvider]
 
 
 def build_registry(http: UpstreamHttp, local: LocalProvider) -> ProviderRegistry:
@@ -44,4 +50,5 @@ def build_registry(http: UpstreamHttp, local: LocalProvider) -> ProviderRegistry
         "azure-openai": azure,
         "openai-compatible": compatible,
     }
-    return ProviderRegistry(speech, transcription, chat)
+    speech_stream: dict[str, StreamingSpeechProvider] = {"local": local}
+    return ProviderRegistry(speech, transcription, chat, speech_stream)

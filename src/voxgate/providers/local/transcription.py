@@ -13,6 +13,7 @@ from voxgate.providers.protocols import (
     TranscriptionRequest,
     TranscriptionResult,
     TranscriptSegment,
+    TranscriptWord,
     Upstream,
 )
 
@@ -44,6 +45,7 @@ class LocalTranscription:
             initial_prompt=request.prompt,
             beam_size=spec.beam_size,
             vad_filter=spec.vad_filter,
+            word_timestamps=request.word_timestamps,
         )
         # faster-whisper decodes lazily: the segments must be drawn here, on the worker.
         decoded = list(segments)
@@ -53,6 +55,11 @@ class LocalTranscription:
             language=info.language,
             duration_seconds=info.duration,
             segments=tuple(TranscriptSegment(s.start, s.end, s.text.strip()) for s in decoded),
+            words=tuple(
+                TranscriptWord(w.start, w.end, w.word.strip())
+                for segment in decoded
+                for w in segment.words or ()
+            ),
             usage=ProviderUsage(audio_seconds=info.duration),
         )
 
