@@ -149,3 +149,27 @@ def start_simulator(
             time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"simulator did not start:\n{output.read_text()}")
+
+
+SIM_KEYS = {
+    "primary": "primary-key",
+    "secondary": "secondary-key",
+    "gemini": "gemini-key",
+    "azure": "azure-key",
+}
+
+
+def simulated_providers(sim: RunningSimulator, **overrides: str) -> dict[str, str]:
+    """Every credential the catalog names, pointed at the simulator."""
+    return {
+        "OPENAI_API_KEY": SIM_KEYS["primary"],
+        "OPENAI_API_KEY_SECONDARY": SIM_KEYS["secondary"],
+        "OPENAI_BASE_URL": f"{sim.base_url}/v1",
+        "GEMINI_API_KEY": SIM_KEYS["gemini"],
+        "GEMINI_BASE_URL": sim.base_url,
+        "AZURE_OPENAI_API_KEY": SIM_KEYS["azure"],
+        "AZURE_OPENAI_ENDPOINT": sim.base_url,
+        "VOXGATE_UPSTREAM_TIMEOUT_SECONDS": "3",
+        "VOXGATE_BREAKER_THRESHOLD": "1000",
+        **overrides,
+    }

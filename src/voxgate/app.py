@@ -17,6 +17,10 @@ from voxgate.api.errors import gateway_error, http_error, unexpected_error
 from voxgate.api.health import healthz, readyz
 from voxgate.api.middleware.body_limit import BodyLimitMiddleware
 from voxgate.api.middleware.request_id import RequestIdMiddleware
+from voxgate.api.openai.chat import create_chat_completion
+from voxgate.api.openai.models import get_model, list_models
+from voxgate.api.openai.speech import create_speech
+from voxgate.api.openai.transcriptions import create_transcription, create_translation
 from voxgate.api.usage import get_balance, get_usage, list_keys, list_usage
 from voxgate.errors import GatewayError
 from voxgate.services import Services, open_services
@@ -63,6 +67,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/api/v1/usage/{request_id}", get_usage, methods=["GET"]),
             Route("/api/v1/balance", get_balance, methods=["GET"]),
             Route("/api/v1/keys", list_keys, methods=["GET"]),
+            Route("/v1/audio/speech", create_speech, methods=["POST"]),
+            Route("/v1/audio/transcriptions", create_transcription, methods=["POST"]),
+            Route("/v1/audio/translations", create_translation, methods=["POST"]),
+            Route("/v1/chat/completions", create_chat_completion, methods=["POST"]),
+            Route("/v1/models", list_models, methods=["GET"]),
+            Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
             *admin.ROUTES,
         ],
         middleware=[

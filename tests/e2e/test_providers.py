@@ -11,29 +11,22 @@ import pytest
 
 from tests.audio_probe import probe, probe_pcm16
 from tests.gateway_process import (
+    SIM_KEYS,
     RunningGateway,
     RunningSimulator,
+    simulated_providers,
     start_gateway,
     start_simulator,
     stop_gateway,
 )
 
-PRIMARY, SECONDARY, GEMINI, AZURE = "primary-key", "secondary-key", "gemini-key", "azure-key"
+PRIMARY, SECONDARY, GEMINI, AZURE = (
+    SIM_KEYS[k] for k in ("primary", "secondary", "gemini", "azure")
+)
 
 
 def provider_env(sim: RunningSimulator, **overrides: str) -> dict[str, str]:
-    return {
-        "OPENAI_API_KEY": PRIMARY,
-        "OPENAI_API_KEY_SECONDARY": SECONDARY,
-        "OPENAI_BASE_URL": f"{sim.base_url}/v1",
-        "GEMINI_API_KEY": GEMINI,
-        "GEMINI_BASE_URL": sim.base_url,
-        "AZURE_OPENAI_API_KEY": AZURE,
-        "AZURE_OPENAI_ENDPOINT": sim.base_url,
-        "VOXGATE_UPSTREAM_TIMEOUT_SECONDS": "3",
-        "VOXGATE_BREAKER_THRESHOLD": "1000",
-        **overrides,
-    }
+    return simulated_providers(sim, **overrides)
 
 
 @pytest.fixture(scope="module")

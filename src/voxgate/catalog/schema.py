@@ -59,6 +59,11 @@ class Route(_Frozen):
         default=None, description="Azure OpenAI: address the deployment with this api-version."
     )
     credentials: tuple[Credential, ...] = ()
+    chat_parameters: tuple[str, ...] = Field(
+        default=(),
+        description="Standard chat completion parameters this route passes on; others are "
+        "dropped (after validation) rather than sent to a provider that would refuse them.",
+    )
 
 
 class Pricing(_Frozen):

@@ -118,12 +118,14 @@ class ChatJob:
         spoken = result.audio.duration_seconds if result.audio else 0.0
         text_in = self.tokens.count(chat.system or "") + self.tokens.count(chat.text or "")
         return Metered(
-            text_input_tokens=_reported(usage.input_text_tokens, text_in),
-            text_output_tokens=_reported(usage.output_text_tokens, self.tokens.count(result.text)),
-            audio_input_tokens=_reported(
+            text_input_tokens=reported_or_measured(usage.input_text_tokens, text_in),
+            text_output_tokens=reported_or_measured(
+                usage.output_text_tokens, self.tokens.count(result.text)
+            ),
+            audio_input_tokens=reported_or_measured(
                 usage.input_audio_tokens, math.ceil(heard * AUDIO_INPUT_TOKENS_PER_SECOND)
             ),
-            audio_output_tokens=_reported(
+            audio_output_tokens=reported_or_measured(
                 usage.output_audio_tokens, math.ceil(spoken * AUDIO_OUTPUT_TOKENS_PER_SECOND)
             ),
             audio_milliseconds=round((heard + spoken) * 1000),
@@ -131,5 +133,5 @@ class ChatJob:
         )
 
 
-def _reported(reported: int | None, measured: int) -> int:
+def reported_or_measured(reported: int | None, measured: int) -> int:
     return measured if reported is None else reported

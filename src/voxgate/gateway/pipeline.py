@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -38,6 +38,8 @@ from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.settings import Settings
 from voxgate.store.keys import Principal
 from voxgate.types import MicroUSD, Task
+
+JobBuilder = Callable[[], Awaitable[tuple[ModelRow, Task, Job]]]
 
 RESPONSE_OBJECTS: Mapping[Task, str] = MappingProxyType(
     {
@@ -142,10 +144,14 @@ class AudioGateway:
         request_id: str,
         options: JobOptions = DEFAULT_OPTIONS,
     ) -> Completed:
-        """Run one request through every step; the caller renders the answer."""
+        """Run one unified request through every step; the caller renders the answer."""
+        return await self.run(principal, request_id, lambda: self._unified_job(body, options))
+
+    async def run(self, principal: Principal, request_id: str, build: JobBuilder) -> Completed:
+        """Run the job `build` makes (validating as it builds) through hold, call and settle."""
         trace = Trace(principal, request_id, time.perf_counter())
         async with self._admitted(trace):
-            prepared = await self._prepare(trace, body, options)
+            prepared = await self._prepare(trace, build)
             served = await self._call(prepared)
             charged = await self._settle(prepared, served)
             return Completed(prepared.task, served.outcome, charged)
@@ -158,7 +164,7 @@ class AudioGateway:
         stack = AsyncExitStack()
         await stack.enter_async_context(self._admitted(trace))
         try:
-            prepared = await self._prepare(trace, body, DEFAULT_OPTIONS)
+            prepared = await self._prepare(trace, lambda: self._unified_job(body, DEFAULT_OPTIONS))
             if not isinstance(prepared.job, SpeechJob):
                 raise InvalidRequestError(
                     f"Model '{prepared.row.id}' does not stream speech.",
@@ -170,6 +176,14 @@ class AudioGateway:
             raise
         return SpeechStream(self, prepared, prepared.job, stack)
 
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    @property
+    def tokens(self) -> TokenCounter:
+        return self._tokens
+
     @asynccontextmanager
     async def _admitted(self, trace: Trace) -> AsyncIterator[None]:
         try:
@@ -179,15 +193,12 @@ class AudioGateway:
             await self._holds.record(_failed(trace, exc, status="rejected"))
             raise
 
-    async def _prepare(self, trace: Trace, body: object, options: JobOptions) -> "Prepared":
-        """Validate, resolve, plan and hold; a refusal here is recorded and costs nothing."""
+    async def _prepare(self, trace: Trace, build: JobBuilder) -> "Prepared":
+        """Build (validating), plan and hold; a refusal here is recorded and costs nothing."""
         principal = trace.principal
         try:
-            row, request = validate(body, self._catalog)
-            trace = replace(trace, model=row.id)
-            task = resolve_task(row, request)
-            trace = replace(trace, task=task)
-            job = await self._job(row, task, request, options)
+            row, task, job = await build()
+            trace = replace(trace, model=row.id, task=task)
             attempts = job.plan(self._planner)
             amount = hold_amount(row.pricing, job.worst_case())
             hold_id = await self._holds.place(
@@ -201,6 +212,11 @@ class AudioGateway:
             await self._holds.record(_failed(trace, exc, status="rejected"))
             raise
         return Prepared(trace, row, task, job, attempts, hold_id, amount)
+
+    async def _unified_job(self, body: object, options: JobOptions) -> tuple[ModelRow, Task, Job]:
+        row, request = validate(body, self._catalog)
+        task = resolve_task(row, request)
+        return row, task, await self._job(row, task, request, options)
 
     async def _job(
         self, row: ModelRow, task: Task, request: UnifiedRequest, options: JobOptions

@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -92,6 +92,12 @@ class ChatAudioRequest(BaseModel):
     audio: PcmAudio | None = Field(default=None, description="Mono 24 kHz PCM spoken by the user.")
     voice: str | None = Field(default=None, description="Set when audio is wanted back.")
     max_output_tokens: int | None = None
+    messages: tuple[dict[str, Any], ...] | None = Field(
+        default=None, description="A whole OpenAI-style conversation, sent as it is."
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Standard chat parameters the route supports."
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,9 +54,11 @@ class LocalTranscription:
             text="".join(segment.text for segment in decoded).strip(),
             language=info.language,
             duration_seconds=info.duration,
-            segments=tuple(TranscriptSegment(s.start, s.end, s.text.strip()) for s in decoded),
+            segments=tuple(
+                TranscriptSegment(float(s.start), float(s.end), s.text.strip()) for s in decoded
+            ),
             words=tuple(
-                TranscriptWord(w.start, w.end, w.word.strip())
+                TranscriptWord(float(w.start), float(w.end), w.word.strip())
                 for segment in decoded
                 for w in segment.words or ()
             ),

@@ -13,11 +13,11 @@ PCM_RATE = 24_000
 
 
 def body(request: ChatAudioRequest, model: str | None) -> dict[str, Any]:
-    messages: list[dict[str, Any]] = []
-    if request.system:
-        messages.append({"role": "system", "content": request.system})
-    messages.append({"role": "user", "content": _user_content(request)})
-    payload: dict[str, Any] = {"messages": messages, "modalities": ["text"]}
+    payload: dict[str, Any] = {
+        **request.params,
+        "messages": list(request.messages) if request.messages else _turn(request),
+        "modalities": ["text"],
+    }
     if request.voice:
         payload["modalities"] = ["text", "audio"]
         payload["audio"] = {"voice": request.voice, "format": "pcm16"}
@@ -34,6 +34,14 @@ def result(provider: str, payload: Any) -> ChatAudioResult:
     audio = message.get("audio")
     text = (audio or {}).get("transcript") or message.get("content") or ""
     return ChatAudioResult(text=text, audio=_audio(provider, audio), usage=_usage(payload))
+
+
+def _turn(request: ChatAudioRequest) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if request.system:
+        messages.append({"role": "system", "content": request.system})
+    messages.append({"role": "user", "content": _user_content(request)})
+    return messages
 
 
 def _user_content(request: ChatAudioRequest) -> list[dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible surface (/v1/...): the official SDKs work against it unchanged."""

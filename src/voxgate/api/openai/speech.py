@@ -1,0 +1,65 @@
+"""POST /v1/audio/speech: audio bytes, streamed as they are made, or SSE events."""
+
+import base64
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from voxgate.api.auth import authenticate
+from voxgate.api.bodies import json_body
+from voxgate.api.openai.sse import event, sse_response
+from voxgate.errors import InvalidRequestError
+from voxgate.gateway.streaming import SpeechStream
+from voxgate.services import services_of
+
+# OpenAI's names for the formats, where they differ from the catalog's.
+FORMATS = {"pcm": "pcm16"}
+STREAM_FORMATS = ("audio", "sse")
+
+
+async def create_speech(request: Request) -> Response:
+    services = services_of(request)
+    principal = await authenticate(request, services)
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise InvalidRequestError("The request body must be a JSON object.", code="invalid_body")
+    stream_format = body.pop("stream_format", "audio")
+    if stream_format not in STREAM_FORMATS:
+        raise InvalidRequestError(
+            f"Invalid value for 'stream_format': {stream_format!r}; use audio or sse.",
+            param="stream_format",
+            code="invalid_value",
+        )
+    unified = _unified(body)
+    stream = await services.gateway.stream_speech(principal, unified, request.state.request_id)
+    chunks = await stream.open()
+    if stream_format == "sse":
+        return sse_response(_events(stream, chunks))
+    return StreamingResponse(chunks, media_type=stream.content_type)
+
+
+def _unified(body: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAI body as a unified tts request, checked against the model's catalog row."""
+    if "response_format" in body:
+        body["response_format"] = FORMATS.get(body["response_format"], body["response_format"])
+    return {**body, "task": "tts"}
+
+
+async def _events(stream: SpeechStream, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        if chunk:
+            yield event({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()})
+    usage = stream.usage or {}
+    tokens_in, tokens_out = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+    yield event(
+        {
+            "type": "speech.audio.done",
+            "usage": {
+                "input_tokens": tokens_in,
+                "output_tokens": tokens_out,
+                "total_tokens": tokens_in + tokens_out,
+            },
+        }
+    )

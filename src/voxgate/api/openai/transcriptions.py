@@ -1,0 +1,146 @@
+"""POST /v1/audio/transcriptions and /v1/audio/translations (multipart, as OpenAI takes them)."""
+
+import base64
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from voxgate.api.auth import authenticate
+from voxgate.api.openai.captions import srt, vtt
+from voxgate.api.openai.sse import event, sse_response
+from voxgate.api.responses import JSONResponse
+from voxgate.errors import InvalidRequestError, PayloadTooLargeError
+from voxgate.gateway.jobs import JobOptions
+from voxgate.gateway.pipeline import Completed
+from voxgate.providers.protocols import TranscriptionResult
+from voxgate.services import services_of
+from voxgate.types import Task
+
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+GRANULARITIES = ("word", "segment")
+# Accepted as OpenAI documents them; the embedded engine decodes deterministically.
+IGNORED_FIELDS = ("temperature", "chunking_strategy", "include[]")
+UNIFIED_FIELDS = ("model", "language", "prompt")
+
+
+async def create_transcription(request: Request) -> Response:
+    return await _speech_to_text(request, "transcription")
+
+
+async def create_translation(request: Request) -> Response:
+    return await _speech_to_text(request, "translation")
+
+
+async def _speech_to_text(request: Request, task: Task) -> Response:
+    services = services_of(request)
+    principal = await authenticate(request, services)
+    form = await request.form()
+    unified, options, fmt, stream = await _parse(form, task)
+    completed = await services.gateway.handle(principal, unified, request.state.request_id, options)
+    result = _transcript(completed)
+    if stream:
+        return sse_response(_events(result, completed))
+    return _render(result, completed, fmt, task, options)
+
+
+async def _parse(form: FormData, task: Task) -> tuple[dict[str, Any], JobOptions, str, bool]:
+    known = {"file", "response_format", "timestamp_granularities[]", "stream", *IGNORED_FIELDS}
+    for name in form:
+        if name not in known and name not in UNIFIED_FIELDS:
+            raise InvalidRequestError(
+                f"Unrecognized request argument supplied: {name}.",
+                param=name,
+                code="unknown_parameter",
+            )
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise InvalidRequestError(
+            "Missing required parameter: 'file'.", param="file", code="missing_required_parameter"
+        )
+    data = await upload.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise PayloadTooLargeError("The file is larger than 25 MB.", param="file")
+    fmt = str(form.get("response_format") or "json")
+    if fmt not in RESPONSE_FORMATS:
+        raise InvalidRequestError(
+            f"Invalid value for 'response_format': {fmt!r}; use {', '.join(RESPONSE_FORMATS)}.",
+            param="response_format",
+            code="invalid_value",
+        )
+    granularities = form.getlist("timestamp_granularities[]")
+    if any(g not in GRANULARITIES for g in granularities):
+        raise InvalidRequestError(
+            "timestamp_granularities[] takes word and segment.", param="timestamp_granularities[]"
+        )
+    if granularities and fmt != "verbose_json":
+        raise InvalidRequestError(
+            "timestamp_granularities[] needs response_format verbose_json.",
+            param="timestamp_granularities[]",
+        )
+    stream = str(form.get("stream") or "false").lower() == "true"
+    unified: dict[str, Any] = {
+        name: str(form[name]) for name in UNIFIED_FIELDS if form.get(name) not in (None, "")
+    }
+    unified |= {"task": task, "input": base64.b64encode(data).decode()}
+    return unified, JobOptions(word_timestamps="word" in granularities), fmt, stream
+
+
+def _transcript(completed: Completed) -> TranscriptionResult:
+    """The recognizer's own result, or one made from a chat model's plain answer."""
+    if isinstance(completed.outcome.result, TranscriptionResult):
+        return completed.outcome.result
+    data = completed.outcome.data
+    return TranscriptionResult(data["text"], data.get("language") or "", data["duration"])
+
+
+def _render(
+    result: TranscriptionResult, completed: Completed, fmt: str, task: Task, options: JobOptions
+) -> Response:
+    if fmt == "text":
+        return PlainTextResponse(result.text)
+    if fmt == "srt":
+        return PlainTextResponse(srt(result.segments))
+    if fmt == "vtt":
+        return PlainTextResponse(vtt(result.segments), media_type="text/vtt")
+    body: dict[str, Any] = {"text": result.text, "usage": _usage(result)}
+    if fmt == "verbose_json":
+        body |= {
+            "task": "translate" if task == "translation" else "transcribe",
+            "language": result.language,
+            "duration": result.duration_seconds,
+            "segments": [_segment(i, s) for i, s in enumerate(result.segments)],
+        }
+        if options.word_timestamps:
+            body["words"] = [{"word": w.word, "start": w.start, "end": w.end} for w in result.words]
+    return JSONResponse(body)
+
+
+def _segment(index: int, segment: Any) -> dict[str, Any]:
+    return {
+        "id": index,
+        "seek": 0,
+        "start": segment.start,
+        "end": segment.end,
+        "text": segment.text,
+        "tokens": [],
+        "temperature": 0.0,
+        "avg_logprob": 0.0,
+        "compression_ratio": 0.0,
+        "no_speech_prob": 0.0,
+    }
+
+
+def _usage(result: TranscriptionResult) -> dict[str, Any]:
+    return {"type": "duration", "seconds": math.ceil(result.duration_seconds)}
+
+
+async def _events(result: TranscriptionResult, completed: Completed) -> AsyncIterator[bytes]:
+    # The engine returns a transcript at once; it is sent a segment per delta.
+    for segment in result.segments:
+        yield event({"type": "transcript.text.delta", "delta": segment.text + " "})
+    yield event({"type": "transcript.text.done", "text": result.text, "usage": _usage(result)})

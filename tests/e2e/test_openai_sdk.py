@@ -1,0 +1,302 @@
+"""The official openai package, pointed at the gateway, for every audio endpoint."""
+
+import base64
+import io
+import secrets
+import wave
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from tests.audio_probe import probe, probe_pcm16, word_error_rate
+from tests.gateway_process import (
+    RunningGateway,
+    RunningSimulator,
+    simulated_providers,
+    start_gateway,
+    start_simulator,
+    stop_gateway,
+)
+
+SENTENCE = "Please send the quarterly report to the finance team by Friday."
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+    sim_process, sim = start_simulator(tmp_path_factory.mktemp("sdk-sim"))
+    process, gateway = start_gateway(tmp_path_factory.mktemp("sdk"), simulated_providers(sim))
+    yield gateway, sim
+    stop_gateway(process)
+    stop_gateway(sim_process)
+
+
+@pytest.fixture(scope="module")
+def client(served: tuple[RunningGateway, RunningSimulator]) -> openai.OpenAI:
+    gateway, _ = served
+    key = gateway.new_workspace(f"sdk-{secrets.token_hex(4)}", "5.00")
+    return openai.OpenAI(base_url=f"{gateway.base_url}/v1", api_key=key, max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def spoken(client: openai.OpenAI) -> bytes:
+    return client.audio.speech.create(
+        model="local-tts", voice="alloy", input=SENTENCE, response_format="wav"
+    ).read()
+
+
+@pytest.mark.parametrize(
+    ("response_format", "codec", "rate"),
+    [
+        ("mp3", "mp3float", 24_000),
+        ("opus", "opus", 48_000),
+        ("aac", "aac", 24_000),
+        ("flac", "flac", 24_000),
+        ("wav", "pcm_s16le", 24_000),
+        ("pcm", "pcm_s16le", 24_000),
+    ],
+)
+def test_speech_in_every_format(
+    client: openai.OpenAI, response_format: str, codec: str, rate: int
+) -> None:
+    audio = client.audio.speech.create(
+        model="local-tts",
+        voice="coral",
+        input="Every format decodes.",
+        response_format=response_format,  # type: ignore[arg-type]
+    ).read()
+    found = probe_pcm16(audio) if response_format == "pcm" else probe(audio)
+    assert (found.codec, found.sample_rate) == (codec, rate)
+    assert found.duration_seconds > 0.8 and found.peak > 0.05
+
+
+def test_speech_streams_with_streaming_response(client: openai.OpenAI) -> None:
+    text = "First sentence of the stream. Second sentence follows it. A third one ends it."
+    with client.audio.speech.with_streaming_response.create(
+        model="local-tts", voice="nova", input=text, response_format="mp3"
+    ) as response:
+        assert response.headers["content-type"] == "audio/mpeg"
+        assert response.headers.get("transfer-encoding") == "chunked"
+        pieces = list(response.iter_bytes())
+    assert probe(b"".join(pieces)).duration_seconds > 3
+
+
+def test_speech_as_server_sent_events(client: openai.OpenAI) -> None:
+    events = (
+        client.audio.speech.create(
+            model="local-tts",
+            voice="alloy",
+            input="Events. Carry audio.",
+            response_format="pcm",
+            stream_format="sse",
+        )
+        .read()
+        .decode()
+    )
+    payloads = [
+        line.removeprefix("data: ") for line in events.splitlines() if line.startswith("data: ")
+    ]
+    import json
+
+    parsed = [json.loads(p) for p in payloads]
+    deltas = [e for e in parsed if e["type"] == "speech.audio.delta"]
+    assert len(deltas) >= 2
+    audio = b"".join(base64.b64decode(e["audio"]) for e in deltas)
+    assert probe_pcm16(audio).duration_seconds > 1
+    done = parsed[-1]
+    assert done["type"] == "speech.audio.done" and done["usage"]["input_tokens"] > 0
+
+
+@pytest.mark.parametrize("response_format", ["json", "text", "srt", "vtt", "verbose_json"])
+def test_transcription_in_every_format(
+    client: openai.OpenAI, spoken: bytes, response_format: str
+) -> None:
+    result = client.audio.transcriptions.create(
+        model="local-whisper-tiny-en",
+        file=("speech.wav", spoken, "audio/wav"),
+        response_format=response_format,  # type: ignore[call-overload]
+    )
+    if response_format in ("json", "verbose_json"):
+        assert word_error_rate(SENTENCE, result.text) <= 0.1
+    if response_format == "verbose_json":
+        assert result.language == "en" and result.duration > 2
+        assert result.segments and result.segments[0].end > result.segments[0].start
+    if response_format == "text":
+        assert word_error_rate(SENTENCE, result) <= 0.1
+    if response_format == "srt":
+        first = result.strip().splitlines()
+        assert first[0] == "1" and " --> " in first[1] and "," in first[1]
+    if response_format == "vtt":
+        lines = result.strip().splitlines()
+        assert lines[0] == "WEBVTT" and " --> " in lines[2] and "." in lines[2]
+
+
+def test_word_timestamps_increase(client: openai.OpenAI, spoken: bytes) -> None:
+    result = client.audio.transcriptions.create(
+        model="local-whisper-tiny-en",
+        file=("speech.wav", spoken, "audio/wav"),
+        response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+    )
+    assert result.words is not None and len(result.words) >= 8
+    starts = [w.start for w in result.words]
+    assert starts == sorted(starts) and starts[-1] > starts[0]
+    assert all(w.end >= w.start for w in result.words)
+
+
+def test_transcription_streams_text_events(client: openai.OpenAI, spoken: bytes) -> None:
+    stream = client.audio.transcriptions.create(
+        model="local-whisper-tiny-en", file=("speech.wav", spoken, "audio/wav"), stream=True
+    )
+    events = list(stream)
+    assert events[-1].type == "transcript.text.done"
+    assert "".join(e.delta for e in events[:-1] if e.type == "transcript.text.delta").strip()
+    assert word_error_rate(SENTENCE, events[-1].text) <= 0.1
+
+
+def test_translation(client: openai.OpenAI, spoken: bytes) -> None:
+    result = client.audio.translations.create(
+        model="local-whisper-base", file=("speech.wav", spoken, "audio/wav")
+    )
+    assert "report" in result.text.lower()
+
+
+def test_chat_with_audio_out(client: openai.OpenAI) -> None:
+    completion = client.chat.completions.create(
+        model="gpt-audio",
+        modalities=["text", "audio"],
+        audio={"voice": "alloy", "format": "wav"},
+        messages=[{"role": "user", "content": "Is a golden retriever a good family dog?"}],
+    )
+    message = completion.choices[0].message
+    assert message.audio is not None and message.audio.transcript
+    assert probe(base64.b64decode(message.audio.data)).duration_seconds > 1
+    assert message.audio.expires_at > 0
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens_details.audio_tokens > 0
+
+
+def test_chat_with_audio_in(client: openai.OpenAI, spoken: bytes) -> None:
+    completion = client.chat.completions.create(
+        model="gpt-audio",
+        modalities=["text"],
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this recording?"},
+                    {
+                        "type": "input_audio",
+                        "input_audio": {"data": base64.b64encode(spoken).decode(), "format": "wav"},
+                    },
+                ],
+            }
+        ],
+    )
+    assert "quarterly report" in (completion.choices[0].message.content or "").lower()
+    assert completion.usage is not None and completion.usage.prompt_tokens_details.audio_tokens > 0
+
+
+def test_streamed_chat_audio(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model="gpt-audio",
+        modalities=["text", "audio"],
+        audio={"voice": "verse", "format": "pcm16"},
+        messages=[{"role": "user", "content": "Say something."}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    pcm, transcript, usage = b"", "", None
+    for chunk in stream:
+        if chunk.usage:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            audio = choice.delta.audio
+            if audio is not None:
+                pcm += base64.b64decode(audio.data or "")
+                transcript += audio.transcript or ""
+    assert probe_pcm16(pcm).duration_seconds > 1
+    assert transcript and usage is not None
+
+
+def test_chat_parameters_are_validated(client: openai.OpenAI) -> None:
+    cases = [
+        {"temperature": 2.5},
+        {"top_p": 1.5},
+        {"frequency_penalty": -3},
+        {"presence_penalty": 3},
+        {"logit_bias": {"50256": -101}},
+        {"top_logprobs": 5},
+        {"stop": ["a", "b", "c", "d", "e"]},
+        {"max_completion_tokens": 0},
+        {"n": 2},
+        {"response_format": {"type": "json_schema"}},
+    ]
+    for extra in cases:
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(
+                model="gpt-audio",
+                messages=[{"role": "user", "content": "hi"}],
+                **extra,  # type: ignore[arg-type]
+            )
+
+
+def test_deprecated_max_tokens_still_works_with_a_warning(client: openai.OpenAI) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-audio", messages=[{"role": "user", "content": "hi"}], max_tokens=50
+    )
+    assert "max_tokens is deprecated" in raw.headers["warning"]
+    assert raw.parse().choices[0].message.content
+
+
+def test_models_list_and_get(client: openai.OpenAI) -> None:
+    ids = {model.id for model in client.models.list()}
+    assert {"gpt-audio-1.5", "local-tts", "local-whisper-base"} <= ids
+    assert client.models.retrieve("local-tts").owned_by == "local"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
+
+
+def test_each_error_class(
+    client: openai.OpenAI, served: tuple[RunningGateway, RunningSimulator]
+) -> None:
+    gateway, _ = served
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(
+            base_url=f"{gateway.base_url}/v1", api_key="vg_live_wrong", max_retries=0
+        ).models.list()
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.audio.speech.create(model="local-tts", voice="alloy", input="x", speed=9)
+    assert bad.value.body["param"] == "speed"  # type: ignore[index]
+    with pytest.raises(openai.NotFoundError):
+        client.audio.speech.create(model="no-such-model", voice="alloy", input="x")
+    poor = gateway.new_workspace(f"poor-{secrets.token_hex(4)}", "0.000001")
+    with pytest.raises(openai.APIStatusError) as unpaid:
+        openai.OpenAI(
+            base_url=f"{gateway.base_url}/v1", api_key=poor, max_retries=0
+        ).audio.speech.create(model="local-tts", voice="alloy", input="x")
+    assert unpaid.value.status_code == 402
+    limited = gateway.new_workspace(f"rpm-{secrets.token_hex(4)}", "1.00", rpm_limit=1)
+    limited_client = openai.OpenAI(
+        base_url=f"{gateway.base_url}/v1", api_key=limited, max_retries=0
+    )
+    limited_client.audio.speech.create(model="local-tts", voice="alloy", input="x").read()
+    with pytest.raises(openai.RateLimitError) as limited_error:
+        limited_client.audio.speech.create(model="local-tts", voice="alloy", input="x")
+    assert limited_error.value.response.headers["retry-after"]
+
+
+def test_a_wav_upload_over_25_mb_is_413(client: openai.OpenAI) -> None:
+    big = io.BytesIO()
+    with wave.open(big, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(48_000)
+        out.writeframes(bytes(26 * 1024 * 1024))
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.audio.transcriptions.create(
+            model="local-whisper-tiny-en", file=("big.wav", big.getvalue(), "audio/wav")
+        )
+    assert caught.value.status_code == 413
