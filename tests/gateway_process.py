@@ -169,6 +169,8 @@ def simulated_providers(sim: RunningSimulator, **overrides: str) -> dict[str, st
         "GEMINI_BASE_URL": sim.base_url,
         "AZURE_OPENAI_API_KEY": SIM_KEYS["azure"],
         "AZURE_OPENAI_ENDPOINT": sim.base_url,
+        "VOXGATE_CASCADE_CHAT_API_KEY": "cascade-key",
+        "VOXGATE_CASCADE_CHAT_BASE_URL": f"{sim.base_url}/v1",
         "VOXGATE_UPSTREAM_TIMEOUT_SECONDS": "3",
         "VOXGATE_BREAKER_THRESHOLD": "1000",
         **overrides,

@@ -300,3 +300,49 @@ def test_a_wav_upload_over_25_mb_is_413(client: openai.OpenAI) -> None:
             model="local-whisper-tiny-en", file=("big.wav", big.getvalue(), "audio/wav")
         )
     assert caught.value.status_code == 413
+
+
+def test_the_cascade_answers_a_spoken_question(
+    client: openai.OpenAI, served: tuple[RunningGateway, RunningSimulator]
+) -> None:
+    gateway, sim = served
+    question = client.audio.speech.create(
+        model="local-tts",
+        voice="alloy",
+        input="What is the capital of France?",
+        response_format="wav",
+    ).read()
+    body = {
+        "model": "local-voice-chat",
+        "input": "data:audio/wav;base64," + base64.b64encode(question).decode(),
+        "voice": "onyx",
+        "response_format": "wav",
+    }
+    with gateway.client(client.api_key) as http:
+        response = http.post("/api/v1/audio", json=body)
+        assert response.status_code == 200, response.text
+        reply = response.json()
+        record = http.get(f"/api/v1/usage/{response.headers['x-request-id']}").json()
+    assert reply["object"] == "audio.chat"
+    assert (
+        word_error_rate("What is the capital of France?", reply["data"]["input_transcript"]) <= 0.2
+    )
+    chat_call = sim.requests()[-1]
+    assert chat_call["path"] == "/v1/chat/completions" and chat_call["credential"] == "cascade-key"
+    transcript = reply["data"]["transcript"]
+    assert transcript.startswith("The simulator heard:")
+    heard_back = client.audio.transcriptions.create(
+        model="local-whisper-tiny-en",
+        file=("answer.wav", base64.b64decode(reply["data"]["audio_base64"]), "audio/wav"),
+    )
+    assert word_error_rate(transcript, heard_back.text) <= 0.25
+    # Three legs at the cascade's prices: $0.50/$1.50 per 1M tokens, $0.001 per minute heard,
+    # $1.00 per 1M characters spoken; rounded once, half up.
+    exact = (
+        record["input_text_tokens"] * 0.5
+        + record["output_text_tokens"] * 1.5
+        + record["audio_milliseconds"] * 1000 / 60_000
+        + record["input_characters"] * 1.0
+    )
+    assert record["input_characters"] == len(transcript)
+    assert record["cost_micro_usd"] == int(exact + 0.5)

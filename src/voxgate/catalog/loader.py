@@ -38,6 +38,11 @@ def load_catalog(directory: Path) -> Catalog:
             raise CatalogError(f"{path.name}: file name must be the model id {row.id!r}")
         rows[row.id] = row
     voices = VoiceTable.model_validate(_read_yaml(directory / "voices.yaml"))
+    for row in rows.values():
+        legs = (row.cascade.transcription, row.cascade.speech) if row.cascade else ()
+        for leg in legs:
+            if leg not in rows:
+                raise CatalogError(f"{row.id}: its cascade names {leg!r}, not in the catalog")
     return Catalog(rows, voices)
 
 

@@ -79,6 +79,15 @@ class Pricing(_Frozen):
     per_request: Decimal | None = None
 
 
+class Cascade(_Frozen):
+    """Audio chat made of three legs: a transcription model, this row's text chat routes, and
+    a speech model. The row's own prices bill all three: tokens for the chat, per minute for
+    the audio heard, per character for the reply spoken."""
+
+    transcription: str = Field(description="The catalog id of the speech-to-text leg.")
+    speech: str = Field(description="The catalog id of the text-to-speech leg.")
+
+
 class Modalities(_Frozen):
     input: tuple[Modality, ...]
     output: tuple[Modality, ...]
@@ -90,11 +99,13 @@ class ModelRow(_Frozen):
     description: str
     provider: str
     endpoint_type: str
-    interface: Literal["audio", "chat"] = Field(
+    interface: Literal["audio", "chat", "cascade"] = Field(
         default="audio",
         description="audio: speech and transcription endpoints; chat: an audio chat model "
-        "that serves every task through chat completions.",
+        "that serves every task through chat completions; cascade: speech-to-text, a text "
+        "chat route and text-to-speech in a row.",
     )
+    cascade: Cascade | None = None
     route_order: Literal["ordered", "weighted"] = "ordered"
     tasks: tuple[Task, ...] = Field(min_length=1)
     default_task: Task
@@ -122,6 +133,8 @@ class ModelRow(_Frozen):
             raise ValueError(f"default_voice {self.default_voice!r} is not one of voices")
         if self.default_format is not None and self.default_format not in self.formats:
             raise ValueError(f"default_format {self.default_format!r} is not one of formats")
+        if (self.interface == "cascade") != (self.cascade is not None):
+            raise ValueError("a cascade row needs a cascade, and only a cascade row has one")
         self._check_accepted("task", ("auto", *self.tasks))
         self._check_accepted("voice", self.voices)
         self._check_accepted("response_format", self.formats)

@@ -16,6 +16,7 @@ from voxgate.billing.usage import Attempt, UsageRecord
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError, InvalidRequestError, RateLimitError
+from voxgate.gateway.cascade import CascadeJob, Legs
 from voxgate.gateway.chat import ChatJob
 from voxgate.gateway.failures import client_error
 from voxgate.gateway.inputs import (
@@ -28,7 +29,7 @@ from voxgate.gateway.jobs import DEFAULT_OPTIONS, Job, JobOptions, Outcome, usag
 from voxgate.gateway.limits import Limits
 from voxgate.gateway.speech import SpeechJob
 from voxgate.gateway.streaming import SpeechStream
-from voxgate.gateway.tasks import is_speech_to_text, resolve_task
+from voxgate.gateway.tasks import is_speech_to_text, looks_like_audio, resolve_task
 from voxgate.gateway.transcription import TranscriptionJob
 from voxgate.gateway.validation import UnifiedRequest, validate
 from voxgate.providers.registry import ProviderRegistry
@@ -221,6 +222,13 @@ class AudioGateway:
     async def _job(
         self, row: ModelRow, task: Task, request: UnifiedRequest, options: JobOptions
     ) -> Job:
+        if row.cascade is not None:
+            audio = (
+                await self._audio_input(request, RECOGNIZER_SAMPLE_RATE)
+                if looks_like_audio(request.input)
+                else None
+            )
+            return CascadeJob(row, request, audio, self._legs(row))
         if row.interface == "chat":
             audio = (
                 await self._audio_input(request, CHAT_SAMPLE_RATE)
@@ -238,6 +246,24 @@ class AudioGateway:
             )
         # No provider in this build serves the task, so every route counts as unconfigured.
         raise self._planner.unavailable(row, providers={})
+
+    def _legs(self, row: ModelRow) -> Legs:
+        assert row.cascade is not None
+        hear, speak = (
+            self._catalog.get(row.cascade.transcription),
+            self._catalog.get(row.cascade.speech),
+        )
+        assert hear is not None and speak is not None, "the catalog checks cascade legs at load"
+        return Legs(
+            hear,
+            speak,
+            self._planner,
+            self._providers,
+            self._catalog.voices,
+            self._tokens,
+            self._retry,
+            self._breaker,
+        )
 
     async def _audio_input(self, request: UnifiedRequest, sample_rate: int) -> PcmAudio:
         data = audio_bytes(request.input)
