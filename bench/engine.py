@@ -1,6 +1,6 @@
 """The embedded engine's speed on this machine: real-time factors, accuracy, time to first audio.
 
-Run: .venv/bin/python bench/engine.py
+Run: .venv/bin/python -m bench.engine
 Real-time factor (RTF) = processing time / audio duration; below 1 is faster than real time.
 Word error rate (WER) is of a Piper -> Whisper round trip on the same sentences.
 Engine threads and workers come from the VOXGATE_ENGINE_* settings, as in the server.
@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy
+from tests.audio_probe import word_error_rate
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
@@ -61,23 +62,6 @@ class Row:
         return (
             f"{self.what:58} {self.audio_seconds:8.2f} {self.took_seconds:8.3f} {rtf:7.3f} {wer:>6}"
         )
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Word-level edit distance over the reference length, ignoring case and punctuation."""
-    ref, hyp = words(reference), words(hypothesis)
-    previous = list(range(len(hyp) + 1))
-    for i, ref_word in enumerate(ref, start=1):
-        current = [i]
-        for j, hyp_word in enumerate(hyp, start=1):
-            substitution = previous[j - 1] + (ref_word != hyp_word)
-            current.append(min(previous[j] + 1, current[j - 1] + 1, substitution))
-        previous = current
-    return previous[-1] / max(len(ref), 1)
-
-
-def words(text: str) -> list[str]:
-    return "".join(ch.lower() if ch.isalnum() else " " for ch in text).split()
 
 
 async def median_seconds(work: Callable[[], Awaitable[object]], runs: int = RUNS) -> float:
