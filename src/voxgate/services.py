@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import yaml
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 
@@ -56,6 +57,17 @@ class Services:
             await self.redis.aclose()
 
 
+def credentials(settings: Settings, environment: Mapping[str, str]) -> dict[str, str]:
+    """Provider secrets from the credentials file, then the environment over them."""
+    if settings.credentials_file is None:
+        return dict(environment)
+    with settings.credentials_file.open(encoding="utf-8") as handle:
+        loaded = yaml.safe_load(handle) or {}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{settings.credentials_file} must map names to values")
+    return {str(name): str(value) for name, value in loaded.items()} | dict(environment)
+
+
 async def open_services(settings: Settings, environment: Mapping[str, str]) -> Services:
     database = Database(settings.resolved_database_url)
     await database.migrate()
@@ -71,7 +83,7 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
         settings,
         catalog,
         registry,
-        RoutePlanner(environment),
+        RoutePlanner(credentials(settings, environment)),
         holds,
         TokenCounter(),
         limits,

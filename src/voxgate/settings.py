@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         default=None, description="Bearer token of the admin API; the API is off without one."
     )
+    credentials_file: Path | None = Field(
+        default=None,
+        description="A YAML file of provider credentials by the names catalog routes use "
+        "(e.g. AZURE_OPENAI_API_KEY: ...); the environment overrides it.",
+    )
     redis_url: str | None = Field(
         default=None, description="Redis for rate limits shared by several gateway processes."
     )
