@@ -346,3 +346,23 @@ def test_the_cascade_answers_a_spoken_question(
     )
     assert record["input_characters"] == len(transcript)
     assert record["cost_micro_usd"] == int(exact + 0.5)
+
+
+def test_openai_speech_streams_through_from_upstream_sse(
+    client: openai.OpenAI, served: tuple[RunningGateway, RunningSimulator]
+) -> None:
+    _, sim = served
+    sim.reset()
+    sim.queue_faults("primary-key", {"kind": "503"})  # fails over before the first byte
+    with client.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts",
+        voice="coral",
+        input="Streamed from upstream events.",
+        response_format="wav",
+    ) as response:
+        audio = b"".join(response.iter_bytes())
+    found = probe(audio)
+    assert found.sample_rate == 24_000 and found.duration_seconds > 1 and found.peak > 0.05
+    calls = sim.requests()
+    assert [c["credential"] for c in calls] == ["primary-key", "secondary-key"]
+    assert calls[-1]["body"]["stream_format"] == "sse"

@@ -83,7 +83,7 @@ class SpeechStream:
         request = self._job.speech_request(attempt)
         streaming = self._gateway.providers.speech_stream.get(attempt.route.provider)
         if streaming is not None:
-            return streaming.stream_sentences(request, attempt.upstream)
+            return streaming.stream_speech(request, attempt.upstream)
         return _whole(attempt, request)
 
     async def _encoded(

@@ -1,6 +1,6 @@
 """One pooled HTTP client per process for every upstream call (aiohttp: the fastest measured)."""
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -66,6 +66,24 @@ class UpstreamHttp:
                 return body, response.content_type
         except aiohttp.ClientError as exc:
             raise UpstreamError(provider, f"{type(exc).__name__}: {exc}") from exc
+        except TimeoutError as exc:
+            raise UpstreamError(provider, "timed out") from exc
+
+    async def post_events(
+        self, provider: str, url: str, *, headers: Mapping[str, str], json: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        """POST and read server-sent events (`data: <json>` lines) as they arrive."""
+        try:
+            async with self.session().post(url, headers=headers, json=json) as response:
+                if response.status >= 400:
+                    raise _status_error(provider, response, await response.read())
+                async for line in response.content:
+                    if line.startswith(b"data: ") and line.strip() != b"data: [DONE]":
+                        yield orjson.loads(line[6:])
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(provider, f"{type(exc).__name__}: {exc}") from exc
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(provider, f"malformed event: {exc}") from exc
         except TimeoutError as exc:
             raise UpstreamError(provider, "timed out") from exc
 

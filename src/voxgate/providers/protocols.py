@@ -112,9 +112,7 @@ class SpeechProvider(Protocol):
 
 
 class StreamingSpeechProvider(Protocol):
-    def stream_sentences(
-        self, request: SpeechRequest, upstream: Upstream
-    ) -> AsyncIterator[PcmAudio]:
+    def stream_speech(self, request: SpeechRequest, upstream: Upstream) -> AsyncIterator[PcmAudio]:
         """Audio a sentence at a time, each as soon as it is made."""
         ...
 

@@ -50,5 +50,6 @@ def build_registry(http: UpstreamHttp, local: LocalProvider) -> ProviderRegistry
         "azure-openai": azure,
         "openai-compatible": compatible,
     }
-    speech_stream: dict[str, StreamingSpeechProvider] = {"local": local}
+    # Azure's and compatible servers' speech endpoints do not all speak SSE; OpenAI's does.
+    speech_stream: dict[str, StreamingSpeechProvider] = {"local": local, "openai": openai}
     return ProviderRegistry(speech, transcription, chat, speech_stream)

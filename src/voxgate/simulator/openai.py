@@ -4,11 +4,13 @@ import base64
 import binascii
 import math
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from voxgate.audio.decode import AudioDecodeError, decode
 from voxgate.audio.encode import encode
@@ -28,6 +30,7 @@ SPEECH_FORMATS: dict[str, AudioFormat] = {
     "pcm": "pcm16",
 }
 MAX_SPEECH_CHARACTERS = 4096
+SSE_PIECE_BYTES = 12_001
 TOKENS_PER_SECOND_IN, TOKENS_PER_SECOND_OUT = 10, 20
 
 
@@ -49,7 +52,25 @@ async def speech(request: Request, engine: SimEngine, model: str | None) -> Resp
     audio = await engine.speak(text, speed)
     output = SPEECH_FORMATS[fmt]
     data = audio.samples if output == "pcm16" else encode(audio, output)
+    if body.get("stream_format") == "sse":
+        tokens_out = math.ceil(audio.duration_seconds * TOKENS_PER_SECOND_OUT)
+        return StreamingResponse(
+            _speech_events(data, len(text.split()), tokens_out), media_type="text/event-stream"
+        )
     return Response(data, media_type=OUTPUT_FORMATS[output].content_type)
+
+
+async def _speech_events(data: bytes, tokens_in: int, tokens_out: int) -> AsyncIterator[bytes]:
+    # Odd-sized pieces, as real streams cut audio wherever the network does.
+    for start in range(0, len(data), SSE_PIECE_BYTES):
+        piece = base64.b64encode(data[start : start + SSE_PIECE_BYTES]).decode()
+        yield b"data: " + orjson.dumps({"type": "speech.audio.delta", "audio": piece}) + b"\n\n"
+    usage = {
+        "input_tokens": tokens_in,
+        "output_tokens": tokens_out,
+        "total_tokens": tokens_in + tokens_out,
+    }
+    yield b"data: " + orjson.dumps({"type": "speech.audio.done", "usage": usage}) + b"\n\n"
 
 
 async def transcription(

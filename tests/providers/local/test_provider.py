@@ -122,7 +122,7 @@ async def test_sentences_stream_before_the_text_is_done(provider: LocalProvider)
     request = SpeechRequest(text=" ".join(ROUND_TRIP), voice="joe")
     started = time.perf_counter()
     arrivals: list[float] = []
-    async for sentence in provider.stream_sentences(request, PIPER):
+    async for sentence in provider.stream_speech(request, PIPER):
         assert sentence.sample_rate == 22_050 and sentence.samples
         arrivals.append(time.perf_counter() - started)
     assert len(arrivals) == len(ROUND_TRIP)
@@ -169,7 +169,7 @@ async def test_a_stream_left_early_frees_its_worker(tmp_path: Path) -> None:
     local = LocalProvider(Settings(data_dir=tmp_path, engine_workers=1, engine_queue_size=0))
     try:
         request = SpeechRequest(text=" ".join(ROUND_TRIP), voice="joe")
-        stream = local.stream_sentences(request, PIPER)
+        stream = local.stream_speech(request, PIPER)
         async for _ in stream:
             break
         await stream.aclose()

@@ -25,7 +25,7 @@ class LocalProvider:
     async def synthesize(self, request: SpeechRequest, upstream: Upstream) -> SpeechResult:
         return await self._speech.synthesize(request, upstream)
 
-    def stream_sentences(
+    def stream_speech(
         self, request: SpeechRequest, upstream: Upstream
     ) -> AsyncGenerator[PcmAudio, None]:
         """One PcmAudio per sentence as Piper makes it; close the generator to stop early."""

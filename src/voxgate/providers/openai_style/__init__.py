@@ -1,8 +1,11 @@
 """The OpenAI wire protocol, shared by OpenAI, Azure OpenAI and any compatible server."""
 
+import base64
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from voxgate.audio.pcm import PcmAudio
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.openai_style import chat, speech, transcription
 from voxgate.providers.protocols import (
@@ -43,6 +46,26 @@ class OpenAIStyleProvider:
             json=body,
         )
         return speech.result(audio)
+
+    async def stream_speech(
+        self, request: SpeechRequest, upstream: Upstream
+    ) -> AsyncIterator[PcmAudio]:
+        """Speech as server-sent `speech.audio.delta` events, each passed on as it comes."""
+        events = self.http.post_events(
+            self.name,
+            self.endpoints.url(upstream, "audio/speech"),
+            headers=self.endpoints.headers(upstream),
+            json=speech.body(request, self._model(upstream)) | {"stream_format": "sse"},
+        )
+        pending = b""
+        async for event in events:
+            if event.get("type") == "speech.audio.delta":
+                # Deltas may split a 16-bit sample; the odd byte waits for the next one.
+                pending += base64.b64decode(event.get("audio", ""))
+                whole = len(pending) // 2 * 2
+                if whole:
+                    yield PcmAudio(pending[:whole], speech.PCM_RATE)
+                    pending = pending[whole:]
 
     async def transcribe(
         self, request: TranscriptionRequest, upstream: Upstream
