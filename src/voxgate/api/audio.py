@@ -2,14 +2,13 @@
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from voxgate.api.auth import authenticate
+from voxgate.api.bodies import parse_json
 from voxgate.api.idempotency import run_once
 from voxgate.api.responses import JSONResponse
-from voxgate.errors import InvalidRequestError
 from voxgate.services import services_of
 
 
@@ -17,12 +16,7 @@ async def create_audio(request: Request) -> Response:
     services = services_of(request)
     principal = await authenticate(request, services)
     body = await request.body()
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequestError(
-            f"The request body is not valid JSON: {exc}.", code="invalid_json"
-        ) from exc
+    payload = parse_json(body)
     request_id = request.state.request_id
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is None:

@@ -12,8 +12,12 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 async def json_body(request: Request) -> object:
+    return parse_json(await request.body())
+
+
+def parse_json(raw: bytes) -> object:
     try:
-        return orjson.loads(await request.body())
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequestError(
             f"The request body is not valid JSON: {exc}.", code="invalid_json"
