@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from voxgate.api import admin
 from voxgate.api.audio import create_audio
+from voxgate.api.catalog import get_catalog_model, list_catalog
 from voxgate.api.errors import gateway_error, http_error, unexpected_error
 from voxgate.api.health import healthz, readyz
 from voxgate.api.middleware.body_limit import BodyLimitMiddleware
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/api/v1/audio", create_audio, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/api/v1/models", list_catalog, methods=["GET"]),
+            Route("/api/v1/models/{model_id}", get_catalog_model, methods=["GET"]),
             Route("/api/v1/usage", list_usage, methods=["GET"]),
             Route("/api/v1/usage/{request_id}", get_usage, methods=["GET"]),
             Route("/api/v1/balance", get_balance, methods=["GET"]),
