@@ -9,11 +9,14 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from voxgate.api import admin
 from voxgate.api.audio import create_audio
 from voxgate.api.catalog import get_catalog_model, list_catalog
+from voxgate.api.docs.pages import HERE as DOCS_DIR
+from voxgate.api.docs.pages import DocsPages, model_page, models_page
 from voxgate.api.errors import gateway_error, http_error, unexpected_error
 from voxgate.api.health import healthz, readyz
 from voxgate.api.middleware.body_limit import BodyLimitMiddleware
@@ -28,6 +31,7 @@ from voxgate.services import Services, open_services
 from voxgate.settings import Settings
 
 logger = logging.getLogger("voxgate")
+DOCS_STATIC = DOCS_DIR / "static"
 
 
 async def reap_forever(services: Services) -> None:
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await open_services(settings, dict(os.environ))
         app.state.services = services
+        app.state.docs = DocsPages()
         if settings.engine_preload:
             await services.local.preload()
         reaper = asyncio.create_task(reap_forever(services))
@@ -77,6 +82,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
             *admin.ROUTES,
+            Route("/docs/models", models_page, methods=["GET"]),
+            Route("/docs/models/{model_id}", model_page, methods=["GET"]),
+            Route("/{lang:str}/docs/models", models_page, methods=["GET"]),
+            Route("/{lang:str}/docs/models/{model_id}", model_page, methods=["GET"]),
+            Mount("/docs/static", StaticFiles(directory=DOCS_STATIC), name="docs-static"),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

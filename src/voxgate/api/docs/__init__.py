@@ -1,0 +1,1 @@
+"""The model reference pages, rendered from the catalog in every language that has a catalog."""
