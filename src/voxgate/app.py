@@ -25,6 +25,7 @@ from voxgate.api.openai.chat import create_chat_completion
 from voxgate.api.openai.models import get_model, list_models
 from voxgate.api.openai.speech import create_speech
 from voxgate.api.openai.transcriptions import create_transcription, create_translation
+from voxgate.api.openapi import openapi
 from voxgate.api.usage import get_balance, get_usage, list_keys, list_usage
 from voxgate.errors import GatewayError
 from voxgate.services import Services, open_services
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/api/v1/audio", create_audio, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/api/v1/models", list_catalog, methods=["GET"]),
             Route("/api/v1/models/{model_id}", get_catalog_model, methods=["GET"]),

@@ -36,3 +36,10 @@ def test_filters_by_task_and_modality(gateway: RunningGateway) -> None:
     bad = httpx.get(url, params={"modality": "video"})
     assert (bad.status_code, bad.json()["error"]["param"]) == (400, "modality")
     assert httpx.get(f"{url}/no-such-model").status_code == 404
+
+
+def test_openapi_is_served(gateway: RunningGateway) -> None:
+    spec = httpx.get(f"{gateway.base_url}/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+    assert spec["servers"] == [{"url": gateway.base_url}]
+    assert "post" in spec["paths"]["/v1/audio/speech"]

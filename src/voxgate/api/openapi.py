@@ -1,0 +1,268 @@
+"""GET /openapi.json: every public endpoint, its body, and the OpenAI error shape."""
+
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from voxgate.api.admin import CreditChange, NewKey, NewWorkspace
+from voxgate.api.catalog import ModelFilter
+from voxgate.api.openai.chat_body import ChatCompletionBody
+from voxgate.api.responses import JSONResponse
+from voxgate.api.usage import UsageQuery
+from voxgate.catalog.loader import Catalog
+from voxgate.services import services_of
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "param", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+JSON_OBJECT = {"type": "object"}
+# (method, path, summary, auth, request body schema or None, query model or None)
+Operation = tuple[str, str, str, str | None, dict[str, Any] | None, type[BaseModel] | None]
+
+
+async def openapi(request: Request) -> Response:
+    services = services_of(request)
+    return JSONResponse(document(services.catalog, services.settings.base_url))
+
+
+def document(catalog: Catalog, base_url: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, auth, body, query in operations(catalog):
+        paths.setdefault(path, {})[method] = _operation(summary, auth, body, query, path)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "voxgate",
+            "version": "0.1.0",
+            "description": "A unified audio AI gateway: one endpoint and one key.",
+        },
+        "servers": [{"url": base_url}],
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": ERROR},
+            "securitySchemes": {
+                "workspaceKey": {"type": "http", "scheme": "bearer"},
+                "adminToken": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }
+
+
+def operations(catalog: Catalog) -> list[Operation]:
+    multipart = {
+        "type": "object",
+        "required": ["file", "model"],
+        "properties": {
+            "file": {"type": "string", "format": "binary"},
+            "model": {"type": "string"},
+            "language": {"type": "string"},
+            "prompt": {"type": "string"},
+            "response_format": {"enum": ["json", "text", "srt", "verbose_json", "vtt"]},
+            "stream": {"type": "boolean"},
+        },
+    }
+    return [
+        (
+            "post",
+            "/api/v1/audio",
+            "The unified audio endpoint: speech, audio chat, realtime setup, speech-to-text.",
+            "workspaceKey",
+            unified_body(catalog),
+            None,
+        ),
+        ("get", "/api/v1/models", "The model catalog.", None, None, ModelFilter),
+        (
+            "get",
+            "/api/v1/models/{model_id}",
+            "One catalog model with its field table.",
+            None,
+            None,
+            None,
+        ),
+        (
+            "get",
+            "/api/v1/balance",
+            "The workspace's balance and held credit.",
+            "workspaceKey",
+            None,
+            None,
+        ),
+        (
+            "get",
+            "/api/v1/keys",
+            "The workspace's keys (never their secrets).",
+            "workspaceKey",
+            None,
+            None,
+        ),
+        (
+            "get",
+            "/api/v1/usage",
+            "The workspace's usage records, newest first.",
+            "workspaceKey",
+            None,
+            UsageQuery,
+        ),
+        ("get", "/api/v1/usage/{request_id}", "One usage record.", "workspaceKey", None, None),
+        (
+            "post",
+            "/v1/audio/speech",
+            "OpenAI-compatible speech.",
+            "workspaceKey",
+            JSON_OBJECT,
+            None,
+        ),
+        (
+            "post",
+            "/v1/audio/transcriptions",
+            "OpenAI-compatible transcription.",
+            "workspaceKey",
+            multipart,
+            None,
+        ),
+        (
+            "post",
+            "/v1/audio/translations",
+            "OpenAI-compatible translation.",
+            "workspaceKey",
+            multipart,
+            None,
+        ),
+        (
+            "post",
+            "/v1/chat/completions",
+            "OpenAI-compatible chat completions on audio models.",
+            "workspaceKey",
+            ChatCompletionBody.model_json_schema(),
+            None,
+        ),
+        ("get", "/v1/models", "OpenAI-compatible model list.", "workspaceKey", None, None),
+        ("get", "/v1/models/{model_id}", "One model, OpenAI-style.", "workspaceKey", None, None),
+        (
+            "post",
+            "/admin/v1/workspaces",
+            "Create a workspace.",
+            "adminToken",
+            NewWorkspace.model_json_schema(),
+            None,
+        ),
+        ("get", "/admin/v1/workspaces", "List workspaces.", "adminToken", None, None),
+        (
+            "get",
+            "/admin/v1/workspaces/{workspace_id}",
+            "One workspace and its balance.",
+            "adminToken",
+            None,
+            None,
+        ),
+        (
+            "post",
+            "/admin/v1/workspaces/{workspace_id}/credit",
+            "Add or remove credit.",
+            "adminToken",
+            CreditChange.model_json_schema(),
+            None,
+        ),
+        (
+            "post",
+            "/admin/v1/workspaces/{workspace_id}/keys",
+            "Create a key (the secret is shown once).",
+            "adminToken",
+            NewKey.model_json_schema(),
+            None,
+        ),
+        (
+            "get",
+            "/admin/v1/workspaces/{workspace_id}/keys",
+            "List a workspace's keys.",
+            "adminToken",
+            None,
+            None,
+        ),
+        (
+            "post",
+            "/admin/v1/workspaces/{workspace_id}/keys/{key_id}/revoke",
+            "Revoke a key.",
+            "adminToken",
+            None,
+            None,
+        ),
+        (
+            "get",
+            "/admin/v1/workspaces/{workspace_id}/usage",
+            "A workspace's recent usage.",
+            "adminToken",
+            None,
+            None,
+        ),
+        ("get", "/healthz", "Liveness.", None, None, None),
+        ("get", "/readyz", "Readiness (the database answers).", None, None, None),
+    ]
+
+
+def unified_body(catalog: Catalog) -> dict[str, Any]:
+    """Every field any catalog row accepts; each model accepts only its own (see its page)."""
+    properties: dict[str, Any] = {}
+    for row in catalog:
+        for spec in row.fields:
+            schema = properties.setdefault(
+                spec.name, {"type": spec.type, "description": spec.description}
+            )
+            if spec.accepted:
+                schema["enum"] = sorted({*schema.get("enum", []), *spec.accepted})
+    return {"type": "object", "required": ["model", "input"], "properties": properties}
+
+
+def _operation(
+    summary: str,
+    auth: str | None,
+    body: dict[str, Any] | None,
+    query: type[BaseModel] | None,
+    path: str,
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            "200": {"description": "Success."},
+            "default": {
+                "description": "An error in the OpenAI shape.",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            },
+        },
+    }
+    if auth:
+        operation["security"] = [{auth: []}]
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _path_parameters(path)
+    ]
+    if query is not None:
+        parameters += [
+            {"name": name, "in": "query", "required": False, "schema": schema}
+            for name, schema in query.model_json_schema()["properties"].items()
+        ]
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        media = "multipart/form-data" if "/audio/t" in path else "application/json"
+        operation["requestBody"] = {"required": True, "content": {media: {"schema": body}}}
+    return operation
+
+
+def _path_parameters(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
