@@ -366,3 +366,14 @@ def test_openai_speech_streams_through_from_upstream_sse(
     calls = sim.requests()
     assert [c["credential"] for c in calls] == ["primary-key", "secondary-key"]
     assert calls[-1]["body"]["stream_format"] == "sse"
+
+
+def test_speech_on_an_audio_chat_model(client: openai.OpenAI) -> None:
+    audio = client.audio.speech.create(
+        model="gpt-audio-1.5",
+        voice="alloy",
+        input="Spoken by a chat model.",
+        response_format="flac",
+    ).read()
+    found = probe(audio)
+    assert found.codec == "flac" and found.duration_seconds > 1
