@@ -146,11 +146,21 @@ class AudioGateway:
         options: JobOptions = DEFAULT_OPTIONS,
     ) -> Completed:
         """Run one unified request through every step; the caller renders the answer."""
-        return await self.run(principal, request_id, lambda: self._unified_job(body, options))
+        return await self.run(
+            principal,
+            request_id,
+            lambda: self._unified_job(body, options),
+            model=_named_model(body),
+        )
 
-    async def run(self, principal: Principal, request_id: str, build: JobBuilder) -> Completed:
-        """Run the job `build` makes (validating as it builds) through hold, call and settle."""
-        trace = Trace(principal, request_id, time.perf_counter())
+    async def run(
+        self, principal: Principal, request_id: str, build: JobBuilder, *, model: str = ""
+    ) -> Completed:
+        """Run the job `build` makes (validating as it builds) through hold, call and settle.
+
+        `model` names the request on its usage record should it be refused before a row is found.
+        """
+        trace = Trace(principal, request_id, time.perf_counter(), model=model)
         async with self._admitted(trace):
             prepared = await self._prepare(trace, build)
             served = await self._call(prepared)
@@ -161,7 +171,7 @@ class AudioGateway:
         self, principal: Principal, body: object, request_id: str
     ) -> SpeechStream:
         """Speech whose audio is sent as it is made; billed when the stream ends."""
-        trace = Trace(principal, request_id, time.perf_counter())
+        trace = Trace(principal, request_id, time.perf_counter(), model=_named_model(body))
         stack = AsyncExitStack()
         await stack.enter_async_context(self._admitted(trace))
         try:
@@ -327,6 +337,11 @@ class AudioGateway:
     @property
     def providers(self) -> ProviderRegistry:
         return self._providers
+
+
+def _named_model(body: object) -> str:
+    model = body.get("model") if isinstance(body, dict) else None
+    return model[:200] if isinstance(model, str) else ""
 
 
 def _metered_fields(metered: Metered) -> dict[str, int]:

@@ -49,7 +49,7 @@ async def create_chat_completion(request: Request) -> Response:
         return row, "audio_chat", job
 
     request_id = request.state.request_id
-    completed = await services.gateway.run(principal, request_id, build)
+    completed = await services.gateway.run(principal, request_id, build, model=row.id)
     headers = {"warning": DEPRECATED_MAX_TOKENS} if chat.max_tokens is not None else {}
     if chat.stream:
         return sse_response(_chunks(chat, completed, request_id), headers)
