@@ -23,6 +23,8 @@ class HoldBook(Protocol):
         self, *, workspace_id: str, key_id: str, request_id: str, amount: MicroUSD, ttl_seconds: int
     ) -> str: ...
 
+    async def extend(self, hold_id: str, amount: MicroUSD) -> None: ...
+
     async def settle(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD: ...
 
     async def release(self, hold_id: str, usage: UsageRecord) -> None: ...
@@ -86,6 +88,39 @@ class Holds:
                 )
             )
         return hold_id
+
+    async def extend(self, hold_id: str, amount: MicroUSD) -> None:
+        """Hold `amount` more on an open hold (a realtime session that keeps going), or raise
+        InsufficientCreditError having changed nothing."""
+        async with self._database.transaction() as connection:
+            hold = (
+                await connection.execute(
+                    select(Hold.workspace_id, Hold.key_id).where(
+                        Hold.id == hold_id, Hold.status == "open"
+                    )
+                )
+            ).first()
+            if hold is None:
+                raise InsufficientCreditError("The session's hold is closed.")
+            held = await connection.execute(
+                update(Wallet)
+                .where(
+                    Wallet.workspace_id == hold.workspace_id,
+                    Wallet.balance_micro_usd - Wallet.held_micro_usd >= amount,
+                )
+                .values(held_micro_usd=Wallet.held_micro_usd + amount)
+            )
+            if held.rowcount != 1:
+                raise await self._insufficient(connection, hold.workspace_id, amount)
+            if not await self._hold_on_key(connection, hold.key_id, amount):
+                raise InsufficientCreditError(
+                    "This API key's spend limit is reached.", code="key_spend_limit_reached"
+                )
+            await connection.execute(
+                update(Hold)
+                .where(Hold.id == hold_id)
+                .values(amount_micro_usd=Hold.amount_micro_usd + amount)
+            )
 
     async def settle(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD:
         """Charge `cost` (never more than was held) and write the usage record, atomically.

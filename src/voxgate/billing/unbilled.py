@@ -13,6 +13,9 @@ class UnbilledHolds:
     ) -> str:
         return request_id
 
+    async def extend(self, hold_id: str, amount: MicroUSD) -> None:
+        return None
+
     async def settle(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD:
         return cost
 

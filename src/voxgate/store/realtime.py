@@ -1,0 +1,87 @@
+"""Realtime client secrets (`ek_…`): minted for one workspace key and model, stored hashed."""
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from voxgate.store.database import Database
+from voxgate.store.keys import KeyHasher, Principal
+from voxgate.store.tables import ApiKey, RealtimeSecret, utcnow
+
+SECRET_PREFIX = "ek_"  # noqa: S105 - a prefix that secret scanners know, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class MintedSecret:
+    value: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SecretGrant:
+    """What a presented secret allows: its key's principal, one model, one session config."""
+
+    principal: Principal
+    model: str
+    session: dict[str, Any]
+
+
+class RealtimeSecrets:
+    def __init__(self, database: Database, hasher: KeyHasher) -> None:
+        self._database = database
+        self._hasher = hasher
+
+    async def mint(
+        self, principal: Principal, model: str, session: dict[str, Any], ttl_seconds: int
+    ) -> MintedSecret:
+        value = SECRET_PREFIX + secrets.token_urlsafe(32)
+        now = utcnow()
+        expires_at = now + timedelta(seconds=ttl_seconds)
+        async with self._database.transaction() as connection:
+            await connection.execute(
+                insert(RealtimeSecret).values(
+                    id=f"rts_{secrets.token_hex(8)}",
+                    secret_hash=self._hasher.hash(value),
+                    workspace_id=principal.workspace_id,
+                    key_id=principal.key_id,
+                    model=model,
+                    session=session,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
+        return MintedSecret(value, expires_at)
+
+    async def resolve(self, value: str) -> SecretGrant | None:
+        """The grant of a live secret whose key is still valid; None otherwise."""
+        if not value.startswith(SECRET_PREFIX):
+            return None
+        digest = self._hasher.hash(value)
+        query = (
+            select(RealtimeSecret, ApiKey)
+            .join(ApiKey, ApiKey.id == RealtimeSecret.key_id)
+            .where(RealtimeSecret.secret_hash == digest)
+        )
+        async with self._database.reading() as connection:
+            row = (await connection.execute(query)).first()
+        if row is None or not hmac.compare_digest(row.RealtimeSecret.secret_hash, digest):
+            return None
+        secret, key = row.RealtimeSecret, row.ApiKey
+        now = utcnow()
+        if secret.expires_at <= now or key.revoked_at is not None:
+            return None
+        if key.expires_at is not None and key.expires_at <= now:
+            return None
+        principal = Principal(
+            key.workspace_id,
+            key.id,
+            key.name,
+            key.spend_limit_micro_usd,
+            key.rpm_limit,
+            key.concurrency_limit,
+        )
+        return SecretGrant(principal, secret.model, dict(secret.session))
