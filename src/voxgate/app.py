@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from voxgate.api import admin
@@ -23,6 +23,7 @@ from voxgate.api.middleware.body_limit import BodyLimitMiddleware
 from voxgate.api.middleware.request_id import RequestIdMiddleware
 from voxgate.api.openai.chat import create_chat_completion
 from voxgate.api.openai.models import get_model, list_models
+from voxgate.api.openai.realtime import create_client_secret, create_session, realtime_socket
 from voxgate.api.openai.speech import create_speech
 from voxgate.api.openai.transcriptions import create_transcription, create_translation
 from voxgate.api.openapi import openapi
@@ -82,6 +83,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/v1/audio/translations", create_translation, methods=["POST"]),
             Route("/v1/chat/completions", create_chat_completion, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
+            Route("/v1/realtime/client_secrets", create_client_secret, methods=["POST"]),
+            Route("/v1/realtime/sessions", create_session, methods=["POST"]),
+            WebSocketRoute("/v1/realtime", realtime_socket),
             Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
             *admin.ROUTES,
             Route("/docs/models", models_page, methods=["GET"]),

@@ -27,6 +27,7 @@ from voxgate.settings import Settings
 from voxgate.store.database import Database
 from voxgate.store.idempotency import IdempotencyStore
 from voxgate.store.keys import KeyHasher, KeyStore
+from voxgate.store.realtime import RealtimeSecrets
 from voxgate.store.usage import UsageReader
 from voxgate.store.workspaces import Workspaces
 
@@ -43,6 +44,7 @@ class Services:
     holds: HoldBook
     ledger: Ledger
     usage: UsageReader
+    realtime_secrets: RealtimeSecrets
     idempotency: IdempotencyStore
     local: LocalProvider
     gateway: AudioGateway
@@ -75,6 +77,7 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
     local = LocalProvider(settings)
     http = UpstreamHttp(timeout_seconds=settings.upstream_timeout_seconds)
     registry = build_registry(http, local)
+    hasher = KeyHasher(key_pepper(settings))
     holds: HoldBook = Holds(database) if settings.billing_enabled else UnbilledHolds()
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     limits = RedisLimits(redis) if redis is not None else MemoryLimits()
@@ -94,7 +97,8 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
         database=database,
         catalog=catalog,
         workspaces=Workspaces(database),
-        keys=KeyStore(database, KeyHasher(key_pepper(settings))),
+        keys=KeyStore(database, hasher),
+        realtime_secrets=RealtimeSecrets(database, hasher),
         holds=holds,
         ledger=Ledger(database),
         usage=UsageReader(database),

@@ -33,7 +33,7 @@ def job(parameters: dict[str, Any]) -> ChatCompletionJob:
         voice="coral",
         max_output_tokens=None,
         voices=CATALOG.voices,
-        providers=ProviderRegistry({}, {}, {}, {}),
+        providers=ProviderRegistry({}, {}, {}, {}, {}),
         tokens=TokenCounter(),
     )
 

@@ -188,6 +188,10 @@ class AudioGateway:
         return SpeechStream(self, prepared, prepared.job, stack)
 
     @property
+    def planner(self) -> RoutePlanner:
+        return self._planner
+
+    @property
     def catalog(self) -> Catalog:
         return self._catalog
 

@@ -125,3 +125,9 @@ class TranscriptionProvider(Protocol):
 
 class ChatAudioProvider(Protocol):
     async def chat(self, request: ChatAudioRequest, upstream: Upstream) -> ChatAudioResult: ...
+
+
+class RealtimeProvider(Protocol):
+    def realtime_target(self, upstream: Upstream) -> tuple[str, dict[str, str]]:
+        """The upstream WebSocket URL and the headers that authenticate on it."""
+        ...

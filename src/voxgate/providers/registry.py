@@ -11,6 +11,7 @@ from voxgate.providers.openai import openai_provider
 from voxgate.providers.openai_compatible import openai_compatible_provider
 from voxgate.providers.protocols import (
     ChatAudioProvider,
+    RealtimeProvider,
     SpeechProvider,
     StreamingSpeechProvider,
     TranscriptionProvider,
@@ -23,6 +24,7 @@ class ProviderRegistry:
     transcription: Mapping[str, TranscriptionProvider]
     chat: Mapping[str, ChatAudioProvider]
     speech_stream: Mapping[str, StreamingSpeechProvider]
+    realtime: Mapping[str, RealtimeProvider]
 
 
 def build_registry(http: UpstreamHttp, local: LocalProvider) -> ProviderRegistry:
@@ -52,4 +54,5 @@ def build_registry(http: UpstreamHttp, local: LocalProvider) -> ProviderRegistry
     }
     # Azure's and compatible servers' speech endpoints do not all speak SSE; OpenAI's does.
     speech_stream: dict[str, StreamingSpeechProvider] = {"local": local, "openai": openai}
-    return ProviderRegistry(speech, transcription, chat, speech_stream)
+    realtime: dict[str, RealtimeProvider] = {"openai": openai, "azure-openai": azure}
+    return ProviderRegistry(speech, transcription, chat, speech_stream, realtime)

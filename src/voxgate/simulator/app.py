@@ -10,13 +10,15 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from voxgate.providers.local import LocalProvider
 from voxgate.settings import Settings
 from voxgate.simulator import gemini, openai
 from voxgate.simulator.engine import SimEngine
 from voxgate.simulator.faults import FaultBook, FaultPlan
+from voxgate.simulator.realtime import serve_realtime
 from voxgate.simulator.wire import ErrorShape, answer, gemini_error, json_response, openai_error
 
 Handler = Callable[[Request, SimEngine], Awaitable[Response]]
@@ -101,6 +103,13 @@ def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) ->
         key = request.headers.get("x-goog-api-key")
         return await sim.serve(request, key, gemini_error, gemini.generate_content)
 
+    async def realtime_openai(websocket: WebSocket) -> None:
+        key = websocket.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        await serve_realtime(websocket, sim.engine, key or None)
+
+    async def realtime_azure(websocket: WebSocket) -> None:
+        await serve_realtime(websocket, sim.engine, websocket.headers.get("api-key"))
+
     async def add_faults(request: Request) -> Response:
         sim.faults.add(FaultPlan.model_validate(await request.json()))
         return json_response({"ok": True})
@@ -120,6 +129,9 @@ def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) ->
             sim, "/openai/deployments/{deployment}", api_key, deployment, versioned=True
         ),
         Route("/v1beta/models/{model_action}", gemini_endpoint, methods=["POST"]),
+        WebSocketRoute("/v1/realtime", realtime_openai),
+        WebSocketRoute("/openai/realtime", realtime_azure),
+        WebSocketRoute("/openai/v1/realtime", realtime_azure),
         Route("/_sim/faults", add_faults, methods=["POST"]),
         Route("/_sim/reset", reset, methods=["POST"]),
         Route("/_sim/requests", log, methods=["GET"]),

@@ -62,26 +62,37 @@ class RealtimeSecrets:
             return None
         digest = self._hasher.hash(value)
         query = (
-            select(RealtimeSecret, ApiKey)
+            select(
+                RealtimeSecret.secret_hash,
+                RealtimeSecret.model,
+                RealtimeSecret.session,
+                RealtimeSecret.expires_at,
+                ApiKey.workspace_id,
+                ApiKey.id.label("key_id"),
+                ApiKey.name,
+                ApiKey.spend_limit_micro_usd,
+                ApiKey.rpm_limit,
+                ApiKey.concurrency_limit,
+                ApiKey.revoked_at,
+                ApiKey.expires_at.label("key_expires_at"),
+            )
             .join(ApiKey, ApiKey.id == RealtimeSecret.key_id)
             .where(RealtimeSecret.secret_hash == digest)
         )
         async with self._database.reading() as connection:
             row = (await connection.execute(query)).first()
-        if row is None or not hmac.compare_digest(row.RealtimeSecret.secret_hash, digest):
+        if row is None or not hmac.compare_digest(row.secret_hash, digest):
             return None
-        secret, key = row.RealtimeSecret, row.ApiKey
         now = utcnow()
-        if secret.expires_at <= now or key.revoked_at is not None:
-            return None
-        if key.expires_at is not None and key.expires_at <= now:
+        key_expired = row.key_expires_at is not None and row.key_expires_at <= now
+        if row.expires_at <= now or row.revoked_at is not None or key_expired:
             return None
         principal = Principal(
-            key.workspace_id,
-            key.id,
-            key.name,
-            key.spend_limit_micro_usd,
-            key.rpm_limit,
-            key.concurrency_limit,
+            row.workspace_id,
+            row.key_id,
+            row.name,
+            row.spend_limit_micro_usd,
+            row.rpm_limit,
+            row.concurrency_limit,
         )
-        return SecretGrant(principal, secret.model, dict(secret.session))
+        return SecretGrant(principal, row.model, dict(row.session))

@@ -23,6 +23,15 @@ class AzureEndpoints:
             f"?api-version={upstream.api_version}"
         )
 
+    def realtime_url(self, upstream: Upstream) -> str:
+        endpoint = "ws" + str(upstream.base_url).rstrip("/").removeprefix("http")
+        if upstream.api_version is None:
+            return f"{endpoint}/openai/v1/realtime?model={upstream.model}"
+        return (
+            f"{endpoint}/openai/realtime?api-version={upstream.api_version}"
+            f"&deployment={upstream.model}"
+        )
+
     def headers(self, upstream: Upstream) -> dict[str, str]:
         if upstream.credential is None:
             return {}

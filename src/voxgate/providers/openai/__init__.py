@@ -20,6 +20,9 @@ class BearerEndpoints:
         base = upstream.base_url or self.default_base_url
         return f"{str(base).rstrip('/')}/{path}"
 
+    def realtime_url(self, upstream: Upstream) -> str:
+        return f"{_websocket(self.url(upstream, 'realtime'))}?model={upstream.model}"
+
     def headers(self, upstream: Upstream) -> dict[str, str]:
         if upstream.credential is None:
             return {}
@@ -28,3 +31,7 @@ class BearerEndpoints:
 
 def openai_provider(http: UpstreamHttp) -> OpenAIStyleProvider:
     return OpenAIStyleProvider("openai", BearerEndpoints(), http)
+
+
+def _websocket(url: str) -> str:
+    return "ws" + url.removeprefix("http")

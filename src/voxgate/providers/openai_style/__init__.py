@@ -30,6 +30,10 @@ class Endpoints(Protocol):
 
     def headers(self, upstream: Upstream) -> dict[str, str]: ...
 
+    def realtime_url(self, upstream: Upstream) -> str:
+        """The upstream realtime WebSocket for `upstream`'s model or deployment."""
+        ...
+
 
 @dataclass(frozen=True)
 class OpenAIStyleProvider:
@@ -87,6 +91,9 @@ class OpenAIStyleProvider:
             json=chat.body(request, self._model(upstream)),
         )
         return chat.result(self.name, payload)
+
+    def realtime_target(self, upstream: Upstream) -> tuple[str, dict[str, str]]:
+        return self.endpoints.realtime_url(upstream), self.endpoints.headers(upstream)
 
     def _model(self, upstream: Upstream) -> str | None:
         return self.endpoints.body_model(upstream)

@@ -1,0 +1,225 @@
+"""Realtime sessions through the gateway: minted secrets, the relayed socket, metered billing."""
+
+import asyncio
+import base64
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import websockets
+
+from tests.audio_probe import probe_pcm16, word_error_rate
+from tests.gateway_process import (
+    RunningGateway,
+    RunningSimulator,
+    simulated_providers,
+    start_gateway,
+    start_simulator,
+    stop_gateway,
+)
+
+QUESTION = "What time does the museum open tomorrow?"
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+    sim_process, sim = start_simulator(tmp_path_factory.mktemp("rt-sim"))
+    process, gateway = start_gateway(tmp_path_factory.mktemp("rt"), simulated_providers(sim))
+    yield gateway, sim
+    stop_gateway(process)
+    stop_gateway(sim_process)
+
+
+def ws_url(gateway: RunningGateway) -> str:
+    return "ws" + gateway.base_url.removeprefix("http") + "/v1/realtime?model=gpt-audio-1.5"
+
+
+def mint(gateway: RunningGateway, key: str, seconds: int = 600) -> dict[str, Any]:
+    with gateway.client(key) as client:
+        response = client.post(
+            "/v1/realtime/client_secrets",
+            json={
+                "expires_after": {"anchor": "created_at", "seconds": seconds},
+                "session": {
+                    "type": "realtime",
+                    "model": "gpt-audio-1.5",
+                    "voice": "alloy",
+                    "instructions": "Answer briefly.",
+                },
+            },
+        )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def question_pcm(gateway: RunningGateway, key: str) -> bytes:
+    with gateway.client(key) as client:
+        reply = client.post(
+            "/api/v1/audio",
+            json={"model": "local-tts", "input": QUESTION, "response_format": "pcm16"},
+        )
+    return base64.b64decode(reply.json()["data"]["audio_base64"])
+
+
+async def converse(url: str, secret: str, pcm: bytes, turns: int = 1) -> list[dict[str, Any]]:
+    """Speak `turns` times and collect every event, until the last answer or the socket closes."""
+    events: list[dict[str, Any]] = []
+    async with websockets.connect(
+        url, additional_headers={"Authorization": f"Bearer {secret}"}
+    ) as socket:
+        try:
+            for _ in range(turns):
+                await speak_turn(socket, pcm)
+                while not events or events[-1]["type"] not in ("response.done", "error"):
+                    events.append(json.loads(await asyncio.wait_for(socket.recv(), timeout=60)))
+                if events[-1]["type"] == "error":
+                    break
+                events.append({"type": "turn.end"})
+        except websockets.ConnectionClosed:
+            pass
+        # Whatever the server sent before it closed is still buffered here.
+        with contextlib.suppress(websockets.ConnectionClosed, TimeoutError):
+            while True:
+                events.append(json.loads(await asyncio.wait_for(socket.recv(), timeout=2)))
+    return [event for event in events if event["type"] != "turn.end"]
+
+
+async def speak_turn(socket: Any, pcm: bytes) -> None:
+    for start in range(0, len(pcm), 9600):
+        chunk = base64.b64encode(pcm[start : start + 9600]).decode()
+        await socket.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+    await socket.send(json.dumps({"type": "input_audio_buffer.commit"}))
+    await socket.send(json.dumps({"type": "response.create"}))
+
+
+def balance(gateway: RunningGateway, key: str) -> dict[str, Any]:
+    with gateway.client(key) as client:
+        body: dict[str, Any] = client.get("/api/v1/balance").json()
+    return body
+
+
+def settled(gateway: RunningGateway, key: str) -> dict[str, Any]:
+    """The balance once the session has been settled (the server settles after the socket ends)."""
+    for _ in range(50):
+        wallet = balance(gateway, key)
+        if wallet["held_micro_usd"] == 0:
+            return wallet
+        time.sleep(0.1)
+    raise AssertionError(f"the session's hold was never settled: {wallet}")
+
+
+def test_a_minted_secret_opens_a_metered_session(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-{secrets.token_hex(4)}", "1.00")
+    minted = mint(gateway, key)
+    assert minted["value"].startswith("ek_") and minted["expires_at"] > 0
+    assert minted["session"]["websocket_url"].endswith("/v1/realtime?model=gpt-audio-1.5")
+    pcm = question_pcm(gateway, key)
+    before = balance(gateway, key)["balance_micro_usd"]
+    events = asyncio.run(converse(ws_url(gateway), minted["value"], pcm))
+    kinds = [e["type"] for e in events]
+    assert "session.updated" in kinds and kinds[-1] == "response.done"
+    heard = next(
+        e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"
+    )
+    assert word_error_rate(QUESTION, heard["transcript"]) <= 0.2
+    audio = b"".join(
+        base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta"
+    )
+    assert probe_pcm16(audio).duration_seconds > 1
+    usage = events[-1]["response"]["usage"]
+    # Billed once, at $2.50 / $10.00 per 1M tokens (audio at the text rates on the seed row).
+    expected = (usage["input_tokens"] * 25 + usage["output_tokens"] * 100 + 5) // 10
+    wallet = settled(gateway, key)
+    assert before - wallet["balance_micro_usd"] == expected
+    with gateway.client(key) as client:
+        records = [r for r in client.get("/api/v1/usage").json()["data"] if r["task"] == "realtime"]
+    assert len(records) == 1 and records[0]["cost_micro_usd"] == expected
+    assert [line["status"] for line in records[0]["attempts"]] == ["response.done"]
+
+
+def test_revoked_and_unknown_secrets_are_refused(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-{secrets.token_hex(4)}", "1.00")
+    minted = mint(gateway, key)
+    with gateway.admin() as admin:
+        workspace_keys = admin.get("/admin/v1/workspaces").json()["data"]
+        for workspace in workspace_keys:
+            for row in admin.get(f"/admin/v1/workspaces/{workspace['id']}/keys").json()["data"]:
+                if key.startswith(row["prefix"]):
+                    admin.post(f"/admin/v1/workspaces/{workspace['id']}/keys/{row['id']}/revoke")
+
+    async def connect(secret: str) -> None:
+        async with websockets.connect(
+            ws_url(gateway), additional_headers={"Authorization": f"Bearer {secret}"}
+        ):
+            pass
+
+    for secret in (minted["value"], "ek_" + "x" * 43):
+        with pytest.raises(websockets.InvalidStatus):
+            asyncio.run(connect(secret))
+
+
+def test_secret_lifetimes_are_bounded(served: tuple[RunningGateway, RunningSimulator]) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-{secrets.token_hex(4)}", "1.00")
+    with gateway.client(key) as client:
+        for seconds in (5, 7201):
+            response = client.post(
+                "/v1/realtime/client_secrets",
+                json={"expires_after": {"seconds": seconds}, "session": {"model": "gpt-audio-1.5"}},
+            )
+            assert response.status_code == 400
+
+
+def test_a_session_out_of_credit_is_closed_with_an_error(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-poor-{secrets.token_hex(4)}", "0.012")
+    minted = mint(gateway, key)
+    pcm = question_pcm(gateway, key)
+    events = asyncio.run(converse(ws_url(gateway), minted["value"], pcm, turns=20))
+    assert events[-1]["type"] == "error"
+    assert events[-1]["error"]["code"] == "insufficient_credit"
+    wallet = settled(gateway, key)
+    assert wallet["balance_micro_usd"] >= 0
+    # Nothing is spent beyond what was held: the session stops at the credit it had.
+    assert wallet["balance_micro_usd"] < 12_000
+
+
+def test_task_realtime_on_the_unified_endpoint(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-{secrets.token_hex(4)}", "1.00")
+    body = {
+        "model": "gpt-audio-1.5",
+        "task": "realtime",
+        "input": "You are a museum guide.",
+        "voice": "verse",
+    }
+    with gateway.client(key) as client:
+        reply = client.post("/api/v1/audio", json=body).json()
+        bad = client.post("/api/v1/audio", json=body | {"voice": "nope"})
+    assert reply["object"] == "realtime.session"
+    assert reply["data"]["client_secret"].startswith("ek_")
+    assert reply["data"]["session"] == {
+        "model": "gpt-audio-1.5",
+        "instructions": "You are a museum guide.",
+        "voice": "verse",
+    }
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "voice"
+    events = asyncio.run(converse(ws_url(gateway), reply["data"]["client_secret"], b""))
+    assert events[-1]["type"] == "response.done"
