@@ -9,6 +9,7 @@ from starlette.responses import Response
 from voxgate.api.admin import CreditChange, NewKey, NewWorkspace
 from voxgate.api.catalog import ModelFilter
 from voxgate.api.openai.chat_body import ChatCompletionBody
+from voxgate.api.openai.realtime import ClientSecretBody, SessionBody
 from voxgate.api.responses import JSONResponse
 from voxgate.api.usage import UsageQuery
 from voxgate.catalog.loader import Catalog
@@ -152,6 +153,30 @@ def operations(catalog: Catalog) -> list[Operation]:
             None,
         ),
         ("get", "/v1/models", "OpenAI-compatible model list.", "workspaceKey", None, None),
+        (
+            "post",
+            "/v1/realtime/client_secrets",
+            "Mint a short-lived realtime secret (ek_…).",
+            "workspaceKey",
+            ClientSecretBody.model_json_schema(),
+            None,
+        ),
+        (
+            "post",
+            "/v1/realtime/sessions",
+            "Mint a realtime session (the older shape).",
+            "workspaceKey",
+            SessionBody.model_json_schema(),
+            None,
+        ),
+        (
+            "get",
+            "/v1/realtime",
+            "The realtime WebSocket (upgrade): a workspace key or minted secret.",
+            "workspaceKey",
+            None,
+            None,
+        ),
         ("get", "/v1/models/{model_id}", "One model, OpenAI-style.", "workspaceKey", None, None),
         (
             "post",
