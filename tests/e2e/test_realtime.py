@@ -3,9 +3,11 @@
 import asyncio
 import base64
 import contextlib
+import io
 import json
 import secrets
 import time
+import wave
 from collections.abc import Iterator
 from typing import Any
 
@@ -223,3 +225,96 @@ def test_task_realtime_on_the_unified_endpoint(
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "voice"
     events = asyncio.run(converse(ws_url(gateway), reply["data"]["client_secret"], b""))
     assert events[-1]["type"] == "response.done"
+
+
+async def local_turn(url: str, key: str, pcm: bytes, cancel: bool = False) -> list[dict[str, Any]]:
+    """Speak, then a second of silence for the server's VAD to end the turn."""
+    events: list[dict[str, Any]] = []
+    async with websockets.connect(
+        url, additional_headers={"Authorization": f"Bearer {key}"}
+    ) as socket:
+        await socket.send(
+            json.dumps(
+                {
+                    "type": "session.update",
+                    "session": {"instructions": "Be brief.", "voice": "onyx"},
+                }
+            )
+        )
+        silence = bytes(2 * 24_000)
+        for start in range(0, len(pcm + silence), 4800):
+            chunk = (pcm + silence)[start : start + 4800]
+            await socket.send(
+                json.dumps(
+                    {"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}
+                )
+            )
+        while not events or events[-1]["type"] != "response.done":
+            event = json.loads(await asyncio.wait_for(socket.recv(), timeout=60))
+            events.append(event)
+            if cancel and event["type"] == "response.created":
+                await socket.send(json.dumps({"type": "response.cancel"}))
+    return events
+
+
+def test_the_local_cascade_answers_a_spoken_question(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-local-{secrets.token_hex(4)}", "1.00")
+    pcm = question_pcm(gateway, key)
+    before = balance(gateway, key)["balance_micro_usd"]
+    url = "ws" + gateway.base_url.removeprefix("http") + "/v1/realtime?model=local-realtime"
+    events = asyncio.run(local_turn(url, key, pcm))
+    kinds = [e["type"] for e in events]
+    assert kinds.index("input_audio_buffer.speech_started") < kinds.index(
+        "input_audio_buffer.speech_stopped"
+    )
+    heard = next(
+        e["transcript"]
+        for e in events
+        if e["type"] == "conversation.item.input_audio_transcription.completed"
+    )
+    assert word_error_rate(QUESTION, heard) <= 0.2
+    transcript = next(
+        e["transcript"] for e in events if e["type"] == "response.output_audio_transcript.done"
+    )
+    assert transcript.startswith("The simulator heard:")
+    audio = b"".join(
+        base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta"
+    )
+    assert probe_pcm16(audio).duration_seconds > 1
+    with gateway.client(key) as client:
+        wav = client.post(
+            "/api/v1/audio", json={"model": "local-tts", "input": "x", "response_format": "wav"}
+        )
+        assert wav.status_code == 200
+        spoken = client.post(
+            "/api/v1/audio",
+            json={
+                "model": "local-whisper-tiny-en",
+                "input": "data:audio/wav;base64," + base64.b64encode(_wav(audio)).decode(),
+            },
+        ).json()
+    assert word_error_rate(transcript, spoken["data"]["text"]) <= 0.25
+    assert events[-1]["response"]["status"] == "completed"
+    assert settled(gateway, key)["balance_micro_usd"] < before
+
+
+def test_response_cancel_stops_the_speech(served: tuple[RunningGateway, RunningSimulator]) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-cancel-{secrets.token_hex(4)}", "1.00")
+    pcm = question_pcm(gateway, key)
+    url = "ws" + gateway.base_url.removeprefix("http") + "/v1/realtime?model=local-realtime"
+    events = asyncio.run(local_turn(url, key, pcm, cancel=True))
+    assert events[-1]["response"]["status"] == "cancelled"
+
+
+def _wav(pcm: bytes) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(24_000)
+        file.writeframes(pcm)
+    return out.getvalue()

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from voxgate.api.auth import authenticate
 from voxgate.api.bodies import parse_json
 from voxgate.api.idempotency import run_once
-from voxgate.api.openai.realtime import unified_realtime
+from voxgate.api.openai.realtime import unified_realtime, wants_realtime
 from voxgate.api.responses import JSONResponse
 from voxgate.services import services_of
 
@@ -19,7 +19,7 @@ async def create_audio(request: Request) -> Response:
     body = await request.body()
     payload = parse_json(body)
     request_id = request.state.request_id
-    if isinstance(payload, dict) and payload.get("task") == "realtime":
+    if wants_realtime(services, payload):
         return JSONResponse(await unified_realtime(services, principal, payload))
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is None:

@@ -242,7 +242,7 @@ class AudioGateway:
                 if looks_like_audio(request.input)
                 else None
             )
-            return CascadeJob(row, request, audio, self._legs(row))
+            return CascadeJob(row, request, audio, self.legs(row))
         if row.interface == "chat":
             audio = (
                 await self._audio_input(request, CHAT_SAMPLE_RATE)
@@ -261,7 +261,7 @@ class AudioGateway:
         # No provider in this build serves the task, so every route counts as unconfigured.
         raise self._planner.unavailable(row, providers={})
 
-    def _legs(self, row: ModelRow) -> Legs:
+    def legs(self, row: ModelRow) -> Legs:
         assert row.cascade is not None
         hear, speak = (
             self._catalog.get(row.cascade.transcription),

@@ -226,9 +226,9 @@ async def _first_done(*work: Any) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
     for task in done:
         error = None if task.cancelled() else task.exception()
-        if error is not None and not _closed(error):
+        if error is not None and not is_closed(error):
             raise error
 
 
-def _closed(exc: BaseException) -> bool:
+def is_closed(exc: BaseException) -> bool:
     return isinstance(exc, WebSocketDisconnect | websockets.ConnectionClosed)

@@ -17,6 +17,8 @@ from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError, InvalidRequestError, NotFoundError
 from voxgate.gateway.jobs import usage_body
 from voxgate.gateway.realtime import RealtimeRelay
+from voxgate.gateway.realtime_local import LocalRealtimeSession
+from voxgate.gateway.tasks import resolve_task
 from voxgate.gateway.validation import validate
 from voxgate.services import Services, services_of
 from voxgate.store.keys import Principal
@@ -89,12 +91,23 @@ async def create_session(request: Request) -> Response:
     )
 
 
+def wants_realtime(services: Services, body: object) -> bool:
+    """A unified request for a realtime session: task realtime, or auto on a realtime-only row."""
+    if not isinstance(body, dict):
+        return False
+    row = services.catalog.get(str(body.get("model")))
+    task = body.get("task") or "auto"
+    return task == "realtime" or (
+        task == "auto" and row is not None and row.default_task == "realtime"
+    )
+
+
 async def unified_realtime(
     services: Services, principal: Principal, body: object
 ) -> dict[str, Any]:
     """`task: realtime` on POST /api/v1/audio: the input is the session's instructions."""
     row, request = validate(body, services.catalog)
-    if request.task != "realtime":
+    if resolve_task(row, request) != "realtime":
         raise InvalidRequestError("Only task realtime mints a session.", param="task")
     row = _realtime_model(services, row.id)
     session = {
@@ -118,21 +131,27 @@ async def unified_realtime(
 async def realtime_socket(websocket: WebSocket) -> None:
     services = services_of(websocket)
     request_id = new_request_id()
+    gateway = services.gateway
     try:
         principal, row, session = await _admit(websocket, services)
-        [attempt, *_] = services.gateway.planner.plan(row, services.gateway.providers.realtime)
+        providers = gateway.providers.chat if row.cascade else gateway.providers.realtime
+        [attempt, *_] = gateway.planner.plan(row, providers)
     except GatewayError as exc:
         await websocket.close(POLICY_VIOLATION, exc.message[:120])
         return
     protocols = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol="realtime" if "realtime" in protocols else None)
-    relay = RealtimeRelay(
-        services.holds,
-        services.catalog.voices,
-        hold_step=HOLD_STEP,
-        hold_ttl_seconds=services.settings.hold_ttl_seconds,
-    )
     try:
+        if row.cascade is not None:
+            local = LocalRealtimeSession(row, gateway.legs(row), attempt, services.holds, HOLD_STEP)
+            await local.run(websocket, principal, request_id, session)
+            return
+        relay = RealtimeRelay(
+            services.holds,
+            services.catalog.voices,
+            hold_step=HOLD_STEP,
+            hold_ttl_seconds=services.settings.hold_ttl_seconds,
+        )
         await relay.run(websocket, principal, request_id, row, attempt, session)
     except GatewayError as exc:
         await websocket.send_json({"type": "error", "error": exc.body()["error"]})
