@@ -11,6 +11,7 @@ import wave
 from collections.abc import Iterator
 from typing import Any
 
+import openai
 import pytest
 import websockets
 
@@ -318,3 +319,28 @@ def _wav(pcm: bytes) -> bytes:
         file.setframerate(24_000)
         file.writeframes(pcm)
     return out.getvalue()
+
+
+def test_the_official_sdk_realtime_client_connects(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-sdk-{secrets.token_hex(4)}", "1.00")
+    pcm = question_pcm(gateway, key)
+
+    async def talk() -> list[str]:
+        client = openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=key)
+        kinds: list[str] = []
+        async with client.realtime.connect(model="gpt-audio-1.5") as connection:
+            await connection.input_audio_buffer.append(audio=base64.b64encode(pcm).decode())
+            await connection.input_audio_buffer.commit()
+            await connection.response.create()
+            async for event in connection:
+                kinds.append(event.type)
+                if event.type == "response.done":
+                    break
+        return kinds
+
+    kinds = asyncio.run(asyncio.wait_for(talk(), timeout=60))
+    assert "response.output_audio.delta" in kinds and kinds[-1] == "response.done"
+    assert settled(gateway, key)["held_micro_usd"] == 0
