@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import secrets
+import sqlite3
 import time
 import wave
 from collections.abc import Iterator
@@ -172,6 +173,23 @@ def test_revoked_and_unknown_secrets_are_refused(
     for secret in (minted["value"], "ek_" + "x" * 43):
         with pytest.raises(websockets.InvalidStatus):
             asyncio.run(connect(secret))
+
+
+def test_an_expired_secret_is_refused(served: tuple[RunningGateway, RunningSimulator]) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-{secrets.token_hex(4)}", "1.00")
+    minted = mint(gateway, key, seconds=10)
+    # Ten seconds is the shortest lifetime; the test ages this one in the database instead.
+    with sqlite3.connect(gateway.data_dir / "voxgate.db") as database:
+        database.execute("UPDATE realtime_secrets SET expires_at = '2000-01-01 00:00:00.000000'")
+
+    async def connect() -> None:
+        headers = {"Authorization": f"Bearer {minted['value']}"}
+        async with websockets.connect(ws_url(gateway), additional_headers=headers):
+            pass
+
+    with pytest.raises(websockets.InvalidStatus):
+        asyncio.run(connect())
 
 
 def test_secret_lifetimes_are_bounded(served: tuple[RunningGateway, RunningSimulator]) -> None:

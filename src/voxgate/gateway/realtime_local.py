@@ -185,6 +185,14 @@ class LocalRealtimeSession:
         try:
             answer = await self._chat.provider.chat(chat, self._chat.upstream)
             text_out = answer.text
+            await _send(
+                client,
+                {
+                    "type": "response.output_audio_transcript.delta",
+                    "response_id": response_id,
+                    "delta": text_out,
+                },
+            )
             voice = self._legs.voices.native_voice(
                 str(self._session.get("voice") or "alloy"), "local"
             )
