@@ -18,8 +18,9 @@ from voxgate.api.catalog import get_catalog_model, list_catalog
 from voxgate.api.docs.pages import HERE as DOCS_DIR
 from voxgate.api.docs.pages import DocsPages, model_page, models_page
 from voxgate.api.errors import gateway_error, http_error, unexpected_error
-from voxgate.api.health import healthz, readyz
+from voxgate.api.health import healthz, metrics, readyz
 from voxgate.api.middleware.body_limit import BodyLimitMiddleware
+from voxgate.api.middleware.metrics import MetricsMiddleware
 from voxgate.api.middleware.request_id import RequestIdMiddleware
 from voxgate.api.openai.chat import create_chat_completion
 from voxgate.api.openai.models import get_model, list_models
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await open_services(settings, dict(os.environ))
         app.state.services = services
+        app.state.metrics = services.metrics
         app.state.docs = DocsPages()
         if settings.engine_preload:
             await services.local.preload()
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
             Route("/api/v1/models", list_catalog, methods=["GET"]),
             Route("/api/v1/models/{model_id}", get_catalog_model, methods=["GET"]),
             Route("/api/v1/usage", list_usage, methods=["GET"]),
@@ -95,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/docs/static", StaticFiles(directory=DOCS_STATIC), name="docs-static"),
         ],
         middleware=[
+            Middleware(MetricsMiddleware),
             Middleware(RequestIdMiddleware),
             Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes),
         ],

@@ -18,6 +18,7 @@ from voxgate.billing.unbilled import UnbilledHolds
 from voxgate.catalog.loader import Catalog, load_catalog
 from voxgate.gateway.limits import MemoryLimits, RedisLimits
 from voxgate.gateway.pipeline import AudioGateway
+from voxgate.metrics import Metrics
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.local import LocalProvider
 from voxgate.providers.registry import build_registry
@@ -45,6 +46,7 @@ class Services:
     ledger: Ledger
     usage: UsageReader
     realtime_secrets: RealtimeSecrets
+    metrics: Metrics
     idempotency: IdempotencyStore
     local: LocalProvider
     gateway: AudioGateway
@@ -82,6 +84,7 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     limits = RedisLimits(redis) if redis is not None else MemoryLimits()
     breaker = _breaker(settings, redis)
+    metrics = Metrics()
     gateway = AudioGateway(
         settings,
         catalog,
@@ -91,6 +94,7 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
         TokenCounter(),
         limits,
         breaker,
+        metrics,
     )
     return Services(
         settings=settings,
@@ -99,6 +103,7 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
         workspaces=Workspaces(database),
         keys=KeyStore(database, hasher),
         realtime_secrets=RealtimeSecrets(database, hasher),
+        metrics=metrics,
         holds=holds,
         ledger=Ledger(database),
         usage=UsageReader(database),

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.audio_probe import probe, probe_pcm16
@@ -323,3 +324,23 @@ def test_a_failing_route_cools_down_and_is_probed_back(
         assert record["route"] == "openai/gpt-4o-mini-tts#openai"  # probed back, and healthy
     finally:
         stop_gateway(process)
+
+
+def test_metrics_count_requests_attempts_failovers_and_credit(
+    routed: RunningGateway, sim: RunningSimulator, key: str
+) -> None:
+    sim.queue_faults(PRIMARY, {"kind": "500"})
+    status, reply, _ = post(routed, key, SPEECH)
+    assert status == 200
+    text = httpx.get(f"{routed.base_url}/metrics").text
+    assert 'voxgate_requests_total{path="/api/v1/audio",status="200"}' in text
+    assert 'voxgate_upstream_attempts_total{provider="openai",status="500"}' in text
+    assert 'voxgate_failovers_total{model="gpt-4o-mini-tts"}' in text
+    spent = [
+        line
+        for line in text.splitlines()
+        if line.startswith('voxgate_credit_spent_micro_usd_total{model="gpt-4o-mini-tts"}')
+    ]
+    assert spent and int(spent[0].split()[-1]) >= reply["usage"]["cost_micro_usd"] > 0
+    assert "voxgate_holds_open 0" in text
+    assert 'voxgate_request_seconds_bucket{path="/api/v1/audio",le="+Inf"}' in text

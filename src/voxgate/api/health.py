@@ -1,7 +1,7 @@
 """Liveness and readiness probes."""
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from voxgate.api.responses import JSONResponse
 from voxgate.services import services_of
@@ -17,3 +17,9 @@ async def readyz(request: Request) -> Response:
     status = 200 if database_ok else 503
     checks = {"database": database_ok, "catalog_models": len(services.catalog)}
     return JSONResponse({"status": "ready" if database_ok else "unavailable", **checks}, status)
+
+
+async def metrics(request: Request) -> Response:
+    services = services_of(request)
+    text = services.metrics.render(holds_open=await services.holds.open_count())
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

@@ -237,6 +237,14 @@ def operations(catalog: Catalog) -> list[Operation]:
         ),
         ("get", "/healthz", "Liveness.", None, None, None),
         ("get", "/readyz", "Readiness (the database answers).", None, None, None),
+        (
+            "get",
+            "/metrics",
+            "Prometheus metrics: requests, latency, attempts, failovers, holds, credit.",
+            None,
+            None,
+            None,
+        ),
     ]
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voxgate.billing.pricing import format_usd
@@ -32,6 +32,8 @@ class HoldBook(Protocol):
     async def record(self, usage: UsageRecord) -> None: ...
 
     async def reap_expired(self, now: datetime | None = None) -> int: ...
+
+    async def open_count(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,11 @@ class Holds:
         """The usage record of a request that never held credit (refused before the call)."""
         async with self._database.transaction() as connection:
             await connection.execute(insert(Usage).values(**usage.row()))
+
+    async def open_count(self) -> int:
+        async with self._database.reading() as connection:
+            count = await connection.scalar(select(func.count()).where(Hold.status == "open"))
+        return int(count or 0)
 
     async def reap_expired(self, now: datetime | None = None) -> int:
         """Release holds whose requests died; each claimed once even with many reapers."""

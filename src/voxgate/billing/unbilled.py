@@ -27,3 +27,6 @@ class UnbilledHolds:
 
     async def reap_expired(self, now: datetime | None = None) -> int:
         return 0
+
+    async def open_count(self) -> int:
+        return 0

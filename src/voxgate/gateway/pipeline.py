@@ -32,6 +32,7 @@ from voxgate.gateway.streaming import SpeechStream
 from voxgate.gateway.tasks import is_speech_to_text, looks_like_audio, resolve_task
 from voxgate.gateway.transcription import TranscriptionJob
 from voxgate.gateway.validation import UnifiedRequest, validate
+from voxgate.metrics import Metrics
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.breaker import Breaker
 from voxgate.routing.failover import AttemptsFailed, RetryPolicy, first_success
@@ -127,6 +128,7 @@ class AudioGateway:
         tokens: TokenCounter,
         limits: Limits,
         breaker: Breaker,
+        metrics: Metrics,
     ) -> None:
         self._settings = settings
         self._catalog = catalog
@@ -136,6 +138,7 @@ class AudioGateway:
         self._tokens = tokens
         self._limits = limits
         self._breaker = breaker
+        self._metrics = metrics
         self._retry = RetryPolicy(deadline_seconds=settings.request_deadline_seconds)
 
     async def handle(
@@ -294,13 +297,19 @@ class AudioGateway:
                 prepared.attempts, prepared.job.run, self._retry, self._breaker
             )
         except AttemptsFailed as failed:
+            self._observe(prepared.row.id, failed.log)
             error = client_error(prepared.row.id, failed)
             await self.release(prepared, error, failed.log)
             raise error from failed
         except BaseException as exc:
             await self.release(prepared, exc, ())
             raise
+        self._observe(prepared.row.id, success.log)
         return Served(success.result, success.attempt, success.log)
+
+    def _observe(self, model: str, log: tuple[Attempt, ...]) -> None:
+        tried = [(a.provider, a.status) for a in log if a.status != "skipped"]
+        self._metrics.observe_attempts(model, tried)
 
     async def release(
         self, prepared: "Prepared", exc: BaseException, log: tuple[Attempt, ...]
@@ -332,7 +341,9 @@ class AudioGateway:
             cost_micro_usd=price,
             **_metered_fields(metered),
         )
-        return await asyncio.shield(self._holds.settle(prepared.hold_id, price, usage))
+        charged = await asyncio.shield(self._holds.settle(prepared.hold_id, price, usage))
+        self._metrics.observe_charge(prepared.row.id, charged)
+        return charged
 
     @property
     def breaker(self) -> Breaker:
