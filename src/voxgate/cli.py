@@ -30,7 +30,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
-    preload: Annotated[bool, typer.Option(help="Load the local models at start.")] = True,
+    preload: Annotated[
+        bool | None, typer.Option(help="Load the local models at start (default: yes).")
+    ] = None,
 ) -> None:
     """Run the gateway; on first start create the default workspace and a development key."""
     # Worker processes build their own Settings, so options travel through the environment.

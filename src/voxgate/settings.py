@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     engine_workers: int = 2
     engine_queue_size: int = 16
     engine_threads_per_worker: int = 2
-    engine_preload: bool = False
+    engine_preload: bool = True
     default_workspace_credit_micro_usd: int = 5_000_000
     log_level: str = "info"
 
