@@ -9,12 +9,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 
 from voxgate.store.database import Database
+from voxgate.store.sql import Row, Sql, Tx
 from voxgate.store.tables import ApiKey, utcnow
 
 KEY_PREFIX = "vg_live_"
 SHOWN_PREFIX_LENGTH = 12
 # last_used_at is a hint for operators, so it is written at most once a minute per key.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Every request authenticates, so this read goes straight to the driver (see store/sql.py).
+LIVE_KEY = Sql(
+    "SELECT secret_hash, workspace_id, id, name, spend_limit_micro_usd, rpm_limit, "
+    "concurrency_limit, last_used_at IS NULL OR last_used_at < :stale_before "
+    "FROM api_keys WHERE secret_hash = :digest AND revoked_at IS NULL "
+    "AND (expires_at IS NULL OR expires_at > :now)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +54,7 @@ class KeyHasher:
         self._pepper = pepper
 
     def hash(self, secret: str) -> str:
-        return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._pepper, secret.encode(), hashlib.sha256).hex()
 
 
 class KeyStore:
@@ -97,25 +105,20 @@ class KeyStore:
         if not secret.startswith(KEY_PREFIX):
             return None
         digest = self._hasher.hash(secret)
-        async with self._database.reading() as connection:
-            row = (
-                await connection.execute(select(ApiKey).where(ApiKey.secret_hash == digest))
-            ).first()
-        if row is None or not hmac.compare_digest(row.secret_hash, digest):
-            return None
         now = utcnow()
-        if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+
+        async def live_key(tx: Tx) -> Row | None:
+            return await tx.fetch_one(
+                LIVE_KEY, digest=digest, now=now, stale_before=now - LAST_USED_RESOLUTION
+            )
+
+        row = await self._database.read(live_key)
+        if row is None or not hmac.compare_digest(row[0], digest):
             return None
-        if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-            await self._touch(row.id, now)
-        return Principal(
-            row.workspace_id,
-            row.id,
-            row.name,
-            row.spend_limit_micro_usd,
-            row.rpm_limit,
-            row.concurrency_limit,
-        )
+        *principal, stale = row[1:]
+        if stale:
+            await self._touch(row[2], now)
+        return Principal(*principal)
 
     async def revoke(self, workspace_id: str, key_id: str) -> bool:
         async with self._database.transaction() as connection:
