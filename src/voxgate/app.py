@@ -1,6 +1,7 @@
 """The ASGI application: routes, middleware and error handlers around the services."""
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -61,6 +62,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.docs = DocsPages()
         if settings.engine_preload:
             await services.local.preload()
+        # What start-up built lives as long as the process; full collections skip it.
+        gc.freeze()
         reaper = asyncio.create_task(reap_forever(services))
         try:
             yield

@@ -215,6 +215,7 @@ class AudioGateway:
         """Build (validating), plan and hold; a refusal here is recorded and costs nothing."""
         principal = trace.principal
         try:
+            await self._tokens.ready()
             row, task, job = await build()
             trace = replace(trace, model=row.id, task=task)
             attempts = job.plan(self._planner)

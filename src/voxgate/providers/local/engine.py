@@ -6,15 +6,16 @@ from collections import defaultdict
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Generic, TypeVar
-
-from faster_whisper import WhisperModel
-from piper import PiperVoice
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from voxgate.errors import OverloadedError
-from voxgate.providers.local.loading import load_recognizer, load_voice
 from voxgate.providers.local.models import LocalModels, load_local_models
 from voxgate.settings import Settings
+
+if TYPE_CHECKING:
+    # Imported when a model first loads: a gateway that never uses the engine saves ~30 MB.
+    from faster_whisper import WhisperModel
+    from piper import PiperVoice
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -66,11 +67,11 @@ class LocalEngine:
         self._voices = ModelCache(self._load_voice)
         self._recognizers = ModelCache(self._load_recognizer)
 
-    def voice(self, name: str) -> PiperVoice:
+    def voice(self, name: str) -> "PiperVoice":
         """The loaded voice; blocks while it loads, so call it from a job."""
         return self._voices.get(name)
 
-    def recognizer(self, name: str) -> WhisperModel:
+    def recognizer(self, name: str) -> "WhisperModel":
         """The loaded Whisper model; blocks while it loads, so call it from a job."""
         return self._recognizers.get(name)
 
@@ -153,11 +154,15 @@ class LocalEngine:
         with self._admission:
             self._admitted -= 1
 
-    def _load_voice(self, name: str) -> PiperVoice:
+    def _load_voice(self, name: str) -> "PiperVoice":
+        from voxgate.providers.local.loading import load_voice
+
         spec = self.models.speech.voices[name]
         return load_voice(spec, threads=self._settings.engine_threads_per_worker)
 
-    def _load_recognizer(self, name: str) -> WhisperModel:
+    def _load_recognizer(self, name: str) -> "WhisperModel":
+        from voxgate.providers.local.loading import load_recognizer
+
         return load_recognizer(
             self.models.transcription[name],
             self._settings.data_dir / MODEL_CACHE_DIR / name,
