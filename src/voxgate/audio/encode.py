@@ -1,5 +1,6 @@
 """Encodes PCM into the gateway's output formats with PyAV."""
 
+import asyncio
 import io
 
 import av
@@ -27,6 +28,13 @@ def encode(pcm: PcmAudio, fmt: AudioFormat) -> bytes:
         for packet in stream.encode(None):
             container.mux(packet)
     return out.getvalue()
+
+
+async def encode_off_loop(pcm: PcmAudio, fmt: AudioFormat) -> bytes:
+    """`encode` on a worker thread, unless there is nothing to do but copy the samples."""
+    if OUTPUT_FORMATS[fmt].container is None and pcm.sample_rate == OUTPUT_SAMPLE_RATE:
+        return pcm.samples
+    return await asyncio.to_thread(encode, pcm, fmt)
 
 
 def _frame(pcm: PcmAudio) -> av.AudioFrame:

@@ -4,13 +4,12 @@ Each leg runs on its own catalog model's routes with the same failover; the casc
 prices bill the three together.
 """
 
-import asyncio
 import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from voxgate.audio.encode import encode
+from voxgate.audio.encode import encode_off_loop
 from voxgate.audio.formats import OUTPUT_FORMATS
 from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.metering import TokenCounter
@@ -97,7 +96,7 @@ class CascadeJob:
         )
         answer = await attempt.provider.chat(chat, attempt.upstream)
         spoken = await self._speak(answer.text)
-        audio = await asyncio.to_thread(encode, spoken, self.response_format)
+        audio = await encode_off_loop(spoken, self.response_format)
         data = {
             "content_type": OUTPUT_FORMATS[self.response_format].content_type,
             "audio_base64": base64.b64encode(audio).decode("ascii"),

@@ -4,13 +4,12 @@ tts speaks the input verbatim; transcription and translation send the audio as a
 part with a fixed prompt; audio_chat answers in speech with its transcript.
 """
 
-import asyncio
 import base64
 import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from voxgate.audio.encode import encode
+from voxgate.audio.encode import encode_off_loop
 from voxgate.audio.formats import OUTPUT_FORMATS
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.tempo import change_tempo
@@ -104,7 +103,7 @@ class ChatJob:
             raise UpstreamError(attempt.route.provider, "the answer carries no audio")
         # Chat completions have no speed setting, so the gateway time-stretches the answer.
         spoken = change_tempo(result.audio, self.request.speed or 1.0)
-        audio = await asyncio.to_thread(encode, spoken, self.response_format)
+        audio = await encode_off_loop(spoken, self.response_format)
         data = {
             "content_type": OUTPUT_FORMATS[self.response_format].content_type,
             "audio_base64": base64.b64encode(audio).decode("ascii"),

@@ -1,12 +1,11 @@
 """The tts task: text in, audio in the requested format out."""
 
-import asyncio
 import base64
 import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from voxgate.audio.encode import encode
+from voxgate.audio.encode import encode_off_loop
 from voxgate.audio.formats import OUTPUT_FORMATS
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered
@@ -76,7 +75,7 @@ class SpeechJob:
 
     async def run(self, attempt: PlannedAttempt[SpeechProvider]) -> Outcome:
         result = await attempt.provider.synthesize(self.speech_request(attempt), attempt.upstream)
-        audio = await asyncio.to_thread(encode, result.audio, self.response_format)
+        audio = await encode_off_loop(result.audio, self.response_format)
         data = {
             "content_type": OUTPUT_FORMATS[self.response_format].content_type,
             "audio_base64": base64.b64encode(audio).decode("ascii"),
