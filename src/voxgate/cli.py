@@ -29,14 +29,17 @@ app.command()(cli_admin.balance)
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes (default: one per core with Redis, else one)."),
+    ] = None,
     preload: Annotated[
         bool | None, typer.Option(help="Load the local models at start (default: yes).")
     ] = None,
 ) -> None:
     """Run the gateway; on first start create the default workspace and a development key."""
     # Worker processes build their own Settings, so options travel through the environment.
-    overrides = {"host": host, "port": port, "engine_preload": preload}
+    overrides = {"host": host, "port": port, "workers": workers, "engine_preload": preload}
     for name, value in overrides.items():
         if value is not None:
             os.environ[f"VOXGATE_{name.upper()}"] = str(value)
@@ -48,7 +51,7 @@ def serve(
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=workers,
+        workers=settings.server_workers,
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level,
@@ -103,7 +106,13 @@ def _print_welcome(settings: Settings, access: DevAccess) -> None:
     typer.echo(f"voxgate: workspace 'default' {state} ({access.workspace_id})")
     typer.echo(f"voxgate: API key: {access.key}")
     typer.echo(f"voxgate: try it:\n{curl}")
-    typer.echo(f"voxgate: serving on {settings.base_url}")
+    workers = settings.server_workers
+    typer.echo(f"voxgate: serving on {settings.base_url} with {workers} worker process(es)")
+    if workers == 1 and not settings.redis_url and (os.cpu_count() or 1) > 1:
+        typer.echo(
+            "voxgate: set VOXGATE_REDIS_URL to run one worker per core: rate limits and "
+            "circuit breakers are then shared by all of them"
+        )
 
 
 def main() -> None:

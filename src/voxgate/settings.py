@@ -1,5 +1,6 @@
 """One settings object for the whole process, read from VOXGATE_* environment variables."""
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -52,6 +53,13 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = 60.0
     breaker_threshold: int = Field(default=3, description="Failures in a row that open a route.")
     breaker_cooldown_seconds: float = 10.0
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Server processes. Unset: one per core when Redis is configured (rate "
+        "limits, concurrency limits and circuit breakers are shared through it), else one, "
+        "so that those limits stay exact.",
+    )
     engine_workers: int = 2
     engine_queue_size: int = 16
     engine_threads_per_worker: int = 2
@@ -64,6 +72,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'voxgate.db').as_posix()}"
+
+    @property
+    def server_workers(self) -> int:
+        if self.workers is not None:
+            return self.workers
+        return (os.cpu_count() or 1) if self.redis_url else 1
 
     @property
     def base_url(self) -> str:
