@@ -14,7 +14,8 @@ from typing import Any, Protocol
 
 import asyncpg
 
-_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
+# A quoted literal is matched whole, so a ':word' inside it is left alone; '::' is a cast.
+_PARAMETER = re.compile(r"'[^']*'|(?<![:\w]):(\w+)")
 Row = tuple[Any, ...]
 
 
@@ -28,6 +29,8 @@ class Sql:
         names: list[str] = []
 
         def number(match: re.Match[str]) -> str:
+            if match.group(1) is None:
+                return match.group(0)
             if match.group(1) not in names:
                 names.append(match.group(1))
             return f"${names.index(match.group(1)) + 1}"
