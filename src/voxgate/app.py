@@ -51,6 +51,16 @@ async def reap_forever(services: Services) -> None:
         await asyncio.sleep(services.settings.reaper_interval_seconds)
 
 
+async def checkpoint_forever(services: Services) -> None:
+    """Keep SQLite's write-ahead log short, off the event loop's thread."""
+    while True:
+        await asyncio.sleep(services.settings.checkpoint_interval_seconds)
+        try:
+            await services.database.checkpoint()
+        except Exception:
+            logger.exception("checkpointing the database failed")
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
 
@@ -64,11 +74,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await services.local.preload()
         # What start-up built lives as long as the process; full collections skip it.
         gc.freeze()
-        reaper = asyncio.create_task(reap_forever(services))
+        chores = [
+            asyncio.create_task(reap_forever(services)),
+            asyncio.create_task(checkpoint_forever(services)),
+        ]
         try:
             yield
         finally:
-            reaper.cancel()
+            for chore in chores:
+                chore.cancel()
             await services.aclose()
 
     return Starlette(

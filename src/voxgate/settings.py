@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     )
     idempotency_retention_seconds: int = 24 * 3600
     reaper_interval_seconds: float = 30.0
+    checkpoint_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often SQLite's write-ahead log is checkpointed."
+    )
     max_body_bytes: int = 40 * 1024 * 1024
     max_audio_seconds: float = 1800.0
     hold_ttl_seconds: int = Field(

@@ -1,6 +1,13 @@
+import shutil
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
 from sqlalchemy import inspect
 
 from voxgate.store.database import Database
+from voxgate.store.sql import Sql
+from voxgate.store.workspaces import Workspaces
 
 
 async def test_migrations_create_every_table_and_run_twice(database: Database) -> None:
@@ -16,3 +23,35 @@ async def test_migrations_create_every_table_and_run_twice(database: Database) -
         "usage_records",
     } <= tables
     assert await database.ping()
+
+
+async def test_checkpoint_moves_the_write_ahead_log_into_the_database_file(
+    tmp_path: Path,
+) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'voxgate.db'}")
+    await database.migrate()
+    workspace = await Workspaces(database).create("logged", opening_credit=0)
+    rename = Sql("UPDATE workspaces SET name = :name WHERE id = :id")
+    for step in range(50):
+        await database.write(
+            lambda tx, step=step: tx.execute(rename, name=f"n{step}", id=workspace.id)
+        )
+
+    def name_in_file_alone() -> str:
+        # The database file without its -wal file: what a checkpoint has copied over.
+        copy = tmp_path / "copy.db"
+        shutil.copyfile(tmp_path / "voxgate.db", copy)
+        try:
+            with closing(sqlite3.connect(copy)) as connection:
+                row = connection.execute(
+                    "SELECT name FROM workspaces WHERE id = ?", (workspace.id,)
+                ).fetchone()
+        except sqlite3.OperationalError:  # not even the tables have been copied yet
+            row = None
+        copy.unlink()
+        return str(row[0]) if row else ""
+
+    assert name_in_file_alone() != "n49"
+    await database.checkpoint()
+    assert name_in_file_alone() == "n49"
+    await database.dispose()

@@ -1,7 +1,7 @@
 """Turns metered quantities into integer micro-USD at a catalog row's prices."""
 
 from dataclasses import dataclass, fields
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, localcontext
 from fractions import Fraction
 
 from voxgate.catalog.schema import Pricing
@@ -9,6 +9,9 @@ from voxgate.types import MicroUSD
 
 MICRO = 1_000_000
 MILLISECONDS_PER_MINUTE = 60_000
+# Sums and products of prices are exact, or raise: only the total is ever rounded.
+EXACT = Context(prec=60, traps=[Inexact])
+_ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,20 +41,18 @@ def cost(pricing: Pricing, metered: Metered) -> MicroUSD:
     """
     audio_in = pricing.audio_input_per_1m_tokens or pricing.text_input_per_1m_tokens
     audio_out = pricing.audio_output_per_1m_tokens or pricing.text_output_per_1m_tokens
-    token_and_character_cost = (
-        _per_unit(pricing.text_input_per_1m_tokens, metered.text_input_tokens)
-        + _per_unit(pricing.text_output_per_1m_tokens, metered.text_output_tokens)
-        + _per_unit(audio_in, metered.audio_input_tokens)
-        + _per_unit(audio_out, metered.audio_output_tokens)
-        + _per_unit(pricing.per_1m_characters, metered.characters)
-    )
-    duration_cost = (
-        _per_unit(pricing.audio_per_minute, metered.audio_milliseconds)
-        * MICRO
-        / MILLISECONDS_PER_MINUTE
-    )
-    request_cost = _per_unit(pricing.per_request, metered.requests) * MICRO
-    return round_half_up(token_and_character_cost + duration_cost + request_cost)
+    with localcontext(EXACT):
+        terminating = (
+            _per_unit(pricing.text_input_per_1m_tokens, metered.text_input_tokens)
+            + _per_unit(pricing.text_output_per_1m_tokens, metered.text_output_tokens)
+            + _per_unit(audio_in, metered.audio_input_tokens)
+            + _per_unit(audio_out, metered.audio_output_tokens)
+            + _per_unit(pricing.per_1m_characters, metered.characters)
+            + _per_unit(pricing.per_request, metered.requests) * MICRO
+        )
+        per_minute = _per_unit(pricing.audio_per_minute, metered.audio_milliseconds) * MICRO
+    # Per-minute prices divide by 60,000 ms, which a decimal cannot always hold exactly.
+    return round_half_up(Fraction(terminating) + Fraction(per_minute) / MILLISECONDS_PER_MINUTE)
 
 
 def hold_amount(pricing: Pricing, worst_cases: list[Metered]) -> MicroUSD:
@@ -72,7 +73,7 @@ def format_usd(amount: MicroUSD) -> str:
     return f"{sign}{whole}.{micros:06d}"
 
 
-def _per_unit(price: Decimal | None, quantity: int) -> Fraction:
+def _per_unit(price: Decimal | None, quantity: int) -> Decimal:
     if price is None or quantity == 0:
-        return Fraction(0)
-    return Fraction(price) * quantity
+        return _ZERO
+    return price * quantity

@@ -19,6 +19,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 7_263_340_911
 # How long a direct SQLite write waits for another process's writer before giving up.
 SQLITE_BUSY_MILLISECONDS = 5000
+SQLITE_WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
 T = TypeVar("T")
 Work = Callable[[Tx], Awaitable[T]]
@@ -84,6 +85,14 @@ class Database:
             connection.execute("COMMIT")
             return result
 
+    async def checkpoint(self) -> None:
+        """Move the write-ahead log into the database file (SQLite; elsewhere nothing to do).
+
+        PASSIVE: it copies what it can without waiting for, or blocking, readers and writers.
+        """
+        if self.is_sqlite:
+            await asyncio.to_thread(_checkpoint, self._sqlite_file)
+
     async def read(self, work: "Work[T]") -> T:
         """Run `work` outside a transaction on the bare driver."""
         if not self.is_sqlite:
@@ -99,7 +108,10 @@ class Database:
             )
             _sqlite_pragmas(connection, None)
             connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MILLISECONDS}")
+            # A checkpoint copies pages into the database file and syncs it: far too slow for
+            # the loop's thread, so `checkpoint` does it on a worker thread instead.
             connection.execute("PRAGMA wal_autocheckpoint=0")
+            connection.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_LIMIT_BYTES}")
             self._direct[role] = connection
         return connection
 
@@ -161,6 +173,15 @@ def _upgrade(connection: Connection) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+def _checkpoint(path: str) -> None:
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MILLISECONDS}")
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        connection.close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
