@@ -1,0 +1,142 @@
+"""Every benchmark in one run, printed as Markdown tables with the machine they ran on.
+
+Run: scripts/bench (it installs the LiteLLM proxy beside the project, then runs this), or
+.venv/bin/python -m bench [overhead] [throughput] [engine] to run some sections only.
+"""
+
+import datetime
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.gateway_process import start_simulator, stop_gateway
+
+from bench.local_engine import EngineFigures, measure_engine
+from bench.overhead import Overhead, measure_overhead
+from bench.processes import HARNESS_CPUS, litellm_available, pin
+from bench.throughput import ThroughputReport, measure_throughput
+
+SECTIONS = ("overhead", "throughput", "engine")
+
+
+def main(sections: list[str]) -> None:
+    chosen = [section for section in SECTIONS if not sections or section in sections]
+    print(_machine())
+    with tempfile.TemporaryDirectory() as directory:
+        sim_process, sim = start_simulator(Path(directory), fast=True)
+        try:
+            pin(sim_process.pid, HARNESS_CPUS)
+            if "overhead" in chosen:
+                print(_overhead_table(measure_overhead(sim)))
+            if "throughput" in chosen:
+                print(_throughput_tables(measure_throughput(sim)))
+        finally:
+            stop_gateway(sim_process)
+    if "engine" in chosen:
+        print(_engine_table(measure_engine()))
+
+
+def _machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    cores = len(
+        [
+            line
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("processor")
+        ]
+    )
+    today = datetime.date.today().isoformat()
+    lines = [f"Ran {today} on {cpu}, {cores} cores, Python {platform.python_version()}."]
+    if not litellm_available():
+        lines.append("LiteLLM is not installed (scripts/bench installs it): its columns are empty.")
+    return "\n".join(lines) + "\n"
+
+
+def _overhead_table(rows: list[Overhead]) -> str:
+    lines = [
+        "Added latency at concurrency 1, billing on (gateway minus direct; ms)\n",
+        "| database | request | direct p50 | gateway p50 | **added p50** | direct p99 | gateway p99 | **added p99** |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.backend} | {row.request} | {row.direct.p50_ms:.2f} | {row.gateway.p50_ms:.2f} "
+            f"| **{row.added_p50_ms:.2f}** | {row.direct.p99_ms:.2f} | {row.gateway.p99_ms:.2f} "
+            f"| **{row.added_p99_ms:.2f}** |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _throughput_tables(report: ThroughputReport) -> str:
+    lines = [
+        "Throughput against the simulator in fast mode (wrk; requests/s, p99 ms)\n",
+        "| request | workers | concurrency | voxgate rps | LiteLLM rps | **rps ratio** | voxgate p99 | LiteLLM p99 | **p99 ratio** |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    voxgate = [row for row in report.rows if row.gateway == "voxgate"]
+    for ours in voxgate:
+        theirs = next(
+            (
+                row
+                for row in report.rows
+                if row.gateway == "LiteLLM"
+                and (row.workers, row.request, row.concurrency)
+                == (ours.workers, ours.request, ours.concurrency)
+            ),
+            None,
+        )
+        failures = f" ({ours.result.failures} failed)" if ours.result.failures else ""
+        if theirs is None:
+            lines.append(
+                f"| {ours.request} | {ours.workers} | {ours.concurrency} | "
+                f"{ours.result.rps:.0f}{failures} | | | {ours.result.p99_ms:.1f} | | |"
+            )
+            continue
+        lines.append(
+            f"| {ours.request} | {ours.workers} | {ours.concurrency} | {ours.result.rps:.0f}{failures} "
+            f"| {theirs.result.rps:.1f} | **{ours.result.rps / theirs.result.rps:.1f}×** "
+            f"| {ours.result.p99_ms:.1f} | {theirs.result.p99_ms:.1f} "
+            f"| **{ours.result.p99_ms / theirs.result.p99_ms:.3f}** |"
+        )
+    lines += [
+        "\nResident memory, one worker, no local engine loaded (MB)\n",
+        "| gateway | idle | after the load above |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {rss.gateway} | {rss.idle_mb:.0f} | {rss.loaded_mb:.0f} |" for rss in report.memory
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _engine_table(figures: EngineFigures) -> str:
+    rows = [
+        ("speech real-time factor (Piper)", f"{figures.speech_rtf:.3f}", "≤ 0.08"),
+        (
+            "transcription real-time factor (whisper tiny.en)",
+            f"{figures.transcription_rtf:.3f}",
+            "≤ 0.1",
+        ),
+        ("streamed speech, first audio byte", f"{figures.first_byte_ms:.0f} ms", "≤ 250 ms"),
+        ("streamed speech, last audio byte", f"{figures.last_byte_ms:.0f} ms", ""),
+        (
+            "4 concurrent speech requests",
+            f"{figures.concurrent_rps:.2f} req/s, p50 {figures.concurrent_p50_ms:.0f} ms",
+            "",
+        ),
+    ]
+    lines = ["Local engine\n", "| figure | measured | target |", "|---|---:|---:|"]
+    lines += [f"| {what} | {value} | {target} |" for what, value, target in rows]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
