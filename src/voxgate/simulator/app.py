@@ -1,6 +1,7 @@
 """The simulator's ASGI app: OpenAI, Azure OpenAI and Gemini paths, auth, faults and a log."""
 
 import os
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,18 +18,20 @@ from voxgate.providers.local import LocalProvider
 from voxgate.settings import Settings
 from voxgate.simulator import gemini, openai
 from voxgate.simulator.engine import SimEngine
-from voxgate.simulator.faults import FaultBook, FaultPlan
+from voxgate.simulator.faults import Chaos, FaultBook, FaultPlan
 from voxgate.simulator.realtime import serve_realtime
 from voxgate.simulator.wire import ErrorShape, answer, gemini_error, json_response, openai_error
 
 Handler = Callable[[Request, SimEngine], Awaitable[Response]]
+REQUEST_LOG_SIZE = 5000
 
 
 class Simulator:
     def __init__(self, engine: SimEngine) -> None:
         self.engine = engine
         self.faults = FaultBook()
-        self.requests: list[dict[str, Any]] = []
+        # The newest requests only: a soak or a benchmark would otherwise grow it without end.
+        self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
 
     async def serve(
         self, request: Request, credential: str | None, shape: ErrorShape, handler: Handler
@@ -114,13 +117,17 @@ def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) ->
         sim.faults.add(FaultPlan.model_validate(await request.json()))
         return json_response({"ok": True})
 
+    async def set_chaos(request: Request) -> Response:
+        sim.faults.set_chaos(Chaos.model_validate(await request.json()))
+        return json_response({"ok": True})
+
     async def reset(request: Request) -> Response:
         sim.faults.clear()
         sim.requests.clear()
         return json_response({"ok": True})
 
     async def log(request: Request) -> Response:
-        return json_response({"requests": sim.requests})
+        return json_response({"requests": list(sim.requests)})
 
     routes = [
         *openai_style_routes(sim, "/v1", bearer, no_model, versioned=False),
@@ -133,6 +140,7 @@ def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) ->
         WebSocketRoute("/openai/realtime", realtime_azure),
         WebSocketRoute("/openai/v1/realtime", realtime_azure),
         Route("/_sim/faults", add_faults, methods=["POST"]),
+        Route("/_sim/chaos", set_chaos, methods=["POST"]),
         Route("/_sim/reset", reset, methods=["POST"]),
         Route("/_sim/requests", log, methods=["GET"]),
     ]

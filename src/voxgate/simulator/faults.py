@@ -6,6 +6,7 @@ a long delay), `reset` (drops the connection), `cut` (a body that stops midway),
 Retry-After.
 """
 
+import random
 from collections import defaultdict, deque
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,23 +33,53 @@ class FaultPlan(BaseModel):
     faults: list[Fault]
 
 
+class Chaos(BaseModel):
+    """Faults at random on every credential: each request fails with probability `rate`, with
+    one of `kinds` (429s carry Retry-After). Seeded, so a soak run can be replayed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate: float = Field(ge=0, le=1)
+    kinds: list[str] = Field(min_length=1)
+    seed: int = 0
+    retry_after_seconds: float = 0.05
+
+
 class FaultBook:
-    """Queued faults per credential; each request takes the next one, then all is normal."""
+    """Queued faults per credential; each request takes the next one, then all is normal —
+    or chaos, when it is on."""
 
     def __init__(self) -> None:
         self._queued: defaultdict[str, deque[Fault]] = defaultdict(deque)
+        self._chaos: Chaos | None = None
+        self._random = random.Random()
 
     def add(self, plan: FaultPlan) -> None:
         self._queued[plan.credential].extend(plan.faults)
 
+    def set_chaos(self, chaos: Chaos) -> None:
+        self._chaos = chaos
+        self._random = random.Random(chaos.seed)
+
     def clear(self) -> None:
         self._queued.clear()
+        self._chaos = None
 
     def next_for(self, credential: str) -> Fault | None:
         if credential.startswith(FAIL_PREFIX):
             return _from_key(credential[len(FAIL_PREFIX) :])
         queue = self._queued.get(credential)
-        return queue.popleft() if queue else None
+        if queue:
+            return queue.popleft()
+        return self._random_fault()
+
+    def _random_fault(self) -> Fault | None:
+        chaos = self._chaos
+        if chaos is None or self._random.random() >= chaos.rate:
+            return None
+        kind = self._random.choice(chaos.kinds)
+        retry_after = chaos.retry_after_seconds if kind == "429" else None
+        return Fault(kind=kind, retry_after_seconds=retry_after)
 
 
 def _from_key(spec: str) -> Fault:
