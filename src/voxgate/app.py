@@ -20,9 +20,9 @@ from voxgate.api.docs.pages import HERE as DOCS_DIR
 from voxgate.api.docs.pages import DocsPages, model_page, models_page
 from voxgate.api.errors import gateway_error, http_error, unexpected_error
 from voxgate.api.health import healthz, metrics, readyz
-from voxgate.api.middleware.body_limit import BodyLimitMiddleware
 from voxgate.api.middleware.metrics import MetricsMiddleware
 from voxgate.api.middleware.request_id import RequestIdMiddleware
+from voxgate.api.middleware.request_limits import RequestLimitsMiddleware
 from voxgate.api.openai.chat import create_chat_completion
 from voxgate.api.openai.models import get_model, list_models
 from voxgate.api.openai.realtime import create_client_secret, create_session, realtime_socket
@@ -117,7 +117,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(MetricsMiddleware),
             Middleware(RequestIdMiddleware),
-            Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes),
+            Middleware(
+                RequestLimitsMiddleware,
+                max_header_bytes=settings.max_header_bytes,
+                max_body_bytes=settings.max_body_bytes,
+                body_timeout=settings.client_body_timeout_seconds,
+            ),
         ],
         exception_handlers={
             GatewayError: gateway_error,

@@ -59,6 +59,16 @@ class PayloadTooLargeError(InvalidRequestError):
     default_code = "request_too_large"
 
 
+class RequestTimeoutError(InvalidRequestError):
+    status_code = 408
+    default_code = "request_timeout"
+
+
+class HeadersTooLargeError(InvalidRequestError):
+    status_code = 431
+    default_code = "headers_too_large"
+
+
 class ServiceUnavailableError(GatewayError):
     status_code = 503
     error_type = "service_unavailable"

@@ -77,7 +77,10 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
     await database.migrate()
     catalog = load_catalog(settings.catalog_dir)
     local = LocalProvider(settings)
-    http = UpstreamHttp(timeout_seconds=settings.upstream_timeout_seconds)
+    http = UpstreamHttp(
+        timeout_seconds=settings.upstream_timeout_seconds,
+        max_response_bytes=settings.max_upstream_response_bytes,
+    )
     registry = build_registry(http, local)
     hasher = KeyHasher(key_pepper(settings))
     holds: HoldBook = Holds(database) if settings.billing_enabled else UnbilledHolds()

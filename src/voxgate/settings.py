@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="How often SQLite's write-ahead log is checkpointed."
     )
     max_body_bytes: int = 40 * 1024 * 1024
+    max_header_bytes: int = Field(default=16 * 1024, description="All request headers together.")
+    client_body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest wait for the next piece of a request body."
+    )
+    max_upstream_response_bytes: int = Field(
+        default=64 * 1024 * 1024, description="Largest answer read from a provider."
+    )
     max_audio_seconds: float = 1800.0
     hold_ttl_seconds: int = Field(
         default=900, description="A hold whose request died is released after this long."

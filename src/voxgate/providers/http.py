@@ -8,10 +8,15 @@ import orjson
 
 from voxgate.providers.errors import UpstreamError
 
+READ_CHUNK_BYTES = 256 * 1024
+
 
 class UpstreamHttp:
-    def __init__(self, *, timeout_seconds: float, connections: int = 256) -> None:
+    def __init__(
+        self, *, timeout_seconds: float, max_response_bytes: int, connections: int = 256
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._max_response_bytes = max_response_bytes
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
 
@@ -60,7 +65,7 @@ class UpstreamHttp:
     ) -> tuple[bytes, str]:
         try:
             async with self.session().post(url, headers=headers, json=json, data=data) as response:
-                body = await response.read()
+                body = await self._read(provider, response)
                 if response.status >= 400:
                     raise _status_error(provider, response, body)
                 return body, response.content_type
@@ -76,8 +81,12 @@ class UpstreamHttp:
         try:
             async with self.session().post(url, headers=headers, json=json) as response:
                 if response.status >= 400:
-                    raise _status_error(provider, response, await response.read())
+                    raise _status_error(provider, response, await self._read(provider, response))
+                received = 0
                 async for line in response.content:
+                    received += len(line)
+                    if received > self._max_response_bytes:
+                        raise self._too_large(provider)
                     if line.startswith(b"data: ") and line.strip() != b"data: [DONE]":
                         yield orjson.loads(line[6:])
         except aiohttp.ClientError as exc:
@@ -86,6 +95,24 @@ class UpstreamHttp:
             raise UpstreamError(provider, f"malformed event: {exc}") from exc
         except TimeoutError as exc:
             raise UpstreamError(provider, "timed out") from exc
+
+    async def _read(self, provider: str, response: aiohttp.ClientResponse) -> bytes:
+        """The whole body, refused (as a failed attempt) once it outgrows the limit."""
+        if (response.content_length or 0) > self._max_response_bytes:
+            raise self._too_large(provider)
+        chunks: list[bytes] = []
+        received = 0
+        async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
+            received += len(chunk)
+            if received > self._max_response_bytes:
+                raise self._too_large(provider)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, provider: str) -> UpstreamError:
+        return UpstreamError(
+            provider, f"the answer is larger than the {self._max_response_bytes}-byte limit"
+        )
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -1,0 +1,88 @@
+"""Limits on what a client sends, answered before the request reaches a handler: header bytes
+(431), body bytes (413, before the body is buffered) and a body that trickles in (408)."""
+
+import asyncio
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from voxgate.api.responses import error_response
+from voxgate.errors import (
+    GatewayError,
+    HeadersTooLargeError,
+    PayloadTooLargeError,
+    RequestTimeoutError,
+)
+
+
+class _Refused(Exception):
+    """Raised from `receive` when the body breaks a limit while the handler reads it."""
+
+    def __init__(self, error: GatewayError) -> None:
+        self.error = error
+
+
+class RequestLimitsMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, max_header_bytes: int, max_body_bytes: int, body_timeout: float
+    ) -> None:
+        self.app = app
+        self.max_header_bytes = max_header_bytes
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self._refusal_by_headers(scope)
+        if refusal is not None:
+            await error_response(refusal)(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            try:
+                async with asyncio.timeout(self.body_timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise _Refused(self._too_slow()) from None
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                raise _Refused(self._too_large())
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _Refused as refused:
+            if not started:
+                await error_response(refused.error)(scope, receive, send)
+
+    def _refusal_by_headers(self, scope: Scope) -> GatewayError | None:
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        if sum(len(name) + len(value) for name, value in headers) > self.max_header_bytes:
+            return HeadersTooLargeError(
+                f"The request headers are larger than this gateway's limit of "
+                f"{self.max_header_bytes} bytes."
+            )
+        declared = dict(headers).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            return self._too_large()
+        return None
+
+    def _too_large(self) -> GatewayError:
+        return PayloadTooLargeError(
+            f"The request body is larger than this gateway's limit of {self.max_body_bytes} bytes.",
+            param=None,
+        )
+
+    def _too_slow(self) -> GatewayError:
+        return RequestTimeoutError(
+            f"The request body did not arrive: nothing came for {self.body_timeout:g} seconds."
+        )

@@ -1,0 +1,112 @@
+"""Each configurable limit answered with a clear error that names it, and nothing held or lost."""
+
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.gateway_process import (
+    RunningGateway,
+    RunningSimulator,
+    simulated_providers,
+    start_gateway,
+    start_simulator,
+    stop_gateway,
+)
+
+BODY_TIMEOUT_SECONDS = 1
+SPEECH = {"model": "gpt-4o-mini-tts", "input": "Limits.", "response_format": "pcm16"}
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSimulator]:
+    process, running = start_simulator(tmp_path_factory.mktemp("sim"), fast=True)
+    yield running
+    stop_gateway(process)
+
+
+@pytest.fixture(scope="module")
+def limited(
+    tmp_path_factory: pytest.TempPathFactory, sim: RunningSimulator
+) -> Iterator[RunningGateway]:
+    env = simulated_providers(
+        sim,
+        VOXGATE_MAX_HEADER_BYTES="4096",
+        VOXGATE_CLIENT_BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT_SECONDS),
+        # The simulator's fixed speech is 48,000 bytes of PCM: every provider's answer is too big.
+        VOXGATE_MAX_UPSTREAM_RESPONSE_BYTES="20000",
+        VOXGATE_ENGINE_PRELOAD="false",
+    )
+    process, gateway = start_gateway(tmp_path_factory.mktemp("limited"), env)
+    yield gateway
+    stop_gateway(process)
+
+
+def usage_and_balance(gateway: RunningGateway) -> tuple[int, int]:
+    with gateway.client() as client:
+        usage = client.get("/api/v1/usage", params={"limit": 100}).json()["data"]
+        balance = client.get("/api/v1/balance").json()
+    assert balance["held_micro_usd"] == 0
+    return len(usage), balance["balance_micro_usd"]
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["x-request-id"]
+    error: dict[str, object] = response.json()["error"]
+    assert error["code"] == code and error["message"]
+    return error
+
+
+def test_oversized_headers_are_431_before_anything_else(limited: RunningGateway) -> None:
+    before = usage_and_balance(limited)
+    with limited.client() as client:
+        response = client.post("/api/v1/audio", json=SPEECH, headers={"x-padding": "p" * 5000})
+    error = assert_error(response, 431, "headers_too_large")
+    assert "4096 bytes" in str(error["message"])
+    assert usage_and_balance(limited) == before
+
+
+def test_a_body_that_stops_arriving_is_408_and_the_connection_is_freed(
+    limited: RunningGateway,
+) -> None:
+    before = usage_and_balance(limited)
+    host, port = limited.base_url.removeprefix("http://").split(":")
+    head = (
+        "POST /api/v1/audio HTTP/1.1\r\n"
+        f"Host: {host}\r\nAuthorization: Bearer {limited.key}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 200\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(head.encode() + b'{"model": "gpt-4o-mini-tts", ')  # then nothing more
+        started = time.monotonic()
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = client.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b'"request_timeout"' in answer
+    assert BODY_TIMEOUT_SECONDS <= waited < BODY_TIMEOUT_SECONDS + 5
+    assert usage_and_balance(limited) == before
+
+
+def test_an_upstream_answer_over_the_limit_fails_the_attempt_and_releases_the_hold(
+    limited: RunningGateway,
+) -> None:
+    _, balance = usage_and_balance(limited)
+    with limited.client() as client:
+        response = client.post("/api/v1/audio", json=SPEECH)
+        assert 500 <= response.status_code < 600, response.text
+        request_id = response.headers["x-request-id"]
+        error = response.json()["error"]
+        record = client.get(f"/api/v1/usage/{request_id}").json()
+    assert error["message"] and error["type"]
+    attempts = record["attempts"]
+    assert attempts and all("limit" in (attempt["error"] or "") for attempt in attempts), attempts
+    assert record["status"] == "failed" and record["cost_micro_usd"] == 0
+    assert usage_and_balance(limited)[1] == balance
