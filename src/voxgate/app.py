@@ -25,7 +25,12 @@ from voxgate.api.middleware.request_id import RequestIdMiddleware
 from voxgate.api.middleware.request_limits import RequestLimitsMiddleware
 from voxgate.api.openai.chat import create_chat_completion
 from voxgate.api.openai.models import get_model, list_models
-from voxgate.api.openai.realtime import create_client_secret, create_session, realtime_socket
+from voxgate.api.openai.realtime import (
+    create_client_secret,
+    create_session,
+    realtime_over_http,
+    realtime_socket,
+)
 from voxgate.api.openai.speech import create_speech
 from voxgate.api.openai.transcriptions import create_transcription, create_translation
 from voxgate.api.openapi import openapi
@@ -106,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/v1/realtime/client_secrets", create_client_secret, methods=["POST"]),
             Route("/v1/realtime/sessions", create_session, methods=["POST"]),
             WebSocketRoute("/v1/realtime", realtime_socket),
+            Route("/v1/realtime", realtime_over_http, methods=["GET"]),
             Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
             *admin.ROUTES,
             Route("/docs/models", models_page, methods=["GET"]),

@@ -69,6 +69,11 @@ class HeadersTooLargeError(InvalidRequestError):
     default_code = "headers_too_large"
 
 
+class UpgradeRequiredError(InvalidRequestError):
+    status_code = 426
+    default_code = "upgrade_required"
+
+
 class ServiceUnavailableError(GatewayError):
     status_code = 503
     error_type = "service_unavailable"

@@ -1,6 +1,7 @@
 """The admin API (/admin/v1): workspaces, credit, keys, balances and usage, behind one token."""
 
 import hmac
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,18 +20,24 @@ from voxgate.services import Services, services_of
 from voxgate.store.workspaces import WorkspaceRecord
 from voxgate.types import MicroUSD
 
+# Bounds that keep every amount inside the database's 64-bit integer micro-dollars.
+MAX_USD = Decimal(1_000_000_000)
+MAX_COUNT = 1_000_000_000
+
 
 class NewWorkspace(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    credit_usd: Decimal = Field(default=Decimal(0), ge=0, decimal_places=6)
+    credit_usd: Decimal = Field(default=Decimal(0), ge=0, le=MAX_USD, decimal_places=6)
 
 
 class CreditChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_usd: Decimal = Field(decimal_places=6, description="Positive adds, negative removes.")
+    amount_usd: Decimal = Field(
+        ge=-MAX_USD, le=MAX_USD, decimal_places=6, description="Positive adds, negative removes."
+    )
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -39,9 +46,9 @@ class NewKey(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     expires_at: datetime | None = None
-    spend_limit_usd: Decimal | None = Field(default=None, ge=0, decimal_places=6)
-    rpm_limit: int | None = Field(default=None, ge=1)
-    concurrency_limit: int | None = Field(default=None, ge=1)
+    spend_limit_usd: Decimal | None = Field(default=None, ge=0, le=MAX_USD, decimal_places=6)
+    rpm_limit: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    concurrency_limit: int | None = Field(default=None, ge=1, le=MAX_COUNT)
 
 
 async def create_workspace(request: Request) -> Response:
@@ -160,13 +167,31 @@ def _micro(usd: Decimal) -> MicroUSD:
     return MicroUSD(int(usd * MICRO))
 
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def by_method(get: Endpoint, post: Endpoint) -> Endpoint:
+    """One route for a path with two methods, so that a 405 lists both in its Allow header."""
+
+    async def endpoint(request: Request) -> Response:
+        return await (post if request.method == "POST" else get)(request)
+
+    return endpoint
+
+
 ROUTES = [
-    Route("/admin/v1/workspaces", create_workspace, methods=["POST"]),
-    Route("/admin/v1/workspaces", list_workspaces, methods=["GET"]),
+    Route(
+        "/admin/v1/workspaces",
+        by_method(get=list_workspaces, post=create_workspace),
+        methods=["GET", "POST"],
+    ),
     Route("/admin/v1/workspaces/{workspace_id}", get_workspace, methods=["GET"]),
     Route("/admin/v1/workspaces/{workspace_id}/credit", change_credit, methods=["POST"]),
-    Route("/admin/v1/workspaces/{workspace_id}/keys", create_key, methods=["POST"]),
-    Route("/admin/v1/workspaces/{workspace_id}/keys", list_workspace_keys, methods=["GET"]),
+    Route(
+        "/admin/v1/workspaces/{workspace_id}/keys",
+        by_method(get=list_workspace_keys, post=create_key),
+        methods=["GET", "POST"],
+    ),
     Route("/admin/v1/workspaces/{workspace_id}/keys/{key_id}/revoke", revoke_key, methods=["POST"]),
     Route("/admin/v1/workspaces/{workspace_id}/usage", workspace_usage, methods=["GET"]),
 ]

@@ -20,7 +20,8 @@ async def gateway_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     error_class = NotFoundError if exc.status_code == 404 else InvalidRequestError
-    error = error_class(exc.detail, code=f"http_{exc.status_code}")
+    # Starlette's own headers stay: a 405 lists the methods the path allows (Allow).
+    error = error_class(exc.detail, code=f"http_{exc.status_code}", headers=dict(exc.headers or {}))
     error.status_code = exc.status_code
     return error_response(error)
 

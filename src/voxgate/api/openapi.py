@@ -41,10 +41,19 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(document(services.catalog, services.settings.base_url))
 
 
+# The operations that answer 201 Created rather than 200.
+CREATED = frozenset(
+    {("post", "/admin/v1/workspaces"), ("post", "/admin/v1/workspaces/{workspace_id}/keys")}
+)
+
+
 def document(catalog: Catalog, base_url: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, auth, body, query in operations(catalog):
-        paths.setdefault(path, {})[method] = _operation(summary, auth, body, query, path)
+        operation = _operation(summary, auth, body, query, path)
+        if (method, path) in CREATED:
+            operation["responses"]["201"] = operation["responses"].pop("200")
+        paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",
         "info": {

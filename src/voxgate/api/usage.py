@@ -3,6 +3,7 @@
 import base64
 import csv
 import io
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,8 @@ from voxgate.services import services_of
 from voxgate.store.usage import USAGE_COLUMNS
 from voxgate.types import MicroUSD
 
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
 
 class UsageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -30,6 +33,14 @@ class UsageQuery(BaseModel):
     limit: int = Field(default=100, ge=1, le=1000)
     after: str | None = Field(default=None, description="The cursor of the previous page.")
     format: str = Field(default="json", pattern="^(json|csv)$")
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _iso_8601(cls, value: object) -> object:
+        # Pydantic would also take a bare number as a Unix time; the API promises ISO 8601.
+        if isinstance(value, str) and not ISO_DATE.match(value):
+            raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-24T21:00:00Z")
+        return value
 
     @field_validator("since", "until")
     @classmethod

@@ -14,7 +14,7 @@ from voxgate.api.middleware.request_id import new_request_id
 from voxgate.api.responses import JSONResponse
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import ModelRow
-from voxgate.errors import GatewayError, InvalidRequestError, NotFoundError
+from voxgate.errors import GatewayError, InvalidRequestError, NotFoundError, UpgradeRequiredError
 from voxgate.gateway.jobs import usage_body
 from voxgate.gateway.realtime import RealtimeRelay
 from voxgate.gateway.realtime_local import LocalRealtimeSession
@@ -126,6 +126,18 @@ async def unified_realtime(
         },
         "usage": usage_body(Metered(requests=0), MicroUSD(0)),
     }
+
+
+async def realtime_over_http(request: Request) -> Response:
+    """A plain GET on the WebSocket's path: say how to connect instead of a bare 404."""
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer ek_"):  # minted secrets are checked on connect
+        await authenticate(request, services_of(request))
+    raise UpgradeRequiredError(
+        "This is the realtime WebSocket: connect with ws:// (or wss://) to "
+        "/v1/realtime?model=<model>, with a workspace key or a minted secret.",
+        headers={"upgrade": "websocket", "connection": "Upgrade"},
+    )
 
 
 async def realtime_socket(websocket: WebSocket) -> None:
