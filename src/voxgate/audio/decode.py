@@ -31,9 +31,17 @@ def decode(data: bytes, *, sample_rate: int = 16_000, max_seconds: float) -> Pcm
 
 def _decode_stream(container: av.container.InputContainer, rate: int, limit: int) -> bytes:
     resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+    shape: tuple[str, str, int] | None = None
     chunks: list[bytes] = []
     size = 0
     for frame in container.decode(container.streams.audio[0]):
+        frame_shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if shape is not None and frame_shape != shape:
+            # The stream changed its sample format, layout or rate midway (damaged files do):
+            # a resampler serves one input shape, so finish this one and start another.
+            size += sum(_append(chunks, part) for part in resampler.resample(None))
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+        shape = frame_shape
         for part in resampler.resample(frame):
             size += _append(chunks, part)
             if size > limit:
