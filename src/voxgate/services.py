@@ -73,7 +73,7 @@ def credentials(settings: Settings, environment: Mapping[str, str]) -> dict[str,
 
 
 async def open_services(settings: Settings, environment: Mapping[str, str]) -> Services:
-    database = Database(settings.resolved_database_url)
+    database = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
     await database.migrate()
     catalog = load_catalog(settings.catalog_dir)
     local = LocalProvider(settings)

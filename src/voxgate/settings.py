@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; defaults to SQLite in data_dir."
     )
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description="PostgreSQL connections kept per process; up to twice as many under load. "
+        "Keep processes × 2 × this below the server's max_connections.",
+    )
     catalog_dir: Path = PACKAGE_DIR / "catalog"
     key_pepper: str | None = Field(
         default=None,

@@ -26,7 +26,9 @@ Work = Callable[[Tx], Awaitable[T]]
 
 
 class Database:
-    def __init__(self, url: str, *, connect_args: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, url: str, *, connect_args: dict[str, Any] | None = None, pool_size: int = 10
+    ) -> None:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database:
@@ -36,8 +38,9 @@ class Database:
             options["connect_args"].setdefault("timeout", 30)
         else:
             # No pre-ping: it costs three round trips per checkout; a connection found closed
-            # is replaced in _postgres instead.
-            options.update(pool_size=20, max_overflow=20)
+            # is replaced in _postgres instead. Up to twice pool_size connections per process:
+            # past that, requests wait their turn rather than exceed the server's limit.
+            options.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine = create_async_engine(url, **options)
         self._sqlite_writer = asyncio.Lock()
         self._sqlite_file = parsed.database or ":memory:"
