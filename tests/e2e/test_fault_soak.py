@@ -20,6 +20,7 @@ import httpx
 
 from tests.audio_probe import probe, probe_pcm16
 from tests.gateway_process import (
+    SIM_KEYS,
     RunningGateway,
     simulated_providers,
     start_gateway,
@@ -152,6 +153,11 @@ def books(data_dir: Path, workspace_id: str) -> dict[str, object]:
         }
 
 
+def usage_texts(data_dir: Path) -> list[tuple[str, str]]:
+    with closing(sqlite3.connect(data_dir / "voxgate.db")) as db:
+        return list(db.execute("SELECT COALESCE(error_code, ''), attempts FROM usage_records"))
+
+
 def workspace_id_of(gateway: RunningGateway, key: str) -> str:
     with gateway.client(key) as client:
         workspace: str = client.get("/api/v1/balance").json()["workspace_id"]
@@ -177,6 +183,7 @@ def test_twenty_thousand_requests_through_a_fifth_of_faults(tmp_path: Path) -> N
             if line.startswith("voxgate_upstream_attempts_total") and 'status="ok"' not in line
         )
         workspace_id = workspace_id_of(gateway, key)
+        log = gateway.output.read_text().split("serving on", 1)[1]
     finally:
         stop_gateway(process)
         stop_gateway(sim_process)
@@ -208,3 +215,7 @@ def test_twenty_thousand_requests_through_a_fifth_of_faults(tmp_path: Path) -> N
     assert state["charged"] == sum(cost for status, cost in usage.values() if status == "succeeded")
     assert state["open_holds"] == 0 and state["held"] == 0
     assert state["ledger"] == state["balance"]
+    # Thousands of upstream failures were logged and recorded: no secret went with them.
+    records = str(usage_texts(tmp_path / "gateway"))
+    for secret in (key, *SIM_KEYS.values()):
+        assert secret not in log and secret not in records

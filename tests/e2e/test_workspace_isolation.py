@@ -197,3 +197,20 @@ def test_chat_bills_the_callers_workspace_only(
         assert response.status_code == 200, response.text
     with gateway.client(bob) as client:
         assert client.get("/api/v1/balance").json()["balance_micro_usd"] == bob_before
+
+
+def test_a_minted_realtime_secret_stays_out_of_logs_and_other_workspaces(
+    gateway: RunningGateway, keys: tuple[str, str]
+) -> None:
+    alice, bob = keys
+    body = {"session": {"type": "realtime", "model": "gpt-audio-1.5"}}
+    with gateway.client(alice) as client:
+        minted = client.post("/v1/realtime/client_secrets", json=body)
+    assert minted.status_code == 200, minted.text
+    secret = minted.json()["value"]
+    assert secret.startswith("ek_")
+    with gateway.client(secret) as client:  # a minted secret is no workspace key
+        assert client.get("/api/v1/balance").status_code == 401
+    log = gateway.output.read_text().split("serving on", 1)[1]
+    for value in (secret, alice, bob):
+        assert value not in log
