@@ -2,6 +2,7 @@
 
 import base64
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +123,36 @@ def test_logs_never_show_a_secret(strict: RunningGateway) -> None:
     # The first start prints the development key on purpose; nothing after it repeats it.
     after_start = log.split("serving on", 1)[1]
     assert strict.key not in after_start
+
+
+def test_audio_by_url_is_refused_and_never_fetched(strict: RunningGateway) -> None:
+    """No outbound request to an address the client chose: a listener on loopback stays idle."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(1)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/speech.wav"
+        with strict.client() as client:
+            unified = client.post("/api/v1/audio", json={"model": "whisper-1", "input": url})
+            chat = client.post(
+                "/v1/chat/completions",
+                json={
+                    "model": "local-voice-chat",
+                    "messages": [
+                        {
+                            "role": "user",
+                            "content": [
+                                {
+                                    "type": "input_audio",
+                                    "input_audio": {"data": url, "format": "wav"},
+                                }
+                            ],
+                        }
+                    ],
+                },
+            )
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    assert_clean_4xx(unified, 400)
+    assert unified.json()["error"]["code"] == "audio_url_not_allowed"
+    assert_clean_4xx(chat, 400)

@@ -14,6 +14,14 @@ CHAT_SAMPLE_RATE = 24_000
 def audio_bytes(value: str, *, param: str = "input") -> bytes:
     """The raw bytes of a base64 string or a `data:<mime>;base64,<data>` URL."""
     payload = value.strip()
+    if payload.lower().startswith(("http://", "https://", "ftp://", "file:")):
+        # Fetching a client's URL would let any caller make the gateway reach its own network.
+        raise InvalidRequestError(
+            f"Field '{param}' is a URL: this gateway never fetches audio by URL; send the audio "
+            "itself, base64-encoded or as a data URL.",
+            param=param,
+            code="audio_url_not_allowed",
+        )
     if payload.startswith("data:"):
         header, sep, payload = payload.partition(",")
         if not sep or not header.endswith(";base64"):
