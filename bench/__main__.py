@@ -1,7 +1,7 @@
 """Every benchmark in one run, printed as Markdown tables with the machine they ran on.
 
 Run: scripts/bench (it installs the LiteLLM proxy beside the project, then runs this), or
-.venv/bin/python -m bench [overhead] [throughput] [engine] to run some sections only.
+.venv/bin/python -m bench [overhead] [throughput] [servers] [engine] for some sections only.
 """
 
 import datetime
@@ -15,9 +15,10 @@ from tests.gateway_process import start_simulator, stop_gateway
 from bench.local_engine import EngineFigures, measure_engine
 from bench.overhead import Overhead, measure_overhead
 from bench.processes import HARNESS_CPUS, litellm_available, pin
+from bench.servers import ServerRow, measure_servers
 from bench.throughput import ThroughputReport, measure_throughput
 
-SECTIONS = ("overhead", "throughput", "engine")
+SECTIONS = ("overhead", "throughput", "servers", "engine")
 
 
 def main(sections: list[str]) -> None:
@@ -31,6 +32,8 @@ def main(sections: list[str]) -> None:
                 print(_overhead_table(measure_overhead(sim)))
             if "throughput" in chosen:
                 print(_throughput_tables(measure_throughput(sim)))
+            if "servers" in chosen:
+                print(_servers_table(measure_servers(sim)))
         finally:
             stop_gateway(sim_process)
     if "engine" in chosen:
@@ -113,6 +116,20 @@ def _throughput_tables(report: ThroughputReport) -> str:
     ]
     lines += [
         f"| {rss.gateway} | {rss.idle_mb:.0f} | {rss.loaded_mb:.0f} |" for rss in report.memory
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _servers_table(rows: list[ServerRow]) -> str:
+    lines = [
+        "The ASGI server: one worker, the same app, speech through /v1/audio/speech (wrk)\n",
+        "| server | concurrency | requests/s | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {row.server} | {row.concurrency} | {row.result.rps:.0f} | "
+        f"{row.result.p50_ms:.1f} | {row.result.p99_ms:.1f} |"
+        for row in rows
     ]
     return "\n".join(lines) + "\n"
 
