@@ -6,12 +6,16 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-from tests.gateway_process import RunningSimulator, free_port, start_gateway, stop_gateway
+from tests.gateway_process import (
+    RunningSimulator,
+    free_port,
+    start_gateway,
+    stop_gateway,
+    wait_until_ready,
+)
 
 from bench.processes import GATEWAY_CPUS, HARNESS_CPUS, pin
 from bench.requests import SPEECH
@@ -64,7 +68,7 @@ def measure_servers(sim: RunningSimulator, seconds: float = SECONDS) -> list[Ser
                 continue
             running = subprocess.Popen(command, env=server_env)
             try:
-                _wait_ready(port)
+                wait_until_ready(running, f"http://127.0.0.1:{port}")
                 pin(running.pid, GATEWAY_CPUS)
                 url = f"http://127.0.0.1:{port}/v1/audio/speech"
                 run_wrk(url, SPEECH, headers, connections=16, seconds=2, cpus=HARNESS_CPUS)
@@ -80,17 +84,5 @@ def measure_servers(sim: RunningSimulator, seconds: float = SECONDS) -> list[Ser
                     )
                     rows.append(ServerRow(server, concurrency, result))
             finally:
-                running.terminate()
-                running.wait(timeout=20)
+                stop_gateway(running)
     return rows
-
-
-def _wait_ready(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise RuntimeError("the server did not start")

@@ -9,7 +9,6 @@ voxgate bills every request (SQLite); LiteLLM runs without a database, so it rec
 
 import os
 import secrets
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,9 +131,4 @@ def _litellm(sim: RunningSimulator, workers: int) -> Iterator[tuple[int, str, di
         try:
             yield process.pid, base_url, {"Authorization": f"Bearer {LITELLM_KEY}"}
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_gateway(process)

@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +79,7 @@ def start_gateway(
             env=env,
         )
     base_url = f"http://127.0.0.1:{port}"
-    _wait_until_healthy(process, base_url, output)
+    wait_until_ready(process, base_url, output)
     text = output.read_text()
     key = re.search(r"API key: (vg_live_\S+)", text)
     curl = re.search(r"^curl .*$", text, re.MULTILINE)
@@ -94,11 +96,15 @@ def stop_gateway(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, output: Path) -> None:
+def wait_until_ready(
+    process: subprocess.Popen[bytes], base_url: str, output: Path | None = None
+) -> None:
+    """Until `base_url`/readyz answers 200 (a gateway, or anything in front of one)."""
     deadline = time.monotonic() + STARTUP_SECONDS
+    log = output.read_text if output is not None else lambda: "(no log)"
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gateway exited early:\n{output.read_text()}")
+            raise RuntimeError(f"{process.args!r} exited early:\n{log()}")
         try:
             if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
                 return
@@ -106,7 +112,7 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, output:
             pass
         time.sleep(0.2)
     process.kill()
-    raise RuntimeError(f"gateway did not become ready:\n{output.read_text()}")
+    raise RuntimeError(f"{process.args!r} did not become ready:\n{log()}")
 
 
 @dataclass
@@ -157,6 +163,23 @@ SIM_KEYS = {
     "gemini": "gemini-key",
     "azure": "azure-key",
 }
+
+
+@contextmanager
+def routed_gateway(
+    root: Path, **overrides: str
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+    """A gateway whose every credential points at a simulator in fast mode; both stop after."""
+    sim_process, sim = start_simulator(root / "sim", fast=True)
+    try:
+        env = simulated_providers(sim, **{"VOXGATE_ENGINE_PRELOAD": "false", **overrides})
+        process, gateway = start_gateway(root / "gateway", env)
+        try:
+            yield gateway, sim
+        finally:
+            stop_gateway(process)
+    finally:
+        stop_gateway(sim_process)
 
 
 def simulated_providers(sim: RunningSimulator, **overrides: str) -> dict[str, str]:

@@ -19,14 +19,7 @@ import aiohttp
 import httpx
 
 from tests.audio_probe import probe, probe_pcm16
-from tests.gateway_process import (
-    SIM_KEYS,
-    RunningGateway,
-    simulated_providers,
-    start_gateway,
-    start_simulator,
-    stop_gateway,
-)
+from tests.gateway_process import SIM_KEYS, RunningGateway, routed_gateway
 
 REQUESTS = 20_000
 CONCURRENCY = 32
@@ -165,14 +158,7 @@ def workspace_id_of(gateway: RunningGateway, key: str) -> str:
 
 
 def test_twenty_thousand_requests_through_a_fifth_of_faults(tmp_path: Path) -> None:
-    sim_process, sim = start_simulator(tmp_path / "sim", fast=True)
-    env = simulated_providers(
-        sim,
-        VOXGATE_UPSTREAM_TIMEOUT_SECONDS="0.5",
-        VOXGATE_ENGINE_PRELOAD="false",
-    )
-    process, gateway = start_gateway(tmp_path / "gateway", env)
-    try:
+    with routed_gateway(tmp_path, VOXGATE_UPSTREAM_TIMEOUT_SECONDS="0.5") as (gateway, sim):
         key = gateway.new_workspace("soak", OPENING_CREDIT_USD)
         chaos = {"rate": FAULT_RATE, "kinds": FAULT_KINDS, "seed": 11}
         httpx.post(f"{sim.base_url}/_sim/chaos", json=chaos).raise_for_status()
@@ -184,9 +170,6 @@ def test_twenty_thousand_requests_through_a_fifth_of_faults(tmp_path: Path) -> N
         )
         workspace_id = workspace_id_of(gateway, key)
         log = gateway.output.read_text().split("serving on", 1)[1]
-    finally:
-        stop_gateway(process)
-        stop_gateway(sim_process)
 
     assert len(outcomes) == REQUESTS
     for outcome in outcomes:

@@ -9,28 +9,15 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from tests.gateway_process import (
-    ADMIN_TOKEN,
-    RunningGateway,
-    simulated_providers,
-    start_gateway,
-    start_simulator,
-    stop_gateway,
-)
+from tests.gateway_process import ADMIN_TOKEN, RunningGateway, routed_gateway
 
 EXAMPLES_PER_OPERATION = 60
 
 
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    root = tmp_path_factory.mktemp("fuzz")
-    sim_process, sim = start_simulator(root / "sim", fast=True)
-    process, gateway = start_gateway(
-        root / "gateway", simulated_providers(sim, VOXGATE_ENGINE_PRELOAD="false")
-    )
-    yield gateway
-    stop_gateway(process)
-    stop_gateway(sim_process)
+    with routed_gateway(tmp_path_factory.mktemp("fuzz")) as (gateway, _):
+        yield gateway
 
 
 @pytest.fixture(scope="module")

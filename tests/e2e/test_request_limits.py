@@ -7,41 +7,22 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.gateway_process import (
-    RunningGateway,
-    RunningSimulator,
-    simulated_providers,
-    start_gateway,
-    start_simulator,
-    stop_gateway,
-)
+from tests.gateway_process import RunningGateway, routed_gateway
 
 BODY_TIMEOUT_SECONDS = 1
 SPEECH = {"model": "gpt-4o-mini-tts", "input": "Limits.", "response_format": "pcm16"}
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSimulator]:
-    process, running = start_simulator(tmp_path_factory.mktemp("sim"), fast=True)
-    yield running
-    stop_gateway(process)
-
-
-@pytest.fixture(scope="module")
-def limited(
-    tmp_path_factory: pytest.TempPathFactory, sim: RunningSimulator
-) -> Iterator[RunningGateway]:
-    env = simulated_providers(
-        sim,
-        VOXGATE_MAX_HEADER_BYTES="4096",
-        VOXGATE_CLIENT_BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT_SECONDS),
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    limits = {
+        "VOXGATE_MAX_HEADER_BYTES": "4096",
+        "VOXGATE_CLIENT_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT_SECONDS),
         # The simulator's fixed speech is 48,000 bytes of PCM: every provider's answer is too big.
-        VOXGATE_MAX_UPSTREAM_RESPONSE_BYTES="20000",
-        VOXGATE_ENGINE_PRELOAD="false",
-    )
-    process, gateway = start_gateway(tmp_path_factory.mktemp("limited"), env)
-    yield gateway
-    stop_gateway(process)
+        "VOXGATE_MAX_UPSTREAM_RESPONSE_BYTES": "20000",
+    }
+    with routed_gateway(tmp_path_factory.mktemp("limited"), **limits) as (gateway, _):
+        yield gateway
 
 
 def usage_and_balance(gateway: RunningGateway) -> tuple[int, int]:

@@ -5,7 +5,6 @@ import asyncio
 import secrets
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from tests.gateway_process import (
     start_gateway,
     start_simulator,
     stop_gateway,
+    wait_until_ready,
 )
 
 pytestmark = pytest.mark.postgres
@@ -106,9 +106,9 @@ def cluster(
     conf = root / "nginx.conf"
     conf.write_text(NGINX_CONF.format(prefix=root, servers=servers, port=port))
     nginx = subprocess.Popen([NGINX, "-p", str(root), "-c", str(conf)])
-    front = started[0][1]
-    front = RunningGateway(f"http://127.0.0.1:{port}", front.key, "", root, front.output)
-    _wait_for(front.base_url)
+    first = started[0][1]
+    front = RunningGateway(f"http://127.0.0.1:{port}", first.key, "", root, first.output)
+    wait_until_ready(nginx, front.base_url, root / "error.log")
     try:
         yield front, sim, database_url
     finally:
@@ -118,18 +118,6 @@ def cluster(
             stop_gateway(process)
         stop_gateway(sim_process)
         asyncio.run(_admin_sql(f"DROP DATABASE {database} WITH (FORCE)"))
-
-
-def _wait_for(base_url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("nginx did not start")
 
 
 def new_key(front: RunningGateway, credit_usd: str, **limits: int) -> str:

@@ -12,14 +12,7 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from tests.gateway_process import (
-    ADMIN_TOKEN,
-    RunningGateway,
-    simulated_providers,
-    start_gateway,
-    start_simulator,
-    stop_gateway,
-)
+from tests.gateway_process import ADMIN_TOKEN, RunningGateway, routed_gateway
 from voxgate.app import create_app
 
 SPEECH = {"model": "gpt-4o-mini-tts", "input": "Mine.", "response_format": "pcm16"}
@@ -58,14 +51,8 @@ OWN = {"/api/v1/usage", "/api/v1/usage/{request_id}", "/api/v1/balance", "/api/v
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    root = tmp_path_factory.mktemp("isolation")
-    sim_process, sim = start_simulator(root / "sim", fast=True)
-    process, running = start_gateway(
-        root / "gateway", simulated_providers(sim, VOXGATE_ENGINE_PRELOAD="false")
-    )
-    yield running
-    stop_gateway(process)
-    stop_gateway(sim_process)
+    with routed_gateway(tmp_path_factory.mktemp("isolation")) as (running, _):
+        yield running
 
 
 @pytest.fixture(scope="module")
