@@ -4,9 +4,12 @@ import asyncio
 import gc
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -18,7 +21,7 @@ from voxgate.api.audio import create_audio
 from voxgate.api.catalog import get_catalog_model, list_catalog
 from voxgate.api.docs.pages import HERE as DOCS_DIR
 from voxgate.api.docs.pages import DocsPages, model_page, models_page
-from voxgate.api.errors import gateway_error, http_error, unexpected_error
+from voxgate.api.errors import database_error, gateway_error, http_error, unexpected_error
 from voxgate.api.health import healthz, metrics, readyz
 from voxgate.api.middleware.metrics import MetricsMiddleware
 from voxgate.api.middleware.request_id import RequestIdMiddleware
@@ -64,6 +67,17 @@ async def checkpoint_forever(services: Services) -> None:
             await services.database.checkpoint()
         except Exception:
             logger.exception("checkpointing the database failed")
+
+
+# What a database that is down, restarting or out of connections raises, through SQLAlchemy or
+# straight from the drivers (the per-request SQL runs on them directly).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    DBAPIError,
+    sqlite3.OperationalError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.TooManyConnectionsError,
+)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -133,6 +147,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             GatewayError: gateway_error,
             HTTPException: http_error,
+            **dict.fromkeys(DATABASE_ERRORS, database_error),
             Exception: unexpected_error,
         },
         lifespan=lifespan,

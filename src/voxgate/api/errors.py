@@ -7,7 +7,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from voxgate.api.responses import error_response
-from voxgate.errors import GatewayError, InvalidRequestError, NotFoundError
+from voxgate.errors import (
+    GatewayError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 logger = logging.getLogger("voxgate.api")
 
@@ -23,6 +28,24 @@ async def http_error(request: Request, exc: Exception) -> Response:
     # Starlette's own headers stay: a 405 lists the methods the path allows (Allow).
     error = error_class(exc.detail, code=f"http_{exc.status_code}", headers=dict(exc.headers or {}))
     error.status_code = exc.status_code
+    return error_response(error)
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    """The database refused or dropped us (overloaded, restarting): retry shortly. A hold
+    placed before the failure is released by the reaper."""
+    cause = getattr(exc, "orig", None) or exc  # the driver's message, without SQL or values
+    logger.error(
+        "database unavailable in request %s: %s: %s",
+        request.state.request_id,
+        type(cause).__name__,
+        str(cause).splitlines()[0][:200] if str(cause) else "",
+    )
+    error = ServiceUnavailableError(
+        "The gateway's database is unavailable; retry shortly.",
+        code="database_unavailable",
+        headers={"retry-after": "1", "x-request-id": request.state.request_id},
+    )
     return error_response(error)
 
 
