@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.audio_probe import probe_pcm16
 from tests.gateway_process import RunningGateway, routed_gateway
 
 BODY_TIMEOUT_SECONDS = 1
@@ -91,3 +92,20 @@ def test_an_upstream_answer_over_the_limit_fails_the_attempt_and_releases_the_ho
     assert attempts and all("limit" in (attempt["error"] or "") for attempt in attempts), attempts
     assert record["status"] == "failed" and record["cost_micro_usd"] == 0
     assert usage_and_balance(limited)[1] == balance
+
+
+def test_a_streamed_answer_outlives_the_body_timeout(limited: RunningGateway) -> None:
+    """The timeout is for a body that stops arriving, not for an answer that takes a while."""
+    text = " ".join(
+        f"Sentence number {n} of a long answer, spoken one after another." for n in range(12)
+    )
+    body = {"model": "local-tts", "input": text, "voice": "alloy", "response_format": "pcm"}
+    started = time.monotonic()
+    with (
+        limited.client() as client,
+        client.stream("POST", "/v1/audio/speech", json=body) as response,
+    ):
+        assert response.status_code == 200
+        audio = b"".join(response.iter_bytes())
+    assert time.monotonic() - started > 2 * BODY_TIMEOUT_SECONDS
+    assert probe_pcm16(audio).duration_seconds > 20  # every sentence arrived

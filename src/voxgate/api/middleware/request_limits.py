@@ -39,10 +39,15 @@ class RequestLimitsMiddleware:
             await error_response(refusal)(scope, receive, send)
             return
         received = 0
+        body_done = False
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, body_done
+            if body_done:
+                # After the body, receive() only waits for the client to hang up (a streamed
+                # answer listens for that as long as it runs): no timeout applies.
+                return await receive()
             try:
                 async with asyncio.timeout(self.body_timeout):
                     message = await receive()
@@ -51,6 +56,7 @@ class RequestLimitsMiddleware:
             received += len(message.get("body", b""))
             if received > self.max_body_bytes:
                 raise _Refused(self._too_large())
+            body_done = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
