@@ -158,11 +158,14 @@ def test_kill_9_mid_load_then_restart(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(1.5)
+    url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'a' / 'voxgate.db'}"
+    # Killed once requests hold credit mid-call (the first waits for the engine to load).
+    deadline = time.monotonic() + 60
+    while not asyncio.run(books(url, name))["open_holds"] and time.monotonic() < deadline:
+        time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
     load.wait(timeout=120)
-    url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'a' / 'voxgate.db'}"
     assert asyncio.run(books(url, name))["open_holds"] > 0, "the kill should leave holds open"
     restarted, _ = start_gateway(tmp_path / "a", env)
     try:
