@@ -6,6 +6,10 @@ import av
 
 from voxgate.audio.pcm import BYTES_PER_SAMPLE, PcmAudio
 
+# The highest rate real recordings use (DXD); a damaged header can claim 650 MHz, and a
+# resampler built for that ratio allocates gigabytes before it reads a sample.
+MAX_SOURCE_RATE = 384_000
+
 
 class AudioDecodeError(ValueError):
     """The bytes are not audio this gateway can decode."""
@@ -21,20 +25,33 @@ def decode(data: bytes, *, sample_rate: int = 16_000, max_seconds: float) -> Pcm
         raise AudioDecodeError("no bytes")
     limit = int(max_seconds * sample_rate) * BYTES_PER_SAMPLE
     try:
-        with av.open(io.BytesIO(data), mode="r") as container:
+        # Tags are not needed, and a damaged one (bytes that are not UTF-8) would otherwise
+        # raise UnicodeDecodeError from av.open: a 500 instead of a decoded file.
+        with av.open(io.BytesIO(data), mode="r", metadata_errors="replace") as container:
             if not container.streams.audio:
                 raise AudioDecodeError("no audio stream")
-            return PcmAudio(_decode_stream(container, sample_rate, limit), sample_rate)
+            pcm = _decode_stream(container, sample_rate, limit, max_seconds)
+            return PcmAudio(pcm, sample_rate)
     except av.FFmpegError as exc:
         raise AudioDecodeError(_reason(exc)) from exc
 
 
-def _decode_stream(container: av.container.InputContainer, rate: int, limit: int) -> bytes:
+def _decode_stream(
+    container: av.container.InputContainer, rate: int, limit: int, max_seconds: float
+) -> bytes:
     resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
     shape: tuple[str, str, int] | None = None
     chunks: list[bytes] = []
     size = 0
+    seconds = 0.0
     for frame in container.decode(container.streams.audio[0]):
+        # Checked before resampling too: one frame at a tiny sample rate can claim hours, and
+        # resampling it would build all of them in memory before the `limit` check below.
+        if not 0 < frame.sample_rate <= MAX_SOURCE_RATE:
+            raise AudioDecodeError(f"a sample rate of {frame.sample_rate} Hz")
+        seconds += frame.samples / frame.sample_rate
+        if seconds > max_seconds:
+            raise AudioTooLongError("longer than the limit")
         frame_shape = (frame.format.name, frame.layout.name, frame.sample_rate)
         if shape is not None and frame_shape != shape:
             # The stream changed its sample format, layout or rate midway (damaged files do):

@@ -5,6 +5,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp.http_exceptions import LineTooLong
 
 from voxgate.providers.errors import UpstreamError
 
@@ -83,12 +84,17 @@ class UpstreamHttp:
                 if response.status >= 400:
                     raise _status_error(provider, response, await self._read(provider, response))
                 received = 0
-                async for line in response.content:
+                # One event may be long (a second of audio in base64): a line may use the whole
+                # limit, where aiohttp's own line reader stops at 128 KiB with LineTooLong.
+                read_line = response.content.readline
+                while line := await read_line(max_line_length=self._max_response_bytes):
                     received += len(line)
                     if received > self._max_response_bytes:
                         raise self._too_large(provider)
                     if line.startswith(b"data: ") and line.strip() != b"data: [DONE]":
                         yield orjson.loads(line[6:])
+        except LineTooLong as exc:
+            raise self._too_large(provider) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamError(provider, f"{type(exc).__name__}: {exc}") from exc
         except orjson.JSONDecodeError as exc:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -21,6 +22,7 @@ from voxgate.services import services_of
 from voxgate.types import Task
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+MAX_FORM_FILES, MAX_FORM_FIELDS = 4, 64
 RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 GRANULARITIES = ("word", "segment")
 # Accepted as OpenAI documents them; the embedded engine decodes deterministically.
@@ -39,28 +41,45 @@ async def create_translation(request: Request) -> Response:
 async def _speech_to_text(request: Request, task: Task) -> Response:
     services = services_of(request)
     principal = await authenticate(request, services)
-    form = await request.form()
-    unified, options, fmt, stream = await _parse(form, task)
-    completed = await services.gateway.handle(principal, unified, request.state.request_id, options)
+    form = await _read_form(request)
+    try:
+        unified, options, fmt, stream = await _parse(form, task)
+    finally:
+        await form.close()  # spooled uploads go now, not whenever the collector runs
+    try:
+        completed = await services.gateway.handle(
+            principal, unified, request.state.request_id, options
+        )
+    except InvalidRequestError as exc:
+        raise _named_for_this_form(exc) from None
     result = _transcript(completed)
     if stream:
         return sse_response(_events(result, completed))
     return _render(result, completed, fmt, task, options)
 
 
+async def _read_form(request: Request) -> FormData:
+    try:
+        # One file and OpenAI's dozen fields: a body of thousands of parts is refused early.
+        return await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
+    except HTTPException as exc:  # Starlette's multipart parser refused the body
+        raise InvalidRequestError(
+            f"The request body is not a valid form ({exc.detail}); send multipart/form-data "
+            "with the audio in a 'file' part.",
+            code="invalid_form",
+        ) from exc
+
+
 async def _parse(form: FormData, task: Task) -> tuple[dict[str, Any], JobOptions, str, bool]:
-    known = {"file", "response_format", "timestamp_granularities[]", "stream", *IGNORED_FIELDS}
-    for name in form:
-        if name not in known and name not in UNIFIED_FIELDS:
-            raise InvalidRequestError(
-                f"Unrecognized request argument supplied: {name}.",
-                param=name,
-                code="unknown_parameter",
-            )
+    _check_fields(form)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise InvalidRequestError(
-            "Missing required parameter: 'file'.", param="file", code="missing_required_parameter"
+            "Missing required parameter: 'file'."
+            if upload is None
+            else "Field 'file' must be a file upload (multipart), not a text field.",
+            param="file",
+            code="missing_required_parameter" if upload is None else "invalid_type",
         )
     data = await upload.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
@@ -88,6 +107,34 @@ async def _parse(form: FormData, task: Task) -> tuple[dict[str, Any], JobOptions
     }
     unified |= {"task": task, "input": base64.b64encode(data).decode()}
     return unified, JobOptions(word_timestamps="word" in granularities), fmt, stream
+
+
+def _check_fields(form: FormData) -> None:
+    known = {"file", "response_format", "timestamp_granularities[]", "stream", *IGNORED_FIELDS}
+    for name in form:
+        if name not in known and name not in UNIFIED_FIELDS:
+            raise InvalidRequestError(
+                f"Unrecognized request argument supplied: {name or '(a part with no name)'}.",
+                param=name,
+                code="unknown_parameter",
+            )
+        if name != "file" and any(isinstance(value, UploadFile) for value in form.getlist(name)):
+            # A text field sent as a file part would otherwise reach the model lookup (or an
+            # error message) as the UploadFile's repr.
+            raise InvalidRequestError(
+                f"Field '{name}' must be a text field, not a file.",
+                param=name,
+                code="invalid_type",
+            )
+
+
+def _named_for_this_form(exc: InvalidRequestError) -> InvalidRequestError:
+    """The gateway names the audio 'input' (the unified field); this form calls it 'file'."""
+    if exc.param == "input":
+        exc.param = "file"
+        exc.message = exc.message.replace("'input'", "'file'")
+        exc.args = (exc.message,)
+    return exc
 
 
 def _transcript(completed: Completed) -> TranscriptionResult:
