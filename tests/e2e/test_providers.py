@@ -330,10 +330,16 @@ def test_metrics_count_requests_attempts_failovers_and_credit(
     routed: RunningGateway, sim: RunningSimulator, key: str
 ) -> None:
     sim.queue_faults(PRIMARY, {"kind": "500"})
-    status, reply, _ = post(routed, key, SPEECH)
+    status, reply, request_id = post(routed, key, SPEECH)
     assert status == 200
+    usage_record(routed, key, request_id)
+    httpx.get(f"{routed.base_url}/no/such/page")
     text = httpx.get(f"{routed.base_url}/metrics").text
     assert 'voxgate_requests_total{path="/api/v1/audio",status="200"}' in text
+    # An id in the path counts under its route's template, not as a series of its own.
+    assert 'voxgate_requests_total{path="/api/v1/usage/{request_id}",status="200"}' in text
+    assert request_id not in text
+    assert 'voxgate_requests_total{path="unmatched",status="404"}' in text
     assert 'voxgate_upstream_attempts_total{provider="openai",status="500"}' in text
     assert 'voxgate_failovers_total{model="gpt-4o-mini-tts"}' in text
     spent = [

@@ -6,8 +6,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
-import orjson
-
 from voxgate.billing import statements as sql
 from voxgate.billing.pricing import format_usd
 from voxgate.billing.usage import UsageRecord
@@ -205,7 +203,6 @@ async def _insert_usage(
     held: MicroUSD | None = None,
 ) -> None:
     values: dict[str, Any] = usage.row() | {"created_at": now}
-    values["attempts"] = orjson.dumps(values["attempts"]).decode()
     if cost is not None:
         values["cost_micro_usd"] = cost
     if held is not None:

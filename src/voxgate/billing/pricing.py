@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass, fields
 from decimal import Context, Decimal, Inexact, localcontext
-from fractions import Fraction
 
 from voxgate.catalog.schema import Pricing
 from voxgate.types import MicroUSD
@@ -27,9 +26,12 @@ class Metered:
     requests: int = 1
 
     def __post_init__(self) -> None:
-        for item in fields(self):
-            if getattr(self, item.name) < 0:
-                raise ValueError(f"{item.name} cannot be negative")
+        for name in _METERED_FIELDS:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} cannot be negative")
+
+
+_METERED_FIELDS = tuple(item.name for item in fields(Metered))
 
 
 def cost(pricing: Pricing, metered: Metered) -> MicroUSD:
@@ -51,19 +53,22 @@ def cost(pricing: Pricing, metered: Metered) -> MicroUSD:
             + _per_unit(pricing.per_request, metered.requests) * MICRO
         )
         per_minute = _per_unit(pricing.audio_per_minute, metered.audio_milliseconds) * MICRO
-    # Per-minute prices divide by 60,000 ms, which a decimal cannot always hold exactly.
-    return round_half_up(Fraction(terminating) + Fraction(per_minute) / MILLISECONDS_PER_MINUTE)
+        # Per-minute prices divide by 60,000 ms, which a decimal cannot always hold exactly:
+        # the sum is kept in 1/60,000ths of a micro-dollar and divided once, in integers.
+        scaled = terminating * MILLISECONDS_PER_MINUTE + per_minute
+    numerator, denominator = scaled.as_integer_ratio()
+    return round_half_up(numerator, denominator * MILLISECONDS_PER_MINUTE)
 
 
 def hold_amount(pricing: Pricing, worst_cases: list[Metered]) -> MicroUSD:
     """What to hold before a call: the dearest worst case, never below the minimum hold."""
-    minimum = round_half_up(Fraction(pricing.minimum_hold_usd) * MICRO)
+    minimum = round_half_up(*EXACT.multiply(pricing.minimum_hold_usd, MICRO).as_integer_ratio())
     return MicroUSD(max([minimum, *(cost(pricing, metered) for metered in worst_cases)]))
 
 
-def round_half_up(amount: Fraction) -> MicroUSD:
-    """Exact rounding of a non-negative amount: floor(amount + 1/2) in integers."""
-    return MicroUSD((2 * amount.numerator + amount.denominator) // (2 * amount.denominator))
+def round_half_up(numerator: int, denominator: int) -> MicroUSD:
+    """Exact rounding of a non-negative ratio: floor(numerator / denominator + 1/2)."""
+    return MicroUSD((2 * numerator + denominator) // (2 * denominator))
 
 
 def format_usd(amount: MicroUSD) -> str:

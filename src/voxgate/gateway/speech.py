@@ -3,6 +3,7 @@
 import base64
 import math
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from voxgate.audio.encode import encode_off_loop
@@ -44,9 +45,11 @@ class SpeechJob:
             len(self.request.input) * SLOWEST_SECONDS_PER_CHARACTER / (self.request.speed or 1.0)
         )
         tokens = math.ceil(seconds * AUDIO_OUTPUT_TOKENS_PER_SECOND)
-        return [replace(self._metered_input(), audio_output_tokens=tokens)]
+        return [replace(self._metered_input, audio_output_tokens=tokens)]
 
+    @cached_property
     def _metered_input(self) -> Metered:
+        # Counted once: the hold and the settlement both price the same text.
         return Metered(
             characters=len(self.request.input),
             text_input_tokens=self.tokens.count(self.request.input),
@@ -68,7 +71,7 @@ class SpeechJob:
         if tokens is None:
             tokens = math.ceil(seconds * AUDIO_OUTPUT_TOKENS_PER_SECOND)
         return replace(
-            self._metered_input(),
+            self._metered_input,
             audio_milliseconds=round(seconds * 1000),
             audio_output_tokens=tokens,
         )

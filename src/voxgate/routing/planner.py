@@ -34,6 +34,9 @@ class RoutePlanner:
     ) -> None:
         self._environment = environment
         self._draw = draw
+        # The environment is read once per route: every request plans, and credentials do not
+        # change while the process runs. Keyed by id, the route kept alive beside its answer.
+        self._upstreams_of: dict[int, tuple[Route, list[tuple[Upstream, str | None]]]] = {}
 
     def plan(
         self, row: ModelRow, providers: Mapping[str, ProviderT]
@@ -43,7 +46,7 @@ class RoutePlanner:
             PlannedAttempt(provider, route, upstream, credential)
             for route in self._ordered(row)
             if (provider := providers.get(route.provider)) is not None
-            for upstream, credential in self._upstreams(route)
+            for upstream, credential in self._usable(route)
         ]
         if not attempts:
             raise self.unavailable(row, providers)
@@ -62,6 +65,12 @@ class RoutePlanner:
             return list(row.routes)
         # A weighted random order (Efraimidis-Spirakis): the rest stay behind as failover.
         return sorted(row.routes, key=lambda r: self._draw() ** (1 / r.weight), reverse=True)
+
+    def _usable(self, route: Route) -> list[tuple[Upstream, str | None]]:
+        known = self._upstreams_of.get(id(route))
+        if known is None:
+            known = self._upstreams_of[id(route)] = (route, self._upstreams(route))
+        return known[1]
 
     def _upstreams(self, route: Route) -> list[tuple[Upstream, str | None]]:
         if not route.credentials:

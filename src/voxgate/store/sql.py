@@ -55,25 +55,37 @@ class SqliteTx:
     """Runs on the event loop's thread: each statement takes microseconds, far less than a hop
     to a worker thread and back."""
 
-    __slots__ = ("_connection",)
+    __slots__ = ("_connection", "_times")
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
+        # A transaction writes one `now` into several rows: it is formatted once.
+        self._times: dict[datetime, str] = {}
 
     async def execute(self, statement: Sql, **params: Any) -> int:
-        return self._connection.execute(statement.text, _sqlite_values(params)).rowcount
+        return self._connection.execute(statement.text, self._values(params)).rowcount
 
     async def fetch_one(self, statement: Sql, **params: Any) -> Row | None:
-        cursor = self._connection.execute(statement.text, _sqlite_values(params))
+        cursor = self._connection.execute(statement.text, self._values(params))
         row: Row | None = cursor.fetchone()
         cursor.close()
         return row
 
     async def fetch_all(self, statement: Sql, **params: Any) -> list[Row]:
-        rows: list[Row] = self._connection.execute(
-            statement.text, _sqlite_values(params)
-        ).fetchall()
+        rows: list[Row] = self._connection.execute(statement.text, self._values(params)).fetchall()
         return rows
+
+    def _values(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            name: self._time(value) if isinstance(value, datetime) else value
+            for name, value in params.items()
+        }
+
+    def _time(self, value: datetime) -> str:
+        text = self._times.get(value)
+        if text is None:
+            text = self._times[value] = sqlite_time(value)
+        return text
 
 
 class PostgresTx:
@@ -106,10 +118,3 @@ def sqlite_time(value: datetime) -> str:
     """A UTC time as SQLAlchemy writes it into SQLite ("2026-11-24 21:00:00.000000"), so both
     read and compare it alike; isoformat is several times faster than strftime."""
     return value.isoformat(" ", "microseconds")[:26]
-
-
-def _sqlite_values(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        name: sqlite_time(value) if isinstance(value, datetime) else value
-        for name, value in params.items()
-    }

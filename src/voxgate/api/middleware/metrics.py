@@ -2,7 +2,6 @@
 
 import time
 
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxgate.metrics import Metrics
@@ -34,9 +33,6 @@ class MetricsMiddleware:
 
 
 def _template(scope: Scope) -> str:
-    """The route's path template, so that ids do not make a series each."""
-    for route in scope["app"].routes:
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", scope["path"]))
-    return "unmatched"
+    """The route's path template, so that ids do not make a series each (the router leaves
+    the route it chose in the scope)."""
+    return str(getattr(scope.get("route"), "path", "unmatched"))
