@@ -1,9 +1,12 @@
-"""JSON responses encoded once with orjson, and errors in the OpenAI shape."""
+"""JSON responses encoded once with orjson, streamed responses, and errors in the OpenAI shape."""
 
+import asyncio
 from typing import Any
 
 import orjson
+from starlette import responses
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from voxgate.errors import GatewayError
 
@@ -17,3 +20,27 @@ class JSONResponse(Response):
 
 def error_response(error: GatewayError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
+
+
+class StreamingResponse(responses.StreamingResponse):
+    """Starlette's streamed response on two plain asyncio tasks: one sends the body, one waits
+    for the client to hang up and then cancels the first (so a stream nobody hears is released,
+    not billed). Starlette does the same through an anyio task group, which costs more than the
+    rest of a short stream."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sending = asyncio.ensure_future(self.stream_response(send))
+        listening = asyncio.ensure_future(self.listen_for_disconnect(receive))
+        try:
+            await asyncio.wait((sending, listening), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Also on our own cancellation: neither task may outlive the response.
+            for task in (sending, listening):
+                task.cancel()
+            await asyncio.gather(sending, listening, return_exceptions=True)
+        for task in (sending, listening):
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
+        if self.background is not None:
+            await self.background()

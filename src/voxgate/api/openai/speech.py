@@ -5,11 +5,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from voxgate.api.auth import authenticate
 from voxgate.api.bodies import json_body
 from voxgate.api.openai.sse import event, sse_response
+from voxgate.api.responses import StreamingResponse
 from voxgate.errors import InvalidRequestError
 from voxgate.gateway.streaming import SpeechStream
 from voxgate.services import services_of

@@ -4,7 +4,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from starlette.responses import StreamingResponse
+
+from voxgate.api.responses import StreamingResponse
 
 
 def event(payload: dict[str, Any]) -> bytes:
