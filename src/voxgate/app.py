@@ -41,6 +41,7 @@ from voxgate.api.usage import get_balance, get_usage, list_keys, list_usage
 from voxgate.errors import GatewayError
 from voxgate.services import Services, open_services
 from voxgate.settings import Settings
+from voxgate.store.database import DatabaseUnavailableError
 
 logger = logging.getLogger("voxgate")
 DOCS_STATIC = DOCS_DIR / "static"
@@ -77,6 +78,7 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.TooManyConnectionsError,
+    DatabaseUnavailableError,
 )
 
 

@@ -24,8 +24,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(
         default=10,
         ge=1,
-        description="PostgreSQL connections kept per process; up to twice as many under load. "
-        "Keep processes × 2 × this below the server's max_connections.",
+        description="PostgreSQL connections per process for requests, and as many again for "
+        "the admin API and listings. Keep processes × 2 × this below max_connections.",
     )
     catalog_dir: Path = PACKAGE_DIR / "catalog"
     key_pepper: str | None = Field(

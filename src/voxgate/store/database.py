@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -37,11 +38,24 @@ class Database:
         if self.is_sqlite:
             options["connect_args"].setdefault("timeout", 30)
         else:
-            # No pre-ping: it costs three round trips per checkout; a connection found closed
-            # is replaced in _postgres instead. Up to twice pool_size connections per process:
-            # past that, requests wait their turn rather than exceed the server's limit.
-            options.update(pool_size=pool_size, max_overflow=pool_size)
+            # The per-request path has a bare asyncpg pool of pool_size connections (see
+            # _postgres); SQLAlchemy's pool serves the rest (migrations, admin, listings) with as
+            # many again at most. Past that, requests wait their turn rather than exceed the
+            # server's limit.
+            # Pre-ping (a round trip per check-out) is affordable off the per-request path, and
+            # replaces connections the server dropped while they sat in the pool.
+            kept = max(1, pool_size // 2)
+            options.update(
+                pool_size=kept, max_overflow=max(0, pool_size - kept), pool_pre_ping=True
+            )
         self.engine = create_async_engine(url, **options)
+        self._pool_size = pool_size
+        self._asyncpg_dsn = (
+            "" if self.is_sqlite else parsed.set(drivername="postgresql").render_as_string(False)
+        )
+        self._asyncpg_options = connect_args or {}
+        self._pool: Any = None
+        self._pool_opening = asyncio.Lock()
         self._sqlite_writer = asyncio.Lock()
         self._sqlite_file = parsed.database or ":memory:"
         self._direct: dict[str, sqlite3.Connection] = {}
@@ -120,16 +134,29 @@ class Database:
 
     @asynccontextmanager
     async def _postgres(self) -> AsyncIterator[Any]:
-        async with self.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver = raw.driver_connection
-            if driver is None or driver.is_closed():
-                # The server dropped it while it sat in the pool: take a fresh one.
-                await connection.invalidate()
-                async with self._postgres() as fresh:
-                    yield fresh
-                return
-            yield driver
+        """A connection of the bare asyncpg pool: a check-out through SQLAlchemy cost more than
+        the statements (a greenlet and a reset round trip each time)."""
+        try:
+            pool = self._pool if self._pool is not None else await self._open_pool()
+            connection = await pool.acquire()
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise DatabaseUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            yield connection
+        finally:
+            await pool.release(connection)
+
+    async def _open_pool(self) -> Any:
+        async with self._pool_opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self._asyncpg_dsn,
+                    min_size=0,  # opened on demand: no background reconnects to log
+                    max_size=self._pool_size,
+                    reset=_keep_session,
+                    **self._asyncpg_options,
+                )
+        return self._pool
 
     async def migrate(self) -> None:
         if await self._at_head():
@@ -160,7 +187,20 @@ class Database:
         for connection in self._direct.values():
             connection.close()
         self._direct.clear()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         await self.engine.dispose()
+
+
+class DatabaseUnavailableError(Exception):
+    """No connection to PostgreSQL could be had (down, restarting, refusing connections)."""
+
+
+async def _keep_session(connection: Any) -> None:
+    """What the pool does to a connection given back, beyond asyncpg's own rollback of an open
+    transaction: nothing. The per-request path sets no session state (no SET, LISTEN, cursor or
+    advisory lock), and asyncpg's default reset would cost a round trip every time."""
 
 
 def _head_revision() -> str:
