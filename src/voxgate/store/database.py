@@ -41,9 +41,8 @@ class Database:
             # The per-request path has a bare asyncpg pool of pool_size connections (see
             # _postgres); SQLAlchemy's pool serves the rest (migrations, admin, listings) with as
             # many again at most. Past that, requests wait their turn rather than exceed the
-            # server's limit.
-            # Pre-ping (a round trip per check-out) is affordable off the per-request path, and
-            # replaces connections the server dropped while they sat in the pool.
+            # server's limit. Off the per-request path a pre-ping (one round trip) is affordable,
+            # and it replaces connections the server dropped while they sat in the pool.
             kept = max(1, pool_size // 2)
             options.update(
                 pool_size=kept, max_overflow=max(0, pool_size - kept), pool_pre_ping=True
