@@ -40,7 +40,12 @@ def probe_pcm16(data: bytes, sample_rate: int = 24_000) -> Probe:
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Word-level Levenshtein distance over the reference length, ignoring case and punctuation."""
+    """Word errors over the reference length."""
+    return word_errors(reference, hypothesis) / max(len(_words(reference)), 1)
+
+
+def word_errors(reference: str, hypothesis: str) -> int:
+    """Word-level Levenshtein distance, ignoring case and punctuation."""
     ref, hyp = _words(reference), _words(hypothesis)
     previous = list(range(len(hyp) + 1))
     for i, ref_word in enumerate(ref, start=1):
@@ -49,7 +54,7 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
             substitution = previous[j - 1] + (ref_word != hyp_word)
             current.append(min(previous[j] + 1, current[j - 1] + 1, substitution))
         previous = current
-    return previous[-1] / max(len(ref), 1)
+    return previous[-1]
 
 
 def _words(text: str) -> list[str]:
