@@ -101,3 +101,12 @@ class UpstreamFailedError(GatewayError):
     status_code = 502
     error_type = "upstream_error"
     default_code = "upstream_error"
+
+
+class ClientClosedError(GatewayError):
+    """The client went away before its answer was complete; nobody reads this, the usage
+    record keeps it (499 after nginx's code for the same)."""
+
+    status_code = 499
+    error_type = "invalid_request_error"
+    default_code = "client_closed_request"

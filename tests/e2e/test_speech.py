@@ -92,4 +92,6 @@ def test_a_client_that_hangs_up_mid_stream_is_not_charged(gateway: RunningGatewa
             time.sleep(0.2)
         records = client.get("/api/v1/usage").json()["data"]
     assert after["balance_micro_usd"] == before["balance_micro_usd"]
-    assert [(r["status"], r["cost_micro_usd"]) for r in records] == [("failed", 0)]
+    [record] = records
+    assert (record["status"], record["cost_micro_usd"]) == ("failed", 0)
+    assert (record["http_status"], record["error_code"]) == (499, "client_closed_request")

@@ -1,6 +1,9 @@
-"""What the client hears when no attempt succeeded."""
+"""What the client hears when no attempt succeeded, and what a failed request records."""
+
+import asyncio
 
 from voxgate.errors import (
+    ClientClosedError,
     GatewayError,
     InvalidRequestError,
     ServiceUnavailableError,
@@ -37,3 +40,13 @@ def client_error(model: str, failed: AttemptsFailed) -> GatewayError:
     return UpstreamFailedError(
         f"The {last.provider} provider refused the gateway's call ({last.status}): {last.message}"
     )
+
+
+def recorded_failure(exc: BaseException) -> GatewayError | None:
+    """The error a failed request's usage record names; None records an internal error."""
+    if isinstance(exc, GatewayError):
+        return exc
+    # A stream's body is cancelled, or closed at its next chunk, when the client hangs up.
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+        return ClientClosedError("The client closed the connection before the answer ended.")
+    return None

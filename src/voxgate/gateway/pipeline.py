@@ -18,7 +18,7 @@ from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError, InvalidRequestError, RateLimitError
 from voxgate.gateway.cascade import CascadeJob, Legs
 from voxgate.gateway.chat import ChatJob
-from voxgate.gateway.failures import client_error
+from voxgate.gateway.failures import client_error, recorded_failure
 from voxgate.gateway.inputs import (
     CHAT_SAMPLE_RATE,
     RECOGNIZER_SAMPLE_RATE,
@@ -315,8 +315,7 @@ class AudioGateway:
     async def release(
         self, prepared: "Prepared", exc: BaseException, log: tuple[Attempt, ...]
     ) -> None:
-        failure = exc if isinstance(exc, GatewayError) else None
-        usage = _failed(prepared.trace, failure, status="failed", attempts=log)
+        usage = _failed(prepared.trace, recorded_failure(exc), status="failed", attempts=log)
         usage = replace(usage, hold_micro_usd=prepared.amount)
         # Shielded: a client hanging up must not leave the hold behind.
         await asyncio.shield(self._holds.release(prepared.hold_id, usage))
