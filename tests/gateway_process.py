@@ -167,12 +167,14 @@ SIM_KEYS = {
 
 @contextmanager
 def routed_gateway(
-    root: Path, **overrides: str
+    root: Path, *, fast: bool = True, **overrides: str
 ) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
-    """A gateway whose every credential points at a simulator in fast mode; both stop after."""
-    sim_process, sim = start_simulator(root / "sim", fast=True)
+    """A gateway whose every credential points at a simulator; both stop after. In fast mode
+    the simulator sends fixed audio and the gateway does not load its engine until asked."""
+    sim_process, sim = start_simulator(root / "sim", fast=fast)
     try:
-        env = simulated_providers(sim, **{"VOXGATE_ENGINE_PRELOAD": "false", **overrides})
+        preload = {"VOXGATE_ENGINE_PRELOAD": "false"} if fast else {}
+        env = simulated_providers(sim, **{**preload, **overrides})
         process, gateway = start_gateway(root / "gateway", env)
         try:
             yield gateway, sim

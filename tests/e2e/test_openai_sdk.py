@@ -10,14 +10,7 @@ import openai
 import pytest
 
 from tests.audio_probe import probe, probe_pcm16, word_error_rate
-from tests.gateway_process import (
-    RunningGateway,
-    RunningSimulator,
-    simulated_providers,
-    start_gateway,
-    start_simulator,
-    stop_gateway,
-)
+from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway
 
 SENTENCE = "Please send the quarterly report to the finance team by Friday."
 
@@ -26,11 +19,8 @@ SENTENCE = "Please send the quarterly report to the finance team by Friday."
 def served(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
-    sim_process, sim = start_simulator(tmp_path_factory.mktemp("sdk-sim"))
-    process, gateway = start_gateway(tmp_path_factory.mktemp("sdk"), simulated_providers(sim))
-    yield gateway, sim
-    stop_gateway(process)
-    stop_gateway(sim_process)
+    with routed_gateway(tmp_path_factory.mktemp("sdk"), fast=False) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,7 @@ import pytest
 import websockets
 
 from tests.audio_probe import probe_pcm16, word_error_rate
-from tests.gateway_process import (
-    RunningGateway,
-    RunningSimulator,
-    simulated_providers,
-    start_gateway,
-    start_simulator,
-    stop_gateway,
-)
+from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway
 
 QUESTION = "What time does the museum open tomorrow?"
 
@@ -33,11 +26,8 @@ QUESTION = "What time does the museum open tomorrow?"
 def served(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
-    sim_process, sim = start_simulator(tmp_path_factory.mktemp("rt-sim"))
-    process, gateway = start_gateway(tmp_path_factory.mktemp("rt"), simulated_providers(sim))
-    yield gateway, sim
-    stop_gateway(process)
-    stop_gateway(sim_process)
+    with routed_gateway(tmp_path_factory.mktemp("rt"), fast=False) as served:
+        yield served
 
 
 def ws_url(gateway: RunningGateway) -> str:
