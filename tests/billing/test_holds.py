@@ -2,6 +2,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from tests.billing.accounts import KEY_ID, funded, key_counters
 from voxgate.billing.holds import Holds
@@ -9,6 +10,7 @@ from voxgate.billing.ledger import Ledger
 from voxgate.billing.usage import UsageRecord
 from voxgate.errors import InsufficientCreditError
 from voxgate.store.database import Database
+from voxgate.store.tables import Usage as UsageRow
 from voxgate.store.tables import utcnow
 from voxgate.types import MicroUSD
 
@@ -90,12 +92,94 @@ async def test_settling_twice_concurrently_charges_once(database: Database) -> N
     await assert_books_balance(database, workspace_id)
 
 
-async def test_the_charge_never_exceeds_the_hold(database: Database) -> None:
+async def recorded(database: Database, request_id: str) -> tuple[int, int, int]:
+    """A usage record's (cost, charged, held) micro-USD."""
+    async with database.reading() as connection:
+        row = (
+            await connection.execute(
+                select(
+                    UsageRow.cost_micro_usd, UsageRow.charged_micro_usd, UsageRow.hold_micro_usd
+                ).where(UsageRow.request_id == request_id)
+            )
+        ).one()
+    return row[0], row[1], row[2]
+
+
+async def test_a_cost_beyond_the_hold_is_charged_from_free_credit(database: Database) -> None:
+    workspace_id = await funded(database, 100_000)
+    holds = Holds(database)
+    hold_id = await place(holds, workspace_id, 10_000)
+    assert await holds.settle(hold_id, MicroUSD(15_000), usage("req_1", workspace_id)) == 15_000
+    assert await recorded(database, "req_1") == (15_000, 15_000, 10_000)
+    assert await key_counters(database) == (15_000, 0)
+    await assert_books_balance(database, workspace_id)
+
+
+async def test_a_cost_the_workspace_cannot_pay_is_recorded_beside_the_charge(
+    database: Database,
+) -> None:
     workspace_id = await funded(database, 20_000)
     holds = Holds(database)
     hold_id = await place(holds, workspace_id, 10_000)
-    assert await holds.settle(hold_id, MicroUSD(50_000), usage("req_1", workspace_id)) == 10_000
+    assert await holds.settle(hold_id, MicroUSD(50_000), usage("req_1", workspace_id)) == 20_000
+    assert await recorded(database, "req_1") == (50_000, 20_000, 10_000)
     await assert_books_balance(database, workspace_id)
+
+
+async def test_a_kept_alive_hold_outlives_its_first_lifetime(database: Database) -> None:
+    workspace_id = await funded(database, 100_000)
+    holds = Holds(database)
+    hold_id = await place(holds, workspace_id, 10_000)
+    assert await holds.keep_alive(hold_id, ttl_seconds=600)
+    assert await holds.reap_expired(utcnow() + timedelta(minutes=5)) == 0
+    assert await holds.settle(hold_id, MicroUSD(4_000), usage("req_1", workspace_id)) == 4_000
+    assert not await holds.keep_alive(hold_id, ttl_seconds=600)
+    await assert_books_balance(database, workspace_id)
+
+
+async def test_work_whose_hold_was_reaped_is_still_charged_once(database: Database) -> None:
+    workspace_id = await funded(database, 100_000)
+    holds = Holds(database)
+    hold_id = await place(holds, workspace_id, 10_000)
+    assert await holds.reap_expired(utcnow() + timedelta(minutes=5)) == 1
+    record = usage("req_1", workspace_id)
+    assert await holds.settle(hold_id, MicroUSD(7_000), record) == 7_000
+    assert await holds.settle(hold_id, MicroUSD(7_000), record) == 0
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None
+    assert (wallet.balance_micro_usd, wallet.held_micro_usd) == (93_000, 0)
+    await assert_books_balance(database, workspace_id)
+
+
+async def test_draws_charge_as_they_go_and_keep_the_hold_open(database: Database) -> None:
+    workspace_id = await funded(database, 100_000)
+    holds = Holds(database)
+    hold_id = await place(holds, workspace_id, 10_000)
+    assert await holds.draw(hold_id, MicroUSD(3_000), usage("req_1.1", workspace_id)) == 3_000
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None
+    assert (wallet.balance_micro_usd, wallet.held_micro_usd) == (97_000, 7_000)
+    # Beyond what is still held: the rest comes from free credit, and the hold stays open.
+    assert await holds.draw(hold_id, MicroUSD(12_000), usage("req_1.2", workspace_id)) == 12_000
+    assert await recorded(database, "req_1.2") == (12_000, 12_000, 7_000)
+    await holds.extend(hold_id, MicroUSD(10_000))
+    assert await key_counters(database) == (15_000, 10_000)
+    assert await holds.settle(hold_id, MicroUSD(0), usage("req_1", workspace_id)) == 0
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None
+    assert (wallet.balance_micro_usd, wallet.held_micro_usd) == (85_000, 0)
+    await assert_books_balance(database, workspace_id)
+
+
+async def test_a_closed_hold_cannot_grow(database: Database) -> None:
+    workspace_id = await funded(database, 100_000)
+    holds = Holds(database)
+    hold_id = await place(holds, workspace_id, 10_000)
+    await holds.release(hold_id, usage("req_1", workspace_id))
+    with pytest.raises(InsufficientCreditError):
+        await holds.extend(hold_id, MicroUSD(10_000))
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None and wallet.held_micro_usd == 0
 
 
 async def test_release_returns_everything(database: Database) -> None:

@@ -25,6 +25,10 @@ class HoldBook(Protocol):
 
     async def extend(self, hold_id: str, amount: MicroUSD) -> None: ...
 
+    async def keep_alive(self, hold_id: str, ttl_seconds: int) -> bool: ...
+
+    async def draw(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD: ...
+
     async def settle(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD: ...
 
     async def release(self, hold_id: str, usage: UsageRecord) -> None: ...
@@ -77,41 +81,65 @@ class Holds:
         return hold_id
 
     async def extend(self, hold_id: str, amount: MicroUSD) -> None:
-        """Hold `amount` more on an open hold (a realtime session that keeps going), or raise
+        """Hold `amount` more on an open hold (a session or stream that keeps going), or raise
         InsufficientCreditError having changed nothing."""
 
         async def work(tx: Tx) -> None:
             hold = await tx.fetch_one(sql.OPEN_HOLD, hold_id=hold_id)
             if hold is None:
-                raise InsufficientCreditError("The session's hold is closed.")
-            await _hold(tx, hold[0], hold[1], amount, "the session must hold to go on")
-            await tx.execute(sql.GROW_HOLD, hold_id=hold_id, amount=amount)
+                raise InsufficientCreditError("The request's hold is closed.")
+            await _hold(tx, hold[0], hold[1], amount, "the request must hold to go on")
+            if await tx.execute(sql.GROW_HOLD, hold_id=hold_id, amount=amount) != 1:
+                raise InsufficientCreditError("The request's hold is closed.")
 
         await self._database.write(work)
 
-    async def settle(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD:
-        """Charge `cost` (never more than was held) and write the usage record, atomically.
+    async def keep_alive(self, hold_id: str, ttl_seconds: int) -> bool:
+        """Move an open hold's expiry to `ttl_seconds` from now, so that no reaper frees the
+        hold of a request that still runs; False when the hold is no longer open."""
+        expires_at = utcnow() + timedelta(seconds=ttl_seconds)
 
-        Returns what was charged; a hold already closed is not charged again (0).
+        async def work(tx: Tx) -> bool:
+            return await tx.execute(sql.KEEP_HOLD, hold_id=hold_id, expires_at=expires_at) == 1
+
+        return await self._database.write(work)
+
+    async def draw(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD:
+        """Charge `cost` now (one response of a session) and keep the hold open for the rest.
+
+        The hold covers what it can; the remainder comes from the workspace's free credit. The
+        usage record (with a request id of its own) carries the cost and what was charged.
+        """
+
+        async def work(tx: Tx) -> MicroUSD:
+            now = utcnow()
+            hold = await tx.fetch_one(sql.OPEN_HOLD, hold_id=hold_id)
+            if hold is None:
+                return await _charge_and_record(tx, usage, now, cost, None)
+            covered = MicroUSD(min(cost, int(hold[2])))
+            await tx.execute(sql.DRAW_HOLD, hold_id=hold_id, amount=covered)
+            drawn = _Claimed(hold[0], hold[1], covered)
+            return await _charge_and_record(tx, usage, now, cost, drawn)
+
+        return await self._database.write(work)
+
+    async def settle(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD:
+        """Close the hold, charge `cost` and write the usage record, atomically.
+
+        A cost beyond the hold is taken from the workspace's free credit, as far as it goes;
+        the record carries the true cost beside what was charged. A hold the reaper released
+        while its request still ran is charged once all the same. Returns what was charged; a
+        hold already settled or released is not charged again (0).
         """
 
         async def work(tx: Tx) -> MicroUSD:
             now = utcnow()
             claimed = await _claim(tx, hold_id, "settled", now)
             if claimed is None:
+                claimed = await _claim_expired(tx, hold_id, now)
+            if claimed is None:
                 return MicroUSD(0)
-            charged = MicroUSD(min(cost, claimed.amount))
-            await _unhold(tx, claimed, charged)
-            await tx.execute(
-                sql.INSERT_CHARGE,
-                workspace_id=claimed.workspace_id,
-                amount=-charged,
-                reason=f"{usage.model} {usage.task}",
-                request_id=usage.request_id,
-                now=now,
-            )
-            await _insert_usage(tx, usage, now, cost=charged, held=claimed.amount)
-            return charged
+            return await _charge_and_record(tx, usage, now, cost, claimed)
 
         return await self._database.write(work)
 
@@ -124,7 +152,9 @@ class Holds:
             if claimed is None:
                 return
             await _unhold(tx, claimed, MicroUSD(0))
-            await _insert_usage(tx, usage, now, cost=MicroUSD(0), held=claimed.amount)
+            await _insert_usage(
+                tx, usage, now, cost=MicroUSD(0), charged=MicroUSD(0), held=claimed.amount
+            )
 
         await self._database.write(work)
 
@@ -184,6 +214,11 @@ async def _claim(tx: Tx, hold_id: str, status: str, now: datetime) -> _Claimed |
     return _Claimed(row[0], row[1], MicroUSD(row[2])) if row else None
 
 
+async def _claim_expired(tx: Tx, hold_id: str, now: datetime) -> _Claimed | None:
+    row = await tx.fetch_one(sql.CLAIM_EXPIRED_HOLD, hold_id=hold_id, now=now)
+    return _Claimed(row[0], row[1], MicroUSD(0)) if row else None
+
+
 async def _unhold(tx: Tx, claimed: _Claimed, charged: MicroUSD) -> None:
     await tx.execute(
         sql.UNHOLD_WALLET,
@@ -194,17 +229,59 @@ async def _unhold(tx: Tx, claimed: _Claimed, charged: MicroUSD) -> None:
     await tx.execute(sql.UNHOLD_KEY, key_id=claimed.key_id, amount=claimed.amount, charged=charged)
 
 
+async def _charge_and_record(
+    tx: Tx, usage: UsageRecord, now: datetime, cost: MicroUSD, held: _Claimed | None
+) -> MicroUSD:
+    """Charge `cost` against what `held` covers (all of it is unheld), the rest from free
+    credit; then the ledger entry and the usage record."""
+    covered = MicroUSD(min(cost, held.amount)) if held else MicroUSD(0)
+    if held is not None:
+        await _unhold(tx, held, covered)
+    beyond = await _charge_free(tx, usage.workspace_id, usage.key_id, MicroUSD(cost - covered))
+    charged = MicroUSD(covered + beyond)
+    await tx.execute(
+        sql.INSERT_CHARGE,
+        workspace_id=usage.workspace_id,
+        amount=-charged,
+        reason=f"{usage.model} {usage.task}",
+        request_id=usage.request_id,
+        now=now,
+    )
+    await _insert_usage(
+        tx, usage, now, cost=cost, charged=charged, held=held.amount if held else None
+    )
+    return charged
+
+
+async def _charge_free(tx: Tx, workspace_id: str, key_id: str, amount: MicroUSD) -> MicroUSD:
+    """Charge up to `amount` from credit no hold covers; what the workspace lacks stays unpaid
+    (and shows on the usage record as cost beyond the charge)."""
+    if amount <= 0:
+        return MicroUSD(0)
+    if await tx.execute(sql.CHARGE_WALLET, workspace_id=workspace_id, amount=amount) != 1:
+        row = await tx.fetch_one(sql.AVAILABLE, workspace_id=workspace_id)
+        amount = MicroUSD(max(0, min(amount, int(row[0]) if row else 0)))
+        if amount == 0:
+            return amount
+        await tx.execute(sql.CHARGE_WALLET, workspace_id=workspace_id, amount=amount)
+    await tx.execute(sql.CHARGE_KEY, key_id=key_id, amount=amount)
+    return amount
+
+
 async def _insert_usage(
     tx: Tx,
     usage: UsageRecord,
     now: datetime,
     *,
     cost: MicroUSD | None = None,
+    charged: MicroUSD | None = None,
     held: MicroUSD | None = None,
 ) -> None:
     values: dict[str, Any] = usage.row() | {"created_at": now}
     if cost is not None:
         values["cost_micro_usd"] = cost
+    if charged is not None:
+        values["charged_micro_usd"] = charged
     if held is not None:
         values["hold_micro_usd"] = held
     await tx.execute(sql.INSERT_USAGE, **values)

@@ -19,15 +19,31 @@ INSERT_HOLD = Sql(
     "created_at, expires_at) VALUES (:hold_id, :workspace_id, :key_id, :request_id, :amount, "
     "'open', :now, :expires_at)"
 )
-OPEN_HOLD = Sql("SELECT workspace_id, key_id FROM holds WHERE id = :hold_id AND status = 'open'")
-GROW_HOLD = Sql(
-    "UPDATE holds SET amount_micro_usd = amount_micro_usd + :amount WHERE id = :hold_id"
+OPEN_HOLD = Sql(
+    "SELECT workspace_id, key_id, amount_micro_usd FROM holds "
+    "WHERE id = :hold_id AND status = 'open'"
 )
+# Each guarded by status: a hold the reaper has just closed is never grown or drawn on.
+GROW_HOLD = Sql(
+    "UPDATE holds SET amount_micro_usd = amount_micro_usd + :amount "
+    "WHERE id = :hold_id AND status = 'open'"
+)
+DRAW_HOLD = Sql(
+    "UPDATE holds SET amount_micro_usd = amount_micro_usd - :amount "
+    "WHERE id = :hold_id AND status = 'open' AND amount_micro_usd >= :amount"
+)
+KEEP_HOLD = Sql("UPDATE holds SET expires_at = :expires_at WHERE id = :hold_id AND status = 'open'")
 # Only one of any racing closers finds the hold still open.
 CLAIM_HOLD = Sql(
     "UPDATE holds SET status = :status, closed_at = :now "
     "WHERE id = :hold_id AND status = 'open' "
     "RETURNING workspace_id, key_id, amount_micro_usd"
+)
+# The work of a hold the reaper released is still owed: settling claims it once, holding nothing.
+CLAIM_EXPIRED_HOLD = Sql(
+    "UPDATE holds SET status = 'settled', closed_at = :now "
+    "WHERE id = :hold_id AND status = 'expired' "
+    "RETURNING workspace_id, key_id, 0"
 )
 UNHOLD_WALLET = Sql(
     "UPDATE wallets SET held_micro_usd = held_micro_usd - :amount, "
@@ -36,6 +52,14 @@ UNHOLD_WALLET = Sql(
 UNHOLD_KEY = Sql(
     "UPDATE api_keys SET held_micro_usd = held_micro_usd - :amount, "
     "spent_micro_usd = spent_micro_usd + :charged WHERE id = :key_id"
+)
+# What a cost beyond its hold can still take: never more than the workspace has free.
+CHARGE_WALLET = Sql(
+    "UPDATE wallets SET balance_micro_usd = balance_micro_usd - :amount "
+    "WHERE workspace_id = :workspace_id AND balance_micro_usd - held_micro_usd >= :amount"
+)
+CHARGE_KEY = Sql(
+    "UPDATE api_keys SET spent_micro_usd = spent_micro_usd + :amount WHERE id = :key_id"
 )
 INSERT_CHARGE = Sql(
     "INSERT INTO ledger_entries (workspace_id, amount_micro_usd, kind, reason, request_id, "

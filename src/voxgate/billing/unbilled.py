@@ -16,6 +16,12 @@ class UnbilledHolds:
     async def extend(self, hold_id: str, amount: MicroUSD) -> None:
         return None
 
+    async def keep_alive(self, hold_id: str, ttl_seconds: int) -> bool:
+        return True
+
+    async def draw(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD:
+        return cost
+
     async def settle(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD:
         return cost
 

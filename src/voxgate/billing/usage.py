@@ -35,6 +35,7 @@ class UsageRecord:
     input_characters: int = 0
     audio_milliseconds: int = 0
     cost_micro_usd: int = 0
+    charged_micro_usd: int = 0
     hold_micro_usd: int = 0
     attempts: tuple[Attempt, ...] = ()
 

@@ -128,6 +128,8 @@ class Usage(Base):
     input_characters: Mapped[int] = mapped_column(BigInteger, default=0)
     audio_milliseconds: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Below the cost only when a workspace could not pay all of it (never silently).
+    charged_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
     hold_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
