@@ -6,6 +6,17 @@ import av
 
 from voxgate.audio.pcm import BYTES_PER_SAMPLE, PcmAudio
 
+# The demuxers client audio may be read with (FFmpeg's names; "mov" serves mp4 and m4a, and
+# "matroska" serves webm). Probing alone would also pick demuxers that open other files named in
+# the bytes (concat, HLS playlists, image sequences): a client could read the server's files.
+ALLOWED_CONTAINERS = ("wav", "mp3", "ogg", "flac", "mov", "matroska", "aac")
+OPEN_OPTIONS = {
+    "format_whitelist": ",".join(ALLOWED_CONTAINERS),
+    # No protocol at all: the bytes come from memory, so any file or URL a demuxer tries to open
+    # besides them is refused.
+    "protocol_whitelist": "none",
+}
+
 # The highest rate real recordings use (DXD); a damaged header can claim 650 MHz, and a
 # resampler built for that ratio allocates gigabytes before it reads a sample.
 MAX_SOURCE_RATE = 384_000
@@ -27,7 +38,9 @@ def decode(data: bytes, *, sample_rate: int = 16_000, max_seconds: float) -> Pcm
     try:
         # Tags are not needed, and a damaged one (bytes that are not UTF-8) would otherwise
         # raise UnicodeDecodeError from av.open: a 500 instead of a decoded file.
-        with av.open(io.BytesIO(data), mode="r", metadata_errors="replace") as container:
+        with av.open(
+            io.BytesIO(data), mode="r", options=OPEN_OPTIONS, metadata_errors="replace"
+        ) as container:
             if not container.streams.audio:
                 raise AudioDecodeError("no audio stream")
             pcm = _decode_stream(container, sample_rate, limit, max_seconds)
@@ -79,4 +92,7 @@ def _append(chunks: list[bytes], frame: av.AudioFrame) -> int:
 
 
 def _reason(exc: av.FFmpegError) -> str:
-    return str(getattr(exc, "strerror", None) or exc).rstrip(".").lower()
+    # FFmpeg's own text can name files and whether they exist; the client gets a fixed phrase.
+    if isinstance(exc, av.InvalidDataError):
+        return "damaged or not a supported container"
+    return "not a supported audio container"
