@@ -92,7 +92,8 @@ def container_file(container: str, codec: str) -> bytes:
     source = tone(rate=48_000)
     out = io.BytesIO()
     with av.open(out, "w", format=container) as media:
-        stream = media.add_stream(codec, rate=48_000, layout="mono")  # type: ignore[call-overload]
+        stream = media.add_stream(codec, rate=48_000, layout="mono")
+        assert isinstance(stream, av.AudioStream)
         samples = np.frombuffer(source.samples, dtype="<i2").reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
         frame.sample_rate = 48_000
