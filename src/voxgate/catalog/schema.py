@@ -88,6 +88,13 @@ class Cascade(_Frozen):
     speech: str = Field(description="The catalog id of the text-to-speech leg.")
 
 
+class Alias(_Frozen):
+    """Another name clients already send for this row, e.g. an SDK's or a framework's default."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    reason: str = Field(description="Why this row serves the name: shown on the model's page.")
+
+
 class Modalities(_Frozen):
     input: tuple[Modality, ...]
     output: tuple[Modality, ...]
@@ -112,6 +119,13 @@ class ModelRow(_Frozen):
     modalities: Modalities
     context_window: int | None = None
     max_output_tokens: int | None = None
+    default_output_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="The output cap sent upstream as max_completion_tokens when the client "
+        "gives none, so that the credit held for a request bounds what it can cost.",
+    )
+    aliases: tuple[Alias, ...] = ()
     voices: tuple[str, ...] = ()
     default_voice: str | None = None
     formats: tuple[AudioFormat, ...] = ()
@@ -135,6 +149,11 @@ class ModelRow(_Frozen):
             raise ValueError(f"default_format {self.default_format!r} is not one of formats")
         if (self.interface == "cascade") != (self.cascade is not None):
             raise ValueError("a cascade row needs a cascade, and only a cascade row has one")
+        if self.default_output_tokens is not None and self.default_output_tokens > (
+            self.max_output_tokens or 0
+        ):
+            raise ValueError("default_output_tokens must not exceed max_output_tokens")
+        self._check_accepted("model", (self.id, *self.alias_ids))
         self._check_accepted("task", ("auto", *self.tasks))
         self._check_accepted("voice", self.voices)
         self._check_accepted("response_format", self.formats)
@@ -142,10 +161,18 @@ class ModelRow(_Frozen):
         return self
 
     def _check_accepted(self, name: str, values: tuple[str, ...]) -> None:
-        """A field's accepted values must be exactly what the row declares it can do."""
+        """A field's accepted values must be exactly what the row declares it can do; a row
+        copied from another keeps the old model id, which would refuse every request."""
         spec = self.field(name)
         if spec is not None and set(spec.accepted or ()) != set(values):
-            raise ValueError(f"field {name!r} must accept exactly {sorted(values)}")
+            raise ValueError(
+                f"field {name!r}: accepted values {sorted(spec.accepted or ())} must be exactly "
+                f"{sorted(values)}"
+            )
+
+    @property
+    def alias_ids(self) -> tuple[str, ...]:
+        return tuple(alias.id for alias in self.aliases)
 
     def field(self, name: str) -> FieldSpec | None:
         return next((spec for spec in self.fields if spec.name == name), None)
@@ -165,6 +192,11 @@ class VoiceMapping(_Frozen):
 class VoiceTable(_Frozen):
     openai: dict[str, VoiceMapping]
     provider_columns: dict[str, Literal["gemini", "local"]]
+    native: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="Each provider's own voice names, where they are not OpenAI's; the local "
+        "engine's come from its models file, not from here.",
+    )
 
     def native_voice(self, voice: str, provider: str) -> str:
         """The serving provider's name for `voice`; native names pass through unchanged."""
