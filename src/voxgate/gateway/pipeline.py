@@ -1,12 +1,13 @@
 """The unified endpoint's chain of steps: validate → task → plan → hold → call → settle."""
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.holds import HoldBook
@@ -28,20 +29,21 @@ from voxgate.gateway.inputs import (
 from voxgate.gateway.jobs import DEFAULT_OPTIONS, Job, JobOptions, Outcome, usage_body
 from voxgate.gateway.limits import Limits
 from voxgate.gateway.speech import SpeechJob
-from voxgate.gateway.streaming import SpeechStream
+from voxgate.gateway.streaming import Streamed, StreamingJob, opener
 from voxgate.gateway.tasks import is_speech_to_text, looks_like_audio, resolve_task
 from voxgate.gateway.transcription import TranscriptionJob
 from voxgate.gateway.validation import UnifiedRequest, validate
 from voxgate.metrics import Metrics
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.breaker import Breaker
-from voxgate.routing.failover import AttemptsFailed, RetryPolicy, first_success
+from voxgate.routing.failover import AttemptsFailed, RetryPolicy, Success, first_success
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.settings import Settings
 from voxgate.store.keys import Principal
 from voxgate.types import MicroUSD, Task
 
 JobBuilder = Callable[[], Awaitable[tuple[ModelRow, Task, Job]]]
+ResultT = TypeVar("ResultT")
 
 RESPONSE_OBJECTS: Mapping[Task, str] = MappingProxyType(
     {
@@ -108,15 +110,6 @@ class Completed:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Served:
-    """The attempt that served the request, what it produced, and every attempt made."""
-
-    outcome: Outcome
-    attempt: PlannedAttempt[Any]
-    log: tuple[Attempt, ...]
-
-
 class AudioGateway:
     def __init__(
         self,
@@ -140,6 +133,12 @@ class AudioGateway:
         self._breaker = breaker
         self._metrics = metrics
         self._retry = RetryPolicy(deadline_seconds=settings.request_deadline_seconds)
+        # A unary request ends by its deadline, so its hold outlives it; a stream may run on
+        # past the deadline and keeps its hold alive instead.
+        self._unary_ttl = max(
+            settings.hold_ttl_seconds, math.ceil(settings.request_deadline_seconds) + 60
+        )
+        self._stream_ttl = settings.hold_ttl_seconds
 
     async def handle(
         self,
@@ -166,29 +165,75 @@ class AudioGateway:
         trace = Trace(principal, request_id, time.perf_counter(), model=model)
         async with self._admitted(trace):
             prepared = await self._prepare(trace, build)
-            served = await self._call(prepared)
-            charged = await self._settle(prepared, served)
-            return Completed(prepared.task, served.outcome, charged)
+            served = await self._call(prepared, prepared.job.run)
+            charged = await self.settle(prepared, served.result.metered, served.attempt, served.log)
+            return Completed(prepared.task, served.result, charged)
 
-    async def stream_speech(
-        self, principal: Principal, body: object, request_id: str
-    ) -> SpeechStream:
-        """Speech whose audio is sent as it is made; billed when the stream ends."""
-        trace = Trace(principal, request_id, time.perf_counter(), model=_named_model(body))
+    async def stream(
+        self, principal: Principal, request_id: str, build: JobBuilder, *, model: str = ""
+    ) -> Streamed[Any]:
+        """The same steps for an answer sent as it is made: admitted, validated, held, and
+        failed over until the first chunk; `Streamed` delivers the rest and settles."""
+        trace = Trace(principal, request_id, time.perf_counter(), model=model)
         stack = AsyncExitStack()
         await stack.enter_async_context(self._admitted(trace))
         try:
-            prepared = await self._prepare(trace, lambda: self._unified_job(body, DEFAULT_OPTIONS))
-            if not isinstance(prepared.job, SpeechJob):
+            prepared = await self._prepare(trace, build, ttl_seconds=self._stream_ttl)
+            job = prepared.job
+            if not isinstance(job, StreamingJob):
                 raise InvalidRequestError(
-                    f"Model '{prepared.row.id}' does not stream speech.",
+                    f"Model '{prepared.row.id}' cannot stream this task.",
                     param="model",
                     code="unsupported_model",
                 )
+            await stack.enter_async_context(self._kept_alive(prepared.hold_id))
+            served = await self._call(prepared, opener(job))
         except BaseException:
             await stack.aclose()
             raise
-        return SpeechStream(self, prepared, prepared.job, stack)
+        return Streamed(self, prepared, job, served, stack)
+
+    async def stream_unified(
+        self, principal: Principal, body: object, request_id: str
+    ) -> Streamed[Any]:
+        """A unified request's answer, streamed."""
+        return await self.stream(
+            principal,
+            request_id,
+            lambda: self._unified_job(body, DEFAULT_OPTIONS),
+            model=_named_model(body),
+        )
+
+    @asynccontextmanager
+    async def admitted(
+        self, principal: Principal, request_id: str, model: str = ""
+    ) -> AsyncIterator[None]:
+        """Admission alone, for work that holds and settles by itself (a realtime session):
+        the key's limits apply for as long as it runs; a refusal is recorded."""
+        async with self._admitted(Trace(principal, request_id, time.perf_counter(), model=model)):
+            yield
+
+    async def grow_hold(self, prepared: "Prepared", amount: MicroUSD) -> None:
+        await self._holds.extend(prepared.hold_id, amount)
+
+    @asynccontextmanager
+    async def _kept_alive(self, hold_id: str) -> AsyncIterator[None]:
+        """Keep a hold from expiring for as long as its stream lives, however slowly the
+        client reads."""
+        ttl = self._stream_ttl
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(ttl / 3)
+                await self._holds.keep_alive(hold_id, ttl)
+
+        beating = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            beating.cancel()
+            with suppress(asyncio.CancelledError):
+                await beating
 
     @property
     def planner(self) -> RoutePlanner:
@@ -211,7 +256,9 @@ class AudioGateway:
             await self._holds.record(_failed(trace, exc, status="rejected"))
             raise
 
-    async def _prepare(self, trace: Trace, build: JobBuilder) -> "Prepared":
+    async def _prepare(
+        self, trace: Trace, build: JobBuilder, *, ttl_seconds: int | None = None
+    ) -> "Prepared":
         """Build (validating), plan and hold; a refusal here is recorded and costs nothing."""
         principal = trace.principal
         try:
@@ -225,7 +272,7 @@ class AudioGateway:
                 key_id=principal.key_id,
                 request_id=trace.request_id,
                 amount=amount,
-                ttl_seconds=self._settings.hold_ttl_seconds,
+                ttl_seconds=ttl_seconds or self._unary_ttl,
             )
         except GatewayError as exc:
             await self._holds.record(_failed(trace, exc, status="rejected"))
@@ -292,11 +339,14 @@ class AudioGateway:
             max_seconds=self._settings.max_audio_seconds,
         )
 
-    async def _call(self, prepared: "Prepared") -> Served:
+    async def _call(
+        self,
+        prepared: "Prepared",
+        run: Callable[[PlannedAttempt[Any]], Awaitable[ResultT]],
+    ) -> Success[ResultT]:
+        """The one failover loop, for every kind of request; a failure releases the hold."""
         try:
-            success = await first_success(
-                prepared.attempts, prepared.job.run, self._retry, self._breaker
-            )
+            success = await first_success(prepared.attempts, run, self._retry, self._breaker)
         except AttemptsFailed as failed:
             self._observe(prepared.row.id, failed.log)
             error = client_error(prepared.row.id, failed)
@@ -306,7 +356,7 @@ class AudioGateway:
             await self.release(prepared, exc, ())
             raise
         self._observe(prepared.row.id, success.log)
-        return Served(success.result, success.attempt, success.log)
+        return success
 
     def _observe(self, model: str, log: tuple[Attempt, ...]) -> None:
         tried = [(a.provider, a.status) for a in log if a.status != "skipped"]
@@ -320,22 +370,24 @@ class AudioGateway:
         # Shielded: a client hanging up must not leave the hold behind.
         await asyncio.shield(self._holds.release(prepared.hold_id, usage))
 
-    async def _settle(self, prepared: "Prepared", served: Served) -> MicroUSD:
-        return await self.settle(prepared, served.outcome.metered, served.attempt, served.log)
-
     async def settle(
         self,
         prepared: "Prepared",
         metered: Metered,
         attempt: PlannedAttempt[Any],
         log: tuple[Attempt, ...],
+        *,
+        interrupted_by: BaseException | None = None,
     ) -> MicroUSD:
+        """Charge what was delivered; a stream cut short (`interrupted_by`) records why."""
         price = cost(prepared.row.pricing, metered)
+        failure = recorded_failure(interrupted_by) if interrupted_by is not None else None
         usage = prepared.trace.record(
             provider=attempt.route.provider,
             route=attempt.label,
-            status="succeeded",
-            http_status=200,
+            status="succeeded" if interrupted_by is None else "partial",
+            http_status=200 if interrupted_by is None else _status_of(failure),
+            error_code=None if interrupted_by is None else _code_of(failure),
             attempts=log,
             hold_micro_usd=prepared.amount,
             cost_micro_usd=price,
@@ -370,12 +422,20 @@ def _metered_fields(metered: Metered) -> dict[str, int]:
     }
 
 
+def _status_of(failure: GatewayError | None) -> int:
+    return failure.status_code if failure else 500
+
+
+def _code_of(failure: GatewayError | None) -> str | None:
+    return failure.code if failure else "internal_error"
+
+
 def _failed(
     trace: Trace, exc: GatewayError | None, *, status: str, attempts: tuple[Attempt, ...] = ()
 ) -> UsageRecord:
     return trace.record(
         status=status,
-        http_status=exc.status_code if exc else 500,
-        error_code=exc.code if exc else "internal_error",
+        http_status=_status_of(exc),
+        error_code=_code_of(exc),
         attempts=attempts,
     )

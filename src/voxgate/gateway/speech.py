@@ -2,25 +2,50 @@
 
 import base64
 import math
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
 from voxgate.audio.encode import encode_off_loop
 from voxgate.audio.formats import OUTPUT_FORMATS
+from voxgate.audio.pcm import PcmAudio
+from voxgate.audio.stream import StreamEncoder
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import ModelRow, VoiceTable
 from voxgate.gateway.chat import AUDIO_OUTPUT_TOKENS_PER_SECOND
 from voxgate.gateway.jobs import Outcome
 from voxgate.gateway.validation import UnifiedRequest
-from voxgate.providers.protocols import SpeechProvider, SpeechRequest
+from voxgate.providers.protocols import SpeechProvider, SpeechRequest, Upstream
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import AudioFormat, Task
 
 FALLBACK_FORMAT: AudioFormat = "mp3"
 SLOWEST_SECONDS_PER_CHARACTER = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechChunk:
+    """Encoded audio ready to send, and how long it plays."""
+
+    data: bytes
+    seconds: float
+
+
+@dataclass
+class SpeechMeter:
+    job: "SpeechJob"
+    seconds: float = 0.0
+
+    def add(self, chunk: SpeechChunk) -> None:
+        self.seconds += chunk.seconds
+
+    @property
+    def delivered(self) -> Metered:
+        return self.job.metered(self.seconds)
 
 
 @dataclass(frozen=True)
@@ -35,6 +60,10 @@ class SpeechJob:
     @property
     def response_format(self) -> AudioFormat:
         return self.request.response_format or self.row.default_format or FALLBACK_FORMAT
+
+    @property
+    def content_type(self) -> str:
+        return OUTPUT_FORMATS[self.response_format].content_type
 
     def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]:
         return list(planner.plan(self.row, self.providers.speech))
@@ -85,3 +114,29 @@ class SpeechJob:
         }
         metered = self.metered(result.audio.duration_seconds, result.usage.output_audio_tokens)
         return Outcome(data, metered, result)
+
+    async def stream(self, attempt: PlannedAttempt[Any]) -> AsyncIterator[SpeechChunk]:
+        """The audio encoded as it arrives; a provider that cannot stream answers whole."""
+        encoder = StreamEncoder(self.response_format)
+        source = self._pcm(attempt)
+        async with aclosing(source):  # type: ignore[type-var]
+            async for pcm in source:
+                yield SpeechChunk(encoder.feed(pcm), pcm.duration_seconds)
+        yield SpeechChunk(encoder.finish(), 0.0)
+
+    def meter(self) -> SpeechMeter:
+        return SpeechMeter(self)
+
+    def _pcm(self, attempt: PlannedAttempt[Any]) -> AsyncIterator[PcmAudio]:
+        request = self.speech_request(attempt)
+        streaming = self.providers.speech_stream.get(attempt.route.provider)
+        if streaming is not None:
+            return streaming.stream_speech(request, attempt.upstream)
+        return _whole(attempt.provider, request, attempt.upstream)
+
+
+async def _whole(
+    provider: SpeechProvider, request: SpeechRequest, upstream: Upstream
+) -> AsyncIterator[PcmAudio]:
+    result = await provider.synthesize(request, upstream)
+    yield result.audio

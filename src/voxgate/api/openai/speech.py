@@ -2,6 +2,7 @@
 
 import base64
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from starlette.requests import Request
@@ -11,8 +12,9 @@ from voxgate.api.auth import authenticate
 from voxgate.api.bodies import json_body
 from voxgate.api.openai.sse import event, sse_response
 from voxgate.api.responses import StreamingResponse
-from voxgate.errors import InvalidRequestError
-from voxgate.gateway.streaming import SpeechStream
+from voxgate.errors import GatewayError, InvalidRequestError
+from voxgate.gateway.speech import SpeechChunk
+from voxgate.gateway.streaming import Streamed
 from voxgate.services import services_of
 
 # OpenAI's names for the formats, where they differ from the catalog's.
@@ -40,11 +42,10 @@ async def create_speech(request: Request) -> Response:
         completed = await services.gateway.handle(principal, unified, request.state.request_id)
         data = completed.outcome.data
         return Response(base64.b64decode(data["audio_base64"]), media_type=data["content_type"])
-    stream = await services.gateway.stream_speech(principal, unified, request.state.request_id)
-    chunks = await stream.open()
+    stream = await services.gateway.stream_unified(principal, unified, request.state.request_id)
     if stream_format == "sse":
-        return sse_response(_events(stream, chunks))
-    return StreamingResponse(chunks, media_type=stream.content_type)
+        return sse_response(_events(stream))
+    return StreamingResponse(_bytes(stream), media_type=stream.content_type)
 
 
 def _unified(body: dict[str, Any]) -> dict[str, Any]:
@@ -54,10 +55,23 @@ def _unified(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "task": "tts"}
 
 
-async def _events(stream: SpeechStream, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        if chunk:
-            yield event({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()})
+async def _bytes(stream: Streamed[SpeechChunk]) -> AsyncIterator[bytes]:
+    """The audio as it is made; a failure after the first byte can only cut the body short."""
+    async with aclosing(stream.chunks()) as chunks:
+        async for chunk in chunks:
+            yield chunk.data
+
+
+async def _events(stream: Streamed[SpeechChunk]) -> AsyncIterator[bytes]:
+    try:
+        async with aclosing(stream.chunks()) as chunks:
+            async for chunk in chunks:
+                if chunk.data:
+                    audio = base64.b64encode(chunk.data).decode()
+                    yield event({"type": "speech.audio.delta", "audio": audio})
+    except GatewayError as exc:
+        yield event({"type": "error", "error": exc.body()["error"]})
+        return
     usage = stream.usage or {}
     tokens_in, tokens_out = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
     yield event(
