@@ -16,6 +16,8 @@ import httpx
 
 STARTUP_SECONDS = 60
 ADMIN_TOKEN = "test-admin-token"
+FIRST_KEY = re.compile(r"API key: (vg_live_\S+)")
+CURL_LINE = re.compile(r"^curl .*$", re.MULTILINE)
 
 
 @dataclass
@@ -71,6 +73,8 @@ def start_gateway(
         **(extra_env or {}),
     }
     data_dir.mkdir(parents=True, exist_ok=True)
+    # The key is shown only by the first start in a data dir; a restart reuses it.
+    earlier = output.read_text() if output.exists() else ""
     with output.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "voxgate", "serve", "--port", str(port)],
@@ -81,8 +85,8 @@ def start_gateway(
     base_url = f"http://127.0.0.1:{port}"
     wait_until_ready(process, base_url, output)
     text = output.read_text()
-    key = re.search(r"API key: (vg_live_\S+)", text)
-    curl = re.search(r"^curl .*$", text, re.MULTILINE)
+    key = FIRST_KEY.search(text) or FIRST_KEY.search(earlier)
+    curl = CURL_LINE.search(text) or CURL_LINE.search(earlier)
     assert key and curl, text
     return process, RunningGateway(base_url, key.group(1), curl.group(0), data_dir, output)
 

@@ -1,40 +1,50 @@
-"""First-run setup for a single host: the `default` workspace and a development key."""
+"""First-run setup for a single host: a private data directory, the `default` workspace and,
+when that workspace is created, one key whose secret is shown that once."""
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
-from voxgate.services import Services, write_private_file
+from voxgate.services import Services
+from voxgate.settings import Settings
 
 DEFAULT_WORKSPACE = "default"
-DEV_KEY_FILE = "dev-key"
+# Where versions before 0.1 kept the first key's secret unhashed; removed at start.
+LEGACY_KEY_FILE = "dev-key"
+SQLITE_FILE = "voxgate.db"
 
 
 @dataclass(frozen=True, slots=True)
 class DevAccess:
     workspace_id: str
-    key: str
     created: bool
+    key: str | None
+    """The secret of the key made with the workspace; None on every later start."""
+
+
+def prepare_data_dir(settings: Settings) -> None:
+    """The data directory readable by its owner only, and the SQLite file created 0600 before
+    the driver makes it with the umask's mode (its -wal and -shm files copy that mode)."""
+    data_dir = settings.data_dir
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if settings.database_url is None:
+        _create_private(data_dir / SQLITE_FILE)
+    (data_dir / LEGACY_KEY_FILE).unlink(missing_ok=True)
 
 
 async def ensure_dev_access(services: Services) -> DevAccess:
-    """The default workspace (created with the opening credit) and a key that works for it.
-
-    Keys are stored hashed, so the development key's secret is kept in a private file in the
-    data dir to be shown again on the next start.
-    """
+    """The default workspace, created on the first start with the opening credit and a key."""
     settings = services.settings
     workspace = await services.workspaces.get_by_name(DEFAULT_WORKSPACE)
-    created = workspace is None
-    if workspace is None:
-        workspace = await services.workspaces.create(
-            DEFAULT_WORKSPACE, opening_credit=settings.default_workspace_credit_micro_usd
-        )
-    key_path = settings.data_dir / DEV_KEY_FILE
-    if key_path.exists():
-        secret = key_path.read_text().strip()
-        principal = await services.keys.authenticate(secret)
-        if principal is not None and principal.workspace_id == workspace.id:
-            return DevAccess(workspace.id, secret, created)
-        key_path.unlink()
-    _, secret = await services.keys.create_key(workspace.id, "development")
-    write_private_file(key_path, secret)
-    return DevAccess(workspace.id, secret, created)
+    if workspace is not None:
+        return DevAccess(workspace.id, created=False, key=None)
+    workspace = await services.workspaces.create(
+        DEFAULT_WORKSPACE, opening_credit=settings.default_workspace_credit_micro_usd
+    )
+    _, secret = await services.keys.create_key(workspace.id, "first key")
+    return DevAccess(workspace.id, created=True, key=secret)
+
+
+def _create_private(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    path.chmod(0o600)  # a file an older version made with the umask's mode

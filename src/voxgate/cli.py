@@ -1,62 +1,176 @@
 """The `voxgate` command line."""
 
 import asyncio
+import functools
 import json
 import os
 import shlex
+import shutil
+import socket
+from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
-from voxgate import cli_admin
+from voxgate import __version__, cli_admin
 from voxgate.billing.pricing import format_usd
-from voxgate.bootstrap import DevAccess, ensure_dev_access
+from voxgate.bootstrap import DEFAULT_WORKSPACE, DevAccess, ensure_dev_access, prepare_data_dir
+from voxgate.http_server import ConnectionLimits, GuardedHttpProtocol, raise_open_file_limit
+from voxgate.logs import logging_config
+from voxgate.metrics import MULTIPROCESS_ENV
 from voxgate.services import open_services
-from voxgate.settings import Settings
+from voxgate.settings import Settings, default_data_dir
 from voxgate.types import MicroUSD
 
-app = typer.Typer(help="voxgate: a self-hostable unified audio AI gateway.", no_args_is_help=True)
-
-
+app = typer.Typer(
+    help="voxgate: a self-hostable unified audio AI gateway. Every option can also be set "
+    "by the VOXGATE_* environment variable shown beside it.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 app.add_typer(cli_admin.workspaces, name="workspaces")
 app.add_typer(cli_admin.keys, name="keys")
+app.add_typer(cli_admin.db, name="db")
 app.command()(cli_admin.credit)
 app.command()(cli_admin.balance)
+
+DEFAULTS = Settings.model_fields
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"voxgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="VOXGATE_DATA_DIR",
+            show_envvar=True,
+            metavar="DIR",
+            help=f"The SQLite database, key pepper and model cache (default: {default_data_dir()},"
+            " from $XDG_DATA_HOME/voxgate or ~/.local/share/voxgate).",
+        ),
+    ] = None,
+    log_level: Annotated[
+        str,
+        typer.Option(
+            envvar="VOXGATE_LOG_LEVEL",
+            show_envvar=True,
+            metavar="LEVEL",
+            help="critical, error, warning, info or debug.",
+        ),
+    ] = str(DEFAULTS["log_level"].default),
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    # Worker processes and every command build their own Settings from the environment.
+    if data_dir is not None:
+        os.environ["VOXGATE_DATA_DIR"] = str(data_dir.expanduser().resolve())
+    os.environ["VOXGATE_LOG_LEVEL"] = log_level
 
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+    host: Annotated[
+        str,
+        typer.Option(
+            envvar="VOXGATE_HOST", show_envvar=True, metavar="ADDRESS", help="Interface to bind."
+        ),
+    ] = str(DEFAULTS["host"].default),
+    port: Annotated[
+        int,
+        typer.Option(envvar="VOXGATE_PORT", show_envvar=True, metavar="PORT", help="Port to bind."),
+    ] = int(DEFAULTS["port"].default),
     workers: Annotated[
         int | None,
-        typer.Option(help="Worker processes (default: one per core with Redis, else one)."),
+        typer.Option(
+            envvar="VOXGATE_WORKERS",
+            show_envvar=True,
+            metavar="N",
+            help="Server processes (default: one per core with VOXGATE_REDIS_URL, else one).",
+        ),
     ] = None,
     preload: Annotated[
-        bool | None, typer.Option(help="Load the local models at start (default: yes).")
-    ] = None,
+        bool,
+        typer.Option(
+            envvar="VOXGATE_ENGINE_PRELOAD",
+            show_envvar=True,
+            help="Load the local models at start rather than on first use.",
+        ),
+    ] = bool(DEFAULTS["engine_preload"].default),
 ) -> None:
-    """Run the gateway; on first start create the default workspace and a development key."""
-    # Worker processes build their own Settings, so options travel through the environment.
+    """Run the gateway. The first start creates the 'default' workspace and shows its key once."""
     overrides = {"host": host, "port": port, "workers": workers, "engine_preload": preload}
     for name, value in overrides.items():
         if value is not None:
             os.environ[f"VOXGATE_{name.upper()}"] = str(value)
     settings = Settings()
+    raise_open_file_limit()
+    config = _server_config(settings)
+    listening = _bind(config)
+    _share_metrics(settings)
+    prepare_data_dir(settings)
     access = asyncio.run(_prepare(settings))
     _print_welcome(settings, access)
-    uvicorn.run(
+    if config.workers > 1:
+        Multiprocess(config, sockets=[listening]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[listening])
+
+
+def _server_config(settings: Settings) -> uvicorn.Config:
+    limits = ConnectionLimits(
+        header_timeout_seconds=settings.header_timeout_seconds,
+        max_connections_per_client=settings.max_connections_per_client,
+    )
+    return uvicorn.Config(
         "voxgate.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.server_workers,
         loop="uvloop",
-        http="httptools",
+        http=functools.partial(GuardedHttpProtocol, limits=limits),  # type: ignore[arg-type]
+        log_config=logging_config(settings),
         log_level=settings.log_level,
         access_log=False,
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,  # type: ignore[arg-type]
+        limit_concurrency=settings.max_connections,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
     )
+
+
+def _bind(config: uvicorn.Config) -> socket.socket:
+    """The listening socket, before anything is printed: a busy port fails here, plainly."""
+    try:
+        listening = socket.create_server((config.host, config.port), reuse_port=False)
+    except OSError as error:
+        typer.echo(f"voxgate: cannot listen on {config.host}:{config.port}: {error}", err=True)
+        raise typer.Exit(1) from error
+    listening.set_inheritable(True)
+    return listening
+
+
+def _share_metrics(settings: Settings) -> None:
+    """Several processes write their samples to files that each scrape adds up; the files of
+    an earlier run are removed first, or its totals would count again."""
+    if settings.server_workers == 1:
+        return
+    directory = Path(os.environ.get(MULTIPROCESS_ENV) or settings.data_dir / "metrics")
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, mode=0o700)
+    os.environ[MULTIPROCESS_ENV] = str(directory)
 
 
 @app.command()
@@ -91,21 +205,22 @@ async def _prepare(settings: Settings) -> DevAccess:
 
 
 def _print_welcome(settings: Settings, access: DevAccess) -> None:
-    body = json.dumps(
-        {"model": "local-tts", "input": "Hello from voxgate.", "voice": "alloy"},
-        separators=(",", ":"),
-    )
-    curl = (
-        f"curl -sS {settings.base_url}/api/v1/audio "
-        f"-H {shlex.quote('Authorization: Bearer ' + access.key)} "
-        "-H 'Content-Type: application/json' "
-        f"-d {shlex.quote(body)}"
-    )
-    credit = format_usd(MicroUSD(settings.default_workspace_credit_micro_usd))
-    state = f"created with ${credit} of credit" if access.created else "ready"
-    typer.echo(f"voxgate: workspace 'default' {state} ({access.workspace_id})")
-    typer.echo(f"voxgate: API key: {access.key}")
-    typer.echo(f"voxgate: try it:\n{curl}")
+    if access.created and access.key is not None:
+        credit = format_usd(MicroUSD(settings.default_workspace_credit_micro_usd))
+        typer.echo(
+            f"voxgate: workspace '{DEFAULT_WORKSPACE}' created with ${credit} of credit "
+            f"({access.workspace_id})"
+        )
+        typer.echo(f"voxgate: API key: {access.key}")
+        typer.echo("voxgate: it is shown this once and stored only hashed; keep it now")
+        typer.echo(f"voxgate: try it:\n{_curl(settings, access.key)}")
+    else:
+        typer.echo(f"voxgate: workspace '{DEFAULT_WORKSPACE}' ready ({access.workspace_id})")
+        typer.echo(
+            "voxgate: keys are shown only when created; make one with: "
+            f"voxgate keys create {DEFAULT_WORKSPACE} --name NAME"
+        )
+    typer.echo(f"voxgate: data in {settings.data_dir}")
     workers = settings.server_workers
     typer.echo(f"voxgate: serving on {settings.base_url} with {workers} worker process(es)")
     if workers == 1 and not settings.redis_url and (os.cpu_count() or 1) > 1:
@@ -113,6 +228,19 @@ def _print_welcome(settings: Settings, access: DevAccess) -> None:
             "voxgate: set VOXGATE_REDIS_URL to run one worker per core: rate limits and "
             "circuit breakers are then shared by all of them"
         )
+
+
+def _curl(settings: Settings, key: str) -> str:
+    body = json.dumps(
+        {"model": "local-tts", "input": "Hello from voxgate.", "voice": "alloy"},
+        separators=(",", ":"),
+    )
+    return (
+        f"curl -sS {settings.base_url}/api/v1/audio "
+        f"-H {shlex.quote('Authorization: Bearer ' + key)} "
+        "-H 'Content-Type: application/json' "
+        f"-d {shlex.quote(body)}"
+    )
 
 
 def main() -> None:

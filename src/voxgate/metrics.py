@@ -1,82 +1,112 @@
-"""Counters for /metrics in the Prometheus text format; one Metrics object per process."""
+"""The gateway's Prometheus metrics, through `prometheus_client`; one Metrics object per process.
 
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+With several server processes (`voxgate serve --workers N`), `PROMETHEUS_MULTIPROC_DIR` is set
+before they start: each process writes its samples to files there and a scrape, whichever
+process answers it, adds up all of them. With one process the samples stay in memory."""
 
+import logging
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+logger = logging.getLogger("voxgate.upstream")
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Latency buckets in seconds, from a fast cached answer to a long synthesis.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 
 
-@dataclass
 class Metrics:
-    requests: Counter[tuple[str, int]] = field(default_factory=Counter)
-    latency_buckets: Counter[tuple[str, float]] = field(default_factory=Counter)
-    latency_sum: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
-    latency_count: Counter[str] = field(default_factory=Counter)
-    upstream_attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
-    failovers: Counter[str] = field(default_factory=Counter)
-    credit_spent_micro_usd: Counter[str] = field(default_factory=Counter)
+    def __init__(self) -> None:
+        self._multiprocess_dir = os.environ.get(MULTIPROCESS_ENV)
+        # In multiprocess mode the samples live in files, not in a registry: these metrics
+        # register nowhere and each scrape collects the files.
+        self._registry = None if self._multiprocess_dir else CollectorRegistry()
+        self._requests = Counter(
+            "voxgate_requests",
+            "HTTP requests by path and status (499: the client hung up first).",
+            ("path", "status"),
+            registry=self._registry,
+        )
+        self._latency = Histogram(
+            "voxgate_request_seconds",
+            "Request latency.",
+            ("path",),
+            buckets=BUCKETS,
+            registry=self._registry,
+        )
+        self._attempts = Counter(
+            "voxgate_upstream_attempts",
+            "Upstream attempts by provider and outcome.",
+            ("provider", "status"),
+            registry=self._registry,
+        )
+        self._failovers = Counter(
+            "voxgate_failovers",
+            "Requests served after at least one failed attempt.",
+            ("model",),
+            registry=self._registry,
+        )
+        self._spent = Counter(
+            "voxgate_credit_spent_micro_usd",
+            "Credit charged, in micro-USD.",
+            ("model",),
+            registry=self._registry,
+        )
+        if self._registry is not None:
+            ProcessCollector(registry=self._registry)
+            PlatformCollector(registry=self._registry)
 
     def observe_request(self, path: str, status: int, seconds: float) -> None:
-        self.requests[(path, status)] += 1
-        self.latency_sum[path] += seconds
-        self.latency_count[path] += 1
-        for bound in BUCKETS:
-            if seconds <= bound:
-                self.latency_buckets[(path, bound)] += 1
+        self._requests.labels(path, str(status)).inc()
+        self._latency.labels(path).observe(seconds)
 
     def observe_attempts(self, model: str, statuses: list[tuple[str, str]]) -> None:
-        """Each upstream attempt of one request (provider, status); more than one is a failover."""
+        """Each upstream attempt of one request (provider, status); more than one is a failover.
+        A failed attempt and a failover are each a log line."""
         for provider, status in statuses:
-            self.upstream_attempts[(provider, status)] += 1
+            self._attempts.labels(provider, status).inc()
+            if status != "ok":
+                logger.warning(
+                    "upstream attempt failed: model=%s provider=%s status=%s",
+                    model,
+                    provider,
+                    status,
+                    extra={"model": model, "provider": provider, "upstream_status": status},
+                )
         if len(statuses) > 1:
-            self.failovers[model] += 1
+            self._failovers.labels(model).inc()
+            logger.warning(
+                "failover: model=%s attempts=%s",
+                model,
+                ",".join(f"{provider}:{status}" for provider, status in statuses),
+                extra={"model": model, "attempts": len(statuses)},
+            )
 
     def observe_charge(self, model: str, micro_usd: int) -> None:
-        self.credit_spent_micro_usd[model] += micro_usd
+        self._spent.labels(model).inc(micro_usd)
 
     def render(self, holds_open: int) -> str:
-        lines = [
-            "# HELP voxgate_requests_total HTTP requests by path and status.",
-            "# TYPE voxgate_requests_total counter",
-            *(
-                f'voxgate_requests_total{{path="{p}",status="{s}"}} {n}'
-                for (p, s), n in sorted(self.requests.items())
-            ),
-            "# HELP voxgate_request_seconds Request latency.",
-            "# TYPE voxgate_request_seconds histogram",
-        ]
-        for path in sorted(self.latency_count):
-            lines += [
-                f'voxgate_request_seconds_bucket{{path="{path}",le="{bound}"}} {self.latency_buckets[(path, bound)]}'
-                for bound in BUCKETS
-            ]
-            lines += [
-                f'voxgate_request_seconds_bucket{{path="{path}",le="+Inf"}} {self.latency_count[path]}',
-                f'voxgate_request_seconds_sum{{path="{path}"}} {self.latency_sum[path]:.6f}',
-                f'voxgate_request_seconds_count{{path="{path}"}} {self.latency_count[path]}',
-            ]
-        lines += [
-            "# HELP voxgate_upstream_attempts_total Upstream attempts by provider and outcome.",
-            "# TYPE voxgate_upstream_attempts_total counter",
-            *(
-                f'voxgate_upstream_attempts_total{{provider="{p}",status="{s}"}} {n}'
-                for (p, s), n in sorted(self.upstream_attempts.items())
-            ),
-            "# HELP voxgate_failovers_total Requests served after at least one failed attempt.",
-            "# TYPE voxgate_failovers_total counter",
-            *(
-                f'voxgate_failovers_total{{model="{m}"}} {n}'
-                for m, n in sorted(self.failovers.items())
-            ),
-            "# HELP voxgate_credit_spent_micro_usd_total Credit charged, in micro-USD.",
-            "# TYPE voxgate_credit_spent_micro_usd_total counter",
-            *(
-                f'voxgate_credit_spent_micro_usd_total{{model="{m}"}} {n}'
-                for m, n in sorted(self.credit_spent_micro_usd.items())
-            ),
-            "# HELP voxgate_holds_open Credit holds of requests in flight (all processes).",
-            "# TYPE voxgate_holds_open gauge",
-            f"voxgate_holds_open {holds_open}",
-        ]
-        return "\n".join(lines) + "\n"
+        """Every process's samples, the answering process's own process metrics, and the
+        holds open in the database (all processes)."""
+        registry = self._registry
+        if registry is None:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=self._multiprocess_dir)  # type: ignore[no-untyped-call]
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+        holds = (
+            "# HELP voxgate_holds_open Credit holds of requests in flight (all processes).\n"
+            "# TYPE voxgate_holds_open gauge\n"
+            f"voxgate_holds_open {holds_open}\n"
+        )
+        return generate_latest(registry).decode() + holds

@@ -2,11 +2,20 @@
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).parent
+
+
+def default_data_dir() -> Path:
+    """`$XDG_DATA_HOME/voxgate`, else `~/.local/share/voxgate`: the same wherever a command
+    runs, so that `voxgate serve` and `voxgate balance` find one database."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "voxgate"
 
 
 class Settings(BaseSettings):
@@ -17,7 +26,11 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None, description="Base URL printed in examples; defaults to http://host:port."
     )
-    data_dir: Path = Path("var")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="The SQLite database, the key pepper and the model cache "
+        "(default: $XDG_DATA_HOME/voxgate or ~/.local/share/voxgate).",
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; defaults to SQLite in data_dir."
     )
@@ -56,6 +69,32 @@ class Settings(BaseSettings):
     client_body_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Longest wait for the next piece of a request body."
     )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection that has not sent a whole request head by then is closed "
+        "(idle and slow-header connections).",
+    )
+    keep_alive_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="An idle keep-alive connection is closed after this."
+    )
+    max_connections: int = Field(
+        default=4096,
+        ge=1,
+        description="Connections and requests at once per server process; past it, 503.",
+    )
+    max_connections_per_client: int | None = Field(
+        default=None,
+        ge=1,
+        description="Connections one client address may hold per server process; more are "
+        "closed at once. Leave unset behind a proxy (all connections come from it) and cap "
+        "per address there (nginx limit_conn).",
+    )
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="Comma-separated addresses (or *) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed: the client address and scheme come from them.",
+    )
     max_upstream_response_bytes: int = Field(
         default=64 * 1024 * 1024, description="Largest answer read from a provider."
     )
@@ -81,7 +120,10 @@ class Settings(BaseSettings):
     engine_threads_per_worker: int = 2
     engine_preload: bool = True
     default_workspace_credit_micro_usd: int = 5_000_000
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per log line."
+    )
 
     @property
     def resolved_database_url(self) -> str:

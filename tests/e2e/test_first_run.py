@@ -2,10 +2,17 @@
 
 import base64
 import json
+import os
+import re
+import stat
 import subprocess
+import sys
+import time
+from pathlib import Path
 
 from tests.audio_probe import probe
-from tests.e2e.conftest import RunningGateway, curl_argv
+from tests.e2e.conftest import RunningGateway, curl_argv, stop_gateway
+from tests.gateway_process import free_port
 
 
 def test_printed_curl_line_returns_decodable_audio(gateway: RunningGateway) -> None:
@@ -29,3 +36,80 @@ def test_health_and_readiness_carry_request_ids(gateway: RunningGateway) -> None
             assert response.status_code == 200
             assert response.headers["x-request-id"].startswith("req_")
         assert client.get("/readyz").json()["database"] is True
+
+
+def start_in(data_dir: Path, log: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    """`voxgate serve` with its output in `log`, outside the data dir, run from `cwd`."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("VOXGATE_")}
+    env |= {"VOXGATE_DATA_DIR": str(data_dir), "VOXGATE_ENGINE_PRELOAD": "false"}
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "voxgate", "serve", "--port", str(free_port())],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+        )
+
+
+def serve_once(data_dir: Path, log: Path, cwd: Path) -> str:
+    """Start, wait for the banner's last line, stop; the output."""
+    process = start_in(data_dir, log, cwd)
+    try:
+        deadline = time.monotonic() + 60
+        while "serving on" not in log.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.1)
+    finally:
+        stop_gateway(process)
+    return log.read_text()
+
+
+def test_the_key_is_shown_once_and_kept_only_hashed(tmp_path: Path) -> None:
+    data_dir, logs = tmp_path / "data", tmp_path / "logs"
+    logs.mkdir()
+    first = serve_once(data_dir, logs / "first.log", tmp_path)
+    key = re.search(r"API key: (vg_live_\S+)", first)
+    assert key, first
+    secret = key.group(1)
+    second = serve_once(data_dir, logs / "second.log", tmp_path)
+    assert "vg_live_" not in second
+    assert "voxgate keys create default" in second
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), f"{path} holds the key"
+    assert not (data_dir / "dev-key").exists()
+    assert stat.S_IMODE((data_dir / "voxgate.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE((data_dir / "key-pepper").stat().st_mode) == 0o600
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+
+
+def test_the_data_dir_does_not_follow_the_working_directory(tmp_path: Path) -> None:
+    """The default data dir is under $XDG_DATA_HOME: `serve` run in one directory and
+    `balance` run in another share one database."""
+    home = tmp_path / "xdg"
+    elsewhere, other = tmp_path / "one", tmp_path / "two"
+    elsewhere.mkdir()
+    other.mkdir()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("VOXGATE_")}
+    env |= {"XDG_DATA_HOME": str(home)}
+    created = subprocess.run(
+        [sys.executable, "-m", "voxgate", "workspaces", "create", "far", "--credit-usd", "2"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "balance $2.000000" in created.stdout, created.stdout
+    found = subprocess.run(
+        [sys.executable, "-m", "voxgate", "balance", "far"],
+        cwd=other,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert found.returncode == 0, found.stderr
+    assert "far  balance $2.000000" in found.stdout
+    assert (home / "voxgate" / "voxgate.db").exists()
+    assert not list(elsewhere.iterdir()) and not list(other.iterdir())

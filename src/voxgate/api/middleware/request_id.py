@@ -1,10 +1,14 @@
-"""Gives every request an id, exposed to handlers and returned as `x-request-id`."""
+"""Gives every request an id, exposed to handlers and returned as `x-request-id`: the one a load
+balancer sent when it is well formed (so its logs and ours name the request alike), else new."""
 
+import re
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = b"x-request-id"
+# Short enough for the usage record's key, and nothing a log line or a header could be split on.
+WELL_FORMED = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
 def new_request_id() -> str:
@@ -19,7 +23,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = new_request_id()
+        request_id = _inbound(scope) or new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
 
@@ -29,3 +33,11 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+def _inbound(scope: Scope) -> str | None:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
+        if name == REQUEST_ID_HEADER and WELL_FORMED.fullmatch(value):
+            return value.decode("ascii")
+    return None
