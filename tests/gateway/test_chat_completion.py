@@ -1,14 +1,24 @@
-"""Standard chat parameters reach only the routes that list them (a stub provider beneath)."""
+"""Chat parameters are sent to routes that take them, and refused by name where none does."""
 
+from dataclasses import replace
 from typing import Any
+
+import pytest
 
 from voxgate.billing.metering import TokenCounter
 from voxgate.catalog.loader import load_catalog
 from voxgate.catalog.schema import Route
-from voxgate.gateway.chat_completion import ChatCompletionJob
-from voxgate.providers.protocols import ChatAudioRequest, ChatAudioResult, Upstream
+from voxgate.errors import InvalidRequestError
+from voxgate.gateway.chat import output_cap
+from voxgate.gateway.chat_completion import ChatCompletionJob, check_parameters
+from voxgate.providers.protocols import (
+    ChatAudioProvider,
+    ChatAudioRequest,
+    ChatAudioResult,
+    Upstream,
+)
 from voxgate.providers.registry import ProviderRegistry
-from voxgate.routing.planner import PlannedAttempt
+from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.settings import Settings
 
 CATALOG = load_catalog(Settings().catalog_dir)
@@ -38,14 +48,65 @@ def job(parameters: dict[str, Any]) -> ChatCompletionJob:
     )
 
 
-async def test_only_supported_parameters_are_passed_on() -> None:
+def planned(job: ChatCompletionJob, *routes: Route) -> list[PlannedAttempt[Any]]:
     provider = RecordingProvider()
-    narrow = Route(
-        provider="openai-compatible", upstream_model="m", chat_parameters=("temperature",)
+    row = job.row.model_copy(update={"routes": routes})
+    chat = {route.provider: provider for route in routes}
+    on_row = replace(job, row=row, providers=ProviderRegistry({}, {}, chat, {}, {}))
+    return on_row.plan(RoutePlanner({}))
+
+
+NARROW = Route(provider="openai-compatible", upstream_model="m", chat_parameters=("temperature",))
+WIDE = Route(provider="openai", upstream_model="m", chat_parameters=("temperature", "seed"))
+
+
+def test_a_route_that_does_not_take_a_parameter_is_not_tried() -> None:
+    attempts = planned(job({"temperature": 0.2, "seed": 7}), NARROW, WIDE)
+    assert [attempt.route for attempt in attempts] == [WIDE]
+    assert [attempt.route for attempt in planned(job({"temperature": 0.2}), NARROW, WIDE)] == [
+        NARROW,
+        WIDE,
+    ]
+
+
+def test_a_parameter_no_configured_route_takes_is_refused_by_name() -> None:
+    with pytest.raises(InvalidRequestError) as refused:
+        planned(job({"temperature": 0.2, "seed": 7}), NARROW)
+    assert refused.value.param == "seed" and refused.value.code == "unsupported_parameter"
+
+
+def test_a_parameter_no_route_of_the_row_takes_is_refused_by_name() -> None:
+    row = CATALOG.get("gpt-audio")
+    assert row is not None
+    check_parameters(row, {"temperature": 0.2})
+    with pytest.raises(InvalidRequestError) as refused:
+        check_parameters(row, {"temperature": 0.2, "no_such_parameter": 1})
+    assert refused.value.param == "no_such_parameter"
+
+
+async def test_every_parameter_given_is_sent() -> None:
+    provider = RecordingProvider()
+    attempt: PlannedAttempt[ChatAudioProvider] = PlannedAttempt(
+        provider, WIDE, Upstream(model="m"), None
     )
-    attempt = PlannedAttempt(provider, narrow, Upstream(model="m"), None)
-    await job({"temperature": 0.2, "seed": 7, "logit_bias": {"1": 5}}).run(attempt)
-    assert provider.seen[0].params == {"temperature": 0.2}
+    await job({"temperature": 0.2, "seed": 7}).run(attempt)
+    assert provider.seen[0].params == {"temperature": 0.2, "seed": 7}
+
+
+async def test_the_output_bound_held_is_the_one_sent() -> None:
+    provider = RecordingProvider()
+    attempt: PlannedAttempt[ChatAudioProvider] = PlannedAttempt(
+        provider, WIDE, Upstream(model="m"), None
+    )
+    unbounded = job({})
+    cap = output_cap(unbounded.row)
+    assert 0 < cap <= (unbounded.row.max_output_tokens or 0)
+    assert {m.text_output_tokens + m.audio_output_tokens for m in unbounded.worst_case()} == {cap}
+    await unbounded.run(attempt)
+    bounded = replace(unbounded, max_output_tokens=99)
+    assert {m.text_output_tokens + m.audio_output_tokens for m in bounded.worst_case()} == {99}
+    await bounded.run(attempt)
+    assert [request.max_output_tokens for request in provider.seen] == [cap, 99]
 
 
 async def test_voices_are_mapped_for_the_serving_provider() -> None:

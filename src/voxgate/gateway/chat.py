@@ -62,7 +62,7 @@ class ChatJob:
             self._user_text() or ""
         )
         audio_seconds = self.audio.duration_seconds if self.audio else 0.0
-        out = self.row.max_output_tokens or 0
+        out = output_cap(self.row)
         base = Metered(
             text_input_tokens=text_in,
             audio_input_tokens=math.ceil(
@@ -78,7 +78,7 @@ class ChatJob:
             text=self._user_text(),
             audio=self.audio,
             voice=self.voices.native_voice(voice, attempt.route.provider) if self.speaks else None,
-            max_output_tokens=self.row.max_output_tokens,
+            max_output_tokens=output_cap(self.row),
         )
         result = await attempt.provider.chat(chat, attempt.upstream)
         return Outcome(await self._data(attempt, result), self._metered(chat, result), result)
@@ -130,6 +130,12 @@ class ChatJob:
             audio_milliseconds=round((heard + spoken) * 1000),
             characters=len(self.request.input) if self.audio is None else 0,
         )
+
+
+def output_cap(row: ModelRow) -> int:
+    """The output bound sent upstream when the client sets none, so the hold is a true bound."""
+    default: int | None = getattr(row, "default_output_tokens", None)
+    return default or row.max_output_tokens or 0
 
 
 def reported_or_measured(reported: int | None, measured: int) -> int:

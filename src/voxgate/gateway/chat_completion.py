@@ -1,6 +1,12 @@
-"""A whole chat completion on an audio chat model: the conversation as the client sent it."""
+"""A whole chat completion on an audio chat model: the conversation as the client sent it.
+
+Every parameter the client gave is sent upstream. A route that does not take one of them is not
+tried (the parameter would be dropped or refused there); a parameter that no route of the model
+takes is refused up front by name.
+"""
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -8,15 +14,17 @@ import orjson
 
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered
-from voxgate.catalog.schema import ModelRow, VoiceTable
+from voxgate.catalog.schema import ModelRow, Route, VoiceTable
+from voxgate.errors import InvalidRequestError
 from voxgate.gateway.chat import (
     AUDIO_INPUT_TOKENS_PER_SECOND,
     AUDIO_OUTPUT_TOKENS_PER_SECOND,
     HOLD_MARGIN,
+    output_cap,
     reported_or_measured,
 )
 from voxgate.gateway.jobs import Outcome
-from voxgate.providers.protocols import ChatAudioProvider, ChatAudioRequest
+from voxgate.providers.protocols import ChatAudioProvider, ChatAudioRequest, ChatAudioResult
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import Task
@@ -29,7 +37,7 @@ MIN_AUDIO_BYTES_PER_SECOND = 2_000
 class ChatCompletionJob:
     row: ModelRow
     messages: tuple[dict[str, Any], ...]
-    parameters: dict[str, Any]
+    parameters: Mapping[str, Any]
     voice: str | None
     max_output_tokens: int | None
     voices: VoiceTable
@@ -38,10 +46,25 @@ class ChatCompletionJob:
     task: Task = "audio_chat"
 
     def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]:
-        return list(planner.plan(self.row, self.providers.chat))
+        attempts = planner.plan(self.row, self.providers.chat)
+        taking = [a for a in attempts if _takes(a.route, self.parameters)]
+        if not taking:
+            name = next(
+                n
+                for n in self.parameters
+                if not all(n in a.route.chat_parameters for a in attempts)
+            )
+            raise _unsupported(self.row, name, "configured ")
+        return taking
+
+    @property
+    def output_tokens(self) -> int:
+        """The client's bound on the answer, or the row's default cap, sent upstream so that
+        the hold below is a true bound."""
+        return self.max_output_tokens or output_cap(self.row)
 
     def worst_case(self) -> list[Metered]:
-        out = self.max_output_tokens or self.row.max_output_tokens or 0
+        out = self.output_tokens
         base = Metered(
             text_input_tokens=self.tokens.count(self._text()),
             audio_input_tokens=math.ceil(
@@ -53,23 +76,25 @@ class ChatCompletionJob:
         )
         return [replace(base, text_output_tokens=out), replace(base, audio_output_tokens=out)]
 
-    async def run(self, attempt: PlannedAttempt[ChatAudioProvider]) -> Outcome:
-        passed_on = {
-            name: value
-            for name, value in self.parameters.items()
-            if name in attempt.route.chat_parameters
-        }
+    def request(self, attempt: PlannedAttempt[Any]) -> ChatAudioRequest:
+        """The upstream request for `attempt`, streamed or not."""
         voice = self.voices.native_voice(self.voice, attempt.route.provider) if self.voice else None
-        chat = ChatAudioRequest(
+        return ChatAudioRequest(
             messages=self.messages,
-            params=passed_on,
+            params=dict(self.parameters),
             voice=voice,
-            max_output_tokens=self.max_output_tokens,
+            max_output_tokens=self.output_tokens,
         )
-        result = await attempt.provider.chat(chat, attempt.upstream)
-        usage = result.usage
+
+    async def run(self, attempt: PlannedAttempt[ChatAudioProvider]) -> Outcome:
+        result = await attempt.provider.chat(self.request(attempt), attempt.upstream)
         spoken = result.audio.duration_seconds if result.audio else 0.0
-        metered = Metered(
+        return Outcome({"text": result.text}, self.metered(result, spoken), result)
+
+    def metered(self, result: ChatAudioResult, spoken_seconds: float) -> Metered:
+        """The provider's own counts; what it left out, measured here."""
+        usage = result.usage
+        return Metered(
             text_input_tokens=reported_or_measured(
                 usage.input_text_tokens, self.tokens.count(self._text())
             ),
@@ -78,11 +103,11 @@ class ChatCompletionJob:
                 usage.output_text_tokens, self.tokens.count(result.text)
             ),
             audio_output_tokens=reported_or_measured(
-                usage.output_audio_tokens, math.ceil(spoken * AUDIO_OUTPUT_TOKENS_PER_SECOND)
+                usage.output_audio_tokens,
+                math.ceil(spoken_seconds * AUDIO_OUTPUT_TOKENS_PER_SECOND),
             ),
-            audio_milliseconds=round(spoken * 1000),
+            audio_milliseconds=round(spoken_seconds * 1000),
         )
-        return Outcome({"text": result.text}, metered, result)
 
     def _text(self) -> str:
         return orjson.dumps([_without_audio(m) for m in self.messages]).decode()
@@ -92,8 +117,28 @@ class ChatCompletionJob:
             len(str(part["input_audio"].get("data", ""))) * 3 // 4
             for message in self.messages
             for part in _parts(message)
-            if part.get("type") == "input_audio"
+            if part.get("type") == "input_audio" and isinstance(part.get("input_audio"), dict)
         )
+
+
+def check_parameters(row: ModelRow, parameters: Mapping[str, Any]) -> None:
+    """Refuse, by name, a parameter that no route of `row` sends upstream."""
+    for name in parameters:
+        if not any(name in route.chat_parameters for route in row.routes):
+            raise _unsupported(row, name, "")
+
+
+def _takes(route: Route, parameters: Mapping[str, Any]) -> bool:
+    return all(name in route.chat_parameters for name in parameters)
+
+
+def _unsupported(row: ModelRow, name: str, which: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"Unsupported parameter: '{name}' is not supported by any {which}route of model "
+        f"'{row.id}'.",
+        param=name,
+        code="unsupported_parameter",
+    )
 
 
 def _parts(message: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,6 +1,12 @@
-"""POST /v1/chat/completions for audio chat models: message.audio out, streamed or whole."""
+"""POST /v1/chat/completions for audio chat models: the provider's answer, streamed or whole.
+
+The answer is the provider's own JSON. The gateway owns only `model` (the catalog id the client
+asked for), the usage counts it bills, and the audio's data when the client asked for a format
+other than the pcm16 it takes from the provider; every other field, known or not, is passed on.
+"""
 
 import base64
+import copy
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,35 +19,39 @@ from voxgate.api.bodies import json_body, parse
 from voxgate.api.openai.chat_body import ChatCompletionBody
 from voxgate.api.openai.sse import event, sse_response
 from voxgate.api.responses import JSONResponse
-from voxgate.audio.encode import encode
+from voxgate.audio.encode import encode_off_loop
 from voxgate.audio.pcm import PcmAudio
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import InvalidRequestError, NotFoundError
-from voxgate.gateway.chat_completion import ChatCompletionJob
+from voxgate.gateway.chat_completion import ChatCompletionJob, check_parameters
 from voxgate.gateway.jobs import Job
 from voxgate.gateway.pipeline import Completed
-from voxgate.providers.protocols import ChatAudioResult
+from voxgate.providers.openai_style.chat import ChatCompletionResult
 from voxgate.services import Services, services_of
 from voxgate.types import Task
 
-AUDIO_LIFETIME_SECONDS = 3600
 STREAM_CHUNK_SECONDS = 0.5
 DEPRECATED_MAX_TOKENS = '299 - "max_tokens is deprecated; use max_completion_tokens"'
+# Fields of a whole answer that a chunk carries differently (or not at all).
+NOT_IN_CHUNKS = frozenset({"object", "choices", "usage"})
 
 
 async def create_chat_completion(request: Request) -> Response:
     services = services_of(request)
     principal = await authenticate(request, services)
     chat = parse(ChatCompletionBody, await json_body(request))
-    row = _chat_model(services, chat)
 
     async def build() -> tuple[ModelRow, Task, Job]:
+        row = _chat_model(services, chat)
+        chat.check_against(row)
+        parameters = chat.standard_parameters()
+        check_parameters(row, parameters)
         job = ChatCompletionJob(
             row=row,
             messages=tuple(chat.messages),
-            parameters=chat.standard_parameters(),
+            parameters=parameters,
             voice=chat.audio.voice if chat.wants_audio and chat.audio else None,
-            max_output_tokens=chat.max_completion_tokens or chat.max_tokens,
+            max_output_tokens=chat.output_tokens,
             voices=services.catalog.voices,
             providers=services.gateway.providers,
             tokens=services.gateway.tokens,
@@ -49,11 +59,12 @@ async def create_chat_completion(request: Request) -> Response:
         return row, "audio_chat", job
 
     request_id = request.state.request_id
-    completed = await services.gateway.run(principal, request_id, build, model=row.id)
+    completed = await services.gateway.run(principal, request_id, build, model=chat.model[:200])
     headers = {"warning": DEPRECATED_MAX_TOKENS} if chat.max_tokens is not None else {}
+    answer = await _completion(chat, completed, request_id)
     if chat.stream:
-        return sse_response(_chunks(chat, completed, request_id), headers)
-    return JSONResponse(_completion(chat, completed, request_id), headers=headers)
+        return sse_response(_chunks(chat, answer, completed), headers)
+    return JSONResponse(answer, headers=headers)
 
 
 def _chat_model(services: Services, chat: ChatCompletionBody) -> ModelRow:
@@ -78,69 +89,82 @@ def _chat_model(services: Services, chat: ChatCompletionBody) -> ModelRow:
     return row
 
 
-def _completion(chat: ChatCompletionBody, completed: Completed, request_id: str) -> dict[str, Any]:
-    result: ChatAudioResult = completed.outcome.result
-    message: dict[str, Any] = {"role": "assistant", "content": result.text, "refusal": None}
-    if chat.wants_audio and chat.audio is not None and result.audio is not None:
-        fmt = chat.audio.format
-        data = result.audio.samples if fmt == "pcm16" else encode(result.audio, fmt)
-        message["content"] = None
-        message["audio"] = {
-            "id": f"audio_{request_id}",
-            "data": base64.b64encode(data).decode(),
-            "expires_at": int(time.time()) + AUDIO_LIFETIME_SECONDS,
-            "transcript": result.text,
-        }
-    return {
-        "id": f"chatcmpl-{request_id}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": chat.model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
-        "usage": _usage(completed),
-    }
+async def _completion(
+    chat: ChatCompletionBody, completed: Completed, request_id: str
+) -> dict[str, Any]:
+    """The provider's answer with the fields the gateway owns set, and defaults for the
+    identifying fields a compatible server may leave out."""
+    result: ChatCompletionResult = completed.outcome.result
+    answer = copy.deepcopy(result.payload)
+    answer.setdefault("id", f"chatcmpl-{request_id}")
+    answer.setdefault("created", int(time.time()))
+    answer["object"] = "chat.completion"
+    answer["model"] = chat.model
+    answer["usage"] = _merged(answer.get("usage"), _usage(completed))
+    audio = answer["choices"][0]["message"].get("audio")
+    if isinstance(audio, dict) and result.audio is not None and chat.audio is not None:
+        encoded = await encode_off_loop(result.audio, chat.audio.format)
+        audio["data"] = base64.b64encode(encoded).decode()
+    return answer
 
 
 async def _chunks(
-    chat: ChatCompletionBody, completed: Completed, request_id: str
+    chat: ChatCompletionBody, answer: dict[str, Any], completed: Completed
 ) -> AsyncIterator[bytes]:
-    """The finished answer sent as chunks: the provider call is not streamed upstream yet."""
-    result: ChatAudioResult = completed.outcome.result
-    base = {
-        "id": f"chatcmpl-{request_id}",
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": chat.model,
-    }
+    """The whole answer sent as chunks: the provider call is not streamed upstream yet.
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return event(base | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    The first chunk carries the message's every field but its audio, which follows in pieces.
+    """
+    base = {k: v for k, v in answer.items() if k not in NOT_IN_CHUNKS}
+    base["object"] = "chat.completion.chunk"
+    choice = answer["choices"][0]
+    message = dict(choice["message"])
+    audio = message.pop("audio", None)
 
-    yield chunk({"role": "assistant", "content": None if chat.wants_audio else ""})
-    if chat.wants_audio and result.audio is not None:
-        audio_id = f"audio_{request_id}"
+    def chunk(delta: dict[str, Any], **fields: Any) -> bytes:
+        choices = [{"index": 0, "delta": delta, "finish_reason": None, **fields}]
+        return event(base | {"choices": choices})
+
+    if "tool_calls" in message:
+        message["tool_calls"] = _indexed(message["tool_calls"])
+    yield chunk(message, logprobs=choice.get("logprobs"))
+    if isinstance(audio, dict):
+        result: ChatCompletionResult = completed.outcome.result
         for piece in _pieces(result.audio):
-            yield chunk({"audio": {"id": audio_id, "data": base64.b64encode(piece).decode()}})
-        yield chunk(
-            {
-                "audio": {
-                    "id": audio_id,
-                    "transcript": result.text,
-                    "expires_at": int(time.time()) + AUDIO_LIFETIME_SECONDS,
-                }
-            }
-        )
-    else:
-        yield chunk({"content": result.text})
-    yield chunk({}, "stop")
+            yield chunk(
+                {"audio": {"id": audio.get("id"), "data": base64.b64encode(piece).decode()}}
+            )
+        rest = {k: v for k, v in audio.items() if k != "data"}
+        yield chunk({"audio": rest})
+    yield chunk({}, finish_reason=choice.get("finish_reason") or "stop")
     if chat.stream_options and chat.stream_options.include_usage:
-        yield event(base | {"choices": [], "usage": _usage(completed)})
+        yield event(base | {"choices": [], "usage": answer["usage"]})
     yield b"data: [DONE]\n\n"
 
 
-def _pieces(audio: PcmAudio) -> list[bytes]:
+def _indexed(tool_calls: Any) -> Any:
+    """Streamed tool calls carry their position in the list."""
+    if not isinstance(tool_calls, list):
+        return tool_calls
+    return [{"index": i, **call} for i, call in enumerate(tool_calls) if isinstance(call, dict)]
+
+
+def _pieces(audio: PcmAudio | None) -> list[bytes]:
+    if audio is None:
+        return []
     size = int(audio.sample_rate * STREAM_CHUNK_SECONDS) * 2
     return [audio.samples[i : i + size] for i in range(0, len(audio.samples), size)]
+
+
+def _merged(upstream: Any, owned: dict[str, Any]) -> dict[str, Any]:
+    """The gateway's counts over the provider's usage; fields only the provider sent stay."""
+    merged = dict(upstream) if isinstance(upstream, dict) else {}
+    for name, value in owned.items():
+        inner = merged.get(name)
+        merged[name] = (
+            inner | value if isinstance(value, dict) and isinstance(inner, dict) else value
+        )
+    return merged
 
 
 def _usage(completed: Completed) -> dict[str, Any]:
@@ -151,9 +175,6 @@ def _usage(completed: Completed) -> dict[str, Any]:
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"audio_tokens": metered.audio_input_tokens, "cached_tokens": 0},
-        "completion_tokens_details": {
-            "audio_tokens": metered.audio_output_tokens,
-            "reasoning_tokens": 0,
-        },
+        "prompt_tokens_details": {"audio_tokens": metered.audio_input_tokens},
+        "completion_tokens_details": {"audio_tokens": metered.audio_output_tokens},
     }

@@ -1,7 +1,14 @@
-"""POST chat/completions with audio: input_audio parts in, message.audio out."""
+"""POST chat/completions with audio: input_audio parts in, message.audio out, whole or streamed.
+
+Audio is always asked for as pcm16, the one format OpenAI also streams, so that the gateway can
+measure, time-stretch and convert what comes back. Everything else in the answer is kept as the
+provider sent it (`payload`, or each chunk's `event`) for endpoints that pass it through.
+"""
 
 import base64
 import binascii
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from voxgate.audio.encode import encode
@@ -10,30 +17,87 @@ from voxgate.providers.errors import UpstreamError
 from voxgate.providers.protocols import ChatAudioRequest, ChatAudioResult, ProviderUsage
 
 PCM_RATE = 24_000
+AUDIO_FORMAT = "pcm16"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCompletionResult(ChatAudioResult):
+    """A chat answer with the provider's whole JSON beside what the gateway reads from it."""
+
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatChunk:
+    """One streamed `chat.completion.chunk` as the provider sent it, and its audio decoded."""
+
+    event: dict[str, Any]
+    audio: PcmAudio | None
+    usage: ProviderUsage | None
 
 
 def body(request: ChatAudioRequest, model: str | None) -> dict[str, Any]:
+    """The upstream body; the client's own parameters (`request.params`) are sent as given."""
     payload: dict[str, Any] = {
-        **request.params,
         "messages": list(request.messages) if request.messages else _turn(request),
         "modalities": ["text"],
     }
     if request.voice:
         payload["modalities"] = ["text", "audio"]
-        payload["audio"] = {"voice": request.voice, "format": "pcm16"}
+        payload["audio"] = {"voice": request.voice, "format": AUDIO_FORMAT}
     if request.max_output_tokens:
         payload["max_completion_tokens"] = request.max_output_tokens
-    return payload | ({"model": model} if model else {})
+    return payload | request.params | ({"model": model} if model else {})
 
 
-def result(provider: str, payload: Any) -> ChatAudioResult:
+def stream_body(request: ChatAudioRequest, model: str | None) -> dict[str, Any]:
+    """The streamed upstream body: usage arrives in a last chunk whose `choices` is empty."""
+    return body(request, model) | {"stream": True, "stream_options": {"include_usage": True}}
+
+
+def result(provider: str, payload: Any) -> ChatCompletionResult:
     try:
         message = payload["choices"][0]["message"]
     except (KeyError, IndexError, TypeError) as exc:
         raise UpstreamError(provider, "the chat answer has no message") from exc
+    if not isinstance(message, dict):
+        raise UpstreamError(provider, "the chat answer's message is not an object")
     audio = message.get("audio")
-    text = (audio or {}).get("transcript") or message.get("content") or ""
-    return ChatAudioResult(text=text, audio=_audio(provider, audio), usage=_usage(payload))
+    audio = audio if isinstance(audio, dict) else {}
+    text = audio.get("transcript") or message.get("content") or ""
+    return ChatCompletionResult(
+        text=text,
+        audio=_audio(provider, audio.get("data")),
+        usage=_usage(payload.get("usage")),
+        payload=payload,
+    )
+
+
+async def chunks(provider: str, events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[ChatChunk]:
+    """Each streamed event as a ChatChunk, as soon as it arrives.
+
+    A PCM delta may end mid-sample; the odd byte waits for the next delta.
+    """
+    pending = b""
+    async for event in events:
+        if not isinstance(event, dict) or "error" in event:
+            raise UpstreamError(provider, f"the stream failed: {str(event)[:200]}")
+        pending += _audio_delta(provider, event)
+        whole = len(pending) // 2 * 2
+        audio = PcmAudio(pending[:whole], PCM_RATE) if whole else None
+        pending = pending[whole:]
+        usage = event.get("usage")
+        yield ChatChunk(event, audio, _usage(usage) if usage else None)
+
+
+def _audio_delta(provider: str, event: dict[str, Any]) -> bytes:
+    choices = event.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return b""
+    delta = choices[0].get("delta")
+    audio = delta.get("audio") if isinstance(delta, dict) else None
+    data = audio.get("data") if isinstance(audio, dict) else None
+    return _decoded(provider, data) if data else b""
 
 
 def _turn(request: ChatAudioRequest) -> list[dict[str, Any]]:
@@ -54,22 +118,27 @@ def _user_content(request: ChatAudioRequest) -> list[dict[str, Any]]:
     return parts
 
 
-def _audio(provider: str, audio: dict[str, Any] | None) -> PcmAudio | None:
-    if not audio or not audio.get("data"):
+def _audio(provider: str, data: object) -> PcmAudio | None:
+    if not data:
         return None
-    try:
-        samples = base64.b64decode(audio["data"], validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise UpstreamError(provider, "the chat answer's audio is not base64") from exc
+    samples = _decoded(provider, data)
     return PcmAudio(samples[: len(samples) // 2 * 2], PCM_RATE)
 
 
-def _usage(payload: dict[str, Any]) -> ProviderUsage:
-    usage = payload.get("usage") or {}
+def _decoded(provider: str, data: object) -> bytes:
+    if not isinstance(data, str):
+        raise UpstreamError(provider, "the chat answer's audio is not a string")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise UpstreamError(provider, "the chat answer's audio is not base64") from exc
+
+
+def _usage(usage: object) -> ProviderUsage:
+    if not isinstance(usage, dict) or not usage:
+        return ProviderUsage()
     prompt_audio = (usage.get("prompt_tokens_details") or {}).get("audio_tokens") or 0
     completion_audio = (usage.get("completion_tokens_details") or {}).get("audio_tokens") or 0
-    if not usage:
-        return ProviderUsage()
     return ProviderUsage(
         input_text_tokens=int(usage.get("prompt_tokens", 0)) - prompt_audio,
         output_text_tokens=int(usage.get("completion_tokens", 0)) - completion_audio,
