@@ -1,12 +1,21 @@
 """The catalog as an API: public, filterable, and equal to the data files."""
 
-import httpx
+import secrets
+from collections.abc import Iterator
 
-from tests.gateway_process import RunningGateway
+import httpx
+import openai
+import pytest
+from openai.types.audio import Transcription
+from openai.types.chat import ChatCompletion
+
+from tests.audio_probe import probe
+from tests.gateway_process import SIM_KEYS, RunningGateway, RunningSimulator, routed_gateway
 from voxgate.catalog.loader import load_catalog
 from voxgate.settings import Settings
 
 CATALOG = load_catalog(Settings().catalog_dir)
+AZURE_SECONDARY = "azure-secondary-key"
 
 
 def test_every_model_with_its_field_table(gateway: RunningGateway) -> None:
@@ -43,3 +52,91 @@ def test_openapi_is_served(gateway: RunningGateway) -> None:
     assert spec["openapi"].startswith("3.")
     assert spec["servers"] == [{"url": gateway.base_url}]
     assert "post" in spec["paths"]["/v1/audio/speech"]
+
+
+@pytest.fixture(scope="module")
+def routed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+    with routed_gateway(
+        tmp_path_factory.mktemp("aliases"), AZURE_OPENAI_API_KEY_SECONDARY=AZURE_SECONDARY
+    ) as served:
+        yield served
+
+
+@pytest.fixture
+def sdk(routed: tuple[RunningGateway, RunningSimulator]) -> openai.OpenAI:
+    gateway, sim = routed
+    sim.reset()
+    key = gateway.new_workspace(f"aliases-{secrets.token_hex(4)}", "5.00")
+    return openai.OpenAI(api_key=key, base_url=f"{gateway.base_url}/v1", max_retries=0)
+
+
+def recorded_model(sdk: openai.OpenAI, request_id: str) -> str:
+    base = str(sdk.base_url).removesuffix("/v1/")
+    headers = {"Authorization": f"Bearer {sdk.api_key}"}
+    record = httpx.get(f"{base}/api/v1/usage/{request_id}", headers=headers).json()
+    return str(record["model"])
+
+
+def test_aliases_are_listed_by_the_openai_client(sdk: openai.OpenAI) -> None:
+    listed = {model.id: model.owned_by for model in sdk.models.list()}
+    for alias, row in CATALOG.aliases().items():
+        assert listed[alias] == row.provider
+    assert {row.id for row in CATALOG} <= set(listed)
+    assert sdk.models.retrieve("tts-1").id == "tts-1"
+
+
+def test_the_catalog_api_shows_each_rows_aliases(
+    routed: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = routed
+    body = httpx.get(f"{gateway.base_url}/api/v1/models/gpt-4o-mini-tts").json()
+    assert [alias["id"] for alias in body["aliases"]] == ["tts-1", "tts-1-hd"]
+    assert all(alias["reason"] for alias in body["aliases"])
+    by_alias = httpx.get(f"{gateway.base_url}/api/v1/models/tts-1").json()
+    assert by_alias["id"] == "gpt-4o-mini-tts"
+
+
+def test_framework_default_names_are_served_and_recorded_as_their_rows(
+    sdk: openai.OpenAI,
+) -> None:
+    speech = sdk.audio.speech.with_raw_response.create(
+        model="tts-1", voice="alloy", input="Hello there.", response_format="wav"
+    )
+    assert recorded_model(sdk, speech.headers["x-request-id"]) == "gpt-4o-mini-tts"
+    audio = speech.content
+    assert probe(audio).duration_seconds > 0
+    heard = sdk.audio.transcriptions.with_raw_response.create(
+        model="gpt-4o-transcribe", file=("hello.wav", audio, "audio/wav")
+    )
+    assert isinstance(heard.parse(), Transcription)
+    assert recorded_model(sdk, heard.headers["x-request-id"]) == "whisper-1"
+    chat = sdk.chat.completions.with_raw_response.create(
+        model="gpt-4o-audio-preview", messages=[{"role": "user", "content": "Say hi."}]
+    )
+    assert isinstance(chat.parse(), ChatCompletion)
+    assert recorded_model(sdk, chat.headers["x-request-id"]) == "gpt-audio"
+
+
+def test_the_reference_model_fails_over_to_its_second_key_then_to_openai(
+    routed: tuple[RunningGateway, RunningSimulator], sdk: openai.OpenAI
+) -> None:
+    gateway, sim = routed
+    body = CATALOG.get("gpt-audio-1.5").example  # type: ignore[union-attr]
+    headers = {"Authorization": f"Bearer {sdk.api_key}"}
+    sim.queue_faults(SIM_KEYS["azure"], {"kind": "503"})
+    reply = httpx.post(f"{gateway.base_url}/api/v1/audio", json=body, headers=headers, timeout=30)
+    assert reply.status_code == 200, reply.text
+    assert [r["credential"] for r in sim.requests()] == [SIM_KEYS["azure"], AZURE_SECONDARY]
+    sim.reset()
+    sim.queue_faults(SIM_KEYS["azure"], {"kind": "503"})
+    sim.queue_faults(AZURE_SECONDARY, {"kind": "503"})
+    reply = httpx.post(f"{gateway.base_url}/api/v1/audio", json=body, headers=headers, timeout=30)
+    assert reply.status_code == 200, reply.text
+    assert [r["credential"] for r in sim.requests()] == [
+        SIM_KEYS["azure"],
+        AZURE_SECONDARY,
+        SIM_KEYS["primary"],
+    ]
+    assert sim.requests()[-1]["path"] == "/v1/chat/completions"

@@ -59,6 +59,8 @@ def model_body(row: ModelRow) -> dict[str, Any]:
         "modalities": {"input": row.modalities.input, "output": row.modalities.output},
         "context_window": row.context_window,
         "max_output_tokens": row.max_output_tokens,
+        "default_output_tokens": row.default_output_tokens,
+        "aliases": [alias.model_dump() for alias in row.aliases],
         "pricing": _pricing(row),
         "voices": row.voices,
         "formats": row.formats,

@@ -18,7 +18,9 @@ CREATED = 1_764_000_000
 async def list_models(request: Request) -> Response:
     services = services_of(request)
     await authenticate(request, services)
-    return JSONResponse({"object": "list", "data": [_model(row) for row in services.catalog]})
+    rows = [_model(row.id, row) for row in services.catalog]
+    aliases = [_model(alias, row) for alias, row in services.catalog.aliases().items()]
+    return JSONResponse({"object": "list", "data": rows + aliases})
 
 
 async def get_model(request: Request) -> Response:
@@ -30,8 +32,9 @@ async def get_model(request: Request) -> Response:
         raise NotFoundError(
             f"The model '{model_id}' does not exist.", param="model", code="model_not_found"
         )
-    return JSONResponse(_model(row))
+    return JSONResponse(_model(model_id, row))
 
 
-def _model(row: ModelRow) -> dict[str, Any]:
-    return {"id": row.id, "object": "model", "created": CREATED, "owned_by": row.provider}
+def _model(model_id: str, row: ModelRow) -> dict[str, Any]:
+    """An alias is listed under its own name, as the clients that send it look it up."""
+    return {"id": model_id, "object": "model", "created": CREATED, "owned_by": row.provider}
