@@ -68,6 +68,9 @@ async def converse(url: str, secret: str, pcm: bytes, turns: int = 1) -> list[di
     async with websockets.connect(
         url, additional_headers={"Authorization": f"Bearer {secret}"}
     ) as socket:
+        # Turns are committed by hand here, so the server's VAD is off.
+        manual = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+        await socket.send(json.dumps({"type": "session.update", "session": manual}))
         try:
             for _ in range(turns):
                 await speak_turn(socket, pcm)
@@ -137,8 +140,12 @@ def test_a_minted_secret_opens_a_metered_session(
     assert before - wallet["balance_micro_usd"] == expected
     with gateway.client(key) as client:
         records = [r for r in client.get("/api/v1/usage").json()["data"] if r["task"] == "realtime"]
-    assert len(records) == 1 and records[0]["cost_micro_usd"] == expected
-    assert [line["status"] for line in records[0]["attempts"]] == ["response.done"]
+    # The response was charged as it finished, on a record of its own; the session's record
+    # lists what it charged and costs nothing more.
+    [response] = [r for r in records if r["request_id"].endswith(".1")]
+    [session] = [r for r in records if r["request_id"] + ".1" == response["request_id"]]
+    assert response["cost_micro_usd"] == expected and session["cost_micro_usd"] == 0
+    assert [line["status"] for line in session["attempts"]] == ["response.done"]
 
 
 def test_revoked_and_unknown_secrets_are_refused(
@@ -227,12 +234,14 @@ def test_task_realtime_on_the_unified_endpoint(
     assert reply["object"] == "realtime.session"
     assert reply["data"]["client_secret"].startswith("ek_")
     assert reply["data"]["session"] == {
+        "type": "realtime",
         "model": "gpt-audio-1.5",
         "instructions": "You are a museum guide.",
-        "voice": "verse",
+        "audio": {"output": {"voice": "verse", "format": {"type": "audio/pcm", "rate": 24_000}}},
     }
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "voice"
-    events = asyncio.run(converse(ws_url(gateway), reply["data"]["client_secret"], b""))
+    pcm = question_pcm(gateway, key)
+    events = asyncio.run(converse(ws_url(gateway), reply["data"]["client_secret"], pcm))
     assert events[-1]["type"] == "response.done"
 
 

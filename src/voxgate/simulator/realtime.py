@@ -1,21 +1,78 @@
-"""The realtime WebSocket protocol as the simulator speaks it (OpenAI and Azure paths).
+"""The realtime WebSocket protocol as the simulator speaks it (OpenAI and Azure paths): both
+dialects, server VAD, conversation items and the full response lifecycle, with `response.done`
+carrying token usage as OpenAI bills it.
 
-Audio appended by the client is heard with the engine on commit; `response.create` answers with
-speech deltas, the transcript, and `response.done` carrying token usage.
+The conversation is the gateway's own served-session code (so relay tests meet the same event
+set a real provider sends); only the work behind it is simulated.
 """
 
-import base64
 import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from voxgate.audio.pcm import PcmAudio
+from voxgate.gateway.realtime.conversation import Conversation
+from voxgate.gateway.realtime.dialect import dialect_of
+from voxgate.gateway.realtime.responses import new_id
+from voxgate.gateway.realtime.session_config import SessionConfig
+from voxgate.gateway.realtime.vad import Vad
+from voxgate.gateway.realtime.wire import ClientChannel, is_closed
+from voxgate.gateway.realtime.work import Heard
 from voxgate.simulator.engine import RATE, SimEngine
 
 CHUNK_BYTES = RATE * 2 // 5  # 200 ms of 24 kHz PCM16
 TOKENS_PER_SECOND_IN, TOKENS_PER_SECOND_OUT = 10, 20
+VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
+MAX_BUFFER_SECONDS = 1800.0
+
+
+@dataclass
+class SimWork:
+    engine: SimEngine
+    heard_seconds: float = 0.0
+    text_in: int = 0
+    text_out: int = 0
+    spoken_seconds: float = 0.0
+
+    async def hear(self, pcm: bytes) -> Heard:
+        audio = PcmAudio(pcm[: len(pcm) // 2 * 2], RATE)
+        text = (await self.engine.hear(audio)).text if audio.samples else ""
+        self.heard_seconds += audio.duration_seconds
+        return Heard(text, audio.duration_seconds)
+
+    async def answer(self, messages: list[dict[str, Any]], instructions: str) -> str:
+        heard = next((str(m["content"]) for m in reversed(messages) if m.get("role") == "user"), "")
+        reply = f"The simulator heard: {heard}" if heard else "Hello from the simulator."
+        self.text_in = len(instructions.split()) + 1
+        self.text_out = len(reply.split())
+        return reply
+
+    async def speak(self, text: str, voice: str) -> AsyncIterator[bytes]:
+        audio = await self.engine.speak(text)
+        self.spoken_seconds = audio.duration_seconds
+        for start in range(0, len(audio.samples), CHUNK_BYTES):
+            yield audio.samples[start : start + CHUNK_BYTES]
+
+    def usage(self, response_id: str) -> dict[str, Any]:
+        audio_in = math.ceil(self.heard_seconds * TOKENS_PER_SECOND_IN)
+        audio_out = math.ceil(self.spoken_seconds * TOKENS_PER_SECOND_OUT)
+        text_in, text_out = self.text_in, self.text_out
+        self.heard_seconds = self.spoken_seconds = 0.0
+        self.text_in = self.text_out = 0
+        return {
+            "total_tokens": audio_in + audio_out + text_in + text_out,
+            "input_tokens": audio_in + text_in,
+            "output_tokens": audio_out + text_out,
+            "input_token_details": {
+                "text_tokens": text_in,
+                "audio_tokens": audio_in,
+                "cached_tokens": 0,
+            },
+            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
+        }
 
 
 async def serve_realtime(websocket: WebSocket, engine: SimEngine, credential: str | None) -> None:
@@ -23,75 +80,19 @@ async def serve_realtime(websocket: WebSocket, engine: SimEngine, credential: st
         await websocket.close(1008, "missing credential")
         return
     await websocket.accept()
-    session: dict[str, Any] = {"voice": "alloy", "instructions": ""}
-    buffer = bytearray()
-    heard = ""
-    await _send(websocket, {"type": "session.created", "session": session})
-    try:
-        while True:
-            event = orjson.loads(await websocket.receive_text())
-            kind = event.get("type")
-            if kind == "session.update":
-                session |= event.get("session") or {}
-                await _send(websocket, {"type": "session.updated", "session": session})
-            elif kind == "input_audio_buffer.append":
-                buffer += base64.b64decode(event.get("audio", ""))
-            elif kind == "input_audio_buffer.commit":
-                audio = PcmAudio(bytes(buffer[: len(buffer) // 2 * 2]), RATE)
-                heard = (await engine.hear(audio)).text if buffer else ""
-                await _send(websocket, {"type": "input_audio_buffer.committed"})
-                await _send(
-                    websocket,
-                    {
-                        "type": "conversation.item.input_audio_transcription.completed",
-                        "transcript": heard,
-                    },
-                )
-                heard_seconds, buffer = audio.duration_seconds, bytearray()
-                session["_heard_seconds"] = heard_seconds
-            elif kind == "response.create":
-                await _respond(websocket, engine, session, heard)
-    except WebSocketDisconnect:
-        return
-
-
-async def _respond(
-    websocket: WebSocket, engine: SimEngine, session: dict[str, Any], heard: str
-) -> None:
-    reply = f"The simulator heard: {heard}" if heard else "Hello from the simulator."
-    audio = await engine.speak(reply)
-    response_id = f"resp_{abs(hash(reply)) % 10**8}"
-    await _send(websocket, {"type": "response.created", "response": {"id": response_id}})
-    for start in range(0, len(audio.samples), CHUNK_BYTES):
-        delta = base64.b64encode(audio.samples[start : start + CHUNK_BYTES]).decode()
-        await _send(
-            websocket,
-            {"type": "response.output_audio.delta", "response_id": response_id, "delta": delta},
-        )
-    await _send(websocket, {"type": "response.output_audio_transcript.done", "transcript": reply})
-    audio_in = math.ceil(float(session.pop("_heard_seconds", 0.0)) * TOKENS_PER_SECOND_IN)
-    audio_out = math.ceil(audio.duration_seconds * TOKENS_PER_SECOND_OUT)
-    text_in = len(str(session.get("instructions", "")).split()) + 1
-    text_out = len(reply.split())
-    usage = {
-        "total_tokens": audio_in + audio_out + text_in + text_out,
-        "input_tokens": audio_in + text_in,
-        "output_tokens": audio_out + text_out,
-        "input_token_details": {
-            "text_tokens": text_in,
-            "audio_tokens": audio_in,
-            "cached_tokens": 0,
-        },
-        "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
-    }
-    await _send(
-        websocket,
-        {
-            "type": "response.done",
-            "response": {"id": response_id, "status": "completed", "usage": usage},
-        },
+    channel = ClientChannel(websocket, dialect_of(websocket.headers))
+    model = websocket.query_params.get("model") or websocket.query_params.get("deployment") or ""
+    config = SessionConfig(id=new_id("sess"), model=model, voice="alloy")
+    conversation = Conversation(
+        channel,
+        SimWork(engine),
+        config,
+        VOICES,
+        max_buffer_seconds=MAX_BUFFER_SECONDS,
+        vad_factory=lambda c: Vad(c.turn_detection) if c.turn_detection else None,
     )
-
-
-async def _send(websocket: WebSocket, event: dict[str, Any]) -> None:
-    await websocket.send_text(orjson.dumps(event).decode())
+    try:
+        await conversation.run()
+    except Exception as exc:
+        if not is_closed(exc):
+            raise

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, func, insert, select
 
+from voxgate.errors import RateLimitError
 from voxgate.store.database import Database
 from voxgate.store.keys import KeyHasher, Principal
 from voxgate.store.tables import ApiKey, RealtimeSecret, utcnow
 
+MIN_RETRY_SECONDS = 10
 SECRET_PREFIX = "ek_"  # noqa: S105 - a prefix that secret scanners know, not a secret
 
 
@@ -36,12 +38,35 @@ class RealtimeSecrets:
         self._hasher = hasher
 
     async def mint(
-        self, principal: Principal, model: str, session: dict[str, Any], ttl_seconds: int
+        self,
+        principal: Principal,
+        model: str,
+        session: dict[str, Any],
+        ttl_seconds: int,
+        *,
+        max_live: int,
     ) -> MintedSecret:
+        """A new secret; RateLimitError when the key already has `max_live` unexpired ones.
+        The key's expired secrets are deleted first, so its rows stay bounded too."""
         value = SECRET_PREFIX + secrets.token_urlsafe(32)
         now = utcnow()
         expires_at = now + timedelta(seconds=ttl_seconds)
         async with self._database.transaction() as connection:
+            await connection.execute(
+                delete(RealtimeSecret).where(
+                    RealtimeSecret.key_id == principal.key_id, RealtimeSecret.expires_at <= now
+                )
+            )
+            live = await connection.scalar(
+                select(func.count()).where(RealtimeSecret.key_id == principal.key_id)
+            )
+            if int(live or 0) >= max_live:
+                raise RateLimitError(
+                    f"This API key has {max_live} unexpired client secrets, the most it may "
+                    "hold; use one or let them expire.",
+                    retry_after_seconds=MIN_RETRY_SECONDS,
+                    code="too_many_client_secrets",
+                )
             await connection.execute(
                 insert(RealtimeSecret).values(
                     id=f"rts_{secrets.token_hex(8)}",
@@ -55,6 +80,15 @@ class RealtimeSecrets:
                 )
             )
         return MintedSecret(value, expires_at)
+
+    async def key_is_live(self, key_id: str) -> bool:
+        """Whether the key still exists, unrevoked and unexpired (checked while sessions run)."""
+        query = select(ApiKey.revoked_at, ApiKey.expires_at).where(ApiKey.id == key_id)
+        async with self._database.reading() as connection:
+            row = (await connection.execute(query)).first()
+        if row is None or row.revoked_at is not None:
+            return False
+        return row.expires_at is None or row.expires_at > utcnow()
 
     async def resolve(self, value: str) -> SecretGrant | None:
         """The grant of a live secret whose key is still valid; None otherwise."""

@@ -1,6 +1,7 @@
 """Realtime: minted client secrets (`ek_…`) and the WebSocket the gateway relays and meters."""
 
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,22 +13,35 @@ from voxgate.api.auth import authenticate
 from voxgate.api.bodies import parse_body
 from voxgate.api.middleware.request_id import new_request_id
 from voxgate.api.responses import JSONResponse
-from voxgate.billing.pricing import Metered
+from voxgate.billing.pricing import Metered, hold_amount
+from voxgate.billing.usage import UsageRecord
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError, InvalidRequestError, NotFoundError, UpgradeRequiredError
 from voxgate.gateway.jobs import usage_body
-from voxgate.gateway.realtime import RealtimeRelay
-from voxgate.gateway.realtime_local import LocalRealtimeSession
+from voxgate.gateway.limits import Limits
+from voxgate.gateway.realtime.bill import BillTerms, SessionBill
+from voxgate.gateway.realtime.dialect import dialect_of
+from voxgate.gateway.realtime.local import LocalWork, serve_locally
+from voxgate.gateway.realtime.relay import RealtimeRelay
+from voxgate.gateway.realtime.session import run_session
+from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.tasks import resolve_task
 from voxgate.gateway.validation import validate
+from voxgate.routing.planner import PlannedAttempt
 from voxgate.services import Services, services_of
 from voxgate.store.keys import Principal
+from voxgate.store.realtime import MintedSecret
 from voxgate.types import MicroUSD
 
 MIN_TTL_SECONDS, MAX_TTL_SECONDS, DEFAULT_TTL_SECONDS = 10, 7200, 600
+DEFAULT_MAX_SESSION_SECONDS = 3600.0  # OpenAI's own cap on a realtime session
+DEFAULT_KEY_CHECK_SECONDS = 10.0
+DEFAULT_MAX_LIVE_SECRETS = 100
+SECRET_TASK = "realtime_secret"  # noqa: S105 - a task name
+PCM_RATE = 24_000
 SUBPROTOCOL_KEY = "openai-insecure-api-key."
 POLICY_VIOLATION = 1008
-# Each step of a session's hold; the session is billed exactly, the step only bounds overspend.
+# What a session holds ahead of its next piece of work; each piece is charged exactly.
 HOLD_STEP = MicroUSD(10_000)
 
 
@@ -58,9 +72,7 @@ async def create_client_secret(request: Request) -> Response:
     principal = await authenticate(request, services)
     body = await parse_body(request, ClientSecretBody)
     row = _realtime_model(services, str(body.session.get("model", "")))
-    minted = await services.realtime_secrets.mint(
-        principal, row.id, body.session, body.expires_after.seconds
-    )
+    minted = await _mint(services, principal, row, body.session, body.expires_after.seconds)
     expires_at = int(minted.expires_at.timestamp())
     return JSONResponse(
         {
@@ -78,7 +90,7 @@ async def create_session(request: Request) -> Response:
     body = await parse_body(request, SessionBody)
     row = _realtime_model(services, body.model)
     session = body.model_dump()
-    minted = await services.realtime_secrets.mint(principal, row.id, session, DEFAULT_TTL_SECONDS)
+    minted = await _mint(services, principal, row, session, DEFAULT_TTL_SECONDS)
     expires_at = int(minted.expires_at.timestamp())
     return JSONResponse(
         session
@@ -105,17 +117,29 @@ def wants_realtime(services: Services, body: object) -> bool:
 async def unified_realtime(
     services: Services, principal: Principal, body: object
 ) -> dict[str, Any]:
-    """`task: realtime` on POST /api/v1/audio: the input is the session's instructions."""
+    """`task: realtime` on POST /api/v1/audio: `input` (after any `instructions`) instructs the
+    session; the voice, speed and output format are the session's audio output."""
     row, request = validate(body, services.catalog)
     if resolve_task(row, request) != "realtime":
         raise InvalidRequestError("Only task realtime mints a session.", param="task")
     row = _realtime_model(services, row.id)
-    session = {
-        "model": row.id,
-        "instructions": request.input,
+    if request.response_format not in (None, "pcm16"):
+        raise InvalidRequestError(
+            "A realtime session speaks pcm16 (24 kHz PCM).", param="response_format"
+        )
+    output: dict[str, Any] = {
         "voice": request.voice or row.default_voice,
+        "format": {"type": "audio/pcm", "rate": PCM_RATE},
     }
-    minted = await services.realtime_secrets.mint(principal, row.id, session, DEFAULT_TTL_SECONDS)
+    if request.speed is not None:
+        output["speed"] = request.speed
+    session = {
+        "type": "realtime",
+        "model": row.id,
+        "instructions": "\n\n".join(filter(None, (request.instructions, request.input))),
+        "audio": {"output": output},
+    }
+    minted = await _mint(services, principal, row, session, DEFAULT_TTL_SECONDS)
     return {
         "object": "realtime.session",
         "data": {
@@ -126,6 +150,40 @@ async def unified_realtime(
         },
         "usage": usage_body(Metered(requests=0), MicroUSD(0)),
     }
+
+
+async def _mint(
+    services: Services,
+    principal: Principal,
+    row: ModelRow,
+    session: dict[str, Any],
+    ttl_seconds: int,
+) -> MintedSecret:
+    """Mint a secret under the key's quota of live secrets; either way, a usage record."""
+    request_id = new_request_id()
+    started = time.perf_counter()
+    status, http_status, code = "succeeded", 200, None
+    try:
+        return await services.realtime_secrets.mint(
+            principal, row.id, session, ttl_seconds, max_live=_max_live_secrets(services)
+        )
+    except GatewayError as exc:
+        status, http_status, code = "rejected", exc.status_code, exc.code
+        raise
+    finally:
+        await services.holds.record(
+            UsageRecord(
+                request_id=request_id,
+                workspace_id=principal.workspace_id,
+                key_id=principal.key_id,
+                model=row.id,
+                task=SECRET_TASK,
+                status=status,
+                http_status=http_status,
+                latency_ms=round((time.perf_counter() - started) * 1000),
+                error_code=code,
+            )
+        )
 
 
 async def realtime_over_http(request: Request) -> Response:
@@ -153,21 +211,75 @@ async def realtime_socket(websocket: WebSocket) -> None:
         return
     protocols = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol="realtime" if "realtime" in protocols else None)
+    channel = ClientChannel(websocket, dialect_of(websocket.headers))
     try:
-        if row.cascade is not None:
-            local = LocalRealtimeSession(row, gateway.legs(row), attempt, services.holds, HOLD_STEP)
-            await local.run(websocket, principal, request_id, session)
-            return
-        relay = RealtimeRelay(
-            services.holds,
-            services.catalog.voices,
-            hold_step=HOLD_STEP,
-            hold_ttl_seconds=services.settings.hold_ttl_seconds,
-        )
-        await relay.run(websocket, principal, request_id, row, attempt, session)
+        # Held for the whole session: rpm counts session opens, concurrency open sessions.
+        async with _limits(services).admitted(principal):
+            bill = SessionBill(
+                services.holds,
+                row,
+                principal,
+                request_id,
+                _terms(services, row),
+                provider=attempt.route.provider,
+                route=attempt.label,
+            )
+            await bill.open()
+            body = _session_body(services, row, attempt, channel, bill, session)
+            await run_session(
+                channel,
+                bill,
+                body,
+                lambda: services.realtime_secrets.key_is_live(principal.key_id),
+                _setting(services, "realtime_key_check_seconds", DEFAULT_KEY_CHECK_SECONDS),
+            )
     except GatewayError as exc:
-        await websocket.send_json({"type": "error", "error": exc.body()["error"]})
-        await websocket.close(POLICY_VIOLATION)
+        await channel.send({"type": "error", "error": exc.body()["error"]})
+        await channel.close(POLICY_VIOLATION, (exc.code or "refused")[:120])
+
+
+def _session_body(
+    services: Services,
+    row: ModelRow,
+    attempt: PlannedAttempt[Any],
+    channel: ClientChannel,
+    bill: SessionBill,
+    session: dict[str, Any],
+) -> Coroutine[Any, Any, None]:
+    """The local cascade's conversation, or the relay to the row's realtime provider."""
+    if row.cascade is None:
+        relay = RealtimeRelay(channel, bill, services.catalog.voices, attempt)
+        return relay.run(session)
+    work = LocalWork(row, services.gateway.legs(row), attempt, bill)
+    return serve_locally(
+        channel, work, row, session, max_buffer_seconds=services.settings.max_audio_seconds
+    )
+
+
+def _limits(services: Services) -> Limits:
+    # The gateway's own counters, so that sessions and requests share a key's limits.
+    return services.gateway._limits
+
+
+def _terms(services: Services, row: ModelRow) -> BillTerms:
+    settings = services.settings
+    minimum = hold_amount(row.pricing, [])
+    return BillTerms(
+        step=MicroUSD(max(HOLD_STEP, minimum)),
+        hold_ttl_seconds=settings.hold_ttl_seconds,
+        max_session_seconds=_setting(
+            services, "realtime_max_session_seconds", DEFAULT_MAX_SESSION_SECONDS
+        ),
+    )
+
+
+def _setting(services: Services, name: str, default: float) -> float:
+    """A realtime setting, with its default until the settings object declares it."""
+    return float(getattr(services.settings, name, default))
+
+
+def _max_live_secrets(services: Services) -> int:
+    return int(_setting(services, "realtime_max_live_secrets_per_key", DEFAULT_MAX_LIVE_SECRETS))
 
 
 async def _admit(

@@ -1,0 +1,127 @@
+"""A session's money as it goes: each piece of work is charged when done (a ledger entry and a
+usage record of its own), the hold covers only the next step ahead, and a heartbeat keeps the
+hold's lifetime moving with the session, so the reaper frees only the hold of a dead one.
+
+After a crash, what was drawn stays charged; the reaper releases the undrawn rest.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass, field, replace
+
+from voxgate.billing.holds import HoldBook
+from voxgate.billing.pricing import Metered, cost
+from voxgate.billing.usage import Attempt, UsageRecord
+from voxgate.catalog.schema import ModelRow
+from voxgate.errors import InsufficientCreditError
+from voxgate.gateway.realtime.work import SessionOver
+from voxgate.store.keys import Principal
+from voxgate.types import MicroUSD
+
+
+@dataclass(frozen=True)
+class BillTerms:
+    step: MicroUSD
+    hold_ttl_seconds: int
+    max_session_seconds: float
+
+
+@dataclass
+class SessionBill:
+    holds: HoldBook
+    row: ModelRow
+    principal: Principal
+    request_id: str
+    terms: BillTerms
+    provider: str
+    route: str
+    hold_id: str = ""
+    remaining: int = 0
+    drawn: int = 0
+    lines: list[Attempt] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    _charging: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def open(self) -> None:
+        """Hold the first step; InsufficientCreditError when the workspace or key can't."""
+        self.hold_id = await self.holds.place(
+            workspace_id=self.principal.workspace_id,
+            key_id=self.principal.key_id,
+            request_id=self.request_id,
+            amount=self.terms.step,
+            ttl_seconds=self.terms.hold_ttl_seconds,
+        )
+        self.remaining = self.terms.step
+
+    async def charge(self, metered: Metered, what: str) -> MicroUSD:
+        """Charge one piece of work now, then hold the next step; SessionOver when the next
+        step cannot be held (the work done is charged all the same)."""
+        amount = cost(self.row.pricing, metered)
+        async with self._charging:
+            self.drawn += 1
+            line = Attempt(self.route, self.provider, what, 0)
+            usage = self._record(f"{self.request_id}.{self.drawn}", metered, (line,))
+            await self.holds.draw(self.hold_id, amount, usage)
+            self.lines.append(line)
+            self.remaining = max(0, self.remaining - amount)
+            await self._hold_ahead()
+        return amount
+
+    async def _hold_ahead(self) -> None:
+        top_up = MicroUSD(self.terms.step - self.remaining)
+        if top_up <= 0:
+            return
+        try:
+            await self.holds.extend(self.hold_id, top_up)
+        except InsufficientCreditError as exc:
+            raise SessionOver(
+                f"{exc.message} The realtime session is closed.",
+                code=exc.code or "insufficient_credit",
+            ) from exc
+        self.remaining = self.terms.step
+
+    async def heartbeat(self) -> None:
+        """Keep the hold alive while the session lives; returns (SessionOver) when the session
+        must end: its hold was closed, or it reached its length cap."""
+        interval = max(0.2, self.terms.hold_ttl_seconds / 3)
+        deadline = self.started + self.terms.max_session_seconds
+        while True:
+            await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() >= deadline:
+                raise SessionOver(
+                    f"The session reached its {self.terms.max_session_seconds:g} s limit.",
+                    code="session_expired",
+                    kind="invalid_request_error",
+                )
+            if not await self.holds.keep_alive(self.hold_id, self.terms.hold_ttl_seconds):
+                raise SessionOver("The session's credit hold was closed.", code="hold_closed")
+
+    async def close(self, status: str = "succeeded") -> None:
+        """Release what is held ahead; the session's own record lists each charge."""
+        record = replace(
+            self._record(self.request_id, Metered(requests=0), tuple(self.lines)), status=status
+        )
+        await self.holds.settle(self.hold_id, MicroUSD(0), record)
+
+    def _record(
+        self, request_id: str, metered: Metered, attempts: tuple[Attempt, ...]
+    ) -> UsageRecord:
+        return UsageRecord(
+            request_id=request_id,
+            workspace_id=self.principal.workspace_id,
+            key_id=self.principal.key_id,
+            model=self.row.id,
+            task="realtime",
+            status="succeeded",
+            http_status=101,
+            latency_ms=round((time.monotonic() - self.started) * 1000),
+            provider=self.provider,
+            route=self.route,
+            input_text_tokens=metered.text_input_tokens,
+            output_text_tokens=metered.text_output_tokens,
+            input_audio_tokens=metered.audio_input_tokens,
+            output_audio_tokens=metered.audio_output_tokens,
+            input_characters=metered.characters,
+            audio_milliseconds=metered.audio_milliseconds,
+            attempts=attempts,
+        )

@@ -1,0 +1,314 @@
+"""A realtime session served here (the local cascade, the simulator): the client's events, the
+input buffer and its turns, conversation items, and one response at a time.
+
+Every client event is answered: an unknown or invalid one with an `error` event naming it, after
+which the session goes on unchanged.
+"""
+
+import asyncio
+import base64
+import binascii
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
+
+from voxgate.errors import InvalidRequestError
+from voxgate.gateway.realtime.responses import new_id, respond
+from voxgate.gateway.realtime.session_config import RATE, SessionConfig
+from voxgate.gateway.realtime.vad import Vad
+from voxgate.gateway.realtime.wire import ClientChannel, error_event
+from voxgate.gateway.realtime.work import SessionOver, SessionWork
+
+# The chat route sees the latest messages of the conversation, not all of a long session.
+CONTEXT_MESSAGES = 40
+BYTES_PER_SECOND = RATE * 2
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Conversation:
+    def __init__(
+        self,
+        channel: ClientChannel,
+        work: SessionWork,
+        config: SessionConfig,
+        voices: Collection[str],
+        *,
+        max_buffer_seconds: float,
+        vad_factory: Callable[[SessionConfig], Vad | None],
+    ) -> None:
+        self._channel = channel
+        self._work = work
+        self._config = config
+        self._voices = voices
+        self._max_buffer_bytes = int(max_buffer_seconds * BYTES_PER_SECOND)
+        self._vad_factory = vad_factory
+        self._vad = vad_factory(config)
+        self._buffer = bytearray()
+        self._buffer_item: str | None = None
+        self._messages: list[dict[str, Any]] = []
+        self._last_item: str | None = None
+        self._responding: asyncio.Task[None] | None = None
+        self._over: SessionOver | None = None
+        self._handlers: dict[str, Handler] = {
+            "session.update": self._session_update,
+            "input_audio_buffer.append": self._append,
+            "input_audio_buffer.commit": self._commit_event,
+            "input_audio_buffer.clear": self._clear,
+            "conversation.item.create": self._item_create,
+            "conversation.item.delete": self._item_delete,
+            "response.create": self._response_create,
+            "response.cancel": self._response_cancel,
+        }
+
+    async def run(self) -> None:
+        """Serve events until the client leaves (ClientGone) or the session is over."""
+        await self._channel.send(
+            {"type": "session.created", "session": self._config.view(self._channel.dialect)}
+        )
+        try:
+            while self._over is None:
+                event = await self._channel.next_event()
+                await self._dispatch(event)
+        finally:
+            await self._stop_response()
+        raise self._over
+
+    async def _dispatch(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        handler = self._handlers.get(kind)
+        client_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+        if handler is None:
+            await self._channel.send(
+                error_event(
+                    f"Unknown or unsupported event type '{kind}'.",
+                    code="unknown_event",
+                    param="type",
+                    client_event_id=client_id,
+                )
+            )
+            return
+        try:
+            await handler(event)
+        except InvalidRequestError as exc:
+            await self._channel.send(
+                error_event(
+                    exc.message,
+                    code=exc.code or "invalid_value",
+                    param=exc.param,
+                    client_event_id=client_id,
+                )
+            )
+        except SessionOver as over:
+            self._over = over
+
+    async def _session_update(self, event: dict[str, Any]) -> None:
+        config = self._config.updated(event.get("session"), self._channel.dialect, self._voices)
+        if config.turn_detection != self._config.turn_detection:
+            self._vad = self._vad_factory(config)
+        self._config = config
+        await self._channel.send(
+            {"type": "session.updated", "session": config.view(self._channel.dialect)}
+        )
+
+    async def _append(self, event: dict[str, Any]) -> None:
+        pcm = _audio(event.get("audio"), "audio")
+        if len(self._buffer) + len(pcm) > self._max_buffer_bytes:
+            raise InvalidRequestError(
+                f"The input audio buffer holds at most {self._max_buffer_bytes // BYTES_PER_SECOND}"
+                " s; commit or clear it first.",
+                param="audio",
+                code="input_audio_buffer_full",
+            )
+        self._buffer += pcm
+        self._buffer_item = self._buffer_item or new_id("item")
+        if self._vad is None:
+            return
+        for edge in await asyncio.to_thread(self._vad.feed, pcm):
+            if edge.kind == "started":
+                await self._speech_started(edge.at_ms)
+            else:
+                await self._channel.send(
+                    {
+                        "type": "input_audio_buffer.speech_stopped",
+                        "audio_end_ms": edge.at_ms,
+                        "item_id": self._buffer_item,
+                    }
+                )
+                await self._commit()
+                detection = self._config.turn_detection
+                if detection is not None and detection.create_response:
+                    await self._start_response()
+
+    async def _speech_started(self, at_ms: int) -> None:
+        detection = self._config.turn_detection
+        if detection is not None and detection.interrupt_response:
+            await self._stop_response()
+        await self._channel.send(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "audio_start_ms": at_ms,
+                "item_id": self._buffer_item,
+            }
+        )
+
+    async def _commit_event(self, event: dict[str, Any]) -> None:
+        if not self._buffer:
+            raise InvalidRequestError(
+                "The input audio buffer is empty; append audio before committing.",
+                code="input_audio_buffer_commit_empty",
+            )
+        await self._commit()
+
+    async def _commit(self) -> None:
+        pcm, item_id = bytes(self._buffer), self._buffer_item or new_id("item")
+        self._buffer.clear()
+        self._buffer_item = None
+        previous = self._last_item
+        await self._channel.send(
+            {
+                "type": "input_audio_buffer.committed",
+                "item_id": item_id,
+                "previous_item_id": previous,
+            }
+        )
+        item = _user_item(item_id, {"type": "input_audio", "transcript": None})
+        await self._add_item(item, previous)
+        heard = await self._work.hear(pcm)
+        self._messages.append({"role": "user", "content": heard.text})
+        await self._channel.send(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": item_id,
+                "content_index": 0,
+                "transcript": heard.text,
+                "usage": {"type": "duration", "seconds": round(heard.seconds, 3)},
+            }
+        )
+
+    async def _clear(self, event: dict[str, Any]) -> None:
+        self._buffer.clear()
+        self._buffer_item = None
+        if self._vad is not None:
+            self._vad.reset()
+        await self._channel.send({"type": "input_audio_buffer.cleared"})
+
+    async def _item_create(self, event: dict[str, Any]) -> None:
+        item = event.get("item")
+        if not isinstance(item, dict) or item.get("type", "message") != "message":
+            raise InvalidRequestError("item must be a message item.", param="item.type")
+        role = item.get("role")
+        if role not in ("user", "system", "assistant"):
+            raise InvalidRequestError(
+                "item.role must be user, system or assistant.", param="item.role"
+            )
+        content = item.get("content")
+        if not isinstance(content, list) or not content:
+            raise InvalidRequestError(
+                "item.content must be a non-empty list.", param="item.content"
+            )
+        texts = [await self._content_text(part, index) for index, part in enumerate(content)]
+        item_id = str(item.get("id") or new_id("item"))
+        previous = self._last_item
+        await self._add_item(
+            {
+                "id": item_id,
+                "object": "realtime.item",
+                "type": "message",
+                "role": role,
+                "status": "completed",
+                "content": content,
+            },
+            previous,
+        )
+        self._messages.append({"role": role, "content": " ".join(texts)})
+
+    async def _content_text(self, part: object, index: int) -> str:
+        param = f"item.content[{index}]"
+        if not isinstance(part, dict):
+            raise InvalidRequestError("A content part must be an object.", param=param)
+        kind = part.get("type")
+        if kind in ("input_text", "text", "output_text"):
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise InvalidRequestError("A text part needs 'text'.", param=f"{param}.text")
+            return text
+        if kind == "input_audio":
+            pcm = _audio(part.get("audio"), f"{param}.audio")
+            if len(pcm) > self._max_buffer_bytes:
+                raise InvalidRequestError("The audio is too long.", param=f"{param}.audio")
+            return (await self._work.hear(pcm)).text
+        raise InvalidRequestError(
+            "Content parts are input_text, text or input_audio here.", param=f"{param}.type"
+        )
+
+    async def _item_delete(self, event: dict[str, Any]) -> None:
+        item_id = event.get("item_id")
+        if not isinstance(item_id, str):
+            raise InvalidRequestError("item_id is required.", param="item_id")
+        await self._channel.send({"type": "conversation.item.deleted", "item_id": item_id})
+
+    async def _add_item(self, item: dict[str, Any], previous: str | None) -> None:
+        self._last_item = item["id"]
+        await self._channel.send(
+            {"type": "conversation.item.added", "previous_item_id": previous, "item": item}
+        )
+        await self._channel.send(
+            {"type": "conversation.item.done", "previous_item_id": previous, "item": item}
+        )
+
+    async def _response_create(self, event: dict[str, Any]) -> None:
+        if self._responding is not None and not self._responding.done():
+            raise InvalidRequestError(
+                "The conversation already has an active response.",
+                code="conversation_already_has_active_response",
+            )
+        await self._start_response()
+
+    async def _response_cancel(self, event: dict[str, Any]) -> None:
+        if self._responding is None or self._responding.done():
+            raise InvalidRequestError(
+                "There is no active response to cancel.", code="response_cancel_not_active"
+            )
+        await self._stop_response()
+
+    async def _start_response(self) -> None:
+        self._responding = asyncio.create_task(self._respond())
+
+    async def _respond(self) -> None:
+        previous = self._last_item
+        messages = self._messages[-CONTEXT_MESSAGES:] or [{"role": "user", "content": "Hello."}]
+        try:
+            reply = await respond(self._channel, self._work, self._config, messages, previous)
+        except SessionOver as over:
+            self._over = over
+            await self._channel.send(error_event(over.message, code=over.code, kind=over.kind))
+            await self._channel.close(1000, over.code)
+            return
+        self._last_item = reply.item_id
+        self._messages.append({"role": "assistant", "content": reply.text})
+
+    async def _stop_response(self) -> None:
+        task = self._responding
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def _audio(value: object, param: str) -> bytes:
+    if not isinstance(value, str):
+        raise InvalidRequestError("audio must be base64 PCM16 as a string.", param=param)
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidRequestError("audio is not valid base64.", param=param) from exc
+
+
+def _user_item(item_id: str, part: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "message",
+        "role": "user",
+        "status": "completed",
+        "content": [part],
+    }

@@ -1,0 +1,117 @@
+"""The realtime protocol served by the gateway itself, for users with no realtime provider:
+Silero server VAD on 24 kHz PCM16, Whisper to hear, a text chat route to answer, Piper to
+speak. Each leg is charged as it is done, whether or not a response completes."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from voxgate.audio.pcm import PcmAudio
+from voxgate.audio.resample import resample
+from voxgate.billing.pricing import Metered
+from voxgate.catalog.schema import ModelRow
+from voxgate.gateway.cascade import Legs
+from voxgate.gateway.realtime.bill import SessionBill
+from voxgate.gateway.realtime.conversation import Conversation
+from voxgate.gateway.realtime.dialect import GA
+from voxgate.gateway.realtime.responses import new_id
+from voxgate.gateway.realtime.session_config import RATE, SessionConfig
+from voxgate.gateway.realtime.vad import Vad
+from voxgate.gateway.realtime.wire import ClientChannel
+from voxgate.gateway.realtime.work import Heard
+from voxgate.providers.protocols import ChatAudioRequest, SpeechRequest, TranscriptionRequest
+from voxgate.routing.planner import PlannedAttempt
+
+HEARING_RATE = 16_000
+
+
+@dataclass
+class LocalWork:
+    row: ModelRow
+    legs: Legs
+    chat: PlannedAttempt[Any]
+    bill: SessionBill
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+    async def hear(self, pcm: bytes) -> Heard:
+        audio = PcmAudio(pcm[: len(pcm) // 2 * 2], RATE)
+        if not audio.samples:
+            return Heard("", 0.0)
+        [hear, *_] = self.legs.planner.plan(self.legs.hear, self.legs.providers.transcription)
+        request = TranscriptionRequest(audio=resample(audio, HEARING_RATE), language="en")
+        result = await hear.provider.transcribe(request, hear.upstream)
+        milliseconds = round(audio.duration_seconds * 1000)
+        await self.bill.charge(
+            Metered(audio_milliseconds=milliseconds, requests=0), "transcription"
+        )
+        return Heard(result.text, audio.duration_seconds)
+
+    async def answer(self, messages: list[dict[str, Any]], instructions: str) -> str:
+        system = [{"role": "system", "content": instructions}] if instructions else []
+        request = ChatAudioRequest(
+            messages=tuple(system + messages), max_output_tokens=self.row.max_output_tokens
+        )
+        answer = await self.chat.provider.chat(request, self.chat.upstream)
+        count = self.legs.tokens.count
+        self.tokens_in = sum(count(str(m.get("content") or "")) for m in request.messages or ())
+        self.tokens_out = count(answer.text)
+        metered = Metered(
+            text_input_tokens=self.tokens_in, text_output_tokens=self.tokens_out, requests=0
+        )
+        await self.bill.charge(metered, "chat")
+        return str(answer.text)
+
+    async def speak(self, text: str, voice: str) -> AsyncIterator[bytes]:
+        if not text.strip():
+            return
+        [speak, *_] = self.legs.planner.plan(self.legs.speak, self.legs.providers.speech_stream)
+        native = self.legs.voices.native_voice(voice, "local")
+        # The speech is ordered whole: its characters are charged before the first piece.
+        await self.bill.charge(Metered(characters=len(text), requests=0), "speech")
+        async for pcm in speak.provider.stream_speech(
+            SpeechRequest(text=text, voice=native), speak.upstream
+        ):
+            yield resample(pcm, RATE).samples
+
+    def usage(self, response_id: str) -> dict[str, Any]:
+        tokens_in, tokens_out = self.tokens_in, self.tokens_out
+        self.tokens_in = self.tokens_out = 0
+        return {
+            "total_tokens": tokens_in + tokens_out,
+            "input_tokens": tokens_in,
+            "output_tokens": tokens_out,
+            "input_token_details": {
+                "text_tokens": tokens_in,
+                "audio_tokens": 0,
+                "cached_tokens": 0,
+            },
+            "output_token_details": {"text_tokens": tokens_out, "audio_tokens": 0},
+        }
+
+
+async def serve_locally(
+    channel: ClientChannel,
+    work: LocalWork,
+    row: ModelRow,
+    session: dict[str, Any],
+    *,
+    max_buffer_seconds: float,
+) -> None:
+    """The session's conversation, starting from the settings it was minted with."""
+    config = SessionConfig(id=new_id("sess"), model=row.id, voice=row.default_voice or "alloy")
+    if session:
+        config = config.updated(session, GA, row.voices)
+    conversation = Conversation(
+        channel,
+        work,
+        config,
+        row.voices,
+        max_buffer_seconds=max_buffer_seconds,
+        vad_factory=silero_vad,
+    )
+    await conversation.run()
+
+
+def silero_vad(config: SessionConfig) -> Vad | None:
+    return Vad(config.turn_detection) if config.turn_detection else None

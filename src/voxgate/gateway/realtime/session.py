@@ -1,0 +1,61 @@
+"""What every realtime session runs beside its events: the bill's heartbeat and the key's
+watch. Whichever ends first ends the session; a session ended by the gateway gets an `error`
+event naming why, then a clean close. The bill is closed once, whatever happened."""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from voxgate.gateway.realtime.bill import SessionBill
+from voxgate.gateway.realtime.wire import ClientChannel, error_event, is_closed
+from voxgate.gateway.realtime.work import SessionOver
+
+NORMAL_CLOSE = 1000
+
+
+async def run_session(
+    channel: ClientChannel,
+    bill: SessionBill,
+    body: Coroutine[Any, Any, None],
+    key_is_live: Callable[[], Awaitable[bool]],
+    check_seconds: float,
+) -> None:
+    tasks = [
+        asyncio.ensure_future(body),
+        asyncio.ensure_future(bill.heartbeat()),
+        asyncio.ensure_future(_watch_key(key_is_live, check_seconds)),
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        error = next((t.exception() for t in done if not t.cancelled() and t.exception()), None)
+        if isinstance(error, SessionOver):
+            await _end(channel, error)
+        elif error is not None and not is_closed(error):
+            raise error
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.shield(bill.close())
+
+
+async def _watch_key(key_is_live: Callable[[], Awaitable[bool]], every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        if not await key_is_live():
+            raise SessionOver(
+                "The API key of this session was revoked or has expired.",
+                code="invalid_api_key",
+                kind="invalid_request_error",
+            )
+
+
+async def _end(channel: ClientChannel, over: SessionOver) -> None:
+    try:
+        await channel.send(error_event(over.message, code=over.code, kind=over.kind))
+        await channel.close(NORMAL_CLOSE, over.code)
+    except Exception as exc:  # the client may already be gone
+        if not is_closed(exc) and not isinstance(exc, RuntimeError):
+            raise

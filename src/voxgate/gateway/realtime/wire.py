@@ -1,0 +1,147 @@
+"""The client's side of a realtime socket: events read under guard, events sent in its dialect.
+
+A hostile client (bad JSON, binary or oversize frames, a flood) gets `error` events and keeps
+its socket; a flood is slowed by reading it no faster than the session's event rate.
+"""
+
+import asyncio
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+import websockets
+from starlette.websockets import WebSocketDisconnect
+
+from voxgate.gateway.realtime.dialect import Dialect
+
+# OpenAI accepts audio appends up to 15 MiB of base64; larger frames are refused, not parsed.
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+EVENTS_PER_SECOND = 400
+EVENT_BURST = 800
+
+
+class ClientSocket(Protocol):
+    async def receive(self) -> Mapping[str, Any]: ...
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class ClientGone(Exception):
+    """The client closed its socket."""
+
+
+def is_closed(exc: BaseException) -> bool:
+    return isinstance(exc, WebSocketDisconnect | websockets.ConnectionClosed | ClientGone)
+
+
+def event_id() -> str:
+    return f"event_{secrets.token_hex(8)}"
+
+
+def error_event(
+    message: str,
+    *,
+    code: str,
+    kind: str = "invalid_request_error",
+    param: str | None = None,
+    client_event_id: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "error": {
+            "type": kind,
+            "code": code,
+            "message": message,
+            "param": param,
+            "event_id": client_event_id,
+        },
+    }
+
+
+@dataclass
+class Throttle:
+    """A token bucket: each event takes one; an empty bucket waits for the next."""
+
+    rate: float = EVENTS_PER_SECOND
+    burst: float = EVENT_BURST
+    tokens: float = EVENT_BURST
+    stamp: float = field(default_factory=time.monotonic)
+
+    def wait_seconds(self) -> float:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+class ClientChannel:
+    """One client's socket: `next_event` yields only well-formed events, `send` stamps and
+    renames each server event for the client's dialect."""
+
+    def __init__(self, socket: ClientSocket, dialect: Dialect) -> None:
+        self._socket = socket
+        self.dialect = dialect
+        self._throttle = Throttle()
+        self._sending = asyncio.Lock()
+
+    async def next_event(self) -> dict[str, Any]:
+        """The next client event that parses to an object with a type; refuses the others."""
+        while True:
+            delay = self._throttle.wait_seconds()
+            if delay:
+                await asyncio.sleep(delay)
+            message = await self._socket.receive()
+            if message.get("type") == "websocket.disconnect":
+                raise ClientGone
+            refusal, event = _parse(message)
+            if refusal is None and event is not None:
+                return event
+            if refusal is not None:
+                await self.send(refusal)
+
+    async def send(self, event: dict[str, Any]) -> None:
+        shaped = self.dialect.outgoing(event)
+        if shaped is None:
+            return
+        shaped.setdefault("event_id", event_id())
+        async with self._sending:
+            await self._socket.send_text(orjson.dumps(shaped).decode())
+
+    async def send_raw(self, text: str) -> None:
+        """An event as a provider sent it, unchanged."""
+        async with self._sending:
+            await self._socket.send_text(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        async with self._sending:
+            await self._socket.close(code, reason)
+
+
+def _parse(message: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    text = message.get("text")
+    if text is None:
+        return error_event(
+            "Realtime events are JSON text frames; a binary frame was received.",
+            code="invalid_frame",
+        ), None
+    if len(text) > MAX_EVENT_BYTES:
+        return error_event(
+            f"A realtime event may be at most {MAX_EVENT_BYTES} bytes.", code="event_too_large"
+        ), None
+    try:
+        event = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return error_event("The event is not valid JSON.", code="invalid_json"), None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        return error_event(
+            "An event must be a JSON object with a string 'type'.",
+            code="invalid_event",
+            param="type",
+        ), None
+    return None, event

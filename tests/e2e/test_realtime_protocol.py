@@ -1,0 +1,186 @@
+"""The realtime protocol, judged by the official `openai` package's server-event unions: a
+scripted session on the local cascade and through the relay, in the GA and the beta dialect."""
+
+import asyncio
+import base64
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import websockets
+from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
+from openai.types.realtime import RealtimeServerEvent as GAServerEvent
+from pydantic import TypeAdapter
+
+from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway
+
+GA = TypeAdapter(GAServerEvent)
+BETA = TypeAdapter(BetaServerEvent)
+BETA_HEADERS = {"OpenAI-Beta": "realtime=v1"}
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+    with routed_gateway(tmp_path_factory.mktemp("rt-protocol")) as served:
+        yield served
+
+
+def url(gateway: RunningGateway, model: str) -> str:
+    return "ws" + gateway.base_url.removeprefix("http") + f"/v1/realtime?model={model}"
+
+
+class Script:
+    """A client socket that remembers every server event, in order."""
+
+    def __init__(self, socket: Any) -> None:
+        self.socket = socket
+        self.events: list[dict[str, Any]] = []
+
+    async def send(self, event: dict[str, Any] | str | bytes) -> None:
+        await self.socket.send(event if isinstance(event, str | bytes) else json.dumps(event))
+
+    async def until(self, *kinds: str) -> dict[str, Any]:
+        while True:
+            event = json.loads(await asyncio.wait_for(self.socket.recv(), timeout=TIMEOUT))
+            self.events.append(event)
+            if event["type"] in kinds:
+                return event
+
+
+def beta_name(name: str, beta: bool) -> str:
+    renames = {
+        "response.output_audio.delta": "response.audio.delta",
+        "response.output_audio_transcript.done": "response.audio_transcript.done",
+        "response.output_text.done": "response.text.done",
+        "conversation.item.added": "conversation.item.created",
+    }
+    return renames.get(name, name) if beta else name
+
+
+async def scripted(address: str, key: str, *, beta: bool, voice: str) -> list[dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {key}"} | (BETA_HEADERS if beta else {})
+    async with websockets.connect(address, additional_headers=headers) as socket:
+        script = Script(socket)
+        await script.until("session.created")
+        session: dict[str, Any] = (
+            {"voice": voice, "modalities": ["text", "audio"], "turn_detection": None}
+            if beta
+            else {
+                "type": "realtime",
+                "output_modalities": ["audio"],
+                "audio": {"output": {"voice": voice}, "input": {"turn_detection": None}},
+            }
+        )
+        await script.send(
+            {"type": "session.update", "session": session | {"instructions": "Be brief."}}
+        )
+        updated = await script.until("session.updated")
+        shown = (
+            updated["session"]["voice"] if beta else updated["session"]["audio"]["output"]["voice"]
+        )
+        assert shown == voice
+        # A text item, then a response to it.
+        item = {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "Hello there."}],
+        }
+        await script.send({"type": "conversation.item.create", "item": item})
+        await script.until(beta_name("conversation.item.added", beta))
+        await script.send({"type": "response.create"})
+        done = await script.until("response.done")
+        assert done["response"]["status"] == "completed"
+        # Audio committed by hand, then answered.
+        tone = bytes(24_000)
+        await script.send(
+            {"type": "input_audio_buffer.append", "audio": base64.b64encode(tone).decode()}
+        )
+        await script.send({"type": "input_audio_buffer.commit"})
+        await script.until("conversation.item.input_audio_transcription.completed")
+        await script.send({"type": "response.create"})
+        await script.until("response.done")
+        # Cleared audio leaves nothing to commit.
+        await script.send(
+            {"type": "input_audio_buffer.append", "audio": base64.b64encode(tone).decode()}
+        )
+        await script.send({"type": "input_audio_buffer.clear"})
+        await script.until("input_audio_buffer.cleared")
+        await script.send({"type": "input_audio_buffer.commit"})
+        await script.until("error")
+        # Hostile and unknown events: an error each, and the session goes on.
+        for bad in (
+            "{not json",
+            b"\x00\x01binary",
+            json.dumps([1, 2]),
+            json.dumps({"type": "no.such.event"}),
+        ):
+            await script.send(bad)
+            await script.until("error")
+        await script.send({"type": "response.cancel"})
+        await script.until("error")
+        await script.send({"type": "session.update", "session": {"instructions": "Still here."}})
+        await script.until("session.updated")
+        return script.events
+
+
+def lifecycle(events: list[dict[str, Any]], beta: bool) -> list[str]:
+    """The response's events from response.created to the first response.done, deltas folded."""
+    kinds = [e["type"] for e in events]
+    start = kinds.index("response.created")
+    shown: list[str] = []
+    for kind in kinds[start : kinds.index("response.done", start) + 1]:
+        if not shown or shown[-1] != kind:
+            shown.append(kind)
+    return shown
+
+
+EXPECTED_GA = [
+    "response.created",
+    "response.output_item.added",
+    "conversation.item.added",
+    "response.content_part.added",
+    "response.output_audio_transcript.delta",
+    "response.output_audio.delta",
+    "response.output_audio.done",
+    "response.output_audio_transcript.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "conversation.item.done",
+    "response.done",
+]
+EXPECTED_BETA = [
+    "response.created",
+    "response.output_item.added",
+    "conversation.item.created",
+    "response.content_part.added",
+    "response.audio_transcript.delta",
+    "response.audio.delta",
+    "response.audio.done",
+    "response.audio_transcript.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.done",
+]
+
+
+@pytest.mark.parametrize("model", ["local-realtime", "gpt-audio-1.5"])
+@pytest.mark.parametrize("beta", [False, True], ids=["ga", "beta"])
+def test_every_server_event_is_an_official_event(
+    served: tuple[RunningGateway, RunningSimulator], model: str, beta: bool
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-proto-{secrets.token_hex(4)}", "1.00")
+    events = asyncio.run(scripted(url(gateway, model), key, beta=beta, voice="verse"))
+    oracle = BETA if beta else GA
+    for event in events:
+        oracle.validate_python(event)  # raises on any field or name the SDK does not know
+    assert lifecycle(events, beta) == (EXPECTED_BETA if beta else EXPECTED_GA)
+    deltas = [e for e in events if e["type"] == beta_name("response.output_audio.delta", beta)]
+    assert deltas and all(d["item_id"] and d["output_index"] == 0 for d in deltas)
+    errors = [e for e in events if e["type"] == "error"]
+    assert len(errors) == 6 and all(e["error"]["message"] for e in errors)
