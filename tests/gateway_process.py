@@ -73,7 +73,9 @@ def start_gateway(
         **(extra_env or {}),
     }
     data_dir.mkdir(parents=True, exist_ok=True)
-    # The key is shown only by the first start in a data dir; a restart reuses it.
+    # The key is shown only by the start that creates the default workspace: a restart reuses
+    # the one its data dir's first start showed; a process joining a database that another
+    # one set up has none (key and curl_line are then empty: use new_workspace).
     earlier = output.read_text() if output.exists() else ""
     with output.open("wb") as log:
         process = subprocess.Popen(
@@ -87,8 +89,11 @@ def start_gateway(
     text = output.read_text()
     key = FIRST_KEY.search(text) or FIRST_KEY.search(earlier)
     curl = CURL_LINE.search(text) or CURL_LINE.search(earlier)
-    assert key and curl, text
-    return process, RunningGateway(base_url, key.group(1), curl.group(0), data_dir, output)
+    assert bool(key) == bool(curl), text
+    assert key or "workspace 'default' ready" in text, text
+    return process, RunningGateway(
+        base_url, key.group(1) if key else "", curl.group(0) if curl else "", data_dir, output
+    )
 
 
 def stop_gateway(process: subprocess.Popen[bytes]) -> None:
