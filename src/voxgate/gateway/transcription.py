@@ -1,17 +1,34 @@
 """The transcription and translation tasks: audio in, text out."""
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import ModelRow
+from voxgate.errors import InvalidRequestError
+from voxgate.gateway.inputs import audio_bytes, container_of
 from voxgate.gateway.jobs import DEFAULT_OPTIONS, JobOptions, Outcome
 from voxgate.gateway.validation import UnifiedRequest
-from voxgate.providers.protocols import TranscriptionProvider, TranscriptionRequest
+from voxgate.providers.openai_style import OpenAIStyleProvider
+from voxgate.providers.openai_style.transcription import ForwardedTranscriptionRequest
+from voxgate.providers.protocols import TranscriptionProvider
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import Task
+
+# What every route honours: the gateway renders every response format itself, and every
+# recognizer gives segments (the local engine words too). The rest only OpenAI's protocol takes.
+EVERY_ROUTE = frozenset({"response_format", "timestamp_granularities[]"})
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionOptions(JobOptions):
+    """OpenAI's own transcription parameters as the client sent them (repeated names such as
+    `include[]` as repeated pairs), forwarded to the routes that speak OpenAI's protocol."""
+
+    params: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -27,19 +44,32 @@ class TranscriptionJob:
     def audio_milliseconds(self) -> int:
         return round(self.audio.duration_seconds * 1000)
 
+    @property
+    def params(self) -> tuple[tuple[str, str], ...]:
+        return self.options.params if isinstance(self.options, TranscriptionOptions) else ()
+
+    @cached_property
+    def upload(self) -> bytes:
+        """The client's file as it sent it, to go upstream in its own container."""
+        return audio_bytes(self.request.input)
+
     def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]:
+        self._check_params()
         return list(planner.plan(self.row, self.providers.transcription))
 
     def worst_case(self) -> list[Metered]:
         return [Metered(audio_milliseconds=self.audio_milliseconds)]
 
     async def run(self, attempt: PlannedAttempt[TranscriptionProvider]) -> Outcome:
-        request = TranscriptionRequest(
+        request = ForwardedTranscriptionRequest(
             audio=self.audio,
             translate=self.task == "translation",
             language=self.request.language,
             prompt=self.request.prompt,
             word_timestamps=self.options.word_timestamps,
+            upload=self.upload,
+            container=container_of(self.upload),
+            params=self.params,
         )
         result = await attempt.provider.transcribe(request, attempt.upstream)
         data = {
@@ -48,3 +78,18 @@ class TranscriptionJob:
             "duration": round(result.duration_seconds, 3),
         }
         return Outcome(data, Metered(audio_milliseconds=self.audio_milliseconds), result)
+
+    def _check_params(self) -> None:
+        """A parameter is forwarded where a route takes it; one that none of the row's routes
+        takes (configured or not) is refused rather than dropped."""
+        providers = (self.providers.transcription.get(route.provider) for route in self.row.routes)
+        if any(isinstance(provider, OpenAIStyleProvider) for provider in providers):
+            return
+        for name, _ in self.params:
+            if name not in EVERY_ROUTE:
+                raise InvalidRequestError(
+                    f"Model '{self.row.id}' has no route that takes '{name}' (its routes: "
+                    f"{', '.join(route.provider for route in self.row.routes)}); leave it out.",
+                    param=name,
+                    code="unsupported_parameter",
+                )

@@ -1,7 +1,8 @@
 """What an upstream call can fail with, and whether another route or key may succeed."""
 
 # Statuses that say "not now" rather than "not this request": another key or route may work.
-RETRIABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+# 413 too: one provider's size limit (OpenAI's 25 MB upload) is not another's (the local engine).
+RETRIABLE_STATUSES = frozenset({408, 409, 413, 429, 500, 502, 503, 504})
 
 
 class UpstreamError(Exception):

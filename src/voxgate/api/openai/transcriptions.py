@@ -17,6 +17,8 @@ from voxgate.api.responses import JSONResponse
 from voxgate.errors import InvalidRequestError, PayloadTooLargeError
 from voxgate.gateway.jobs import JobOptions
 from voxgate.gateway.pipeline import Completed
+from voxgate.gateway.transcription import TranscriptionOptions
+from voxgate.providers.openai_style.transcription import ForwardedTranscription
 from voxgate.providers.protocols import TranscriptionResult
 from voxgate.services import services_of
 from voxgate.types import Task
@@ -24,10 +26,25 @@ from voxgate.types import Task
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 MAX_FORM_FILES, MAX_FORM_FIELDS = 4, 64
 RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+# The formats asked of an OpenAI-style route as they are; the captions and plain text are made
+# here from a verbose answer's segments, so that every route can serve them.
+UPSTREAM_FORMATS = ("json", "verbose_json")
 GRANULARITIES = ("word", "segment")
-# Accepted as OpenAI documents them; the embedded engine decodes deterministically.
-IGNORED_FIELDS = ("temperature", "chunking_strategy", "include[]")
+INCLUDES = ("logprobs",)
 UNIFIED_FIELDS = ("model", "language", "prompt")
+# OpenAI's parameters that only its protocol's routes take: forwarded to them as sent.
+FORWARDED_FIELDS = (
+    "temperature",
+    "include[]",
+    "chunking_strategy",
+    "keywords[]",
+    "languages[]",
+    "known_speaker_names[]",
+    "known_speaker_references[]",
+)
+# `chunking_strategy` as an object arrives as bracketed keys: chunking_strategy[type]=server_vad.
+CHUNKING_OBJECT = "chunking_strategy["
+OWN_FIELDS = ("file", "response_format", "timestamp_granularities[]", "stream")
 
 
 async def create_transcription(request: Request) -> Response:
@@ -70,8 +87,45 @@ async def _read_form(request: Request) -> FormData:
         ) from exc
 
 
-async def _parse(form: FormData, task: Task) -> tuple[dict[str, Any], JobOptions, str, bool]:
+async def _parse(
+    form: FormData, task: Task
+) -> tuple[dict[str, Any], TranscriptionOptions, str, bool]:
     _check_fields(form)
+    data = await _upload(form)
+    fmt = str(form.get("response_format") or "json")
+    if fmt not in RESPONSE_FORMATS:
+        raise InvalidRequestError(
+            f"Invalid value for 'response_format': {fmt!r}; use {', '.join(RESPONSE_FORMATS)}.",
+            param="response_format",
+            code="invalid_value",
+        )
+    granularities = [str(g) for g in form.getlist("timestamp_granularities[]")]
+    if any(g not in GRANULARITIES for g in granularities):
+        raise InvalidRequestError(
+            "timestamp_granularities[] takes word and segment.", param="timestamp_granularities[]"
+        )
+    if granularities and fmt != "verbose_json":
+        raise InvalidRequestError(
+            "timestamp_granularities[] needs response_format verbose_json.",
+            param="timestamp_granularities[]",
+        )
+    _check_forwarded(form)
+    stream = str(form.get("stream") or "false").lower() == "true"
+    unified: dict[str, Any] = {
+        name: str(form[name]) for name in UNIFIED_FIELDS if form.get(name) not in (None, "")
+    }
+    unified |= {"task": task, "input": base64.b64encode(data).decode()}
+    upstream_format = fmt if fmt in UPSTREAM_FORMATS else "verbose_json"
+    params = (
+        ("response_format", upstream_format),
+        *(("timestamp_granularities[]", g) for g in granularities),
+        *((name, str(value)) for name, value in form.multi_items() if _forwarded(name)),
+    )
+    options = TranscriptionOptions(word_timestamps="word" in granularities, params=params)
+    return unified, options, fmt, stream
+
+
+async def _upload(form: FormData) -> bytes:
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise InvalidRequestError(
@@ -84,35 +138,12 @@ async def _parse(form: FormData, task: Task) -> tuple[dict[str, Any], JobOptions
     data = await upload.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise PayloadTooLargeError("The file is larger than 25 MB.", param="file")
-    fmt = str(form.get("response_format") or "json")
-    if fmt not in RESPONSE_FORMATS:
-        raise InvalidRequestError(
-            f"Invalid value for 'response_format': {fmt!r}; use {', '.join(RESPONSE_FORMATS)}.",
-            param="response_format",
-            code="invalid_value",
-        )
-    granularities = form.getlist("timestamp_granularities[]")
-    if any(g not in GRANULARITIES for g in granularities):
-        raise InvalidRequestError(
-            "timestamp_granularities[] takes word and segment.", param="timestamp_granularities[]"
-        )
-    if granularities and fmt != "verbose_json":
-        raise InvalidRequestError(
-            "timestamp_granularities[] needs response_format verbose_json.",
-            param="timestamp_granularities[]",
-        )
-    stream = str(form.get("stream") or "false").lower() == "true"
-    unified: dict[str, Any] = {
-        name: str(form[name]) for name in UNIFIED_FIELDS if form.get(name) not in (None, "")
-    }
-    unified |= {"task": task, "input": base64.b64encode(data).decode()}
-    return unified, JobOptions(word_timestamps="word" in granularities), fmt, stream
+    return data
 
 
 def _check_fields(form: FormData) -> None:
-    known = {"file", "response_format", "timestamp_granularities[]", "stream", *IGNORED_FIELDS}
     for name in form:
-        if name not in known and name not in UNIFIED_FIELDS:
+        if not (_forwarded(name) or name in OWN_FIELDS or name in UNIFIED_FIELDS):
             raise InvalidRequestError(
                 f"Unrecognized request argument supplied: {name or '(a part with no name)'}.",
                 param=name,
@@ -126,6 +157,43 @@ def _check_fields(form: FormData) -> None:
                 param=name,
                 code="invalid_type",
             )
+
+
+def _forwarded(name: str) -> bool:
+    return name in FORWARDED_FIELDS or (name.startswith(CHUNKING_OBJECT) and name.endswith("]"))
+
+
+def _check_forwarded(form: FormData) -> None:
+    """The values OpenAI documents, checked here so that a mistake is a 400 before any upload."""
+    temperature = form.get("temperature")
+    if temperature is not None and not _number_between(str(temperature), 0.0, 1.0):
+        raise InvalidRequestError(
+            f"Invalid value for 'temperature': {str(temperature)[:32]!r}; use a number from 0 to 1.",
+            param="temperature",
+            code="invalid_value",
+        )
+    if any(value not in INCLUDES for value in form.getlist("include[]")):
+        raise InvalidRequestError(
+            f"include[] takes {', '.join(INCLUDES)}.", param="include[]", code="invalid_value"
+        )
+    chunking = form.get("chunking_strategy")
+    kind = form.get(CHUNKING_OBJECT + "type]")
+    if (chunking is not None and chunking != "auto") or (
+        any(name.startswith(CHUNKING_OBJECT) for name in form) and kind != "server_vad"
+    ):
+        raise InvalidRequestError(
+            "chunking_strategy is 'auto' or an object of type 'server_vad'.",
+            param="chunking_strategy",
+            code="invalid_value",
+        )
+
+
+def _number_between(value: str, low: float, high: float) -> bool:
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    return low <= number <= high
 
 
 def _named_for_this_form(exc: InvalidRequestError) -> InvalidRequestError:
@@ -154,6 +222,9 @@ def _render(
         return PlainTextResponse(srt(result.segments))
     if fmt == "vtt":
         return PlainTextResponse(vtt(result.segments), media_type="text/vtt")
+    if isinstance(result, ForwardedTranscription) and result.body:
+        # Asked of the route in the client's own format: passed on as the provider sent it.
+        return JSONResponse({"usage": _usage(result), **result.body})
     body: dict[str, Any] = {"text": result.text, "usage": _usage(result)}
     if fmt == "verbose_json":
         body |= {

@@ -1,48 +1,131 @@
-"""POST audio/transcriptions and audio/translations: multipart in, verbose JSON out."""
+"""POST audio/transcriptions and audio/translations: the client's file and parameters as OpenAI
+takes them, and its answer kept whole for the endpoints that pass it on."""
 
+import io
+import wave
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import aiohttp
 
-from voxgate.audio.encode import encode
+from voxgate.audio.pcm import BYTES_PER_SAMPLE, PcmAudio
 from voxgate.providers.errors import UpstreamError
 from voxgate.providers.protocols import (
     ProviderUsage,
     TranscriptionRequest,
     TranscriptionResult,
     TranscriptSegment,
+    TranscriptWord,
 )
+
+# The containers OpenAI's and Azure's upload endpoints take (mp3, mp4, mpeg, mpga, m4a, wav,
+# webm, ogg, flac), by the name `gateway.inputs.container_of` gives them: file name, media type.
+ACCEPTED_CONTAINERS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "wav": ("audio.wav", "audio/wav"),
+        "mp3": ("audio.mp3", "audio/mpeg"),
+        "ogg": ("audio.ogg", "audio/ogg"),
+        "flac": ("audio.flac", "audio/flac"),
+        "mp4": ("audio.m4a", "audio/mp4"),
+        "webm": ("audio.webm", "audio/webm"),
+    }
+)
+# Any other container goes as the decoded samples in a WAV, mono at the recognizer's 16 kHz
+# (two thirds of the 24 kHz WAV every upload used to become): a copy of the samples, cheap
+# enough to write on the event loop; 13 minutes fit OpenAI's 25 MB.
+
+
+class ForwardedTranscriptionRequest(TranscriptionRequest):
+    """A transcription that also carries the client's own file and OpenAI parameters, for the
+    routes that speak OpenAI's protocol; other engines read the decoded `audio` alone."""
+
+    upload: bytes | None = None
+    container: str | None = None
+    params: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedTranscription(TranscriptionResult):
+    """A transcription with the provider's JSON answer, to pass on as the provider sent it."""
+
+    body: Mapping[str, Any] = field(default_factory=dict)
 
 
 def form(request: TranscriptionRequest, model: str | None) -> aiohttp.FormData:
     data = aiohttp.FormData()
-    data.add_field(
-        "file", encode(request.audio, "wav"), filename="audio.wav", content_type="audio/wav"
-    )
-    data.add_field("response_format", "verbose_json")
+    filename, content_type, content = _file(request)
+    data.add_field("file", content, filename=filename, content_type=content_type)
     if model:
         data.add_field("model", model)
     if request.language and not request.translate:
         data.add_field("language", request.language)
     if request.prompt:
         data.add_field("prompt", request.prompt)
+    params = request.params if isinstance(request, ForwardedTranscriptionRequest) else ()
+    for name, value in params:
+        data.add_field(name, value)
+    named = {name for name, _ in params}
+    if "response_format" not in named:
+        # Segments and the duration, for captions and the unified answer.
+        data.add_field("response_format", "verbose_json")
+    if request.word_timestamps and "timestamp_granularities[]" not in named:
+        for granularity in ("word", "segment"):
+            data.add_field("timestamp_granularities[]", granularity)
     return data
 
 
-def result(provider: str, payload: Any, request: TranscriptionRequest) -> TranscriptionResult:
+def result(provider: str, payload: Any, request: TranscriptionRequest) -> ForwardedTranscription:
     if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
         raise UpstreamError(provider, "the transcription answer has no text")
-    segments = tuple(
-        TranscriptSegment(float(s["start"]), float(s["end"]), str(s["text"]).strip())
-        for s in payload.get("segments") or ()
+    try:
+        segments = tuple(
+            TranscriptSegment(float(s["start"]), float(s["end"]), str(s["text"]).strip())
+            for s in payload.get("segments") or ()
+        )
+        words = tuple(
+            TranscriptWord(float(w["start"]), float(w["end"]), str(w["word"]))
+            for w in payload.get("words") or ()
+        )
+        duration = float(payload.get("duration") or request.audio.duration_seconds)
+    except (KeyError, TypeError, ValueError) as exc:
+        # A 200 whose body is not what the protocol promises: another route may do better.
+        raise UpstreamError(
+            provider, f"malformed segments or words in the answer: {exc!r}"
+        ) from exc
+    usage = payload.get("usage")
+    seconds = (
+        usage.get("seconds")
+        if isinstance(usage, dict) and usage.get("type") == "duration"
+        else None
     )
-    duration = float(payload.get("duration") or request.audio.duration_seconds)
-    usage = payload.get("usage") or {}
-    seconds = usage.get("seconds") if usage.get("type") == "duration" else None
-    return TranscriptionResult(
+    return ForwardedTranscription(
         text=payload["text"].strip(),
         language=str(payload.get("language") or request.language or "en"),
         duration_seconds=duration,
         segments=segments,
+        words=words,
         usage=ProviderUsage(audio_seconds=float(seconds) if seconds is not None else None),
+        body=payload,
     )
+
+
+def _file(request: TranscriptionRequest) -> tuple[str, str, bytes]:
+    """The client's file when the provider takes its container; otherwise a compact copy."""
+    if isinstance(request, ForwardedTranscriptionRequest) and request.upload is not None:
+        accepted = ACCEPTED_CONTAINERS.get(request.container or "")
+        if accepted is not None:
+            return *accepted, request.upload
+    return "audio.wav", "audio/wav", wav(request.audio)
+
+
+def wav(pcm: PcmAudio) -> bytes:
+    """The decoded samples as they are (mono, 16 kHz from the gateway's decoder) in a WAV."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(BYTES_PER_SAMPLE)
+        writer.setframerate(pcm.sample_rate)
+        writer.writeframes(pcm.samples)
+    return out.getvalue()
