@@ -2,6 +2,7 @@
 
 import base64
 import math
+import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, replace
@@ -25,6 +26,24 @@ from voxgate.types import AudioFormat, Task
 
 FALLBACK_FORMAT: AudioFormat = "mp3"
 SLOWEST_SECONDS_PER_CHARACTER = 0.15
+# How many letters a character becomes when read aloud, at most: an emoji is read by its name
+# ("smiling face with heart-shaped eyes"), a digit by its number words.
+SPOKEN_SYMBOL_LETTERS = 40
+SPOKEN_DIGIT_LETTERS = 10
+SPOKEN_OTHER_SCRIPT_LETTERS = 3
+
+
+def spoken_length(text: str) -> int:
+    """The letters `text` can take to say, for a hold that bounds speech priced by duration."""
+    return sum(_spoken_letters(character) for character in text)
+
+
+def _spoken_letters(character: str) -> int:
+    if character.isascii():
+        return SPOKEN_DIGIT_LETTERS if character.isdigit() else 1
+    if unicodedata.category(character).startswith("S"):
+        return SPOKEN_SYMBOL_LETTERS
+    return SPOKEN_OTHER_SCRIPT_LETTERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,19 +88,20 @@ class SpeechJob:
         return list(planner.plan(self.row, self.providers.speech))
 
     def worst_case(self) -> list[Metered]:
-        # Slow speech runs about 0.15 s per character; a faster speed shortens it.
-        seconds = (
-            len(self.request.input) * SLOWEST_SECONDS_PER_CHARACTER / (self.request.speed or 1.0)
-        )
+        # Slow speech runs about 0.15 s per spoken character; a faster speed shortens it. A
+        # provider may speak its instructions too (Gemini takes them in the prompt).
+        spoken = spoken_length(self.request.input) + spoken_length(self.request.instructions or "")
+        seconds = spoken * SLOWEST_SECONDS_PER_CHARACTER / (self.request.speed or 1.0)
         tokens = math.ceil(seconds * AUDIO_OUTPUT_TOKENS_PER_SECOND)
         return [replace(self._metered_input, audio_output_tokens=tokens)]
 
     @cached_property
     def _metered_input(self) -> Metered:
         # Counted once: the hold and the settlement both price the same text.
+        prompt = self.request.input + (self.request.instructions or "")
         return Metered(
             characters=len(self.request.input),
-            text_input_tokens=self.tokens.count(self.request.input),
+            text_input_tokens=self.tokens.count(prompt),
         )
 
     def speech_request(self, attempt: PlannedAttempt[Any]) -> SpeechRequest:
