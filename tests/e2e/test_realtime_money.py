@@ -1,0 +1,341 @@
+"""Realtime money and limits: a session is charged as it goes, however long it lives, under its
+key's rpm, concurrency and spend limits; a crash loses at most the step in flight."""
+
+import asyncio
+import base64
+import json
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from tests.e2e.test_money_under_load import books
+from tests.gateway_process import (
+    RunningGateway,
+    RunningSimulator,
+    routed_gateway,
+    simulated_providers,
+    start_gateway,
+    start_simulator,
+    stop_gateway,
+)
+
+HOLD_TTL_SECONDS = 2
+MAX_AUDIO_SECONDS = 5
+SHORT_HOLDS = {
+    "VOXGATE_HOLD_TTL_SECONDS": str(HOLD_TTL_SECONDS),
+    "VOXGATE_REAPER_INTERVAL_SECONDS": "0.2",
+    "VOXGATE_MAX_AUDIO_SECONDS": str(MAX_AUDIO_SECONDS),
+}
+SECOND = bytes(2 * 24_000)
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+    with routed_gateway(tmp_path_factory.mktemp("rt-money"), **SHORT_HOLDS) as served:
+        yield served
+
+
+def url(gateway: RunningGateway, model: str = "gpt-audio-1.5") -> str:
+    return "ws" + gateway.base_url.removeprefix("http") + f"/v1/realtime?model={model}"
+
+
+def connect(gateway: RunningGateway, key: str, model: str = "gpt-audio-1.5") -> Any:
+    return websockets.connect(
+        url(gateway, model), additional_headers={"Authorization": f"Bearer {key}"}
+    )
+
+
+async def until(socket: Any, *kinds: str) -> dict[str, Any]:
+    while True:
+        event: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT))
+        if event["type"] in kinds:
+            return event
+
+
+async def manual_turns(socket: Any) -> None:
+    await until(socket, "session.created")
+    manual = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+    await socket.send(json.dumps({"type": "session.update", "session": manual}))
+    await until(socket, "session.updated")
+
+
+async def append(socket: Any, pcm: bytes) -> None:
+    audio = base64.b64encode(pcm).decode()
+    await socket.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+
+
+async def turn(socket: Any) -> dict[str, Any]:
+    """Half a second of audio, committed and answered: the response.done, or an error."""
+    await append(socket, SECOND[: len(SECOND) // 2])
+    await socket.send(json.dumps({"type": "input_audio_buffer.commit"}))
+    await socket.send(json.dumps({"type": "response.create"}))
+    return await until(socket, "response.done", "error")
+
+
+def price(done: dict[str, Any]) -> int:
+    """gpt-audio-1.5's $2.50 / $10.00 per 1M tokens (audio at the text rates), per response."""
+    usage = done["response"]["usage"]
+    return int((usage["input_tokens"] * 25 + usage["output_tokens"] * 100 + 5) // 10)
+
+
+def wallet(gateway: RunningGateway, key: str) -> dict[str, Any]:
+    with gateway.client(key) as client:
+        body: dict[str, Any] = client.get("/api/v1/balance").json()
+    return body
+
+
+def settled(gateway: RunningGateway, key: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while (state := wallet(gateway, key))["held_micro_usd"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return state
+
+
+def test_a_session_outliving_its_hold_lifetime_pays_for_every_response(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-long-{secrets.token_hex(4)}", "1.00")
+    before = wallet(gateway, key)["balance_micro_usd"]
+
+    async def session() -> list[int]:
+        costs: list[int] = []
+        async with connect(gateway, key) as socket:
+            await manual_turns(socket)
+            started = time.monotonic()
+            # Responses keep coming for three hold lifetimes: the reaper runs all along.
+            while time.monotonic() - started < 3 * HOLD_TTL_SECONDS or len(costs) < 3:
+                done = await turn(socket)
+                assert done["type"] == "response.done", done
+                costs.append(price(done))
+        return costs
+
+    costs = asyncio.run(session())
+    after = settled(gateway, key)
+    assert after["held_micro_usd"] == 0
+    assert before - after["balance_micro_usd"] == sum(costs) > 0
+    with gateway.client(key) as client:
+        records = client.get("/api/v1/usage", params={"limit": 1000}).json()["data"]
+    charged = [r for r in records if r["task"] == "realtime" and r["cost_micro_usd"]]
+    assert sorted(r["cost_micro_usd"] for r in charged) == sorted(costs)
+
+
+def test_concurrency_counts_open_sessions(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-conc-{secrets.token_hex(4)}", "1.00", concurrency_limit=1)
+
+    async def three() -> list[str]:
+        refusals = []
+        async with connect(gateway, key) as first:
+            await until(first, "session.created")
+            for _ in range(2):
+                async with connect(gateway, key) as other:
+                    refusal = await until(other, "error", "session.created")
+                    refusals.append(refusal.get("error", {}).get("code", refusal["type"]))
+                    with pytest.raises(websockets.ConnectionClosed):
+                        await asyncio.wait_for(other.recv(), TIMEOUT)
+        # Once the first has closed, its place is free again.
+        async with connect(gateway, key) as fourth:
+            refusals.append((await until(fourth, "error", "session.created"))["type"])
+        return refusals
+
+    assert asyncio.run(three()) == [
+        "concurrency_limit_exceeded",
+        "concurrency_limit_exceeded",
+        "session.created",
+    ]
+
+
+def test_rpm_counts_session_opens(served: tuple[RunningGateway, RunningSimulator]) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-rpm-{secrets.token_hex(4)}", "1.00", rpm_limit=2)
+
+    async def opens() -> list[str]:
+        kinds = []
+        for _ in range(3):
+            async with connect(gateway, key) as socket:
+                event = await until(socket, "error", "session.created")
+                kinds.append(event.get("error", {}).get("code", event["type"]))
+        return kinds
+
+    assert asyncio.run(opens()) == ["session.created", "session.created", "rate_limit_exceeded"]
+
+
+def test_a_key_spend_limit_ends_the_session_with_an_error(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-spend-{secrets.token_hex(4)}", "1.00", spend_limit_usd="0.015")
+
+    async def until_refused() -> tuple[list[int], dict[str, Any]]:
+        costs: list[int] = []
+        async with connect(gateway, key) as socket:
+            await manual_turns(socket)
+            for _ in range(30):
+                event = await turn(socket)
+                if event["type"] == "error":
+                    with pytest.raises(websockets.ConnectionClosed):
+                        await asyncio.wait_for(socket.recv(), TIMEOUT)
+                    return costs, event
+                costs.append(price(event))
+        raise AssertionError("the spend limit never ended the session")
+
+    costs, error = asyncio.run(until_refused())
+    assert error["error"]["code"] == "key_spend_limit_reached"
+    after = settled(gateway, key)
+    assert 1_000_000 - after["balance_micro_usd"] == sum(costs) <= 15_000
+
+
+def test_work_is_charged_without_a_response(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-heard-{secrets.token_hex(4)}", "1.00")
+    before = wallet(gateway, key)["balance_micro_usd"]
+
+    async def commit_only() -> None:
+        async with connect(gateway, key, "local-realtime") as socket:
+            await manual_turns(socket)
+            await append(socket, SECOND)
+            await socket.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            await until(socket, "conversation.item.input_audio_transcription.completed")
+
+    asyncio.run(commit_only())
+    # One second heard at local-realtime's $0.0010 a minute: 16.67 micro-USD, rounded once.
+    assert before - settled(gateway, key)["balance_micro_usd"] == 17
+
+
+def test_the_input_buffer_is_bounded(served: tuple[RunningGateway, RunningSimulator]) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-buffer-{secrets.token_hex(4)}", "1.00")
+
+    async def overfill() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with connect(gateway, key, "local-realtime") as socket:
+            await manual_turns(socket)
+            for _ in range(MAX_AUDIO_SECONDS + 1):
+                await append(socket, SECOND)
+            refused = await until(socket, "error")
+            await socket.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            heard = await until(socket, "conversation.item.input_audio_transcription.completed")
+            return refused, heard
+
+    refused, heard = asyncio.run(overfill())
+    assert refused["error"]["code"] == "input_audio_buffer_full"
+    assert heard["usage"]["seconds"] == MAX_AUDIO_SECONDS
+
+
+def test_minting_is_recorded_and_bounded_per_key(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-mint-{secrets.token_hex(4)}", "1.00")
+    body = {"session": {"type": "realtime", "model": "gpt-audio-1.5"}}
+    with gateway.client(key) as client:
+        statuses = [client.post("/v1/realtime/client_secrets", json=body) for _ in range(101)]
+        records = client.get("/api/v1/usage", params={"limit": 200}).json()["data"]
+    assert [s.status_code for s in statuses] == [200] * 100 + [429]
+    assert statuses[-1].json()["error"]["code"] == "too_many_client_secrets"
+    minted = [r for r in records if r["task"] == "realtime_secret"]
+    assert len(minted) == 101
+    assert sorted({r["status"] for r in minted}) == ["rejected", "succeeded"]
+
+
+def test_revoking_a_key_ends_its_open_sessions(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-revoke-{secrets.token_hex(4)}", "1.00")
+
+    async def revoked_while_open() -> dict[str, Any]:
+        async with connect(gateway, key) as socket:
+            await until(socket, "session.created")
+            await asyncio.to_thread(revoke, gateway, key)
+            return await until(socket, "error")
+
+    assert asyncio.run(revoked_while_open())["error"]["code"] == "invalid_api_key"
+
+
+def revoke(gateway: RunningGateway, key: str) -> None:
+    with gateway.admin() as admin:
+        for workspace in admin.get("/admin/v1/workspaces").json()["data"]:
+            path = f"/admin/v1/workspaces/{workspace['id']}/keys"
+            for row in admin.get(path).json()["data"]:
+                if key.startswith(row["prefix"]):
+                    admin.post(f"{path}/{row['id']}/revoke")
+
+
+def test_kill_9_mid_session_then_restart(tmp_path: Path) -> None:
+    sim_process, sim = start_simulator(tmp_path / "sim", fast=True)
+    env = simulated_providers(sim, VOXGATE_ENGINE_PRELOAD="false", **SHORT_HOLDS)
+    process, gateway = start_gateway(tmp_path / "gateway", env)
+    try:
+        name = f"rt-crash-{secrets.token_hex(4)}"
+        key = gateway.new_workspace(name, "1.00")
+
+        async def two_responses_then_kill() -> list[int]:
+            async with connect(gateway, key) as socket:
+                await manual_turns(socket)
+                costs = [price(await turn(socket)) for _ in range(2)]
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                return costs
+
+        costs = asyncio.run(two_responses_then_kill())
+        database = f"sqlite+aiosqlite:///{tmp_path / 'gateway' / 'voxgate.db'}"
+        assert asyncio.run(books(database, name))["open_holds"] == 1
+        restarted, _ = start_gateway(tmp_path / "gateway", env)
+        try:
+            deadline = time.monotonic() + 30
+            while asyncio.run(books(database, name))["open_holds"]:
+                assert time.monotonic() < deadline, "the reaper never released the session"
+                time.sleep(0.2)
+        finally:
+            stop_gateway(restarted)
+        state = asyncio.run(books(database, name))
+        assert state["held"] == 0 and state["ledger"] == state["balance"]
+        assert state["balance"] == 1_000_000 - sum(costs)
+    finally:
+        if process.poll() is None:
+            stop_gateway(process)
+        stop_gateway(sim_process)
+
+
+def test_the_gateway_stays_responsive_while_one_session_floods(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-flood-{secrets.token_hex(4)}", "1.00")
+
+    async def flood_and_probe() -> list[float]:
+        async with connect(gateway, key, "local-realtime") as flooder:
+            await until(flooder, "session.created")
+            junk = json.dumps({"type": "no.such.event"})
+
+            async def flood() -> None:
+                for _ in range(20_000):
+                    await flooder.send(junk)
+
+            flooding = asyncio.create_task(flood())
+            timings = []
+            async with httpx.AsyncClient(base_url=gateway.base_url) as client:
+                for _ in range(20):
+                    started = time.perf_counter()
+                    assert (await client.get("/healthz")).status_code == 200
+                    timings.append(time.perf_counter() - started)
+            flooding.cancel()
+            return timings
+
+    timings = sorted(asyncio.run(flood_and_probe()))
+    assert timings[len(timings) // 2] < 0.25, timings
