@@ -22,8 +22,8 @@ from hypothesis.control import currently_in_test_context
 from voxgate.audio.encode import encode
 from voxgate.audio.formats import OUTPUT_FORMATS
 from voxgate.audio.pcm import PcmAudio
-from voxgate.errors import GatewayError, InvalidRequestError
-from voxgate.gateway.inputs import audio_bytes, decode_input
+from voxgate.errors import GatewayError, InvalidRequestError, PayloadTooLargeError
+from voxgate.gateway.inputs import audio_bytes, container_of, decode_input
 
 MAX_SECONDS = 30.0
 RATE = 16_000
@@ -216,3 +216,35 @@ def test_a_wav_claiming_a_650_megahertz_rate_is_refused_without_gigabytes() -> N
 def _status_kb(field: str) -> int:
     status = Path("/proc/self/status").read_text().splitlines()
     return next(int(line.split()[1]) for line in status if line.startswith(f"{field}:"))
+
+
+def test_audio_is_limited_by_its_decoded_size_before_it_is_decoded() -> None:
+    limit = 3_000
+    assert audio_bytes(as_base64(bytes(limit)), max_bytes=limit) == bytes(limit)
+    for value in (as_base64(bytes(limit + 1)), "data:audio/wav;base64," + "A" * 8_000):
+        try:
+            audio_bytes(value, max_bytes=limit)
+        except PayloadTooLargeError as error:
+            assert error.code == "audio_too_large" and error.param == "input"
+            assert error.status_code == 413
+        else:
+            raise AssertionError("audio over the limit was taken")
+
+
+def test_a_cut_off_file_of_a_few_samples_is_refused_naming_the_field() -> None:
+    """100 bytes of a WAV decode to 28 samples; sent on, a provider refuses it (or the
+    encoder failed on it: a 500)."""
+    try:
+        cut = wav(1, 1, RATE, 16, 2, bytes(32_000), 0)[:100]
+        decode_input(cut, sample_rate=RATE, max_seconds=MAX_SECONDS, param="file")
+    except InvalidRequestError as error:
+        assert error.code == "audio_too_short" and error.param == "file"
+    else:
+        raise AssertionError("a 100-byte WAV was taken as audio")
+
+
+def test_containers_are_named_from_their_first_bytes() -> None:
+    named = {fmt: container_of(data) for fmt, data in FILES.items()}
+    assert named == {"aac": "aac", "flac": "flac", "mp3": "mp3", "opus": "ogg", "wav": "wav"}
+    assert container_of(b"RIFF\x00\x00\x00\x00AVI LIST") is None
+    assert container_of(b"just text") is None

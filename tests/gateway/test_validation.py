@@ -1,3 +1,4 @@
+import base64
 from typing import Any
 
 import pytest
@@ -70,3 +71,38 @@ def test_unknown_model_is_not_found() -> None:
         validate({"model": "gpt-5-voice", "input": "hi"}, CATALOG)
     assert caught.value.status_code == 404
     assert "gpt-5-voice" in caught.value.message
+
+
+# 2.8 s of 24 kHz WAV is 181,408 base64 characters: far past the 32,000 a text input may take.
+LONG_WAV = base64.b64encode(b"RIFF\x00\x00\x00\x00WAVEfmt " + bytes(136_000)).decode()
+
+
+@pytest.mark.parametrize(
+    ("task", "value"),
+    [
+        ("transcription", LONG_WAV),
+        ("translation", LONG_WAV),
+        ("auto", LONG_WAV),
+        ("auto", "data:audio/wav;base64," + LONG_WAV),
+        ("transcription", "data:audio/mpeg;base64," + LONG_WAV),
+    ],
+)
+def test_audio_for_speech_to_text_is_not_held_to_the_text_limit(task: str, value: str) -> None:
+    assert len(value) > 32_000
+    _, request = validate({"model": "gpt-audio-1.5", "task": task, "input": value}, CATALOG)
+    assert request.input == value
+
+
+@pytest.mark.parametrize(
+    ("task", "value"),
+    [
+        ("audio_chat", "x" * 32_001),
+        ("tts", "x" * 32_001),
+        ("auto", "x" * 32_001),  # text, so auto is audio chat
+        ("audio_chat", LONG_WAV),  # audio sent to a text task is still text to it
+    ],
+)
+def test_text_keeps_its_limit(task: str, value: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        validate({"model": "gpt-audio-1.5", "task": task, "input": value}, CATALOG)
+    assert (caught.value.param, caught.value.code) == ("input", "string_above_max_length")

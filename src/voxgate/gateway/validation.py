@@ -6,8 +6,10 @@ from typing import Any, cast
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import FieldSpec, ModelRow
 from voxgate.errors import InvalidRequestError, NotFoundError
+from voxgate.gateway.inputs import looks_like_audio
 from voxgate.types import AudioFormat, RequestedTask
 
+_SPEECH_TO_TEXT = ("transcription", "translation")
 _JSON_TYPE_NAMES = {"string": "a string", "number": "a number", "integer": "an integer"}
 
 
@@ -33,8 +35,12 @@ def validate(body: object, catalog: Catalog) -> tuple[ModelRow, UnifiedRequest]:
     for name in body:
         if row.field(name) is None:
             raise _unknown_field(name, row)
+    audio_input = _holds_audio(row, body)
     for spec in row.fields:
-        _check_field(spec, body.get(spec.name))
+        # Audio is bounded by its decoded size and duration (gateway/inputs.py), not by the
+        # characters its base64 takes: the field's text limit stays for text.
+        text_limit = not (audio_input and spec.name == "input")
+        _check_field(spec, body.get(spec.name), text_limit=text_limit)
     values = {name: value for name, value in body.items() if value is not None}
     values.setdefault("task", "auto")
     if "speed" in values:
@@ -63,6 +69,16 @@ def _find_model(body: dict[str, Any], catalog: Catalog) -> ModelRow:
     return row
 
 
+def _holds_audio(row: ModelRow, body: dict[str, Any]) -> bool:
+    """Whether `input` is audio for speech-to-text, as `tasks.resolve_task` will decide."""
+    task, value = body.get("task") or "auto", body.get("input")
+    if not isinstance(value, str) or task not in ("auto", *_SPEECH_TO_TEXT):
+        return False
+    if task != "auto":
+        return task in row.tasks
+    return "transcription" in row.tasks and looks_like_audio(value)
+
+
 def _unknown_field(name: str, row: ModelRow) -> InvalidRequestError:
     accepted = ", ".join(spec.name for spec in row.fields)
     return InvalidRequestError(
@@ -72,7 +88,7 @@ def _unknown_field(name: str, row: ModelRow) -> InvalidRequestError:
     )
 
 
-def _check_field(spec: FieldSpec, value: object) -> None:
+def _check_field(spec: FieldSpec, value: object, *, text_limit: bool = True) -> None:
     # An optional field sent as null counts as absent, as OpenAI's API treats it.
     if value is None:
         if spec.required:
@@ -84,7 +100,7 @@ def _check_field(spec: FieldSpec, value: object) -> None:
         return
     _check_type(spec, value)
     if spec.type == "string":
-        _check_string(spec, cast(str, value))
+        _check_string(spec, cast(str, value), text_limit=text_limit)
     elif spec.type in ("number", "integer"):
         _check_range(spec, cast(float, value))
 
@@ -102,7 +118,7 @@ def _check_type(spec: FieldSpec, value: object) -> None:
         raise _invalid(spec, f"Field '{spec.name}' must be {expected}.", "invalid_type")
 
 
-def _check_string(spec: FieldSpec, value: str) -> None:
+def _check_string(spec: FieldSpec, value: str, *, text_limit: bool) -> None:
     if spec.accepted is not None and value not in spec.accepted:
         raise _invalid(
             spec,
@@ -112,7 +128,7 @@ def _check_string(spec: FieldSpec, value: str) -> None:
         )
     if spec.required and not value.strip():
         raise _invalid(spec, f"Field '{spec.name}' must not be empty.", "empty_input")
-    if spec.max_length is not None and len(value) > spec.max_length:
+    if text_limit and spec.max_length is not None and len(value) > spec.max_length:
         raise _invalid(
             spec,
             f"Field '{spec.name}' is {len(value)} characters long; "
