@@ -31,7 +31,56 @@ ERROR = {
         }
     },
 }
-JSON_OBJECT = {"type": "object"}
+SPEECH_BODY = {
+    "type": "object",
+    "required": ["model", "input", "voice"],
+    "properties": {
+        "model": {"type": "string"},
+        "input": {"type": "string"},
+        "voice": {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+            ]
+        },
+        "instructions": {"type": "string"},
+        "response_format": {"enum": ["mp3", "opus", "aac", "flac", "wav", "pcm"]},
+        "speed": {"type": "number", "minimum": 0.25, "maximum": 4.0},
+        "stream_format": {"enum": ["audio", "sse"]},
+    },
+}
+BINARY = {"type": "string", "format": "binary"}
+# What a 200 carries where it is not JSON (or not only JSON): audio by its format, text
+# formats of transcripts, and server-sent events when streamed.
+SPEECH_ANSWER = {
+    **{
+        media: {"schema": BINARY}
+        for media in (
+            "audio/mpeg",
+            "audio/ogg",
+            "audio/aac",
+            "audio/flac",
+            "audio/wav",
+            "audio/pcm",
+        )
+    },
+    "text/event-stream": {"schema": {"type": "string"}},
+}
+TRANSCRIPT_ANSWER = {
+    "application/json": {"schema": {"type": "object"}},
+    "text/plain": {"schema": {"type": "string"}},
+    "text/event-stream": {"schema": {"type": "string"}},
+}
+JSON_ANSWER = {"application/json": {"schema": {"type": "object"}}}
+ANSWERS: dict[str, dict[str, Any]] = {
+    "/v1/audio/speech": SPEECH_ANSWER,
+    "/v1/audio/transcriptions": TRANSCRIPT_ANSWER,
+    "/v1/audio/translations": TRANSCRIPT_ANSWER,
+    "/v1/chat/completions": {**JSON_ANSWER, "text/event-stream": {"schema": {"type": "string"}}},
+    "/metrics": {"text/plain": {"schema": {"type": "string"}}},
+}
+# Pydantic's references, pointed at the document's components instead of a local $defs.
+REF_TEMPLATE = "#/components/schemas/{model}"
 # (method, path, summary, auth, request body schema or None, query model or None)
 Operation = tuple[str, str, str, str | None, dict[str, Any] | None, type[BaseModel] | None]
 
@@ -49,8 +98,12 @@ CREATED = frozenset(
 
 def document(catalog: Catalog, base_url: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {"Error": ERROR}
     for method, path, summary, auth, body, query in operations(catalog):
-        operation = _operation(summary, auth, body, query, path)
+        if body is not None:
+            schemas.update(body.pop("$defs", {}))
+        operation = _operation(summary, auth, body, _query_schema(query, schemas), path)
+        operation["operationId"] = _operation_id(method, path)
         if (method, path) in CREATED:
             operation["responses"]["201"] = operation["responses"].pop("200")
         paths.setdefault(path, {})[method] = operation
@@ -64,7 +117,7 @@ def document(catalog: Catalog, base_url: str) -> dict[str, Any]:
         "servers": [{"url": base_url}],
         "paths": paths,
         "components": {
-            "schemas": {"Error": ERROR},
+            "schemas": schemas,
             "securitySchemes": {
                 "workspaceKey": {"type": "http", "scheme": "bearer"},
                 "adminToken": {"type": "http", "scheme": "bearer"},
@@ -84,6 +137,14 @@ def operations(catalog: Catalog) -> list[Operation]:
             "prompt": {"type": "string"},
             "response_format": {"enum": ["json", "text", "srt", "verbose_json", "vtt"]},
             "stream": {"type": "boolean"},
+            "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+            "timestamp_granularities[]": {
+                "type": "array",
+                "items": {"enum": ["word", "segment"]},
+                "description": "With response_format verbose_json.",
+            },
+            "include[]": {"type": "array", "items": {"enum": ["logprobs"]}},
+            "chunking_strategy": {"type": "string"},
         },
     }
     return [
@@ -134,7 +195,7 @@ def operations(catalog: Catalog) -> list[Operation]:
             "/v1/audio/speech",
             "OpenAI-compatible speech.",
             "workspaceKey",
-            JSON_OBJECT,
+            SPEECH_BODY,
             None,
         ),
         (
@@ -158,7 +219,7 @@ def operations(catalog: Catalog) -> list[Operation]:
             "/v1/chat/completions",
             "OpenAI-compatible chat completions on audio models.",
             "workspaceKey",
-            ChatCompletionBody.model_json_schema(),
+            ChatCompletionBody.model_json_schema(ref_template=REF_TEMPLATE),
             None,
         ),
         ("get", "/v1/models", "OpenAI-compatible model list.", "workspaceKey", None, None),
@@ -167,7 +228,7 @@ def operations(catalog: Catalog) -> list[Operation]:
             "/v1/realtime/client_secrets",
             "Mint a short-lived realtime secret (ek_…).",
             "workspaceKey",
-            ClientSecretBody.model_json_schema(),
+            ClientSecretBody.model_json_schema(ref_template=REF_TEMPLATE),
             None,
         ),
         (
@@ -175,7 +236,7 @@ def operations(catalog: Catalog) -> list[Operation]:
             "/v1/realtime/sessions",
             "Mint a realtime session (the older shape).",
             "workspaceKey",
-            SessionBody.model_json_schema(),
+            SessionBody.model_json_schema(ref_template=REF_TEMPLATE),
             None,
         ),
         (
@@ -192,7 +253,7 @@ def operations(catalog: Catalog) -> list[Operation]:
             "/admin/v1/workspaces",
             "Create a workspace.",
             "adminToken",
-            NewWorkspace.model_json_schema(),
+            NewWorkspace.model_json_schema(ref_template=REF_TEMPLATE),
             None,
         ),
         ("get", "/admin/v1/workspaces", "List workspaces.", "adminToken", None, None),
@@ -209,7 +270,7 @@ def operations(catalog: Catalog) -> list[Operation]:
             "/admin/v1/workspaces/{workspace_id}/credit",
             "Add or remove credit.",
             "adminToken",
-            CreditChange.model_json_schema(),
+            CreditChange.model_json_schema(ref_template=REF_TEMPLATE),
             None,
         ),
         (
@@ -217,7 +278,7 @@ def operations(catalog: Catalog) -> list[Operation]:
             "/admin/v1/workspaces/{workspace_id}/keys",
             "Create a key (the secret is shown once).",
             "adminToken",
-            NewKey.model_json_schema(),
+            NewKey.model_json_schema(ref_template=REF_TEMPLATE),
             None,
         ),
         (
@@ -274,13 +335,13 @@ def _operation(
     summary: str,
     auth: str | None,
     body: dict[str, Any] | None,
-    query: type[BaseModel] | None,
+    query: dict[str, Any] | None,
     path: str,
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": summary,
         "responses": {
-            "200": {"description": "Success."},
+            "200": {"description": "Success.", "content": ANSWERS.get(path, JSON_ANSWER)},
             "default": {
                 "description": "An error in the OpenAI shape.",
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -296,7 +357,7 @@ def _operation(
     if query is not None:
         parameters += [
             {"name": name, "in": "query", "required": False, "schema": schema}
-            for name, schema in query.model_json_schema()["properties"].items()
+            for name, schema in query["properties"].items()
         ]
     if parameters:
         operation["parameters"] = parameters
@@ -304,6 +365,20 @@ def _operation(
         media = "multipart/form-data" if "/audio/t" in path else "application/json"
         operation["requestBody"] = {"required": True, "content": {media: {"schema": body}}}
     return operation
+
+
+def _query_schema(query: type[BaseModel] | None, schemas: dict[str, Any]) -> dict[str, Any] | None:
+    if query is None:
+        return None
+    schema = query.model_json_schema(ref_template=REF_TEMPLATE)
+    schemas.update(schema.pop("$defs", {}))
+    return schema
+
+
+def _operation_id(method: str, path: str) -> str:
+    """`post /v1/audio/speech` → `post_v1_audio_speech`: unique, stable, a valid identifier."""
+    words = [part.strip("{}") for part in path.split("/") if part]
+    return "_".join([method, *words]).replace("-", "_").replace(":", "_")
 
 
 def _path_parameters(path: str) -> list[str]:
