@@ -35,6 +35,8 @@ class HoldBook(Protocol):
 
     async def record(self, usage: UsageRecord) -> None: ...
 
+    async def available(self, workspace_id: str) -> MicroUSD: ...
+
     async def reap_expired(self, now: datetime | None = None) -> int: ...
 
     async def open_count(self) -> int: ...
@@ -165,6 +167,15 @@ class Holds:
             await _insert_usage(tx, usage, utcnow())
 
         await self._database.write(work)
+
+    async def available(self, workspace_id: str) -> MicroUSD:
+        """The workspace's credit that no hold covers."""
+
+        async def work(tx: Tx) -> MicroUSD:
+            row = await tx.fetch_one(sql.AVAILABLE, workspace_id=workspace_id)
+            return MicroUSD(int(row[0])) if row else MicroUSD(0)
+
+        return await self._database.read(work)
 
     async def open_count(self) -> int:
         async def work(tx: Tx) -> int:

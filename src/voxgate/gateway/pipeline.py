@@ -12,11 +12,16 @@ from typing import Any, TypeVar
 from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.holds import HoldBook
 from voxgate.billing.metering import TokenCounter
-from voxgate.billing.pricing import Metered, cost, hold_amount
+from voxgate.billing.pricing import Metered, cost, format_usd, hold_amount
 from voxgate.billing.usage import Attempt, UsageRecord
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
-from voxgate.errors import GatewayError, InvalidRequestError, RateLimitError
+from voxgate.errors import (
+    GatewayError,
+    InsufficientCreditError,
+    InvalidRequestError,
+    RateLimitError,
+)
 from voxgate.gateway.cascade import CascadeJob, Legs
 from voxgate.gateway.chat import ChatJob
 from voxgate.gateway.failures import client_error, recorded_failure
@@ -151,7 +156,7 @@ class AudioGateway:
         return await self.run(
             principal,
             request_id,
-            lambda: self._unified_job(body, options),
+            lambda: self._unified_job(body, options, principal),
             model=_named_model(body),
         )
 
@@ -200,7 +205,7 @@ class AudioGateway:
         return await self.stream(
             principal,
             request_id,
-            lambda: self._unified_job(body, DEFAULT_OPTIONS),
+            lambda: self._unified_job(body, DEFAULT_OPTIONS, principal),
             model=_named_model(body),
         )
 
@@ -279,24 +284,31 @@ class AudioGateway:
             raise
         return Prepared(trace, row, task, job, attempts, hold_id, amount)
 
-    async def _unified_job(self, body: object, options: JobOptions) -> tuple[ModelRow, Task, Job]:
+    async def _unified_job(
+        self, body: object, options: JobOptions, principal: Principal
+    ) -> tuple[ModelRow, Task, Job]:
         row, request = validate(body, self._catalog)
         task = resolve_task(row, request)
-        return row, task, await self._job(row, task, request, options)
+        return row, task, await self._job(row, task, request, options, principal)
 
     async def _job(
-        self, row: ModelRow, task: Task, request: UnifiedRequest, options: JobOptions
+        self,
+        row: ModelRow,
+        task: Task,
+        request: UnifiedRequest,
+        options: JobOptions,
+        principal: Principal,
     ) -> Job:
         if row.cascade is not None:
             audio = (
-                await self._audio_input(request, RECOGNIZER_SAMPLE_RATE)
+                await self._audio_input(request, RECOGNIZER_SAMPLE_RATE, principal, row)
                 if looks_like_audio(request.input)
                 else None
             )
             return CascadeJob(row, request, audio, self.legs(row))
         if row.interface == "chat":
             audio = (
-                await self._audio_input(request, CHAT_SAMPLE_RATE)
+                await self._audio_input(request, CHAT_SAMPLE_RATE, principal, row)
                 if is_speech_to_text(task)
                 else None
             )
@@ -305,12 +317,23 @@ class AudioGateway:
         if task == "tts":
             return SpeechJob(row, request, self._catalog.voices, self._providers, self._tokens)
         if is_speech_to_text(task):
-            audio = await self._audio_input(request, RECOGNIZER_SAMPLE_RATE)
+            audio = await self._audio_input(request, RECOGNIZER_SAMPLE_RATE, principal, row)
             return TranscriptionJob(
                 row, request, audio, self._providers, task=task, options=options
             )
         # No provider in this build serves the task, so every route counts as unconfigured.
         raise self._planner.unavailable(row, providers={})
+
+    async def _credit_for_decoding(self, principal: Principal, row: ModelRow) -> None:
+        """Decoding costs the gateway CPU and memory: a workspace that could not pay even the
+        model's minimum hold is refused before its audio is opened."""
+        needed = hold_amount(row.pricing, [])
+        available = await self._holds.available(principal.workspace_id)
+        if available < needed:
+            raise InsufficientCreditError(
+                f"Not enough credit: this request must hold at least ${format_usd(needed)} and "
+                f"the workspace has ${format_usd(available)} available."
+            )
 
     def legs(self, row: ModelRow) -> Legs:
         assert row.cascade is not None
@@ -330,8 +353,11 @@ class AudioGateway:
             self._breaker,
         )
 
-    async def _audio_input(self, request: UnifiedRequest, sample_rate: int) -> PcmAudio:
+    async def _audio_input(
+        self, request: UnifiedRequest, sample_rate: int, principal: Principal, row: ModelRow
+    ) -> PcmAudio:
         data = audio_bytes(request.input)
+        await self._credit_for_decoding(principal, row)
         return await asyncio.to_thread(
             decode_input,
             data,
