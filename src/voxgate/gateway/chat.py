@@ -134,8 +134,7 @@ class ChatJob:
 
 def output_cap(row: ModelRow) -> int:
     """The output bound sent upstream when the client sets none, so the hold is a true bound."""
-    default: int | None = getattr(row, "default_output_tokens", None)
-    return default or row.max_output_tokens or 0
+    return row.default_output_tokens or row.max_output_tokens or 0
 
 
 def reported_or_measured(reported: int | None, measured: int) -> int:

@@ -6,8 +6,8 @@ takes is refused up front by name.
 """
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -24,7 +24,8 @@ from voxgate.gateway.chat import (
     reported_or_measured,
 )
 from voxgate.gateway.jobs import Outcome
-from voxgate.providers.protocols import ChatAudioProvider, ChatAudioRequest, ChatAudioResult
+from voxgate.providers.openai_style import chat
+from voxgate.providers.protocols import ChatAudioProvider, ChatAudioRequest, ProviderUsage
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import Task
@@ -89,18 +90,31 @@ class ChatCompletionJob:
     async def run(self, attempt: PlannedAttempt[ChatAudioProvider]) -> Outcome:
         result = await attempt.provider.chat(self.request(attempt), attempt.upstream)
         spoken = result.audio.duration_seconds if result.audio else 0.0
-        return Outcome({"text": result.text}, self.metered(result, spoken), result)
+        return Outcome(
+            {"text": result.text}, self.metered(result.usage, result.text, spoken), result
+        )
 
-    def metered(self, result: ChatAudioResult, spoken_seconds: float) -> Metered:
+    @property
+    def content_type(self) -> str:
+        return "text/event-stream"
+
+    def stream(self, attempt: PlannedAttempt[Any]) -> AsyncIterator[chat.ChatChunk]:
+        """The provider's chunks as they come. Every chat route is OpenAI-style today; a
+        provider speaking another protocol would add a streamed chat capability of its own."""
+        return chat.stream(attempt.provider, self.request(attempt), attempt.upstream)
+
+    def meter(self) -> "ChatStreamMeter":
+        return ChatStreamMeter(self)
+
+    def metered(self, usage: ProviderUsage, text: str, spoken_seconds: float) -> Metered:
         """The provider's own counts; what it left out, measured here."""
-        usage = result.usage
         return Metered(
             text_input_tokens=reported_or_measured(
                 usage.input_text_tokens, self.tokens.count(self._text())
             ),
             audio_input_tokens=reported_or_measured(usage.input_audio_tokens, 0),
             text_output_tokens=reported_or_measured(
-                usage.output_text_tokens, self.tokens.count(result.text)
+                usage.output_text_tokens, self.tokens.count(text)
             ),
             audio_output_tokens=reported_or_measured(
                 usage.output_audio_tokens,
@@ -121,6 +135,28 @@ class ChatCompletionJob:
         )
 
 
+@dataclass
+class ChatStreamMeter:
+    """What a streamed answer has delivered: its text and audio so far, and the provider's
+    usage once its last chunk brings it."""
+
+    job: ChatCompletionJob
+    text: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    usage: ProviderUsage = field(default_factory=ProviderUsage)
+
+    def add(self, chunk: chat.ChatChunk) -> None:
+        self.text.append(_delta_text(chunk.event))
+        if chunk.audio is not None:
+            self.seconds += chunk.audio.duration_seconds
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+
+    @property
+    def delivered(self) -> Metered:
+        return self.job.metered(self.usage, "".join(self.text), self.seconds)
+
+
 def check_parameters(row: ModelRow, parameters: Mapping[str, Any]) -> None:
     """Refuse, by name, a parameter that no route of `row` sends upstream."""
     for name in parameters:
@@ -139,6 +175,18 @@ def _unsupported(row: ModelRow, name: str, which: str) -> InvalidRequestError:
         param=name,
         code="unsupported_parameter",
     )
+
+
+def _delta_text(event: dict[str, Any]) -> str:
+    """The words a chunk adds: its content, or its audio's transcript."""
+    choices = event.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    delta = first.get("delta") if isinstance(first, dict) else None
+    if not isinstance(delta, dict):
+        return ""
+    audio = delta.get("audio")
+    words = [delta.get("content"), audio.get("transcript") if isinstance(audio, dict) else None]
+    return "".join(word for word in words if isinstance(word, str))
 
 
 def _parts(message: dict[str, Any]) -> list[dict[str, Any]]:

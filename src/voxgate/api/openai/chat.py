@@ -1,14 +1,16 @@
 """POST /v1/chat/completions for audio chat models: the provider's answer, streamed or whole.
 
-The answer is the provider's own JSON. The gateway owns only `model` (the catalog id the client
-asked for), the usage counts it bills, and the audio's data when the client asked for a format
-other than the pcm16 it takes from the provider; every other field, known or not, is passed on.
+The answer is the provider's own JSON, and a streamed answer the provider's own chunks, each
+sent on as it arrives. The gateway owns only `model` (the catalog id the client asked for), the
+usage counts it bills, and a whole answer's audio data when the client asked for a format other
+than the pcm16 it takes from the provider; every other field, known or not, is passed on.
 """
 
 import base64
 import copy
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from starlette.requests import Request
@@ -20,20 +22,17 @@ from voxgate.api.openai.chat_body import ChatCompletionBody
 from voxgate.api.openai.sse import event, sse_response
 from voxgate.api.responses import JSONResponse
 from voxgate.audio.encode import encode_off_loop
-from voxgate.audio.pcm import PcmAudio
 from voxgate.catalog.schema import ModelRow
-from voxgate.errors import InvalidRequestError, NotFoundError
+from voxgate.errors import GatewayError, InvalidRequestError, NotFoundError
 from voxgate.gateway.chat_completion import ChatCompletionJob, check_parameters
 from voxgate.gateway.jobs import Job
 from voxgate.gateway.pipeline import Completed
-from voxgate.providers.openai_style.chat import ChatCompletionResult
+from voxgate.gateway.streaming import Streamed
+from voxgate.providers.openai_style.chat import ChatChunk, ChatCompletionResult
 from voxgate.services import Services, services_of
 from voxgate.types import Task
 
-STREAM_CHUNK_SECONDS = 0.5
 DEPRECATED_MAX_TOKENS = '299 - "max_tokens is deprecated; use max_completion_tokens"'
-# Fields of a whole answer that a chunk carries differently (or not at all).
-NOT_IN_CHUNKS = frozenset({"object", "choices", "usage"})
 
 
 async def create_chat_completion(request: Request) -> Response:
@@ -59,12 +58,13 @@ async def create_chat_completion(request: Request) -> Response:
         return row, "audio_chat", job
 
     request_id = request.state.request_id
-    completed = await services.gateway.run(principal, request_id, build, model=chat.model[:200])
+    model = chat.model[:200]
     headers = {"warning": DEPRECATED_MAX_TOKENS} if chat.max_tokens is not None else {}
-    answer = await _completion(chat, completed, request_id)
     if chat.stream:
-        return sse_response(_chunks(chat, answer, completed), headers)
-    return JSONResponse(answer, headers=headers)
+        streamed = await services.gateway.stream(principal, request_id, build, model=model)
+        return sse_response(_relayed(chat, streamed), headers)
+    completed = await services.gateway.run(principal, request_id, build, model=model)
+    return JSONResponse(await _completion(chat, completed, request_id), headers=headers)
 
 
 def _chat_model(services: Services, chat: ChatCompletionBody) -> ModelRow:
@@ -108,52 +108,32 @@ async def _completion(
     return answer
 
 
-async def _chunks(
-    chat: ChatCompletionBody, answer: dict[str, Any], completed: Completed
-) -> AsyncIterator[bytes]:
-    """The whole answer sent as chunks: the provider call is not streamed upstream yet.
-
-    The first chunk carries the message's every field but its audio, which follows in pieces.
-    """
-    base = {k: v for k, v in answer.items() if k not in NOT_IN_CHUNKS}
-    base["object"] = "chat.completion.chunk"
-    choice = answer["choices"][0]
-    message = dict(choice["message"])
-    audio = message.pop("audio", None)
-
-    def chunk(delta: dict[str, Any], **fields: Any) -> bytes:
-        choices = [{"index": 0, "delta": delta, "finish_reason": None, **fields}]
-        return event(base | {"choices": choices})
-
-    if "tool_calls" in message:
-        message["tool_calls"] = _indexed(message["tool_calls"])
-    yield chunk(message, logprobs=choice.get("logprobs"))
-    if isinstance(audio, dict):
-        result: ChatCompletionResult = completed.outcome.result
-        for piece in _pieces(result.audio):
-            yield chunk(
-                {"audio": {"id": audio.get("id"), "data": base64.b64encode(piece).decode()}}
-            )
-        rest = {k: v for k, v in audio.items() if k != "data"}
-        yield chunk({"audio": rest})
-    yield chunk({}, finish_reason=choice.get("finish_reason") or "stop")
-    if chat.stream_options and chat.stream_options.include_usage:
-        yield event(base | {"choices": [], "usage": answer["usage"]})
+async def _relayed(chat: ChatCompletionBody, streamed: Streamed[ChatChunk]) -> AsyncIterator[bytes]:
+    """Each provider chunk as it arrives; a failure after the first ends the stream with an
+    error event, as OpenAI's own streams do."""
+    include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+    try:
+        async with aclosing(streamed.chunks()) as chunks:
+            async for chunk in chunks:
+                relayed = _client_chunk(chat, chunk.event, include_usage)
+                if relayed is not None:
+                    yield event(relayed)
+    except GatewayError as exc:
+        yield event(exc.body())
+        return
     yield b"data: [DONE]\n\n"
 
 
-def _indexed(tool_calls: Any) -> Any:
-    """Streamed tool calls carry their position in the list."""
-    if not isinstance(tool_calls, list):
-        return tool_calls
-    return [{"index": i, **call} for i, call in enumerate(tool_calls) if isinstance(call, dict)]
-
-
-def _pieces(audio: PcmAudio | None) -> list[bytes]:
-    if audio is None:
-        return []
-    size = int(audio.sample_rate * STREAM_CHUNK_SECONDS) * 2
-    return [audio.samples[i : i + size] for i in range(0, len(audio.samples), size)]
+def _client_chunk(
+    chat: ChatCompletionBody, chunk: dict[str, Any], include_usage: bool
+) -> dict[str, Any] | None:
+    """The chunk with the model the client named. The gateway always asks for usage (it bills
+    by it); a client that did not gets neither the usage chunk nor the usage field."""
+    if include_usage:
+        return chunk | {"model": chat.model}
+    if not chunk.get("choices") and "usage" in chunk:
+        return None
+    return {k: v for k, v in chunk.items() if k != "usage"} | {"model": chat.model}
 
 
 def _merged(upstream: Any, owned: dict[str, Any]) -> dict[str, Any]:

@@ -9,12 +9,15 @@ import base64
 import binascii
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voxgate.audio.encode import encode
 from voxgate.audio.pcm import PcmAudio
 from voxgate.providers.errors import UpstreamError
-from voxgate.providers.protocols import ChatAudioRequest, ChatAudioResult, ProviderUsage
+from voxgate.providers.protocols import ChatAudioRequest, ChatAudioResult, ProviderUsage, Upstream
+
+if TYPE_CHECKING:
+    from voxgate.providers.openai_style import OpenAIStyleProvider
 
 PCM_RATE = 24_000
 AUDIO_FORMAT = "pcm16"
@@ -73,21 +76,48 @@ def result(provider: str, payload: Any) -> ChatCompletionResult:
     )
 
 
+async def stream(
+    provider: "OpenAIStyleProvider", request: ChatAudioRequest, upstream: Upstream
+) -> AsyncIterator[ChatChunk]:
+    """The chat answer streamed: each chunk as the provider sends it."""
+    endpoints = provider.endpoints
+    events = provider.http.post_events(
+        provider.name,
+        endpoints.url(upstream, "chat/completions"),
+        headers=endpoints.headers(upstream),
+        json=stream_body(request, endpoints.body_model(upstream)),
+    )
+    async for chunk in chunks(provider.name, events):
+        yield chunk
+
+
 async def chunks(provider: str, events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[ChatChunk]:
     """Each streamed event as a ChatChunk, as soon as it arrives.
 
-    A PCM delta may end mid-sample; the odd byte waits for the next delta.
+    A PCM delta may end mid-sample; the odd byte waits for the next delta. A stream that stops
+    before any choice has finished was cut short, however cleanly its connection closed.
     """
     pending = b""
+    finished = False
     async for event in events:
         if not isinstance(event, dict) or "error" in event:
             raise UpstreamError(provider, f"the stream failed: {str(event)[:200]}")
+        finished = finished or _finishes(event)
         pending += _audio_delta(provider, event)
         whole = len(pending) // 2 * 2
         audio = PcmAudio(pending[:whole], PCM_RATE) if whole else None
         pending = pending[whole:]
         usage = event.get("usage")
         yield ChatChunk(event, audio, _usage(usage) if usage else None)
+    if not finished:
+        raise UpstreamError(provider, "the stream ended before the answer did", status=502)
+
+
+def _finishes(event: dict[str, Any]) -> bool:
+    choices = event.get("choices")
+    return isinstance(choices, list) and any(
+        isinstance(choice, dict) and choice.get("finish_reason") for choice in choices
+    )
 
 
 def _audio_delta(provider: str, event: dict[str, Any]) -> bytes:
@@ -139,9 +169,10 @@ def _usage(usage: object) -> ProviderUsage:
         return ProviderUsage()
     prompt_audio = (usage.get("prompt_tokens_details") or {}).get("audio_tokens") or 0
     completion_audio = (usage.get("completion_tokens_details") or {}).get("audio_tokens") or 0
+    # Totals include the audio tokens; a provider whose details exceed its totals gets none.
     return ProviderUsage(
-        input_text_tokens=int(usage.get("prompt_tokens", 0)) - prompt_audio,
-        output_text_tokens=int(usage.get("completion_tokens", 0)) - completion_audio,
+        input_text_tokens=max(0, int(usage.get("prompt_tokens", 0)) - prompt_audio),
+        output_text_tokens=max(0, int(usage.get("completion_tokens", 0)) - completion_audio),
         input_audio_tokens=prompt_audio,
         output_audio_tokens=completion_audio,
     )
