@@ -184,3 +184,131 @@ def test_every_server_event_is_an_official_event(
     assert deltas and all(d["item_id"] and d["output_index"] == 0 for d in deltas)
     errors = [e for e in events if e["type"] == "error"]
     assert len(errors) == 6 and all(e["error"]["message"] for e in errors)
+
+
+def spoken(gateway: RunningGateway, key: str, text: str) -> bytes:
+    with gateway.client(key) as client:
+        reply = client.post(
+            "/api/v1/audio", json={"model": "local-tts", "input": text, "response_format": "pcm16"}
+        )
+    assert reply.status_code == 200, reply.text
+    return base64.b64decode(reply.json()["data"]["audio_base64"])
+
+
+async def vad_turn(
+    address: str, key: str, pcm: bytes, silence_ms: int
+) -> tuple[list[str], list[str]]:
+    """Speech, then 1 s of silence (shorter than the session's silence_duration_ms), then 2 s
+    more: the kinds seen before the second stretch, and after it up to response.done."""
+    async with websockets.connect(
+        address, additional_headers={"Authorization": f"Bearer {key}"}
+    ) as socket:
+        script = Script(socket)
+        await script.until("session.created")
+        detection = {
+            "type": "server_vad",
+            "threshold": 0.5,
+            "silence_duration_ms": silence_ms,
+            "prefix_padding_ms": 200,
+        }
+        session = {"type": "realtime", "audio": {"input": {"turn_detection": detection}}}
+        await script.send({"type": "session.update", "session": session})
+        updated = await script.until("session.updated")
+        assert (
+            updated["session"]["audio"]["input"]["turn_detection"]["silence_duration_ms"]
+            == silence_ms
+        )
+        for start in range(0, len(pcm), 4800):
+            chunk = base64.b64encode(pcm[start : start + 4800]).decode()
+            await script.send({"type": "input_audio_buffer.append", "audio": chunk})
+        await script.send(
+            {"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(48_000)).decode()}
+        )
+        # Events are answered in order: whatever the silence caused arrives before this.
+        await script.send(
+            {"type": "session.update", "session": {"type": "realtime", "instructions": "x"}}
+        )
+        await script.until("session.updated")
+        before = [e["type"] for e in script.events]
+        script.events.clear()
+        for _ in range(4):
+            await script.send(
+                {
+                    "type": "input_audio_buffer.append",
+                    "audio": base64.b64encode(bytes(24_000)).decode(),
+                }
+            )
+        await script.until("response.done")
+        return before, [e["type"] for e in script.events]
+
+
+@pytest.mark.parametrize("model", ["local-realtime", "gpt-audio-1.5"])
+def test_server_vad_honors_the_silence_setting(
+    served: tuple[RunningGateway, RunningSimulator], model: str
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-vad-{secrets.token_hex(4)}", "1.00")
+    pcm = spoken(gateway, key, "What time does the museum open tomorrow?")
+    before, after = asyncio.run(vad_turn(url(gateway, model), key, pcm, silence_ms=1800))
+    assert "input_audio_buffer.speech_started" in before
+    assert "input_audio_buffer.speech_stopped" not in before
+    assert after.index("input_audio_buffer.speech_stopped") < after.index(
+        "input_audio_buffer.committed"
+    )
+    assert after.index("conversation.item.input_audio_transcription.completed") < after.index(
+        "response.created"
+    )
+
+
+def test_response_options_and_speed_are_honored(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-opts-{secrets.token_hex(4)}", "1.00")
+
+    async def exchange() -> list[dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {key}"}
+        async with websockets.connect(
+            url(gateway, "local-realtime"), additional_headers=headers
+        ) as socket:
+            script = Script(socket)
+            await script.until("session.created")
+            session = {
+                "type": "realtime",
+                "audio": {
+                    "output": {"speed": 1.25},
+                    "input": {"turn_detection": {"type": "semantic_vad", "eagerness": "high"}},
+                },
+            }
+            await script.send({"type": "session.update", "session": session})
+            await script.until("session.updated")
+            await script.send(
+                {"type": "session.update", "session": {"audio": {"output": {"speed": 9}}}}
+            )
+            await script.until("error")
+            await script.send(
+                {
+                    "type": "response.create",
+                    "response": {
+                        "output_modalities": ["text"],
+                        "metadata": {"client_event_id": "abc"},
+                    },
+                }
+            )
+            await script.until("response.done")
+            await script.send({"type": "response.create", "response": {"conversation": "none"}})
+            await script.until("error")
+            return script.events
+
+    events = asyncio.run(exchange())
+    for event in events:
+        GA.validate_python(event)
+    updated = next(e for e in events if e["type"] == "session.updated")["session"]
+    assert updated["audio"]["output"]["speed"] == 1.25
+    assert updated["audio"]["input"]["turn_detection"]["type"] == "semantic_vad"
+    errors = [e["error"]["param"] for e in events if e["type"] == "error"]
+    assert errors == ["session.audio.output.speed", "response.conversation"]
+    created = next(e for e in events if e["type"] == "response.created")
+    assert created["response"]["metadata"] == {"client_event_id": "abc"}
+    kinds = [e["type"] for e in events]
+    assert "response.output_text.done" in kinds and "response.output_audio.delta" not in kinds

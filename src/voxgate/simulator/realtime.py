@@ -50,8 +50,8 @@ class SimWork:
         self.text_out = len(reply.split())
         return reply
 
-    async def speak(self, text: str, voice: str) -> AsyncIterator[bytes]:
-        audio = await self.engine.speak(text)
+    async def speak(self, text: str, voice: str, speed: float) -> AsyncIterator[bytes]:
+        audio = await self.engine.speak(text, speed)
         self.spoken_seconds = audio.duration_seconds
         for start in range(0, len(audio.samples), CHUNK_BYTES):
             yield audio.samples[start : start + CHUNK_BYTES]

@@ -21,7 +21,7 @@ from voxgate.gateway.jobs import usage_body
 from voxgate.gateway.limits import Limits
 from voxgate.gateway.realtime.bill import BillTerms, SessionBill
 from voxgate.gateway.realtime.dialect import dialect_of
-from voxgate.gateway.realtime.local import LocalWork, serve_locally
+from voxgate.gateway.realtime.local import LocalWork, initial_config, serve_locally
 from voxgate.gateway.realtime.relay import RealtimeRelay
 from voxgate.gateway.realtime.session import run_session
 from voxgate.gateway.realtime.wire import ClientChannel
@@ -164,6 +164,8 @@ async def _mint(
     started = time.perf_counter()
     status, http_status, code = "succeeded", 200, None
     try:
+        if row.cascade is not None:
+            initial_config(row, session)  # a session the cascade cannot take is refused now
         return await services.realtime_secrets.mint(
             principal, row.id, session, ttl_seconds, max_live=_max_live_secrets(services)
         )

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from voxgate.errors import InvalidRequestError
-from voxgate.gateway.realtime.responses import new_id, respond
+from voxgate.gateway.realtime.responses import ResponseOptions, new_id, respond
 from voxgate.gateway.realtime.session_config import RATE, SessionConfig
 from voxgate.gateway.realtime.vad import Vad
 from voxgate.gateway.realtime.wire import ClientChannel, error_event
@@ -22,6 +22,7 @@ from voxgate.gateway.realtime.work import SessionOver, SessionWork
 CONTEXT_MESSAGES = 40
 BYTES_PER_SECOND = RATE * 2
 
+DEFAULT_RESPONSE = ResponseOptions()
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -262,7 +263,7 @@ class Conversation:
                 "The conversation already has an active response.",
                 code="conversation_already_has_active_response",
             )
-        await self._start_response()
+        await self._start_response(ResponseOptions.parse(event.get("response")))
 
     async def _response_cancel(self, event: dict[str, Any]) -> None:
         if self._responding is None or self._responding.done():
@@ -271,14 +272,16 @@ class Conversation:
             )
         await self._stop_response()
 
-    async def _start_response(self) -> None:
-        self._responding = asyncio.create_task(self._respond())
+    async def _start_response(self, options: ResponseOptions = DEFAULT_RESPONSE) -> None:
+        self._responding = asyncio.create_task(self._respond(options))
 
-    async def _respond(self) -> None:
+    async def _respond(self, options: ResponseOptions) -> None:
         previous = self._last_item
         messages = self._messages[-CONTEXT_MESSAGES:] or [{"role": "user", "content": "Hello."}]
         try:
-            reply = await respond(self._channel, self._work, self._config, messages, previous)
+            reply = await respond(
+                self._channel, self._work, self._config, options, messages, previous
+            )
         except SessionOver as over:
             self._over = over
             await self._channel.send(error_event(over.message, code=over.code, kind=over.kind))

@@ -62,7 +62,7 @@ class LocalWork:
         await self.bill.charge(metered, "chat")
         return str(answer.text)
 
-    async def speak(self, text: str, voice: str) -> AsyncIterator[bytes]:
+    async def speak(self, text: str, voice: str, speed: float) -> AsyncIterator[bytes]:
         if not text.strip():
             return
         [speak, *_] = self.legs.planner.plan(self.legs.speak, self.legs.providers.speech_stream)
@@ -70,7 +70,7 @@ class LocalWork:
         # The speech is ordered whole: its characters are charged before the first piece.
         await self.bill.charge(Metered(characters=len(text), requests=0), "speech")
         async for pcm in speak.provider.stream_speech(
-            SpeechRequest(text=text, voice=native), speak.upstream
+            SpeechRequest(text=text, voice=native, speed=speed), speak.upstream
         ):
             yield resample(pcm, RATE).samples
 
@@ -99,18 +99,22 @@ async def serve_locally(
     max_buffer_seconds: float,
 ) -> None:
     """The session's conversation, starting from the settings it was minted with."""
-    config = SessionConfig(id=new_id("sess"), model=row.id, voice=row.default_voice or "alloy")
-    if session:
-        config = config.updated(session, GA, row.voices)
     conversation = Conversation(
         channel,
         work,
-        config,
+        initial_config(row, session),
         row.voices,
         max_buffer_seconds=max_buffer_seconds,
         vad_factory=silero_vad,
     )
     await conversation.run()
+
+
+def initial_config(row: ModelRow, session: dict[str, Any]) -> SessionConfig:
+    """A new session's settings: the row's defaults under what it was minted with (an
+    InvalidRequestError names a field the session cannot take)."""
+    config = SessionConfig(id=new_id("sess"), model=row.id, voice=row.default_voice or "alloy")
+    return config.updated(session, GA, row.voices) if session else config
 
 
 def silero_vad(config: SessionConfig) -> Vad | None:

@@ -4,9 +4,10 @@ output item and its content part, deltas, the part's and item's done, then `resp
 import asyncio
 import base64
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from voxgate.errors import InvalidRequestError
 from voxgate.gateway.realtime.session_config import SessionConfig
 from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.realtime.work import SessionWork
@@ -24,7 +25,7 @@ class Reply:
     item_id: str = field(default_factory=lambda: new_id("item"))
     text: str = ""
     audio: bool = True
-    spoke: bool = False
+    metadata: dict[str, str] | None = None
 
     def item(self, status: str) -> dict[str, Any]:
         part = (
@@ -57,32 +58,96 @@ class Reply:
         }
 
 
+@dataclass(frozen=True)
+class ResponseOptions:
+    """What a `response.create` may set for its one response."""
+
+    instructions: str | None = None
+    modalities: tuple[str, ...] | None = None
+    metadata: dict[str, str] | None = None
+
+    @classmethod
+    def parse(cls, value: object) -> "ResponseOptions":
+        if value is None:
+            return cls()
+        if not isinstance(value, dict):
+            raise InvalidRequestError("response must be an object.", param="response")
+        unknown = sorted(set(value) - _RESPONSE_FIELDS)
+        if unknown:
+            raise InvalidRequestError(
+                f"response.{unknown[0]} is not supported here.", param=f"response.{unknown[0]}"
+            )
+        if value.get("tools") not in (None, []):
+            raise InvalidRequestError("There is no tool calling here.", param="response.tools")
+        if value.get("conversation", "auto") != "auto":
+            raise InvalidRequestError(
+                "Responses here join the conversation (auto).", param="response.conversation"
+            )
+        instructions = value.get("instructions")
+        if instructions is not None and not isinstance(instructions, str):
+            raise InvalidRequestError(
+                "instructions must be a string.", param="response.instructions"
+            )
+        metadata = value.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise InvalidRequestError("metadata must be an object.", param="response.metadata")
+        key = "output_modalities" if "output_modalities" in value else "modalities"
+        modalities = value.get(key)
+        if modalities is not None and (
+            not isinstance(modalities, list) or not set(modalities) <= {"text", "audio"}
+        ):
+            raise InvalidRequestError(
+                f"{key} must list text and/or audio.", param=f"response.{key}"
+            )
+        shown = None if modalities is None else (("audio",) if "audio" in modalities else ("text",))
+        return cls(instructions, shown, metadata)
+
+
+_RESPONSE_FIELDS = frozenset(
+    {
+        "instructions",
+        "metadata",
+        "output_modalities",
+        "modalities",
+        "tools",
+        "tool_choice",
+        "conversation",
+        "max_output_tokens",
+        "max_response_output_tokens",
+        "temperature",
+        "voice",
+        "audio",
+    }
+)
+
+
 async def respond(
     channel: ClientChannel,
     work: SessionWork,
     config: SessionConfig,
+    options: ResponseOptions,
     messages: list[dict[str, Any]],
     previous_item_id: str | None,
 ) -> Reply:
     """Answer the conversation; on cancellation the response is closed as cancelled."""
-    reply = Reply(audio="audio" in config.output_modalities)
-    modalities = list(config.output_modalities)
+    modalities = list(options.modalities or config.output_modalities)
+    reply = Reply(audio="audio" in modalities, metadata=options.metadata)
+    if options.instructions is not None:
+        config = replace(config, instructions=options.instructions)
     await channel.send(
         {
             "type": "response.created",
             "response": _response(reply, "in_progress", modalities, output=[]),
         }
     )
-    status, details = "completed", None
     try:
         await _produce(channel, work, config, messages, previous_item_id, reply)
     except asyncio.CancelledError:
-        status, details = "cancelled", {"type": "cancelled", "reason": "client_cancelled"}
+        details = {"type": "cancelled", "reason": "client_cancelled"}
         await asyncio.shield(_close_cancelled(channel, reply, modalities, work, details))
         raise
-    body = _response(reply, status, modalities, output=[reply.item("completed")])
+    body = _response(reply, "completed", modalities, output=[reply.item("completed")])
     body["usage"] = work.usage(reply.id)
-    body["status_details"] = details
     await channel.send({"type": "response.done", "response": body})
     return reply
 
@@ -116,8 +181,7 @@ async def _produce(
         await channel.send(
             {"type": "response.output_audio_transcript.delta", **at, "delta": reply.text}
         )
-        reply.spoke = True
-        async for pcm in work.speak(reply.text, config.voice):
+        async for pcm in work.speak(reply.text, config.voice, config.speed):
             delta = base64.b64encode(pcm).decode()
             await channel.send({"type": "response.output_audio.delta", **at, "delta": delta})
         await channel.send({"type": "response.output_audio.done", **at})
@@ -175,4 +239,5 @@ def _response(
         "status": status,
         "output_modalities": modalities,
         "output": output,
+        "metadata": reply.metadata,
     }

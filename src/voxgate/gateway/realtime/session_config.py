@@ -26,11 +26,15 @@ _TOLERATED = frozenset(
         "include",
         "tracing",
         "truncation",
-        "speed",
         "prompt",
     }
 )
 _PCM_FORMATS = frozenset({"pcm16", "audio/pcm"})
+
+
+# semantic_vad's eagerness as the silence that ends a turn: the detector here hears speech,
+# not meaning, so an eager setting ends turns on shorter pauses.
+EAGERNESS_SILENCE_MS = {"low": 1200, "medium": 700, "auto": 700, "high": 350}
 
 
 @dataclass(frozen=True)
@@ -40,15 +44,21 @@ class TurnDetection:
     prefix_padding_ms: int = 300
     create_response: bool = True
     interrupt_response: bool = True
+    eagerness: str | None = None  # set for semantic_vad
 
     def view(self) -> dict[str, Any]:
+        shared = {
+            "create_response": self.create_response,
+            "interrupt_response": self.interrupt_response,
+        }
+        if self.eagerness is not None:
+            return {"type": "semantic_vad", "eagerness": self.eagerness, **shared}
         return {
             "type": "server_vad",
             "threshold": self.threshold,
             "silence_duration_ms": self.silence_duration_ms,
             "prefix_padding_ms": self.prefix_padding_ms,
-            "create_response": self.create_response,
-            "interrupt_response": self.interrupt_response,
+            **shared,
         }
 
 
@@ -58,6 +68,7 @@ class SessionConfig:
     model: str
     voice: str
     instructions: str = ""
+    speed: float = 1.0
     output_modalities: tuple[str, ...] = ("audio",)
     turn_detection: TurnDetection | None = TurnDetection()
 
@@ -85,6 +96,10 @@ class SessionConfig:
                     param=param,
                 )
             config = replace(config, voice=str(voice))
+        speed = _dig(audio, "output", "speed") if "audio" in update else update.get("speed")
+        if speed is not None:
+            param = "session.audio.output.speed" if "audio" in update else "session.speed"
+            config = replace(config, speed=_speed(speed, param))
         if "instructions" in update:
             config = replace(config, instructions=_text(update["instructions"], "instructions"))
         modalities_key = "modalities" if dialect.beta else "output_modalities"
@@ -116,6 +131,7 @@ class SessionConfig:
                 "modalities": list(self.output_modalities),
                 "instructions": self.instructions,
                 "voice": self.voice,
+                "speed": self.speed,
                 "input_audio_format": "pcm16",
                 "output_audio_format": "pcm16",
                 "turn_detection": detection,
@@ -130,7 +146,7 @@ class SessionConfig:
             "output_modalities": list(self.output_modalities),
             "audio": {
                 "input": {"format": pcm, "turn_detection": detection},
-                "output": {"format": pcm, "voice": self.voice},
+                "output": {"format": pcm, "voice": self.voice, "speed": self.speed},
             },
         }
 
@@ -146,8 +162,10 @@ _APPLIED = frozenset(
         "input_audio_format",
         "output_audio_format",
         "tools",
+        "speed",
     }
 )
+SPEED_RANGE = (0.25, 1.5)
 
 
 def _has(mapping: dict[str, Any], *path: str) -> bool:
@@ -181,6 +199,13 @@ def _modalities(value: object, name: str) -> tuple[str, ...]:
     return ("audio",) if "audio" in value else ("text",)
 
 
+def _speed(value: object, param: str) -> float:
+    low, high = SPEED_RANGE
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise InvalidRequestError(f"speed must be a number from {low} to {high}.", param=param)
+    return float(value)
+
+
 def _check_format(value: object, param: str) -> None:
     if value is None:
         return
@@ -202,8 +227,13 @@ def _check_tools(tools: object) -> None:
 def _turn_detection(value: object, param: str) -> TurnDetection | None:
     if value is None:
         return None
-    if not isinstance(value, dict) or value.get("type", "server_vad") != "server_vad":
-        raise InvalidRequestError("turn_detection must be server_vad or null.", param=param)
+    kind = value.get("type", "server_vad") if isinstance(value, dict) else None
+    if not isinstance(value, dict) or kind not in ("server_vad", "semantic_vad"):
+        raise InvalidRequestError(
+            "turn_detection must be server_vad, semantic_vad or null.", param=param
+        )
+    if kind == "semantic_vad":
+        return _semantic(value, param)
     base = TurnDetection()
     try:
         detection = TurnDetection(
@@ -222,3 +252,17 @@ def _turn_detection(value: object, param: str) -> TurnDetection | None:
             param=param,
         )
     return detection
+
+
+def _semantic(value: dict[str, Any], param: str) -> TurnDetection:
+    eagerness = value.get("eagerness", "auto")
+    if eagerness not in EAGERNESS_SILENCE_MS:
+        raise InvalidRequestError(
+            "eagerness must be low, medium, high or auto.", param=f"{param}.eagerness"
+        )
+    return TurnDetection(
+        silence_duration_ms=EAGERNESS_SILENCE_MS[eagerness],
+        create_response=bool(value.get("create_response", True)),
+        interrupt_response=bool(value.get("interrupt_response", True)),
+        eagerness=eagerness,
+    )

@@ -32,7 +32,7 @@ class SessionWork(Protocol):
         """The assistant's text for the conversation so far (charged when done)."""
         ...
 
-    def speak(self, text: str, voice: str) -> AsyncIterator[bytes]:
+    def speak(self, text: str, voice: str, speed: float) -> AsyncIterator[bytes]:
         """The text spoken as 24 kHz PCM16, a piece at a time (charged when started)."""
         ...
 
