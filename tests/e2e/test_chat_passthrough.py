@@ -480,3 +480,26 @@ def test_the_output_bound_held_is_the_one_sent(
         model=model, messages=[{"role": "user", "content": "hi"}], max_completion_tokens=99
     )
     assert upstream.bodies()[-1]["max_completion_tokens"] == 99
+
+
+def test_a_small_workspace_can_afford_requests_without_an_output_bound(
+    served: tuple[RunningGateway, RunningSimulator], upstream: FakeUpstream
+) -> None:
+    """$0.05 pays for the reference's example payload and a chat completion on gpt-audio-1.5:
+    each holds the default output cap's cost, not the model's whole 16,384 tokens'."""
+    gateway = served[0]
+    key = gateway.new_workspace(f"small-{secrets.token_hex(4)}", "0.05")
+    upstream.answer = answer_with_audio(f"audio_upstream_{secrets.token_hex(6)}", tone(1.0))
+    row = CATALOG.get("gpt-audio-1.5")
+    assert row is not None
+    message = {"role": "user", "content": "Say hello."}
+    with gateway.client(key) as http:
+        example = http.post("/api/v1/audio", json=row.example)
+        assert example.status_code == 200, example.text
+        chat = http.post("/v1/chat/completions", json={"model": row.id, "messages": [message]})
+        assert chat.status_code == 200, chat.text
+        records = http.get("/api/v1/usage").json()["data"]
+    assert len(records) == 2
+    for record in records:
+        assert 0 < record["hold_micro_usd"] <= 50_000
+        assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]

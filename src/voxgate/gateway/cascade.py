@@ -15,7 +15,7 @@ from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import ModelRow, VoiceTable
-from voxgate.gateway.chat import reported_or_measured
+from voxgate.gateway.chat import output_cap, reported_or_measured
 from voxgate.gateway.failures import client_error
 from voxgate.gateway.jobs import Outcome
 from voxgate.gateway.validation import UnifiedRequest
@@ -34,7 +34,7 @@ from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import AudioFormat, Task
 
 ResultT = TypeVar("ResultT")
-# Replies are bounded by the row's max output tokens; a token is at most this many characters.
+# Replies are bounded by the row's output cap; a token is at most this many characters.
 CHARACTERS_PER_TOKEN_CEILING = 8
 
 
@@ -72,7 +72,7 @@ class CascadeJob:
         return list(planner.plan(self.row, self.legs.providers.chat))
 
     def worst_case(self) -> list[Metered]:
-        out = self.row.max_output_tokens or 0
+        out = output_cap(self.row)
         heard = self.audio.duration_seconds if self.audio else 0.0
         question = self.request.input if self.audio is None else ""
         return [
@@ -92,7 +92,7 @@ class CascadeJob:
         chat = ChatAudioRequest(
             system=self.request.instructions,
             text=question,
-            max_output_tokens=self.row.max_output_tokens,
+            max_output_tokens=output_cap(self.row),
         )
         answer = await attempt.provider.chat(chat, attempt.upstream)
         spoken = await self._speak(answer.text)
