@@ -3,10 +3,17 @@
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from tests.gateway_process import RunningGateway
+from voxgate.catalog.loader import load_catalog
+from voxgate.settings import Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
@@ -22,10 +29,12 @@ FLAGS = [
 ]
 
 playwright_api = pytest.importorskip("playwright.sync_api")
+REFERENCE = load_catalog(Settings().catalog_dir).get("gpt-audio-1.5") or pytest.fail("no seed row")
+PHONE_WIDTH = 390
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator["playwright_api.Browser"]:
+def browser() -> Iterator["Browser"]:
     if shutil.which(CHROMIUM) is None:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it with apt-get)")
     with playwright_api.sync_playwright() as driver:
@@ -35,7 +44,7 @@ def browser() -> Iterator["playwright_api.Browser"]:
 
 
 @pytest.fixture
-def page(browser: "playwright_api.Browser") -> Iterator["playwright_api.Page"]:
+def page(browser: "Browser") -> Iterator["Page"]:
     context = browser.new_context(
         permissions=["clipboard-read", "clipboard-write"], viewport={"width": 1280, "height": 1600}
     )
@@ -45,34 +54,69 @@ def page(browser: "playwright_api.Browser") -> Iterator["playwright_api.Page"]:
 
 @pytest.mark.parametrize(("language", "path"), [("en", ""), ("ar", "/ar")])
 def test_pages_render_and_are_saved_as_screenshots(
-    gateway: RunningGateway, page: "playwright_api.Page", language: str, path: str
+    gateway: RunningGateway, page: "Page", language: str, path: str
 ) -> None:
     page.goto(f"{gateway.base_url}{path}/docs/models/gpt-audio-1.5")
     direction = page.evaluate("document.documentElement.dir")
     assert direction == ("rtl" if language == "ar" else "ltr")
     # Code stays left to right inside a right-to-left page.
     assert page.eval_on_selector("#sample-curl", "e => getComputedStyle(e).direction") == "ltr"
-    assert page.locator("table.fields tbody tr").count() == 7
+    assert page.locator("table.fields tbody tr").count() == len(REFERENCE.fields)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"docs-gpt-audio-1.5-{language}.png"), full_page=True)
 
 
 def test_copy_buttons_put_the_right_text_on_the_clipboard(
-    gateway: RunningGateway, page: "playwright_api.Page"
+    gateway: RunningGateway, page: "Page"
 ) -> None:
     page.goto(f"{gateway.base_url}/docs/models/gpt-audio-1.5")
     for target in ("sample-curl", "sample-go", "payload"):
         page.click(f"button[data-copy-target='{target}']")
         assert page.evaluate("navigator.clipboard.readText()") == page.text_content(f"#{target}")
-    page.click("button.copy-markdown")
-    markdown = page.evaluate("navigator.clipboard.readText()")
-    assert markdown.startswith("# GPT Audio 1.5 (`gpt-audio-1.5`)")
-    assert "| model | string | yes | gpt-audio-1.5 |" in markdown
 
 
-def test_the_model_table_searches_and_filters(
-    gateway: RunningGateway, page: "playwright_api.Page"
+@pytest.mark.parametrize(("model_id", "language"), [("gpt-audio-1.5", "en"), ("gpt-audio", "ar")])
+def test_copy_page_as_markdown_copies_the_markdown_route(
+    gateway: RunningGateway, page: "Page", model_id: str, language: str
 ) -> None:
+    page.goto(f"{gateway.base_url}/docs/models/{model_id}?lang={language}")
+    page.click("button.copy-markdown")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    markdown = httpx.get(f"{gateway.base_url}/docs/models/{model_id}.md?lang={language}").text
+    assert copied == markdown
+    assert "&#34;" not in copied and "&lt;" not in copied
+
+
+@pytest.mark.parametrize("language", ["en", "ar"])
+@pytest.mark.parametrize(
+    "path", ["/docs/models/gpt-audio-1.5", "/docs/models/gpt-audio", "/docs/models"]
+)
+def test_a_phone_wide_page_does_not_scroll_sideways(
+    gateway: RunningGateway, browser: "Browser", language: str, path: str
+) -> None:
+    context = browser.new_context(
+        viewport={"width": PHONE_WIDTH, "height": 844}, device_scale_factor=1
+    )
+    try:
+        phone = context.new_page()
+        phone.goto(f"{gateway.base_url}{path}?lang={language}")
+        widths = phone.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1] == PHONE_WIDTH
+        # The wide tables scroll inside their own box instead.
+        boxes = phone.eval_on_selector_all(
+            ".scroll", "boxes => boxes.map(b => [b.scrollWidth, b.clientWidth])"
+        )
+        assert boxes and any(inner > outer for inner, outer in boxes)
+        name = path.strip("/").replace("/", "-")
+        ARTIFACTS.mkdir(exist_ok=True)
+        phone.screenshot(path=str(ARTIFACTS / f"{name}-{language}-390.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_the_model_table_searches_and_filters(gateway: RunningGateway, page: "Page") -> None:
     page.goto(f"{gateway.base_url}/docs/models")
     visible = "rows => rows.filter(r => !r.hidden).map(r => r.dataset.id)"
     page.fill("#search", "whisper")

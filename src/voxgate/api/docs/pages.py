@@ -1,38 +1,37 @@
-"""The docs pages: /docs/models and /docs/models/{id}, in each language with a catalog file."""
+"""The docs pages: /docs/models, /docs/models/{id} and /docs/models/{id}.md, in each language
+with a locale file; the language comes from the path, then ?lang, then Accept-Language."""
 
-import json
-from pathlib import Path
 from typing import Any
 
-import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from voxgate.api.catalog import model_body
-from voxgate.api.docs.samples import LANGUAGES, code_samples
+from voxgate.api.docs.locales import (
+    DEFAULT_LANGUAGE,
+    DOCS_DIR,
+    Language,
+    load_chat_parameters,
+    load_languages,
+)
+from voxgate.api.docs.markdown import page_markdown
+from voxgate.api.docs.view import PageView, page_view
+from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import NotFoundError
-from voxgate.gateway.pipeline import RESPONSE_OBJECTS
 from voxgate.services import services_of
 
-HERE = Path(__file__).parent
-DEFAULT_LANGUAGE = "en"
+HERE = DOCS_DIR
+MARKDOWN_SUFFIX = ".md"
 
 
 class DocsPages:
-    """Templates and message catalogs, loaded once."""
+    """Templates and texts, loaded and checked once at start-up."""
 
-    def __init__(self) -> None:
-        self.messages: dict[str, dict[str, str]] = {
-            path.stem: yaml.safe_load(path.read_text(encoding="utf-8"))
-            for path in sorted((HERE / "locales").glob("*.yaml"))
-        }
-        english = set(self.messages[DEFAULT_LANGUAGE])
-        for language, messages in self.messages.items():
-            if set(messages) != english:
-                missing = sorted(english ^ set(messages))
-                raise ValueError(f"locales/{language}.yaml differs from English in: {missing}")
+    def __init__(self, catalog: Catalog | None = None) -> None:
+        self.languages = load_languages(catalog)
+        self.chat_parameters = load_chat_parameters()
         self._environment = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(["html"]),
@@ -40,101 +39,77 @@ class DocsPages:
             lstrip_blocks=True,
         )
 
-    def render(self, template: str, language: str, **context: Any) -> str:
-        messages = self.messages[language]
+    def render(self, template: str, language: Language, **context: Any) -> str:
         return self._environment.get_template(template).render(
-            t=messages, lang=language, languages=sorted(self.messages), **context
+            t=language.messages, lang=language.code, languages=sorted(self.languages), **context
         )
 
+    def view(self, row: ModelRow, language: Language, base_url: str) -> PageView:
+        return page_view(row, language, base_url, self.chat_parameters)
 
-def language_of(request: Request, pages: DocsPages) -> str:
-    language = (
-        request.path_params.get("lang") or request.query_params.get("lang") or DEFAULT_LANGUAGE
-    )
-    if language not in pages.messages:
-        raise NotFoundError(f"No docs in language '{language}'.", param="lang")
-    return str(language)
+
+def language_of(request: Request, pages: DocsPages) -> Language:
+    chosen = request.path_params.get("lang") or request.query_params.get("lang")
+    if chosen is None:
+        chosen = _accepted_language(request.headers.get("accept-language", ""), pages)
+    if chosen not in pages.languages:
+        raise NotFoundError(f"No docs in language '{chosen}'.", param="lang")
+    return pages.languages[chosen]
+
+
+def _accepted_language(header: str, pages: DocsPages) -> str:
+    """The client's most preferred language that has docs (RFC 9110 weights; ar-EG → ar)."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate(header.split(",")):
+        tag, _, parameters = item.strip().partition(";")
+        weight = 1.0
+        if parameters.strip().startswith("q="):
+            try:
+                weight = float(parameters.strip()[2:])
+            except ValueError:
+                continue
+        primary = tag.strip().lower().split("-")[0]
+        if primary in pages.languages and weight > 0:
+            ranked.append((-weight, position, primary))
+    return min(ranked)[2] if ranked else DEFAULT_LANGUAGE
 
 
 async def models_page(request: Request) -> Response:
     services = services_of(request)
     pages: DocsPages = request.app.state.docs
     language = language_of(request, pages)
-    rows = [model_body(row) for row in services.catalog]
+    rows = [_translated(model_body(row), language) for row in services.catalog]
     tasks = sorted({task for row in rows for task in row["tasks"]})
     html = pages.render("models.html", language, rows=rows, tasks=tasks, prefix=_prefix(request))
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers={"vary": "accept-language"})
 
 
 async def model_page(request: Request) -> Response:
     services = services_of(request)
     pages: DocsPages = request.app.state.docs
     language = language_of(request, pages)
-    row = services.catalog.get(request.path_params["model_id"])
+    model_id: str = request.path_params["model_id"]
+    as_markdown = model_id.endswith(MARKDOWN_SUFFIX)
+    model_id = model_id.removesuffix(MARKDOWN_SUFFIX)
+    row = services.catalog.get(model_id)
     if row is None:
-        raise NotFoundError(f"No model '{request.path_params['model_id']}'.", param="model")
-    context = page_context(row, services.settings.base_url)
-    markdown = page_markdown(pages.messages[language], context)
+        raise NotFoundError(f"No model '{model_id}'.", param="model", code="model_not_found")
+    page = pages.view(row, language, services.settings.base_url)
+    markdown = page_markdown(page)
+    headers = {"vary": "accept-language"}
+    if as_markdown:
+        return PlainTextResponse(markdown, media_type="text/markdown", headers=headers)
     html = pages.render(
-        "model.html", language, markdown=markdown, prefix=_prefix(request), **context
+        "model.html", language, page=page, markdown=markdown, prefix=_prefix(request)
     )
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers=headers)
 
 
-def page_context(row: ModelRow, base_url: str) -> dict[str, Any]:
-    samples = code_samples(base_url, row.example)
-    return {
-        "model": model_body(row),
-        "endpoint": f"{base_url}/api/v1/audio",
-        "payload": json.dumps(row.example, indent=2, ensure_ascii=False),
-        "response": json.dumps(_response_shape(row), indent=2),
-        "samples": [(name, LANGUAGES[name][0], code) for name, code in samples.items()],
-    }
-
-
-def page_markdown(t: dict[str, str], context: dict[str, Any]) -> str:
-    """The page as Markdown, for the copy button: the same sections, the same data."""
-    model = context["model"]
-    rows = [
-        f"| {f['name']} | {f['type']} | {t['yes'] if f.get('required') else t['no']} | "
-        f"{', '.join(f.get('accepted', [])) or t['any_value']} | {f['description']} |"
-        for f in model["fields"]
-    ]
-    prices = [f"- {t['price_unit_' + unit]}: ${price}" for unit, price in model["pricing"].items()]
-    code = [
-        f"### {label}\n\n```{name}\n{sample}\n```" for name, label, sample in context["samples"]
-    ]
-    return "\n\n".join(
-        [
-            f"# {model['name']} (`{model['id']}`)",
-            model["description"],
-            f"## {t['pricing']}\n\n" + "\n".join(prices),
-            f"## {t['connect']}\n\n- {t['connect_endpoint']}: `POST {context['endpoint']}`\n"
-            f"- {t['connect_provider']}: {model['provider']}\n"
-            f"- {t['connect_endpoint_type']}: {model['endpoint_type']}",
-            f"## {t['fields']}\n\n| {t['field_name']} | {t['field_type']} | {t['field_required']} | "
-            f"{t['field_accepted']} | {t['field_description']} |\n|---|---|---|---|---|\n"
-            + "\n".join(rows),
-            f"## {t['example_payload']}\n\n```json\n{context['payload']}\n```",
-            f"## {t['response_shape']}\n\n```json\n{context['response']}\n```",
-            f"## {t['code']}\n\n" + "\n\n".join(code),
-        ]
-    )
-
-
-def _response_shape(row: ModelRow) -> dict[str, Any]:
-    task = row.default_task
-    speaks = task in ("tts", "audio_chat")
-    data: dict[str, Any] = (
-        {"content_type": "audio/mpeg", "audio_base64": "<base64-audio>"}
-        if speaks
-        else {"text": "<transcript>", "language": "en", "duration": 6.0}
-    )
-    return {
-        "object": RESPONSE_OBJECTS[task],
-        "data": data,
-        "usage": {"estimated_audio_minutes": "0.100000", "cost_usd": "0.000000"},
-    }
+def _translated(body: dict[str, Any], language: Language) -> dict[str, Any]:
+    texts = language.catalog.models.get(body["id"])
+    if texts and texts.description:
+        body["description"] = texts.description
+    return body
 
 
 def _prefix(request: Request) -> str:

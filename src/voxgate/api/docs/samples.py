@@ -112,6 +112,5 @@ LANGUAGES: Mapping[str, tuple[str, Callable[[str, dict[str, Any]], str]]] = Mapp
 )
 
 
-def code_samples(base_url: str, payload: dict[str, Any]) -> dict[str, str]:
-    url = f"{base_url}/api/v1/audio"
+def code_samples(url: str, payload: dict[str, Any]) -> dict[str, str]:
     return {name: render(url, payload) for name, (_, render) in LANGUAGES.items()}

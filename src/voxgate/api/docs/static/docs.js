@@ -18,7 +18,9 @@ document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-copy-target]");
   if (!button) return;
   const source = document.getElementById(button.dataset.copyTarget);
-  await copyText(source.textContent);
+  // The page's Markdown is a JSON string, so nothing in it is HTML-escaped.
+  const text = source.type === "application/json" ? JSON.parse(source.textContent) : source.textContent;
+  await copyText(text);
   const label = button.textContent;
   button.textContent = document.body.dataset.copied;
   setTimeout(() => { button.textContent = label; }, 1500);
