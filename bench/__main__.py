@@ -1,7 +1,7 @@
 """Every benchmark in one run, printed as Markdown tables with the machine they ran on.
 
 Run: scripts/bench (it installs the LiteLLM proxy beside the project, then runs this), or
-.venv/bin/python -m bench [overhead] [throughput] [servers] [engine] for some sections only.
+.venv/bin/python -m bench [overhead] [ttfb] [throughput] [servers] [engine] for some sections only.
 """
 
 import datetime
@@ -12,13 +12,14 @@ from pathlib import Path
 
 from tests.gateway_process import start_simulator, stop_gateway
 
+from bench import ttfb
 from bench.local_engine import EngineFigures, measure_engine
 from bench.overhead import Overhead, measure_overhead
 from bench.processes import HARNESS_CPUS, litellm_available, pin
 from bench.servers import ServerRow, measure_servers
 from bench.throughput import ThroughputReport, measure_throughput
 
-SECTIONS = ("overhead", "throughput", "servers", "engine")
+SECTIONS = ("overhead", "ttfb", "throughput", "servers", "engine")
 
 
 def main(sections: list[str]) -> None:
@@ -36,6 +37,8 @@ def main(sections: list[str]) -> None:
                 print(_servers_table(measure_servers(sim)))
         finally:
             stop_gateway(sim_process)
+    if "ttfb" in chosen:
+        ttfb.main()
     if "engine" in chosen:
         print(_engine_table(measure_engine()))
 
