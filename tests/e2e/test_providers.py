@@ -96,7 +96,9 @@ def test_the_seed_payload_through_the_azure_route(
     assert reply["data"]["transcript"].startswith("The simulator heard")
     minutes = reply["usage"]["estimated_audio_minutes"]
     assert len(minutes.split(".")[1]) == 6
-    [call] = sim.requests()
+    calls = sim.requests()
+    assert len(calls) == 1, calls
+    [call] = calls
     assert call["path"] == "/openai/deployments/gpt-audio-1.5/chat/completions"
     assert call["query"] == "api-version=2025-01-01-preview"
     assert call["credential"] == AZURE

@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
@@ -16,9 +18,10 @@ from starlette.websockets import WebSocket
 
 from voxgate.providers.local import LocalProvider
 from voxgate.settings import Settings
-from voxgate.simulator import gemini, openai
+from voxgate.simulator import chat, gemini, openai
 from voxgate.simulator.engine import SimEngine
 from voxgate.simulator.faults import Chaos, FaultBook, FaultPlan
+from voxgate.simulator.pacing import PACE_HEADER, Pace, pace_from_header
 from voxgate.simulator.realtime import serve_realtime
 from voxgate.simulator.wire import ErrorShape, answer, gemini_error, json_response, openai_error
 
@@ -39,9 +42,12 @@ class Simulator:
         self.requests.append(await _logged(request, credential))
         if not credential:
             return json_response(shape(401, "Incorrect or missing API key.", None), 401)
-        return await answer(
-            self.faults.next_for(credential), shape, lambda: handler(request, self.engine)
-        )
+        fault = self.faults.next_for(credential)
+        request.state.pace = pace_from_header(request.headers.get(PACE_HEADER))
+        if fault is not None and fault.kind == "paced":
+            request.state.pace = Pace(fault.first_chunk_ms, fault.chunk_interval_ms)
+            fault = None
+        return await answer(fault, shape, lambda: handler(request, self.engine))
 
 
 Credential = Callable[[Request], str | None]
@@ -54,6 +60,15 @@ def bearer(request: Request) -> str | None:
 
 def api_key(request: Request) -> str | None:
     return request.headers.get("api-key")
+
+
+def api_key_or_bearer(request: Request) -> str | None:
+    """Azure's /openai/v1/ surface takes either header (the OpenAI client sends Bearer)."""
+    return api_key(request) or bearer(request)
+
+
+def goog_api_key(request: Request) -> str | None:
+    return request.headers.get("x-goog-api-key") or request.query_params.get("key")
 
 
 def no_model(request: Request) -> str | None:
@@ -84,7 +99,7 @@ def openai_style_routes(
         ("audio/speech", openai.speech, {}),
         ("audio/transcriptions", openai.transcription, {"translate": False}),
         ("audio/translations", openai.transcription, {"translate": True}),
-        ("chat/completions", openai.chat, {}),
+        ("chat/completions", chat.chat, {}),
     ]
 
     def route(path: str, handler: Any, options: dict[str, bool]) -> Route:
@@ -100,11 +115,17 @@ def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) ->
     local = None if fast else LocalProvider(Settings(data_dir=data_dir or Path("var")))
     sim = Simulator(SimEngine(local))
 
+    gemini_actions: dict[str, Handler] = {
+        "generateContent": gemini.generate_content,
+        "streamGenerateContent": gemini.stream_generate_content,
+    }
+
     async def gemini_endpoint(request: Request) -> Response:
-        if not request.path_params["model_action"].endswith(":generateContent"):
+        _, _, action = request.path_params["model_action"].rpartition(":")
+        handler = gemini_actions.get(action)
+        if handler is None:
             return json_response(gemini_error(404, "Method not found.", None), 404)
-        key = request.headers.get("x-goog-api-key")
-        return await sim.serve(request, key, gemini_error, gemini.generate_content)
+        return await sim.serve(request, goog_api_key(request), gemini_error, handler)
 
     async def realtime_openai(websocket: WebSocket) -> None:
         key = websocket.headers.get("authorization", "").removeprefix("Bearer ").strip()
@@ -131,11 +152,12 @@ def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) ->
 
     routes = [
         *openai_style_routes(sim, "/v1", bearer, no_model, versioned=False),
-        *openai_style_routes(sim, "/openai/v1", api_key, no_model, versioned=False),
+        *openai_style_routes(sim, "/openai/v1", api_key_or_bearer, no_model, versioned=False),
         *openai_style_routes(
             sim, "/openai/deployments/{deployment}", api_key, deployment, versioned=True
         ),
         Route("/v1beta/models/{model_action}", gemini_endpoint, methods=["POST"]),
+        Route("/v1/models/{model_action}", gemini_endpoint, methods=["POST"]),
         WebSocketRoute("/v1/realtime", realtime_openai),
         WebSocketRoute("/openai/realtime", realtime_azure),
         WebSocketRoute("/openai/v1/realtime", realtime_azure),
@@ -147,6 +169,7 @@ def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) ->
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await sim.engine.warm_up()
         yield
         if local is not None:
             await local.aclose()
@@ -162,17 +185,38 @@ def create_simulator_app_from_env() -> Starlette:
     )
 
 
+AUTH_HEADERS = ("authorization", "api-key", "x-goog-api-key")
+
+
 async def _logged(request: Request, credential: str | None) -> dict[str, Any]:
-    """What tests assert on: where the call went, with which key, and its JSON body."""
-    is_json = request.headers.get("content-type", "").startswith("application/json")
-    try:
-        body = orjson.loads(await request.body() or b"null") if is_json else None
-    except orjson.JSONDecodeError:
-        body = None
+    """What tests assert on: where the call went, with which key and auth header, its JSON
+    body, and a multipart form's fields (a file's content type in place of its bytes)."""
+    content_type = request.headers.get("content-type", "")
+    body = None
+    if content_type.startswith("application/json"):
+        try:
+            body = orjson.loads(await request.body() or b"null")
+        except orjson.JSONDecodeError:
+            body = None
     return {
         "method": request.method,
         "path": request.url.path,
         "query": request.url.query,
         "credential": credential,
+        "auth_headers": [name for name in AUTH_HEADERS if name in request.headers],
         "body": body,
+        "form": await _form_fields(request) if content_type.startswith("multipart/") else None,
     }
+
+
+async def _form_fields(request: Request) -> dict[str, list[Any]] | None:
+    await request.body()  # kept, so the handler can still measure and parse the upload
+    try:
+        form = await request.form()
+    except (AssertionError, ValueError, MultiPartException):
+        return None
+    fields: dict[str, Any] = {}
+    for name, value in form.multi_items():
+        logged = {"file": value.content_type} if isinstance(value, UploadFile) else value
+        fields.setdefault(name, []).append(logged)
+    return fields

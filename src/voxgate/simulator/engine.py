@@ -33,6 +33,13 @@ class SimEngine:
         result = await self._local.synthesize(request, Upstream(model="piper"))
         return resample(result.audio, RATE)
 
+    async def warm_up(self) -> None:
+        """Load the voice and both recognizers before the first request, so that request is
+        answered in its usual time rather than after the models load."""
+        await self.speak("Ready.")
+        await self.hear(_tone(seconds=0.5))
+        await self.hear(_tone(seconds=0.5), translate=True)
+
     async def hear(self, audio: PcmAudio, *, translate: bool = False) -> Heard:
         if self._local is None:
             return Heard(FAST_TRANSCRIPT, "en")

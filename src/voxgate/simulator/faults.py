@@ -3,7 +3,8 @@
 A fault is one of: an HTTP status (400, 401, 422, 429, 500, 503, ...), `timeout` (answers after
 a long delay), `reset` (drops the connection), `cut` (a body that stops midway), `malformed`
 (a 200 whose body is not what the protocol promises), each with optional latency and
-Retry-After.
+Retry-After. `paced` is not a failure: the answer is normal, streamed at the fault's pace (see
+`voxgate.simulator.pacing`).
 """
 
 import random
@@ -17,9 +18,13 @@ FAIL_PREFIX = "fail-"
 class Fault(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(description="An HTTP status as text, or timeout, reset, cut, malformed.")
+    kind: str = Field(
+        description="An HTTP status as text, or timeout, reset, cut, malformed, paced."
+    )
     retry_after_seconds: float | None = None
     latency_ms: int = 0
+    first_chunk_ms: int = Field(default=0, ge=0, description="paced: before the first chunk.")
+    chunk_interval_ms: int = Field(default=0, ge=0, description="paced: between chunks.")
 
     @property
     def status(self) -> int | None:

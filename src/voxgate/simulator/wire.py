@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -56,6 +57,23 @@ def gemini_error(status: int, message: str, param: str | None = None) -> dict[st
 
 
 ErrorShape = Callable[[int, str, str | None], dict[str, Any]]
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise SimError(400, "We could not parse the JSON body of your request.") from exc
+    if not isinstance(body, dict):
+        raise SimError(400, "The body must be a JSON object.")
+    return body
+
+
+def required(body: dict[str, Any], field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value:
+        raise SimError(400, f"Missing required parameter: '{field}'.", field)
+    return value
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
