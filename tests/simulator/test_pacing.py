@@ -26,7 +26,7 @@ GEMINI = {
         "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": "Kore"}}},
     },
 }
-STREAMS = {
+STREAMS: dict[str, tuple[str, dict[str, Any]]] = {
     "speech-chunked": ("/v1/audio/speech", {**SPEECH, "response_format": "pcm"}),
     "speech-sse": (
         "/v1/audio/speech",
