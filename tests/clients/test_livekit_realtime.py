@@ -116,7 +116,7 @@ def heard_back(served: Served, wav: bytes) -> str:
 
 def seconds(wav: bytes) -> float:
     with wave.open(io.BytesIO(wav)) as file:
-        return file.getnframes() / file.getframerate()
+        return float(file.getnframes() / file.getframerate())
 
 
 def test_a_two_turn_conversation_with_the_local_cascade(served: Served) -> None:

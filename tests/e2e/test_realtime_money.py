@@ -41,7 +41,8 @@ TIMEOUT = 60
 def served(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
-    with routed_gateway(tmp_path_factory.mktemp("rt-money"), **SHORT_HOLDS) as served:
+    root = tmp_path_factory.mktemp("rt-money")
+    with routed_gateway(root, fast=True, **SHORT_HOLDS) as served:
         yield served
 
 
