@@ -69,6 +69,7 @@ SPEECH_ANSWER = {
 TRANSCRIPT_ANSWER = {
     "application/json": {"schema": {"type": "object"}},
     "text/plain": {"schema": {"type": "string"}},
+    "text/vtt": {"schema": {"type": "string"}},
     "text/event-stream": {"schema": {"type": "string"}},
 }
 JSON_ANSWER = {"application/json": {"schema": {"type": "object"}}}
@@ -78,6 +79,7 @@ ANSWERS: dict[str, dict[str, Any]] = {
     "/v1/audio/translations": TRANSCRIPT_ANSWER,
     "/v1/chat/completions": {**JSON_ANSWER, "text/event-stream": {"schema": {"type": "string"}}},
     "/metrics": {"text/plain": {"schema": {"type": "string"}}},
+    "/api/v1/usage": {**JSON_ANSWER, "text/csv": {"schema": {"type": "string"}}},
 }
 # Pydantic's references, pointed at the document's components instead of a local $defs.
 REF_TEMPLATE = "#/components/schemas/{model}"
