@@ -1,0 +1,101 @@
+// The official openai npm package against the gateway: speech (binary and SSE), transcription
+// with word timestamps, audio chat unary and streamed. Settings come as JSON on stdin; one JSON
+// line goes out: {call: {ok: answer} | {error: what the SDK raised}}.
+import { readFileSync, createReadStream } from 'node:fs';
+import OpenAI, { toFile } from 'openai';
+import { Stream } from 'openai/streaming';
+
+const settings = JSON.parse(readFileSync(0, 'utf8'));
+// One attempt: a failure shows as the gateway's answer, not as the SDK's retries.
+const client = new OpenAI({ baseURL: settings.base_url, apiKey: settings.api_key, maxRetries: 0 });
+const base64 = (bytes) => Buffer.from(bytes).toString('base64');
+
+async function speechBinary() {
+  const response = await client.audio.speech.create({
+    model: 'gpt-4o-mini-tts',
+    voice: 'alloy',
+    input: settings.sentence,
+    response_format: 'mp3',
+  });
+  return {
+    content_type: response.headers.get('content-type'),
+    audio: base64(await response.arrayBuffer()),
+  };
+}
+
+async function speechEvents() {
+  const response = await client.audio.speech.create({
+    model: 'gpt-4o-mini-tts',
+    voice: 'alloy',
+    input: settings.sentence,
+    response_format: 'pcm',
+    stream_format: 'sse',
+  });
+  // The SDK's own server-sent-events reader.
+  const events = [];
+  for await (const event of Stream.fromSSEResponse(response, new AbortController(), client)) {
+    events.push(event);
+  }
+  return { content_type: response.headers.get('content-type'), events };
+}
+
+async function transcription() {
+  return client.audio.transcriptions.create({
+    model: 'whisper-1',
+    file: await toFile(createReadStream(settings.wav_path), 'sentence.wav', { type: 'audio/wav' }),
+    response_format: 'verbose_json',
+    timestamp_granularities: ['word'],
+  });
+}
+
+const audioChat = (format) => ({
+  model: 'gpt-audio',
+  modalities: ['text', 'audio'],
+  audio: { voice: 'alloy', format },
+  messages: [{ role: 'user', content: settings.sentence }],
+});
+
+async function chat() {
+  return client.chat.completions.create(audioChat('wav'));
+}
+
+async function chatStreamed() {
+  const stream = await client.chat.completions.create({
+    ...audioChat('pcm16'),
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  const chunks = [];
+  for await (const chunk of stream) {
+    chunks.push(chunk);
+  }
+  return { chunks };
+}
+
+async function outcome(call) {
+  try {
+    return { ok: await call() };
+  } catch (error) {
+    return {
+      error: {
+        type: error?.constructor?.name ?? typeof error,
+        message: String(error?.message ?? error).slice(0, 4000),
+        status: error?.status ?? null,
+        body: error?.error ?? null,
+      },
+    };
+  }
+}
+
+const calls = {
+  speech_binary: speechBinary,
+  speech_events: speechEvents,
+  transcription,
+  chat,
+  chat_streamed: chatStreamed,
+};
+const results = {};
+for (const [name, call] of Object.entries(calls)) {
+  results[name] = await outcome(call);
+}
+process.stdout.write(JSON.stringify(results) + '\n');
