@@ -3,15 +3,19 @@
 Run: .venv/bin/python -m bench.realtime
 Relay: round trips of session.update → session.updated, straight to the simulator and through
 the gateway, in the same run; the difference is the gateway's relay (two hops per round trip).
-Cascade: from the server's speech_stopped (end of the turn) to the first audio delta.
+Cascade: from the server's speech_stopped (end of the turn) to the first audio delta; its
+baseline is the same three legs called by a client one after another over HTTP (the gateway's
+transcription, the simulator's chat, the first byte of the gateway's streamed speech).
 """
 
 import asyncio
 import base64
+import io
 import json
 import statistics
 import tempfile
 import time
+import wave
 from pathlib import Path
 
 import httpx
@@ -53,6 +57,40 @@ async def cascade_first_audio(url: str, key: str, pcm: bytes) -> float:
                 return time.perf_counter() - stopped
 
 
+def legs_first_audio(gateway_url: str, sim_url: str, key: str, pcm: bytes) -> float:
+    """Hear, answer and start speaking with three HTTP calls: the cascade without a session."""
+    headers = {"Authorization": f"Bearer {key}"}
+    wav = base64.b64encode(_wav(pcm)).decode()
+    with httpx.Client(timeout=120) as client:
+        started = time.perf_counter()
+        heard = client.post(
+            f"{gateway_url}/api/v1/audio",
+            headers=headers,
+            json={"model": "local-whisper-tiny-en", "input": f"data:audio/wav;base64,{wav}"},
+        ).json()["data"]["text"]
+        answer = client.post(
+            f"{sim_url}/v1/chat/completions",
+            headers={"Authorization": "Bearer cascade-key"},
+            json={"model": "llama3.2", "messages": [{"role": "user", "content": heard}]},
+        ).json()["choices"][0]["message"]["content"]
+        speech = {"model": "local-tts", "input": answer, "voice": "alloy", "response_format": "pcm"}
+        with client.stream(
+            "POST", f"{gateway_url}/v1/audio/speech", headers=headers, json=speech
+        ) as response:
+            next(response.iter_bytes())
+            return time.perf_counter() - started
+
+
+def _wav(pcm: bytes) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(24_000)
+        file.writeframes(pcm)
+    return out.getvalue()
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
@@ -81,6 +119,9 @@ def main() -> None:
                 "ws" + gateway.base_url.removeprefix("http") + "/v1/realtime?model=local-realtime"
             )
             firsts = [asyncio.run(cascade_first_audio(cascade_url, key, pcm)) for _ in range(3)]
+            baseline = [
+                legs_first_audio(gateway.base_url, sim.base_url, key, pcm) for _ in range(3)
+            ]
         finally:
             stop_gateway(process)
             stop_gateway(sim_process)
@@ -92,6 +133,9 @@ def main() -> None:
     print(f"added per relayed event (half):       {added / 2 * 1000:7.2f} ms")
     print(
         f"cascade, end of speech to first audio: {statistics.median(firsts) * 1000:6.0f} ms (median of 3)"
+    )
+    print(
+        f"the same legs as three HTTP calls:     {statistics.median(baseline) * 1000:6.0f} ms (median of 3)"
     )
 
 
