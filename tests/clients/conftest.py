@@ -86,11 +86,13 @@ def run_client(argv: list[str], served: Served, cwd: Path) -> dict[str, Any]:
 
 
 NODE = shutil.which("node")
+# scripts/clients-setup writes each stamp once its install has finished.
 needs_clients_venv = pytest.mark.skipif(
-    not CLIENTS_PYTHON.exists(), reason="no .venv-clients: scripts/clients-setup could not make it"
+    not (ROOT / ".venv-clients" / ".installed").exists(),
+    reason="no .venv-clients: scripts/clients-setup could not make it",
 )
 needs_node_sdk = pytest.mark.skipif(
-    NODE is None or not (NODE_DIR / "node_modules" / "openai").exists(),
+    NODE is None or not (NODE_DIR / "node_modules" / ".installed").exists(),
     reason="no node or no openai npm package: scripts/clients-setup could not install it",
 )
 

@@ -10,6 +10,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from tests.audio_probe import probe, probe_pcm16
 from tests.clients.conftest import Served, needs_node_sdk, run_node_client, succeeded
+from voxgate.simulator.chat import AUDIO_ID
 from voxgate.simulator.engine import FAST_TRANSCRIPT
 
 pytestmark = needs_node_sdk
@@ -61,6 +62,22 @@ def test_audio_chat(results: dict[str, Any]) -> None:
     assert completion.usage is not None
     details = completion.usage.completion_tokens_details
     assert details is not None and details.audio_tokens
+
+
+def test_a_second_turn_refers_to_the_first_answers_audio(
+    results: dict[str, Any], served: Served
+) -> None:
+    second = ChatCompletion.model_validate(succeeded(results, "chat_second_turn"))
+    assert second.choices[0].message.audio is not None
+    # Upstream, the reference is the id the provider itself gave the first answer.
+    sent = [
+        message
+        for request in served.simulator.requests()
+        if request["path"].endswith("/chat/completions")
+        for message in (request["body"] or {}).get("messages", [])
+        if message.get("role") == "assistant"
+    ]
+    assert [message.get("audio") for message in sent] == [{"id": AUDIO_ID}]
 
 
 def test_streamed_audio_chat(results: dict[str, Any]) -> None:

@@ -55,8 +55,24 @@ const audioChat = (format) => ({
   messages: [{ role: 'user', content: settings.sentence }],
 });
 
+let firstTurn = null;
+
 async function chat() {
-  return client.chat.completions.create(audioChat('wav'));
+  firstTurn = await client.chat.completions.create(audioChat('wav'));
+  return firstTurn;
+}
+
+// The next turn refers to the first answer's audio by the id the client was given.
+async function chatSecondTurn() {
+  const { messages, ...options } = audioChat('wav');
+  return client.chat.completions.create({
+    ...options,
+    messages: [
+      ...messages,
+      { role: 'assistant', audio: { id: firstTurn.choices[0].message.audio.id } },
+      { role: 'user', content: 'Say it once more.' },
+    ],
+  });
 }
 
 async function chatStreamed() {
@@ -92,6 +108,7 @@ const calls = {
   speech_events: speechEvents,
   transcription,
   chat,
+  chat_second_turn: chatSecondTurn,
   chat_streamed: chatStreamed,
 };
 const results = {};
