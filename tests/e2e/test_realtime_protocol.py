@@ -315,3 +315,35 @@ def test_response_options_and_speed_are_honored(
     assert created["response"]["metadata"] == {"client_event_id": "abc"}
     kinds = [e["type"] for e in events]
     assert "response.output_text.done" in kinds and "response.output_audio.delta" not in kinds
+
+
+def test_oversize_frames_are_refused_and_other_sessions_go_on(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-big-{secrets.token_hex(4)}", "1.00")
+    headers = {"Authorization": f"Bearer {key}"}
+    address = url(gateway, "local-realtime")
+
+    async def oversize() -> tuple[str, int | None, str]:
+        async with (
+            websockets.connect(address, additional_headers=headers, max_size=None) as other,
+            websockets.connect(address, additional_headers=headers, max_size=None) as hostile,
+        ):
+            bystander, script = Script(other), Script(hostile)
+            await bystander.until("session.created")
+            await script.until("session.created")
+            padding = "A" * (15 * 1024 * 1024 + 10)
+            await script.send({"type": "input_audio_buffer.append", "audio": padding})
+            refused = (await script.until("error"))["error"]["code"]
+            await script.send("x" * (17 * 1024 * 1024))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await script.until("never")
+            await bystander.send({"type": "session.update", "session": {"instructions": "ok"}})
+            await bystander.until("session.updated")
+            return refused, closed.value.rcvd.code if closed.value.rcvd else None, "ok"
+
+    refused, code, bystander = asyncio.run(oversize())
+    assert refused == "event_too_large"
+    assert code == 1009  # message too big, closed by the server with its reason
+    assert bystander == "ok"

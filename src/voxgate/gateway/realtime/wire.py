@@ -17,8 +17,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from voxgate.gateway.realtime.dialect import Dialect
 
-# OpenAI accepts audio appends up to 15 MiB of base64; larger frames are refused, not parsed.
-MAX_EVENT_BYTES = 16 * 1024 * 1024
+# OpenAI accepts events up to 15 MiB; larger frames are refused unparsed (past 16 MiB the
+# server closes the socket with 1009 before the session sees them).
+MAX_EVENT_BYTES = 15 * 1024 * 1024
 EVENTS_PER_SECOND = 400
 EVENT_BURST = 800
 
