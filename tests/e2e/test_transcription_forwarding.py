@@ -11,7 +11,12 @@ import av
 import numpy as np
 import openai
 import pytest
-from openai.types.audio import Transcription, TranscriptionVerbose
+from openai.types.audio import (
+    Transcription,
+    TranscriptionTextDeltaEvent,
+    TranscriptionTextDoneEvent,
+    TranscriptionVerbose,
+)
 
 from tests.audio_probe import probe
 from tests.e2e.fake_openai_transcriptions import (
@@ -246,3 +251,18 @@ def test_a_truncated_wav_is_400_naming_file(client: openai.OpenAI, fake: FakeOpe
         client.audio.transcriptions.create(model="whisper-1", file=("cut.wav", cut, "audio/wav"))
     assert isinstance(refused.value.body, dict) and refused.value.body["param"] == "file"
     assert fake.uploads == []
+
+
+def test_a_streamed_transcription_on_whisper_1_carries_the_text(
+    client: openai.OpenAI, fake: FakeOpenAI, mp3: bytes
+) -> None:
+    """OpenAI's json answer has no segments: the text still reaches the client as deltas."""
+    events = list(
+        client.audio.transcriptions.create(
+            model="whisper-1", file=("speech.mp3", mp3, "audio/mpeg"), stream=True
+        )
+    )
+    deltas = [e for e in events if isinstance(e, TranscriptionTextDeltaEvent)]
+    (done,) = [e for e in events if isinstance(e, TranscriptionTextDoneEvent)]
+    assert "".join(d.delta for d in deltas).strip() == TEXT == done.text
+    assert fake.uploads[0].values("response_format") == ["json"]

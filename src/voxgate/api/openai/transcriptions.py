@@ -258,7 +258,8 @@ def _usage(result: TranscriptionResult) -> dict[str, Any]:
 
 
 async def _events(result: TranscriptionResult, completed: Completed) -> AsyncIterator[bytes]:
-    # The engine returns a transcript at once; it is sent a segment per delta.
-    for segment in result.segments:
-        yield event({"type": "transcript.text.delta", "delta": segment.text + " "})
+    # Every route answers at once; the transcript is sent a segment per delta, or whole when
+    # the route gave no segments (OpenAI's json format has none).
+    for piece in [segment.text for segment in result.segments] or [result.text]:
+        yield event({"type": "transcript.text.delta", "delta": piece + " "})
     yield event({"type": "transcript.text.done", "text": result.text, "usage": _usage(result)})
