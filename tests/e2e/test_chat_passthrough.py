@@ -48,8 +48,8 @@ def tone(seconds: float) -> bytes:
 class FakeUpstream:
     """Answers every chat/completions POST with `answer`, or when streamed with `events`.
 
-    `failures` are statuses answered first, one a request; a streamed answer waits after its
-    first event until `gate` is set (when there is one) and stops after `cut_after` events.
+    `failures` are statuses answered first, one a request; a streamed answer waits after
+    `gate_after` events until `gate` is set (when there is one) and stops after `cut_after`.
     """
 
     base_url: str = ""
@@ -58,6 +58,7 @@ class FakeUpstream:
     seen: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
     gate: threading.Event | None = None
+    gate_after: int = 1
     cut_after: int | None = None
 
     def bodies(self) -> list[dict[str, Any]]:
@@ -96,7 +97,7 @@ def serve(fake: FakeUpstream) -> ThreadingHTTPServer:
             for sent, payload in enumerate(fake.events):
                 if sent == fake.cut_after:
                     return
-                if sent == 1 and fake.gate is not None:
+                if sent == fake.gate_after and fake.gate is not None:
                     fake.gate.wait(GATE_SECONDS)
                 self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
                 self.wfile.flush()
@@ -146,6 +147,7 @@ def fresh(upstream: FakeUpstream) -> None:
     upstream.events = []
     upstream.failures = []
     upstream.gate = None
+    upstream.gate_after = 1
     upstream.cut_after = None
 
 

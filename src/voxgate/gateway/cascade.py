@@ -4,9 +4,15 @@ Each leg runs on its own catalog model's routes with the same failover; the casc
 prices bill the three together.
 """
 
+import asyncio
 import base64
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import copy
+import math
+import re
+import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from voxgate.audio.encode import encode_off_loop
@@ -15,13 +21,30 @@ from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import ModelRow, VoiceTable
-from voxgate.gateway.chat import output_cap, reported_or_measured
+from voxgate.errors import InvalidRequestError
+from voxgate.gateway.chat import (
+    AUDIO_INPUT_TOKENS_PER_SECOND,
+    AUDIO_LIFETIME_SECONDS,
+    output_cap,
+    reported_or_measured,
+)
+from voxgate.gateway.chat_completion import (
+    MIN_AUDIO_BYTES_PER_SECOND,
+    content_parts,
+    conversation_text,
+    delta_text,
+    taking,
+)
 from voxgate.gateway.failures import client_error
+from voxgate.gateway.inputs import RECOGNIZER_SAMPLE_RATE, audio_bytes, decode_input
 from voxgate.gateway.jobs import Outcome
 from voxgate.gateway.validation import UnifiedRequest
+from voxgate.providers.openai_style import chat
+from voxgate.providers.openai_style.chat import ChatChunk, ChatCompletionResult, finishes
 from voxgate.providers.protocols import (
     ChatAudioProvider,
     ChatAudioRequest,
+    ProviderUsage,
     SpeechRequest,
     SpeechResult,
     TranscriptionRequest,
@@ -36,6 +59,12 @@ from voxgate.types import AudioFormat, Task
 ResultT = TypeVar("ResultT")
 # Replies are bounded by the row's output cap; a token is at most this many characters.
 CHARACTERS_PER_TOKEN_CEILING = 8
+# Heard audio is billed by the minute, and its transcript as input tokens: about as many as an
+# audio model would count for the same seconds.
+HEARD_TOKENS_PER_SECOND = AUDIO_INPUT_TOKENS_PER_SECOND
+AUDIO_ID_PREFIX = "audio_vgc_"
+# A sentence ends at . ! ? or … followed by white space.
+SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
 @dataclass(frozen=True)
@@ -50,6 +79,42 @@ class Legs:
     tokens: TokenCounter
     retry: RetryPolicy
     breaker: Breaker
+
+    async def heard(self, audio: PcmAudio) -> str:
+        """What is said in `audio`, from the transcription leg."""
+        request = TranscriptionRequest(audio=audio, language="en")
+
+        async def transcribe(attempt: PlannedAttempt[Any]) -> str:
+            result: TranscriptionResult = await attempt.provider.transcribe(
+                request, attempt.upstream
+            )
+            return result.text
+
+        return await self._leg(self.hear, self.providers.transcription, transcribe)
+
+    async def spoken(self, text: str, voice: str) -> PcmAudio:
+        """`text` in `voice`, from the speech leg."""
+
+        async def synthesize(attempt: PlannedAttempt[Any]) -> PcmAudio:
+            native = self.voices.native_voice(voice, attempt.route.provider)
+            speech = SpeechRequest(text=text, voice=native)
+            result: SpeechResult = await attempt.provider.synthesize(speech, attempt.upstream)
+            return result.audio
+
+        return await self._leg(self.speak, self.providers.speech, synthesize)
+
+    async def _leg(
+        self,
+        row: ModelRow,
+        providers: Any,
+        run: Callable[[PlannedAttempt[Any]], Awaitable[ResultT]],
+    ) -> ResultT:
+        attempts = self.planner.plan(row, providers)
+        try:
+            success = await first_success(attempts, run, self.retry, self.breaker)
+        except AttemptsFailed as failed:
+            raise client_error(row.id, failed) from failed
+        return success.result
 
 
 @dataclass(frozen=True)
@@ -88,14 +153,17 @@ class CascadeJob:
         ]
 
     async def run(self, attempt: PlannedAttempt[ChatAudioProvider]) -> Outcome:
-        question = await self._hear() if self.audio is not None else self.request.input
+        question = (
+            await self.legs.heard(self.audio) if self.audio is not None else self.request.input
+        )
         chat = ChatAudioRequest(
             system=self.request.instructions,
             text=question,
             max_output_tokens=output_cap(self.row),
         )
         answer = await attempt.provider.chat(chat, attempt.upstream)
-        spoken = await self._speak(answer.text)
+        voice = self.request.voice or self.row.default_voice or "alloy"
+        spoken = await self.legs.spoken(answer.text, voice)
         audio = await encode_off_loop(spoken, self.response_format)
         data = {
             "content_type": OUTPUT_FORMATS[self.response_format].content_type,
@@ -116,38 +184,277 @@ class CascadeJob:
         )
         return Outcome(data, metered, answer)
 
-    async def _hear(self) -> str:
-        assert self.audio is not None
-        request = TranscriptionRequest(audio=self.audio, language="en")
 
-        async def transcribe(attempt: PlannedAttempt[Any]) -> str:
-            result: TranscriptionResult = await attempt.provider.transcribe(
-                request, attempt.upstream
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """An input_audio part of the conversation: where it is, and its bytes (not yet decoded)."""
+
+    message: int
+    part: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class CascadeChatJob:
+    """A chat completion on a cascade: the conversation's audio heard, the text model's answer,
+    and (when audio is wanted) that answer spoken a sentence at a time.
+
+    The text model's answer is passed through as it came; the gateway adds `message.audio`,
+    whose id carries the transcript so that a later turn referencing it can be read back to a
+    text model that has never heard of audio.
+    """
+
+    row: ModelRow
+    messages: tuple[dict[str, Any], ...]
+    clips: tuple[Clip, ...]
+    parameters: Mapping[str, Any]
+    voice: str | None
+    max_output_tokens: int | None
+    max_audio_seconds: float
+    legs: Legs
+    task: Task = "audio_chat"
+
+    @property
+    def content_type(self) -> str:
+        return "text/event-stream"
+
+    @property
+    def output_tokens(self) -> int:
+        return self.max_output_tokens or output_cap(self.row)
+
+    def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]:
+        # Every leg must be servable before any credit is held.
+        if self.clips:
+            planner.plan(self.legs.hear, self.legs.providers.transcription)
+        if self.voice:
+            planner.plan(self.legs.speak, self.legs.providers.speech)
+        return taking(self.row, planner.plan(self.row, self.legs.providers.chat), self.parameters)
+
+    def worst_case(self) -> list[Metered]:
+        heard = sum(len(clip.data) for clip in self.clips) / MIN_AUDIO_BYTES_PER_SECOND
+        out = self.output_tokens
+        return [
+            Metered(
+                text_input_tokens=self.legs.tokens.count(conversation_text(self.messages))
+                + math.ceil(heard * HEARD_TOKENS_PER_SECOND),
+                text_output_tokens=out,
+                audio_milliseconds=math.ceil(heard * 1000),
+                characters=out * CHARACTERS_PER_TOKEN_CEILING if self.voice else 0,
             )
-            return result.text
+        ]
 
-        return await self._leg(self.legs.hear, self.legs.providers.transcription, transcribe)
+    async def run(self, attempt: PlannedAttempt[ChatAudioProvider]) -> Outcome:
+        request, heard = await self._request()
+        answer = await attempt.provider.chat(request, attempt.upstream)
+        assert isinstance(answer, ChatCompletionResult), "every chat route is OpenAI-style"
+        payload = copy.deepcopy(answer.payload)
+        spoken = await self.legs.spoken(answer.text, self.voice) if self.voice else None
+        if spoken is not None:
+            samples = await encode_off_loop(spoken, "pcm16")
+            message = payload["choices"][0]["message"]
+            message["content"] = None
+            message["audio"] = {
+                "id": audio_id(answer.text),
+                "data": base64.b64encode(samples).decode(),
+                "expires_at": int(time.time()) + AUDIO_LIFETIME_SECONDS,
+                "transcript": answer.text,
+            }
+        result = ChatCompletionResult(answer.text, spoken, answer.usage, payload)
+        metered = self.metered(answer.usage, answer.text, len(answer.text) if spoken else 0, heard)
+        return Outcome({"text": answer.text}, metered, result)
 
-    async def _speak(self, text: str) -> PcmAudio:
-        voice = self.request.voice or self.row.default_voice or "alloy"
+    async def stream(self, attempt: PlannedAttempt[Any]) -> AsyncIterator["CascadeChunk"]:
+        """The text model's chunks as they come. With audio wanted, their text is held back
+        until a sentence is whole, then sent spoken with its transcript; the audio's id
+        follows the last sentence."""
+        request, heard = await self._request()
+        pending, said = "", []
+        async for chunk in chat.stream(attempt.provider, request, attempt.upstream):
+            if not self.voice:
+                yield CascadeChunk(chunk.event, None, chunk.usage, heard_seconds=heard)
+                heard = 0.0
+                continue
+            pending += _content(chunk.event)
+            finished = finishes(chunk.event)
+            sentences, pending = _whole_sentences(pending, flush=finished)
+            for sentence in sentences:
+                yield await self._spoken_chunk(chunk.event, sentence, heard)
+                said.append(sentence)
+                heard = 0.0
+            if finished and said:
+                yield _audio_id_chunk(chunk.event, " ".join(said))
+            yield CascadeChunk(_without_content(chunk.event), None, chunk.usage, heard)
+            heard = 0.0
 
-        async def synthesize(attempt: PlannedAttempt[Any]) -> PcmAudio:
-            native = self.legs.voices.native_voice(voice, attempt.route.provider)
-            speech = SpeechRequest(text=text, voice=native)
-            result: SpeechResult = await attempt.provider.synthesize(speech, attempt.upstream)
-            return result.audio
+    def meter(self) -> "CascadeChatMeter":
+        return CascadeChatMeter(self)
 
-        return await self._leg(self.legs.speak, self.legs.providers.speech, synthesize)
+    def metered(
+        self, usage: ProviderUsage, text: str, spoken_characters: int, heard_seconds: float
+    ) -> Metered:
+        """The text model's counts where it gave them; the legs' measures beside them."""
+        return Metered(
+            text_input_tokens=reported_or_measured(
+                usage.input_text_tokens,
+                self.legs.tokens.count(conversation_text(self.messages)),
+            ),
+            text_output_tokens=reported_or_measured(
+                usage.output_text_tokens, self.legs.tokens.count(text)
+            ),
+            audio_milliseconds=round(heard_seconds * 1000),
+            characters=spoken_characters,
+        )
 
-    async def _leg(
-        self,
-        row: ModelRow,
-        providers: Any,
-        run: Callable[[PlannedAttempt[Any]], Awaitable[ResultT]],
-    ) -> ResultT:
-        attempts = self.legs.planner.plan(row, providers)
-        try:
-            success = await first_success(attempts, run, self.legs.retry, self.legs.breaker)
-        except AttemptsFailed as failed:
-            raise client_error(row.id, failed) from failed
-        return success.result
+    async def _request(self) -> tuple[ChatAudioRequest, float]:
+        """The conversation in text: clips heard, earlier spoken answers read back."""
+        messages = [_read_back(index, message) for index, message in enumerate(self.messages)]
+        heard = 0.0
+        for clip in self.clips:
+            audio = await asyncio.to_thread(
+                decode_input,
+                clip.data,
+                sample_rate=RECOGNIZER_SAMPLE_RATE,
+                max_seconds=self.max_audio_seconds,
+                param=f"messages[{clip.message}].content[{clip.part}].input_audio",
+            )
+            heard += audio.duration_seconds
+            text = await self.legs.heard(audio)
+            messages[clip.message]["content"][clip.part] = {"type": "text", "text": text}
+        request = ChatAudioRequest(
+            messages=tuple(messages),
+            params=dict(self.parameters),
+            max_output_tokens=self.output_tokens,
+        )
+        return request, heard
+
+    async def _spoken_chunk(
+        self, event: dict[str, Any], sentence: str, heard_seconds: float
+    ) -> "CascadeChunk":
+        assert self.voice is not None
+        spoken = await self.legs.spoken(sentence, self.voice)
+        samples = await encode_off_loop(spoken, "pcm16")
+        audio = {"data": base64.b64encode(samples).decode(), "transcript": sentence}
+        return CascadeChunk(_with_delta(event, {"audio": audio}), spoken, None, heard_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class CascadeChunk(ChatChunk):
+    """A chunk of a cascade's answer; the first also carries the seconds of audio heard."""
+
+    heard_seconds: float = 0.0
+
+
+@dataclass
+class CascadeChatMeter:
+    """What a streamed cascade answer has delivered: text, characters spoken, seconds heard."""
+
+    job: CascadeChatJob
+    text: list[str] = field(default_factory=list)
+    characters: int = 0
+    heard_seconds: float = 0.0
+    usage: ProviderUsage = field(default_factory=ProviderUsage)
+
+    def add(self, chunk: CascadeChunk) -> None:
+        words = delta_text(chunk.event)
+        self.text.append(words)
+        self.heard_seconds += chunk.heard_seconds
+        if chunk.audio is not None:
+            self.characters += len(words)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+
+    @property
+    def delivered(self) -> Metered:
+        text = "".join(self.text)
+        return self.job.metered(self.usage, text, self.characters, self.heard_seconds)
+
+
+def audio_id(transcript: str) -> str:
+    """An audio id that is its transcript, compressed: a later turn reads it back."""
+    packed = base64.urlsafe_b64encode(zlib.compress(transcript.encode())).decode()
+    return AUDIO_ID_PREFIX + packed.rstrip("=")
+
+
+def clips_of(messages: list[dict[str, Any]]) -> tuple[Clip, ...]:
+    """The conversation's input_audio parts as bytes, each refused by name if it is not
+    base64 audio (a URL included); decoding waits until credit is held."""
+    return tuple(
+        Clip(m, p, audio_bytes(part["input_audio"]["data"], param=_clip_param(m, p)))
+        for m, message in enumerate(messages)
+        for p, part in enumerate(content_parts(message))
+        if part.get("type") == "input_audio"
+    )
+
+
+def _clip_param(message: int, part: int) -> str:
+    return f"messages[{message}].content[{part}].input_audio.data"
+
+
+def _read_back(index: int, message: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `message` a text model can read: a reference to an earlier spoken answer
+    becomes that answer's text."""
+    copied = copy.deepcopy(message)
+    reference = copied.pop("audio", None)
+    if reference is None:
+        return copied
+    audio = reference.get("id") if isinstance(reference, dict) else None
+    if not isinstance(audio, str) or not audio.startswith(AUDIO_ID_PREFIX):
+        raise InvalidRequestError(
+            f"messages[{index}].audio.id is not an answer of this cascade.",
+            param=f"messages[{index}].audio.id",
+            code="invalid_value",
+        )
+    packed = audio.removeprefix(AUDIO_ID_PREFIX)
+    try:
+        text = zlib.decompress(base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4)))
+        copied["content"] = text.decode()
+    except (ValueError, zlib.error) as exc:
+        raise InvalidRequestError(
+            f"messages[{index}].audio.id is not an answer of this cascade.",
+            param=f"messages[{index}].audio.id",
+            code="invalid_value",
+        ) from exc
+    return copied
+
+
+def _whole_sentences(text: str, *, flush: bool) -> tuple[list[str], str]:
+    """The whole sentences at the start of `text`, and what is left; everything when the
+    answer is finished."""
+    pieces = SENTENCE_END.split(text)
+    done, rest = pieces[:-1], pieces[-1]
+    if flush and rest.strip():
+        done, rest = [*done, rest], ""
+    return [piece for piece in done if piece.strip()], rest
+
+
+def _content(event: dict[str, Any]) -> str:
+    delta = _delta(event)
+    content = delta.get("content") if delta else None
+    return content if isinstance(content, str) else ""
+
+
+def _without_content(event: dict[str, Any]) -> dict[str, Any]:
+    """The chunk with its text removed (it is sent spoken), all else kept."""
+    delta = _delta(event)
+    if not delta or "content" not in delta:
+        return event
+    choices = [{**event["choices"][0], "delta": {**delta, "content": None}}]
+    return event | {"choices": choices + event["choices"][1:]}
+
+
+def _with_delta(event: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    """A chunk like `event` (its id, model and the rest) that carries `delta` alone."""
+    choices = [{"index": 0, "delta": delta, "finish_reason": None}]
+    return {k: v for k, v in event.items() if k != "usage"} | {"choices": choices}
+
+
+def _audio_id_chunk(event: dict[str, Any], transcript: str) -> CascadeChunk:
+    audio = {"id": audio_id(transcript), "expires_at": int(time.time()) + AUDIO_LIFETIME_SECONDS}
+    return CascadeChunk(_with_delta(event, {"audio": audio}), None, None)
+
+
+def _delta(event: dict[str, Any]) -> dict[str, Any] | None:
+    choices = event.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    delta = first.get("delta") if isinstance(first, dict) else None
+    return delta if isinstance(delta, dict) else None

@@ -34,6 +34,8 @@ TRANSLATE = "Translate the user's speech into English. Reply with the translatio
 AUDIO_INPUT_TOKENS_PER_SECOND = 10
 AUDIO_OUTPUT_TOKENS_PER_SECOND = 20
 HOLD_MARGIN = 2
+# How long a chat answer's audio can be referred to by its id, as OpenAI keeps it.
+AUDIO_LIFETIME_SECONDS = 3600
 
 
 @dataclass(frozen=True)

@@ -47,16 +47,7 @@ class ChatCompletionJob:
     task: Task = "audio_chat"
 
     def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]:
-        attempts = planner.plan(self.row, self.providers.chat)
-        taking = [a for a in attempts if _takes(a.route, self.parameters)]
-        if not taking:
-            name = next(
-                n
-                for n in self.parameters
-                if not all(n in a.route.chat_parameters for a in attempts)
-            )
-            raise _unsupported(self.row, name, "configured ")
-        return taking
+        return taking(self.row, planner.plan(self.row, self.providers.chat), self.parameters)
 
     @property
     def output_tokens(self) -> int:
@@ -124,13 +115,13 @@ class ChatCompletionJob:
         )
 
     def _text(self) -> str:
-        return orjson.dumps([_without_audio(m) for m in self.messages]).decode()
+        return conversation_text(self.messages)
 
     def _audio_bytes(self) -> int:
         return sum(
             len(str(part["input_audio"].get("data", ""))) * 3 // 4
             for message in self.messages
-            for part in _parts(message)
+            for part in content_parts(message)
             if part.get("type") == "input_audio" and isinstance(part.get("input_audio"), dict)
         )
 
@@ -146,7 +137,7 @@ class ChatStreamMeter:
     usage: ProviderUsage = field(default_factory=ProviderUsage)
 
     def add(self, chunk: chat.ChatChunk) -> None:
-        self.text.append(_delta_text(chunk.event))
+        self.text.append(delta_text(chunk.event))
         if chunk.audio is not None:
             self.seconds += chunk.audio.duration_seconds
         if chunk.usage is not None:
@@ -164,6 +155,19 @@ def check_parameters(row: ModelRow, parameters: Mapping[str, Any]) -> None:
             raise _unsupported(row, name, "")
 
 
+def taking(
+    row: ModelRow, attempts: list[PlannedAttempt[Any]], parameters: Mapping[str, Any]
+) -> list[PlannedAttempt[Any]]:
+    """The attempts whose routes take every parameter; refused by name if there are none."""
+    kept = [attempt for attempt in attempts if _takes(attempt.route, parameters)]
+    if not kept:
+        name = next(
+            n for n in parameters if not all(n in a.route.chat_parameters for a in attempts)
+        )
+        raise _unsupported(row, name, "configured ")
+    return kept
+
+
 def _takes(route: Route, parameters: Mapping[str, Any]) -> bool:
     return all(name in route.chat_parameters for name in parameters)
 
@@ -177,7 +181,7 @@ def _unsupported(row: ModelRow, name: str, which: str) -> InvalidRequestError:
     )
 
 
-def _delta_text(event: dict[str, Any]) -> str:
+def delta_text(event: dict[str, Any]) -> str:
     """The words a chunk adds: its content, or its audio's transcript."""
     choices = event.get("choices")
     first = choices[0] if isinstance(choices, list) and choices else None
@@ -189,14 +193,22 @@ def _delta_text(event: dict[str, Any]) -> str:
     return "".join(word for word in words if isinstance(word, str))
 
 
-def _parts(message: dict[str, Any]) -> list[dict[str, Any]]:
+def conversation_text(messages: tuple[dict[str, Any], ...]) -> str:
+    """The conversation as the text a tokenizer counts, its audio left out."""
+    return orjson.dumps([without_audio(m) for m in messages]).decode()
+
+
+def content_parts(message: dict[str, Any]) -> list[dict[str, Any]]:
     content = message.get("content")
     return [p for p in content if isinstance(p, dict)] if isinstance(content, list) else []
 
 
-def _without_audio(message: dict[str, Any]) -> dict[str, Any]:
+def without_audio(message: dict[str, Any]) -> dict[str, Any]:
     return (
-        {**message, "content": [p for p in _parts(message) if p.get("type") != "input_audio"]}
-        if _parts(message)
+        {
+            **message,
+            "content": [p for p in content_parts(message) if p.get("type") != "input_audio"],
+        }
+        if content_parts(message)
         else message
     )

@@ -1,4 +1,5 @@
-"""POST /v1/chat/completions for audio chat models: the provider's answer, streamed or whole.
+"""POST /v1/chat/completions for audio chat models and cascades: the provider's answer,
+streamed or whole.
 
 The answer is the provider's own JSON, and a streamed answer the provider's own chunks, each
 sent on as it arrives. The gateway owns only `model` (the catalog id the client asked for), the
@@ -24,6 +25,7 @@ from voxgate.api.responses import JSONResponse
 from voxgate.audio.encode import encode_off_loop
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError, InvalidRequestError, NotFoundError
+from voxgate.gateway.cascade import CascadeChatJob, clips_of
 from voxgate.gateway.chat_completion import ChatCompletionJob, check_parameters
 from voxgate.gateway.jobs import Job
 from voxgate.gateway.pipeline import Completed
@@ -43,19 +45,7 @@ async def create_chat_completion(request: Request) -> Response:
     async def build() -> tuple[ModelRow, Task, Job]:
         row = _chat_model(services, chat)
         chat.check_against(row)
-        parameters = chat.standard_parameters()
-        check_parameters(row, parameters)
-        job = ChatCompletionJob(
-            row=row,
-            messages=tuple(chat.messages),
-            parameters=parameters,
-            voice=chat.audio.voice if chat.wants_audio and chat.audio else None,
-            max_output_tokens=chat.output_tokens,
-            voices=services.catalog.voices,
-            providers=services.gateway.providers,
-            tokens=services.gateway.tokens,
-        )
-        return row, "audio_chat", job
+        return row, "audio_chat", _job(services, chat, row)
 
     request_id = request.state.request_id
     model = chat.model[:200]
@@ -67,13 +57,41 @@ async def create_chat_completion(request: Request) -> Response:
     return JSONResponse(await _completion(chat, completed, request_id), headers=headers)
 
 
+def _job(services: Services, chat: ChatCompletionBody, row: ModelRow) -> Job:
+    """The conversation on an audio chat model, or on a cascade of three models."""
+    parameters = chat.standard_parameters()
+    check_parameters(row, parameters)
+    voice = chat.audio.voice if chat.wants_audio and chat.audio else None
+    if row.cascade is not None:
+        return CascadeChatJob(
+            row=row,
+            messages=tuple(chat.messages),
+            clips=clips_of(chat.messages),
+            parameters=parameters,
+            voice=voice,
+            max_output_tokens=chat.output_tokens,
+            max_audio_seconds=services.settings.max_audio_seconds,
+            legs=services.gateway.legs(row),
+        )
+    return ChatCompletionJob(
+        row=row,
+        messages=tuple(chat.messages),
+        parameters=parameters,
+        voice=voice,
+        max_output_tokens=chat.output_tokens,
+        voices=services.catalog.voices,
+        providers=services.gateway.providers,
+        tokens=services.gateway.tokens,
+    )
+
+
 def _chat_model(services: Services, chat: ChatCompletionBody) -> ModelRow:
     row = services.catalog.get(chat.model)
     if row is None:
         raise NotFoundError(
             f"The model '{chat.model}' does not exist.", param="model", code="model_not_found"
         )
-    if row.interface != "chat":
+    if row.interface == "audio":
         raise InvalidRequestError(
             f"Model '{row.id}' is not a chat model; use it on /v1/audio/* or /api/v1/audio.",
             param="model",

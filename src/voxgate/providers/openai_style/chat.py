@@ -102,7 +102,7 @@ async def chunks(provider: str, events: AsyncIterator[dict[str, Any]]) -> AsyncI
     async for event in events:
         if not isinstance(event, dict) or "error" in event:
             raise UpstreamError(provider, f"the stream failed: {str(event)[:200]}")
-        finished = finished or _finishes(event)
+        finished = finished or finishes(event)
         pending += _audio_delta(provider, event)
         whole = len(pending) // 2 * 2
         audio = PcmAudio(pending[:whole], PCM_RATE) if whole else None
@@ -113,7 +113,8 @@ async def chunks(provider: str, events: AsyncIterator[dict[str, Any]]) -> AsyncI
         raise UpstreamError(provider, "the stream ended before the answer did", status=502)
 
 
-def _finishes(event: dict[str, Any]) -> bool:
+def finishes(event: dict[str, Any]) -> bool:
+    """Whether a streamed chunk finishes one of its choices."""
     choices = event.get("choices")
     return isinstance(choices, list) and any(
         isinstance(choice, dict) and choice.get("finish_reason") for choice in choices
