@@ -286,6 +286,20 @@ def test_accept_language_picks_the_language_when_none_is_asked(
     assert '<html lang="en"' in explicit.text
 
 
+def test_the_language_links_keep_the_choice_over_accept_language(gateway: RunningGateway) -> None:
+    arabic = {"accept-language": "ar"}
+    page = httpx.get(f"{gateway.base_url}/docs/models/gpt-audio", headers=arabic).text
+    links = dict(re.findall(r'<a href="([^"]+)" ?(?:aria-current="page")?>(\w\w)</a>', page))
+    switch = {code: href for href, code in links.items()}
+    assert switch == {"en": "/en/docs/models/gpt-audio", "ar": "/ar/docs/models/gpt-audio"}
+    english = httpx.get(gateway.base_url + switch["en"], headers=arabic).text
+    assert '<html lang="en"' in english
+    back = re.search(r'<a href="([^"]+)">← ', english)
+    assert back is not None and back.group(1) == "/en/docs/models"
+    listing = httpx.get(gateway.base_url + back.group(1), headers=arabic).text
+    assert '<html lang="en"' in listing and 'href="/en/docs/models/gpt-audio"' in listing
+
+
 @pytest.mark.parametrize("language", ["en", "ar"])
 def test_the_markdown_route_is_what_the_copy_button_copies(
     gateway: RunningGateway, language: str

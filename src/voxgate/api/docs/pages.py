@@ -80,7 +80,7 @@ async def models_page(request: Request) -> Response:
     language = language_of(request, pages)
     rows = [_translated(model_body(row), language) for row in services.catalog]
     tasks = sorted({task for row in rows for task in row["tasks"]})
-    html = pages.render("models.html", language, rows=rows, tasks=tasks, prefix=_prefix(request))
+    html = pages.render("models.html", language, rows=rows, tasks=tasks, here="/docs/models")
     return HTMLResponse(html, headers={"vary": "accept-language"})
 
 
@@ -100,7 +100,7 @@ async def model_page(request: Request) -> Response:
     if as_markdown:
         return PlainTextResponse(markdown, media_type="text/markdown", headers=headers)
     html = pages.render(
-        "model.html", language, page=page, markdown=markdown, prefix=_prefix(request)
+        "model.html", language, page=page, markdown=markdown, here=f"/docs/models/{row.id}"
     )
     return HTMLResponse(html, headers=headers)
 
@@ -110,8 +110,3 @@ def _translated(body: dict[str, Any], language: Language) -> dict[str, Any]:
     if texts and texts.description:
         body["description"] = texts.description
     return body
-
-
-def _prefix(request: Request) -> str:
-    lang = request.path_params.get("lang")
-    return f"/{lang}" if lang else ""
