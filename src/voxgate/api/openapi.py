@@ -89,7 +89,10 @@ Operation = tuple[str, str, str, str | None, dict[str, Any] | None, type[BaseMod
 
 async def openapi(request: Request) -> Response:
     services = services_of(request)
-    return JSONResponse(document(services.catalog, services.settings.base_url))
+    # Behind a proxy the request's own origin (its Host, and the scheme a trusted proxy's
+    # X-Forwarded-Proto gave) is the public one, unless VOXGATE_PUBLIC_URL says otherwise.
+    base_url = services.settings.public_url or str(request.base_url).rstrip("/")
+    return JSONResponse(document(services.catalog, base_url))
 
 
 # The operations that answer 201 Created rather than 200.

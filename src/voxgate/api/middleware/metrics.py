@@ -72,6 +72,7 @@ def _log_access(scope: Scope, template: str, status: int, seconds: float) -> Non
     usage: dict[str, Any] = state.get(USAGE_STATE_KEY, {})
     fields = {
         "request_id": state.get("request_id", "-"),
+        "client": scope["client"][0] if scope.get("client") else "-",
         "key": _key_prefix(scope),
         "method": scope["method"],
         "path": template,
