@@ -1,13 +1,9 @@
 // The official openai npm package against the gateway: speech (binary and SSE), transcription
-// with word timestamps, audio chat unary and streamed. Settings come as JSON on stdin; one JSON
-// line goes out: {call: {ok: answer} | {error: what the SDK raised}}.
-import { readFileSync, createReadStream } from 'node:fs';
-import OpenAI, { toFile } from 'openai';
+// with word timestamps, audio chat unary, over two turns, and streamed.
+import { createReadStream } from 'node:fs';
+import { toFile } from 'openai';
 import { Stream } from 'openai/streaming';
-
-const settings = JSON.parse(readFileSync(0, 'utf8'));
-// One attempt: a failure shows as the gateway's answer, not as the SDK's retries.
-const client = new OpenAI({ baseURL: settings.base_url, apiKey: settings.api_key, maxRetries: 0 });
+import { client, report, settings } from './outcome.mjs';
 const base64 = (bytes) => Buffer.from(bytes).toString('base64');
 
 async function speechBinary() {
@@ -88,31 +84,11 @@ async function chatStreamed() {
   return { chunks };
 }
 
-async function outcome(call) {
-  try {
-    return { ok: await call() };
-  } catch (error) {
-    return {
-      error: {
-        type: error?.constructor?.name ?? typeof error,
-        message: String(error?.message ?? error).slice(0, 4000),
-        status: error?.status ?? null,
-        body: error?.error ?? null,
-      },
-    };
-  }
-}
-
-const calls = {
+await report({
   speech_binary: speechBinary,
   speech_events: speechEvents,
   transcription,
   chat,
   chat_second_turn: chatSecondTurn,
   chat_streamed: chatStreamed,
-};
-const results = {};
-for (const [name, call] of Object.entries(calls)) {
-  results[name] = await outcome(call);
-}
-process.stdout.write(JSON.stringify(results) + '\n');
+});
