@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from voxgate.api import admin
 from voxgate.api.audio import create_audio
@@ -137,8 +138,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/docs/static", StaticFiles(directory=DOCS_STATIC), name="docs-static"),
         ],
         middleware=[
+            Middleware(RequestIdMiddleware, trusted_proxies=settings.trusted_proxies),
+            # X-Forwarded-For and -Proto from a trusted proxy become the client and scheme.
+            Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies),
             Middleware(MetricsMiddleware),
-            Middleware(RequestIdMiddleware),
             Middleware(
                 RequestLimitsMiddleware,
                 max_header_bytes=settings.max_header_bytes,

@@ -146,8 +146,8 @@ def _server_config(settings: Settings) -> uvicorn.Config:
         access_log=False,
         timeout_keep_alive=settings.keep_alive_timeout_seconds,  # type: ignore[arg-type]
         limit_concurrency=settings.max_connections,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
+        # The app applies X-Forwarded-* itself, after noting which peer sent them.
+        proxy_headers=False,
     )
 
 

@@ -91,9 +91,10 @@ class Settings(BaseSettings):
         "per address there (nginx limit_conn).",
     )
     trusted_proxies: str = Field(
-        default="127.0.0.1",
-        description="Comma-separated addresses (or *) whose X-Forwarded-For and "
-        "X-Forwarded-Proto are believed: the client address and scheme come from them.",
+        default="",
+        description="Comma-separated addresses or networks (or *) of the proxies in front: "
+        "their X-Forwarded-For and X-Forwarded-Proto give the client address and scheme, and "
+        "their X-Request-ID is kept. Unset: nobody's are believed.",
     )
     max_upstream_response_bytes: int = Field(
         default=64 * 1024 * 1024, description="Largest answer read from a provider."

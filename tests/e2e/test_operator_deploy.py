@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -150,20 +151,42 @@ def test_the_locks_pin_every_runtime_dependency_with_hashes() -> None:
         assert requirement.lower().replace("_", "-") in runtime, requirement
 
 
+def access_line(output: Path, request_id: str) -> dict[str, str]:
+    """The access line of one request, from the text log (bounded wait)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for line in output.read_text().splitlines():
+            if "voxgate.access" in line and f"request_id={request_id} " in line:
+                fields = line.split("voxgate.access: ", 1)[1].split(" ")
+                return dict(field.split("=", 1) for field in fields)
+        time.sleep(0.05)
+    raise AssertionError(f"no access line for {request_id}:\n{output.read_text()}")
+
+
 def test_the_public_url_and_trusted_forwarded_headers(tmp_path: Path) -> None:
-    process, gateway = start_gateway(tmp_path / "plain", {"VOXGATE_ENGINE_PRELOAD": "false"})
+    env = {"VOXGATE_ENGINE_PRELOAD": "false", "VOXGATE_TRUSTED_PROXIES": "127.0.0.0/8"}
+    process, gateway = start_gateway(tmp_path / "trusted", env)
     try:
         proxied = {"Host": "voice.example.com", "X-Forwarded-Proto": "https"}
         spec = httpx.get(f"{gateway.base_url}/openapi.json", headers=proxied).json()
-        # From 127.0.0.1, trusted by default: the origin the proxy saw.
+        # From a trusted proxy: the origin the proxy saw.
         assert spec["servers"] == [{"url": "https://voice.example.com"}]
+        forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Request-ID": "lb-trusted-1"}
+        answer = httpx.get(f"{gateway.base_url}/healthz", headers=forwarded)
+        assert answer.headers["x-request-id"] == "lb-trusted-1"
+        assert access_line(gateway.output, "lb-trusted-1")["client"] == "203.0.113.7"
     finally:
         stop_gateway(process)
-    env = {"VOXGATE_ENGINE_PRELOAD": "false", "VOXGATE_TRUSTED_PROXIES": "10.9.9.9"}
-    process, gateway = start_gateway(tmp_path / "untrusted", env)
+    # Nobody is trusted by default.
+    process, gateway = start_gateway(tmp_path / "untrusted", {"VOXGATE_ENGINE_PRELOAD": "false"})
     try:
         spec = httpx.get(f"{gateway.base_url}/openapi.json", headers=proxied).json()
         assert spec["servers"] == [{"url": "http://voice.example.com"}]
+        # An id or a client address from an untrusted peer is not believed.
+        answer = httpx.get(f"{gateway.base_url}/healthz", headers=forwarded)
+        request_id = answer.headers["x-request-id"]
+        assert request_id.startswith("req_")
+        assert access_line(gateway.output, request_id)["client"] == "127.0.0.1"
     finally:
         stop_gateway(process)
     public = "https://gateway.example.org"

@@ -25,7 +25,9 @@ def logged(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
     root = Path(tmp_path_factory.mktemp("logged"))
-    with routed_gateway(root, VOXGATE_LOG_FORMAT="json") as running:
+    # The test is the load balancer in front, on loopback.
+    env = {"VOXGATE_LOG_FORMAT": "json", "VOXGATE_TRUSTED_PROXIES": "127.0.0.1"}
+    with routed_gateway(root, **env) as running:
         yield running
 
 

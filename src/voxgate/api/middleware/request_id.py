@@ -1,6 +1,8 @@
-"""Gives every request an id, exposed to handlers and returned as `x-request-id`: the one a load
-balancer sent when it is well formed (so its logs and ours name the request alike), else new."""
+"""Gives every request an id, exposed to handlers and returned as `x-request-id`: the one a
+trusted proxy sent when it is well formed (so its logs and ours name the request alike), else a
+new one. Runs before the forwarded headers are applied, so it sees the connection's own peer."""
 
+import ipaddress
 import re
 import uuid
 
@@ -16,14 +18,21 @@ def new_request_id() -> str:
 
 
 class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, trusted_proxies: str) -> None:
         self.app = app
+        self.trust_everyone = trusted_proxies.strip() == "*"
+        self.trusted = [
+            ipaddress.ip_network(entry.strip(), strict=False)
+            for entry in trusted_proxies.split(",")
+            if entry.strip() and entry.strip() != "*"
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _inbound(scope) or new_request_id()
+        inbound = _inbound(scope) if self._from_trusted_proxy(scope) else None
+        request_id = inbound or new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
 
@@ -33,6 +42,18 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+    def _from_trusted_proxy(self, scope: Scope) -> bool:
+        if self.trust_everyone:
+            return True
+        client = scope.get("client")
+        if not client:
+            return False
+        try:
+            address = ipaddress.ip_address(client[0])
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted)
 
 
 def _inbound(scope: Scope) -> str | None:
