@@ -1,6 +1,8 @@
 """A model's reference page as Markdown: what "Copy page as Markdown" copies and what
 /docs/models/{id}.md serves. Plain text throughout; nothing here is HTML-escaped."""
 
+from types import MappingProxyType
+
 from voxgate.api.docs.view import PageView, Sample
 
 
@@ -110,8 +112,14 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), "|" + "---|" * len(header), *(line(row) for row in rows)])
 
 
+# Fence info strings that Markdown highlighters know, where ours differ.
+FENCE_LANGUAGES = MappingProxyType({"curl": "bash"})
+
+
 def _samples(samples: tuple[Sample, ...]) -> str:
     # A fence longer than any run of backticks in the code, so Go's raw strings stay inside.
     return "\n\n".join(
-        f"#### {sample.label}\n\n````{sample.language}\n{sample.code}\n````" for sample in samples
+        f"#### {sample.label}\n\n````{FENCE_LANGUAGES.get(sample.language, sample.language)}\n"
+        f"{sample.code}\n````"
+        for sample in samples
     )

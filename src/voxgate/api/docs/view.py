@@ -3,25 +3,28 @@ rendered twice, as HTML and as Markdown, so the two never disagree."""
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, cast
 
 from voxgate.api.docs.locales import ChatParameter, Language
 from voxgate.api.docs.samples import LANGUAGES, code_samples
+from voxgate.audio.formats import OUTPUT_FORMATS
 from voxgate.billing.pricing import MICRO, Metered, format_usd, hold_amount
 from voxgate.catalog.schema import FieldSpec, ModelRow
 from voxgate.gateway.pipeline import RESPONSE_OBJECTS
-from voxgate.types import MicroUSD
+from voxgate.types import AudioFormat, MicroUSD
 
-PRICE_UNITS = {
-    "text_input_per_1m_tokens": "per_1m_tokens",
-    "text_output_per_1m_tokens": "per_1m_tokens",
-    "audio_input_per_1m_tokens": "per_1m_tokens",
-    "audio_output_per_1m_tokens": "per_1m_tokens",
-    "audio_per_minute": "per_minute",
-    "per_1m_characters": "per_1m_characters",
-    "per_request": "per_request",
-}
-CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "opus": "audio/ogg", "flac": "audio/flac"}
+PRICE_UNITS = MappingProxyType(
+    {
+        "text_input_per_1m_tokens": "per_1m_tokens",
+        "text_output_per_1m_tokens": "per_1m_tokens",
+        "audio_input_per_1m_tokens": "per_1m_tokens",
+        "audio_output_per_1m_tokens": "per_1m_tokens",
+        "audio_per_minute": "per_minute",
+        "per_1m_characters": "per_1m_characters",
+        "per_request": "per_request",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -205,10 +208,12 @@ def _field_row(spec: FieldSpec, t: dict[str, str], translated: dict[str, str]) -
 def _response_shape(row: ModelRow) -> dict[str, Any]:
     objects = "|".join(RESPONSE_OBJECTS[task] for task in RESPONSE_OBJECTS if task in row.tasks)
     speaks = "audio" in row.modalities.output
-    audio_format = str(row.example.get("response_format", row.default_format or "mp3"))
+    audio_format = cast(
+        AudioFormat, row.example.get("response_format") or row.default_format or "mp3"
+    )
     data: dict[str, Any] = (
         {
-            "content_type": CONTENT_TYPES.get(audio_format, f"audio/{audio_format}"),
+            "content_type": OUTPUT_FORMATS[audio_format].content_type,
             "audio_base64": "<base64-audio>",
         }
         if speaks
