@@ -314,3 +314,41 @@ def no_stray_gate(upstream: FakeUpstream) -> Iterator[None]:
     yield
     if upstream.gate is not None:
         upstream.gate.set()
+
+
+def test_sse_speech_on_an_audio_chat_model_streams_its_audio_deltas(
+    served: tuple[RunningGateway, RunningSimulator], key: str, upstream: FakeUpstream
+) -> None:
+    """/v1/audio/speech on gpt-audio is the chat stream's audio: the upstream holds its answer
+    after the first audio delta until the client has heard it."""
+    pcm = tone(1.2)
+    upstream.events = audio_chunks("audio_speech", pcm, pieces=5)
+    upstream.gate, upstream.gate_after = (gate := threading.Event()), 2
+    body = {
+        "model": "gpt-audio",
+        "input": "Read this aloud.",
+        "voice": "alloy",
+        "response_format": "pcm",
+        "stream_format": "sse",
+    }
+    with (
+        httpx.Client(base_url=served[0].base_url, timeout=WAIT_SECONDS) as http,
+        http.stream(
+            "POST", "/v1/audio/speech", json=body, headers={"Authorization": f"Bearer {key}"}
+        ) as response,
+    ):
+        assert response.status_code == 200
+        events = (
+            json.loads(line.removeprefix("data: "))
+            for line in response.iter_lines()
+            if line.startswith("data: ")
+        )
+        first = next(events)
+        assert first["type"] == "speech.audio.delta" and not gate.is_set()
+        gate.set()
+        rest = list(events)
+    deltas = [first, *(e for e in rest if e["type"] == "speech.audio.delta")]
+    assert b"".join(base64.b64decode(e["audio"]) for e in deltas) == pcm
+    assert rest[-1]["type"] == "speech.audio.done"
+    request = upstream.bodies()[-1]
+    assert request["stream"] is True and request["audio"]["format"] == "pcm16"

@@ -6,20 +6,30 @@ part with a fixed prompt; audio_chat answers in speech with its transcript.
 
 import base64
 import math
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from voxgate.audio.encode import encode_off_loop
 from voxgate.audio.formats import OUTPUT_FORMATS
 from voxgate.audio.pcm import PcmAudio
+from voxgate.audio.stream import StreamEncoder
 from voxgate.audio.tempo import change_tempo
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import ModelRow, VoiceTable
+from voxgate.errors import InvalidRequestError
 from voxgate.gateway.jobs import Outcome
 from voxgate.gateway.validation import UnifiedRequest
 from voxgate.providers.errors import UpstreamError
-from voxgate.providers.protocols import ChatAudioProvider, ChatAudioRequest, ChatAudioResult
+from voxgate.providers.openai_style import chat
+from voxgate.providers.protocols import (
+    ChatAudioProvider,
+    ChatAudioRequest,
+    ChatAudioResult,
+    ProviderUsage,
+)
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import AudioFormat, Task
@@ -73,17 +83,56 @@ class ChatJob:
         )
         return [replace(base, text_output_tokens=out), replace(base, audio_output_tokens=out)]
 
-    async def run(self, attempt: PlannedAttempt[ChatAudioProvider]) -> Outcome:
+    @property
+    def content_type(self) -> str:
+        return OUTPUT_FORMATS[self.response_format].content_type
+
+    def chat_request(self, attempt: PlannedAttempt[Any]) -> ChatAudioRequest:
         voice = self.request.voice or self.row.default_voice or "alloy"
-        chat = ChatAudioRequest(
+        return ChatAudioRequest(
             system=self._system(),
             text=self._user_text(),
             audio=self.audio,
             voice=self.voices.native_voice(voice, attempt.route.provider) if self.speaks else None,
             max_output_tokens=output_cap(self.row),
         )
-        result = await attempt.provider.chat(chat, attempt.upstream)
-        return Outcome(await self._data(attempt, result), self._metered(chat, result), result)
+
+    async def run(self, attempt: PlannedAttempt[ChatAudioProvider]) -> Outcome:
+        result = await attempt.provider.chat(self.chat_request(attempt), attempt.upstream)
+        spoken = result.audio.duration_seconds if result.audio else 0.0
+        metered = self.metered(result.usage, result.text, spoken)
+        return Outcome(await self._data(attempt, result), metered, result)
+
+    async def stream(self, attempt: PlannedAttempt[Any]) -> AsyncIterator["SpokenChunk"]:
+        """The answer's speech encoded as its audio deltas arrive. Speech at another speed is
+        stretched whole (per delta it would click at every seam), so it comes in one piece."""
+        if not self.speaks:
+            raise InvalidRequestError(
+                f"Task '{self.task}' answers in text; it is not streamed.",
+                param="task",
+                code="unsupported_task",
+            )
+        encoder = StreamEncoder(self.response_format)
+        speed = self.request.speed or 1.0
+        held: list[PcmAudio] = []
+        chunks = chat.stream(attempt.provider, self.chat_request(attempt), attempt.upstream)
+        async with aclosing(chunks):  # type: ignore[type-var]
+            async for piece in chunks:
+                words, usage = delta_transcript(piece.event), piece.usage
+                if piece.audio is not None and speed != 1.0:
+                    held.append(piece.audio)
+                    yield SpokenChunk(b"", 0.0, words, usage)
+                    continue
+                audio = piece.audio or PcmAudio(b"", chat.PCM_RATE)
+                yield SpokenChunk(encoder.feed(audio), audio.duration_seconds, words, usage)
+        if held:
+            whole = PcmAudio(b"".join(audio.samples for audio in held), chat.PCM_RATE)
+            stretched = change_tempo(whole, speed)
+            yield SpokenChunk(encoder.feed(stretched), stretched.duration_seconds, "", None)
+        yield SpokenChunk(encoder.finish(), 0.0, "", None)
+
+    def meter(self) -> "SpokenMeter":
+        return SpokenMeter(self)
 
     def _system(self) -> str | None:
         fixed = {"tts": SPEAK_VERBATIM, "transcription": TRANSCRIBE, "translation": TRANSLATE}
@@ -112,16 +161,16 @@ class ChatJob:
         }
         return data | ({"transcript": result.text} if self.task == "audio_chat" else {})
 
-    def _metered(self, chat: ChatAudioRequest, result: ChatAudioResult) -> Metered:
+    def metered(self, usage: ProviderUsage, text: str, spoken: float) -> Metered:
         """The provider's own counts; what it left out, measured here."""
-        usage = result.usage
-        heard = chat.audio.duration_seconds if chat.audio else 0.0
-        spoken = result.audio.duration_seconds if result.audio else 0.0
-        text_in = self.tokens.count(chat.system or "") + self.tokens.count(chat.text or "")
+        heard = self.audio.duration_seconds if self.audio else 0.0
+        text_in = self.tokens.count(self._system() or "") + self.tokens.count(
+            self._user_text() or ""
+        )
         return Metered(
             text_input_tokens=reported_or_measured(usage.input_text_tokens, text_in),
             text_output_tokens=reported_or_measured(
-                usage.output_text_tokens, self.tokens.count(result.text)
+                usage.output_text_tokens, self.tokens.count(text)
             ),
             audio_input_tokens=reported_or_measured(
                 usage.input_audio_tokens, math.ceil(heard * AUDIO_INPUT_TOKENS_PER_SECOND)
@@ -132,6 +181,45 @@ class ChatJob:
             audio_milliseconds=round((heard + spoken) * 1000),
             characters=len(self.request.input) if self.audio is None else 0,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenChunk:
+    """Encoded speech ready to send and how long it plays, with the words and the provider's
+    usage that came with it."""
+
+    data: bytes
+    seconds: float
+    words: str
+    usage: ProviderUsage | None
+
+
+@dataclass
+class SpokenMeter:
+    job: ChatJob
+    seconds: float = 0.0
+    words: list[str] = field(default_factory=list)
+    usage: ProviderUsage = field(default_factory=ProviderUsage)
+
+    def add(self, chunk: SpokenChunk) -> None:
+        self.seconds += chunk.seconds
+        self.words.append(chunk.words)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+
+    @property
+    def delivered(self) -> Metered:
+        return self.job.metered(self.usage, "".join(self.words), self.seconds)
+
+
+def delta_transcript(event: dict[str, Any]) -> str:
+    """The words a streamed chunk adds to the answer's audio transcript."""
+    choices = event.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    delta = first.get("delta") if isinstance(first, dict) else None
+    audio = delta.get("audio") if isinstance(delta, dict) else None
+    words = audio.get("transcript") if isinstance(audio, dict) else None
+    return words if isinstance(words, str) else ""
 
 
 def output_cap(row: ModelRow) -> int:
