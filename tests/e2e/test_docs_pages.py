@@ -286,6 +286,13 @@ def test_accept_language_picks_the_language_when_none_is_asked(
     assert '<html lang="en"' in explicit.text
 
 
+def test_the_model_list_finds_a_model_by_its_alias(gateway: RunningGateway) -> None:
+    listing = httpx.get(f"{gateway.base_url}/docs/models").text
+    searchable = dict(re.findall(r'<tr data-id="([\w.-]+)".*?data-search="([^"]*)"', listing))
+    for alias, row in CATALOG.aliases().items():
+        assert alias in searchable[row.id].split()
+
+
 def test_the_language_links_keep_the_choice_over_accept_language(gateway: RunningGateway) -> None:
     arabic = {"accept-language": "ar"}
     page = httpx.get(f"{gateway.base_url}/docs/models/gpt-audio", headers=arabic).text
