@@ -1,6 +1,6 @@
 """The reference page's code runs against the gateway and its simulated providers: the unified
-samples of gpt-audio-1.5 from a $0.05 workspace, and the chat-completions samples of gpt-audio,
-whose answers the official openai package's ChatCompletion model judges."""
+samples of gpt-audio-1.5 from a $0.05 workspace, and the chat-completions samples of the chat
+models, whose answers the official openai package's ChatCompletion model judges."""
 
 import base64
 import html
@@ -50,13 +50,16 @@ def test_the_reference_samples_run_from_a_five_cent_workspace(
     assert probe(base64.b64decode(reply["data"]["audio_base64"])).duration_seconds > 0
 
 
-@pytest.mark.parametrize("language", RUNNABLE)
+@pytest.mark.parametrize(
+    ("model_id", "language"),
+    [*(("gpt-audio", language) for language in RUNNABLE), ("gpt-audio-1.5", "python")],
+)
 def test_the_chat_completion_samples_run(
-    routed: tuple[RunningGateway, RunningSimulator], language: str, tmp_path: Path
+    routed: tuple[RunningGateway, RunningSimulator], model_id: str, language: str, tmp_path: Path
 ) -> None:
     gateway, _ = routed
     key = gateway.new_workspace(f"docs-chat-{secrets.token_hex(4)}", "5.00")
-    code = page_samples(gateway, "gpt-audio", "chat-sample", key)[language]
+    code = page_samples(gateway, model_id, "chat-sample", key)[language]
     completion = ChatCompletion.model_validate_json(run_sample(language, code, tmp_path))
     audio = completion.choices[0].message.audio
     assert completion.model and audio is not None
