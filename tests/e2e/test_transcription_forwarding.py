@@ -266,3 +266,29 @@ def test_a_streamed_transcription_on_whisper_1_carries_the_text(
     (done,) = [e for e in events if isinstance(e, TranscriptionTextDoneEvent)]
     assert "".join(d.delta for d in deltas).strip() == TEXT == done.text
     assert fake.uploads[0].values("response_format") == ["json"]
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    # The simulator decodes all ten minutes before it answers: more than the 3 s routed_gateway
+    # allows an upstream on a busy machine.
+    root = tmp_path_factory.mktemp("simulated-openai")
+    with routed_gateway(root, VOXGATE_UPSTREAM_TIMEOUT_SECONDS="60") as (running, _):
+        yield running
+
+
+def test_a_ten_minute_mp3_transcribes_through_whisper_1_on_the_simulator(
+    simulated: RunningGateway,
+) -> None:
+    """The simulator enforces OpenAI's 25 MB as OpenAI does (413)."""
+    key = simulated.new_workspace(f"long-{secrets.token_hex(4)}", "5.00")
+    client = openai.OpenAI(base_url=f"{simulated.base_url}/v1", api_key=key, max_retries=0)
+    audio = tone_file("mp3", "libmp3lame", 24_000, 600.0, bit_rate=64_000)
+    raw = client.audio.transcriptions.with_raw_response.create(
+        model="whisper-1", file=("long.mp3", audio, "audio/mpeg"), response_format="verbose_json"
+    )
+    verbose = TranscriptionVerbose.model_validate(raw.http_response.json())
+    assert verbose.duration == pytest.approx(600, abs=0.5)
+    with simulated.client(key) as http:
+        record = http.get(f"/api/v1/usage/{raw.headers['x-request-id']}").json()
+    assert [(a["provider"], a["status"]) for a in record["attempts"]] == [("openai", "ok")]
