@@ -340,3 +340,46 @@ def test_the_gateway_stays_responsive_while_one_session_floods(
 
     timings = sorted(asyncio.run(flood_and_probe()))
     assert timings[len(timings) // 2] < 0.25, timings
+
+
+def test_a_local_session_out_of_credit_ends_with_an_error(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    # Exactly one step of credit: the first piece of work is charged, the next step can't be.
+    key = gateway.new_workspace(f"rt-local-poor-{secrets.token_hex(4)}", "0.010")
+
+    async def until_closed() -> dict[str, Any]:
+        async with connect(gateway, key, "local-realtime") as socket:
+            await manual_turns(socket)
+            error = await turn(socket)
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(socket.recv(), TIMEOUT)
+            return error
+
+    error = asyncio.run(until_closed())
+    assert error["type"] == "error" and error["error"]["code"] == "insufficient_credit"
+    after = settled(gateway, key)
+    assert after["held_micro_usd"] == 0 and 0 < 10_000 - after["balance_micro_usd"] < 10_000
+
+
+def test_a_failed_leg_fails_the_response_and_the_session_goes_on(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    key = gateway.new_workspace(f"rt-leg-{secrets.token_hex(4)}", "1.00")
+
+    async def failed_then_answered() -> tuple[list[str], dict[str, Any]]:
+        async with connect(gateway, key, "local-realtime") as socket:
+            await manual_turns(socket)
+            sim.queue_faults("cascade-key", {"kind": "503"})
+            await socket.send(json.dumps({"type": "response.create"}))
+            error = await until(socket, "error")
+            failed = await until(socket, "response.done")
+            await socket.send(json.dumps({"type": "response.create"}))
+            answered = await until(socket, "response.done")
+            return [error["type"], failed["response"]["status"]], answered
+
+    seen, answered = asyncio.run(failed_then_answered())
+    assert seen == ["error", "failed"]
+    assert answered["response"]["status"] == "completed"

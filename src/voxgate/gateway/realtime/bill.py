@@ -74,15 +74,24 @@ class SessionBill:
         try:
             await self.holds.extend(self.hold_id, top_up)
         except InsufficientCreditError as exc:
-            raise SessionOver(
-                f"{exc.message} The realtime session is closed.",
-                code=exc.code or "insufficient_credit",
-            ) from exc
+            if await self.holds.keep_alive(self.hold_id, self.terms.hold_ttl_seconds):
+                raise _out_of_credit(exc) from exc
+            await self._hold_again()
+            return
         self.remaining = self.terms.step
 
+    async def _hold_again(self) -> None:
+        """The hold was closed under a live session (the process stalled past the hold's
+        lifetime and the reaper released it): hold a fresh step, or end the session."""
+        try:
+            await self.open()
+        except InsufficientCreditError as exc:
+            raise _out_of_credit(exc) from exc
+
     async def heartbeat(self) -> None:
-        """Keep the hold alive while the session lives; returns (SessionOver) when the session
-        must end: its hold was closed, or it reached its length cap."""
+        """Keep the hold alive while the session lives (holding afresh should the reaper have
+        closed it); raises SessionOver when the session reaches its length cap or its credit
+        runs out."""
         interval = max(0.2, self.terms.hold_ttl_seconds / 3)
         deadline = self.started + self.terms.max_session_seconds
         while True:
@@ -94,7 +103,8 @@ class SessionBill:
                     kind="invalid_request_error",
                 )
             if not await self.holds.keep_alive(self.hold_id, self.terms.hold_ttl_seconds):
-                raise SessionOver("The session's credit hold was closed.", code="hold_closed")
+                async with self._charging:
+                    await self._hold_again()
 
     async def close(self, status: str = "succeeded") -> None:
         """Release what is held ahead; the session's own record lists each charge."""
@@ -125,3 +135,9 @@ class SessionBill:
             audio_milliseconds=metered.audio_milliseconds,
             attempts=attempts,
         )
+
+
+def _out_of_credit(exc: InsufficientCreditError) -> SessionOver:
+    return SessionOver(
+        f"{exc.message} The realtime session is closed.", code=exc.code or "insufficient_credit"
+    )

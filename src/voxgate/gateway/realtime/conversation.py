@@ -11,12 +11,13 @@ import binascii
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
-from voxgate.errors import InvalidRequestError
+from voxgate.errors import GatewayError, InvalidRequestError
 from voxgate.gateway.realtime.responses import ResponseOptions, new_id, respond
 from voxgate.gateway.realtime.session_config import RATE, SessionConfig
 from voxgate.gateway.realtime.vad import Vad
-from voxgate.gateway.realtime.wire import ClientChannel, error_event
+from voxgate.gateway.realtime.wire import ClientChannel, error_event, failure_event
 from voxgate.gateway.realtime.work import SessionOver, SessionWork
+from voxgate.providers.errors import UpstreamError
 
 # The chat route sees the latest messages of the conversation, not all of a long session.
 CONTEXT_MESSAGES = 40
@@ -49,7 +50,8 @@ class Conversation:
         self._messages: list[dict[str, Any]] = []
         self._last_item: str | None = None
         self._responding: asyncio.Task[None] | None = None
-        self._over: SessionOver | None = None
+        # Set by whichever step finds the session cannot go on (a response runs on its own task).
+        self._over: asyncio.Future[SessionOver] = asyncio.get_running_loop().create_future()
         self._handlers: dict[str, Handler] = {
             "session.update": self._session_update,
             "input_audio_buffer.append": self._append,
@@ -67,12 +69,25 @@ class Conversation:
             {"type": "session.created", "session": self._config.view(self._channel.dialect)}
         )
         try:
-            while self._over is None:
-                event = await self._channel.next_event()
-                await self._dispatch(event)
+            while not self._over.done():
+                await self._dispatch(await self._next_event())
         finally:
             await self._stop_response()
-        raise self._over
+        raise self._over.result()
+
+    async def _next_event(self) -> dict[str, Any]:
+        """The client's next event; SessionOver instead when the session ends meanwhile."""
+        receiving = asyncio.ensure_future(self._channel.next_event())
+        try:
+            either: set[asyncio.Future[Any]] = {receiving, self._over}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not receiving.done():
+                receiving.cancel()
+                await asyncio.gather(receiving, return_exceptions=True)
+        if self._over.done():
+            raise self._over.result()
+        return receiving.result()
 
     async def _dispatch(self, event: dict[str, Any]) -> None:
         kind = event["type"]
@@ -100,7 +115,9 @@ class Conversation:
                 )
             )
         except SessionOver as over:
-            self._over = over
+            self._end(over)
+        except (GatewayError, UpstreamError) as exc:  # a leg failed; the session goes on
+            await self._channel.send(failure_event(exc))
 
     async def _session_update(self, event: dict[str, Any]) -> None:
         config = self._config.updated(event.get("session"), self._channel.dialect, self._voices)
@@ -283,12 +300,14 @@ class Conversation:
                 self._channel, self._work, self._config, options, messages, previous
             )
         except SessionOver as over:
-            self._over = over
-            await self._channel.send(error_event(over.message, code=over.code, kind=over.kind))
-            await self._channel.close(1000, over.code)
+            self._end(over)
             return
         self._last_item = reply.item_id
         self._messages.append({"role": "assistant", "content": reply.text})
+
+    def _end(self, over: SessionOver) -> None:
+        if not self._over.done():
+            self._over.set_result(over)
 
     async def _stop_response(self) -> None:
         task = self._responding

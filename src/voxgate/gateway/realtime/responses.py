@@ -7,10 +7,11 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from voxgate.errors import InvalidRequestError
+from voxgate.errors import GatewayError, InvalidRequestError
 from voxgate.gateway.realtime.session_config import SessionConfig
-from voxgate.gateway.realtime.wire import ClientChannel
+from voxgate.gateway.realtime.wire import ClientChannel, failure_event
 from voxgate.gateway.realtime.work import SessionWork
+from voxgate.providers.errors import UpstreamError
 
 
 def new_id(prefix: str) -> str:
@@ -143,9 +144,15 @@ async def respond(
     try:
         await _produce(channel, work, config, messages, previous_item_id, reply)
     except asyncio.CancelledError:
-        details = {"type": "cancelled", "reason": "client_cancelled"}
-        await asyncio.shield(_close_cancelled(channel, reply, modalities, work, details))
+        cancelled = {"type": "cancelled", "reason": "client_cancelled"}
+        await asyncio.shield(_close(channel, reply, "cancelled", modalities, work, cancelled))
         raise
+    except (GatewayError, UpstreamError) as exc:  # the work done so far is already charged
+        event = failure_event(exc)
+        await channel.send(event)
+        failed = {"type": "failed", "error": {k: event["error"][k] for k in ("type", "code")}}
+        await _close(channel, reply, "failed", modalities, work, failed)
+        return reply
     body = _response(reply, "completed", modalities, output=[reply.item("completed")])
     body["usage"] = work.usage(reply.id)
     await channel.send({"type": "response.done", "response": body})
@@ -204,13 +211,15 @@ async def _produce(
     await channel.send({"type": "conversation.item.done", "item": done})
 
 
-async def _close_cancelled(
+async def _close(
     channel: ClientChannel,
     reply: Reply,
+    status: str,
     modalities: list[str],
     work: SessionWork,
     details: dict[str, Any],
 ) -> None:
+    """End a response that did not complete: its item incomplete, then response.done."""
     item = reply.item("incomplete")
     await channel.send(
         {
@@ -220,7 +229,7 @@ async def _close_cancelled(
             "item": item,
         }
     )
-    body = _response(reply, "cancelled", modalities, output=[item])
+    body = _response(reply, status, modalities, output=[item])
     body["usage"] = work.usage(reply.id)
     body["status_details"] = details
     await channel.send({"type": "response.done", "response": body})

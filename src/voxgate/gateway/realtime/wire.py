@@ -15,7 +15,9 @@ import orjson
 import websockets
 from starlette.websockets import WebSocketDisconnect
 
+from voxgate.errors import GatewayError
 from voxgate.gateway.realtime.dialect import Dialect
+from voxgate.providers.errors import UpstreamError
 
 # OpenAI accepts events up to 15 MiB; larger frames are refused unparsed (past 16 MiB the
 # server closes the socket with 1009 before the session sees them).
@@ -62,6 +64,17 @@ def error_event(
             "event_id": client_event_id,
         },
     }
+
+
+def failure_event(exc: GatewayError | UpstreamError) -> dict[str, Any]:
+    """A leg of the session's work failed: said without the provider's own words."""
+    if isinstance(exc, GatewayError):
+        return error_event(exc.message, code=exc.code or "failed", kind=exc.error_type)
+    return error_event(
+        f"The {exc.provider} route failed ({exc.status or 'no answer'}); try again.",
+        code="upstream_error",
+        kind="server_error",
+    )
 
 
 @dataclass
