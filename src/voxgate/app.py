@@ -5,6 +5,7 @@ import gc
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -93,7 +94,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.metrics = services.metrics
         app.state.docs = DocsPages()
         if settings.engine_preload:
+            logger.info("loading the local models (VOXGATE_ENGINE_PRELOAD=false defers it)")
+            started = time.perf_counter()
             await services.local.preload()
+            logger.info("local models loaded in %.1f s", time.perf_counter() - started)
         # What start-up built lives as long as the process; full collections skip it.
         gc.freeze()
         chores = [

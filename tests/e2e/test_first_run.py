@@ -113,3 +113,9 @@ def test_the_data_dir_does_not_follow_the_working_directory(tmp_path: Path) -> N
     assert "far  balance $2.000000" in found.stdout
     assert (home / "voxgate" / "voxgate.db").exists()
     assert not list(elsewhere.iterdir()) and not list(other.iterdir())
+
+
+def test_model_loading_is_reported(gateway: RunningGateway) -> None:
+    log = gateway.output.read_text()
+    assert "loading the local models" in log
+    assert re.search(r"local models loaded in \d+\.\d s", log), log
