@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from voxgate.audio.pcm import PcmAudio
+from voxgate.providers import openai
 from voxgate.providers.azure_openai import AzureEndpoints
 from voxgate.providers.errors import UpstreamError
 from voxgate.providers.gemini import speech as gemini_speech
@@ -27,7 +28,9 @@ PCM = PcmAudio((np.sin(np.arange(24_000) / 10) * 5000).astype("<i2").tobytes(), 
 
 def test_openai_speech_body() -> None:
     request = SpeechRequest(text="Hello", voice="coral", speed=1.5, instructions="Cheerful.")
-    assert speech.body(request, "gpt-4o-mini-tts") == {
+    output = openai.DECLARATION.speech_output
+    assert output is not None
+    assert speech.body(request, "gpt-4o-mini-tts", output) == {
         "model": "gpt-4o-mini-tts",
         "input": "Hello",
         "voice": "coral",

@@ -1,51 +1,21 @@
-"""One fast simulator (fixed audio, no engine) per module, on a loopback port.
-
-It runs under uvicorn from the app factory `voxgate sim` serves, so these tests exercise the
-simulator alone, whatever state the rest of the CLI is in.
-"""
+"""One fast simulator per module (see `tests.simulator.process`)."""
 
 import io
 import math
-import os
-import subprocess
-import sys
-import time
 import wave
 from collections.abc import Iterator
 
-import httpx
 import numpy as np
 import pytest
 
-from tests.gateway_process import STARTUP_SECONDS, RunningSimulator, free_port, stop_gateway
+from tests.gateway_process import RunningSimulator
+from tests.simulator.process import fast_simulator
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSimulator]:
-    data_dir = tmp_path_factory.mktemp("sim")
-    port = free_port()
-    env = {**os.environ, "VOXGATE_DATA_DIR": str(data_dir), "VOXGATE_SIM_FAST": "1"}
-    factory = "voxgate.simulator.app:create_simulator_app_from_env"
-    command = [sys.executable, "-m", "uvicorn", factory, "--factory", "--port", str(port)]
-    with (data_dir / "simulator.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    running = RunningSimulator(f"http://127.0.0.1:{port}")
-    try:
-        _wait_until_up(process, running)
+    with fast_simulator(tmp_path_factory.mktemp("sim")) as running:
         yield running
-    finally:
-        stop_gateway(process)
-
-
-def _wait_until_up(process: subprocess.Popen[bytes], sim: RunningSimulator) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            sim.requests()
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the simulator did not start (exit code {process.poll()})")
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,8 @@ RETRIABLE_STATUSES = frozenset({408, 409, 413, 429, 500, 502, 503, 504})
 
 
 class UpstreamError(Exception):
-    """A provider call failed; `status` is None when no HTTP answer came back."""
+    """A provider call failed; `status` is None when no HTTP answer came back, or when a 200's
+    body was not what the protocol promises. `retriable` overrides the status's verdict."""
 
     def __init__(
         self,
@@ -15,13 +16,17 @@ class UpstreamError(Exception):
         *,
         status: int | None = None,
         retry_after_seconds: float | None = None,
+        retriable: bool | None = None,
     ) -> None:
         super().__init__(f"{provider}: {message}")
         self.provider = provider
         self.message = message
         self.status = status
         self.retry_after_seconds = retry_after_seconds
+        self._retriable = retriable
 
     @property
     def retriable(self) -> bool:
+        if self._retriable is not None:
+            return self._retriable
         return self.status is None or self.status in RETRIABLE_STATUSES

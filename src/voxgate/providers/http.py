@@ -51,9 +51,28 @@ class UpstreamHttp:
     ) -> bytes:
         """POST for raw audio; an answer in JSON or text is not audio, whatever its status."""
         body, content_type = await self.post_bytes(provider, url, headers=headers, json=json)
-        if content_type.startswith(("application/json", "text/")):
-            raise UpstreamError(provider, f"expected audio, got {content_type}")
+        _expect_audio(provider, content_type)
         return body
+
+    async def post_audio_stream(
+        self, provider: str, url: str, *, headers: Mapping[str, str], json: Any
+    ) -> AsyncIterator[bytes]:
+        """POST for raw audio read as it arrives (chunked transfer), within the size limit."""
+        try:
+            async with self.session().post(url, headers=headers, json=json) as response:
+                if response.status >= 400:
+                    raise _status_error(provider, response, await self._read(provider, response))
+                _expect_audio(provider, response.content_type)
+                received = 0
+                async for chunk in response.content.iter_any():
+                    received += len(chunk)
+                    if received > self._max_response_bytes:
+                        raise self._too_large(provider)
+                    yield chunk
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(provider, f"{type(exc).__name__}: {exc}") from exc
+        except TimeoutError as exc:
+            raise UpstreamError(provider, "timed out") from exc
 
     async def post_bytes(
         self,
@@ -83,6 +102,12 @@ class UpstreamHttp:
             async with self.session().post(url, headers=headers, json=json) as response:
                 if response.status >= 400:
                     raise _status_error(provider, response, await self._read(provider, response))
+                if response.content_type != "text/event-stream":
+                    raise UpstreamError(
+                        provider,
+                        f"expected server-sent events, got {response.content_type}",
+                        retriable=True,
+                    )
                 received = 0
                 # One event may be long (a second of audio in base64): a line may use the whole
                 # limit, where aiohttp's own line reader stops at 128 KiB with LineTooLong.
@@ -127,6 +152,12 @@ class UpstreamHttp:
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _expect_audio(provider: str, content_type: str) -> None:
+    # A 200 in JSON or text is not the audio the protocol promises: another route may do better.
+    if content_type.startswith(("application/json", "text/")):
+        raise UpstreamError(provider, f"expected audio, got {content_type}", retriable=True)
 
 
 def _status_error(provider: str, response: aiohttp.ClientResponse, body: bytes) -> UpstreamError:

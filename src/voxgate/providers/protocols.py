@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -107,26 +107,31 @@ class ChatAudioResult:
     usage: ProviderUsage = field(default_factory=ProviderUsage)
 
 
+@runtime_checkable
 class SpeechProvider(Protocol):
     async def synthesize(self, request: SpeechRequest, upstream: Upstream) -> SpeechResult: ...
 
 
+@runtime_checkable
 class StreamingSpeechProvider(Protocol):
     def stream_speech(self, request: SpeechRequest, upstream: Upstream) -> AsyncIterator[PcmAudio]:
         """Audio a sentence at a time, each as soon as it is made."""
         ...
 
 
+@runtime_checkable
 class TranscriptionProvider(Protocol):
     async def transcribe(
         self, request: TranscriptionRequest, upstream: Upstream
     ) -> TranscriptionResult: ...
 
 
+@runtime_checkable
 class ChatAudioProvider(Protocol):
     async def chat(self, request: ChatAudioRequest, upstream: Upstream) -> ChatAudioResult: ...
 
 
+@runtime_checkable
 class RealtimeProvider(Protocol):
     def realtime_target(self, upstream: Upstream) -> tuple[str, dict[str, str]]:
         """The upstream WebSocket URL and the headers that authenticate on it."""

@@ -1,20 +1,38 @@
-"""Providers by capability and name: the one place a route's provider name is looked up."""
+"""Providers by capability and name, built from each provider's declaration: the one place a
+route's provider name is looked up."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
 
-from voxgate.providers.azure_openai import azure_openai_provider
-from voxgate.providers.gemini import GeminiProvider
+from voxgate.providers import azure_openai, gemini, openai, openai_compatible
+from voxgate.providers.declaration import Capability, ProviderDeclaration, SpeechOutput
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.local import LocalProvider
-from voxgate.providers.openai import openai_provider
-from voxgate.providers.openai_compatible import openai_compatible_provider
 from voxgate.providers.protocols import (
     ChatAudioProvider,
     RealtimeProvider,
     SpeechProvider,
     StreamingSpeechProvider,
     TranscriptionProvider,
+)
+
+# The embedded engine (built from the settings, not from HTTP); it speaks at its voice's own rate,
+# 22.05 kHz for the medium Piper voices.
+LOCAL = ProviderDeclaration(
+    name="local",
+    capabilities=frozenset({"speech", "transcription"}),
+    speech_output=SpeechOutput(wire_format="pcm", sample_rate=22_050),
+    speech_streaming="sentences",
+)
+PROTOCOLS: Mapping[Capability, type] = MappingProxyType(
+    {
+        "speech": SpeechProvider,
+        "transcription": TranscriptionProvider,
+        "chat": ChatAudioProvider,
+        "realtime": RealtimeProvider,
+    }
 )
 
 
@@ -25,34 +43,47 @@ class ProviderRegistry:
     chat: Mapping[str, ChatAudioProvider]
     speech_stream: Mapping[str, StreamingSpeechProvider]
     realtime: Mapping[str, RealtimeProvider]
+    declarations: Mapping[str, ProviderDeclaration]
 
 
 def build_registry(http: UpstreamHttp, local: LocalProvider) -> ProviderRegistry:
-    """Every provider this build has, by the name routes use and by what it can do."""
-    openai = openai_provider(http)
-    azure = azure_openai_provider(http)
-    compatible = openai_compatible_provider(http)
-    gemini = GeminiProvider(http)
-    speech: dict[str, SpeechProvider] = {
-        "local": local,
-        "openai": openai,
-        "azure-openai": azure,
-        "openai-compatible": compatible,
-        "gemini": gemini,
-    }
-    transcription: dict[str, TranscriptionProvider] = {
-        "local": local,
-        "openai": openai,
-        "azure-openai": azure,
-        "openai-compatible": compatible,
-        "gemini": gemini,
-    }
-    chat: dict[str, ChatAudioProvider] = {
-        "openai": openai,
-        "azure-openai": azure,
-        "openai-compatible": compatible,
-    }
-    # Azure's and compatible servers' speech endpoints do not all speak SSE; OpenAI's does.
-    speech_stream: dict[str, StreamingSpeechProvider] = {"local": local, "openai": openai}
-    realtime: dict[str, RealtimeProvider] = {"openai": openai, "azure-openai": azure}
-    return ProviderRegistry(speech, transcription, chat, speech_stream, realtime)
+    """Every provider this build has, by the name its declaration gives and what it declares."""
+    return registry_of(
+        [
+            (openai.DECLARATION, openai.openai_provider(http)),
+            (azure_openai.DECLARATION, azure_openai.azure_openai_provider(http)),
+            (openai_compatible.DECLARATION, openai_compatible.openai_compatible_provider(http)),
+            (gemini.DECLARATION, gemini.GeminiProvider(http)),
+            (LOCAL, local),
+        ]
+    )
+
+
+def registry_of(declared: list[tuple[ProviderDeclaration, Any]]) -> ProviderRegistry:
+    """The capability maps; a provider that declares what it does not implement, or a name
+    declared twice, stops start-up."""
+    for declaration, provider in declared:
+        for capability in declaration.capabilities:
+            _check(declaration, provider, PROTOCOLS[capability], capability)
+        if declaration.speech_streaming is not None:
+            _check(declaration, provider, StreamingSpeechProvider, "streamed speech")
+    names = [declaration.name for declaration, _ in declared]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a provider name is declared twice: {names}")
+
+    def serving(capability: Capability) -> list[tuple[str, Any]]:
+        return [(d.name, p) for d, p in declared if capability in d.capabilities]
+
+    return ProviderRegistry(
+        speech=dict(serving("speech")),
+        transcription=dict(serving("transcription")),
+        chat=dict(serving("chat")),
+        speech_stream={d.name: p for d, p in declared if d.speech_streaming is not None},
+        realtime=dict(serving("realtime")),
+        declarations={d.name: d for d, _ in declared},
+    )
+
+
+def _check(declaration: ProviderDeclaration, provider: Any, protocol: type, what: str) -> None:
+    if not isinstance(provider, protocol):
+        raise TypeError(f"the {declaration.name} provider declares {what} but does not offer it")

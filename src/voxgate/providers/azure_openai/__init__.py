@@ -2,9 +2,18 @@
 
 from dataclasses import dataclass
 
+from voxgate.providers.declaration import ProviderDeclaration, SpeechOutput
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.openai_style import OpenAIStyleProvider
 from voxgate.providers.protocols import Upstream
+
+# Azure's speech deployments (gpt-4o-mini-tts) take stream_format "sse" as OpenAI's do.
+DECLARATION = ProviderDeclaration(
+    name="azure-openai",
+    capabilities=frozenset({"speech", "transcription", "chat", "realtime"}),
+    speech_output=SpeechOutput(wire_format="pcm", sample_rate=24_000),
+    speech_streaming="sse",
+)
 
 
 @dataclass(frozen=True)
@@ -39,4 +48,4 @@ class AzureEndpoints:
 
 
 def azure_openai_provider(http: UpstreamHttp) -> OpenAIStyleProvider:
-    return OpenAIStyleProvider("azure-openai", AzureEndpoints(), http)
+    return OpenAIStyleProvider(DECLARATION, AzureEndpoints(), http)

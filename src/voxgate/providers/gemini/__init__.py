@@ -1,9 +1,14 @@
-"""Google Gemini: generateContent for speech (prebuilt voices) and for transcription."""
+"""Google Gemini: generateContent for speech (prebuilt voices) and for transcription, and
+streamGenerateContent for speech as it is made."""
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
+from voxgate.audio.pcm import PcmAudio
+from voxgate.providers.declaration import ProviderDeclaration, SpeechOutput
+from voxgate.providers.errors import UpstreamError
 from voxgate.providers.gemini import speech, transcription
+from voxgate.providers.gemini.responses import has_parts
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.protocols import (
     SpeechRequest,
@@ -14,7 +19,13 @@ from voxgate.providers.protocols import (
 )
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
-NAME = "gemini"
+DECLARATION = ProviderDeclaration(
+    name="gemini",
+    capabilities=frozenset({"speech", "transcription"}),
+    speech_output=SpeechOutput(wire_format="pcm", sample_rate=speech.DEFAULT_RATE),
+    speech_streaming="stream_generate_content",
+)
+NAME = DECLARATION.name
 
 
 @dataclass(frozen=True)
@@ -22,21 +33,54 @@ class GeminiProvider:
     http: UpstreamHttp
 
     async def synthesize(self, request: SpeechRequest, upstream: Upstream) -> SpeechResult:
-        payload = await self._generate(upstream, speech.body(request))
+        payload = await self.http.post_json(
+            NAME,
+            self._url(upstream, "generateContent"),
+            headers=_headers(upstream),
+            json=speech.body(request),
+        )
         return speech.result(NAME, payload, request.speed)
+
+    async def stream_speech(
+        self, request: SpeechRequest, upstream: Upstream
+    ) -> AsyncIterator[PcmAudio]:
+        """Each event's audio as it arrives. At another speed than 1 the answer is read whole:
+        Gemini has no speed setting, and the gateway's time-stretch needs all of it."""
+        if request.speed != 1.0:
+            yield (await self.synthesize(request, upstream)).audio
+            return
+        events = self.http.post_events(
+            NAME,
+            self._url(upstream, "streamGenerateContent") + "?alt=sse",
+            headers=_headers(upstream),
+            json=speech.body(request),
+        )
+        produced = False
+        async for event in events:
+            if "error" in event:
+                raise UpstreamError(NAME, f"the stream failed: {str(event)[:200]}")
+            pcm = speech.audio(NAME, event) if has_parts(event) else None
+            if pcm is not None and pcm.samples:
+                produced = True
+                yield pcm
+        if not produced:
+            raise UpstreamError(NAME, "the speech stream carried no audio", retriable=True)
 
     async def transcribe(
         self, request: TranscriptionRequest, upstream: Upstream
     ) -> TranscriptionResult:
-        payload = await self._generate(upstream, transcription.body(request))
+        payload = await self.http.post_json(
+            NAME,
+            self._url(upstream, "generateContent"),
+            headers=_headers(upstream),
+            json=transcription.body(request),
+        )
         return transcription.result(NAME, payload, request)
 
-    async def _generate(self, upstream: Upstream, body: dict[str, Any]) -> Any:
+    def _url(self, upstream: Upstream, action: str) -> str:
         base = (upstream.base_url or DEFAULT_BASE_URL).rstrip("/")
-        key = upstream.credential.get_secret_value() if upstream.credential else ""
-        return await self.http.post_json(
-            NAME,
-            f"{base}/v1beta/models/{upstream.model}:generateContent",
-            headers={"x-goog-api-key": key},
-            json=body,
-        )
+        return f"{base}/v1beta/models/{upstream.model}:{action}"
+
+
+def _headers(upstream: Upstream) -> dict[str, str]:
+    return {"x-goog-api-key": upstream.credential.get_secret_value() if upstream.credential else ""}

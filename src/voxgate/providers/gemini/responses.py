@@ -16,6 +16,14 @@ def parts(provider: str, payload: Any) -> list[dict[str, Any]]:
     return found
 
 
+def has_parts(payload: Any) -> bool:
+    """Whether an answer (or a streamed event: the last may carry only usage) has parts."""
+    try:
+        return bool(payload["candidates"][0]["content"]["parts"])
+    except (KeyError, IndexError, TypeError):
+        return False
+
+
 def usage(payload: Any, *, audio_out: bool) -> ProviderUsage:
     metadata = payload.get("usageMetadata") or {}
     prompt = metadata.get("promptTokenCount")

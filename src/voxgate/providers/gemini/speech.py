@@ -1,4 +1,5 @@
-"""Gemini TTS: responseModalities AUDIO with a prebuilt voice; 24 kHz L16 PCM back."""
+"""Gemini TTS: responseModalities AUDIO with a prebuilt voice; 24 kHz L16 PCM back, whole from
+generateContent or a piece per event from streamGenerateContent."""
 
 import base64
 import binascii
@@ -28,14 +29,21 @@ def body(request: SpeechRequest) -> dict[str, Any]:
 
 
 def result(provider: str, payload: Any, speed: float) -> SpeechResult:
-    inline = next((p["inlineData"] for p in parts(provider, payload) if "inlineData" in p), None)
-    if inline is None:
-        raise UpstreamError(provider, "the answer carries no audio")
-    try:
-        samples = base64.b64decode(inline["data"], validate=True)
-    except (binascii.Error, ValueError, KeyError) as exc:
-        raise UpstreamError(provider, "the answer's audio is not base64") from exc
-    rate = _RATE.search(str(inline.get("mimeType", "")))
-    pcm = PcmAudio(samples[: len(samples) // 2 * 2], int(rate.group(1)) if rate else DEFAULT_RATE)
+    pcm = audio(provider, payload)
+    if pcm is None:
+        raise UpstreamError(provider, "the answer carries no audio", retriable=True)
     # Gemini has no speed setting, so the gateway time-stretches what comes back.
     return SpeechResult(change_tempo(pcm, speed), usage(payload, audio_out=True))
+
+
+def audio(provider: str, payload: Any) -> PcmAudio | None:
+    """The audio of one answer, or of one streamed event; None when it carries none."""
+    inline = next((p["inlineData"] for p in parts(provider, payload) if "inlineData" in p), None)
+    if inline is None:
+        return None
+    try:
+        samples = base64.b64decode(inline["data"], validate=True)
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise UpstreamError(provider, "the answer's audio is not base64", retriable=True) from exc
+    rate = _RATE.search(str(inline.get("mimeType", "")))
+    return PcmAudio(samples[: len(samples) // 2 * 2], int(rate.group(1)) if rate else DEFAULT_RATE)

@@ -2,11 +2,18 @@
 
 from dataclasses import dataclass
 
+from voxgate.providers.declaration import ProviderDeclaration, SpeechOutput
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.openai_style import OpenAIStyleProvider
 from voxgate.providers.protocols import Upstream
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DECLARATION = ProviderDeclaration(
+    name="openai",
+    capabilities=frozenset({"speech", "transcription", "chat", "realtime"}),
+    speech_output=SpeechOutput(wire_format="pcm", sample_rate=24_000),
+    speech_streaming="sse",
+)
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,7 @@ class BearerEndpoints:
 
 
 def openai_provider(http: UpstreamHttp) -> OpenAIStyleProvider:
-    return OpenAIStyleProvider("openai", BearerEndpoints(), http)
+    return OpenAIStyleProvider(DECLARATION, BearerEndpoints(), http)
 
 
 def _websocket(url: str) -> str:

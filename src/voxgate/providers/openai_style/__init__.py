@@ -1,11 +1,14 @@
 """The OpenAI wire protocol, shared by OpenAI, Azure OpenAI and any compatible server."""
 
 import base64
+import binascii
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from voxgate.audio.pcm import PcmAudio
+from voxgate.providers.declaration import ProviderDeclaration, SpeechOutput
+from voxgate.providers.errors import UpstreamError
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.openai_style import chat, speech, transcription
 from voxgate.providers.protocols import (
@@ -37,39 +40,84 @@ class Endpoints(Protocol):
 
 @dataclass(frozen=True)
 class OpenAIStyleProvider:
-    name: str
+    declaration: ProviderDeclaration
     endpoints: Endpoints
     http: UpstreamHttp
 
+    @property
+    def name(self) -> str:
+        return self.declaration.name
+
     async def synthesize(self, request: SpeechRequest, upstream: Upstream) -> SpeechResult:
-        body = speech.body(request, self._model(upstream))
         audio = await self.http.post_audio(
             self.name,
             self.endpoints.url(upstream, "audio/speech"),
             headers=self.endpoints.headers(upstream),
-            json=body,
+            json=speech.body(request, self._model(upstream), self._speech_output),
         )
-        return speech.result(audio)
+        return SpeechResult(self._speech_decoder().whole(audio))
 
     async def stream_speech(
         self, request: SpeechRequest, upstream: Upstream
     ) -> AsyncIterator[PcmAudio]:
-        """Speech as server-sent `speech.audio.delta` events, each passed on as it comes."""
-        events = self.http.post_events(
-            self.name,
-            self.endpoints.url(upstream, "audio/speech"),
-            headers=self.endpoints.headers(upstream),
-            json=speech.body(request, self._model(upstream)) | {"stream_format": "sse"},
-        )
-        pending = b""
+        """Speech passed on as it arrives, the way the declaration says the server streams it.
+        A stream that ends before any audio is a failed attempt another route may make good."""
+        produced = False
+        async for pcm in self._speech_stream(request, upstream):
+            produced = True
+            yield pcm
+        if not produced:
+            raise UpstreamError(self.name, "the speech stream carried no audio", retriable=True)
+
+    def _speech_stream(self, request: SpeechRequest, upstream: Upstream) -> AsyncIterator[PcmAudio]:
+        url = self.endpoints.url(upstream, "audio/speech")
+        headers = self.endpoints.headers(upstream)
+        body = speech.body(request, self._model(upstream), self._speech_output)
+        if self.declaration.speech_streaming == "sse":
+            events = self.http.post_events(
+                self.name, url, headers=headers, json=body | {"stream_format": "sse"}
+            )
+            return self._speech_events(events)
+        chunks = self.http.post_audio_stream(self.name, url, headers=headers, json=body)
+        return self._speech_chunks(chunks)
+
+    async def _speech_events(
+        self, events: AsyncIterator[dict[str, Any]]
+    ) -> AsyncIterator[PcmAudio]:
+        """`speech.audio.delta` events until `speech.audio.done`; a stream without its done
+        event was cut short."""
+        decoder = self._speech_decoder()
         async for event in events:
-            if event.get("type") == "speech.audio.delta":
-                # Deltas may split a 16-bit sample; the odd byte waits for the next one.
-                pending += base64.b64decode(event.get("audio", ""))
-                whole = len(pending) // 2 * 2
-                if whole:
-                    yield PcmAudio(pending[:whole], speech.PCM_RATE)
-                    pending = pending[whole:]
+            kind = event.get("type")
+            if kind == "speech.audio.done":
+                return
+            if kind == "speech.audio.delta" and (pcm := decoder.feed(self._delta(event))):
+                yield pcm
+            elif kind == "error":
+                raise UpstreamError(self.name, f"the stream failed: {str(event)[:200]}")
+        raise UpstreamError(self.name, "the speech stream ended before speech.audio.done")
+
+    async def _speech_chunks(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[PcmAudio]:
+        decoder = self._speech_decoder()
+        async for chunk in chunks:
+            if pcm := decoder.feed(chunk):
+                yield pcm
+
+    def _delta(self, event: dict[str, Any]) -> bytes:
+        try:
+            return base64.b64decode(str(event.get("audio", "")), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise UpstreamError(self.name, "a speech delta is not base64", retriable=True) from exc
+
+    @property
+    def _speech_output(self) -> SpeechOutput:
+        output = self.declaration.speech_output
+        if output is None:
+            raise TypeError(f"{self.name} declares no speech output")
+        return output
+
+    def _speech_decoder(self) -> speech.SpeechDecoder:
+        return speech.SpeechDecoder(self.name, self._speech_output)
 
     async def transcribe(
         self, request: TranscriptionRequest, upstream: Upstream

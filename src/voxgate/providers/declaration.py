@@ -1,0 +1,35 @@
+"""What a provider says about itself, once: its name, what it can do, the audio it speaks in,
+and how its speech streams. The registry is built from these declarations."""
+
+from dataclasses import dataclass
+from typing import Literal
+
+Capability = Literal["speech", "transcription", "chat", "realtime"]
+# How speech arrives as it is made: OpenAI's server-sent `speech.audio.delta` events, the audio
+# bytes themselves over chunked transfer, Gemini's streamGenerateContent, or the local engine's
+# sentences.
+SpeechStreaming = Literal["sse", "chunked", "stream_generate_content", "sentences"]
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechOutput:
+    """The format a provider is asked to speak in, by its own name for it (`pcm`, `wav`), and the
+    sample rate of that audio (a WAV's own header, where it has one, has the last word)."""
+
+    wire_format: str
+    sample_rate: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderDeclaration:
+    name: str
+    capabilities: frozenset[Capability]
+    speech_output: SpeechOutput | None = None
+    speech_streaming: SpeechStreaming | None = None
+
+    def __post_init__(self) -> None:
+        speaks = "speech" in self.capabilities
+        if speaks != (self.speech_output is not None):
+            raise ValueError(f"{self.name}: a speech provider states its speech output")
+        if self.speech_streaming is not None and not speaks:
+            raise ValueError(f"{self.name}: only a speech provider streams speech")

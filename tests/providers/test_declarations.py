@@ -1,0 +1,81 @@
+"""Providers declared once: the registry's maps come from the declarations, and a declaration a
+provider does not live up to stops start-up."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from voxgate.providers import azure_openai, gemini, openai, openai_compatible
+from voxgate.providers.declaration import ProviderDeclaration, SpeechOutput
+from voxgate.providers.http import UpstreamHttp
+from voxgate.providers.local import LocalProvider
+from voxgate.providers.protocols import SpeechRequest, SpeechResult, Upstream
+from voxgate.providers.registry import LOCAL, build_registry, registry_of
+from voxgate.settings import Settings
+
+DECLARED = [
+    openai.DECLARATION,
+    azure_openai.DECLARATION,
+    openai_compatible.DECLARATION,
+    gemini.DECLARATION,
+    LOCAL,
+]
+
+
+def test_the_registry_is_what_the_declarations_say(tmp_path: Path) -> None:
+    http = UpstreamHttp(timeout_seconds=5, max_response_bytes=1024)
+    registry = build_registry(http, LocalProvider(Settings(data_dir=tmp_path)))
+    assert set(registry.declarations) == {declaration.name for declaration in DECLARED}
+    maps = {
+        "speech": registry.speech,
+        "transcription": registry.transcription,
+        "chat": registry.chat,
+        "realtime": registry.realtime,
+    }
+    for declaration in DECLARED:
+        for capability, providers in maps.items():
+            assert (declaration.name in providers) == (capability in declaration.capabilities)
+        assert (declaration.name in registry.speech_stream) == (
+            declaration.speech_streaming is not None
+        )
+
+
+def test_every_provider_that_speaks_streams_its_speech() -> None:
+    assert {d.name for d in DECLARED if d.speech_streaming} == {
+        d.name for d in DECLARED if "speech" in d.capabilities
+    }
+
+
+def test_each_server_is_asked_for_a_format_it_declares() -> None:
+    outputs = {d.name: d.speech_output for d in DECLARED}
+    assert outputs["openai"] == SpeechOutput("pcm", 24_000)
+    # Compatible servers do not all offer raw pcm, nor speak at 24 kHz: WAV says its own rate.
+    assert outputs["openai-compatible"] == SpeechOutput("wav", 24_000)
+
+
+@dataclass(frozen=True)
+class SpeechOnly:
+    async def synthesize(self, request: SpeechRequest, upstream: Upstream) -> SpeechResult:
+        raise NotImplementedError
+
+
+def test_a_declaration_the_provider_does_not_live_up_to_stops_start_up() -> None:
+    claims_chat = ProviderDeclaration(
+        "boasting", frozenset({"speech", "chat"}), SpeechOutput("pcm", 24_000)
+    )
+    with pytest.raises(TypeError, match="boasting provider declares chat"):
+        registry_of([(claims_chat, SpeechOnly())])
+    claims_streaming = ProviderDeclaration(
+        "boasting", frozenset({"speech"}), SpeechOutput("pcm", 24_000), speech_streaming="sse"
+    )
+    with pytest.raises(TypeError, match="declares streamed speech"):
+        registry_of([(claims_streaming, SpeechOnly())])
+    honest = ProviderDeclaration("honest", frozenset({"speech"}), SpeechOutput("pcm", 24_000))
+    with pytest.raises(ValueError, match="declared twice"):
+        registry_of([(honest, SpeechOnly()), (honest, SpeechOnly())])
+
+
+def test_a_speech_provider_states_its_output() -> None:
+    with pytest.raises(ValueError, match="states its speech output"):
+        ProviderDeclaration("mute", frozenset({"speech"}))

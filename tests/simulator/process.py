@@ -1,0 +1,45 @@
+"""A fast simulator (fixed audio, no engine) on a loopback port, for tests of the simulator and
+of the provider adapters.
+
+It runs under uvicorn from the app factory `voxgate sim` serves, so these tests exercise the
+simulator alone, whatever state the rest of the CLI is in.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.gateway_process import STARTUP_SECONDS, RunningSimulator, free_port, stop_gateway
+
+
+@contextmanager
+def fast_simulator(data_dir: Path) -> Iterator[RunningSimulator]:
+    port = free_port()
+    env = {**os.environ, "VOXGATE_DATA_DIR": str(data_dir), "VOXGATE_SIM_FAST": "1"}
+    factory = "voxgate.simulator.app:create_simulator_app_from_env"
+    command = [sys.executable, "-m", "uvicorn", factory, "--factory", "--port", str(port)]
+    with (data_dir / "simulator.log").open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    running = RunningSimulator(f"http://127.0.0.1:{port}")
+    try:
+        _wait_until_up(process, running)
+        yield running
+    finally:
+        stop_gateway(process)
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], sim: RunningSimulator) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            sim.requests()
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the simulator did not start (exit code {process.poll()})")
