@@ -214,18 +214,19 @@ async def realtime_socket(websocket: WebSocket) -> None:
     protocols = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol="realtime" if "realtime" in protocols else None)
     channel = ClientChannel(websocket, dialect_of(websocket.headers))
+    bill = SessionBill(
+        services.holds,
+        row,
+        principal,
+        request_id,
+        _terms(services, row),
+        provider=attempt.route.provider,
+        route=attempt.label,
+    )
+    started = time.perf_counter()
     try:
         # Held for the whole session: rpm counts session opens, concurrency open sessions.
         async with _limits(services).admitted(principal):
-            bill = SessionBill(
-                services.holds,
-                row,
-                principal,
-                request_id,
-                _terms(services, row),
-                provider=attempt.route.provider,
-                route=attempt.label,
-            )
             await bill.open()
             body = _session_body(services, row, attempt, channel, bill, session)
             await run_session(
@@ -236,8 +237,24 @@ async def realtime_socket(websocket: WebSocket) -> None:
                 _setting(services, "realtime_key_check_seconds", DEFAULT_KEY_CHECK_SECONDS),
             )
     except GatewayError as exc:
+        if not bill.hold_id:  # refused before it held anything: the refusal is its record
+            await services.holds.record(_refused(bill, exc, started))
         await channel.send({"type": "error", "error": exc.body()["error"]})
         await channel.close(POLICY_VIOLATION, (exc.code or "refused")[:120])
+
+
+def _refused(bill: SessionBill, exc: GatewayError, started: float) -> UsageRecord:
+    return UsageRecord(
+        request_id=bill.request_id,
+        workspace_id=bill.principal.workspace_id,
+        key_id=bill.principal.key_id,
+        model=bill.row.id,
+        task="realtime",
+        status="rejected",
+        http_status=exc.status_code,
+        latency_ms=round((time.perf_counter() - started) * 1000),
+        error_code=exc.code,
+    )
 
 
 def _session_body(
