@@ -94,10 +94,14 @@ async def scripted(address: str, key: str, *, beta: bool, voice: str) -> list[di
             "content": [{"type": "input_text", "text": "Hello there."}],
         }
         await script.send({"type": "conversation.item.create", "item": item})
-        await script.until(beta_name("conversation.item.added", beta))
+        added = await script.until(beta_name("conversation.item.added", beta))
         await script.send({"type": "response.create"})
         done = await script.until("response.done")
         assert done["response"]["status"] == "completed"
+        # The text item leaves the conversation; an unknown one is an error.
+        for item_id in (added["item"]["id"], "item_nope"):
+            await script.send({"type": "conversation.item.delete", "item_id": item_id})
+            await script.until("conversation.item.deleted", "error")
         # Audio committed by hand, then answered.
         tone = bytes(24_000)
         await script.send(
@@ -186,7 +190,9 @@ def test_every_server_event_is_an_official_event(
     deltas = [e for e in events if e["type"] == beta_name("response.output_audio.delta", beta)]
     assert deltas and all(d["item_id"] and d["output_index"] == 0 for d in deltas)
     errors = [e for e in events if e["type"] == "error"]
-    assert len(errors) == 6 and all(e["error"]["message"] for e in errors)
+    assert len(errors) == 7 and all(e["error"]["message"] for e in errors)
+    deleted = [e for e in events if e["type"] == "conversation.item.deleted"]
+    assert len(deleted) == 1
 
 
 def spoken(gateway: RunningGateway, key: str, text: str) -> bytes:

@@ -47,7 +47,8 @@ class Conversation:
         self._vad = vad_factory(config)
         self._buffer = bytearray()
         self._buffer_item: str | None = None
-        self._messages: list[dict[str, Any]] = []
+        # The conversation as chat messages, by item id (in order), for the chat route.
+        self._messages: dict[str, dict[str, Any]] = {}
         self._last_item: str | None = None
         self._responding: asyncio.Task[None] | None = None
         # Set by whichever step finds the session cannot go on (a response runs on its own task).
@@ -86,6 +87,8 @@ class Conversation:
                 receiving.cancel()
                 await asyncio.gather(receiving, return_exceptions=True)
         if self._over.done():
+            if receiving.done() and not receiving.cancelled():
+                receiving.exception()  # the session's end is what is reported, not the socket's
             raise self._over.result()
         return receiving.result()
 
@@ -192,7 +195,7 @@ class Conversation:
         item = _user_item(item_id, {"type": "input_audio", "transcript": None})
         await self._add_item(item, previous)
         heard = await self._work.hear(pcm)
-        self._messages.append({"role": "user", "content": heard.text})
+        self._messages[item_id] = {"role": "user", "content": heard.text}
         await self._channel.send(
             {
                 "type": "conversation.item.input_audio_transcription.completed",
@@ -238,7 +241,7 @@ class Conversation:
             },
             previous,
         )
-        self._messages.append({"role": role, "content": " ".join(texts)})
+        self._messages[item_id] = {"role": role, "content": " ".join(texts)}
 
     async def _content_text(self, part: object, index: int) -> str:
         param = f"item.content[{index}]"
@@ -261,8 +264,13 @@ class Conversation:
 
     async def _item_delete(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id")
-        if not isinstance(item_id, str):
-            raise InvalidRequestError("item_id is required.", param="item_id")
+        if not isinstance(item_id, str) or item_id not in self._messages:
+            raise InvalidRequestError(
+                f"There is no item '{item_id}' in the conversation.",
+                param="item_id",
+                code="item_not_found",
+            )
+        del self._messages[item_id]
         await self._channel.send({"type": "conversation.item.deleted", "item_id": item_id})
 
     async def _add_item(self, item: dict[str, Any], previous: str | None) -> None:
@@ -294,7 +302,9 @@ class Conversation:
 
     async def _respond(self, options: ResponseOptions) -> None:
         previous = self._last_item
-        messages = self._messages[-CONTEXT_MESSAGES:] or [{"role": "user", "content": "Hello."}]
+        messages = list(self._messages.values())[-CONTEXT_MESSAGES:] or [
+            {"role": "user", "content": "Hello."}
+        ]
         try:
             reply = await respond(
                 self._channel, self._work, self._config, options, messages, previous
@@ -303,7 +313,7 @@ class Conversation:
             self._end(over)
             return
         self._last_item = reply.item_id
-        self._messages.append({"role": "assistant", "content": reply.text})
+        self._messages[reply.item_id] = {"role": "assistant", "content": reply.text}
 
     def _end(self, over: SessionOver) -> None:
         if not self._over.done():
