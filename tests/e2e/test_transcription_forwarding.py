@@ -206,23 +206,23 @@ def test_a_size_refusal_moves_on_to_the_local_route(
     assert routes == [("openai", "413"), ("local", "ok")], record["attempts"]
 
 
+@pytest.mark.parametrize("model", ["local-whisper-tiny-en", "gpt-audio-1.5"])
 @pytest.mark.parametrize(
     ("parameter", "value"),
     [("temperature", 0.2), ("include", ["logprobs"]), ("chunking_strategy", "auto")],
 )
 def test_a_parameter_no_route_takes_is_400_naming_it(
-    client: openai.OpenAI, fake: FakeOpenAI, mp3: bytes, parameter: str, value: object
+    client: openai.OpenAI, fake: FakeOpenAI, mp3: bytes, model: str, parameter: str, value: object
 ) -> None:
+    """The local engine takes none of these; gpt-audio-1.5 transcribes through chat."""
     with pytest.raises(openai.BadRequestError) as refused:
         client.audio.transcriptions.create(  # type: ignore[call-overload]
-            model="local-whisper-tiny-en",
-            file=("speech.mp3", mp3, "audio/mpeg"),
-            **{parameter: value},
+            model=model, file=("speech.mp3", mp3, "audio/mpeg"), **{parameter: value}
         )
     error = refused.value.body
     assert isinstance(error, dict)
     assert error["param"] == ("include[]" if parameter == "include" else parameter)
-    assert error["code"] == "unsupported_parameter"
+    assert error["code"] == "unsupported_parameter" and model in error["message"]
     assert fake.uploads == []
 
 
@@ -292,3 +292,12 @@ def test_a_ten_minute_mp3_transcribes_through_whisper_1_on_the_simulator(
     with simulated.client(key) as http:
         record = http.get(f"/api/v1/usage/{raw.headers['x-request-id']}").json()
     assert [(a["provider"], a["status"]) for a in record["attempts"]] == [("openai", "ok")]
+
+
+def test_gpt_audio_1_5_still_transcribes_with_the_formats_every_route_serves(
+    client: openai.OpenAI, mp3: bytes
+) -> None:
+    raw = client.audio.transcriptions.with_raw_response.create(
+        model="gpt-audio-1.5", file=("speech.mp3", mp3, "audio/mpeg"), response_format="json"
+    )
+    assert Transcription.model_validate(raw.http_response.json()).text

@@ -83,13 +83,19 @@ class TranscriptionJob:
         """A parameter is forwarded where a route takes it; one that none of the row's routes
         takes (configured or not) is refused rather than dropped."""
         providers = (self.providers.transcription.get(route.provider) for route in self.row.routes)
-        if any(isinstance(provider, OpenAIStyleProvider) for provider in providers):
-            return
-        for name, _ in self.params:
-            if name not in EVERY_ROUTE:
-                raise InvalidRequestError(
-                    f"Model '{self.row.id}' has no route that takes '{name}' (its routes: "
-                    f"{', '.join(route.provider for route in self.row.routes)}); leave it out.",
-                    param=name,
-                    code="unsupported_parameter",
-                )
+        if not any(isinstance(provider, OpenAIStyleProvider) for provider in providers):
+            refuse_unforwarded(self.row, self.params)
+
+
+def refuse_unforwarded(row: ModelRow, params: tuple[tuple[str, str], ...]) -> None:
+    """Refuses, by name, the first parameter only OpenAI's transcription protocol takes: for a
+    row none of whose routes speaks it. Chat and cascade rows transcribe through a chat model,
+    so none of theirs does."""
+    for name, _ in params:
+        if name not in EVERY_ROUTE:
+            raise InvalidRequestError(
+                f"Model '{row.id}' has no route that takes '{name}' (its routes: "
+                f"{', '.join(route.provider for route in row.routes)}); leave it out.",
+                param=name,
+                code="unsupported_parameter",
+            )

@@ -17,7 +17,7 @@ from voxgate.api.responses import JSONResponse
 from voxgate.errors import InvalidRequestError, PayloadTooLargeError
 from voxgate.gateway.jobs import JobOptions
 from voxgate.gateway.pipeline import Completed
-from voxgate.gateway.transcription import TranscriptionOptions
+from voxgate.gateway.transcription import TranscriptionOptions, refuse_unforwarded
 from voxgate.providers.openai_style.transcription import ForwardedTranscription
 from voxgate.providers.protocols import TranscriptionResult
 from voxgate.services import services_of
@@ -63,6 +63,10 @@ async def _speech_to_text(request: Request, task: Task) -> Response:
         unified, options, fmt, stream = await _parse(form, task)
     finally:
         await form.close()  # spooled uploads go now, not whenever the collector runs
+    row = services.catalog.get(str(unified.get("model")))
+    if row is not None and row.interface != "audio":
+        # Served by a chat model, which takes none of OpenAI's transcription parameters.
+        refuse_unforwarded(row, options.params)
     try:
         completed = await services.gateway.handle(
             principal, unified, request.state.request_id, options
