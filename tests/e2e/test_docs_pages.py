@@ -20,7 +20,7 @@ import yaml
 from tests.audio_probe import probe
 from tests.gateway_process import RunningGateway, start_gateway, stop_gateway
 from voxgate.catalog.loader import load_catalog
-from voxgate.catalog.schema import FieldSpec
+from voxgate.catalog.schema import FieldSpec, ModelRow
 from voxgate.settings import Settings
 
 CATALOG = load_catalog(Settings().catalog_dir)
@@ -100,11 +100,19 @@ CHAT_PARAMETERS = [
 ]
 
 
-def expected_accepted(spec: FieldSpec, t: dict[str, str]) -> str:
+def expected_accepted(row: ModelRow, spec: FieldSpec, t: dict[str, str]) -> str:
     if spec.accepted:
         return ", ".join(spec.accepted)
     if spec.minimum is not None:
         return f"{spec.minimum:g}–{spec.maximum:g}"
+    if spec.name == "input" and "audio" in row.modalities.input:
+        # Audio is limited by its decoded size and duration, not by the text limit.
+        minutes = Settings().max_audio_seconds / 60
+        heard = t["audio_limit"].replace("{mb}", "25").replace("{minutes}", f"{minutes:g}")
+        if "text" not in row.modalities.input:
+            return heard
+        text = t["text_limit"].replace("{n}", f"{spec.max_length:,}")
+        return f"{text}{t['list_separator']}{heard}"
     if spec.max_length is not None:
         return t["up_to_characters"].replace("{n}", f"{spec.max_length:,}")
     return t["any_value"]
@@ -127,12 +135,13 @@ def test_every_model_page_shows_its_catalog_fields(
     for cells, spec in zip(shown, row.fields, strict=True):
         assert cells[1] == spec.type
         assert cells[2] == (t["yes"] if spec.required else t["no"])
-        assert html.unescape(cells[3]) == expected_accepted(spec, t)
+        assert html.unescape(cells[3]) == expected_accepted(row, spec, t)
         assert html.unescape(cells[4]) == translated.get(spec.name, spec.description)
     # The real limits are on the page: 32,000 characters of input, 4,096 of instructions.
     if model_id == "gpt-audio-1.5":
         accepted = {cells[0]: cells[3] for cells in shown}
         assert "32,000" in accepted["input"] and "4,096" in accepted["instructions"]
+        assert "25" in accepted["input"] and "30" in accepted["input"]
 
 
 class Outline(HTMLParser):

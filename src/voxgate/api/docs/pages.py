@@ -16,11 +16,13 @@ from voxgate.api.docs.locales import (
     load_languages,
 )
 from voxgate.api.docs.markdown import page_markdown
-from voxgate.api.docs.view import PageView, page_view
+from voxgate.api.docs.view import AudioLimits, PageView, page_view
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import NotFoundError
+from voxgate.gateway.inputs import MAX_AUDIO_BYTES
 from voxgate.services import services_of
+from voxgate.settings import Settings
 
 HERE = DOCS_DIR
 MARKDOWN_SUFFIX = ".md"
@@ -44,8 +46,9 @@ class DocsPages:
             t=language.messages, lang=language.code, languages=sorted(self.languages), **context
         )
 
-    def view(self, row: ModelRow, language: Language, base_url: str) -> PageView:
-        return page_view(row, language, base_url, self.chat_parameters)
+    def view(self, row: ModelRow, language: Language, settings: Settings) -> PageView:
+        audio = AudioLimits(MAX_AUDIO_BYTES, settings.max_audio_seconds)
+        return page_view(row, language, settings.base_url, self.chat_parameters, audio)
 
 
 def language_of(request: Request, pages: DocsPages) -> Language:
@@ -94,7 +97,7 @@ async def model_page(request: Request) -> Response:
     row = services.catalog.get(model_id)
     if row is None:
         raise NotFoundError(f"No model '{model_id}'.", param="model", code="model_not_found")
-    page = pages.view(row, language, services.settings.base_url)
+    page = pages.view(row, language, services.settings)
     markdown = page_markdown(page)
     headers = {"vary": "accept-language"}
     if as_markdown:

@@ -28,6 +28,14 @@ PRICE_UNITS = MappingProxyType(
 
 
 @dataclass(frozen=True)
+class AudioLimits:
+    """What the gateway accepts as base64 or data-URL audio, whatever the text limit says."""
+
+    max_bytes: int
+    max_seconds: float
+
+
+@dataclass(frozen=True)
 class Price:
     label: str
     amount: str
@@ -89,7 +97,11 @@ class PageView:
 
 
 def page_view(
-    row: ModelRow, language: Language, base_url: str, parameters: tuple[ChatParameter, ...]
+    row: ModelRow,
+    language: Language,
+    base_url: str,
+    parameters: tuple[ChatParameter, ...],
+    audio: AudioLimits,
 ) -> PageView:
     t = dict(language.messages)
     texts = language.catalog.models.get(row.id)
@@ -122,7 +134,12 @@ def page_view(
             (alias.id, (texts.aliases.get(alias.id) if texts else None) or alias.reason)
             for alias in row.aliases
         ),
-        fields=tuple(_field_row(spec, t, texts.fields if texts else {}) for spec in row.fields),
+        fields=tuple(
+            _field_row(
+                spec, t, texts.fields if texts else {}, _hears(row, spec, audio), _reads_text(row)
+            )
+            for spec in row.fields
+        ),
         payload=json.dumps(row.example, indent=2, ensure_ascii=False),
         response=json.dumps(_response_shape(row), indent=2),
         samples=_samples(code_samples(f"{base_url}/api/v1/audio", row.example)),
@@ -187,11 +204,28 @@ def _typical_hold(row: ModelRow) -> str | None:
     return "$" + format_usd(hold_amount(row.pricing, worst))
 
 
-def _field_row(spec: FieldSpec, t: dict[str, str], translated: dict[str, str]) -> FieldRow:
+def _hears(row: ModelRow, spec: FieldSpec, audio: AudioLimits) -> AudioLimits | None:
+    """The audio limits of a row's input field, when the row takes audio there."""
+    return audio if spec.name == "input" and "audio" in row.modalities.input else None
+
+
+def _reads_text(row: ModelRow) -> bool:
+    return "text" in row.modalities.input
+
+
+def _field_row(
+    spec: FieldSpec,
+    t: dict[str, str],
+    translated: dict[str, str],
+    audio: AudioLimits | None,
+    reads_text: bool,
+) -> FieldRow:
     if spec.accepted:
         accepted = ", ".join(spec.accepted)
     elif spec.minimum is not None or spec.maximum is not None:
         accepted = f"{spec.minimum:g}–{spec.maximum:g}"
+    elif audio is not None:
+        accepted = _audio_accepted(spec, t, audio, reads_text)
     elif spec.max_length is not None:
         accepted = t["up_to_characters"].replace("{n}", f"{spec.max_length:,}")
     else:
@@ -203,6 +237,21 @@ def _field_row(spec: FieldSpec, t: dict[str, str], translated: dict[str, str]) -
         accepted=accepted,
         description=translated.get(spec.name, spec.description),
     )
+
+
+def _audio_accepted(
+    spec: FieldSpec, t: dict[str, str], audio: AudioLimits, reads_text: bool
+) -> str:
+    """Audio is bounded by its decoded size and duration; text, where the row also takes text,
+    by its length (a long base64 clip is not held to the text limit)."""
+    heard = (
+        t["audio_limit"]
+        .replace("{mb}", f"{audio.max_bytes / 2**20:g}")
+        .replace("{minutes}", f"{audio.max_seconds / 60:g}")
+    )
+    if not reads_text or spec.max_length is None:
+        return heard
+    return t["text_limit"].replace("{n}", f"{spec.max_length:,}") + t["list_separator"] + heard
 
 
 def _response_shape(row: ModelRow) -> dict[str, Any]:
