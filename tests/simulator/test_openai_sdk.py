@@ -237,3 +237,15 @@ def test_uploads_over_25_mb_are_refused_with_413(sim: RunningSimulator) -> None:
     # Just under the limit is heard.
     fits = wav_tone(24 * 1024 * 1024 / 32_000)
     assert client.audio.transcriptions.create(model="whisper-1", file=("ok.wav", fits)).text
+
+
+def test_a_cut_stream_sends_its_first_chunk_then_drops(sim: RunningSimulator) -> None:
+    client = SURFACES[0].client(sim.base_url, KEY)
+    sim.queue_faults(KEY, {"kind": "cut"})
+    received: list[ChatCompletionChunk] = []
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in client.chat.completions.create(
+            model="gpt-audio", messages=[{"role": "user", "content": "Hi."}], stream=True
+        ):
+            received.append(chunk)
+    assert len(received) == 1 and received[0].choices[0].delta.role == "assistant"

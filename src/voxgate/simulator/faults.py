@@ -1,7 +1,8 @@
 """Faults the simulator injects: by credential (`fail-<fault>` keys) or queued per credential.
 
 A fault is one of: an HTTP status (400, 401, 422, 429, 500, 503, ...), `timeout` (answers after
-a long delay), `reset` (drops the connection), `cut` (a body that stops midway), `malformed`
+a long delay), `reset` (drops the connection), `cut` (a body that stops midway; a stream after its first
+chunk), `malformed`
 (a 200 whose body is not what the protocol promises), each with optional latency and
 Retry-After. `paced` is not a failure: the answer is normal, streamed at the fault's pace (see
 `voxgate.simulator.pacing`).

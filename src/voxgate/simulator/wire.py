@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from voxgate.simulator.faults import Fault
@@ -91,14 +91,19 @@ async def answer(
             return _fault_status(fault, shape)
         if fault.kind == "timeout":
             await asyncio.sleep(TIMEOUT_SLEEP_SECONDS)
-        if fault.kind in ("reset", "cut"):
-            return BrokenResponse(keep=0 if fault.kind == "reset" else 64)
+        if fault.kind == "reset":
+            return BrokenResponse(keep=0)
     try:
         response = await produce()
     except SimError as exc:
         return json_response(shape(exc.status, exc.message, exc.param), exc.status)
     if fault is not None and fault.kind == "malformed":
         return Response(b'{"this is": "not the protocol', 200, media_type="application/json")
+    if fault is not None and fault.kind == "cut":
+        # A stream is cut after its first chunk (audio has gone out); a whole answer midway.
+        if isinstance(response, StreamingResponse):
+            return CutStream(response)
+        return BrokenResponse(keep=64)
     return response
 
 
@@ -109,6 +114,23 @@ def _fault_status(fault: Fault, shape: ErrorShape) -> Response:
         headers["retry-after"] = f"{fault.retry_after_seconds:g}"
         headers["retry-after-ms"] = str(int(fault.retry_after_seconds * 1000))
     return json_response(shape(status, f"Simulated fault {status}.", None), status, headers)
+
+
+class CutStream(Response):
+    """A streamed answer whose connection drops after its first chunk."""
+
+    def __init__(self, stream: StreamingResponse) -> None:
+        super().__init__(status_code=stream.status_code)
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = self.stream.raw_headers
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        async for chunk in self.stream.body_iterator:
+            body = chunk if isinstance(chunk, bytes) else str(chunk).encode()
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+            break
+        raise ConnectionResetError("simulated connection drop")
 
 
 class BrokenResponse(Response):
