@@ -33,6 +33,12 @@ class RecordingProvider:
         return ChatAudioResult(text="ok", audio=None)
 
 
+def registry(chat: dict[str, Any]) -> ProviderRegistry:
+    return ProviderRegistry(
+        speech={}, transcription={}, chat=chat, speech_stream={}, realtime={}, declarations={}
+    )
+
+
 def job(parameters: dict[str, Any]) -> ChatCompletionJob:
     row = CATALOG.get("gpt-audio")
     assert row is not None
@@ -43,7 +49,7 @@ def job(parameters: dict[str, Any]) -> ChatCompletionJob:
         voice="coral",
         max_output_tokens=None,
         voices=CATALOG.voices,
-        providers=ProviderRegistry({}, {}, {}, {}, {}),
+        providers=registry({}),
         tokens=TokenCounter(),
     )
 
@@ -52,7 +58,7 @@ def planned(job: ChatCompletionJob, *routes: Route) -> list[PlannedAttempt[Any]]
     provider = RecordingProvider()
     row = job.row.model_copy(update={"routes": routes})
     chat = {route.provider: provider for route in routes}
-    on_row = replace(job, row=row, providers=ProviderRegistry({}, {}, chat, {}, {}))
+    on_row = replace(job, row=row, providers=registry(chat))
     return on_row.plan(RoutePlanner({}))
 
 
