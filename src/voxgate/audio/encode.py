@@ -23,8 +23,11 @@ def encode(pcm: PcmAudio, fmt: AudioFormat) -> bytes:
         stream = container.add_stream(spec.codec, rate=OUTPUT_SAMPLE_RATE, layout="mono")
         assert isinstance(stream, av.AudioStream)
         # PyAV converts the sample format and cuts frames to the codec's frame size itself.
-        for packet in stream.encode(_frame(audio)):
-            container.mux(packet)
+        # An empty frame would fail the encoder (ENOMEM from LAME): no samples, no frame, and
+        # the file is a valid one that holds no audio.
+        if audio.samples:
+            for packet in stream.encode(_frame(audio)):
+                container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
     return out.getvalue()

@@ -67,6 +67,8 @@ class StreamEncoder:
         audio = resample(pcm, OUTPUT_SAMPLE_RATE)
         if self._container is None:
             return self._raw(audio.samples)
+        if not audio.samples:
+            return b""  # an empty frame would fail the encoder
         frame = av.AudioFrame.from_ndarray(
             np.frombuffer(audio.samples, dtype="<i2").reshape(1, -1), format="s16", layout="mono"
         )

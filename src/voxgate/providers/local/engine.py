@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from voxgate.errors import OverloadedError
@@ -51,16 +52,84 @@ class _StreamEnd:
     error: BaseException | None = None
 
 
+class JobStopped(Exception):
+    """The job's caller went away (a deadline or a hang-up): the job ends where it stands."""
+
+
+def stop_if_asked(stop: threading.Event) -> None:
+    """Called by jobs between their chunks or segments, the points where they can end."""
+    if stop.is_set():
+        raise JobStopped
+
+
+class _Ticket:
+    """One job's turn on a worker and its place in the admission count, each given back once.
+
+    A job computes only while it holds a turn, and there are as many turns as workers. A job
+    whose caller left gives its turn back at once when a drain permit is free (one per worker),
+    and then ends at its next chunk beside the next job; otherwise it keeps the turn until then.
+    """
+
+    def __init__(self, engine: "LocalEngine") -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._taken = False
+        self._draining = False
+        self._returned = False
+
+    def take(self) -> bool:
+        """On the worker thread: wait for a turn; False when the caller has already left."""
+        self._engine.turns.acquire()
+        with self._lock:
+            if self._returned:
+                self._engine.turns.release()
+                return False
+            self._taken = True
+            return True
+
+    def leave(self) -> None:
+        """The caller went away: the turn and the place go back if they can before the job ends."""
+        with self._lock:
+            if self._returned:
+                return
+            if self._taken:
+                if not self._engine.drains.acquire(blocking=False):
+                    return
+                self._draining = True
+                self._engine.turns.release()
+            self._give_back_place()
+
+    def finish(self, _: object = None) -> None:
+        """The job ended (or never started): everything it still holds goes back."""
+        with self._lock:
+            if self._draining:
+                self._draining = False
+                self._engine.drains.release()
+            if self._returned:
+                return
+            if self._taken:
+                self._engine.turns.release()
+            self._give_back_place()
+
+    def _give_back_place(self) -> None:
+        self._returned = True
+        self._engine.release_place()
+
+
 class LocalEngine:
     """Runs blocking inference off the event loop and refuses work it could not start soon."""
 
     def __init__(self, settings: Settings, models: LocalModels | None = None) -> None:
         self.models = models or load_local_models()
         self._settings = settings
+        workers = settings.engine_workers
+        self._capacity = workers + settings.engine_queue_size
+        # A thread for every admitted job, and one per worker for a job that is draining.
         self._executor = ThreadPoolExecutor(
-            max_workers=settings.engine_workers, thread_name_prefix="voxgate-engine"
+            max_workers=self._capacity + workers, thread_name_prefix="voxgate-engine"
         )
-        self._capacity = settings.engine_workers + settings.engine_queue_size
+        self.turns = threading.BoundedSemaphore(workers)
+        self.drains = threading.BoundedSemaphore(workers)
         self._admitted = 0
         # Jobs finish on worker threads, so the count is shared across threads.
         self._admission = threading.Lock()
@@ -75,11 +144,22 @@ class LocalEngine:
         """The loaded Whisper model; blocks while it loads, so call it from a job."""
         return self._recognizers.get(name)
 
-    async def run(self, job: Callable[[], T]) -> T:
-        """The job's result, computed on a worker thread; OverloadedError when the queue is full."""
-        return await asyncio.wrap_future(self._submit(job))
+    async def run(self, job: Callable[[threading.Event], T]) -> T:
+        """The job's result, computed on a worker thread; OverloadedError when the queue is full.
+        The job gets an event that is set once nobody waits for it any more."""
+        stop = threading.Event()
+        future, ticket = self._submit(partial(job, stop), stop)
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            # A cancelled await (a deadline, a hang-up) cannot interrupt a running thread: the
+            # job ends at its next chunk, and its turn goes to the next job now.
+            stop.set()
+            ticket.leave()
 
-    async def iterate(self, produce: Callable[[], Iterator[T]]) -> AsyncGenerator[T, None]:
+    async def iterate(
+        self, produce: Callable[[threading.Event], Iterator[T]]
+    ) -> AsyncGenerator[T, None]:
         """Each item as the worker produces it, so the first arrives before the last is made."""
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[T | _StreamEnd] = asyncio.Queue()
@@ -91,7 +171,7 @@ class LocalEngine:
 
         def pump() -> None:
             try:
-                for item in produce():
+                for item in produce(stopped):
                     if stopped.is_set():
                         return
                     deliver(item)
@@ -100,7 +180,8 @@ class LocalEngine:
             else:
                 deliver(_StreamEnd())
 
-        pumping = asyncio.wrap_future(self._submit(pump))
+        future, ticket = self._submit(pump, stopped)
+        pumping = asyncio.wrap_future(future)
         try:
             while not isinstance(item := await items.get(), _StreamEnd):
                 yield item
@@ -108,8 +189,9 @@ class LocalEngine:
                 raise item.error
         finally:
             # A consumer that stops early stops the worker at the next item and, by waiting for
-            # it, leaves the engine with its slot free again.
+            # it, leaves no work behind.
             stopped.set()
+            ticket.leave()
             await asyncio.wait([pumping])
 
     async def preload(self) -> None:
@@ -129,17 +211,27 @@ class LocalEngine:
         self._voices.clear()
         self._recognizers.clear()
 
-    def _submit(self, job: Callable[[], T]) -> "Future[T]":
+    def _submit(self, job: Callable[[], T], stop: threading.Event) -> "tuple[Future[T], _Ticket]":
         self._admit()
+        ticket = _Ticket(self)
+
+        def in_turn() -> T:
+            try:
+                if not ticket.take():
+                    raise JobStopped
+                stop_if_asked(stop)
+                return job()
+            finally:
+                ticket.finish()
+
         try:
-            future = self._executor.submit(job)
+            future = self._executor.submit(in_turn)
         except BaseException:
-            self._release()
+            ticket.finish()
             raise
-        # A done callback also fires for a job cancelled while queued, so every slot comes back;
-        # a running job keeps its slot until it really ends, even if its caller went away.
-        future.add_done_callback(self._release)
-        return future
+        # A job cancelled while queued never runs `in_turn`: its place comes back here.
+        future.add_done_callback(ticket.finish)
+        return future, ticket
 
     def _admit(self) -> None:
         with self._admission:
@@ -150,7 +242,7 @@ class LocalEngine:
                 )
             self._admitted += 1
 
-    def _release(self, _: object = None) -> None:
+    def release_place(self) -> None:
         with self._admission:
             self._admitted -= 1
 

@@ -1,12 +1,13 @@
 """Speech-to-text and translation into English on the embedded engine with faster-whisper."""
 
+import threading
 from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 
 from voxgate.audio.pcm import PcmAudio
-from voxgate.providers.local.engine import LocalEngine
+from voxgate.providers.local.engine import LocalEngine, stop_if_asked
 from voxgate.providers.local.models import RecognizerSpec
 from voxgate.providers.protocols import (
     ProviderUsage,
@@ -35,7 +36,11 @@ class LocalTranscription:
         return await self._engine.run(job)
 
     def _recognize(
-        self, model_name: str, spec: RecognizerSpec, request: TranscriptionRequest
+        self,
+        model_name: str,
+        spec: RecognizerSpec,
+        request: TranscriptionRequest,
+        stop: threading.Event,
     ) -> TranscriptionResult:
         model = self._engine.recognizer(model_name)
         segments, info = model.transcribe(
@@ -47,8 +52,12 @@ class LocalTranscription:
             vad_filter=spec.vad_filter,
             word_timestamps=request.word_timestamps,
         )
-        # faster-whisper decodes lazily: the segments must be drawn here, on the worker.
-        decoded = list(segments)
+        # faster-whisper decodes lazily, one 30-second window at a time: the segments are drawn
+        # here, on the worker, and a caller that went away stops it between windows.
+        decoded = []
+        for segment in segments:
+            stop_if_asked(stop)
+            decoded.append(segment)
         return TranscriptionResult(
             # Whisper puts the spaces a language needs between segments at their start.
             text="".join(segment.text for segment in decoded).strip(),
