@@ -3,6 +3,7 @@ upload reaches the provider in its own container with every parameter the client
 what the provider answered (words, logprobs, fields the gateway does not know) reaches the
 client, judged by the package's own `Transcription` / `TranscriptionVerbose` models."""
 
+import base64
 import io
 import secrets
 from collections.abc import Iterator
@@ -301,3 +302,15 @@ def test_gpt_audio_1_5_still_transcribes_with_the_formats_every_route_serves(
         model="gpt-audio-1.5", file=("speech.mp3", mp3, "audio/mpeg"), response_format="json"
     )
     assert Transcription.model_validate(raw.http_response.json()).text
+
+
+def test_the_unified_endpoint_sends_the_file_as_it_came_too(
+    gateway: RunningGateway, client: openai.OpenAI, fake: FakeOpenAI, mp3: bytes
+) -> None:
+    value = "data:audio/mpeg;base64," + base64.b64encode(mp3).decode()
+    with gateway.client(client.api_key) as http:
+        response = http.post("/api/v1/audio", json={"model": "whisper-1", "input": value})
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["text"] == TEXT
+    (upload,) = fake.uploads
+    assert upload.file == mp3 and upload.filename == "audio.mp3"
