@@ -352,3 +352,25 @@ def test_sse_speech_on_an_audio_chat_model_streams_its_audio_deltas(
     assert rest[-1]["type"] == "speech.audio.done"
     request = upstream.bodies()[-1]
     assert request["stream"] is True and request["audio"]["format"] == "pcm16"
+
+
+def test_a_whole_stream_is_billed_by_the_usage_of_its_last_chunk(
+    served: tuple[RunningGateway, RunningSimulator], upstream: FakeUpstream
+) -> None:
+    gateway = served[0]
+    key = gateway.new_workspace(f"billed-{secrets.token_hex(4)}", "1.00")
+    upstream.events = tool_call_chunks()
+    body = {"model": "gpt-audio", "messages": WEATHER, "tools": TOOLS, "stream": True}
+    status, events = raw_events(gateway, key, body)
+    assert status == 200 and events[-1] == "[DONE]"
+    with gateway.client(key) as http:
+        record = settled_record(http)
+        balance = http.get("/api/v1/balance").json()["balance_micro_usd"]
+    assert (record["status"], record["input_text_tokens"], record["output_text_tokens"]) == (
+        "succeeded",
+        30,
+        12,
+    )
+    # $2.50 and $10.00 per 1M text tokens in and out: 2.5 and 10 micro-USD a token.
+    assert record["charged_micro_usd"] == record["cost_micro_usd"] == 30 * 5 // 2 + 12 * 10
+    assert balance == 1_000_000 - record["charged_micro_usd"]
