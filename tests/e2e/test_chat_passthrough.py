@@ -440,6 +440,10 @@ def test_structured_outputs_becomes_a_strict_json_schema(
         ({"max_completion_tokens": 10**18}, "max_completion_tokens"),
         ({"max_tokens": 20_000}, "max_tokens"),
         ({"extra_body": {"structured_outputs": True}}, "structured_outputs"),
+        (
+            {"response_format": {"type": "text"}, "extra_body": {"structured_outputs": False}},
+            "structured_outputs",
+        ),
     ],
 )
 def test_bounds_beyond_the_model_are_refused_by_name(

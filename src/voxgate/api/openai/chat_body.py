@@ -137,10 +137,10 @@ class ChatCompletionBody(BaseModel):
     def _check_structured_outputs(self) -> None:
         if isinstance(self.structured_outputs, StructuredOutput) and self.response_format:
             raise _refused("structured_outputs", "and response_format cannot both be given")
-        if self.structured_outputs is True and (
+        if isinstance(self.structured_outputs, bool) and (
             self.response_format is None or self.response_format.type != "json_schema"
         ):
-            raise _refused("structured_outputs", "true needs a json_schema response_format")
+            raise _refused("structured_outputs", "as a boolean needs a json_schema response_format")
 
     @property
     def wants_audio(self) -> bool:
