@@ -103,7 +103,7 @@ def test_the_seed_payload_through_the_azure_route(
     assert call["query"] == "api-version=2025-01-01-preview"
     assert call["credential"] == AZURE
     assert call["body"]["audio"] == {"voice": "alloy", "format": "pcm16"}
-    assert "model" not in call["body"]  # the deployment in the URL names it
+    assert call["body"]["model"] == "gpt-audio-1.5"  # as the AzureOpenAI client sends it
     record = usage_record(routed, key, request_id)
     assert record["route"] == "azure-openai/gpt-audio-1.5#azure-openai"
     # The simulator's usage, billed at $2.50 in / $10.00 out per 1M tokens, rounded half up.

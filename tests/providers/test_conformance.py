@@ -62,7 +62,7 @@ def test_azure_deployment_and_v1_surfaces() -> None:
         "https://x.openai.azure.com/openai/deployments/my-deploy/chat/completions"
         "?api-version=2025-01-01-preview"
     )
-    assert endpoints.body_model(deployed) is None
+    assert endpoints.body_model(deployed) == "my-deploy"  # as the AzureOpenAI client sends it
     assert endpoints.headers(deployed) == {"api-key": "sk-test"}
     v1 = Upstream(model="gpt-audio", base_url="https://x.openai.azure.com", credential=KEY)
     assert endpoints.url(v1, "audio/speech") == "https://x.openai.azure.com/openai/v1/audio/speech"

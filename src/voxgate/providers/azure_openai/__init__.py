@@ -18,10 +18,11 @@ DECLARATION = ProviderDeclaration(
 
 @dataclass(frozen=True)
 class AzureEndpoints:
-    """With an api-version the deployment is in the URL; without, the v1 surface takes `model`."""
+    """With an api-version the deployment is in the URL, else the v1 surface takes `model`; the
+    body names the model either way, as the AzureOpenAI client sends it."""
 
     def body_model(self, upstream: Upstream) -> str | None:
-        return upstream.model if upstream.api_version is None else None
+        return upstream.model
 
     def url(self, upstream: Upstream, path: str) -> str:
         endpoint = str(upstream.base_url).rstrip("/")

@@ -20,7 +20,7 @@ def body(request: SpeechRequest) -> dict[str, Any]:
     # Gemini takes its style as words in the prompt; there is no instructions field.
     text = f"{request.instructions}: {request.text}" if request.instructions else request.text
     return {
-        "contents": [{"parts": [{"text": text}]}],
+        "contents": [{"role": "user", "parts": [{"text": text}]}],
         "generationConfig": {
             "responseModalities": ["AUDIO"],
             "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": request.voice}}},
