@@ -509,3 +509,17 @@ def test_a_small_workspace_can_afford_requests_without_an_output_bound(
     for record in records:
         assert 0 < record["hold_micro_usd"] <= 50_000
         assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]
+
+
+def test_a_malformed_usage_is_the_providers_failure_not_the_gateways(
+    served: tuple[RunningGateway, RunningSimulator], upstream: FakeUpstream
+) -> None:
+    gateway = served[0]
+    upstream.answer["usage"]["prompt_tokens"] = "thirty"
+    with gateway.client() as http:
+        reply = http.post(
+            "/v1/chat/completions",
+            json={"model": "gpt-audio", "messages": [{"role": "user", "content": "hi"}]},
+        )
+    assert reply.status_code in (502, 503), reply.text
+    assert "prompt_tokens" in reply.json()["error"]["message"]

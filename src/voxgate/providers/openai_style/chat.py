@@ -71,7 +71,7 @@ def result(provider: str, payload: Any) -> ChatCompletionResult:
     return ChatCompletionResult(
         text=text,
         audio=_audio(provider, audio.get("data")),
-        usage=_usage(payload.get("usage")),
+        usage=_usage(provider, payload.get("usage")),
         payload=payload,
     )
 
@@ -108,7 +108,7 @@ async def chunks(provider: str, events: AsyncIterator[dict[str, Any]]) -> AsyncI
         audio = PcmAudio(pending[:whole], PCM_RATE) if whole else None
         pending = pending[whole:]
         usage = event.get("usage")
-        yield ChatChunk(event, audio, _usage(usage) if usage else None)
+        yield ChatChunk(event, audio, _usage(provider, usage) if usage else None)
     if not finished:
         raise UpstreamError(provider, "the stream ended before the answer did", status=502)
 
@@ -165,15 +165,26 @@ def _decoded(provider: str, data: object) -> bytes:
         raise UpstreamError(provider, "the chat answer's audio is not base64") from exc
 
 
-def _usage(usage: object) -> ProviderUsage:
+def _usage(provider: str, usage: object) -> ProviderUsage:
     if not isinstance(usage, dict) or not usage:
         return ProviderUsage()
-    prompt_audio = (usage.get("prompt_tokens_details") or {}).get("audio_tokens") or 0
-    completion_audio = (usage.get("completion_tokens_details") or {}).get("audio_tokens") or 0
+    prompt_audio = _count(provider, usage.get("prompt_tokens_details"), "audio_tokens")
+    completion_audio = _count(provider, usage.get("completion_tokens_details"), "audio_tokens")
     # Totals include the audio tokens; a provider whose details exceed its totals gets none.
     return ProviderUsage(
-        input_text_tokens=max(0, int(usage.get("prompt_tokens", 0)) - prompt_audio),
-        output_text_tokens=max(0, int(usage.get("completion_tokens", 0)) - completion_audio),
+        input_text_tokens=max(0, _count(provider, usage, "prompt_tokens") - prompt_audio),
+        output_text_tokens=max(0, _count(provider, usage, "completion_tokens") - completion_audio),
         input_audio_tokens=prompt_audio,
         output_audio_tokens=completion_audio,
     )
+
+
+def _count(provider: str, counts: object, name: str) -> int:
+    """A token count of the provider's usage: absent is 0, anything but a whole number is a
+    malformed answer."""
+    value = counts.get(name) if isinstance(counts, dict) else None
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise UpstreamError(provider, f"the usage's {name} is not a token count: {value!r}")
+    return value
