@@ -5,11 +5,23 @@ import base64
 from typing import Any
 
 import pytest
-from openai.types.audio import TranscriptionVerbose
+from openai.types.audio import (
+    TranscriptionStreamEvent,
+    TranscriptionTextDeltaEvent,
+    TranscriptionTextDoneEvent,
+    TranscriptionVerbose,
+)
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from pydantic import TypeAdapter
 
 from tests.audio_probe import probe, probe_pcm16
-from tests.clients.conftest import Served, needs_node_sdk, run_node_client, succeeded
+from tests.clients.conftest import (
+    Served,
+    assert_heard,
+    needs_node_sdk,
+    run_node_client,
+    succeeded,
+)
 from voxgate.simulator.chat import AUDIO_ID
 from voxgate.simulator.engine import FAST_TRANSCRIPT
 
@@ -49,6 +61,26 @@ def test_transcription_with_word_timestamps(results: dict[str, Any]) -> None:
     # Word times come rounded to the millisecond; the duration is not.
     last_end = verbose.duration + 0.001
     assert all(0 <= word.start <= word.end <= last_end for word in verbose.words or [])
+
+
+def test_streamed_transcription(results: dict[str, Any]) -> None:
+    raw = succeeded(results, "transcription_streamed")["events"]
+    events = [TypeAdapter(TranscriptionStreamEvent).validate_python(event) for event in raw]
+    *deltas, done = events
+    assert isinstance(done, TranscriptionTextDoneEvent)
+    assert all(isinstance(delta, TranscriptionTextDeltaEvent) for delta in deltas)
+    assert_heard(done.text)
+    # The deltas spell the final text (spacing between pieces aside).
+    spelled = "".join(delta.delta for delta in deltas)
+    assert not deltas or spelled.split() == done.text.split()
+
+
+def test_an_unknown_model_is_the_sdks_not_found_error(results: dict[str, Any]) -> None:
+    outcome = results["unknown_model"]
+    assert "error" in outcome, outcome
+    error = outcome["error"]
+    assert (error["type"], error["status"]) == ("NotFoundError", 404)
+    assert error["body"]["param"] == "model" and "no-such-model" in error["body"]["message"]
 
 
 def test_audio_chat(results: dict[str, Any]) -> None:

@@ -44,6 +44,24 @@ async function transcription() {
   });
 }
 
+async function transcriptionStreamed() {
+  const stream = await client.audio.transcriptions.create({
+    model: 'gpt-4o-mini-transcribe',
+    file: await toFile(createReadStream(settings.wav_path), 'sentence.wav', { type: 'audio/wav' }),
+    stream: true,
+  });
+  const events = [];
+  for await (const event of stream) {
+    events.push(event);
+  }
+  return { events };
+}
+
+// A mistake of the client's: the SDK's own error class, status and error body.
+async function unknownModel() {
+  return client.audio.speech.create({ model: 'no-such-model', voice: 'alloy', input: 'Hello.' });
+}
+
 const audioChat = (format) => ({
   model: 'gpt-audio',
   modalities: ['text', 'audio'],
@@ -88,6 +106,8 @@ await report({
   speech_binary: speechBinary,
   speech_events: speechEvents,
   transcription,
+  transcription_streamed: transcriptionStreamed,
+  unknown_model: unknownModel,
   chat,
   chat_second_turn: chatSecondTurn,
   chat_streamed: chatStreamed,
