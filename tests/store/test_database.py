@@ -1,12 +1,16 @@
+import asyncio
 import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import asyncpg
+import pytest
 from sqlalchemy import inspect
 
-from voxgate.store.database import Database
-from voxgate.store.sql import Sql
+from tests.database_fixtures import POSTGRES_URL
+from voxgate.store.database import Database, DatabaseUnavailableError
+from voxgate.store.sql import Sql, Tx
 from voxgate.store.workspaces import Workspaces
 
 
@@ -55,3 +59,39 @@ async def test_checkpoint_moves_the_write_ahead_log_into_the_database_file(
     await database.checkpoint()
     assert name_in_file_alone() == "n49"
     await database.dispose()
+
+
+async def select_one(tx: Tx) -> tuple[object, ...] | None:
+    return await tx.fetch_one(Sql("SELECT 1"))
+
+
+@pytest.mark.postgres
+async def test_a_backend_killed_mid_statement_is_the_database_being_unavailable() -> None:
+    """What an outage looks like from inside a request: the statement's connection dies."""
+    database = Database(POSTGRES_URL)
+    started = asyncio.Event()
+    backend: list[int] = []
+
+    async def long_statement(tx: Tx) -> None:
+        row = await tx.fetch_one(Sql("SELECT pg_backend_pid()"))
+        assert row is not None
+        backend.append(row[0])
+        started.set()
+        await tx.fetch_one(Sql("SELECT pg_sleep(30)"))
+
+    try:
+        running = asyncio.create_task(database.read(long_statement))
+        async with asyncio.timeout(10):
+            await started.wait()
+        killer = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+        try:
+            await killer.execute("SELECT pg_terminate_backend($1)", backend[0])
+        finally:
+            await killer.close()
+        with pytest.raises(DatabaseUnavailableError):
+            async with asyncio.timeout(10):
+                await running
+        # The pool recovers: the next statement gets a new connection.
+        assert await database.read(select_one) == (1,)
+    finally:
+        await database.dispose()

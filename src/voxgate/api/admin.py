@@ -15,14 +15,21 @@ from voxgate.api.bodies import parse_body
 from voxgate.api.responses import JSONResponse
 from voxgate.api.usage import key_body
 from voxgate.billing.pricing import MICRO, format_usd
-from voxgate.errors import AuthenticationError, InvalidRequestError, NotFoundError
+from voxgate.errors import AuthenticationError, GatewayError, InvalidRequestError, NotFoundError
 from voxgate.services import Services, services_of
-from voxgate.store.workspaces import WorkspaceRecord
+from voxgate.store.workspaces import WorkspaceNameTaken, WorkspaceRecord
 from voxgate.types import MicroUSD
 
 # Bounds that keep every amount inside the database's 64-bit integer micro-dollars.
 MAX_USD = Decimal(1_000_000_000)
 MAX_COUNT = 1_000_000_000
+BEARER = "bearer "
+
+
+class NameConflictError(GatewayError):
+    status_code = 409
+    error_type = "invalid_request_error"
+    default_code = "conflict"
 
 
 class NewWorkspace(BaseModel):
@@ -54,11 +61,12 @@ class NewKey(BaseModel):
 async def create_workspace(request: Request) -> Response:
     services = _admin(request)
     body = await parse_body(request, NewWorkspace)
-    if await services.workspaces.get_by_name(body.name) is not None:
-        raise InvalidRequestError(
-            f"A workspace named '{body.name}' exists.", param="name", code="conflict"
+    try:
+        workspace = await services.workspaces.create(
+            body.name, opening_credit=_micro(body.credit_usd)
         )
-    workspace = await services.workspaces.create(body.name, opening_credit=_micro(body.credit_usd))
+    except WorkspaceNameTaken as exc:
+        raise NameConflictError(f"A workspace named '{body.name}' exists.", param="name") from exc
     return JSONResponse(await _workspace_body(services, workspace), status_code=201)
 
 
@@ -135,7 +143,13 @@ def _admin(request: Request) -> Services:
         raise AuthenticationError(
             "The admin API is off: set VOXGATE_ADMIN_TOKEN to turn it on.", code="admin_disabled"
         )
-    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith(BEARER):
+        raise AuthenticationError(
+            "The admin API needs 'Authorization: Bearer <admin token>'.",
+            code="invalid_admin_token",
+        )
+    given = header[len(BEARER) :].strip()
     if not hmac.compare_digest(given.encode(), token.encode()):
         raise AuthenticationError("Invalid admin token.", code="invalid_admin_token")
     return services

@@ -21,6 +21,16 @@ MIGRATION_LOCK = 7_263_340_911
 # How long a direct SQLite write waits for another process's writer before giving up.
 SQLITE_BUSY_MILLISECONDS = 5000
 SQLITE_WAL_LIMIT_BYTES = 64 * 1024 * 1024
+# What asyncpg raises when the server or the link goes away under a statement: the socket, a
+# closed connection, class 08 (connection exception), 57 (operator intervention: shutdown,
+# cannot connect now) and 53 (insufficient resources: too many connections, disk full).
+CONNECTION_LOST: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
 
 T = TypeVar("T")
 Work = Callable[[Tx], Awaitable[T]]
@@ -142,8 +152,11 @@ class Database:
             raise DatabaseUnavailableError(f"{type(exc).__name__}: {exc}") from exc
         try:
             yield connection
+        except CONNECTION_LOST as exc:
+            # The server went away mid-statement (a restart, a failover, a killed backend).
+            raise DatabaseUnavailableError(f"{type(exc).__name__}: {exc}") from exc
         finally:
-            await pool.release(connection)
+            await _give_back(pool, connection)
 
     async def _open_pool(self) -> Any:
         async with self._pool_opening:
@@ -190,6 +203,13 @@ class Database:
             await self._pool.close()
             self._pool = None
         await self.engine.dispose()
+
+
+async def _give_back(pool: Any, connection: Any) -> None:
+    try:
+        await pool.release(connection)
+    except CONNECTION_LOST:
+        connection.terminate()  # broken: the pool opens a new one when it needs one
 
 
 class DatabaseUnavailableError(Exception):

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
 from voxgate.store.database import Database
 from voxgate.store.tables import LedgerEntry, Wallet, Workspace, utcnow
@@ -17,12 +18,28 @@ class WorkspaceRecord:
     created_at: datetime
 
 
+class WorkspaceNameTaken(ValueError):
+    """Another workspace has this name (names are unique)."""
+
+
 class Workspaces:
     def __init__(self, database: Database) -> None:
         self._database = database
 
     async def create(self, name: str, *, opening_credit: int = 0) -> WorkspaceRecord:
+        """The new workspace; WorkspaceNameTaken when the name is in use, even when another
+        request took it a moment ago (the unique index decides, not an earlier lookup)."""
         record = WorkspaceRecord(f"ws_{secrets.token_hex(8)}", name, utcnow())
+        try:
+            await self._insert(record, opening_credit)
+        except IntegrityError as exc:
+            if await self.get_by_name(name) is None:
+                raise  # another constraint: not the name
+            raise WorkspaceNameTaken(name) from exc
+        return record
+
+    async def _insert(self, record: WorkspaceRecord, opening_credit: int) -> None:
+        name = record.name
         async with self._database.transaction() as connection:
             await connection.execute(
                 insert(Workspace).values(id=record.id, name=name, created_at=record.created_at)
@@ -41,7 +58,6 @@ class Workspaces:
                         reason="opening credit",
                     )
                 )
-        return record
 
     async def get_by_name(self, name: str) -> WorkspaceRecord | None:
         return await self._one(Workspace.name == name)
