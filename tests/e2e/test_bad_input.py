@@ -1,9 +1,11 @@
 """Every client mistake gets a clear 4xx in the OpenAI error shape naming the field."""
 
 import base64
+import secrets
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from tests.e2e.conftest import RunningGateway
@@ -222,6 +224,7 @@ def test_model_without_credentials_is_503_naming_what_to_configure(gateway: Runn
     with gateway.client() as client:
         response = client.post("/api/v1/audio", json=body)
     assert response.status_code == 503
+    assert response.headers["x-should-retry"] == "false"
     error = response.json()["error"]
     assert error["code"] == "no_route_configured"
     assert "AZURE_OPENAI_API_KEY" in error["message"]
@@ -234,3 +237,24 @@ def test_validation_comes_before_the_missing_route(gateway: RunningGateway) -> N
         response = client.post("/api/v1/audio", json=body)
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "voice"
+
+
+def test_the_openai_client_does_not_retry_a_missing_route(gateway: RunningGateway) -> None:
+    key = gateway.new_workspace(f"no-route-{secrets.token_hex(4)}", "1.00")
+    client = openai.OpenAI(base_url=f"{gateway.base_url}/v1", api_key=key, max_retries=2)
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(
+            model="gpt-audio", messages=[{"role": "user", "content": "Hello"}]
+        )
+    assert caught.value.status_code == 503
+    with gateway.client(key) as admin:
+        records = admin.get("/api/v1/usage").json()["data"]
+    assert [record["error_code"] for record in records] == ["no_route_configured"]
+
+
+def test_a_speech_format_of_the_wrong_type_is_refused_by_name(gateway: RunningGateway) -> None:
+    body = {"model": "local-tts", "input": "hi", "voice": "alloy", "response_format": {}}
+    with gateway.client() as client:
+        response = client.post("/v1/audio/speech", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "response_format"

@@ -55,9 +55,14 @@ class RoutePlanner:
     def unavailable(
         self, row: ModelRow, providers: Mapping[str, object]
     ) -> ServiceUnavailableError:
-        """The 503 for a model none of whose routes can be served, naming what to configure."""
+        """The 503 for a model none of whose routes can be served, naming what to configure.
+
+        Nothing changes by trying again, so clients that honour it (every OpenAI SDK) don't.
+        """
         return ServiceUnavailableError(
-            self._what_to_configure(row, providers), code="no_route_configured"
+            self._what_to_configure(row, providers),
+            code="no_route_configured",
+            headers={"x-should-retry": "false"},
         )
 
     def _ordered(self, row: ModelRow) -> list[Route]:

@@ -50,8 +50,9 @@ async def create_speech(request: Request) -> Response:
 
 def _unified(body: dict[str, Any]) -> dict[str, Any]:
     """The OpenAI body as a unified tts request, checked against the model's catalog row."""
-    if "response_format" in body:
-        body["response_format"] = FORMATS.get(body["response_format"], body["response_format"])
+    response_format = body.get("response_format")
+    if isinstance(response_format, str):  # anything else is refused by name in validation
+        body["response_format"] = FORMATS.get(response_format, response_format)
     return {**body, "task": "tts"}
 
 
