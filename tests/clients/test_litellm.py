@@ -42,6 +42,20 @@ def test_audio_chat_answers_with_audio(results: dict[str, Any]) -> None:
     assert answer["usage"]["completion_tokens_details"]["audio_tokens"] > 0
 
 
+def test_audio_chat_hears_an_input_audio_part(results: dict[str, Any]) -> None:
+    answer = succeeded(results, "completion_hearing_audio")
+    # The upstream decoded the WAV (its audio tokens) and answered what it heard.
+    assert answer["usage"]["prompt_tokens_details"]["audio_tokens"] > 0
+    assert FAST_TRANSCRIPT in answer["transcript"]
+
+
+def test_an_unknown_model_is_litellms_not_found_error(results: dict[str, Any]) -> None:
+    outcome = results["unknown_model"]
+    assert "error" in outcome, outcome
+    assert outcome["error"]["type"] == "litellm.exceptions.NotFoundError"
+    assert "no-such-model" in outcome["error"]["message"]
+
+
 def test_streamed_audio_chat_delivers_pcm_and_transcript(results: dict[str, Any]) -> None:
     answer = succeeded(results, "completion_streamed")
     assert answer["audio_pieces"] and answer["transcript"]

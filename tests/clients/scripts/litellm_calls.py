@@ -62,6 +62,24 @@ async def completion(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def completion_hearing_audio(config: dict[str, Any]) -> dict[str, Any]:
+    spoken = {"type": "input_audio", "input_audio": {"data": b64(config["wav"]), "format": "wav"}}
+    request = _audio_chat(config, "wav") | {"messages": [{"role": "user", "content": [spoken]}]}
+    response = await litellm.acompletion(**request)
+    return {
+        "transcript": response.choices[0].message.audio.transcript,
+        "usage": response.usage.model_dump(),
+    }
+
+
+async def unknown_model(config: dict[str, Any]) -> dict[str, Any]:
+    """A mistake of the client's: LiteLLM's own error class for the gateway's answer."""
+    await litellm.aspeech(
+        model="openai/no-such-model", voice="alloy", input="Hello.", **_endpoint(config)
+    )
+    return {}
+
+
 async def completion_streamed(config: dict[str, Any]) -> dict[str, Any]:
     stream = await litellm.acompletion(**_audio_chat(config, "pcm16"), stream=True)
     audio, transcript, finish_reasons = [], [], []
@@ -85,6 +103,8 @@ if __name__ == "__main__":
             "speech": speech,
             "transcription": transcription,
             "completion": completion,
+            "completion_hearing_audio": completion_hearing_audio,
+            "unknown_model": unknown_model,
             "completion_streamed": completion_streamed,
         }
     )
