@@ -46,6 +46,18 @@ async def test_a_client_error_is_final() -> None:
     assert caught.value.final and len(caught.value.log) == 1
 
 
+async def test_a_too_large_upload_moves_on_without_counting_against_the_route() -> None:
+    async def run(attempt: PlannedAttempt[Any]) -> str:
+        if attempt.provider == "a":
+            raise UpstreamError("p", "file too large", status=413)
+        return f"served by {attempt.provider}"
+
+    tripwire = MemoryBreaker(threshold=1, cooldown_seconds=60)
+    success = await first_success(attempts("a", "b"), run, FAST, tripwire)
+    assert success.result == "served by b"
+    assert await tripwire.allows("a")  # one counted failure would have opened it
+
+
 async def test_the_deadline_bounds_everything() -> None:
     async def run(attempt: PlannedAttempt[Any]) -> str:
         await asyncio.sleep(10)

@@ -1,7 +1,9 @@
 """Tries a request's attempts in order until one succeeds, within one deadline.
 
-Connect errors, timeouts, 408, 409, 429 and 5xx move on to the next credential or route; any
-other upstream answer is final. The first move is immediate (another key or route owes nothing
+Connect errors, timeouts, 408, 409, 413, 429 and 5xx move on to the next credential or route
+(a 413 to one that may take a larger upload); any other upstream answer is final. Only failures
+that say something about the route's health count towards its circuit breaker: a 413 is about
+the request. The first move is immediate (another key or route owes nothing
 to the one that failed); later ones back off exponentially, capped, and a Retry-After is
 honoured when the next attempt goes to the same provider, whose limits it describes.
 """
@@ -18,6 +20,8 @@ from voxgate.routing.breaker import Breaker
 from voxgate.routing.planner import PlannedAttempt
 
 ResultT = TypeVar("ResultT")
+# Failures that another route may not share, but that say nothing of this route's health.
+REQUEST_SIZED_STATUSES = frozenset({413})
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +84,8 @@ async def first_success(
             last = error
             if not error.retriable:
                 raise AttemptsFailed(tuple(log), error, final=True) from exc
-            await breaker.failed(attempt.label)
+            if error.status not in REQUEST_SIZED_STATUSES:
+                await breaker.failed(attempt.label)
             following = attempts[index + 1] if index + 1 < len(attempts) else None
             if following is None:
                 break
