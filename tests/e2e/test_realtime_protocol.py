@@ -353,3 +353,40 @@ def test_oversize_frames_are_refused_and_other_sessions_go_on(
     assert refused == "event_too_large"
     assert code == 1009  # message too big, closed by the server with its reason
     assert bystander == "ok"
+
+
+@pytest.mark.parametrize("model", ["local-realtime", "gpt-audio-1.5"])
+@pytest.mark.parametrize("beta", [False, True], ids=["ga", "beta"])
+def test_a_unified_session_reaches_the_socket_in_either_dialect(
+    served: tuple[RunningGateway, RunningSimulator], model: str, beta: bool
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-unified-{secrets.token_hex(4)}", "1.00")
+    body = {
+        "model": model,
+        "task": "realtime",
+        "input": "You are a museum guide.",
+        "voice": "verse",
+    }
+    if model == "gpt-audio-1.5":  # the local row's fields have no response_format
+        body["response_format"] = "pcm16"
+    with gateway.client(key) as client:
+        minted = client.post("/api/v1/audio", json=body)
+    assert minted.status_code == 200, minted.text
+    secret = minted.json()["data"]["client_secret"]
+
+    async def session_shown() -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {secret}"} | (BETA_HEADERS if beta else {})
+        async with websockets.connect(url(gateway, model), additional_headers=headers) as socket:
+            script = Script(socket)
+            # The local session starts from the minted settings; the relay sends them upstream.
+            shown = await script.until("session.created", "session.updated")
+            while shown["type"] != "session.updated" and model != "local-realtime":
+                shown = await script.until("session.updated")
+            (BETA if beta else GA).validate_python(shown)
+            session: dict[str, Any] = shown["session"]
+            return session
+
+    session = asyncio.run(session_shown())
+    voice = session["voice"] if beta else session["audio"]["output"]["voice"]
+    assert (voice, session["instructions"]) == ("verse", "You are a museum guide.")

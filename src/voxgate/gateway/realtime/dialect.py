@@ -73,3 +73,30 @@ BETA = Dialect("beta", _BETA_NAMES, _BETA_ABSENT)
 def dialect_of(headers: Mapping[str, str]) -> Dialect:
     """Beta when the client asks for `realtime=v1`, as `client.beta.realtime` does."""
     return BETA if BETA_VALUE in headers.get(BETA_HEADER, "").replace(" ", "") else GA
+
+
+_BETA_FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
+
+
+def beta_session(session: dict[str, Any]) -> dict[str, Any]:
+    """A GA session (as secrets are minted) in the beta `session.update` shape."""
+    audio = _object(session.get("audio"))
+    given_input, given_output = _object(audio.get("input")), _object(audio.get("output"))
+    moved = ("type", "model", "audio", "output_modalities")
+    shaped = {key: value for key, value in session.items() if key not in moved}
+    if "output_modalities" in session:
+        shaped["modalities"] = session["output_modalities"]
+    for key in ("voice", "speed"):
+        if key in given_output:
+            shaped[key] = given_output[key]
+    if "turn_detection" in given_input:
+        shaped["turn_detection"] = given_input["turn_detection"]
+    for side, given in (("input", given_input), ("output", given_output)):
+        fmt = given.get("format")
+        if isinstance(fmt, dict) and fmt.get("type") in _BETA_FORMATS:
+            shaped[f"{side}_audio_format"] = _BETA_FORMATS[fmt["type"]]
+    return shaped
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -14,7 +14,7 @@ import websockets
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import VoiceTable
 from voxgate.gateway.realtime.bill import SessionBill
-from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE
+from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, beta_session
 from voxgate.gateway.realtime.wire import ClientChannel, is_closed
 from voxgate.routing.planner import PlannedAttempt
 
@@ -38,7 +38,8 @@ class RealtimeRelay:
             headers = headers | {BETA_HEADER: BETA_VALUE}
         async with websockets.connect(url, additional_headers=headers) as upstream:
             if session:
-                await upstream.send(self._mapped({"type": "session.update", "session": session}))
+                shaped = beta_session(session) if self._channel.dialect.beta else session
+                await upstream.send(self._mapped({"type": "session.update", "session": shaped}))
             await _first_done(
                 self._client_to_upstream(upstream), self._upstream_to_client(upstream)
             )
