@@ -4,18 +4,21 @@ the access line written once per request."""
 import json
 import logging
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from voxgate.settings import Settings
 
 ACCESS_LOGGER = "voxgate.access"
-# What a handler may leave in the request's state for the access line (see `note_usage`).
-USAGE_STATE_KEY = "access_usage"
 # LogRecord attributes of every record: what remains in a record's __dict__ are the `extra`
 # fields a call passed, which the JSON lines carry as keys.
 _STANDARD_ATTRIBUTES = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime"}
 )
+
+
+# The access record of the request being served, per asyncio context (one per request).
+_access_record: ContextVar[dict[str, Any] | None] = ContextVar("access_record", default=None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -67,8 +70,16 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def note_usage(
-    state: dict[str, Any], *, model: str, route: str | None, cost_micro_usd: int | None
-) -> None:
-    """What a handler knows after the gateway answered, for the request's access line."""
-    state[USAGE_STATE_KEY] = {"model": model, "route": route, "cost_micro_usd": cost_micro_usd}
+def begin_access_record() -> dict[str, Any]:
+    """A request's access record, which `record_usage` fills from anywhere below (the tasks a
+    streamed answer runs in share it); the access line is written from it."""
+    record: dict[str, Any] = {}
+    _access_record.set(record)
+    return record
+
+
+def record_usage(*, model: str, route: str | None, cost_micro_usd: int | None) -> None:
+    """What the gateway knows once a request is settled, for its access line."""
+    record = _access_record.get()
+    if record is not None:
+        record.update(model=model, route=route, cost_micro_usd=cost_micro_usd)

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from voxgate.logs import ACCESS_LOGGER, USAGE_STATE_KEY
+from voxgate.logs import ACCESS_LOGGER, begin_access_record
 from voxgate.metrics import Metrics
 from voxgate.store.keys import KEY_PREFIX, SHOWN_PREFIX_LENGTH
 
@@ -24,6 +24,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        usage = begin_access_record()
         status = 500
         complete = False
         hung_up = False
@@ -56,7 +57,7 @@ class MetricsMiddleware:
             metrics: Metrics | None = getattr(scope["app"].state, "metrics", None)
             if metrics is not None:
                 metrics.observe_request(template, status, seconds)
-            _log_access(scope, template, status, seconds)
+            _log_access(scope, template, status, seconds, usage)
 
 
 def _template(scope: Scope) -> str:
@@ -65,11 +66,12 @@ def _template(scope: Scope) -> str:
     return str(getattr(scope.get("route"), "path", "unmatched"))
 
 
-def _log_access(scope: Scope, template: str, status: int, seconds: float) -> None:
+def _log_access(
+    scope: Scope, template: str, status: int, seconds: float, usage: dict[str, Any]
+) -> None:
     if not access_logger.isEnabledFor(logging.INFO):
         return
     state: dict[str, Any] = scope.get("state", {})
-    usage: dict[str, Any] = state.get(USAGE_STATE_KEY, {})
     fields = {
         "request_id": state.get("request_id", "-"),
         "client": scope["client"][0] if scope.get("client") else "-",
