@@ -216,3 +216,18 @@ def test_the_first_sentence_is_heard_while_the_text_model_is_still_answering(
     gate.set()
     rest = [c.choices[0].delta.audio for c in chunks if c.choices and c.choices[0].delta.audio]
     assert [a.transcript for a in rest if a and a.data] == SENTENCES[1:]
+
+
+def test_audio_that_does_not_decode_is_refused_by_name_before_any_route(
+    client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    not_audio = base64.b64encode(b"RIFF\x00\x00\x00\x00WAVE plain text").decode()
+    content = [{"type": "input_audio", "input_audio": {"data": not_audio, "format": "wav"}}]
+    with pytest.raises(openai.BadRequestError) as refused:
+        ask(
+            client,
+            [{"role": "user", "content": content}],
+            audio={"voice": "alloy", "format": "wav"},
+        )
+    assert refused.value.param == "messages[0].content[0].input_audio.data"
+    assert upstream.seen == []

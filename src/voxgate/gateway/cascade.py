@@ -29,7 +29,6 @@ from voxgate.gateway.chat import (
     reported_or_measured,
 )
 from voxgate.gateway.chat_completion import (
-    MIN_AUDIO_BYTES_PER_SECOND,
     content_parts,
     conversation_text,
     delta_text,
@@ -187,11 +186,11 @@ class CascadeJob:
 
 @dataclass(frozen=True, slots=True)
 class Clip:
-    """An input_audio part of the conversation: where it is, and its bytes (not yet decoded)."""
+    """An input_audio part of the conversation: where it is, and its audio."""
 
     message: int
     part: int
-    data: bytes
+    audio: PcmAudio
 
 
 @dataclass(frozen=True)
@@ -210,9 +209,10 @@ class CascadeChatJob:
     parameters: Mapping[str, Any]
     voice: str | None
     max_output_tokens: int | None
-    max_audio_seconds: float
     legs: Legs
     task: Task = "audio_chat"
+    # What each clip says, heard once however many chat routes are tried.
+    transcripts: dict[int, str] = field(default_factory=dict, compare=False)
 
     @property
     def content_type(self) -> str:
@@ -231,7 +231,7 @@ class CascadeChatJob:
         return taking(self.row, planner.plan(self.row, self.legs.providers.chat), self.parameters)
 
     def worst_case(self) -> list[Metered]:
-        heard = sum(len(clip.data) for clip in self.clips) / MIN_AUDIO_BYTES_PER_SECOND
+        heard = self._heard_seconds
         out = self.output_tokens
         return [
             Metered(
@@ -305,27 +305,25 @@ class CascadeChatJob:
             characters=spoken_characters,
         )
 
+    @property
+    def _heard_seconds(self) -> float:
+        return sum(clip.audio.duration_seconds for clip in self.clips)
+
     async def _request(self) -> tuple[ChatAudioRequest, float]:
-        """The conversation in text: clips heard, earlier spoken answers read back."""
+        """The conversation in text, with the seconds of audio heard to make it: clips heard,
+        earlier spoken answers read back."""
         messages = [_read_back(index, message) for index, message in enumerate(self.messages)]
-        heard = 0.0
-        for clip in self.clips:
-            audio = await asyncio.to_thread(
-                decode_input,
-                clip.data,
-                sample_rate=RECOGNIZER_SAMPLE_RATE,
-                max_seconds=self.max_audio_seconds,
-                param=f"messages[{clip.message}].content[{clip.part}].input_audio",
-            )
-            heard += audio.duration_seconds
-            text = await self.legs.heard(audio)
-            messages[clip.message]["content"][clip.part] = {"type": "text", "text": text}
+        for index, clip in enumerate(self.clips):
+            if index not in self.transcripts:
+                self.transcripts[index] = await self.legs.heard(clip.audio)
+            text = {"type": "text", "text": self.transcripts[index]}
+            messages[clip.message]["content"][clip.part] = text
         request = ChatAudioRequest(
             messages=tuple(messages),
             params=dict(self.parameters),
             max_output_tokens=self.output_tokens,
         )
-        return request, heard
+        return request, self._heard_seconds
 
     async def _spoken_chunk(
         self, event: dict[str, Any], sentence: str, heard_seconds: float
@@ -375,14 +373,32 @@ def audio_id(transcript: str) -> str:
     return AUDIO_ID_PREFIX + packed.rstrip("=")
 
 
-def clips_of(messages: list[dict[str, Any]]) -> tuple[Clip, ...]:
-    """The conversation's input_audio parts as bytes, each refused by name if it is not
-    base64 audio (a URL included); decoding waits until credit is held."""
-    return tuple(
-        Clip(m, p, audio_bytes(part["input_audio"]["data"], param=_clip_param(m, p)))
-        for m, message in enumerate(messages)
-        for p, part in enumerate(content_parts(message))
-        if part.get("type") == "input_audio"
+async def decoded_clips(
+    messages: list[dict[str, Any]], max_audio_seconds: float
+) -> tuple[Clip, ...]:
+    """The conversation's input_audio parts decoded for the speech recognizer, each refused by
+    name if it is not audio this gateway can decode (a URL included)."""
+    clips = []
+    for m, message in enumerate(messages):
+        for p, part in enumerate(content_parts(message)):
+            if part.get("type") != "input_audio":
+                continue
+            param = _clip_param(m, p)
+            data = audio_bytes(part["input_audio"]["data"], param=param)
+            audio = await asyncio.to_thread(
+                decode_input,
+                data,
+                sample_rate=RECOGNIZER_SAMPLE_RATE,
+                max_seconds=max_audio_seconds,
+                param=param,
+            )
+            clips.append(Clip(m, p, audio))
+    return tuple(clips)
+
+
+def has_audio(messages: list[dict[str, Any]]) -> bool:
+    return any(
+        part.get("type") == "input_audio" for message in messages for part in content_parts(message)
     )
 
 

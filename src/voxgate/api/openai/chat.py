@@ -23,15 +23,22 @@ from voxgate.api.openai.chat_body import ChatCompletionBody
 from voxgate.api.openai.sse import event, sse_response
 from voxgate.api.responses import JSONResponse
 from voxgate.audio.encode import encode_off_loop
+from voxgate.billing.pricing import format_usd, hold_amount
 from voxgate.catalog.schema import ModelRow
-from voxgate.errors import GatewayError, InvalidRequestError, NotFoundError
-from voxgate.gateway.cascade import CascadeChatJob, clips_of
+from voxgate.errors import (
+    GatewayError,
+    InsufficientCreditError,
+    InvalidRequestError,
+    NotFoundError,
+)
+from voxgate.gateway.cascade import CascadeChatJob, decoded_clips, has_audio
 from voxgate.gateway.chat_completion import ChatCompletionJob, check_parameters
 from voxgate.gateway.jobs import Job
 from voxgate.gateway.pipeline import Completed
 from voxgate.gateway.streaming import Streamed
 from voxgate.providers.openai_style.chat import ChatChunk, ChatCompletionResult
 from voxgate.services import Services, services_of
+from voxgate.store.keys import Principal
 from voxgate.types import Task
 
 DEPRECATED_MAX_TOKENS = '299 - "max_tokens is deprecated; use max_completion_tokens"'
@@ -45,7 +52,7 @@ async def create_chat_completion(request: Request) -> Response:
     async def build() -> tuple[ModelRow, Task, Job]:
         row = _chat_model(services, chat)
         chat.check_against(row)
-        return row, "audio_chat", _job(services, chat, row)
+        return row, "audio_chat", await _job(services, principal, chat, row)
 
     request_id = request.state.request_id
     model = chat.model[:200]
@@ -57,20 +64,24 @@ async def create_chat_completion(request: Request) -> Response:
     return JSONResponse(await _completion(chat, completed, request_id), headers=headers)
 
 
-def _job(services: Services, chat: ChatCompletionBody, row: ModelRow) -> Job:
-    """The conversation on an audio chat model, or on a cascade of three models."""
+async def _job(
+    services: Services, principal: Principal, chat: ChatCompletionBody, row: ModelRow
+) -> Job:
+    """The conversation on an audio chat model, or on a cascade of three models (whose audio
+    the gateway decodes, so bad audio is refused by name before any route is tried)."""
     parameters = chat.standard_parameters()
     check_parameters(row, parameters)
     voice = chat.audio.voice if chat.wants_audio and chat.audio else None
     if row.cascade is not None:
+        if has_audio(chat.messages):
+            await _credit_for_decoding(services, principal, row)
         return CascadeChatJob(
             row=row,
             messages=tuple(chat.messages),
-            clips=clips_of(chat.messages),
+            clips=await decoded_clips(chat.messages, services.settings.max_audio_seconds),
             parameters=parameters,
             voice=voice,
             max_output_tokens=chat.output_tokens,
-            max_audio_seconds=services.settings.max_audio_seconds,
             legs=services.gateway.legs(row),
         )
     return ChatCompletionJob(
@@ -83,6 +94,18 @@ def _job(services: Services, chat: ChatCompletionBody, row: ModelRow) -> Job:
         providers=services.gateway.providers,
         tokens=services.gateway.tokens,
     )
+
+
+async def _credit_for_decoding(services: Services, principal: Principal, row: ModelRow) -> None:
+    """Decoding costs CPU and memory: a workspace that cannot pay the model's minimum hold is
+    refused before its audio is opened (as the unified endpoint does)."""
+    needed = hold_amount(row.pricing, [])
+    available = await services.holds.available(principal.workspace_id)
+    if available < needed:
+        raise InsufficientCreditError(
+            f"Not enough credit: this request must hold at least ${format_usd(needed)} and "
+            f"the workspace has ${format_usd(available)} available."
+        )
 
 
 def _chat_model(services: Services, chat: ChatCompletionBody) -> ModelRow:
