@@ -263,6 +263,7 @@ def test_minting_is_recorded_and_bounded_per_key(
     assert statuses[-1].json()["error"]["code"] == "too_many_client_secrets"
     minted = [r for r in records if r["task"] == "realtime_secret"]
     assert len(minted) == 101
+    assert statuses[0].headers["x-request-id"] in {r["request_id"] for r in minted}
     assert sorted({r["status"] for r in minted}) == ["rejected", "succeeded"]
 
 

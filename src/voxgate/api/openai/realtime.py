@@ -72,7 +72,9 @@ async def create_client_secret(request: Request) -> Response:
     principal = await authenticate(request, services)
     body = await parse_body(request, ClientSecretBody)
     row = _realtime_model(services, str(body.session.get("model", "")))
-    minted = await _mint(services, principal, row, body.session, body.expires_after.seconds)
+    minted = await _mint(
+        services, principal, row, body.session, body.expires_after.seconds, _request_id(request)
+    )
     expires_at = int(minted.expires_at.timestamp())
     return JSONResponse(
         {
@@ -90,7 +92,9 @@ async def create_session(request: Request) -> Response:
     body = await parse_body(request, SessionBody)
     row = _realtime_model(services, body.model)
     session = body.model_dump()
-    minted = await _mint(services, principal, row, session, DEFAULT_TTL_SECONDS)
+    minted = await _mint(
+        services, principal, row, session, DEFAULT_TTL_SECONDS, _request_id(request)
+    )
     expires_at = int(minted.expires_at.timestamp())
     return JSONResponse(
         session
@@ -115,7 +119,7 @@ def wants_realtime(services: Services, body: object) -> bool:
 
 
 async def unified_realtime(
-    services: Services, principal: Principal, body: object
+    services: Services, principal: Principal, body: object, request_id: str | None = None
 ) -> dict[str, Any]:
     """`task: realtime` on POST /api/v1/audio: `input` (after any `instructions`) instructs the
     session; the voice, speed and output format are the session's audio output."""
@@ -139,7 +143,9 @@ async def unified_realtime(
         "instructions": "\n\n".join(filter(None, (request.instructions, request.input))),
         "audio": {"output": output},
     }
-    minted = await _mint(services, principal, row, session, DEFAULT_TTL_SECONDS)
+    minted = await _mint(
+        services, principal, row, session, DEFAULT_TTL_SECONDS, request_id or new_request_id()
+    )
     return {
         "object": "realtime.session",
         "data": {
@@ -158,9 +164,9 @@ async def _mint(
     row: ModelRow,
     session: dict[str, Any],
     ttl_seconds: int,
+    request_id: str,
 ) -> MintedSecret:
     """Mint a secret under the key's quota of live secrets; either way, a usage record."""
-    request_id = new_request_id()
     started = time.perf_counter()
     status, http_status, code = "succeeded", 200, None
     try:
@@ -326,6 +332,11 @@ def _presented_secret(websocket: WebSocket) -> str:
         if protocol.startswith(SUBPROTOCOL_KEY):
             return str(protocol[len(SUBPROTOCOL_KEY) :])
     return ""
+
+
+def _request_id(request: Request) -> str:
+    request_id: str = request.state.request_id
+    return request_id
 
 
 def _realtime_model(services: Services, model_id: str) -> ModelRow:
