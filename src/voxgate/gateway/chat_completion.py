@@ -1,4 +1,5 @@
-"""A whole chat completion on an audio chat model: the conversation as the client sent it.
+"""A chat completion on an audio chat model, whole or streamed: the conversation as the client
+sent it.
 
 Every parameter the client gave is sent upstream. A route that does not take one of them is not
 tried (the parameter would be dropped or refused there); a parameter that no route of the model
