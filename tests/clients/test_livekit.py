@@ -41,7 +41,7 @@ def test_stt_on_the_default_model(results: dict[str, Any]) -> None:
     assert_heard(answer["text"])
 
 
-def test_stt_on_whisper_1_reads_the_language(results: dict[str, Any]) -> None:
+def test_stt_on_whisper_1(results: dict[str, Any]) -> None:
+    # The plugin asks whisper-1 for verbose_json; a body the SDK could not parse would raise.
     answer = succeeded(results, "stt_whisper_1")
     assert answer["type"] == "final_transcript" and answer["text"] == FAST_TRANSCRIPT
-    assert answer["language"] == "en"
