@@ -62,7 +62,6 @@ async def _recognize(config: dict[str, Any], **options: Any) -> dict[str, Any]:
             "model": stt.model,
             "type": str(event.type.value),
             "text": best.text,
-            "language": str(best.language),
         }
     finally:
         await stt.aclose()
