@@ -150,6 +150,7 @@ def test_aliases_resolve_to_their_rows() -> None:
         "tts-1-hd": "gpt-4o-mini-tts",
         "gpt-4o-transcribe": "whisper-1",
         "gpt-4o-mini-transcribe": "whisper-1",
+        "gpt-transcribe": "whisper-1",
         "gpt-4o-audio-preview": "gpt-audio",
         "gpt-4o-mini-audio-preview": "gpt-audio",
         "gpt-realtime": "gpt-audio-1.5",
