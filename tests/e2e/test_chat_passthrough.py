@@ -523,3 +523,48 @@ def test_a_malformed_usage_is_the_providers_failure_not_the_gateways(
         )
     assert reply.status_code in (502, 503), reply.text
     assert "prompt_tokens" in reply.json()["error"]["message"]
+
+
+def direct_clients(upstream: FakeUpstream) -> dict[str, openai.OpenAI]:
+    """The official clients straight at the upstream, as OpenAI and as an Azure deployment."""
+    return {
+        "gpt-audio": openai.OpenAI(
+            base_url=f"{upstream.base_url}/v1", api_key="sk-direct", max_retries=0
+        ),
+        "gpt-audio-1.5": openai.AzureOpenAI(
+            azure_endpoint=upstream.base_url,
+            api_key="azure-direct",
+            api_version="2025-01-01-preview",
+            max_retries=0,
+        ),
+    }
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_upstream_request_is_the_one_the_sdk_sends(
+    client: openai.OpenAI, upstream: FakeUpstream, model: str
+) -> None:
+    """The official SDK called straight at the upstream is the oracle: through the gateway, the
+    same call reaches the upstream with the same path and the same body."""
+    direct = direct_clients(upstream)[model]
+    call: Any = {
+        "model": model,
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}]},
+        ],
+        "modalities": ["text", "audio"],
+        "audio": {"voice": "alloy", "format": "pcm16"},
+        "tools": [WEATHER_TOOL],
+        "tool_choice": "auto",
+        "logprobs": True,
+        "top_logprobs": 2,
+        "temperature": 0.2,
+        "seed": 7,
+        "max_completion_tokens": 300,
+    }
+    direct.chat.completions.create(**call)
+    client.chat.completions.create(**call)
+    [(sdk_path, sdk_body), (gateway_path, gateway_body)] = upstream.seen
+    assert gateway_path == sdk_path
+    assert gateway_body == sdk_body
