@@ -359,3 +359,31 @@ def test_metrics_count_requests_attempts_failovers_and_credit(
     assert spent and float(spent[0].split()[-1]) >= reply["usage"]["cost_micro_usd"] > 0
     assert "voxgate_holds_open 0" in text
     assert 'voxgate_request_seconds_bucket{path="/api/v1/audio",le="+Inf"}' in text
+
+
+def test_gemini_speech_reaches_the_client_as_gemini_streams_it(
+    routed: RunningGateway, sim: RunningSimulator, key: str
+) -> None:
+    every_ms = 150
+    sim.queue_faults(
+        GEMINI, {"kind": "paced", "first_chunk_ms": 100, "chunk_interval_ms": every_ms}
+    )
+    body = {
+        "model": "gemini-2.5-flash-tts",
+        "input": "One, two, three, four, five, six.",
+        "voice": "Kore",
+        "response_format": "pcm",
+    }
+    started = time.monotonic()
+    with (
+        routed.client(key) as client,
+        client.stream("POST", "/v1/audio/speech", json=body) as response,
+    ):
+        assert response.status_code == 200, response.read()
+        arrivals = [time.monotonic() - started for chunk in response.iter_raw() if chunk]
+    [call] = sim.requests()
+    assert call["path"] == "/v1beta/models/gemini-2.5-flash-preview-tts:streamGenerateContent"
+    assert call["query"] == "alt=sse"
+    assert len(arrivals) >= 3, "the paced answer came as one piece"
+    # Gemini paced its (a dozen) chunks: the first audio cannot have waited for the last.
+    assert arrivals[-1] - arrivals[0] >= 3 * every_ms / 1000

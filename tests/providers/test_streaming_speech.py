@@ -209,3 +209,25 @@ async def test_an_sse_stream_cut_before_its_done_event_is_an_error_after_the_aud
         assert (await anext(stream)).samples
         with pytest.raises(UpstreamError, match=r"before speech\.audio\.done"):
             await anext(stream)
+
+
+async def test_a_stream_may_outlast_the_timeout_while_each_wait_is_within_it(
+    sim: RunningSimulator,
+) -> None:
+    """The upstream timeout bounds each wait of a stream, not the whole stream."""
+    http = UpstreamHttp(timeout_seconds=1, max_response_bytes=10_000_000)
+    try:
+        [case] = [c for c in cases(http, sim.base_url) if c.name == "openai"]
+        sim.reset()
+        sim.queue_faults(KEY, {"kind": "paced", "first_chunk_ms": 400, "chunk_interval_ms": 400})
+        started = time.monotonic()
+        pieces = [
+            pcm
+            async for pcm in case.provider.stream_speech(
+                SpeechRequest(text="A long answer.", voice="coral"), case.upstream
+            )
+        ]
+        assert time.monotonic() - started > 1.5
+        assert sum(pcm.duration_seconds for pcm in pieces) == pytest.approx(1.0, abs=0.05)
+    finally:
+        await http.aclose()

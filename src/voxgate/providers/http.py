@@ -17,6 +17,10 @@ class UpstreamHttp:
         self, *, timeout_seconds: float, max_response_bytes: int, connections: int = 256
     ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        # A stream may last longer than any one answer should: each wait is bounded instead.
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeout_seconds, sock_read=timeout_seconds
+        )
         self._max_response_bytes = max_response_bytes
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
@@ -59,7 +63,9 @@ class UpstreamHttp:
     ) -> AsyncIterator[bytes]:
         """POST for raw audio read as it arrives (chunked transfer), within the size limit."""
         try:
-            async with self.session().post(url, headers=headers, json=json) as response:
+            async with self.session().post(
+                url, headers=headers, json=json, timeout=self._stream_timeout
+            ) as response:
                 if response.status >= 400:
                     raise _status_error(provider, response, await self._read(provider, response))
                 _expect_audio(provider, response.content_type)
@@ -99,7 +105,9 @@ class UpstreamHttp:
     ) -> AsyncIterator[dict[str, Any]]:
         """POST and read server-sent events (`data: <json>` lines) as they arrive."""
         try:
-            async with self.session().post(url, headers=headers, json=json) as response:
+            async with self.session().post(
+                url, headers=headers, json=json, timeout=self._stream_timeout
+            ) as response:
                 if response.status >= 400:
                     raise _status_error(provider, response, await self._read(provider, response))
                 if response.content_type != "text/event-stream":
