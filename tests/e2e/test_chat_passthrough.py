@@ -540,13 +540,24 @@ def direct_clients(upstream: FakeUpstream) -> dict[str, openai.OpenAI]:
     }
 
 
+ONE_CHUNK = {
+    "id": "chatcmpl-one",
+    "object": "chat.completion.chunk",
+    "created": 1_760_000_000,
+    "model": "gpt-audio",
+    "choices": [{"index": 0, "delta": {"content": "Sunny."}, "finish_reason": "stop"}],
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 @pytest.mark.parametrize("model", MODELS)
 def test_the_upstream_request_is_the_one_the_sdk_sends(
-    client: openai.OpenAI, upstream: FakeUpstream, model: str
+    client: openai.OpenAI, upstream: FakeUpstream, model: str, stream: bool
 ) -> None:
     """The official SDK called straight at the upstream is the oracle: through the gateway, the
     same call reaches the upstream with the same path and the same body."""
     direct = direct_clients(upstream)[model]
+    upstream.events = [ONE_CHUNK]
     call: Any = {
         "model": model,
         "messages": [
@@ -563,8 +574,12 @@ def test_the_upstream_request_is_the_one_the_sdk_sends(
         "seed": 7,
         "max_completion_tokens": 300,
     }
-    direct.chat.completions.create(**call)
-    client.chat.completions.create(**call)
+    if stream:
+        call |= {"stream": True, "stream_options": {"include_usage": True}}
+    for caller in (direct, client):
+        answer = caller.chat.completions.create(**call)
+        if stream:
+            list(answer)
     [(sdk_path, sdk_body), (gateway_path, gateway_body)] = upstream.seen
     assert gateway_path == sdk_path
     assert gateway_body == sdk_body
