@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import openai
 import pytest
+from openai.types.audio import TranscriptionStreamEvent
+from pydantic import TypeAdapter
 
 from tests.audio_probe import probe, probe_pcm16, word_error_rate
 from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway
@@ -141,6 +143,10 @@ def test_transcription_streams_text_events(client: openai.OpenAI, spoken: bytes)
         model="local-whisper-tiny-en", file=("speech.wav", spoken, "audio/wav"), stream=True
     )
     events = list(stream)
+    # The SDK builds stream events without checking them; its own types judge here.
+    checked = TypeAdapter(TranscriptionStreamEvent)
+    for streamed in events:
+        checked.validate_python(streamed.to_dict())
     assert events[-1].type == "transcript.text.done"
     assert "".join(e.delta for e in events[:-1] if e.type == "transcript.text.delta").strip()
     assert word_error_rate(SENTENCE, events[-1].text) <= 0.1

@@ -266,4 +266,23 @@ async def _events(result: TranscriptionResult, completed: Completed) -> AsyncIte
     # the route gave no segments (OpenAI's json format has none).
     for piece in [segment.text for segment in result.segments] or [result.text]:
         yield event({"type": "transcript.text.delta", "delta": piece + " "})
-    yield event({"type": "transcript.text.done", "text": result.text, "usage": _usage(result)})
+    done: dict[str, Any] = {"type": "transcript.text.done", "text": result.text}
+    tokens = _token_usage(result)
+    if tokens is not None:  # the done event's usage is token usage only; duration has no place
+        done["usage"] = tokens
+    yield event(done)
+
+
+def _token_usage(result: TranscriptionResult) -> dict[str, Any] | None:
+    usage = result.usage
+    if usage.input_audio_tokens is None and usage.input_text_tokens is None:
+        return None
+    audio, text = usage.input_audio_tokens or 0, usage.input_text_tokens or 0
+    output = usage.output_text_tokens or 0
+    return {
+        "type": "tokens",
+        "input_tokens": audio + text,
+        "input_token_details": {"audio_tokens": audio, "text_tokens": text},
+        "output_tokens": output,
+        "total_tokens": audio + text + output,
+    }
