@@ -167,8 +167,8 @@ def test_concurrency_counts_open_sessions(
         records = client.get("/api/v1/usage").json()["data"]
     refused = [r for r in records if r["status"] == "rejected"]
     assert len(refused) >= 2
-    assert {(r["task"], r["http_status"], r["error_code"]) for r in refused} == {
-        ("realtime", 429, "concurrency_limit_exceeded")
+    assert {(r["model"], r["http_status"], r["error_code"]) for r in refused} == {
+        ("gpt-audio-1.5", 429, "concurrency_limit_exceeded")
     }
 
 
@@ -407,3 +407,24 @@ async def main(url, key):
             await ws.send(event)
 asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
+
+
+def test_a_session_that_cannot_hold_its_first_step_is_refused_and_recorded(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-broke-{secrets.token_hex(4)}", "0.005")
+
+    async def refused() -> dict[str, Any]:
+        async with connect(gateway, key) as socket:
+            return await until(socket, "error", "session.created")
+
+    assert asyncio.run(refused())["error"]["code"] == "insufficient_credit"
+    with gateway.client(key) as client:
+        [record] = client.get("/api/v1/usage").json()["data"]
+    assert (record["task"], record["status"], record["http_status"]) == (
+        "realtime",
+        "rejected",
+        402,
+    )
+    assert wallet(gateway, key)["balance_micro_usd"] == 5_000

@@ -16,9 +16,14 @@ from voxgate.api.responses import JSONResponse
 from voxgate.billing.pricing import Metered, hold_amount
 from voxgate.billing.usage import UsageRecord
 from voxgate.catalog.schema import ModelRow
-from voxgate.errors import GatewayError, InvalidRequestError, NotFoundError, UpgradeRequiredError
+from voxgate.errors import (
+    GatewayError,
+    InsufficientCreditError,
+    InvalidRequestError,
+    NotFoundError,
+    UpgradeRequiredError,
+)
 from voxgate.gateway.jobs import usage_body
-from voxgate.gateway.limits import Limits
 from voxgate.gateway.realtime.bill import BillTerms, SessionBill
 from voxgate.gateway.realtime.dialect import dialect_of
 from voxgate.gateway.realtime.local import LocalWork, initial_config, serve_locally
@@ -232,8 +237,12 @@ async def realtime_socket(websocket: WebSocket) -> None:
     started = time.perf_counter()
     try:
         # Held for the whole session: rpm counts session opens, concurrency open sessions.
-        async with _limits(services).admitted(principal):
-            await bill.open()
+        async with gateway.admitted(principal, request_id, row.id):
+            try:
+                await bill.open()
+            except InsufficientCreditError as exc:  # refused before it held anything
+                await services.holds.record(_refused(bill, exc, started))
+                raise
             body = _session_body(services, row, attempt, channel, bill, session)
             await run_session(
                 channel,
@@ -243,8 +252,6 @@ async def realtime_socket(websocket: WebSocket) -> None:
                 _setting(services, "realtime_key_check_seconds", DEFAULT_KEY_CHECK_SECONDS),
             )
     except GatewayError as exc:
-        if not bill.hold_id:  # refused before it held anything: the refusal is its record
-            await services.holds.record(_refused(bill, exc, started))
         await channel.send({"type": "error", "error": exc.body()["error"]})
         await channel.close(POLICY_VIOLATION, (exc.code or "refused")[:120])
 
@@ -279,11 +286,6 @@ def _session_body(
     return serve_locally(
         channel, work, row, session, max_buffer_seconds=services.settings.max_audio_seconds
     )
-
-
-def _limits(services: Services) -> Limits:
-    # The gateway's own counters, so that sessions and requests share a key's limits.
-    return services.gateway._limits
 
 
 def _terms(services: Services, row: ModelRow) -> BillTerms:
