@@ -14,7 +14,9 @@ from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
 from openai.types.realtime import RealtimeServerEvent as GAServerEvent
 from pydantic import TypeAdapter
 
+from tests.audio_probe import word_error_rate
 from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway
+from voxgate.simulator.engine import FAST_TRANSCRIPT
 
 # The SDK's unions are Annotated discriminated unions, which mypy cannot take as a type here.
 GA: TypeAdapter[Any] = TypeAdapter(GAServerEvent)  # type: ignore[arg-type]
@@ -390,3 +392,39 @@ def test_a_unified_session_reaches_the_socket_in_either_dialect(
     session = asyncio.run(session_shown())
     voice = session["voice"] if beta else session["audio"]["output"]["voice"]
     assert (voice, session["instructions"]) == ("verse", "You are a museum guide.")
+
+
+@pytest.mark.parametrize("model", ["local-realtime", "gpt-audio-1.5"])
+def test_an_audio_item_is_heard_and_answered(
+    served: tuple[RunningGateway, RunningSimulator], model: str
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-item-{secrets.token_hex(4)}", "1.00")
+    question = "What time does the museum open tomorrow?"
+    pcm = spoken(gateway, key, question)
+
+    async def ask() -> str:
+        headers = {"Authorization": f"Bearer {key}"}
+        async with websockets.connect(url(gateway, model), additional_headers=headers) as socket:
+            script = Script(socket)
+            await script.until("session.created")
+            audio = base64.b64encode(pcm).decode()
+            item = {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_audio", "audio": audio}],
+            }
+            await script.send({"type": "conversation.item.create", "item": item})
+            await script.until("conversation.item.added")
+            await script.send({"type": "response.create"})
+            done = await script.until("response.output_audio_transcript.done")
+            transcript: str = done["transcript"]
+            return transcript
+
+    answer = asyncio.run(ask())
+    assert answer.startswith("The simulator heard: ")
+    heard = answer.removeprefix("The simulator heard: ")
+    if model == "local-realtime":  # the gateway's own Whisper heard the item
+        assert word_error_rate(question, heard) <= 0.2, heard
+    else:  # the fast simulator's fixed transcript
+        assert heard == FAST_TRANSCRIPT
