@@ -38,10 +38,15 @@ def test_health_and_readiness_carry_request_ids(gateway: RunningGateway) -> None
         assert client.get("/readyz").json()["database"] is True
 
 
-def start_in(data_dir: Path, log: Path, cwd: Path) -> subprocess.Popen[bytes]:
-    """`voxgate serve` with its output in `log`, outside the data dir, run from `cwd`."""
+def start_in(
+    data_dir: Path | None, log: Path, cwd: Path, **env_overrides: str
+) -> subprocess.Popen[bytes]:
+    """`voxgate serve` with its output in `log`, outside the data dir, run from `cwd` (with
+    no data dir given, the default one)."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("VOXGATE_")}
-    env |= {"VOXGATE_DATA_DIR": str(data_dir), "VOXGATE_ENGINE_PRELOAD": "false"}
+    env |= {"VOXGATE_ENGINE_PRELOAD": "false", **env_overrides}
+    if data_dir is not None:
+        env["VOXGATE_DATA_DIR"] = str(data_dir)
     with log.open("wb") as output:
         return subprocess.Popen(
             [sys.executable, "-m", "voxgate", "serve", "--port", str(free_port())],
@@ -52,9 +57,9 @@ def start_in(data_dir: Path, log: Path, cwd: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def serve_once(data_dir: Path, log: Path, cwd: Path) -> str:
+def serve_once(data_dir: Path | None, log: Path, cwd: Path, **env_overrides: str) -> str:
     """Start, wait for the banner's last line, stop; the output."""
-    process = start_in(data_dir, log, cwd)
+    process = start_in(data_dir, log, cwd, **env_overrides)
     try:
         deadline = time.monotonic() + 60
         while "serving on" not in log.read_text() and time.monotonic() < deadline:
@@ -85,37 +90,24 @@ def test_the_key_is_shown_once_and_kept_only_hashed(tmp_path: Path) -> None:
 
 
 def test_the_data_dir_does_not_follow_the_working_directory(tmp_path: Path) -> None:
-    """The default data dir is under $XDG_DATA_HOME: `serve` run in one directory and
-    `balance` run in another share one database."""
+    """The default data dir is under $XDG_DATA_HOME: `voxgate serve` run in one directory and
+    `voxgate balance default` run in another share one database."""
     home = tmp_path / "xdg"
     elsewhere, other = tmp_path / "one", tmp_path / "two"
     elsewhere.mkdir()
     other.mkdir()
+    served = serve_once(None, tmp_path / "serve.log", elsewhere, XDG_DATA_HOME=str(home))
+    assert "workspace 'default' created" in served
     env = {name: value for name, value in os.environ.items() if not name.startswith("VOXGATE_")}
     env |= {"XDG_DATA_HOME": str(home)}
-    created = subprocess.run(
-        [sys.executable, "-m", "voxgate", "workspaces", "create", "far", "--credit-usd", "2"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "balance $2.000000" in created.stdout, created.stdout
     found = subprocess.run(
-        [sys.executable, "-m", "voxgate", "balance", "far"],
+        [sys.executable, "-m", "voxgate", "balance", "default"],
         cwd=other,
         env=env,
         capture_output=True,
         text=True,
     )
     assert found.returncode == 0, found.stderr
-    assert "far  balance $2.000000" in found.stdout
+    assert "default  balance $5.000000" in found.stdout
     assert (home / "voxgate" / "voxgate.db").exists()
     assert not list(elsewhere.iterdir()) and not list(other.iterdir())
-
-
-def test_model_loading_is_reported(gateway: RunningGateway) -> None:
-    log = gateway.output.read_text()
-    assert "loading the local models" in log
-    assert re.search(r"local models loaded in \d+\.\d s", log), log
