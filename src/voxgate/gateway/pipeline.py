@@ -324,7 +324,7 @@ class AudioGateway:
         # No provider in this build serves the task, so every route counts as unconfigured.
         raise self._planner.unavailable(row, providers={})
 
-    async def _credit_for_decoding(self, principal: Principal, row: ModelRow) -> None:
+    async def credit_for_decoding(self, principal: Principal, row: ModelRow) -> None:
         """Decoding costs the gateway CPU and memory: a workspace that could not pay even the
         model's minimum hold is refused before its audio is opened."""
         needed = hold_amount(row.pricing, [])
@@ -357,7 +357,7 @@ class AudioGateway:
         self, request: UnifiedRequest, sample_rate: int, principal: Principal, row: ModelRow
     ) -> PcmAudio:
         data = audio_bytes(request.input)
-        await self._credit_for_decoding(principal, row)
+        await self.credit_for_decoding(principal, row)
         return await asyncio.to_thread(
             decode_input,
             data,

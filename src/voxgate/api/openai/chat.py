@@ -23,11 +23,9 @@ from voxgate.api.openai.chat_body import ChatCompletionBody
 from voxgate.api.openai.sse import event, sse_response
 from voxgate.api.responses import JSONResponse
 from voxgate.audio.encode import encode_off_loop
-from voxgate.billing.pricing import format_usd, hold_amount
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import (
     GatewayError,
-    InsufficientCreditError,
     InvalidRequestError,
     NotFoundError,
 )
@@ -74,7 +72,7 @@ async def _job(
     voice = chat.audio.voice if chat.wants_audio and chat.audio else None
     if row.cascade is not None:
         if has_audio(chat.messages):
-            await _credit_for_decoding(services, principal, row)
+            await services.gateway.credit_for_decoding(principal, row)
         return CascadeChatJob(
             row=row,
             messages=tuple(chat.messages),
@@ -94,18 +92,6 @@ async def _job(
         providers=services.gateway.providers,
         tokens=services.gateway.tokens,
     )
-
-
-async def _credit_for_decoding(services: Services, principal: Principal, row: ModelRow) -> None:
-    """Decoding costs CPU and memory: a workspace that cannot pay the model's minimum hold is
-    refused before its audio is opened (as the unified endpoint does)."""
-    needed = hold_amount(row.pricing, [])
-    available = await services.holds.available(principal.workspace_id)
-    if available < needed:
-        raise InsufficientCreditError(
-            f"Not enough credit: this request must hold at least ${format_usd(needed)} and "
-            f"the workspace has ${format_usd(available)} available."
-        )
 
 
 def _chat_model(services: Services, chat: ChatCompletionBody) -> ModelRow:
