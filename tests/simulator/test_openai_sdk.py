@@ -249,3 +249,74 @@ def test_a_cut_stream_sends_its_first_chunk_then_drops(sim: RunningSimulator) ->
         ):
             received.append(chunk)
     assert len(received) == 1 and received[0].choices[0].delta.role == "assistant"
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+def test_a_required_tool_is_called(sim: RunningSimulator, surface: Surface) -> None:
+    client = surface.client(sim.base_url, KEY)
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-audio",
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tool_choice="required",
+        extra_headers=surface.extra_headers,
+    )
+    [choice] = ChatCompletion.model_validate(raw.http_response.json()).choices
+    assert choice.finish_reason == "tool_calls"
+    [call] = choice.message.tool_calls or []
+    assert call.type == "function" and call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {}
+
+
+def test_a_streamed_tool_call_arrives_in_deltas(sim: RunningSimulator) -> None:
+    client = SURFACES[0].client(sim.base_url, KEY)
+    stream = client.chat.completions.create(
+        model="gpt-audio",
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        stream=True,
+    )
+    chunks = [ChatCompletionChunk.model_validate(chunk.to_dict()) for chunk in stream]
+    calls = [call for chunk in chunks for call in (chunk.choices[0].delta.tool_calls or [])]
+    assert calls[0].id and calls[0].function and calls[0].function.name == "get_weather"
+    arguments = "".join(call.function.arguments or "" for call in calls if call.function)
+    assert json.loads(arguments) == {}
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+def test_logprobs_come_per_word_with_alternatives(sim: RunningSimulator) -> None:
+    client = SURFACES[0].client(sim.base_url, KEY)
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-audio",
+        messages=[{"role": "user", "content": "Hello."}],
+        logprobs=True,
+        top_logprobs=2,
+    )
+    [choice] = ChatCompletion.model_validate(raw.http_response.json()).choices
+    assert choice.logprobs and choice.logprobs.content
+    assert "".join(entry.token for entry in choice.logprobs.content) == choice.message.content
+    assert all(len(entry.top_logprobs) == 2 for entry in choice.logprobs.content)
+    stream = client.chat.completions.create(
+        model="gpt-audio",
+        messages=[{"role": "user", "content": "Hello."}],
+        logprobs=True,
+        stream=True,
+    )
+    chunks = [ChatCompletionChunk.model_validate(chunk.to_dict()) for chunk in stream]
+    scored = [c.choices[0] for c in chunks if c.choices and c.choices[0].delta.content]
+    assert scored and all(
+        choice.logprobs
+        and choice.logprobs.content
+        and choice.logprobs.content[0].token == choice.delta.content
+        for choice in scored
+    )

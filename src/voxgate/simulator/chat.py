@@ -16,6 +16,7 @@ from voxgate.audio.encode import encode
 from voxgate.audio.pcm import PcmAudio
 from voxgate.simulator.engine import SimEngine
 from voxgate.simulator.pacing import pace_of, paced
+from voxgate.simulator.tool_calls import logprobs, streamed_tool_call, tool_call
 from voxgate.simulator.voices import OPENAI_VOICES
 from voxgate.simulator.wire import SimError, json_body, json_response, required
 
@@ -33,24 +34,29 @@ async def chat(request: Request, engine: SimEngine, model: str | None) -> Respon
         raise SimError(400, "messages must be a non-empty array", "messages")
     audio_options = _audio_options(body)
     system, text, heard_audio = _conversation(messages)
-    reply = await _reply(engine, system, text, heard_audio)
-    spoken = await engine.speak(reply) if audio_options is not None else None
+    call = tool_call(body)
+    reply = "" if call else await _reply(engine, system, text, heard_audio)
+    spoken = await engine.speak(reply) if audio_options is not None and not call else None
     usage = _chat_usage(system, text, heard_audio, reply, spoken)
+    top = int(body.get("top_logprobs") or 0)
+    scored = body.get("logprobs") is True and spoken is None and call is None
     if body.get("stream") is True:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        chunks = _chunks(model, reply, spoken, usage if include_usage else None)
+        choices = _streamed_choices(reply, spoken, call, top if scored else None)
+        chunks = _chunks(model, choices, usage if include_usage else None)
         events = [b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks]
         return StreamingResponse(
             paced([*events, b"data: [DONE]\n\n"], pace_of(request)),
             media_type="text/event-stream",
         )
-    message = _message(reply, spoken, (audio_options or {}).get("format"))
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": _message(reply, spoken, (audio_options or {}).get("format"), call),
+        "finish_reason": "tool_calls" if call else "stop",
+        "logprobs": logprobs(_words(reply), top) if scored else None,
+    }
     return json_response(
-        _completion(model, "chat.completion")
-        | {
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": usage,
-        }
+        _completion(model, "chat.completion") | {"choices": [choice], "usage": usage}
     )
 
 
@@ -65,7 +71,11 @@ def _audio_options(body: dict[str, Any]) -> dict[str, Any] | None:
     return dict(options)
 
 
-def _message(reply: str, spoken: PcmAudio | None, fmt: str | None) -> dict[str, Any]:
+def _message(
+    reply: str, spoken: PcmAudio | None, fmt: str | None, call: dict[str, Any] | None
+) -> dict[str, Any]:
+    if call is not None:
+        return {"role": "assistant", "content": None, "refusal": None, "tool_calls": [call]}
     if spoken is None:
         return {"role": "assistant", "content": reply, "refusal": None}
     data = spoken.samples if fmt == "pcm16" else encode(spoken, "wav")
@@ -82,30 +92,50 @@ def _message(reply: str, spoken: PcmAudio | None, fmt: str | None) -> dict[str, 
     }
 
 
-def _chunks(
-    model: str, reply: str, spoken: PcmAudio | None, usage: dict[str, Any] | None
+def _words(reply: str) -> list[str]:
+    """The reply cut as a tokenizer would: each word with the space before it."""
+    first, *rest = reply.split(" ")
+    return [token for token in (first, *(f" {word}" for word in rest)) if token]
+
+
+def _streamed_choices(
+    reply: str, spoken: PcmAudio | None, call: dict[str, Any] | None, top: int | None
 ) -> list[dict[str, Any]]:
-    """The answer as OpenAI streams it: the role, the deltas, the finish, then the usage."""
+    """Each streamed choice: the role, the deltas (with a word's logprobs when scored), the
+    finish."""
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": None, "refusal": None}]
-    words = [word + " " for word in reply.split()]
-    if spoken is None:
-        deltas += [{"content": word} for word in words]
+    if call is not None:
+        deltas += streamed_tool_call(call)
+    elif spoken is None:
+        deltas += [{"content": word} for word in _words(reply)]
     else:
         deltas.append({"audio": {"id": AUDIO_ID, "transcript": ""}})
-        deltas += [{"audio": {"transcript": word}} for word in words]
+        deltas += [{"audio": {"transcript": word}} for word in _words(reply)]
         samples = spoken.samples
         deltas += [
             {"audio": {"data": base64.b64encode(samples[i : i + STREAM_AUDIO_BYTES]).decode()}}
             for i in range(0, len(samples), STREAM_AUDIO_BYTES)
         ]
         deltas.append({"audio": {"expires_at": int(time.time()) + 3600}})
-    choices: list[list[dict[str, Any]]] = [
-        [{"index": 0, "delta": delta, "finish_reason": None}] for delta in deltas
-    ]
-    choices.append([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+    choices: list[dict[str, Any]] = []
+    for delta in deltas:
+        choices.append({"index": 0, "delta": delta, "finish_reason": None})
+        if top is not None and delta.get("content"):
+            choices[-1]["logprobs"] = logprobs([delta["content"]], top)
+    finish = "tool_calls" if call else "stop"
+    return [*choices, {"index": 0, "delta": {}, "finish_reason": finish}]
+
+
+def _chunks(
+    model: str, choices: list[dict[str, Any]], usage: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The answer as OpenAI streams it: a chunk per choice, then the usage."""
     # With include_usage every chunk carries `usage: null` and one last chunk has it, no choices.
     extra: dict[str, Any] = {"usage": None} if usage is not None else {}
-    chunks = [_completion(model, "chat.completion.chunk") | {"choices": c} | extra for c in choices]
+    chunks = [
+        _completion(model, "chat.completion.chunk") | {"choices": [choice]} | extra
+        for choice in choices
+    ]
     if usage is not None:
         chunks.append(_completion(model, "chat.completion.chunk") | {"choices": [], "usage": usage})
     return chunks
