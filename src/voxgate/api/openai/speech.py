@@ -36,12 +36,6 @@ async def create_speech(request: Request) -> Response:
             code="invalid_value",
         )
     unified = _unified(body)
-    row = services.catalog.get(str(body.get("model")))
-    if row is not None and row.interface != "audio" and stream_format == "audio":
-        # Audio chat models answer whole; their speech is read back, then sent as bytes.
-        completed = await services.gateway.handle(principal, unified, request.state.request_id)
-        data = completed.outcome.data
-        return Response(base64.b64decode(data["audio_base64"]), media_type=data["content_type"])
     stream = await services.gateway.stream_unified(principal, unified, request.state.request_id)
     if stream_format == "sse":
         return sse_response(_events(stream))
