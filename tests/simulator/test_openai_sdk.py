@@ -13,7 +13,12 @@ from typing import Any
 import openai
 import pytest
 from openai.types.audio import TranscriptionVerbose, TranslationVerbose
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionNamedToolChoiceParam,
+)
 
 from tests.gateway_process import RunningSimulator
 from tests.simulator.conftest import wav_tone
@@ -251,7 +256,7 @@ def test_a_cut_stream_sends_its_first_chunk_then_drops(sim: RunningSimulator) ->
     assert len(received) == 1 and received[0].choices[0].delta.role == "assistant"
 
 
-WEATHER_TOOL = {
+WEATHER_TOOL: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -261,12 +266,18 @@ WEATHER_TOOL = {
 }
 
 
+NAMED_CHOICE: ChatCompletionNamedToolChoiceParam = {
+    "type": "function",
+    "function": {"name": "get_weather"},
+}
+
+
 def test_a_required_tool_is_called(sim: RunningSimulator, surface: Surface) -> None:
     client = surface.client(sim.base_url, KEY)
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-audio",
         messages=[{"role": "user", "content": "Weather in Paris?"}],
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL],
         tool_choice="required",
         extra_headers=surface.extra_headers,
     )
@@ -282,8 +293,8 @@ def test_a_streamed_tool_call_arrives_in_deltas(sim: RunningSimulator) -> None:
     stream = client.chat.completions.create(
         model="gpt-audio",
         messages=[{"role": "user", "content": "Weather in Paris?"}],
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
-        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        tools=[WEATHER_TOOL],
+        tool_choice=NAMED_CHOICE,
         stream=True,
     )
     chunks = [ChatCompletionChunk.model_validate(chunk.to_dict()) for chunk in stream]
