@@ -12,7 +12,12 @@ from typing import Any
 
 import openai
 import pytest
-from openai.types.audio import TranscriptionVerbose, TranslationVerbose
+from openai.types.audio import (
+    TranscriptionTextDeltaEvent,
+    TranscriptionTextDoneEvent,
+    TranscriptionVerbose,
+    TranslationVerbose,
+)
 from openai.types.chat import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -331,3 +336,20 @@ def test_logprobs_come_per_word_with_alternatives(sim: RunningSimulator) -> None
         and choice.logprobs.content[0].token == choice.delta.content
         for choice in scored
     )
+
+
+def test_streamed_transcription(sim: RunningSimulator, surface: Surface) -> None:
+    client = surface.client(sim.base_url, KEY)
+    stream = client.audio.transcriptions.create(
+        model="gpt-4o-mini-transcribe",
+        file=("speech.wav", wav_tone(1.0), "audio/wav"),
+        stream=True,
+        extra_headers=surface.extra_headers,
+    )
+    events = [event.to_dict() for event in stream]
+    *deltas, done = events
+    assert [TranscriptionTextDeltaEvent.model_validate(delta).delta for delta in deltas]
+    finished = TranscriptionTextDoneEvent.model_validate(done)
+    assert finished.text == "".join(delta["delta"] for delta in deltas)
+    assert finished.usage is not None and finished.usage.input_tokens > 0
+    landed(sim, surface, "gpt-4o-mini-transcribe", "audio/transcriptions")

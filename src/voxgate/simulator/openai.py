@@ -30,7 +30,7 @@ SPEECH_FORMATS: dict[str, AudioFormat] = {
 MAX_SPEECH_CHARACTERS = 4096
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # OpenAI's limit on a transcription request
 SSE_PIECE_BYTES = 12_001
-TOKENS_PER_SECOND_OUT = 20
+TOKENS_PER_SECOND_IN, TOKENS_PER_SECOND_OUT = 10, 20
 
 
 async def speech(request: Request, engine: SimEngine, model: str | None) -> Response:
@@ -103,6 +103,8 @@ async def transcription(
     except AudioDecodeError as exc:
         raise SimError(400, f"Audio file might be corrupted or unsupported: {exc}", "file") from exc
     heard = await engine.hear(audio, translate=translate)
+    if form.get("stream") == "true" and not translate:
+        return _streamed_transcript(request, heard.text, audio.duration_seconds)
     fmt = str(form.get("response_format") or "json")
     if fmt == "text":
         return Response(heard.text, media_type="text/plain")
@@ -119,6 +121,26 @@ async def transcription(
             body["words"] = _words(heard.text, seconds)
     body["usage"] = {"type": "duration", "seconds": math.ceil(audio.duration_seconds)}
     return json_response(body)
+
+
+def _streamed_transcript(request: Request, text: str, seconds: float) -> Response:
+    """`transcript.text.delta` events a word at a time, then `transcript.text.done` with the
+    token usage, as the gpt-4o transcribe models stream."""
+    first, *rest = text.split(" ")
+    words = [first, *(f" {word}" for word in rest)]
+    audio_tokens = math.ceil(seconds * TOKENS_PER_SECOND_IN)
+    usage = {
+        "type": "tokens",
+        "input_tokens": audio_tokens,
+        "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": 0},
+        "output_tokens": len(words),
+        "total_tokens": audio_tokens + len(words),
+    }
+    events = [_event({"type": "transcript.text.delta", "delta": word}) for word in words]
+    done = _event({"type": "transcript.text.done", "text": text, "usage": usage})
+    return StreamingResponse(
+        paced([*events, done], pace_of(request)), media_type="text/event-stream"
+    )
 
 
 def _segment(text: str, seconds: float) -> dict[str, Any]:
