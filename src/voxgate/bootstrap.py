@@ -7,6 +7,7 @@ from pathlib import Path
 
 from voxgate.services import Services
 from voxgate.settings import Settings
+from voxgate.store.workspaces import WorkspaceNameTaken
 
 DEFAULT_WORKSPACE = "default"
 # Where versions before 0.1 kept the first key's secret unhashed; removed at start.
@@ -38,9 +39,15 @@ async def ensure_dev_access(services: Services) -> DevAccess:
     workspace = await services.workspaces.get_by_name(DEFAULT_WORKSPACE)
     if workspace is not None:
         return DevAccess(workspace.id, created=False, key=None)
-    workspace = await services.workspaces.create(
-        DEFAULT_WORKSPACE, opening_credit=settings.default_workspace_credit_micro_usd
-    )
+    try:
+        workspace = await services.workspaces.create(
+            DEFAULT_WORKSPACE, opening_credit=settings.default_workspace_credit_micro_usd
+        )
+    except WorkspaceNameTaken:
+        # Another gateway on the same database made it a moment ago (several starting at once).
+        taken = await services.workspaces.get_by_name(DEFAULT_WORKSPACE)
+        assert taken is not None, "a taken name has its workspace"
+        return DevAccess(taken.id, created=False, key=None)
     _, secret = await services.keys.create_key(workspace.id, "first key")
     return DevAccess(workspace.id, created=True, key=secret)
 
