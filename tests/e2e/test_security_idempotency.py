@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.gateway_process import RunningGateway, routed_gateway
+from voxgate.api.idempotency import MAX_STORED_ANSWER_BYTES
 
 SPEECH = {"model": "gpt-4o-mini-tts", "input": "Charge me once.", "voice": "alloy"}
 
@@ -128,3 +129,20 @@ def test_transcriptions_take_the_key_too(gateway: RunningGateway, key: str) -> N
     assert again.headers["idempotent-replayed"] == "true" and again.json() == first.json()
     assert start - balance(gateway, key) > 0
     assert len(usage_ids(gateway, key) - {first.headers["x-request-id"]}) == 1  # the speech
+
+
+def test_an_answer_too_large_to_keep_is_not_run_again(gateway: RunningGateway, key: str) -> None:
+    """About a minute of WAV is over the 2 MiB kept: the retry hears that the original ran."""
+    text = "The gateway keeps small answers for retries and names the large ones. " * 14
+    start = balance(gateway, key)
+    first = speak(gateway, key, "large-1", model="local-tts", input=text, response_format="wav")
+    assert first.status_code == 200, first.text
+    assert len(first.content) > MAX_STORED_ANSWER_BYTES
+    charged = start - balance(gateway, key)
+    again = speak(gateway, key, "large-1", model="local-tts", input=text, response_format="wav")
+    assert again.status_code == 409
+    error = again.json()["error"]
+    assert error["code"] == "idempotency_key_completed"
+    assert first.headers["x-request-id"] in error["message"]
+    assert start - balance(gateway, key) == charged
+    assert usage_ids(gateway, key) == {first.headers["x-request-id"]}
