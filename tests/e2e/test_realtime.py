@@ -140,12 +140,13 @@ def test_a_minted_secret_opens_a_metered_session(
     assert before - wallet["balance_micro_usd"] == expected
     with gateway.client(key) as client:
         records = [r for r in client.get("/api/v1/usage").json()["data"] if r["task"] == "realtime"]
-    # The response was charged as it finished, on a record of its own; the session's record
-    # lists what it charged and costs nothing more.
-    [response] = [r for r in records if r["request_id"].endswith(".1")]
-    [session] = [r for r in records if r["request_id"] + ".1" == response["request_id"]]
+    # The transcription and the response were each charged as they finished, on records of
+    # their own; the session's record lists what it charged and costs nothing more.
+    [session] = [r for r in records if "." not in r["request_id"]]
+    kinds = [line["status"] for line in session["attempts"]]
+    assert kinds == ["conversation.item.input_audio_transcription.completed", "response.done"]
+    [response] = [r for r in records if r["request_id"] == session["request_id"] + ".2"]
     assert response["cost_micro_usd"] == expected and session["cost_micro_usd"] == 0
-    assert [line["status"] for line in session["attempts"]] == ["response.done"]
 
 
 def test_revoked_and_unknown_secrets_are_refused(

@@ -104,6 +104,19 @@ def settled(gateway: RunningGateway, key: str) -> dict[str, Any]:
     return state
 
 
+def usage(gateway: RunningGateway, key: str) -> list[dict[str, Any]]:
+    """Every usage record of the key's workspace, page by page."""
+    records: list[dict[str, Any]] = []
+    params = {"limit": 1000}
+    with gateway.client(key) as client:
+        while True:
+            page = client.get("/api/v1/usage", params=params).json()
+            records += page["data"]
+            if not page["next"]:
+                return records
+            params["after"] = page["next"]
+
+
 def test_a_session_outliving_its_hold_lifetime_pays_for_every_response(
     served: tuple[RunningGateway, RunningSimulator],
 ) -> None:
@@ -127,9 +140,7 @@ def test_a_session_outliving_its_hold_lifetime_pays_for_every_response(
     after = settled(gateway, key)
     assert after["held_micro_usd"] == 0
     assert before - after["balance_micro_usd"] == sum(costs) > 0
-    with gateway.client(key) as client:
-        records = client.get("/api/v1/usage", params={"limit": 1000}).json()["data"]
-    charged = [r for r in records if r["task"] == "realtime" and r["cost_micro_usd"]]
+    charged = [r for r in usage(gateway, key) if r["task"] == "realtime" and r["cost_micro_usd"]]
     assert sorted(r["cost_micro_usd"] for r in charged) == sorted(costs)
 
 
@@ -428,3 +439,23 @@ def test_a_session_that_cannot_hold_its_first_step_is_refused_and_recorded(
         402,
     )
     assert wallet(gateway, key)["balance_micro_usd"] == 5_000
+
+
+def test_relayed_transcription_is_metered_without_a_response(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-relay-heard-{secrets.token_hex(4)}", "1.00")
+
+    async def commit_only() -> None:
+        async with connect(gateway, key) as socket:
+            await manual_turns(socket)
+            await append(socket, SECOND)
+            await socket.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            await until(socket, "conversation.item.input_audio_transcription.completed")
+
+    asyncio.run(commit_only())
+    settled(gateway, key)
+    heard = [r for r in usage(gateway, key) if "." in r["request_id"]]
+    # The simulator bills transcription by duration, as OpenAI may: one second, on its own line.
+    assert [r["audio_milliseconds"] for r in heard] == [1000]

@@ -80,8 +80,8 @@ _BETA_FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": 
 
 def beta_session(session: dict[str, Any]) -> dict[str, Any]:
     """A GA session (as secrets are minted) in the beta `session.update` shape."""
-    audio = _object(session.get("audio"))
-    given_input, given_output = _object(audio.get("input")), _object(audio.get("output"))
+    audio = as_object(session.get("audio"))
+    given_input, given_output = as_object(audio.get("input")), as_object(audio.get("output"))
     moved = ("type", "model", "audio", "output_modalities")
     shaped = {key: value for key, value in session.items() if key not in moved}
     if "output_modalities" in session:
@@ -98,5 +98,6 @@ def beta_session(session: dict[str, Any]) -> dict[str, Any]:
     return shaped
 
 
-def _object(value: object) -> dict[str, Any]:
+def as_object(value: object) -> dict[str, Any]:
+    """The value if it is a JSON object, else an empty one (for reading what peers sent)."""
     return value if isinstance(value, dict) else {}

@@ -14,7 +14,7 @@ import websockets
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import VoiceTable
 from voxgate.gateway.realtime.bill import SessionBill
-from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, beta_session
+from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, as_object, beta_session
 from voxgate.gateway.realtime.wire import ClientChannel, is_closed
 from voxgate.routing.planner import PlannedAttempt
 
@@ -51,26 +51,20 @@ class RealtimeRelay:
     async def _upstream_to_client(self, upstream: Any) -> None:
         async for message in upstream:
             text = message if isinstance(message, str) else message.decode()
-            if '"response.done"' in text:
+            # Only the billed events are parsed; the rest pass as they came.
+            if '"response.done"' in text or TRANSCRIBED in text:
                 event = orjson.loads(text)
-                if event.get("type") == "response.done":
-                    await self._charge(event.get("response") or {}, text)
+                meter = _METERS.get(event.get("type"))
+                if meter is not None:
+                    await self._charge(meter(event), str(event["type"]), text)
                     continue
             await self._channel.send_raw(text)
 
-    async def _charge(self, response: dict[str, Any], text: str) -> None:
-        usage = response.get("usage") or {}
-        details_in = usage.get("input_token_details") or {}
-        details_out = usage.get("output_token_details") or {}
-        metered = Metered(
-            text_input_tokens=int(details_in.get("text_tokens", 0)),
-            audio_input_tokens=int(details_in.get("audio_tokens", 0)),
-            text_output_tokens=int(details_out.get("text_tokens", 0)),
-            audio_output_tokens=int(details_out.get("audio_tokens", 0)),
-            requests=0,
-        )
+    async def _charge(self, metered: Metered, what: str, text: str) -> None:
+        """Charge the work the event reports, then pass it on (also when the charge ends the
+        session: the client sees what it was charged for)."""
         try:
-            await self._bill.charge(metered, "response.done")
+            await self._bill.charge(metered, what)
         finally:
             await self._channel.send_raw(text)
 
@@ -99,3 +93,43 @@ async def _first_done(*work: Any) -> None:
         error = None if task.cancelled() else task.exception()
         if error is not None and not is_closed(error):
             raise error
+
+
+TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
+
+
+def _response_usage(event: dict[str, Any]) -> Metered:
+    usage = as_object(as_object(event.get("response")).get("usage"))
+    details_in = as_object(usage.get("input_token_details"))
+    details_out = as_object(usage.get("output_token_details"))
+    return Metered(
+        text_input_tokens=_count(details_in.get("text_tokens")),
+        audio_input_tokens=_count(details_in.get("audio_tokens")),
+        text_output_tokens=_count(details_out.get("text_tokens")),
+        audio_output_tokens=_count(details_out.get("audio_tokens")),
+        requests=0,
+    )
+
+
+def _transcription_usage(event: dict[str, Any]) -> Metered:
+    """Input transcription is billed apart from responses: by tokens, or by duration."""
+    usage = as_object(event.get("usage"))
+    if usage.get("type") == "duration":
+        seconds = usage.get("seconds")
+        milliseconds = round(float(seconds) * 1000) if isinstance(seconds, int | float) else 0
+        return Metered(audio_milliseconds=max(0, milliseconds), requests=0)
+    details = as_object(usage.get("input_token_details"))
+    return Metered(
+        text_input_tokens=_count(details.get("text_tokens")),
+        audio_input_tokens=_count(details.get("audio_tokens")),
+        text_output_tokens=_count(usage.get("output_tokens")),
+        requests=0,
+    )
+
+
+_METERS = {"response.done": _response_usage, TRANSCRIBED: _transcription_usage}
+
+
+def _count(value: object) -> int:
+    """A token count as the provider reported it; anything but a non-negative integer is 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
