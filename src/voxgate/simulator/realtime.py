@@ -6,6 +6,7 @@ The conversation is the gateway's own served-session code (so relay tests meet t
 set a real provider sends); only the work behind it is simulated.
 """
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from voxgate.gateway.realtime.conversation import Conversation
 from voxgate.gateway.realtime.dialect import dialect_of
 from voxgate.gateway.realtime.responses import new_id
 from voxgate.gateway.realtime.session_config import SessionConfig
-from voxgate.gateway.realtime.vad import Vad
+from voxgate.gateway.realtime.vad import Vad, silero
 from voxgate.gateway.realtime.wire import ClientChannel, is_closed
 from voxgate.gateway.realtime.work import Heard
 from voxgate.simulator.engine import RATE, SimEngine
@@ -80,6 +81,7 @@ async def serve_realtime(websocket: WebSocket, engine: SimEngine, credential: st
         await websocket.close(1008, "missing credential")
         return
     await websocket.accept()
+    await asyncio.to_thread(silero)  # the detector's first load stays off the event loop
     channel = ClientChannel(websocket, dialect_of(websocket.headers))
     model = websocket.query_params.get("model") or websocket.query_params.get("deployment") or ""
     config = SessionConfig(id=new_id("sess"), model=model, voice="alloy")

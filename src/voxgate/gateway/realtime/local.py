@@ -2,6 +2,7 @@
 Silero server VAD on 24 kHz PCM16, Whisper to hear, a text chat route to answer, Piper to
 speak. Each leg is charged as it is done, whether or not a response completes."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from voxgate.gateway.realtime.conversation import Conversation
 from voxgate.gateway.realtime.dialect import GA
 from voxgate.gateway.realtime.responses import new_id
 from voxgate.gateway.realtime.session_config import RATE, SessionConfig
-from voxgate.gateway.realtime.vad import Vad
+from voxgate.gateway.realtime.vad import Vad, silero
 from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.realtime.work import Heard
 from voxgate.providers.protocols import ChatAudioRequest, SpeechRequest, TranscriptionRequest
@@ -99,6 +100,7 @@ async def serve_locally(
     max_buffer_seconds: float,
 ) -> None:
     """The session's conversation, starting from the settings it was minted with."""
+    await asyncio.to_thread(silero)  # the detector's first load stays off the event loop
     conversation = Conversation(
         channel,
         work,

@@ -21,7 +21,8 @@ WARM_UP_WINDOWS = 31
 
 
 def silero() -> Any:
-    from faster_whisper.vad import get_vad_model  # loaded on the first session that needs it
+    """The shared Silero model (faster-whisper caches it), loaded by the first session."""
+    from faster_whisper.vad import get_vad_model  # imported only by processes that serve VAD
 
     return get_vad_model()
 
