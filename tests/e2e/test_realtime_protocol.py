@@ -428,3 +428,43 @@ def test_an_audio_item_is_heard_and_answered(
         assert word_error_rate(question, heard) <= 0.2, heard
     else:  # the fast simulator's fixed transcript
         assert heard == FAST_TRANSCRIPT
+
+
+def test_speech_interrupts_the_response_in_progress(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-barge-{secrets.token_hex(4)}", "1.00")
+    pcm = spoken(gateway, key, "Wait, stop, I have another question.")
+    # The simulator's chat repeats what it heard: a long item makes a long answer to speak.
+    long_text = " ".join(["The museum has many rooms full of paintings and sculptures."] * 30)
+
+    async def barge_in() -> list[dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {key}"}
+        address = url(gateway, "local-realtime")
+        async with websockets.connect(address, additional_headers=headers) as socket:
+            script = Script(socket)
+            await script.until("session.created")
+            detection = {"type": "server_vad", "create_response": False, "interrupt_response": True}
+            session = {"type": "realtime", "audio": {"input": {"turn_detection": detection}}}
+            await script.send({"type": "session.update", "session": session})
+            await script.until("session.updated")
+            content = [{"type": "input_text", "text": long_text}]
+            item = {"type": "message", "role": "user", "content": content}
+            await script.send({"type": "conversation.item.create", "item": item})
+            await script.send({"type": "response.create"})
+            await script.until("response.output_audio.delta")
+            for start in range(0, len(pcm), 4800):
+                chunk = base64.b64encode(pcm[start : start + 4800]).decode()
+                await script.send({"type": "input_audio_buffer.append", "audio": chunk})
+            await script.until("response.done")
+            return script.events
+
+    events = asyncio.run(barge_in())
+    kinds = [e["type"] for e in events]
+    assert kinds.index("input_audio_buffer.speech_started") < kinds.index("response.done")
+    done = events[-1]
+    assert done["response"]["status"] == "cancelled"
+    assert done["response"]["output"][0]["status"] == "incomplete"
+    for event in events:
+        GA.validate_python(event)

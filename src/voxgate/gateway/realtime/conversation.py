@@ -161,9 +161,7 @@ class Conversation:
                     await self._start_response()
 
     async def _speech_started(self, at_ms: int) -> None:
-        detection = self._config.turn_detection
-        if detection is not None and detection.interrupt_response:
-            await self._stop_response()
+        """The client speaks: said first, then (with interrupt_response) the answer stops."""
         await self._channel.send(
             {
                 "type": "input_audio_buffer.speech_started",
@@ -171,6 +169,9 @@ class Conversation:
                 "item_id": self._buffer_item,
             }
         )
+        detection = self._config.turn_detection
+        if detection is not None and detection.interrupt_response:
+            await self._stop_response()
 
     async def _commit_event(self, event: dict[str, Any]) -> None:
         if not self._buffer:
