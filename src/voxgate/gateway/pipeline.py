@@ -1,7 +1,6 @@
 """The unified endpoint's chain of steps: validate → task → plan → hold → call → settle."""
 
 import asyncio
-import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
@@ -38,6 +37,7 @@ from voxgate.gateway.streaming import Streamed, StreamingJob, opener
 from voxgate.gateway.tasks import is_speech_to_text, looks_like_audio, resolve_task
 from voxgate.gateway.transcription import TranscriptionJob
 from voxgate.gateway.validation import UnifiedRequest, validate
+from voxgate.logs import record_usage
 from voxgate.metrics import Metrics
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.breaker import Breaker
@@ -138,12 +138,7 @@ class AudioGateway:
         self._breaker = breaker
         self._metrics = metrics
         self._retry = RetryPolicy(deadline_seconds=settings.request_deadline_seconds)
-        # A unary request ends by its deadline, so its hold outlives it; a stream may run on
-        # past the deadline and keeps its hold alive instead.
-        self._unary_ttl = max(
-            settings.hold_ttl_seconds, math.ceil(settings.request_deadline_seconds) + 60
-        )
-        self._stream_ttl = settings.hold_ttl_seconds
+        self._hold_ttl = settings.hold_ttl_seconds
 
     async def handle(
         self,
@@ -170,8 +165,10 @@ class AudioGateway:
         trace = Trace(principal, request_id, time.perf_counter(), model=model)
         async with self._admitted(trace):
             prepared = await self._prepare(trace, build)
-            served = await self._call(prepared, prepared.job.run)
-            charged = await self.settle(prepared, served.result.metered, served.attempt, served.log)
+            async with self._kept_alive(prepared.hold_id):
+                served = await self._call(prepared, prepared.job.run)
+                metered = served.result.metered
+                charged = await self.settle(prepared, metered, served.attempt, served.log)
             return Completed(prepared.task, served.result, charged)
 
     async def stream(
@@ -183,7 +180,7 @@ class AudioGateway:
         stack = AsyncExitStack()
         await stack.enter_async_context(self._admitted(trace))
         try:
-            prepared = await self._prepare(trace, build, ttl_seconds=self._stream_ttl)
+            prepared = await self._prepare(trace, build)
             job = prepared.job
             if not isinstance(job, StreamingJob):
                 raise InvalidRequestError(
@@ -223,9 +220,10 @@ class AudioGateway:
 
     @asynccontextmanager
     async def _kept_alive(self, hold_id: str) -> AsyncIterator[None]:
-        """Keep a hold from expiring for as long as its stream lives, however slowly the
-        client reads."""
-        ttl = self._stream_ttl
+        """Keep a hold from expiring for as long as its request lives: however long the engine
+        works or however slowly a stream's client reads, no reaper frees it; a dead process's
+        holds still expire one lifetime after its last beat."""
+        ttl = self._hold_ttl
 
         async def beat() -> None:
             while True:
@@ -261,9 +259,7 @@ class AudioGateway:
             await self._holds.record(_failed(trace, exc, status="rejected"))
             raise
 
-    async def _prepare(
-        self, trace: Trace, build: JobBuilder, *, ttl_seconds: int | None = None
-    ) -> "Prepared":
+    async def _prepare(self, trace: Trace, build: JobBuilder) -> "Prepared":
         """Build (validating), plan and hold; a refusal here is recorded and costs nothing."""
         principal = trace.principal
         try:
@@ -277,7 +273,7 @@ class AudioGateway:
                 key_id=principal.key_id,
                 request_id=trace.request_id,
                 amount=amount,
-                ttl_seconds=ttl_seconds or self._unary_ttl,
+                ttl_seconds=self._hold_ttl,
             )
         except GatewayError as exc:
             await self._holds.record(_failed(trace, exc, status="rejected"))
@@ -395,6 +391,7 @@ class AudioGateway:
         usage = replace(usage, hold_micro_usd=prepared.amount)
         # Shielded: a client hanging up must not leave the hold behind.
         await asyncio.shield(self._holds.release(prepared.hold_id, usage))
+        record_usage(model=prepared.row.id, route=None, cost_micro_usd=0)
 
     async def settle(
         self,
@@ -421,6 +418,7 @@ class AudioGateway:
         )
         charged = await asyncio.shield(self._holds.settle(prepared.hold_id, price, usage))
         self._metrics.observe_charge(prepared.row.id, charged)
+        record_usage(model=prepared.row.id, route=attempt.label, cost_micro_usd=charged)
         return charged
 
     @property
