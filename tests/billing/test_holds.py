@@ -230,3 +230,18 @@ async def test_reapers_release_expired_holds_once(database: Database) -> None:
     assert wallet is not None
     assert (wallet.balance_micro_usd, wallet.held_micro_usd) == (100_000, 0)
     assert await holds.reap_expired(later) == 0
+
+
+async def test_a_request_id_seen_twice_is_charged_and_recorded_twice(database: Database) -> None:
+    # A load balancer's X-Request-ID, retried on another gateway, reaches settlement twice.
+    workspace_id = await funded(database, 100_000)
+    holds = Holds(database)
+    first = await place(holds, workspace_id, 10_000, "lb-abc-123")
+    second = await place(holds, workspace_id, 10_000, "lb-abc-123")
+    assert await holds.settle(first, MicroUSD(1_000), usage("lb-abc-123", workspace_id)) == 1_000
+    assert await holds.settle(second, MicroUSD(2_000), usage("lb-abc-123", workspace_id)) == 2_000
+    async with database.reading() as connection:
+        ids = (await connection.execute(select(UsageRow.request_id))).scalars().all()
+    assert len(ids) == 2 and "lb-abc-123" in ids
+    assert all(request_id.startswith("lb-abc-123") for request_id in ids)
+    await assert_books_balance(database, workspace_id)

@@ -295,4 +295,5 @@ async def _insert_usage(
         values["charged_micro_usd"] = charged
     if held is not None:
         values["hold_micro_usd"] = held
-    await tx.execute(sql.INSERT_USAGE, **values)
+    while await tx.execute(sql.INSERT_USAGE, **values) == 0:
+        values["request_id"] = f"{usage.request_id[:48]}.dup-{secrets.token_hex(6)}"

@@ -73,7 +73,11 @@ EXPIRED_HOLDS = Sql("SELECT id FROM holds WHERE status = 'open' AND expires_at <
 
 # The columns are the record's own field names, never input.
 USAGE_COLUMNS = (*(field.name for field in fields(UsageRecord)), "created_at")
+# A request id can come from the client's load balancer (X-Request-ID), which may send it
+# twice (a retry on another gateway): the second record is told apart, never refused, since a
+# refused insert would roll back its settlement.
 INSERT_USAGE = Sql(
     f"INSERT INTO usage_records ({', '.join(USAGE_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join(':' + column for column in USAGE_COLUMNS)})"
+    f"VALUES ({', '.join(':' + column for column in USAGE_COLUMNS)}) "
+    "ON CONFLICT (request_id) DO NOTHING"
 )
