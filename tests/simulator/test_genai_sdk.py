@@ -3,8 +3,10 @@ nested snake_case and the REST docs' camelCase, one and two speakers, transcript
 generation. Answers are parsed by the package's own types; faults are its own error classes."""
 
 import base64
+import json
 
 import httpx
+import httpx2
 import pytest
 from google import genai
 from google.genai import errors, types
@@ -170,3 +172,23 @@ def test_a_fault_on_a_stream_is_the_sdks_own_error(sim: RunningSimulator) -> Non
     with pytest.raises(errors.ClientError) as raised:
         list(sdk.models.generate_content_stream(model=TTS_MODEL, contents="Hi.", config=config))
     assert raised.value.code == 429 and raised.value.status == "RESOURCE_EXHAUSTED"
+
+
+# Below HTTP the SDK has no error class of its own: it raises its HTTP client's (httpx2).
+TRANSPORT_FAULTS: dict[str, type[Exception]] = {
+    "reset": httpx2.RemoteProtocolError,
+    "cut": httpx2.RemoteProtocolError,
+    "timeout": httpx2.TimeoutException,
+    "malformed": json.JSONDecodeError,
+}
+
+
+@pytest.mark.parametrize("kind", TRANSPORT_FAULTS)
+def test_each_transport_fault_is_the_sdks_clients_error(sim: RunningSimulator, kind: str) -> None:
+    options = types.HttpOptions(base_url=sim.base_url, api_version="v1beta", timeout=1000)
+    sdk = genai.Client(api_key=f"fail-{kind}", http_options=options)
+    config = types.GenerateContentConfig(
+        response_modalities=["AUDIO"], speech_config=one_voice("Kore")
+    )
+    with pytest.raises(TRANSPORT_FAULTS[kind]):
+        sdk.models.generate_content(model=TTS_MODEL, contents="Hi.", config=config)
