@@ -18,6 +18,7 @@ import pytest
 import websockets
 
 from tests.e2e.test_money_under_load import books
+from tests.e2e.test_money_under_load import postgres_url as postgres_url  # a fixture, re-exported
 from tests.gateway_process import (
     RunningGateway,
     RunningSimulator,
@@ -302,9 +303,14 @@ def revoke(gateway: RunningGateway, key: str) -> None:
                     admin.post(f"{path}/{row['id']}/revoke")
 
 
-def test_kill_9_mid_session_then_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_kill_9_mid_session_then_restart(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    database_url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
     sim_process, sim = start_simulator(tmp_path / "sim", fast=True)
-    env = simulated_providers(sim, VOXGATE_ENGINE_PRELOAD="false", **SHORT_HOLDS)
+    on_database = {"VOXGATE_DATABASE_URL": database_url} if database_url else {}
+    env = simulated_providers(sim, VOXGATE_ENGINE_PRELOAD="false", **SHORT_HOLDS, **on_database)
     process, gateway = start_gateway(tmp_path / "gateway", env)
     try:
         name = f"rt-crash-{secrets.token_hex(4)}"
@@ -319,7 +325,7 @@ def test_kill_9_mid_session_then_restart(tmp_path: Path) -> None:
                 return costs
 
         costs = asyncio.run(two_responses_then_kill())
-        database = f"sqlite+aiosqlite:///{tmp_path / 'gateway' / 'voxgate.db'}"
+        database = database_url or f"sqlite+aiosqlite:///{tmp_path / 'gateway' / 'voxgate.db'}"
         assert asyncio.run(books(database, name))["open_holds"] == 1
         restarted, _ = start_gateway(tmp_path / "gateway", env)
         try:
