@@ -139,3 +139,24 @@ def test_a_streamed_refusal_is_final_and_leaves_the_breaker_closed(
         status, _ = timed_stream(client, BODY)
         assert status == 200
     assert [call["credential"] for call in sim.requests()] == [PRIMARY, PRIMARY]
+
+
+def test_a_failure_after_the_first_audio_cuts_the_raw_body_short(
+    routed: tuple[RunningGateway, RunningSimulator], key: str
+) -> None:
+    gateway, sim = routed
+    sim.queue_faults(PRIMARY, {"kind": "cut"})
+    received = 0
+    with gateway.client(key) as client:
+        with (
+            pytest.raises(httpx.RemoteProtocolError),  # never a body that looks complete
+            client.stream("POST", "/v1/audio/speech", json=BODY) as response,
+        ):
+            assert response.status_code == 200
+            for chunk in response.iter_raw():
+                received += len(chunk)
+        [record] = usage_records(client)
+    assert received > 0
+    assert (record["status"], record["http_status"]) == ("partial", 502)
+    assert record["charged_micro_usd"] == record["cost_micro_usd"] > 0
+    assert "Traceback" not in gateway.output.read_text()

@@ -1,6 +1,7 @@
 """JSON responses encoded once with orjson, streamed responses, and errors in the OpenAI shape."""
 
 import asyncio
+import logging
 from typing import Any
 
 import orjson
@@ -9,6 +10,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from voxgate.errors import GatewayError
+
+logger = logging.getLogger("voxgate.api")
 
 
 class JSONResponse(Response):
@@ -40,6 +43,12 @@ class StreamingResponse(responses.StreamingResponse):
             await asyncio.gather(sending, listening, return_exceptions=True)
         for task in (sending, listening):
             error = None if task.cancelled() else task.exception()
+            if isinstance(error, GatewayError):
+                # The answer had begun: no status can say so now. One line, and the body is
+                # left unfinished, so the server drops the connection and the client sees the
+                # answer cut short rather than complete.
+                logger.warning("stream cut short after it began: %s", error.message)
+                return
             if error is not None:
                 raise error
         if self.background is not None:
