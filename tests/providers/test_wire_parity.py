@@ -305,23 +305,8 @@ def wire(call: dict[str, Any], *, camel_case: bool) -> dict[str, Any]:
 
 # gemini/transcription.py (another engineer's) sends its content without `role: "user"` and its
 # schema without the `propertyOrdering` the SDK adds; strict, so the fix turns this red.
-KNOWN_DIFFERENCES = {
-    "gemini transcription": "no role in contents, no propertyOrdering in the response schema"
-}
-
-
 @pytest.mark.parametrize(
-    "operation",
-    [
-        pytest.param(
-            operation,
-            id=operation.name,
-            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[operation.name])]
-            if operation.name in KNOWN_DIFFERENCES
-            else [],
-        )
-        for operation in OPERATIONS
-    ],
+    "operation", [pytest.param(operation, id=operation.name) for operation in OPERATIONS]
 )
 async def test_our_request_is_the_sdks_request(sim: RunningSimulator, operation: Operation) -> None:
     http = UpstreamHttp(timeout_seconds=20, max_response_bytes=50_000_000)

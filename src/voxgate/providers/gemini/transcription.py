@@ -24,6 +24,7 @@ ANSWER_SCHEMA = {
     "type": "OBJECT",
     "properties": {"text": {"type": "STRING"}, "language": {"type": "STRING"}},
     "required": ["text", "language"],
+    "propertyOrdering": ["text", "language"],
 }
 
 
@@ -34,7 +35,7 @@ def body(request: TranscriptionRequest) -> dict[str, Any]:
     mime_type, audio = _audio(request)
     inline = {"mimeType": mime_type, "data": base64.b64encode(audio).decode()}
     return {
-        "contents": [{"parts": [{"text": prompt}, {"inlineData": inline}]}],
+        "contents": [{"role": "user", "parts": [{"text": prompt}, {"inlineData": inline}]}],
         "generationConfig": {
             "responseMimeType": "application/json",
             "responseSchema": ANSWER_SCHEMA,
