@@ -19,12 +19,13 @@ PARAGRAPH = (
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
     """One engine worker and no queue: a second job is refused while the first holds it."""
-    env = {
-        "VOXGATE_ENGINE_WORKERS": "1",
-        "VOXGATE_ENGINE_QUEUE_SIZE": "0",
-        "VOXGATE_REQUEST_DEADLINE_SECONDS": "3",
-    }
-    with routed_gateway(Path(tmp_path_factory.mktemp("engine")), **env) as (running, _):
+    with routed_gateway(
+        Path(tmp_path_factory.mktemp("engine")),
+        VOXGATE_ENGINE_WORKERS="1",
+        VOXGATE_ENGINE_QUEUE_SIZE="0",
+        VOXGATE_REQUEST_DEADLINE_SECONDS="8",
+        VOXGATE_UPSTREAM_TIMEOUT_SECONDS="8",
+    ) as (running, _):
         yield running
 
 
