@@ -25,6 +25,7 @@ from voxgate.api.docs.pages import HERE as DOCS_DIR
 from voxgate.api.docs.pages import DocsPages, model_page, models_page
 from voxgate.api.errors import database_error, gateway_error, http_error, unexpected_error
 from voxgate.api.health import healthz, metrics, readyz
+from voxgate.api.middleware.azure import AzurePathsMiddleware
 from voxgate.api.middleware.idempotency import IdempotencyMiddleware
 from voxgate.api.middleware.metrics import MetricsMiddleware
 from voxgate.api.middleware.request_id import RequestIdMiddleware
@@ -153,6 +154,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_body_bytes=settings.max_body_bytes,
                 body_timeout=settings.client_body_timeout_seconds,
             ),
+            # Before idempotency and routing, which then see the OpenAI path.
+            Middleware(AzurePathsMiddleware),
             Middleware(IdempotencyMiddleware),
         ],
         exception_handlers={
