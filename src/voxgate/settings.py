@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     hold_ttl_seconds: int = Field(
         default=900, description="A hold whose request died is released after this long."
     )
+    realtime_max_session_seconds: float = Field(
+        default=3600.0, gt=0, description="A realtime session is closed after this long."
+    )
+    realtime_key_check_seconds: float = Field(
+        default=10.0, gt=0, description="How often an open session checks its key still lives."
+    )
+    realtime_max_live_secrets_per_key: int = Field(
+        default=100, ge=1, description="Realtime client secrets one key may have unexpired."
+    )
     request_deadline_seconds: float = Field(
         default=120.0, description="Every attempt and backoff of one request fits in this."
     )

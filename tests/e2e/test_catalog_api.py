@@ -146,11 +146,6 @@ def test_the_reference_model_fails_over_to_its_second_key_then_to_openai(
     assert sim.requests()[-1]["path"] == "/v1/chat/completions"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/openai/realtime.py _admit compares the socket's model name with the secret's "
-    "row id, so an alias minted as gpt-realtime is refused at gpt-realtime; compare rows",
-)
 def test_a_secret_minted_for_an_alias_opens_a_session_at_that_alias(
     routed: tuple[RunningGateway, RunningSimulator], sdk: openai.OpenAI
 ) -> None:

@@ -74,3 +74,19 @@ async def test_redis_limits_are_shared_between_processes() -> None:
     finally:
         await one.aclose()
         await two.aclose()
+
+
+async def test_a_counter_that_expired_under_a_long_session_gives_no_extra_slot() -> None:
+    caller = principal(concurrency_limit=1)
+    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    limits = RedisLimits(redis, clock=lambda: NOW)
+    try:
+        async with limits.admitted(caller):
+            # The session outlives the counter's expiry (CONCURRENCY_TTL_SECONDS).
+            await redis.delete(f"voxgate:in-flight:{caller.key_id}")
+        async with limits.admitted(caller):
+            with pytest.raises(RateLimitError):
+                async with limits.admitted(caller):
+                    pass
+    finally:
+        await redis.aclose()

@@ -20,7 +20,7 @@ async def create_audio(request: Request) -> Response:
     payload = parse_json(body)
     request_id = request.state.request_id
     if wants_realtime(services, payload):
-        return JSONResponse(await unified_realtime(services, principal, payload))
+        return JSONResponse(await unified_realtime(services, principal, payload, request_id))
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is None:
         completed = await services.gateway.handle(principal, payload, request_id)

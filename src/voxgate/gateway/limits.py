@@ -14,6 +14,9 @@ from voxgate.store.keys import Principal
 WINDOW_SECONDS = 60
 # A crashed process never decrements its in-flight count; this bounds how long it lingers.
 CONCURRENCY_TTL_SECONDS = 600
+_DECREMENT_IF_PRESENT = (
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end return 0"
+)
 
 
 class Limits(Protocol):
@@ -75,7 +78,12 @@ class RedisLimits:
                 raise _too_many_in_flight(principal.concurrency_limit)
             yield
         finally:
-            await self._redis.decr(name)
+            await self._leave(name)
+
+    async def _leave(self, name: str) -> None:
+        # A counter that expired under a long session (or stream) is gone, not zero: taking
+        # one off it would leave -1 and give the key a slot it does not have.
+        await self._redis.eval(_DECREMENT_IF_PRESENT, 1, name)
 
     async def _count_request(self, key: str, limit: int) -> None:
         now = self._clock()

@@ -208,11 +208,12 @@ class AudioGateway:
 
     @asynccontextmanager
     async def admitted(
-        self, principal: Principal, request_id: str, model: str = ""
+        self, principal: Principal, request_id: str, model: str = "", task: str = ""
     ) -> AsyncIterator[None]:
         """Admission alone, for work that holds and settles by itself (a realtime session):
         the key's limits apply for as long as it runs; a refusal is recorded."""
-        async with self._admitted(Trace(principal, request_id, time.perf_counter(), model=model)):
+        trace = Trace(principal, request_id, time.perf_counter(), model=model, task=task)
+        async with self._admitted(trace):
             yield
 
     async def grow_hold(self, prepared: "Prepared", amount: MicroUSD) -> None:

@@ -39,9 +39,6 @@ from voxgate.store.realtime import MintedSecret
 from voxgate.types import MicroUSD
 
 MIN_TTL_SECONDS, MAX_TTL_SECONDS, DEFAULT_TTL_SECONDS = 10, 7200, 600
-DEFAULT_MAX_SESSION_SECONDS = 3600.0  # OpenAI's own cap on a realtime session
-DEFAULT_KEY_CHECK_SECONDS = 10.0
-DEFAULT_MAX_LIVE_SECRETS = 100
 SECRET_TASK = "realtime_secret"  # noqa: S105 - a task name
 PCM_RATE = 24_000
 SUBPROTOCOL_KEY = "openai-insecure-api-key."
@@ -178,7 +175,11 @@ async def _mint(
         if row.cascade is not None:
             initial_config(row, session)  # a session the cascade cannot take is refused now
         return await services.realtime_secrets.mint(
-            principal, row.id, session, ttl_seconds, max_live=_max_live_secrets(services)
+            principal,
+            row.id,
+            session,
+            ttl_seconds,
+            max_live=services.settings.realtime_max_live_secrets_per_key,
         )
     except GatewayError as exc:
         status, http_status, code = "rejected", exc.status_code, exc.code
@@ -237,7 +238,7 @@ async def realtime_socket(websocket: WebSocket) -> None:
     started = time.perf_counter()
     try:
         # Held for the whole session: rpm counts session opens, concurrency open sessions.
-        async with gateway.admitted(principal, request_id, row.id):
+        async with gateway.admitted(principal, request_id, row.id, task="realtime"):
             try:
                 await bill.open()
             except InsufficientCreditError as exc:  # refused before it held anything
@@ -249,7 +250,7 @@ async def realtime_socket(websocket: WebSocket) -> None:
                 bill,
                 body,
                 lambda: services.realtime_secrets.key_is_live(principal.key_id),
-                _setting(services, "realtime_key_check_seconds", DEFAULT_KEY_CHECK_SECONDS),
+                services.settings.realtime_key_check_seconds,
             )
     except GatewayError as exc:
         await channel.send({"type": "error", "error": exc.body()["error"]})
@@ -294,19 +295,8 @@ def _terms(services: Services, row: ModelRow) -> BillTerms:
     return BillTerms(
         step=MicroUSD(max(HOLD_STEP, minimum)),
         hold_ttl_seconds=settings.hold_ttl_seconds,
-        max_session_seconds=_setting(
-            services, "realtime_max_session_seconds", DEFAULT_MAX_SESSION_SECONDS
-        ),
+        max_session_seconds=services.settings.realtime_max_session_seconds,
     )
-
-
-def _setting(services: Services, name: str, default: float) -> float:
-    """A realtime setting, with its default until the settings object declares it."""
-    return float(getattr(services.settings, name, default))
-
-
-def _max_live_secrets(services: Services) -> int:
-    return int(_setting(services, "realtime_max_live_secrets_per_key", DEFAULT_MAX_LIVE_SECRETS))
 
 
 async def _admit(
@@ -317,7 +307,7 @@ async def _admit(
     wanted = websocket.query_params.get("model")
     grant = await services.realtime_secrets.resolve(secret) if secret.startswith("ek_") else None
     if grant is not None:
-        if wanted and wanted != grant.model:
+        if wanted and _realtime_model(services, wanted).id != grant.model:
             raise InvalidRequestError("This secret was minted for another model.", param="model")
         return grant.principal, _realtime_model(services, grant.model), grant.session
     principal = await services.keys.authenticate(secret)
