@@ -10,8 +10,8 @@ import pytest
 from tests.gateway_process import RunningGateway, routed_gateway
 
 PLANTED = "recordings/call-0001.wav"
-SECRET_SENTENCE = "The vault code is seven seven four."
-SECRET_WORDS = ("vault", "seven")
+SECRET_SENTENCE = "The board meeting moved to Thursday afternoon."
+SECRET_WORDS = ("meeting", "thursday", "afternoon")
 
 
 def payloads(name: str) -> dict[str, bytes]:
@@ -60,7 +60,8 @@ def test_the_planted_recording_is_speech_the_gateway_would_transcribe(
             "/api/v1/audio", json={"model": "local-whisper-tiny-en", "input": audio}
         )
     assert heard.status_code == 200, heard.text
-    assert "vault" in heard.text.lower()
+    # Piper's noise can blur one word; the recording is recognisable by any of them.
+    assert any(word in heard.text.lower() for word in SECRET_WORDS), heard.text
 
 
 @pytest.mark.parametrize("kind", ["ffconcat", "hls", "image2-pattern"])
