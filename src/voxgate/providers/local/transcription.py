@@ -43,6 +43,7 @@ class LocalTranscription:
         stop: threading.Event,
     ) -> TranscriptionResult:
         model = self._engine.recognizer(model_name)
+        stop_if_asked(stop)  # a first use loads the model for seconds: the caller may be gone
         segments, info = model.transcribe(
             whisper_samples(request.audio),
             language=request.language,
