@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.test_money_under_load import books
 from tests.e2e.test_money_under_load import postgres_url as postgres_url  # a fixture, re-exported
@@ -238,9 +239,22 @@ def test_work_is_charged_without_a_response(
             await socket.send(json.dumps({"type": "input_audio_buffer.commit"}))
             await until(socket, "conversation.item.input_audio_transcription.completed")
 
+    spent_before = realtime_spend(gateway)
     asyncio.run(commit_only())
     # One second heard at local-realtime's $0.0010 a minute: 16.67 micro-USD, rounded once.
     assert before - settled(gateway, key)["balance_micro_usd"] == 17
+    assert realtime_spend(gateway) - spent_before == 17  # and counted as spend in /metrics
+
+
+def realtime_spend(gateway: RunningGateway) -> float:
+    text = httpx.get(f"{gateway.base_url}/metrics").text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "voxgate_credit_spent_micro_usd_total"
+        and sample.labels.get("model") == "local-realtime"
+    )
 
 
 def test_the_input_buffer_is_bounded(served: tuple[RunningGateway, RunningSimulator]) -> None:

@@ -234,6 +234,7 @@ async def realtime_socket(websocket: WebSocket) -> None:
         _terms(services, row),
         provider=attempt.route.provider,
         route=attempt.label,
+        observe_charge=services.metrics.observe_charge,
     )
     started = time.perf_counter()
     try:

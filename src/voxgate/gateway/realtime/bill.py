@@ -7,6 +7,7 @@ After a crash, what was drawn stays charged; the reaper releases the undrawn res
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from voxgate.billing.holds import HoldBook
@@ -35,6 +36,8 @@ class SessionBill:
     terms: BillTerms
     provider: str
     route: str
+    # Where charges are counted as spend (the gateway's metrics); nowhere in unit tests.
+    observe_charge: Callable[[str, int], None] = field(default=lambda model, micro_usd: None)
     hold_id: str = ""
     remaining: int = 0
     drawn: int = 0
@@ -61,7 +64,8 @@ class SessionBill:
             self.drawn += 1
             line = Attempt(self.route, self.provider, what, 0)
             usage = self._record(f"{self.request_id}.{self.drawn}", metered, (line,))
-            await self.holds.draw(self.hold_id, amount, usage)
+            charged = await self.holds.draw(self.hold_id, amount, usage)
+            self.observe_charge(self.row.id, charged)
             self.lines.append(line)
             self.remaining = max(0, self.remaining - amount)
             await self._hold_ahead()
