@@ -33,9 +33,15 @@ class RecordingProvider:
         return ChatAudioResult(text="ok", audio=None)
 
 
-def registry(chat: dict[str, Any]) -> ProviderRegistry:
+def registry(chat: dict[str, Any], chat_stream: dict[str, Any] | None = None) -> ProviderRegistry:
     return ProviderRegistry(
-        speech={}, transcription={}, chat=chat, speech_stream={}, realtime={}, declarations={}
+        speech={},
+        transcription={},
+        chat=chat,
+        chat_stream=chat_stream or {},
+        speech_stream={},
+        realtime={},
+        declarations={},
     )
 
 
@@ -60,6 +66,16 @@ def planned(job: ChatCompletionJob, *routes: Route) -> list[PlannedAttempt[Any]]
     chat = {route.provider: provider for route in routes}
     on_row = replace(job, row=row, providers=registry(chat))
     return on_row.plan(RoutePlanner({}))
+
+
+def test_a_streamed_answer_is_planned_only_where_chat_streams() -> None:
+    provider = RecordingProvider()
+    row = job({}).row.model_copy(update={"routes": (NARROW, WIDE)})
+    providers = registry({"openai-compatible": provider, "openai": provider}, {"openai": provider})
+    whole = replace(job({}), row=row, providers=providers)
+    assert [attempt.route for attempt in whole.plan(RoutePlanner({}))] == [NARROW, WIDE]
+    streamed = replace(whole, streamed=True)
+    assert [attempt.route for attempt in streamed.plan(RoutePlanner({}))] == [WIDE]
 
 
 NARROW = Route(provider="openai-compatible", upstream_model="m", chat_parameters=("temperature",))

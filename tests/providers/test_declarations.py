@@ -10,7 +10,13 @@ from voxgate.providers import azure_openai, gemini, openai, openai_compatible
 from voxgate.providers.declaration import ProviderDeclaration, SpeechOutput
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.local import LocalProvider
-from voxgate.providers.protocols import SpeechRequest, SpeechResult, Upstream
+from voxgate.providers.protocols import (
+    ChatAudioRequest,
+    ChatAudioResult,
+    SpeechRequest,
+    SpeechResult,
+    Upstream,
+)
 from voxgate.providers.registry import LOCAL, build_registry, registry_of
 from voxgate.settings import Settings
 
@@ -39,6 +45,13 @@ def test_the_registry_is_what_the_declarations_say(tmp_path: Path) -> None:
         assert (declaration.name in registry.speech_stream) == (
             declaration.speech_streaming is not None
         )
+        assert (declaration.name in registry.chat_stream) == declaration.chat_streaming
+
+
+def test_every_chat_provider_streams_its_chat() -> None:
+    assert {d.name for d in DECLARED if d.chat_streaming} == {
+        d.name for d in DECLARED if "chat" in d.capabilities
+    }
 
 
 def test_every_provider_that_speaks_streams_its_speech() -> None:
@@ -60,6 +73,12 @@ class SpeechOnly:
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class ChatWithoutStream(SpeechOnly):
+    async def chat(self, request: ChatAudioRequest, upstream: Upstream) -> ChatAudioResult:
+        raise NotImplementedError
+
+
 def test_a_declaration_the_provider_does_not_live_up_to_stops_start_up() -> None:
     claims_chat = ProviderDeclaration(
         "boasting", frozenset({"speech", "chat"}), SpeechOutput("pcm", 24_000)
@@ -71,6 +90,14 @@ def test_a_declaration_the_provider_does_not_live_up_to_stops_start_up() -> None
     )
     with pytest.raises(TypeError, match="declares streamed speech"):
         registry_of([(claims_streaming, SpeechOnly())])
+    claims_chat_streaming = ProviderDeclaration(
+        "boasting",
+        frozenset({"speech", "chat"}),
+        SpeechOutput("pcm", 24_000),
+        chat_streaming=True,
+    )
+    with pytest.raises(TypeError, match="declares streamed chat"):
+        registry_of([(claims_chat_streaming, ChatWithoutStream())])
     honest = ProviderDeclaration("honest", frozenset({"speech"}), SpeechOutput("pcm", 24_000))
     with pytest.raises(ValueError, match="declared twice"):
         registry_of([(honest, SpeechOnly()), (honest, SpeechOnly())])
@@ -79,3 +106,8 @@ def test_a_declaration_the_provider_does_not_live_up_to_stops_start_up() -> None
 def test_a_speech_provider_states_its_output() -> None:
     with pytest.raises(ValueError, match="states its speech output"):
         ProviderDeclaration("mute", frozenset({"speech"}))
+
+
+def test_only_a_chat_provider_streams_chat() -> None:
+    with pytest.raises(ValueError, match="only a chat provider streams chat"):
+        ProviderDeclaration("mute", frozenset({"transcription"}), chat_streaming=True)

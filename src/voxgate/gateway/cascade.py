@@ -38,11 +38,11 @@ from voxgate.gateway.failures import client_error
 from voxgate.gateway.inputs import RECOGNIZER_SAMPLE_RATE, audio_bytes, decode_input
 from voxgate.gateway.jobs import Outcome
 from voxgate.gateway.validation import UnifiedRequest
-from voxgate.providers.openai_style import chat
-from voxgate.providers.openai_style.chat import ChatChunk, ChatCompletionResult, finishes
 from voxgate.providers.protocols import (
     ChatAudioProvider,
     ChatAudioRequest,
+    ChatAudioResult,
+    ChatChunk,
     ProviderUsage,
     SpeechRequest,
     SpeechResult,
@@ -211,6 +211,8 @@ class CascadeChatJob:
     max_output_tokens: int | None
     legs: Legs
     task: Task = "audio_chat"
+    # A streamed answer is planned only over the routes whose provider streams chat.
+    streamed: bool = False
     # What each clip says, heard once however many chat routes are tried.
     transcripts: dict[int, str] = field(default_factory=dict, compare=False)
 
@@ -228,7 +230,9 @@ class CascadeChatJob:
             planner.plan(self.legs.hear, self.legs.providers.transcription)
         if self.voice:
             planner.plan(self.legs.speak, self.legs.providers.speech)
-        return taking(self.row, planner.plan(self.row, self.legs.providers.chat), self.parameters)
+        providers = self.legs.providers
+        chat = providers.chat_stream if self.streamed else providers.chat
+        return taking(self.row, planner.plan(self.row, chat), self.parameters)
 
     def worst_case(self) -> list[Metered]:
         heard = self._heard_seconds
@@ -246,7 +250,6 @@ class CascadeChatJob:
     async def run(self, attempt: PlannedAttempt[ChatAudioProvider]) -> Outcome:
         request, heard = await self._request()
         answer = await attempt.provider.chat(request, attempt.upstream)
-        assert isinstance(answer, ChatCompletionResult), "every chat route is OpenAI-style"
         payload = copy.deepcopy(answer.payload)
         spoken = await self.legs.spoken(answer.text, self.voice) if self.voice else None
         if spoken is not None:
@@ -259,7 +262,7 @@ class CascadeChatJob:
                 "expires_at": int(time.time()) + AUDIO_LIFETIME_SECONDS,
                 "transcript": answer.text,
             }
-        result = ChatCompletionResult(answer.text, spoken, answer.usage, payload)
+        result = ChatAudioResult(answer.text, spoken, answer.usage, payload)
         metered = self.metered(answer.usage, answer.text, len(answer.text) if spoken else 0, heard)
         return Outcome({"text": answer.text}, metered, result)
 
@@ -269,13 +272,14 @@ class CascadeChatJob:
         follows the last sentence."""
         request, heard = await self._request()
         pending, said = "", []
-        async for chunk in chat.stream(attempt.provider, request, attempt.upstream):
+        provider = self.legs.providers.chat_stream[attempt.route.provider]
+        async for chunk in provider.stream_chat(request, attempt.upstream):
             if not self.voice:
                 yield CascadeChunk(chunk.event, None, chunk.usage, heard_seconds=heard)
                 heard = 0.0
                 continue
             pending += _content(chunk.event)
-            finished = finishes(chunk.event)
+            finished = chunk.finishes
             sentences, pending = _whole_sentences(pending, flush=finished)
             for sentence in sentences:
                 yield await self._spoken_chunk(chunk.event, sentence, heard)

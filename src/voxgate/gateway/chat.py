@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from voxgate.audio.encode import encode_off_loop
-from voxgate.audio.formats import OUTPUT_FORMATS
+from voxgate.audio.formats import OUTPUT_FORMATS, OUTPUT_SAMPLE_RATE
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.stream import StreamEncoder
 from voxgate.audio.tempo import change_tempo
@@ -23,7 +23,6 @@ from voxgate.errors import InvalidRequestError
 from voxgate.gateway.jobs import Outcome
 from voxgate.gateway.validation import UnifiedRequest
 from voxgate.providers.errors import UpstreamError
-from voxgate.providers.openai_style import chat
 from voxgate.providers.protocols import (
     ChatAudioProvider,
     ChatAudioRequest,
@@ -57,6 +56,8 @@ class ChatJob:
     voices: VoiceTable
     providers: ProviderRegistry
     tokens: TokenCounter
+    # A streamed answer is planned only over the routes whose provider streams chat.
+    streamed: bool = False
 
     @property
     def speaks(self) -> bool:
@@ -67,7 +68,8 @@ class ChatJob:
         return self.request.response_format or self.row.default_format or "mp3"
 
     def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]:
-        return list(planner.plan(self.row, self.providers.chat))
+        providers = self.providers.chat_stream if self.streamed else self.providers.chat
+        return list(planner.plan(self.row, providers))
 
     def worst_case(self) -> list[Metered]:
         text_in = self.tokens.count(self._system() or "") + self.tokens.count(
@@ -115,7 +117,8 @@ class ChatJob:
         encoder = StreamEncoder(self.response_format)
         speed = self.request.speed or 1.0
         held: list[PcmAudio] = []
-        chunks = chat.stream(attempt.provider, self.chat_request(attempt), attempt.upstream)
+        provider = self.providers.chat_stream[attempt.route.provider]
+        chunks = provider.stream_chat(self.chat_request(attempt), attempt.upstream)
         async with aclosing(chunks):  # type: ignore[type-var]
             async for piece in chunks:
                 words, usage = delta_transcript(piece.event), piece.usage
@@ -123,10 +126,10 @@ class ChatJob:
                     held.append(piece.audio)
                     yield SpokenChunk(b"", 0.0, words, usage)
                     continue
-                audio = piece.audio or PcmAudio(b"", chat.PCM_RATE)
+                audio = piece.audio or PcmAudio(b"", OUTPUT_SAMPLE_RATE)
                 yield SpokenChunk(encoder.feed(audio), audio.duration_seconds, words, usage)
         if held:
-            whole = PcmAudio(b"".join(audio.samples for audio in held), chat.PCM_RATE)
+            whole = PcmAudio(b"".join(audio.samples for audio in held), held[0].sample_rate)
             stretched = change_tempo(whole, speed)
             yield SpokenChunk(encoder.feed(stretched), stretched.duration_seconds, "", None)
         yield SpokenChunk(encoder.finish(), 0.0, "", None)

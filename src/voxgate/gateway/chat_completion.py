@@ -25,8 +25,12 @@ from voxgate.gateway.chat import (
     reported_or_measured,
 )
 from voxgate.gateway.jobs import Outcome
-from voxgate.providers.openai_style import chat
-from voxgate.providers.protocols import ChatAudioProvider, ChatAudioRequest, ProviderUsage
+from voxgate.providers.protocols import (
+    ChatAudioProvider,
+    ChatAudioRequest,
+    ChatChunk,
+    ProviderUsage,
+)
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import Task
@@ -46,9 +50,12 @@ class ChatCompletionJob:
     providers: ProviderRegistry
     tokens: TokenCounter
     task: Task = "audio_chat"
+    # A streamed answer is planned only over the routes whose provider streams chat.
+    streamed: bool = False
 
     def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]:
-        return taking(self.row, planner.plan(self.row, self.providers.chat), self.parameters)
+        providers = self.providers.chat_stream if self.streamed else self.providers.chat
+        return taking(self.row, planner.plan(self.row, providers), self.parameters)
 
     @property
     def output_tokens(self) -> int:
@@ -90,10 +97,10 @@ class ChatCompletionJob:
     def content_type(self) -> str:
         return "text/event-stream"
 
-    def stream(self, attempt: PlannedAttempt[Any]) -> AsyncIterator[chat.ChatChunk]:
-        """The provider's chunks as they come. Every chat route is OpenAI-style today; a
-        provider speaking another protocol would add a streamed chat capability of its own."""
-        return chat.stream(attempt.provider, self.request(attempt), attempt.upstream)
+    def stream(self, attempt: PlannedAttempt[Any]) -> AsyncIterator[ChatChunk]:
+        """The provider's chunks as they come."""
+        provider = self.providers.chat_stream[attempt.route.provider]
+        return provider.stream_chat(self.request(attempt), attempt.upstream)
 
     def meter(self) -> "ChatStreamMeter":
         return ChatStreamMeter(self)
@@ -137,7 +144,7 @@ class ChatStreamMeter:
     seconds: float = 0.0
     usage: ProviderUsage = field(default_factory=ProviderUsage)
 
-    def add(self, chunk: chat.ChatChunk) -> None:
+    def add(self, chunk: ChatChunk) -> None:
         self.text.append(delta_text(chunk.event))
         if chunk.audio is not None:
             self.seconds += chunk.audio.duration_seconds

@@ -1,5 +1,5 @@
 """What a provider says about itself, once: its name, what it can do, the audio it speaks in,
-and how its speech streams. The registry is built from these declarations."""
+and how its speech and chat stream. The registry is built from these declarations."""
 
 from dataclasses import dataclass
 from typing import Literal
@@ -26,6 +26,8 @@ class ProviderDeclaration:
     capabilities: frozenset[Capability]
     speech_output: SpeechOutput | None = None
     speech_streaming: SpeechStreaming | None = None
+    # Whether chat answers can be streamed chunk by chunk (OpenAI's chat.completion.chunk).
+    chat_streaming: bool = False
 
     def __post_init__(self) -> None:
         speaks = "speech" in self.capabilities
@@ -33,3 +35,5 @@ class ProviderDeclaration:
             raise ValueError(f"{self.name}: a speech provider states its speech output")
         if self.speech_streaming is not None and not speaks:
             raise ValueError(f"{self.name}: only a speech provider streams speech")
+        if self.chat_streaming and "chat" not in self.capabilities:
+            raise ValueError(f"{self.name}: only a chat provider streams chat")

@@ -102,9 +102,31 @@ class ChatAudioRequest(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ChatAudioResult:
+    """What the gateway reads from a chat answer, with the provider's whole JSON (`payload`)
+    for the endpoints that pass it on."""
+
     text: str
     audio: PcmAudio | None
     usage: ProviderUsage = field(default_factory=ProviderUsage)
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatChunk:
+    """One streamed chat chunk as the provider sent it (`event`), its audio decoded, and the
+    usage it carries (the last chunk's, as a rule)."""
+
+    event: dict[str, Any]
+    audio: PcmAudio | None
+    usage: ProviderUsage | None
+
+    @property
+    def finishes(self) -> bool:
+        """Whether this chunk finishes one of the answer's choices."""
+        choices = self.event.get("choices")
+        return isinstance(choices, list) and any(
+            isinstance(choice, dict) and choice.get("finish_reason") for choice in choices
+        )
 
 
 @runtime_checkable
@@ -129,6 +151,15 @@ class TranscriptionProvider(Protocol):
 @runtime_checkable
 class ChatAudioProvider(Protocol):
     async def chat(self, request: ChatAudioRequest, upstream: Upstream) -> ChatAudioResult: ...
+
+
+@runtime_checkable
+class StreamingChatProvider(Protocol):
+    def stream_chat(
+        self, request: ChatAudioRequest, upstream: Upstream
+    ) -> AsyncIterator[ChatChunk]:
+        """The answer chunk by chunk, each as soon as the provider sends it."""
+        ...
 
 
 @runtime_checkable

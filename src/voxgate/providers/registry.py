@@ -14,6 +14,7 @@ from voxgate.providers.protocols import (
     ChatAudioProvider,
     RealtimeProvider,
     SpeechProvider,
+    StreamingChatProvider,
     StreamingSpeechProvider,
     TranscriptionProvider,
 )
@@ -41,6 +42,7 @@ class ProviderRegistry:
     speech: Mapping[str, SpeechProvider]
     transcription: Mapping[str, TranscriptionProvider]
     chat: Mapping[str, ChatAudioProvider]
+    chat_stream: Mapping[str, StreamingChatProvider]
     speech_stream: Mapping[str, StreamingSpeechProvider]
     realtime: Mapping[str, RealtimeProvider]
     declarations: Mapping[str, ProviderDeclaration]
@@ -67,6 +69,8 @@ def registry_of(declared: list[tuple[ProviderDeclaration, Any]]) -> ProviderRegi
             _check(declaration, provider, PROTOCOLS[capability], capability)
         if declaration.speech_streaming is not None:
             _check(declaration, provider, StreamingSpeechProvider, "streamed speech")
+        if declaration.chat_streaming:
+            _check(declaration, provider, StreamingChatProvider, "streamed chat")
     names = [declaration.name for declaration, _ in declared]
     if len(set(names)) != len(names):
         raise ValueError(f"a provider name is declared twice: {names}")
@@ -78,6 +82,7 @@ def registry_of(declared: list[tuple[ProviderDeclaration, Any]]) -> ProviderRegi
         speech=dict(serving("speech")),
         transcription=dict(serving("transcription")),
         chat=dict(serving("chat")),
+        chat_stream={d.name: p for d, p in declared if d.chat_streaming},
         speech_stream={d.name: p for d, p in declared if d.speech_streaming is not None},
         realtime=dict(serving("realtime")),
         declarations={d.name: d for d, _ in declared},

@@ -34,7 +34,7 @@ from voxgate.gateway.chat_completion import ChatCompletionJob, check_parameters
 from voxgate.gateway.jobs import Job
 from voxgate.gateway.pipeline import Completed
 from voxgate.gateway.streaming import Streamed
-from voxgate.providers.openai_style.chat import ChatChunk, ChatCompletionResult
+from voxgate.providers.protocols import ChatAudioResult, ChatChunk
 from voxgate.services import Services, services_of
 from voxgate.store.keys import Principal
 from voxgate.types import Task
@@ -81,6 +81,7 @@ async def _job(
             voice=voice,
             max_output_tokens=chat.output_tokens,
             legs=services.gateway.legs(row),
+            streamed=chat.stream,
         )
     return ChatCompletionJob(
         row=row,
@@ -91,6 +92,7 @@ async def _job(
         voices=services.catalog.voices,
         providers=services.gateway.providers,
         tokens=services.gateway.tokens,
+        streamed=chat.stream,
     )
 
 
@@ -121,7 +123,7 @@ async def _completion(
 ) -> dict[str, Any]:
     """The provider's answer with the fields the gateway owns set, and defaults for the
     identifying fields a compatible server may leave out."""
-    result: ChatCompletionResult = completed.outcome.result
+    result: ChatAudioResult = completed.outcome.result
     answer = copy.deepcopy(result.payload)
     answer.setdefault("id", f"chatcmpl-{request_id}")
     answer.setdefault("created", int(time.time()))

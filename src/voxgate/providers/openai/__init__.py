@@ -13,6 +13,7 @@ DECLARATION = ProviderDeclaration(
     capabilities=frozenset({"speech", "transcription", "chat", "realtime"}),
     speech_output=SpeechOutput(wire_format="pcm", sample_rate=24_000),
     speech_streaming="sse",
+    chat_streaming=True,
 )
 
 

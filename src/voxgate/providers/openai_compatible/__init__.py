@@ -13,6 +13,7 @@ DECLARATION = ProviderDeclaration(
     capabilities=frozenset({"speech", "transcription", "chat"}),
     speech_output=SpeechOutput(wire_format="wav", sample_rate=24_000),
     speech_streaming="chunked",
+    chat_streaming=True,
 )
 
 

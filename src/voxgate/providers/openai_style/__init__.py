@@ -14,6 +14,7 @@ from voxgate.providers.openai_style import chat, speech, transcription
 from voxgate.providers.protocols import (
     ChatAudioRequest,
     ChatAudioResult,
+    ChatChunk,
     SpeechRequest,
     SpeechResult,
     TranscriptionRequest,
@@ -139,6 +140,11 @@ class OpenAIStyleProvider:
             json=chat.body(request, self._model(upstream)),
         )
         return chat.result(self.name, payload)
+
+    def stream_chat(
+        self, request: ChatAudioRequest, upstream: Upstream
+    ) -> AsyncIterator[ChatChunk]:
+        return chat.stream(self, request, upstream)
 
     def realtime_target(self, upstream: Upstream) -> tuple[str, dict[str, str]]:
         return self.endpoints.realtime_url(upstream), self.endpoints.headers(upstream)

@@ -8,35 +8,24 @@ provider sent it (`payload`, or each chunk's `event`) for endpoints that pass it
 import base64
 import binascii
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from voxgate.audio.encode import encode
 from voxgate.audio.pcm import PcmAudio
 from voxgate.providers.errors import UpstreamError
-from voxgate.providers.protocols import ChatAudioRequest, ChatAudioResult, ProviderUsage, Upstream
+from voxgate.providers.protocols import (
+    ChatAudioRequest,
+    ChatAudioResult,
+    ChatChunk,
+    ProviderUsage,
+    Upstream,
+)
 
 if TYPE_CHECKING:
     from voxgate.providers.openai_style import OpenAIStyleProvider
 
 PCM_RATE = 24_000
 AUDIO_FORMAT = "pcm16"
-
-
-@dataclass(frozen=True, slots=True)
-class ChatCompletionResult(ChatAudioResult):
-    """A chat answer with the provider's whole JSON beside what the gateway reads from it."""
-
-    payload: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ChatChunk:
-    """One streamed `chat.completion.chunk` as the provider sent it, and its audio decoded."""
-
-    event: dict[str, Any]
-    audio: PcmAudio | None
-    usage: ProviderUsage | None
 
 
 def body(request: ChatAudioRequest, model: str | None) -> dict[str, Any]:
@@ -58,7 +47,7 @@ def stream_body(request: ChatAudioRequest, model: str | None) -> dict[str, Any]:
     return body(request, model) | {"stream": True, "stream_options": {"include_usage": True}}
 
 
-def result(provider: str, payload: Any) -> ChatCompletionResult:
+def result(provider: str, payload: Any) -> ChatAudioResult:
     try:
         message = payload["choices"][0]["message"]
     except (KeyError, IndexError, TypeError) as exc:
@@ -68,7 +57,7 @@ def result(provider: str, payload: Any) -> ChatCompletionResult:
     audio = message.get("audio")
     audio = audio if isinstance(audio, dict) else {}
     text = audio.get("transcript") or message.get("content") or ""
-    return ChatCompletionResult(
+    return ChatAudioResult(
         text=text,
         audio=_audio(provider, audio.get("data")),
         usage=_usage(provider, payload.get("usage")),
@@ -102,23 +91,16 @@ async def chunks(provider: str, events: AsyncIterator[dict[str, Any]]) -> AsyncI
     async for event in events:
         if not isinstance(event, dict) or "error" in event:
             raise UpstreamError(provider, f"the stream failed: {str(event)[:200]}")
-        finished = finished or finishes(event)
         pending += _audio_delta(provider, event)
         whole = len(pending) // 2 * 2
         audio = PcmAudio(pending[:whole], PCM_RATE) if whole else None
         pending = pending[whole:]
         usage = event.get("usage")
-        yield ChatChunk(event, audio, _usage(provider, usage) if usage else None)
+        chunk = ChatChunk(event, audio, _usage(provider, usage) if usage else None)
+        finished = finished or chunk.finishes
+        yield chunk
     if not finished:
         raise UpstreamError(provider, "the stream ended before the answer did", status=502)
-
-
-def finishes(event: dict[str, Any]) -> bool:
-    """Whether a streamed chunk finishes one of its choices."""
-    choices = event.get("choices")
-    return isinstance(choices, list) and any(
-        isinstance(choice, dict) and choice.get("finish_reason") for choice in choices
-    )
 
 
 def _audio_delta(provider: str, event: dict[str, Any]) -> bytes:
