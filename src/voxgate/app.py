@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -23,7 +23,13 @@ from voxgate.api.audio import create_audio
 from voxgate.api.catalog import get_catalog_model, list_catalog
 from voxgate.api.docs.pages import HERE as DOCS_DIR
 from voxgate.api.docs.pages import DocsPages, model_page, models_page
-from voxgate.api.errors import database_error, gateway_error, http_error, unexpected_error
+from voxgate.api.errors import (
+    conflict_error,
+    database_error,
+    gateway_error,
+    http_error,
+    unexpected_error,
+)
 from voxgate.api.health import healthz, metrics, readyz
 from voxgate.api.middleware.azure import AzurePathsMiddleware
 from voxgate.api.middleware.idempotency import IdempotencyMiddleware
@@ -83,6 +89,11 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.InterfaceError,
     asyncpg.TooManyConnectionsError,
     DatabaseUnavailableError,
+)
+CONFLICT_ERRORS: tuple[type[Exception], ...] = (
+    IntegrityError,
+    sqlite3.IntegrityError,
+    asyncpg.IntegrityConstraintViolationError,
 )
 
 
@@ -162,6 +173,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             GatewayError: gateway_error,
             HTTPException: http_error,
             **dict.fromkeys(DATABASE_ERRORS, database_error),
+            # More specific than DBAPIError above: a uniqueness rule, not an outage.
+            **dict.fromkeys(CONFLICT_ERRORS, conflict_error),
             Exception: unexpected_error,
         },
         lifespan=lifespan,

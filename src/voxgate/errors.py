@@ -74,6 +74,14 @@ class UpgradeRequiredError(InvalidRequestError):
     default_code = "upgrade_required"
 
 
+class ConflictError(GatewayError):
+    """The request clashes with what exists (a name taken, a record already there)."""
+
+    status_code = 409
+    error_type = "invalid_request_error"
+    default_code = "conflict"
+
+
 class ServiceUnavailableError(GatewayError):
     status_code = 503
     error_type = "service_unavailable"

@@ -15,7 +15,12 @@ from voxgate.api.bodies import parse_body
 from voxgate.api.responses import JSONResponse
 from voxgate.api.usage import key_body
 from voxgate.billing.pricing import MICRO, format_usd
-from voxgate.errors import AuthenticationError, GatewayError, InvalidRequestError, NotFoundError
+from voxgate.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from voxgate.services import Services, services_of
 from voxgate.store.workspaces import WorkspaceNameTaken, WorkspaceRecord
 from voxgate.types import MicroUSD
@@ -24,12 +29,6 @@ from voxgate.types import MicroUSD
 MAX_USD = Decimal(1_000_000_000)
 MAX_COUNT = 1_000_000_000
 BEARER = "bearer "
-
-
-class NameConflictError(GatewayError):
-    status_code = 409
-    error_type = "invalid_request_error"
-    default_code = "conflict"
 
 
 class NewWorkspace(BaseModel):
@@ -66,7 +65,7 @@ async def create_workspace(request: Request) -> Response:
             body.name, opening_credit=_micro(body.credit_usd)
         )
     except WorkspaceNameTaken as exc:
-        raise NameConflictError(f"A workspace named '{body.name}' exists.", param="name") from exc
+        raise ConflictError(f"A workspace named '{body.name}' exists.", param="name") from exc
     return JSONResponse(await _workspace_body(services, workspace), status_code=201)
 
 

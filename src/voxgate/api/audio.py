@@ -1,13 +1,10 @@
 """POST /api/v1/audio: the unified audio endpoint."""
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from voxgate.api.auth import authenticate
 from voxgate.api.bodies import parse_json
-from voxgate.api.idempotency import run_once
 from voxgate.api.openai.realtime import unified_realtime, wants_realtime
 from voxgate.api.responses import JSONResponse
 from voxgate.services import services_of
@@ -21,15 +18,6 @@ async def create_audio(request: Request) -> Response:
     request_id = request.state.request_id
     if wants_realtime(services, payload):
         return JSONResponse(await unified_realtime(services, principal, payload, request_id))
-    idempotency_key = request.headers.get("idempotency-key")
-    if idempotency_key is None:
-        completed = await services.gateway.handle(principal, payload, request_id)
-        return JSONResponse(completed.unified())
-
-    async def unified() -> dict[str, Any]:
-        completed = await services.gateway.handle(principal, payload, request_id)
-        return completed.unified()
-
-    return await run_once(
-        services.idempotency, principal.workspace_id, idempotency_key, body, unified
-    )
+    # A retry with the same Idempotency-Key is answered by the middleware before this runs.
+    completed = await services.gateway.handle(principal, payload, request_id)
+    return JSONResponse(completed.unified())

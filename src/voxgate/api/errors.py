@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from voxgate.api.responses import error_response
 from voxgate.errors import (
+    ConflictError,
     GatewayError,
     InvalidRequestError,
     NotFoundError,
@@ -47,6 +48,13 @@ async def database_error(request: Request, exc: Exception) -> Response:
         headers={"retry-after": "1", "x-request-id": request.state.request_id},
     )
     return error_response(error)
+
+
+async def conflict_error(request: Request, exc: Exception) -> Response:
+    """A write that a uniqueness rule refused: the request clashes with what exists, which is
+    the client's to resolve, not an outage."""
+    logger.warning("conflict in request %s: %s", request.state.request_id, type(exc).__name__)
+    return error_response(ConflictError("The request conflicts with an existing record."))
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:

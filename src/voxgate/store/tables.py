@@ -145,7 +145,8 @@ class IdempotencyRecord(Base):
     status: Mapped[str] = mapped_column(String(12))  # in_progress, completed
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Indexed: the retention purge deletes by age.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 class RealtimeSecret(Base):
