@@ -256,6 +256,7 @@ class LocalEngine:
         from voxgate.providers.local.loading import load_recognizer
 
         return load_recognizer(
+            name,
             self.models.transcription[name],
             self._settings.data_dir / MODEL_CACHE_DIR / name,
             threads=self._settings.engine_threads_per_worker,

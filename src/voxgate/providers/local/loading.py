@@ -13,6 +13,7 @@ from faster_whisper import WhisperModel
 from piper import PiperVoice
 from piper.config import PiperConfig
 
+from voxgate.models_integrity import verify_joined, verify_packaged
 from voxgate.providers.local.models import RecognizerSpec, VoiceSpec
 
 JOINED_MODEL_FILE = "model.bin"
@@ -20,6 +21,9 @@ COPY_CHUNK_BYTES = 16 * 1024 * 1024
 
 
 def load_voice(spec: VoiceSpec, threads: int) -> PiperVoice:
+    # The weights come from third-party packages: only the bytes this version was tested with.
+    verify_packaged(spec.model)
+    verify_packaged(spec.config)
     # PiperVoice.load gives the session every core; several workers would then fight for them.
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
@@ -38,11 +42,16 @@ def load_voice(spec: VoiceSpec, threads: int) -> PiperVoice:
 
 
 def load_recognizer(
-    spec: RecognizerSpec, cache_dir: Path, *, threads: int, workers: int
+    name: str, spec: RecognizerSpec, cache_dir: Path, *, threads: int, workers: int
 ) -> WhisperModel:
+    verify_packaged(spec.directory)
+    for part in spec.model_parts:
+        verify_packaged(part)
     directory = (
         assemble_model_dir(spec, cache_dir) if spec.model_parts else spec.directory.resolve()
     )
+    if spec.model_parts:
+        verify_joined(name, directory / JOINED_MODEL_FILE)
     if not directory.is_dir():
         # faster-whisper would take a missing path for a hub model id and try to download it.
         raise FileNotFoundError(f"no Whisper model directory at {directory}")
