@@ -16,8 +16,7 @@ from voxgate.audio.decode import decode
 from voxgate.gateway.inputs import container_of
 from voxgate.providers.gemini import GeminiProvider
 from voxgate.providers.http import UpstreamHttp
-from voxgate.providers.openai_style.transcription import ForwardedTranscriptionRequest
-from voxgate.providers.protocols import Upstream
+from voxgate.providers.protocols import TranscriptionRequest, Upstream
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +28,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSimulator]:
 
 def sent_inline(sim: RunningSimulator, upload: bytes) -> dict[str, str]:
     """Transcribe `upload` through the adapter; the inline audio part the simulator received."""
-    request = ForwardedTranscriptionRequest(
+    request = TranscriptionRequest(
         audio=decode(upload, sample_rate=16_000, max_seconds=60),
         upload=upload,
         container=container_of(upload),

@@ -2,12 +2,13 @@
 
 import asyncio
 import io
+import wave
 
 import av
 import numpy as np
 
 from voxgate.audio.formats import OUTPUT_FORMATS, OUTPUT_SAMPLE_RATE
-from voxgate.audio.pcm import PcmAudio
+from voxgate.audio.pcm import BYTES_PER_SAMPLE, PcmAudio
 from voxgate.audio.resample import resample
 from voxgate.types import AudioFormat
 
@@ -30,6 +31,18 @@ def encode(pcm: PcmAudio, fmt: AudioFormat) -> bytes:
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
+    return out.getvalue()
+
+
+def wav(pcm: PcmAudio) -> bytes:
+    """The samples as they are, at their own rate, in a WAV: a copy, cheap enough to write on
+    the event loop (unlike `encode`, which resamples to the output rate)."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(BYTES_PER_SAMPLE)
+        writer.setframerate(pcm.sample_rate)
+        writer.writeframes(pcm.samples)
     return out.getvalue()
 
 

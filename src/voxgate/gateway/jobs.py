@@ -24,6 +24,9 @@ class JobOptions:
     """What an OpenAI-style endpoint asks for beyond the unified fields."""
 
     word_timestamps: bool = False
+    # OpenAI's own transcription parameters as the client sent them (repeated names such as
+    # `include[]` as repeated pairs), for the routes that take them.
+    params: tuple[tuple[str, str], ...] = ()
 
 
 DEFAULT_OPTIONS = JobOptions()

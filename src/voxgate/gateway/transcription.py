@@ -12,8 +12,7 @@ from voxgate.gateway.inputs import audio_bytes, container_of
 from voxgate.gateway.jobs import DEFAULT_OPTIONS, JobOptions, Outcome
 from voxgate.gateway.validation import UnifiedRequest
 from voxgate.providers.openai_style import OpenAIStyleProvider
-from voxgate.providers.openai_style.transcription import ForwardedTranscriptionRequest
-from voxgate.providers.protocols import TranscriptionProvider
+from voxgate.providers.protocols import TranscriptionProvider, TranscriptionRequest
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import Task
@@ -21,14 +20,6 @@ from voxgate.types import Task
 # What every route honours: the gateway renders every response format itself, and every
 # recognizer gives segments (the local engine words too). The rest only OpenAI's protocol takes.
 EVERY_ROUTE = frozenset({"response_format", "timestamp_granularities[]"})
-
-
-@dataclass(frozen=True, slots=True)
-class TranscriptionOptions(JobOptions):
-    """OpenAI's own transcription parameters as the client sent them (repeated names such as
-    `include[]` as repeated pairs), forwarded to the routes that speak OpenAI's protocol."""
-
-    params: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,10 +35,6 @@ class TranscriptionJob:
     def audio_milliseconds(self) -> int:
         return round(self.audio.duration_seconds * 1000)
 
-    @property
-    def params(self) -> tuple[tuple[str, str], ...]:
-        return self.options.params if isinstance(self.options, TranscriptionOptions) else ()
-
     @cached_property
     def upload(self) -> bytes:
         """The client's file as it sent it, to go upstream in its own container."""
@@ -61,7 +48,7 @@ class TranscriptionJob:
         return [Metered(audio_milliseconds=self.audio_milliseconds)]
 
     async def run(self, attempt: PlannedAttempt[TranscriptionProvider]) -> Outcome:
-        request = ForwardedTranscriptionRequest(
+        request = TranscriptionRequest(
             audio=self.audio,
             translate=self.task == "translation",
             language=self.request.language,
@@ -69,7 +56,7 @@ class TranscriptionJob:
             word_timestamps=self.options.word_timestamps,
             upload=self.upload,
             container=container_of(self.upload),
-            params=self.params,
+            params=self.options.params,
         )
         result = await attempt.provider.transcribe(request, attempt.upstream)
         data = {
@@ -84,7 +71,7 @@ class TranscriptionJob:
         takes (configured or not) is refused rather than dropped."""
         providers = (self.providers.transcription.get(route.provider) for route in self.row.routes)
         if not any(isinstance(provider, OpenAIStyleProvider) for provider in providers):
-            refuse_unforwarded(self.row, self.params)
+            refuse_unforwarded(self.row, self.options.params)
 
 
 def refuse_unforwarded(row: ModelRow, params: tuple[tuple[str, str], ...]) -> None:

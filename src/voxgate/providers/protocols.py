@@ -1,6 +1,6 @@
 """What a provider can do: one Protocol per capability, with typed requests and results."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -39,6 +39,15 @@ class TranscriptionRequest(BaseModel):
     language: str | None = None
     prompt: str | None = None
     word_timestamps: bool = False
+    # The client's own file and its container (as `gateway.inputs.container_of` names it), for
+    # providers that take it as it came; others read the decoded `audio`.
+    upload: bytes | None = None
+    container: str | None = None
+    params: tuple[tuple[str, str], ...] = Field(
+        default=(),
+        description="The client's own transcription parameters, for the providers that take "
+        "them (repeated names such as `include[]` as repeated pairs).",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +89,8 @@ class TranscriptionResult:
     segments: tuple[TranscriptSegment, ...] = ()
     words: tuple[TranscriptWord, ...] = ()
     usage: ProviderUsage = field(default_factory=ProviderUsage)
+    # The provider's JSON answer, to pass on as it was sent; empty where there is none to pass.
+    body: Mapping[str, Any] = field(default_factory=dict)
 
 
 class ChatAudioRequest(BaseModel):

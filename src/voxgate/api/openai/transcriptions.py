@@ -17,8 +17,7 @@ from voxgate.api.responses import JSONResponse
 from voxgate.errors import InvalidRequestError, PayloadTooLargeError
 from voxgate.gateway.jobs import JobOptions
 from voxgate.gateway.pipeline import Completed
-from voxgate.gateway.transcription import TranscriptionOptions, refuse_unforwarded
-from voxgate.providers.openai_style.transcription import ForwardedTranscription
+from voxgate.gateway.transcription import refuse_unforwarded
 from voxgate.providers.protocols import TranscriptionResult
 from voxgate.services import services_of
 from voxgate.types import Task
@@ -91,9 +90,7 @@ async def _read_form(request: Request) -> FormData:
         ) from exc
 
 
-async def _parse(
-    form: FormData, task: Task
-) -> tuple[dict[str, Any], TranscriptionOptions, str, bool]:
+async def _parse(form: FormData, task: Task) -> tuple[dict[str, Any], JobOptions, str, bool]:
     _check_fields(form)
     data = await _upload(form)
     fmt = str(form.get("response_format") or "json")
@@ -125,7 +122,7 @@ async def _parse(
         *(("timestamp_granularities[]", g) for g in granularities),
         *((name, str(value)) for name, value in form.multi_items() if _forwarded(name)),
     )
-    options = TranscriptionOptions(word_timestamps="word" in granularities, params=params)
+    options = JobOptions(word_timestamps="word" in granularities, params=params)
     return unified, options, fmt, stream
 
 
@@ -226,7 +223,7 @@ def _render(
         return PlainTextResponse(srt(result.segments))
     if fmt == "vtt":
         return PlainTextResponse(vtt(result.segments), media_type="text/vtt")
-    if isinstance(result, ForwardedTranscription) and result.body:
+    if result.body:
         # Asked of the route in the client's own format: passed on as the provider sent it.
         return JSONResponse({"usage": _usage(result), **result.body})
     body: dict[str, Any] = {"text": result.text, "usage": _usage(result)}

@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
+from voxgate.audio.encode import wav
 from voxgate.providers.errors import UpstreamError
 from voxgate.providers.gemini.responses import parts, usage
-from voxgate.providers.openai_style.transcription import ForwardedTranscriptionRequest, wav
 from voxgate.providers.protocols import TranscriptionRequest, TranscriptionResult
 
 # The containers Gemini documents for inline audio, by the name `gateway.inputs.container_of`
@@ -60,7 +60,7 @@ def result(provider: str, payload: Any, request: TranscriptionRequest) -> Transc
 
 def _audio(request: TranscriptionRequest) -> tuple[str, bytes]:
     """The client's file when Gemini takes its container; otherwise the decoded 16 kHz WAV."""
-    if isinstance(request, ForwardedTranscriptionRequest) and request.upload is not None:
+    if request.upload is not None:
         mime_type = ACCEPTED_CONTAINERS.get(request.container or "")
         if mime_type is not None:
             return mime_type, request.upload

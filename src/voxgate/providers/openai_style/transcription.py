@@ -1,16 +1,13 @@
 """POST audio/transcriptions and audio/translations: the client's file and parameters as OpenAI
 takes them, and its answer kept whole for the endpoints that pass it on."""
 
-import io
-import wave
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 import aiohttp
 
-from voxgate.audio.pcm import BYTES_PER_SAMPLE, PcmAudio
+from voxgate.audio.encode import wav
 from voxgate.providers.errors import UpstreamError
 from voxgate.providers.protocols import (
     ProviderUsage,
@@ -37,22 +34,6 @@ ACCEPTED_CONTAINERS: Mapping[str, tuple[str, str]] = MappingProxyType(
 # enough to write on the event loop; 13 minutes fit OpenAI's 25 MB.
 
 
-class ForwardedTranscriptionRequest(TranscriptionRequest):
-    """A transcription that also carries the client's own file and OpenAI parameters, for the
-    routes that speak OpenAI's protocol; other engines read the decoded `audio` alone."""
-
-    upload: bytes | None = None
-    container: str | None = None
-    params: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ForwardedTranscription(TranscriptionResult):
-    """A transcription with the provider's JSON answer, to pass on as the provider sent it."""
-
-    body: Mapping[str, Any] = field(default_factory=dict)
-
-
 def form(request: TranscriptionRequest, model: str | None) -> aiohttp.FormData:
     data = aiohttp.FormData()
     filename, content_type, content = _file(request)
@@ -63,10 +44,9 @@ def form(request: TranscriptionRequest, model: str | None) -> aiohttp.FormData:
         data.add_field("language", request.language)
     if request.prompt:
         data.add_field("prompt", request.prompt)
-    params = request.params if isinstance(request, ForwardedTranscriptionRequest) else ()
-    for name, value in params:
+    for name, value in request.params:
         data.add_field(name, value)
-    named = {name for name, _ in params}
+    named = {name for name, _ in request.params}
     if "response_format" not in named:
         # Segments and the duration, for captions and the unified answer.
         data.add_field("response_format", "verbose_json")
@@ -76,7 +56,7 @@ def form(request: TranscriptionRequest, model: str | None) -> aiohttp.FormData:
     return data
 
 
-def result(provider: str, payload: Any, request: TranscriptionRequest) -> ForwardedTranscription:
+def result(provider: str, payload: Any, request: TranscriptionRequest) -> TranscriptionResult:
     if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
         raise UpstreamError(provider, "the transcription answer has no text")
     try:
@@ -100,7 +80,7 @@ def result(provider: str, payload: Any, request: TranscriptionRequest) -> Forwar
         if isinstance(usage, dict) and usage.get("type") == "duration"
         else None
     )
-    return ForwardedTranscription(
+    return TranscriptionResult(
         text=payload["text"].strip(),
         language=str(payload.get("language") or request.language or "en"),
         duration_seconds=duration,
@@ -113,19 +93,8 @@ def result(provider: str, payload: Any, request: TranscriptionRequest) -> Forwar
 
 def _file(request: TranscriptionRequest) -> tuple[str, str, bytes]:
     """The client's file when the provider takes its container; otherwise a compact copy."""
-    if isinstance(request, ForwardedTranscriptionRequest) and request.upload is not None:
+    if request.upload is not None:
         accepted = ACCEPTED_CONTAINERS.get(request.container or "")
         if accepted is not None:
             return *accepted, request.upload
     return "audio.wav", "audio/wav", wav(request.audio)
-
-
-def wav(pcm: PcmAudio) -> bytes:
-    """The decoded samples as they are (mono, 16 kHz from the gateway's decoder) in a WAV."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(BYTES_PER_SAMPLE)
-        writer.setframerate(pcm.sample_rate)
-        writer.writeframes(pcm.samples)
-    return out.getvalue()
