@@ -60,6 +60,19 @@ def test_every_provider_that_speaks_streams_its_speech() -> None:
     }
 
 
+def test_the_openai_style_providers_take_openais_transcription_parameters() -> None:
+    takers = {d.name for d in DECLARED if d.takes_transcription_parameter("temperature")}
+    assert takers == {"openai", "azure-openai", "openai-compatible"}
+    openai_style = openai.DECLARATION
+    assert openai_style.takes_transcription_parameter("include[]")
+    assert openai_style.takes_transcription_parameter("chunking_strategy[type]")
+    assert not openai_style.takes_transcription_parameter("no_such_parameter")
+    with pytest.raises(ValueError, match="only a transcription provider takes its parameters"):
+        ProviderDeclaration(
+            "mute", frozenset({"realtime"}), transcription_parameters=frozenset({"x"})
+        )
+
+
 def test_each_server_is_asked_for_a_format_it_declares() -> None:
     outputs = {d.name: d.speech_output for d in DECLARED}
     assert outputs["openai"] == SpeechOutput("pcm", 24_000)

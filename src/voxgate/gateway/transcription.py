@@ -1,5 +1,6 @@
 """The transcription and translation tasks: audio in, text out."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -11,14 +12,14 @@ from voxgate.errors import InvalidRequestError
 from voxgate.gateway.inputs import audio_bytes, container_of
 from voxgate.gateway.jobs import DEFAULT_OPTIONS, JobOptions, Outcome
 from voxgate.gateway.validation import UnifiedRequest
-from voxgate.providers.openai_style import OpenAIStyleProvider
+from voxgate.providers.declaration import ProviderDeclaration
 from voxgate.providers.protocols import TranscriptionProvider, TranscriptionRequest
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import Task
 
 # What every route honours: the gateway renders every response format itself, and every
-# recognizer gives segments (the local engine words too). The rest only OpenAI's protocol takes.
+# recognizer gives segments (the local engine words too). The rest a provider declares it takes.
 EVERY_ROUTE = frozenset({"response_format", "timestamp_granularities[]"})
 
 
@@ -69,17 +70,22 @@ class TranscriptionJob:
     def _check_params(self) -> None:
         """A parameter is forwarded where a route takes it; one that none of the row's routes
         takes (configured or not) is refused rather than dropped."""
-        providers = (self.providers.transcription.get(route.provider) for route in self.row.routes)
-        if not any(isinstance(provider, OpenAIStyleProvider) for provider in providers):
-            refuse_unforwarded(self.row, self.options.params)
+        declared = (self.providers.declarations.get(route.provider) for route in self.row.routes)
+        refuse_unforwarded(self.row, self.options.params, [d for d in declared if d is not None])
 
 
-def refuse_unforwarded(row: ModelRow, params: tuple[tuple[str, str], ...]) -> None:
-    """Refuses, by name, the first parameter only OpenAI's transcription protocol takes: for a
-    row none of whose routes speaks it. Chat and cascade rows transcribe through a chat model,
-    so none of theirs does."""
+def refuse_unforwarded(
+    row: ModelRow,
+    params: tuple[tuple[str, str], ...],
+    serving: Sequence[ProviderDeclaration] = (),
+) -> None:
+    """Refuses, by name, the first parameter beyond those every route honours that none of the
+    `serving` providers declares it takes. Chat and cascade rows transcribe through a chat
+    model, which takes none of them: they name no provider."""
     for name, _ in params:
-        if name not in EVERY_ROUTE:
+        if name not in EVERY_ROUTE and not any(
+            provider.takes_transcription_parameter(name) for provider in serving
+        ):
             raise InvalidRequestError(
                 f"Model '{row.id}' has no route that takes '{name}' (its routes: "
                 f"{', '.join(route.provider for route in row.routes)}); leave it out.",

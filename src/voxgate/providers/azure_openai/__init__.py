@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from voxgate.providers.declaration import ProviderDeclaration, SpeechOutput
 from voxgate.providers.http import UpstreamHttp
-from voxgate.providers.openai_style import OpenAIStyleProvider
+from voxgate.providers.openai_style import OpenAIStyleProvider, transcription
 from voxgate.providers.protocols import Upstream
 
 # Azure's speech deployments (gpt-4o-mini-tts) take stream_format "sse" as OpenAI's do.
@@ -14,6 +14,7 @@ DECLARATION = ProviderDeclaration(
     speech_output=SpeechOutput(wire_format="pcm", sample_rate=24_000),
     speech_streaming="sse",
     chat_streaming=True,
+    transcription_parameters=transcription.PARAMETERS,
 )
 
 

@@ -3,7 +3,7 @@
 from voxgate.providers.declaration import ProviderDeclaration, SpeechOutput
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.openai import BearerEndpoints
-from voxgate.providers.openai_style import OpenAIStyleProvider
+from voxgate.providers.openai_style import OpenAIStyleProvider, transcription
 
 # Compatible servers differ in the rates they speak at (Kokoro 24 kHz, Piper voices 22.05 or
 # 16 kHz) and not all offer raw pcm; every one offers WAV, whose header says the rate, and
@@ -14,6 +14,7 @@ DECLARATION = ProviderDeclaration(
     speech_output=SpeechOutput(wire_format="wav", sample_rate=24_000),
     speech_streaming="chunked",
     chat_streaming=True,
+    transcription_parameters=transcription.PARAMETERS,
 )
 
 

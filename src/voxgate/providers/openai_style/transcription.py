@@ -17,6 +17,20 @@ from voxgate.providers.protocols import (
     TranscriptWord,
 )
 
+# OpenAI's transcription parameters beyond the ones every route honours (the response format
+# and timestamp granularities, which the gateway renders itself): sent upstream as the client
+# gave them, by OpenAI-style providers alone.
+PARAMETERS = frozenset(
+    {
+        "temperature",
+        "include[]",
+        "chunking_strategy",
+        "keywords[]",
+        "languages[]",
+        "known_speaker_names[]",
+        "known_speaker_references[]",
+    }
+)
 # The containers OpenAI's and Azure's upload endpoints take (mp3, mp4, mpeg, mpga, m4a, wav,
 # webm, ogg, flac), by the name `gateway.inputs.container_of` gives them: file name, media type.
 ACCEPTED_CONTAINERS: Mapping[str, tuple[str, str]] = MappingProxyType(
