@@ -102,8 +102,13 @@ class ChatJob:
     async def run(self, attempt: PlannedAttempt[ChatAudioProvider]) -> Outcome:
         result = await attempt.provider.chat(self.chat_request(attempt), attempt.upstream)
         spoken = result.audio.duration_seconds if result.audio else 0.0
-        metered = self.metered(result.usage, result.text, spoken)
-        return Outcome(await self._data(attempt, result), metered, result)
+        delivered = self._at_speed(attempt, result) if self.speaks else None
+        # Usage reports the audio the client hears; the provider's own figure stays on the
+        # result, and in the tokens it billed.
+        metered = self.metered(
+            result.usage, result.text, spoken, delivered.duration_seconds if delivered else None
+        )
+        return Outcome(await self._data(result, delivered), metered, result)
 
     async def stream(self, attempt: PlannedAttempt[Any]) -> AsyncIterator["SpokenChunk"]:
         """The answer's speech encoded as its audio deltas arrive. Speech at another speed is
@@ -145,27 +150,32 @@ class ChatJob:
     def _user_text(self) -> str | None:
         return None if self.audio is not None else self.request.input
 
-    async def _data(self, attempt: PlannedAttempt[Any], result: ChatAudioResult) -> dict[str, Any]:
-        if not self.speaks:
+    def _at_speed(self, attempt: PlannedAttempt[Any], result: ChatAudioResult) -> PcmAudio:
+        if result.audio is None:
+            raise UpstreamError(attempt.route.provider, "the answer carries no audio")
+        # Chat completions have no speed setting, so the gateway time-stretches the answer.
+        return change_tempo(result.audio, self.request.speed or 1.0)
+
+    async def _data(self, result: ChatAudioResult, delivered: PcmAudio | None) -> dict[str, Any]:
+        if delivered is None:
             duration = self.audio.duration_seconds if self.audio else 0.0
             return {
                 "text": result.text.strip(),
                 "language": self.request.language,
                 "duration": round(duration, 3),
             }
-        if result.audio is None:
-            raise UpstreamError(attempt.route.provider, "the answer carries no audio")
-        # Chat completions have no speed setting, so the gateway time-stretches the answer.
-        spoken = change_tempo(result.audio, self.request.speed or 1.0)
-        audio = await encode_off_loop(spoken, self.response_format)
+        audio = await encode_off_loop(delivered, self.response_format)
         data = {
             "content_type": OUTPUT_FORMATS[self.response_format].content_type,
             "audio_base64": base64.b64encode(audio).decode("ascii"),
         }
         return data | ({"transcript": result.text} if self.task == "audio_chat" else {})
 
-    def metered(self, usage: ProviderUsage, text: str, spoken: float) -> Metered:
-        """The provider's own counts; what it left out, measured here."""
+    def metered(
+        self, usage: ProviderUsage, text: str, spoken: float, delivered: float | None = None
+    ) -> Metered:
+        """The provider's own counts; what it left out, measured here. `spoken` is the audio
+        the provider made, `delivered` what the client got (when the speed changed it)."""
         heard = self.audio.duration_seconds if self.audio else 0.0
         text_in = self.tokens.count(self._system() or "") + self.tokens.count(
             self._user_text() or ""
@@ -181,7 +191,7 @@ class ChatJob:
             audio_output_tokens=reported_or_measured(
                 usage.output_audio_tokens, math.ceil(spoken * AUDIO_OUTPUT_TOKENS_PER_SECOND)
             ),
-            audio_milliseconds=round((heard + spoken) * 1000),
+            audio_milliseconds=round((heard + (spoken if delivered is None else delivered)) * 1000),
             characters=len(self.request.input) if self.audio is None else 0,
         )
 

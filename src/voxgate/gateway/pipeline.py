@@ -202,7 +202,7 @@ class AudioGateway:
         return await self.stream(
             principal,
             request_id,
-            lambda: self._unified_job(body, DEFAULT_OPTIONS, principal),
+            lambda: self._unified_job(body, DEFAULT_OPTIONS, principal, streamed=True),
             model=_named_model(body),
         )
 
@@ -282,11 +282,11 @@ class AudioGateway:
         return Prepared(trace, row, task, job, attempts, hold_id, amount)
 
     async def _unified_job(
-        self, body: object, options: JobOptions, principal: Principal
+        self, body: object, options: JobOptions, principal: Principal, *, streamed: bool = False
     ) -> tuple[ModelRow, Task, Job]:
         row, request = validate(body, self._catalog)
         task = resolve_task(row, request)
-        return row, task, await self._job(row, task, request, options, principal)
+        return row, task, await self._job(row, task, request, options, principal, streamed)
 
     async def _job(
         self,
@@ -295,6 +295,7 @@ class AudioGateway:
         request: UnifiedRequest,
         options: JobOptions,
         principal: Principal,
+        streamed: bool,
     ) -> Job:
         if row.cascade is not None:
             audio = (
@@ -310,7 +311,9 @@ class AudioGateway:
                 else None
             )
             voices = self._catalog.voices
-            return ChatJob(row, request, task, audio, voices, self._providers, self._tokens)
+            return ChatJob(
+                row, request, task, audio, voices, self._providers, self._tokens, streamed=streamed
+            )
         if task == "tts":
             return SpeechJob(row, request, self._catalog.voices, self._providers, self._tokens)
         if is_speech_to_text(task):
