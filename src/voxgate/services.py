@@ -9,7 +9,6 @@ from pathlib import Path
 
 import yaml
 from redis.asyncio import Redis
-from starlette.requests import HTTPConnection
 
 from voxgate.billing.holds import HoldBook, Holds
 from voxgate.billing.ledger import Ledger
@@ -125,11 +124,6 @@ def _breaker(settings: Settings, redis: Redis | None) -> Breaker:
     if redis is not None:
         return RedisBreaker(redis, threshold=threshold, cooldown_seconds=cooldown)
     return MemoryBreaker(threshold=threshold, cooldown_seconds=cooldown)
-
-
-def services_of(connection: HTTPConnection) -> Services:
-    services: Services = connection.app.state.services
-    return services
 
 
 def key_pepper(settings: Settings) -> bytes:

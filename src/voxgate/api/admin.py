@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from voxgate.api.bodies import parse_body
+from voxgate.api.context import services_of
 from voxgate.api.responses import JSONResponse
 from voxgate.api.usage import key_body
 from voxgate.billing.pricing import MICRO, format_usd
@@ -21,7 +22,7 @@ from voxgate.errors import (
     InvalidRequestError,
     NotFoundError,
 )
-from voxgate.services import Services, services_of
+from voxgate.services import Services
 from voxgate.store.workspaces import WorkspaceNameTaken, WorkspaceRecord
 from voxgate.types import MicroUSD
 

@@ -5,9 +5,9 @@ from starlette.responses import Response
 
 from voxgate.api.auth import authenticate
 from voxgate.api.bodies import parse_json
+from voxgate.api.context import services_of
 from voxgate.api.openai.realtime import unified_realtime, wants_realtime
 from voxgate.api.responses import JSONResponse
-from voxgate.services import services_of
 
 
 async def create_audio(request: Request) -> Response:

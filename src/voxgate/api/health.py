@@ -3,8 +3,8 @@
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from voxgate.api.context import services_of
 from voxgate.api.responses import JSONResponse
-from voxgate.services import services_of
 
 
 async def healthz(request: Request) -> Response:

@@ -8,12 +8,12 @@ from starlette.responses import Response
 
 from voxgate.api.admin import CreditChange, NewKey, NewWorkspace
 from voxgate.api.catalog import ModelFilter
+from voxgate.api.context import services_of
 from voxgate.api.openai.chat_body import ChatCompletionBody
 from voxgate.api.openai.realtime import ClientSecretBody, SessionBody
 from voxgate.api.responses import JSONResponse
 from voxgate.api.usage import UsageQuery
 from voxgate.catalog.loader import Catalog
-from voxgate.services import services_of
 
 ERROR = {
     "type": "object",

@@ -14,10 +14,10 @@ from starlette.responses import Response
 
 from voxgate.api.auth import authenticate
 from voxgate.api.bodies import parse_query
+from voxgate.api.context import services_of
 from voxgate.api.responses import JSONResponse
 from voxgate.billing.pricing import format_usd
 from voxgate.errors import InvalidRequestError, NotFoundError
-from voxgate.services import services_of
 from voxgate.store.usage import USAGE_COLUMNS
 from voxgate.types import MicroUSD
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from voxgate.api.websocket import StarletteClient
 from voxgate.audio.pcm import PcmAudio
 from voxgate.gateway.realtime.conversation import Conversation
 from voxgate.gateway.realtime.dialect import dialect_of
@@ -82,7 +83,7 @@ async def serve_realtime(websocket: WebSocket, engine: SimEngine, credential: st
         return
     await websocket.accept()
     await asyncio.to_thread(silero)  # the detector's first load stays off the event loop
-    channel = ClientChannel(websocket, dialect_of(websocket.headers))
+    channel = ClientChannel(StarletteClient(websocket), dialect_of(websocket.headers))
     model = websocket.query_params.get("model") or websocket.query_params.get("deployment") or ""
     config = SessionConfig(id=new_id("sess"), model=model, voice="alloy")
     conversation = Conversation(

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from voxgate.api.catalog import model_body
+from voxgate.api.context import services_of
 from voxgate.api.docs.locales import (
     DEFAULT_LANGUAGE,
     DOCS_DIR,
@@ -21,7 +22,6 @@ from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import NotFoundError
 from voxgate.gateway.inputs import MAX_AUDIO_BYTES
-from voxgate.services import services_of
 from voxgate.settings import Settings
 
 HERE = DOCS_DIR

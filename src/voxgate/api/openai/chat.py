@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from voxgate.api.auth import authenticate
 from voxgate.api.bodies import json_body, parse
+from voxgate.api.context import services_of
 from voxgate.api.openai.chat_body import ChatCompletionBody
 from voxgate.api.openai.sse import event, sse_response
 from voxgate.api.responses import JSONResponse
@@ -35,7 +36,7 @@ from voxgate.gateway.jobs import Job
 from voxgate.gateway.pipeline import Completed
 from voxgate.gateway.streaming import Streamed
 from voxgate.providers.protocols import ChatAudioResult, ChatChunk
-from voxgate.services import Services, services_of
+from voxgate.services import Services
 from voxgate.store.keys import Principal
 from voxgate.types import Task
 

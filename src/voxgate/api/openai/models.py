@@ -6,10 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from voxgate.api.auth import authenticate
+from voxgate.api.context import services_of
 from voxgate.api.responses import JSONResponse
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import NotFoundError
-from voxgate.services import services_of
 
 # The catalog has no creation times; one fixed value keeps the field an integer, as SDKs want.
 CREATED = 1_764_000_000

@@ -11,8 +11,10 @@ from starlette.websockets import WebSocket
 
 from voxgate.api.auth import authenticate
 from voxgate.api.bodies import parse_body
+from voxgate.api.context import services_of
 from voxgate.api.middleware.request_id import new_request_id
 from voxgate.api.responses import JSONResponse
+from voxgate.api.websocket import StarletteClient
 from voxgate.billing.pricing import Metered, hold_amount
 from voxgate.billing.usage import UsageRecord
 from voxgate.catalog.schema import ModelRow
@@ -33,7 +35,7 @@ from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.tasks import resolve_task
 from voxgate.gateway.validation import validate
 from voxgate.routing.planner import PlannedAttempt
-from voxgate.services import Services, services_of
+from voxgate.services import Services
 from voxgate.store.keys import Principal
 from voxgate.store.realtime import MintedSecret
 from voxgate.types import MicroUSD
@@ -225,7 +227,7 @@ async def realtime_socket(websocket: WebSocket) -> None:
         return
     protocols = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol="realtime" if "realtime" in protocols else None)
-    channel = ClientChannel(websocket, dialect_of(websocket.headers))
+    channel = ClientChannel(StarletteClient(websocket), dialect_of(websocket.headers))
     bill = SessionBill(
         services.holds,
         row,

@@ -10,12 +10,12 @@ from starlette.responses import Response
 
 from voxgate.api.auth import authenticate
 from voxgate.api.bodies import json_body
+from voxgate.api.context import services_of
 from voxgate.api.openai.sse import event, sse_response
 from voxgate.api.responses import StreamingResponse
 from voxgate.errors import GatewayError, InvalidRequestError
 from voxgate.gateway.speech import SpeechChunk
 from voxgate.gateway.streaming import Streamed
-from voxgate.services import services_of
 
 # OpenAI's names for the formats, where they differ from the catalog's.
 FORMATS = {"pcm": "pcm16"}

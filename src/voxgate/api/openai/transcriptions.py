@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from voxgate.api.auth import authenticate
+from voxgate.api.context import services_of
 from voxgate.api.openai.captions import srt, vtt
 from voxgate.api.openai.sse import event, sse_response
 from voxgate.api.responses import JSONResponse
@@ -19,7 +20,6 @@ from voxgate.gateway.jobs import JobOptions
 from voxgate.gateway.pipeline import Completed
 from voxgate.gateway.transcription import refuse_unforwarded
 from voxgate.providers.protocols import TranscriptionResult
-from voxgate.services import services_of
 from voxgate.types import Task
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024

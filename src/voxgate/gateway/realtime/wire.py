@@ -13,7 +13,6 @@ from typing import Any, Protocol
 
 import orjson
 import websockets
-from starlette.websockets import WebSocketDisconnect
 
 from voxgate.errors import GatewayError
 from voxgate.gateway.realtime.dialect import Dialect
@@ -39,7 +38,7 @@ class ClientGone(Exception):
 
 
 def is_closed(exc: BaseException) -> bool:
-    return isinstance(exc, WebSocketDisconnect | websockets.ConnectionClosed | ClientGone)
+    return isinstance(exc, websockets.ConnectionClosed | ClientGone)
 
 
 def event_id() -> str:
