@@ -1,5 +1,6 @@
 """Streamed speech is charged for what reached the client, however the stream ends, and its
-hold lives as long as the stream does (a reaper with a 3 s hold lifetime runs beside it)."""
+hold lives as long as the stream does (a reaper with a 3 s hold lifetime runs beside it; the
+slow stream is a paced provider, since a slow reader's answer may sit whole in socket buffers)."""
 
 import secrets
 import time
@@ -11,7 +12,13 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import RunningGateway
-from tests.gateway_process import start_gateway, stop_gateway
+from tests.gateway_process import (
+    SIM_KEYS,
+    RunningSimulator,
+    routed_gateway,
+    start_gateway,
+    stop_gateway,
+)
 
 HOLD_TTL_SECONDS = 3
 PCM_BYTES_PER_MS = 48  # 24 kHz, 16-bit, mono
@@ -63,25 +70,48 @@ def test_a_hang_up_mid_stream_is_charged_for_what_was_delivered(
     assert before - after == record["charged_micro_usd"]
 
 
+@pytest.fixture(scope="module")
+def paced_upstream(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+    root = Path(tmp_path_factory.mktemp("paced-holds"))
+    with routed_gateway(
+        root,
+        VOXGATE_HOLD_TTL_SECONDS=str(HOLD_TTL_SECONDS),
+        VOXGATE_REAPER_INTERVAL_SECONDS="0.25",
+        # Longer than the pace, which would otherwise be a stalled upstream.
+        VOXGATE_UPSTREAM_TIMEOUT_SECONDS=str(2 * HOLD_TTL_SECONDS),
+    ) as pair:
+        yield pair
+
+
 def test_a_stream_slower_than_the_hold_lifetime_is_charged_in_full(
-    short_holds: RunningGateway,
+    paced_upstream: tuple[RunningGateway, RunningSimulator],
 ) -> None:
-    key = short_holds.new_workspace(f"slow-{secrets.token_hex(4)}", "1.00")
-    with short_holds.client(key) as client:
+    gateway, sim = paced_upstream
+    key = gateway.new_workspace(f"slow-{secrets.token_hex(4)}", "1.00")
+    # The provider sends a chunk every hold lifetime: the stream outlives its hold three times
+    # over while the reaper runs every 0.25 s.
+    interval_ms = HOLD_TTL_SECONDS * 1000
+    sim.queue_faults(
+        SIM_KEYS["primary"],
+        {"kind": "paced", "first_chunk_ms": 0, "chunk_interval_ms": interval_ms},
+    )
+    body = {"model": "gpt-4o-mini-tts", "input": "Slow.", "response_format": "pcm"}
+    with gateway.client(key) as client:
         before = client.get("/api/v1/balance").json()["balance_micro_usd"]
-        received = 0
-        with client.stream("POST", "/v1/audio/speech", json=BODY) as response:
+        received, chunks = 0, 0
+        started = time.monotonic()
+        with client.stream("POST", "/v1/audio/speech", json=body) as response:
             assert response.status_code == 200
-            chunks = response.iter_raw()
-            received += len(next(chunks))
-            # The client stops reading for three hold lifetimes; the reaper runs every 0.25 s.
-            paused_until = time.monotonic() + 3 * HOLD_TTL_SECONDS
-            while time.monotonic() < paused_until:
+            for chunk in response.iter_raw():
+                received, chunks = received + len(chunk), chunks + 1
+                # Still streaming: the hold must still be there, whatever its lifetime.
                 assert client.get("/api/v1/balance").json()["held_micro_usd"] > 0
-                time.sleep(0.2)
-            received += sum(len(chunk) for chunk in chunks)
+        assert time.monotonic() - started > 3 * HOLD_TTL_SECONDS
         record = settled_record(client)
         after = client.get("/api/v1/balance").json()["balance_micro_usd"]
+    assert chunks >= 4
     assert (record["status"], record["http_status"]) == ("succeeded", 200)
     assert record["audio_milliseconds"] == pytest.approx(received / PCM_BYTES_PER_MS, abs=1)
     assert record["charged_micro_usd"] == record["cost_micro_usd"] > 0
