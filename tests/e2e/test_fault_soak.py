@@ -172,7 +172,7 @@ def test_twenty_thousand_requests_through_a_fifth_of_faults(tmp_path: Path) -> N
         httpx.post(f"{sim.base_url}/_sim/chaos", json=chaos).raise_for_status()
         outcomes = asyncio.run(soak(gateway.base_url, key))
         faults_seen = sum(
-            int(line.split()[-1])
+            int(float(line.split()[-1]))
             for line in httpx.get(f"{gateway.base_url}/metrics").text.splitlines()
             if line.startswith("voxgate_upstream_attempts_total") and 'status="ok"' not in line
         )
