@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services = await open_services(settings, dict(os.environ))
         app.state.services = services
         app.state.metrics = services.metrics
-        app.state.docs = DocsPages()
+        app.state.docs = DocsPages(services.catalog)
         if settings.engine_preload:
             logger.info("loading the local models (VOXGATE_ENGINE_PRELOAD=false defers it)")
             started = time.perf_counter()
