@@ -6,7 +6,6 @@ import io
 import wave
 
 import httpx
-import pytest
 
 from tests.audio_probe import word_error_rate
 from tests.clients.conftest import (
@@ -14,10 +13,13 @@ from tests.clients.conftest import (
     CLIENTS_PYTHON,
     SCRIPTS,
     Served,
+    needs_clients_venv,
     run_client,
     succeeded,
 )
 from voxgate.simulator.engine import FAST_TRANSCRIPT
+
+pytestmark = needs_clients_venv
 
 # Run by the clients' Python in the client scripts' folder (for outcome.py); the model and
 # each turn's reply come back as one JSON line.
@@ -89,8 +91,6 @@ run({"converse": converse})
 
 
 def conversation(served: Served, model: str) -> list[dict[str, object]]:
-    if not CLIENTS_PYTHON.exists():
-        pytest.skip("the clients' venv is missing: run scripts/clients-setup")
     results = run_client([str(CLIENTS_PYTHON), "-c", SCRIPT, model], served, SCRIPTS)
     answer = succeeded(results, "converse")
     assert answer["errors"] == []

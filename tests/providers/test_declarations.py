@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from voxgate.providers import azure_openai, gemini, openai, openai_compatible
+from voxgate.providers import azure_openai, gemini, local, openai, openai_compatible
 from voxgate.providers.declaration import ProviderDeclaration, SpeechOutput
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.local import LocalProvider
@@ -17,7 +17,7 @@ from voxgate.providers.protocols import (
     SpeechResult,
     Upstream,
 )
-from voxgate.providers.registry import LOCAL, build_registry, registry_of
+from voxgate.providers.registry import build_registry, registry_of
 from voxgate.settings import Settings
 
 DECLARED = [
@@ -25,7 +25,7 @@ DECLARED = [
     azure_openai.DECLARATION,
     openai_compatible.DECLARATION,
     gemini.DECLARATION,
-    LOCAL,
+    local.DECLARATION,
 ]
 
 

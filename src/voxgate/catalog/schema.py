@@ -61,8 +61,9 @@ class Route(_Frozen):
     credentials: tuple[Credential, ...] = ()
     chat_parameters: tuple[str, ...] = Field(
         default=(),
-        description="Standard chat completion parameters this route passes on; others are "
-        "dropped (after validation) rather than sent to a provider that would refuse them.",
+        description="Chat completion parameters this route passes on. A request with one the "
+        "route does not take is sent to the model's other routes, or refused with a 400 naming "
+        "it when no route takes it.",
     )
 
 

@@ -7,7 +7,8 @@ from types import MappingProxyType
 from typing import Any
 
 from voxgate.providers import azure_openai, gemini, openai, openai_compatible
-from voxgate.providers.declaration import Capability, ProviderDeclaration, SpeechOutput
+from voxgate.providers import local as embedded
+from voxgate.providers.declaration import Capability, ProviderDeclaration
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.local import LocalProvider
 from voxgate.providers.protocols import (
@@ -19,14 +20,6 @@ from voxgate.providers.protocols import (
     TranscriptionProvider,
 )
 
-# The embedded engine (built from the settings, not from HTTP); it speaks at its voice's own rate,
-# 22.05 kHz for the medium Piper voices.
-LOCAL = ProviderDeclaration(
-    name="local",
-    capabilities=frozenset({"speech", "transcription"}),
-    speech_output=SpeechOutput(wire_format="pcm", sample_rate=22_050),
-    speech_streaming="sentences",
-)
 PROTOCOLS: Mapping[Capability, type] = MappingProxyType(
     {
         "speech": SpeechProvider,
@@ -56,7 +49,7 @@ def build_registry(http: UpstreamHttp, local: LocalProvider) -> ProviderRegistry
             (azure_openai.DECLARATION, azure_openai.azure_openai_provider(http)),
             (openai_compatible.DECLARATION, openai_compatible.openai_compatible_provider(http)),
             (gemini.DECLARATION, gemini.GeminiProvider(http)),
-            (LOCAL, local),
+            (embedded.DECLARATION, local),
         ]
     )
 

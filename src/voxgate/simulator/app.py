@@ -17,7 +17,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from voxgate.providers.local import LocalProvider
-from voxgate.settings import Settings
+from voxgate.settings import Settings, default_data_dir
 from voxgate.simulator import chat, gemini, openai
 from voxgate.simulator.engine import SimEngine
 from voxgate.simulator.faults import Chaos, FaultBook, FaultPlan
@@ -112,7 +112,7 @@ def openai_style_routes(
 
 
 def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) -> Starlette:
-    local = None if fast else LocalProvider(Settings(data_dir=data_dir or Path("var")))
+    local = None if fast else LocalProvider(Settings(data_dir=data_dir or default_data_dir()))
     sim = Simulator(SimEngine(local))
 
     gemini_actions: dict[str, Handler] = {
@@ -181,7 +181,7 @@ def create_simulator_app_from_env() -> Starlette:
     """The factory `voxgate sim` runs: options arrive as VOXGATE_SIM_* variables."""
     return create_simulator_app(
         fast=os.environ.get("VOXGATE_SIM_FAST") == "1",
-        data_dir=Path(os.environ.get("VOXGATE_DATA_DIR", "var")),
+        data_dir=Path(os.environ["VOXGATE_DATA_DIR"]) if "VOXGATE_DATA_DIR" in os.environ else None,
     )
 
 

@@ -3,6 +3,7 @@
 from collections.abc import AsyncGenerator
 
 from voxgate.audio.pcm import PcmAudio
+from voxgate.providers.declaration import ProviderDeclaration, SpeechOutput
 from voxgate.providers.local.engine import LocalEngine
 from voxgate.providers.local.speech import LocalSpeech
 from voxgate.providers.local.transcription import LocalTranscription
@@ -14,6 +15,15 @@ from voxgate.providers.protocols import (
     Upstream,
 )
 from voxgate.settings import Settings
+
+# Built from the settings, not from HTTP; it speaks at its voice's own rate, 22.05 kHz for the
+# medium Piper voices.
+DECLARATION = ProviderDeclaration(
+    name="local",
+    capabilities=frozenset({"speech", "transcription"}),
+    speech_output=SpeechOutput(wire_format="pcm", sample_rate=22_050),
+    speech_streaming="sentences",
+)
 
 
 class LocalProvider:
