@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.e2e.test_money_under_load import books
 from tests.e2e.test_money_under_load import postgres_url as postgres_url  # a fixture, re-exported
 from tests.gateway_process import (
+    SIM_KEYS,
     RunningGateway,
     RunningSimulator,
     routed_gateway,
@@ -479,3 +480,24 @@ def test_relayed_transcription_is_metered_without_a_response(
     heard = [r for r in usage(gateway, key) if "." in r["request_id"]]
     # The simulator bills transcription by duration, as OpenAI may: one second, on its own line.
     assert [r["audio_milliseconds"] for r in heard] == [1000]
+
+
+def test_a_relayed_session_fails_over_to_the_next_route(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    key = gateway.new_workspace(f"rt-failover-{secrets.token_hex(4)}", "1.00")
+    # Azure refuses the handshake once: the session opens on the next route, OpenAI's.
+    sim.queue_faults(SIM_KEYS["azure"], {"kind": "503"})
+
+    async def session() -> dict[str, Any]:
+        async with connect(gateway, key) as socket:
+            await manual_turns(socket)
+            return await turn(socket)
+
+    done = asyncio.run(session())
+    assert done["type"] == "response.done", done
+    settled(gateway, key)
+    [charged] = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
+    assert charged["provider"] == "openai", charged
+    assert charged["cost_micro_usd"] == price(done)

@@ -365,24 +365,35 @@ class AudioGateway:
             max_seconds=self._settings.max_audio_seconds,
         )
 
+    async def attempts(
+        self,
+        model: str,
+        attempts: list[PlannedAttempt[Any]],
+        run: Callable[[PlannedAttempt[Any]], Awaitable[ResultT]],
+    ) -> Success[ResultT]:
+        """The one failover loop (breaker, backoff, Retry-After, deadline), for every kind of
+        request; when no attempt succeeds, the client's error, caused by the attempts' log."""
+        try:
+            success = await first_success(attempts, run, self._retry, self._breaker)
+        except AttemptsFailed as failed:
+            self._observe(model, failed.log)
+            raise client_error(model, failed) from failed
+        self._observe(model, success.log)
+        return success
+
     async def _call(
         self,
         prepared: "Prepared",
         run: Callable[[PlannedAttempt[Any]], Awaitable[ResultT]],
     ) -> Success[ResultT]:
-        """The one failover loop, for every kind of request; a failure releases the hold."""
+        """The attempts of a request that holds credit; a failure releases the hold."""
         try:
-            success = await first_success(prepared.attempts, run, self._retry, self._breaker)
-        except AttemptsFailed as failed:
-            self._observe(prepared.row.id, failed.log)
-            error = client_error(prepared.row.id, failed)
-            await self.release(prepared, error, failed.log)
-            raise error from failed
+            return await self.attempts(prepared.row.id, prepared.attempts, run)
         except BaseException as exc:
-            await self.release(prepared, exc, ())
+            failed = exc.__cause__
+            log = failed.log if isinstance(failed, AttemptsFailed) else ()
+            await self.release(prepared, exc, log)
             raise
-        self._observe(prepared.row.id, success.log)
-        return success
 
     def _observe(self, model: str, log: tuple[Attempt, ...]) -> None:
         tried = [(a.provider, a.status) for a in log if a.status != "skipped"]

@@ -129,10 +129,14 @@ def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) ->
 
     async def realtime_openai(websocket: WebSocket) -> None:
         key = websocket.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        await serve_realtime(websocket, sim.engine, key or None)
+        await realtime(websocket, key or None)
 
     async def realtime_azure(websocket: WebSocket) -> None:
-        await serve_realtime(websocket, sim.engine, websocket.headers.get("api-key"))
+        await realtime(websocket, websocket.headers.get("api-key"))
+
+    async def realtime(websocket: WebSocket, credential: str | None) -> None:
+        fault = sim.faults.next_for(credential) if credential else None
+        await serve_realtime(websocket, sim.engine, credential, fault)
 
     async def add_faults(request: Request) -> Response:
         sim.faults.add(FaultPlan.model_validate(await request.json()))

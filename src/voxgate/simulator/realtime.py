@@ -24,6 +24,8 @@ from voxgate.gateway.realtime.vad import Vad, silero
 from voxgate.gateway.realtime.wire import ClientChannel, is_closed
 from voxgate.gateway.realtime.work import Heard
 from voxgate.simulator.engine import RATE, SimEngine
+from voxgate.simulator.faults import Fault
+from voxgate.simulator.wire import json_response, openai_error
 
 CHUNK_BYTES = RATE * 2 // 5  # 200 ms of 24 kHz PCM16
 TOKENS_PER_SECOND_IN, TOKENS_PER_SECOND_OUT = 10, 20
@@ -77,9 +79,16 @@ class SimWork:
         }
 
 
-async def serve_realtime(websocket: WebSocket, engine: SimEngine, credential: str | None) -> None:
+async def serve_realtime(
+    websocket: WebSocket, engine: SimEngine, credential: str | None, fault: Fault | None
+) -> None:
     if not credential:
         await websocket.close(1008, "missing credential")
+        return
+    if fault is not None and fault.status is not None:
+        # A provider that is down or limited refuses the handshake with its HTTP status.
+        refusal = openai_error(fault.status, f"Simulated fault {fault.status}.")
+        await websocket.send_denial_response(json_response(refusal, fault.status))
         return
     await websocket.accept()
     await asyncio.to_thread(silero)  # the detector's first load stays off the event loop

@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Coroutine
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -221,7 +222,8 @@ async def realtime_socket(websocket: WebSocket) -> None:
     try:
         principal, row, session = await _admit(websocket, services)
         providers = gateway.providers.chat if row.cascade else gateway.providers.realtime
-        [attempt, *_] = gateway.planner.plan(row, providers)
+        attempts = gateway.planner.plan(row, providers)
+        attempt = attempts[0]
     except GatewayError as exc:
         await websocket.close(POLICY_VIOLATION, exc.message[:120])
         return
@@ -247,7 +249,7 @@ async def realtime_socket(websocket: WebSocket) -> None:
             except InsufficientCreditError as exc:  # refused before it held anything
                 await services.holds.record(_refused(bill, exc, started))
                 raise
-            body = _session_body(services, row, attempt, channel, bill, session)
+            body = _session_body(services, row, attempts, channel, bill, session)
             await run_session(
                 channel,
                 bill,
@@ -277,16 +279,17 @@ def _refused(bill: SessionBill, exc: GatewayError, started: float) -> UsageRecor
 def _session_body(
     services: Services,
     row: ModelRow,
-    attempt: PlannedAttempt[Any],
+    attempts: list[PlannedAttempt[Any]],
     channel: ClientChannel,
     bill: SessionBill,
     session: dict[str, Any],
 ) -> Coroutine[Any, Any, None]:
-    """The local cascade's conversation, or the relay to the row's realtime provider."""
+    """The local cascade's conversation, or the relay to the row's realtime routes."""
     if row.cascade is None:
-        relay = RealtimeRelay(channel, bill, services.catalog.voices, attempt)
+        connect = partial(services.gateway.attempts, row.id, attempts)
+        relay = RealtimeRelay(channel, bill, services.catalog.voices, connect)
         return relay.run(session)
-    work = LocalWork(row, services.gateway.legs(row), attempt, bill)
+    work = LocalWork(row, services.gateway.legs(row), attempts[0], bill)
     return serve_locally(
         channel, work, row, session, max_buffer_seconds=services.settings.max_audio_seconds
     )

@@ -45,6 +45,10 @@ class SessionBill:
     started: float = field(default_factory=time.monotonic)
     _charging: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    def serving(self, provider: str, route: str) -> None:
+        """The route that took the session, once its upstream answered."""
+        self.provider, self.route = provider, route
+
     async def open(self) -> None:
         """Hold the first step; InsufficientCreditError when the workspace or key can't."""
         self.hold_id = await self.holds.place(

@@ -6,43 +6,66 @@ charged from its usage as it passes; the bill then holds the next step ahead.
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import VoiceTable
 from voxgate.gateway.realtime.bill import SessionBill
 from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, as_object, beta_session
 from voxgate.gateway.realtime.wire import ClientChannel, is_closed
+from voxgate.providers.errors import UpstreamError
+from voxgate.routing.failover import Success
 from voxgate.routing.planner import PlannedAttempt
+
+# The gateway's one failover loop, given how to open one attempt's upstream socket.
+Connector = Callable[
+    [Callable[[PlannedAttempt[Any]], Awaitable[ClientConnection]]],
+    Awaitable[Success[ClientConnection]],
+]
 
 
 class RealtimeRelay:
     def __init__(
-        self,
-        channel: ClientChannel,
-        bill: SessionBill,
-        voices: VoiceTable,
-        attempt: PlannedAttempt[Any],
+        self, channel: ClientChannel, bill: SessionBill, voices: VoiceTable, connect: Connector
     ) -> None:
         self._channel = channel
         self._bill = bill
         self._voices = voices
-        self._attempt = attempt
+        self._connect = connect
+        self._attempt: PlannedAttempt[Any] | None = None
 
     async def run(self, session: dict[str, Any]) -> None:
-        url, headers = self._attempt.provider.realtime_target(self._attempt.upstream)
-        if self._channel.dialect.beta:
-            headers = headers | {BETA_HEADER: BETA_VALUE}
-        async with websockets.connect(url, additional_headers=headers) as upstream:
+        """Open the upstream session on the first route and key that accepts it (failing over
+        as every request does), then relay until either side closes."""
+        serving = await self._connect(self._open)
+        self._attempt = serving.attempt
+        self._bill.serving(serving.attempt.route.provider, serving.attempt.label)
+        async with serving.result as upstream:
             if session:
                 shaped = beta_session(session) if self._channel.dialect.beta else session
                 await upstream.send(self._mapped({"type": "session.update", "session": shaped}))
             await _first_done(
                 self._client_to_upstream(upstream), self._upstream_to_client(upstream)
             )
+
+    async def _open(self, attempt: PlannedAttempt[Any]) -> ClientConnection:
+        url, headers = attempt.provider.realtime_target(attempt.upstream)
+        if self._channel.dialect.beta:
+            headers = headers | {BETA_HEADER: BETA_VALUE}
+        provider = attempt.route.provider
+        try:
+            return await websockets.connect(url, additional_headers=headers)
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            raise UpstreamError(provider, f"refused the session ({status})", status=status) from exc
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            raise UpstreamError(provider, f"no session: {type(exc).__name__}") from exc
 
     async def _client_to_upstream(self, upstream: Any) -> None:
         while True:
@@ -75,7 +98,7 @@ class RealtimeRelay:
             output = (session.get("audio") or {}).get("output")
             holder = output if isinstance(output, dict) and "voice" in output else session
             voice = holder.get("voice")
-            if isinstance(voice, str):
+            if isinstance(voice, str) and self._attempt is not None:
                 holder["voice"] = self._voices.native_voice(voice, self._attempt.route.provider)
         return orjson.dumps(event).decode()
 
