@@ -1,6 +1,9 @@
-"""The unified endpoint's chain of steps: validate → task → plan → hold → call → settle."""
+"""The one request path: admit → validate → hold → attempts (one failover loop) → deliver →
+settle, for unary answers (`run`), streamed ones (`stream`) and, through `admitted` and
+`attempts`, realtime sessions."""
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
@@ -49,6 +52,7 @@ from voxgate.types import MicroUSD, Task
 
 JobBuilder = Callable[[], Awaitable[tuple[ModelRow, Task, Job]]]
 ResultT = TypeVar("ResultT")
+logger = logging.getLogger("voxgate.gateway")
 
 RESPONSE_OBJECTS: Mapping[Task, str] = MappingProxyType(
     {
@@ -229,7 +233,10 @@ class AudioGateway:
         async def beat() -> None:
             while True:
                 await asyncio.sleep(ttl / 3)
-                await self._holds.keep_alive(hold_id, ttl)
+                try:
+                    await self._holds.keep_alive(hold_id, ttl)
+                except Exception as exc:  # a database blip: the next beat is still in time
+                    logger.warning("could not extend hold %s: %s", hold_id, type(exc).__name__)
 
         beating = asyncio.create_task(beat())
         try:
