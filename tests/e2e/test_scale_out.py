@@ -2,10 +2,10 @@
 concurrency limits, circuit breakers and credit hold across all of them, not per process."""
 
 import asyncio
-import time
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
