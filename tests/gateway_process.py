@@ -15,6 +15,11 @@ from typing import Any
 import httpx
 
 STARTUP_SECONDS = 60
+# On stop, a test gateway's requests in flight get this long to finish (the default suits
+# operators, not a suite whose teardowns leave streams and sockets open); a server still
+# running this long after its grace is killed.
+SHUTDOWN_GRACE_SECONDS = 2
+STOP_MARGIN_SECONDS = 5
 ADMIN_TOKEN = "test-admin-token"
 FIRST_KEY = re.compile(r"API key: (vg_live_\S+)")
 CURL_LINE = re.compile(r"^curl .*$", re.MULTILINE)
@@ -70,6 +75,7 @@ def start_gateway(
         **inherited,
         "VOXGATE_DATA_DIR": str(data_dir),
         "VOXGATE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "VOXGATE_SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS),
         **(extra_env or {}),
     }
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -96,10 +102,13 @@ def start_gateway(
     )
 
 
-def stop_gateway(process: subprocess.Popen[bytes]) -> None:
+def stop_gateway(
+    process: subprocess.Popen[bytes], grace_seconds: float = SHUTDOWN_GRACE_SECONDS
+) -> None:
+    """SIGTERM, then SIGKILL once the server's shutdown grace and a margin have passed."""
     process.terminate()
     try:
-        process.wait(timeout=20)
+        process.wait(timeout=grace_seconds + STOP_MARGIN_SECONDS)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()

@@ -39,6 +39,7 @@ app.command()(cli_admin.credit)
 app.command()(cli_admin.balance)
 
 DEFAULTS = Settings.model_fields
+SIM_SHUTDOWN_GRACE_SECONDS = 1
 
 
 def _version(shown: bool) -> None:
@@ -108,9 +109,25 @@ def serve(
             help="Load the local models at start rather than on first use.",
         ),
     ] = bool(DEFAULTS["engine_preload"].default),
+    shutdown_grace: Annotated[
+        float,
+        typer.Option(
+            envvar="VOXGATE_SHUTDOWN_GRACE_SECONDS",
+            show_envvar=True,
+            metavar="SECONDS",
+            help="On SIGTERM, how long requests in flight may take to finish before they are "
+            "cancelled (a cut stream is charged for what it delivered).",
+        ),
+    ] = float(DEFAULTS["shutdown_grace_seconds"].default),
 ) -> None:
     """Run the gateway. The first start creates the 'default' workspace and shows its key once."""
-    overrides = {"host": host, "port": port, "workers": workers, "engine_preload": preload}
+    overrides = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "engine_preload": preload,
+        "shutdown_grace_seconds": shutdown_grace,
+    }
     for name, value in overrides.items():
         if value is not None:
             os.environ[f"VOXGATE_{name.upper()}"] = str(value)
@@ -146,6 +163,8 @@ def _server_config(settings: Settings) -> uvicorn.Config:
         access_log=False,
         timeout_keep_alive=settings.keep_alive_timeout_seconds,  # type: ignore[arg-type]
         limit_concurrency=settings.max_connections,
+        # Without it, one slow reader or hanging connection would hold a stop forever.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # type: ignore[arg-type]
         # The app applies X-Forwarded-* itself, after noting which peer sent them.
         proxy_headers=False,
     )
@@ -193,6 +212,8 @@ def sim(
         loop="uvloop",
         http="httptools",
         log_level="warning",
+        # A test double has nothing worth draining; a hanging fault must not hold a stop.
+        timeout_graceful_shutdown=SIM_SHUTDOWN_GRACE_SECONDS,
     )
 
 

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     keep_alive_timeout_seconds: float = Field(
         default=5.0, gt=0, description="An idle keep-alive connection is closed after this."
     )
+    shutdown_grace_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="On SIGTERM, how long requests in flight may take to finish; those still "
+        "running then are cancelled (a stream is charged for what it delivered). Realtime "
+        "sessions are closed at once with code 1012.",
+    )
     max_connections: int = Field(
         default=4096,
         ge=1,
