@@ -53,6 +53,7 @@ class Services:
     http: UpstreamHttp
 
     async def aclose(self) -> None:
+        await self.gateway.aclose()
         await self.local.aclose()
         await self.http.aclose()
         await self.database.dispose()

@@ -3,7 +3,7 @@ import pytest
 
 from tests.audio_probe import probe
 from voxgate.audio.decode import AudioDecodeError, AudioTooLongError, decode
-from voxgate.audio.encode import encode
+from voxgate.audio.encode import encode, encode_off_loop
 from voxgate.audio.formats import OUTPUT_FORMATS
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
@@ -25,6 +25,16 @@ def test_encoded_files_decode_to_the_table_codec_rate_and_length(fmt: str) -> No
     # Encoders add at most a few frames of priming/padding.
     assert audio.duration_seconds == pytest.approx(1.5, abs=0.1)
     assert audio.peak == pytest.approx(8000 / 32768, rel=0.2)
+
+
+async def test_wav_at_the_output_rate_is_written_on_the_loop_as_the_encoder_would() -> None:
+    """The copy behind a WAV header (no thread) decodes, as the encoder's file does, to the
+    same samples."""
+    clip = resample(tone(), 24_000)
+    written = await encode_off_loop(clip, "wav")
+    assert probe(written).codec == "pcm_s16le"
+    for audio in (written, encode(clip, "wav")):
+        assert decode(audio, sample_rate=24_000, max_seconds=60).samples == clip.samples
 
 
 def test_pcm16_is_raw_24khz_samples() -> None:

@@ -245,3 +245,18 @@ async def test_a_request_id_seen_twice_is_charged_and_recorded_twice(database: D
     assert len(ids) == 2 and "lb-abc-123" in ids
     assert all(request_id.startswith("lb-abc-123") for request_id in ids)
     await assert_books_balance(database, workspace_id)
+
+
+async def test_holds_kept_alive_together_outlive_their_lifetime_and_closed_ones_stay_closed(
+    database: Database,
+) -> None:
+    workspace_id = await funded(database, 100_000)
+    holds = Holds(database)
+    live = [await place(holds, workspace_id, 1_000, f"req_{n}") for n in range(3)]
+    settled = await place(holds, workspace_id, 1_000, "req_settled")
+    assert await holds.settle(settled, MicroUSD(500), usage("req_settled", workspace_id)) == 500
+    await holds.keep_all_alive([*live, settled], ttl_seconds=600)
+    assert await holds.reap_expired(utcnow() + timedelta(minutes=5)) == 0
+    assert await holds.open_count() == 3
+    assert await holds.reap_expired(utcnow() + timedelta(minutes=11)) == 3
+    await assert_books_balance(database, workspace_id)

@@ -47,9 +47,14 @@ def wav(pcm: PcmAudio) -> bytes:
 
 
 async def encode_off_loop(pcm: PcmAudio, fmt: AudioFormat) -> bytes:
-    """`encode` on a worker thread, unless there is nothing to do but copy the samples."""
-    if OUTPUT_FORMATS[fmt].container is None and pcm.sample_rate == OUTPUT_SAMPLE_RATE:
-        return pcm.samples
+    """`encode` on a worker thread, unless there is nothing to do but copy the samples (raw,
+    or behind a WAV header): a hop to a thread and back costs more than the copy."""
+    if pcm.sample_rate == OUTPUT_SAMPLE_RATE:
+        container = OUTPUT_FORMATS[fmt].container
+        if container is None:
+            return pcm.samples
+        if container == "wav":
+            return wav(pcm)
     return await asyncio.to_thread(encode, pcm, fmt)
 
 

@@ -1,6 +1,7 @@
 """Credit held before a call, then settled to the exact cost or released, exactly once."""
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -26,6 +27,8 @@ class HoldBook(Protocol):
     async def extend(self, hold_id: str, amount: MicroUSD) -> None: ...
 
     async def keep_alive(self, hold_id: str, ttl_seconds: int) -> bool: ...
+
+    async def keep_all_alive(self, hold_ids: Sequence[str], ttl_seconds: int) -> None: ...
 
     async def draw(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD: ...
 
@@ -105,6 +108,16 @@ class Holds:
             return await tx.execute(sql.KEEP_HOLD, hold_id=hold_id, expires_at=expires_at) == 1
 
         return await self._database.write(work)
+
+    async def keep_all_alive(self, hold_ids: Sequence[str], ttl_seconds: int) -> None:
+        """`keep_alive` for many holds in one transaction (one commit, however many)."""
+        expires_at = utcnow() + timedelta(seconds=ttl_seconds)
+
+        async def work(tx: Tx) -> None:
+            for hold_id in hold_ids:
+                await tx.execute(sql.KEEP_HOLD, hold_id=hold_id, expires_at=expires_at)
+
+        await self._database.write(work)
 
     async def draw(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD:
         """Charge `cost` now (one response of a session) and keep the hold open for the rest.

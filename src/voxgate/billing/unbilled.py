@@ -1,6 +1,7 @@
 """Billing turned off: nothing is held, charged or recorded (a pure proxy, and the benchmark's
 baseline for what billing costs)."""
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from voxgate.billing.usage import UsageRecord
@@ -18,6 +19,9 @@ class UnbilledHolds:
 
     async def keep_alive(self, hold_id: str, ttl_seconds: int) -> bool:
         return True
+
+    async def keep_all_alive(self, hold_ids: Sequence[str], ttl_seconds: int) -> None:
+        return None
 
     async def draw(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD:
         return cost

@@ -3,16 +3,16 @@ settle, for unary answers (`run`), streamed ones (`stream`) and, through `admitt
 `attempts`, realtime sessions."""
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.holds import HoldBook
+from voxgate.billing.keeper import HoldKeeper
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered, cost, format_usd, hold_amount
 from voxgate.billing.usage import Attempt, UsageRecord
@@ -52,7 +52,6 @@ from voxgate.types import MicroUSD, Task
 
 JobBuilder = Callable[[], Awaitable[tuple[ModelRow, Task, Job]]]
 ResultT = TypeVar("ResultT")
-logger = logging.getLogger("voxgate.gateway")
 
 RESPONSE_OBJECTS: Mapping[Task, str] = MappingProxyType(
     {
@@ -143,6 +142,7 @@ class AudioGateway:
         self._metrics = metrics
         self._retry = RetryPolicy(deadline_seconds=settings.request_deadline_seconds)
         self._hold_ttl = settings.hold_ttl_seconds
+        self._keeper = HoldKeeper(holds, settings.hold_ttl_seconds)
 
     async def handle(
         self,
@@ -169,7 +169,7 @@ class AudioGateway:
         trace = Trace(principal, request_id, time.perf_counter(), model=model)
         async with self._admitted(trace):
             prepared = await self._prepare(trace, build)
-            async with self._kept_alive(prepared.hold_id):
+            with self._keeper.kept(prepared.hold_id):
                 served = await self._call(prepared, prepared.job.run)
                 metered = served.result.metered
                 charged = await self.settle(prepared, metered, served.attempt, served.log)
@@ -192,7 +192,7 @@ class AudioGateway:
                     param="model",
                     code="unsupported_model",
                 )
-            await stack.enter_async_context(self._kept_alive(prepared.hold_id))
+            stack.enter_context(self._keeper.kept(prepared.hold_id))
             served = await self._call(prepared, opener(job))
         except BaseException:
             await stack.aclose()
@@ -223,28 +223,8 @@ class AudioGateway:
     async def grow_hold(self, prepared: "Prepared", amount: MicroUSD) -> None:
         await self._holds.extend(prepared.hold_id, amount)
 
-    @asynccontextmanager
-    async def _kept_alive(self, hold_id: str) -> AsyncIterator[None]:
-        """Keep a hold from expiring for as long as its request lives: however long the engine
-        works or however slowly a stream's client reads, no reaper frees it; a dead process's
-        holds still expire one lifetime after its last beat."""
-        ttl = self._hold_ttl
-
-        async def beat() -> None:
-            while True:
-                await asyncio.sleep(ttl / 3)
-                try:
-                    await self._holds.keep_alive(hold_id, ttl)
-                except Exception as exc:  # a database blip: the next beat is still in time
-                    logger.warning("could not extend hold %s: %s", hold_id, type(exc).__name__)
-
-        beating = asyncio.create_task(beat())
-        try:
-            yield
-        finally:
-            beating.cancel()
-            with suppress(asyncio.CancelledError):
-                await beating
+    async def aclose(self) -> None:
+        await self._keeper.aclose()
 
     @property
     def planner(self) -> RoutePlanner:
