@@ -1,6 +1,9 @@
 import asyncio
+import os
 import shutil
 import sqlite3
+import sys
+import threading
 from contextlib import closing
 from pathlib import Path
 
@@ -9,7 +12,7 @@ import pytest
 from sqlalchemy import inspect
 
 from tests.database_fixtures import POSTGRES_URL
-from voxgate.store.database import Database, DatabaseUnavailableError
+from voxgate.store.database import LOWEST_PRIORITY, Database, DatabaseUnavailableError
 from voxgate.store.sql import Sql, Tx
 from voxgate.store.workspaces import Workspaces
 
@@ -58,6 +61,21 @@ async def test_checkpoint_moves_the_write_ahead_log_into_the_database_file(
     assert name_in_file_alone() != "n49"
     await database.checkpoint()
     assert name_in_file_alone() == "n49"
+    await database.dispose()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="niceness per thread is Linux's")
+async def test_checkpoints_run_on_a_thread_at_the_lowest_priority(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'voxgate.db'}")
+    await database.migrate()
+    await database.checkpoint()
+    niceness = await asyncio.wrap_future(
+        database._checkpointer.submit(
+            lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        )
+    )
+    assert niceness == LOWEST_PRIORITY
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < LOWEST_PRIORITY
     await database.dispose()
 
 
