@@ -1,5 +1,5 @@
 """What a provider says about itself, once: its name, what it can do, the audio it speaks in,
-how its speech and chat stream, and which transcription parameters it takes. The registry is built from these declarations."""
+how its speech, chat and transcripts stream, and which transcription parameters it takes. The registry is built from these declarations."""
 
 from dataclasses import dataclass
 from typing import Literal
@@ -28,6 +28,9 @@ class ProviderDeclaration:
     speech_streaming: SpeechStreaming | None = None
     # Whether chat answers can be streamed chunk by chunk (OpenAI's chat.completion.chunk).
     chat_streaming: bool = False
+    # Whether transcripts can be streamed as they are recognized (OpenAI's
+    # `transcript.text.delta` events); the provider still says which of its models do.
+    transcription_streaming: bool = False
     # The OpenAI transcription parameters the provider takes as the client sent them, by
     # OpenAI's name (an object's bracketed keys, `chunking_strategy[type]`, go by its name).
     transcription_parameters: frozenset[str] = frozenset()
@@ -46,5 +49,7 @@ class ProviderDeclaration:
             raise ValueError(f"{self.name}: only a speech provider streams speech")
         if self.chat_streaming and "chat" not in self.capabilities:
             raise ValueError(f"{self.name}: only a chat provider streams chat")
+        if self.transcription_streaming and "transcription" not in self.capabilities:
+            raise ValueError(f"{self.name}: only a transcription provider streams transcripts")
         if self.transcription_parameters and "transcription" not in self.capabilities:
             raise ValueError(f"{self.name}: only a transcription provider takes its parameters")

@@ -101,12 +101,19 @@ class UpstreamHttp:
             raise UpstreamError(provider, "timed out") from exc
 
     async def post_events(
-        self, provider: str, url: str, *, headers: Mapping[str, str], json: Any
+        self,
+        provider: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        json: Any = None,
+        data: aiohttp.FormData | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """POST and read server-sent events (`data: <json>` lines) as they arrive."""
+        """POST (a JSON body or a form) and read server-sent events (`data: <json>` lines) as
+        they arrive."""
         try:
             async with self.session().post(
-                url, headers=headers, json=json, timeout=self._stream_timeout
+                url, headers=headers, json=json, data=data, timeout=self._stream_timeout
             ) as response:
                 if response.status >= 400:
                     raise _status_error(provider, response, await self._read(provider, response))

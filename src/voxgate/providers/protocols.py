@@ -93,6 +93,38 @@ class TranscriptionResult:
     body: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class TranscriptEvent:
+    """One streamed transcription event as the provider sent it: a `transcript.text.delta`,
+    the closing `transcript.text.done`, or any other event of OpenAI's protocol."""
+
+    event: dict[str, Any]
+
+    @property
+    def done(self) -> bool:
+        return self.event.get("type") == "transcript.text.done"
+
+
+def whole_transcript_events(result: TranscriptionResult) -> tuple[TranscriptEvent, ...]:
+    """A transcript that came whole as OpenAI streams one: a delta with all its text, then done.
+    The done event carries token usage where the provider counted tokens (OpenAI's stream has
+    no place for a duration)."""
+    done: dict[str, Any] = {"type": "transcript.text.done", "text": result.text}
+    usage = result.usage
+    if usage.input_audio_tokens is not None or usage.input_text_tokens is not None:
+        audio, text = usage.input_audio_tokens or 0, usage.input_text_tokens or 0
+        output = usage.output_text_tokens or 0
+        done["usage"] = {
+            "type": "tokens",
+            "input_tokens": audio + text,
+            "input_token_details": {"audio_tokens": audio, "text_tokens": text},
+            "output_tokens": output,
+            "total_tokens": audio + text + output,
+        }
+    delta = {"type": "transcript.text.delta", "delta": result.text}
+    return TranscriptEvent(delta), TranscriptEvent(done)
+
+
 class ChatAudioRequest(BaseModel):
     """One turn of a chat with an audio model: text or audio in, text and maybe audio out."""
 
@@ -157,6 +189,16 @@ class TranscriptionProvider(Protocol):
     async def transcribe(
         self, request: TranscriptionRequest, upstream: Upstream
     ) -> TranscriptionResult: ...
+
+
+@runtime_checkable
+class StreamingTranscriptionProvider(Protocol):
+    def stream_transcription(
+        self, request: TranscriptionRequest, upstream: Upstream
+    ) -> AsyncIterator[TranscriptEvent]:
+        """The transcript's events as the provider sends them, ending with its done event; a
+        model that cannot stream gives its whole answer as `whole_transcript_events`."""
+        ...
 
 
 @runtime_checkable

@@ -2,7 +2,7 @@
 route's provider name is looked up."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -17,6 +17,7 @@ from voxgate.providers.protocols import (
     SpeechProvider,
     StreamingChatProvider,
     StreamingSpeechProvider,
+    StreamingTranscriptionProvider,
     TranscriptionProvider,
 )
 
@@ -39,6 +40,8 @@ class ProviderRegistry:
     speech_stream: Mapping[str, StreamingSpeechProvider]
     realtime: Mapping[str, RealtimeProvider]
     declarations: Mapping[str, ProviderDeclaration]
+    # Defaulted, so that a registry made for a test of another capability need not name it.
+    transcription_stream: Mapping[str, StreamingTranscriptionProvider] = field(default_factory=dict)
 
 
 def build_registry(http: UpstreamHttp, local: LocalProvider) -> ProviderRegistry:
@@ -64,6 +67,8 @@ def registry_of(declared: list[tuple[ProviderDeclaration, Any]]) -> ProviderRegi
             _check(declaration, provider, StreamingSpeechProvider, "streamed speech")
         if declaration.chat_streaming:
             _check(declaration, provider, StreamingChatProvider, "streamed chat")
+        if declaration.transcription_streaming:
+            _check(declaration, provider, StreamingTranscriptionProvider, "streamed transcripts")
     names = [declaration.name for declaration, _ in declared]
     if len(set(names)) != len(names):
         raise ValueError(f"a provider name is declared twice: {names}")
@@ -79,6 +84,7 @@ def registry_of(declared: list[tuple[ProviderDeclaration, Any]]) -> ProviderRegi
         speech_stream={d.name: p for d, p in declared if d.speech_streaming is not None},
         realtime=dict(serving("realtime")),
         declarations={d.name: d for d, _ in declared},
+        transcription_stream={d.name: p for d, p in declared if d.transcription_streaming},
     )
 
 

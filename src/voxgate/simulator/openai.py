@@ -103,7 +103,7 @@ async def transcription(
     except AudioDecodeError as exc:
         raise SimError(400, f"Audio file might be corrupted or unsupported: {exc}", "file") from exc
     heard = await engine.hear(audio, translate=translate)
-    if form.get("stream") == "true" and not translate:
+    if form.get("stream") == "true" and not translate and _streams(model or str(form["model"])):
         return _streamed_transcript(request, heard.text, audio.duration_seconds)
     fmt = str(form.get("response_format") or "json")
     if fmt == "text":
@@ -121,6 +121,12 @@ async def transcription(
             body["words"] = _words(heard.text, seconds)
     body["usage"] = {"type": "duration", "seconds": math.ceil(audio.duration_seconds)}
     return json_response(body)
+
+
+def _streams(model: str) -> bool:
+    """OpenAI streams the gpt-4o transcribe family's transcripts; whisper-1 ignores `stream`
+    and answers whole (as does an Azure deployment of Whisper)."""
+    return not model.startswith("whisper")
 
 
 def _streamed_transcript(request: Request, text: str, seconds: float) -> Response:

@@ -1,8 +1,10 @@
 """POST /v1/audio/transcriptions and /v1/audio/translations (multipart, as OpenAI takes them)."""
 
+import asyncio
 import base64
 import math
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
@@ -15,11 +17,22 @@ from voxgate.api.context import services_of
 from voxgate.api.openai.captions import srt, vtt
 from voxgate.api.openai.sse import event, sse_response
 from voxgate.api.responses import JSONResponse
-from voxgate.errors import InvalidRequestError, PayloadTooLargeError
-from voxgate.gateway.jobs import JobOptions
-from voxgate.gateway.pipeline import Completed
-from voxgate.gateway.transcription import refuse_unforwarded
-from voxgate.providers.protocols import TranscriptionResult
+from voxgate.catalog.schema import ModelRow
+from voxgate.errors import GatewayError, InvalidRequestError, PayloadTooLargeError
+from voxgate.gateway.inputs import RECOGNIZER_SAMPLE_RATE, audio_bytes, decode_input
+from voxgate.gateway.jobs import Job, JobOptions
+from voxgate.gateway.pipeline import Completed, JobBuilder
+from voxgate.gateway.streaming import Streamed
+from voxgate.gateway.tasks import resolve_task
+from voxgate.gateway.transcription import TranscriptionJob, refuse_unforwarded
+from voxgate.gateway.validation import validate
+from voxgate.providers.protocols import (
+    TranscriptEvent,
+    TranscriptionResult,
+    whole_transcript_events,
+)
+from voxgate.services import Services
+from voxgate.store.keys import Principal
 from voxgate.types import Task
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
@@ -66,16 +79,44 @@ async def _speech_to_text(request: Request, task: Task) -> Response:
     if row is not None and row.interface != "audio":
         # Served by a chat model, which takes none of OpenAI's transcription parameters.
         refuse_unforwarded(row, options.params)
+    request_id = request.state.request_id
     try:
-        completed = await services.gateway.handle(
-            principal, unified, request.state.request_id, options
-        )
+        if stream and task == "transcription" and row is not None and row.interface == "audio":
+            build = _streamed_job(services, principal, unified, options)
+            streamed = await services.gateway.stream(
+                principal, request_id, build, model=str(unified.get("model"))[:200]
+            )
+            return sse_response(_relayed(streamed))
+        completed = await services.gateway.handle(principal, unified, request_id, options)
     except InvalidRequestError as exc:
         raise _named_for_this_form(exc) from None
     result = _transcript(completed)
     if stream:
-        return sse_response(_events(result, completed))
+        # A chat model's transcript, or a translation (which OpenAI does not stream): whole.
+        return sse_response(_whole(result))
     return _render(result, completed, fmt, task, options)
+
+
+def _streamed_job(
+    services: Services, principal: Principal, unified: dict[str, Any], options: JobOptions
+) -> JobBuilder:
+    """The recognizer's job, built (validating, then decoding) as the unary path builds it."""
+    gateway = services.gateway
+
+    async def build() -> tuple[ModelRow, Task, Job]:
+        row, request = validate(unified, gateway.catalog)
+        task = resolve_task(row, request)
+        await gateway.credit_for_decoding(principal, row)
+        audio = await asyncio.to_thread(
+            decode_input,
+            audio_bytes(request.input),
+            sample_rate=RECOGNIZER_SAMPLE_RATE,
+            max_seconds=services.settings.max_audio_seconds,
+        )
+        job = TranscriptionJob(row, request, audio, gateway.providers, task=task, options=options)
+        return row, task, job
+
+    return build
 
 
 async def _read_form(request: Request) -> FormData:
@@ -258,28 +299,17 @@ def _usage(result: TranscriptionResult) -> dict[str, Any]:
     return {"type": "duration", "seconds": math.ceil(result.duration_seconds)}
 
 
-async def _events(result: TranscriptionResult, completed: Completed) -> AsyncIterator[bytes]:
-    # Every route answers at once; the transcript is sent a segment per delta, or whole when
-    # the route gave no segments (OpenAI's json format has none).
-    for piece in [segment.text for segment in result.segments] or [result.text]:
-        yield event({"type": "transcript.text.delta", "delta": piece + " "})
-    done: dict[str, Any] = {"type": "transcript.text.done", "text": result.text}
-    tokens = _token_usage(result)
-    if tokens is not None:  # the done event's usage is token usage only; duration has no place
-        done["usage"] = tokens
-    yield event(done)
+async def _relayed(streamed: Streamed[TranscriptEvent]) -> AsyncIterator[bytes]:
+    """Each event as the route sent it (or made it from a whole answer); a failure after the
+    first ends the stream with an error event, which OpenAI's client raises as an APIError."""
+    try:
+        async with aclosing(streamed.chunks()) as chunks:
+            async for chunk in chunks:
+                yield event(chunk.event)
+    except GatewayError as exc:
+        yield event({"type": "error", "error": exc.body()["error"]})
 
 
-def _token_usage(result: TranscriptionResult) -> dict[str, Any] | None:
-    usage = result.usage
-    if usage.input_audio_tokens is None and usage.input_text_tokens is None:
-        return None
-    audio, text = usage.input_audio_tokens or 0, usage.input_text_tokens or 0
-    output = usage.output_text_tokens or 0
-    return {
-        "type": "tokens",
-        "input_tokens": audio + text,
-        "input_token_details": {"audio_tokens": audio, "text_tokens": text},
-        "output_tokens": output,
-        "total_tokens": audio + text + output,
-    }
+async def _whole(result: TranscriptionResult) -> AsyncIterator[bytes]:
+    for chunk in whole_transcript_events(result):
+        yield event(chunk.event)

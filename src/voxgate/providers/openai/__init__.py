@@ -14,6 +14,7 @@ DECLARATION = ProviderDeclaration(
     speech_output=SpeechOutput(wire_format="pcm", sample_rate=24_000),
     speech_streaming="sse",
     chat_streaming=True,
+    transcription_streaming=True,
     transcription_parameters=transcription.PARAMETERS,
 )
 

@@ -14,6 +14,7 @@ DECLARATION = ProviderDeclaration(
     speech_output=SpeechOutput(wire_format="wav", sample_rate=24_000),
     speech_streaming="chunked",
     chat_streaming=True,
+    transcription_streaming=True,
     transcription_parameters=transcription.PARAMETERS,
 )
 

@@ -17,6 +17,7 @@ from voxgate.providers.protocols import (
     ChatChunk,
     SpeechRequest,
     SpeechResult,
+    TranscriptEvent,
     TranscriptionRequest,
     TranscriptionResult,
     Upstream,
@@ -131,6 +132,11 @@ class OpenAIStyleProvider:
             data=transcription.form(request, self._model(upstream)),
         )
         return transcription.result(self.name, payload, request)
+
+    def stream_transcription(
+        self, request: TranscriptionRequest, upstream: Upstream
+    ) -> AsyncIterator[TranscriptEvent]:
+        return transcription.stream(self, request, upstream)
 
     async def chat(self, request: ChatAudioRequest, upstream: Upstream) -> ChatAudioResult:
         payload = await self.http.post_json(

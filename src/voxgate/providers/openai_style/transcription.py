@@ -1,9 +1,11 @@
 """POST audio/transcriptions and audio/translations: the client's file and parameters as OpenAI
-takes them, and its answer kept whole for the endpoints that pass it on."""
+takes them, and its answer kept whole for the endpoints that pass it on, or streamed as its
+`transcript.text.*` events."""
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -11,11 +13,17 @@ from voxgate.audio.encode import wav
 from voxgate.providers.errors import UpstreamError
 from voxgate.providers.protocols import (
     ProviderUsage,
+    TranscriptEvent,
     TranscriptionRequest,
     TranscriptionResult,
     TranscriptSegment,
     TranscriptWord,
+    Upstream,
+    whole_transcript_events,
 )
+
+if TYPE_CHECKING:
+    from voxgate.providers.openai_style import OpenAIStyleProvider
 
 # OpenAI's transcription parameters beyond the ones every route honours (the response format
 # and timestamp granularities, which the gateway renders itself): sent upstream as the client
@@ -48,7 +56,60 @@ ACCEPTED_CONTAINERS: Mapping[str, tuple[str, str]] = MappingProxyType(
 # enough to write on the event loop; 13 minutes fit OpenAI's 25 MB.
 
 
-def form(request: TranscriptionRequest, model: str | None) -> aiohttp.FormData:
+# The model families that do not stream (OpenAI ignores `stream` for whisper-1 and answers
+# whole; Azure's whisper deployments likewise). Every other model of these protocols streams:
+# the gpt-4o transcribe family, and compatible servers (Speaches, vLLM) whatever their model.
+STREAMLESS_MODEL_PREFIX = "whisper"
+# What a streamed transcript is asked in: OpenAI streams its json format only, without timestamps.
+WHOLE_ANSWER_ONLY = frozenset({"response_format", "timestamp_granularities[]"})
+
+
+def streams(upstream: Upstream) -> bool:
+    return not upstream.model.startswith(STREAMLESS_MODEL_PREFIX)
+
+
+async def stream(
+    provider: "OpenAIStyleProvider", request: TranscriptionRequest, upstream: Upstream
+) -> AsyncIterator[TranscriptEvent]:
+    """The transcript's events as the provider sends them, up to `transcript.text.done`; a
+    model that does not stream (and a translation, which OpenAI never streams) answers whole.
+    A stream that stops before its done event was cut short."""
+    if request.translate or not streams(upstream):
+        for whole in whole_transcript_events(await provider.transcribe(request, upstream)):
+            yield whole
+        return
+    endpoints = provider.endpoints
+    events = provider.http.post_events(
+        provider.name,
+        endpoints.url(upstream, "audio/transcriptions"),
+        headers=endpoints.headers(upstream),
+        data=stream_form(request, endpoints.body_model(upstream)),
+    )
+    async with aclosing(events):  # type: ignore[type-var]
+        async for event in events:
+            if event.get("type") == "error" or "error" in event:
+                raise UpstreamError(provider.name, f"the stream failed: {str(event)[:200]}")
+            yield TranscriptEvent(event)
+            if event.get("type") == "transcript.text.done":
+                return
+    raise UpstreamError(
+        provider.name, "the transcript stream ended before transcript.text.done", status=502
+    )
+
+
+def stream_form(request: TranscriptionRequest, model: str | None) -> aiohttp.FormData:
+    params = tuple((name, value) for name, value in request.params if name not in WHOLE_ANSWER_ONLY)
+    streamed = request.model_copy(update={"params": params, "word_timestamps": False})
+    data = form(streamed, model, response_format="json")
+    data.add_field("stream", "true")
+    return data
+
+
+def form(
+    request: TranscriptionRequest, model: str | None, *, response_format: str = "verbose_json"
+) -> aiohttp.FormData:
+    """The upload; `response_format` where the client named none (verbose, by default, for
+    the segments and duration that captions and the unified answer need)."""
     data = aiohttp.FormData()
     filename, content_type, content = _file(request)
     data.add_field("file", content, filename=filename, content_type=content_type)
@@ -62,8 +123,7 @@ def form(request: TranscriptionRequest, model: str | None) -> aiohttp.FormData:
         data.add_field(name, value)
     named = {name for name, _ in request.params}
     if "response_format" not in named:
-        # Segments and the duration, for captions and the unified answer.
-        data.add_field("response_format", "verbose_json")
+        data.add_field("response_format", response_format)
     if request.word_timestamps and "timestamp_granularities[]" not in named:
         for granularity in ("word", "segment"):
             data.add_field("timestamp_granularities[]", granularity)
