@@ -200,13 +200,17 @@ class AudioGateway:
         return Streamed(self, prepared, job, served, stack)
 
     async def stream_unified(
-        self, principal: Principal, body: object, request_id: str
+        self,
+        principal: Principal,
+        body: object,
+        request_id: str,
+        options: JobOptions = DEFAULT_OPTIONS,
     ) -> Streamed[Any]:
         """A unified request's answer, streamed."""
         return await self.stream(
             principal,
             request_id,
-            lambda: self._unified_job(body, DEFAULT_OPTIONS, principal, streamed=True),
+            lambda: self._unified_job(body, options, principal, streamed=True),
             model=_named_model(body),
         )
 

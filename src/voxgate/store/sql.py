@@ -8,7 +8,6 @@ on SQLite (`sqlite3`, which takes that style) and on PostgreSQL (asyncpg, which 
 
 import re
 import sqlite3
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -75,11 +74,13 @@ class SqliteTx:
         rows: list[Row] = self._connection.execute(statement.text, self._values(params)).fetchall()
         return rows
 
-    def _values(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            name: self._time(value) if isinstance(value, datetime) else value
-            for name, value in params.items()
-        }
+    def _values(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters with each time written as SQLite stores it (most statements have
+        none, and go as they are)."""
+        for name, value in params.items():
+            if type(value) is datetime:
+                params[name] = self._time(value)
+        return params
 
     def _time(self, value: datetime) -> str:
         text = self._times.get(value)

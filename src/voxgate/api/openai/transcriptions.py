@@ -1,6 +1,5 @@
 """POST /v1/audio/transcriptions and /v1/audio/translations (multipart, as OpenAI takes them)."""
 
-import asyncio
 import base64
 import math
 from collections.abc import AsyncIterator
@@ -17,22 +16,16 @@ from voxgate.api.context import services_of
 from voxgate.api.openai.captions import srt, vtt
 from voxgate.api.openai.sse import event, sse_response
 from voxgate.api.responses import JSONResponse
-from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError, InvalidRequestError, PayloadTooLargeError
-from voxgate.gateway.inputs import RECOGNIZER_SAMPLE_RATE, audio_bytes, decode_input
-from voxgate.gateway.jobs import Job, JobOptions
-from voxgate.gateway.pipeline import Completed, JobBuilder
+from voxgate.gateway.jobs import JobOptions
+from voxgate.gateway.pipeline import Completed
 from voxgate.gateway.streaming import Streamed
-from voxgate.gateway.tasks import resolve_task
-from voxgate.gateway.transcription import TranscriptionJob, refuse_unforwarded
-from voxgate.gateway.validation import validate
+from voxgate.gateway.transcription import refuse_unforwarded
 from voxgate.providers.protocols import (
     TranscriptEvent,
     TranscriptionResult,
     whole_transcript_events,
 )
-from voxgate.services import Services
-from voxgate.store.keys import Principal
 from voxgate.types import Task
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
@@ -82,9 +75,8 @@ async def _speech_to_text(request: Request, task: Task) -> Response:
     request_id = request.state.request_id
     try:
         if stream and task == "transcription" and row is not None and row.interface == "audio":
-            build = _streamed_job(services, principal, unified, options)
-            streamed = await services.gateway.stream(
-                principal, request_id, build, model=str(unified.get("model"))[:200]
+            streamed = await services.gateway.stream_unified(
+                principal, unified, request_id, options
             )
             return sse_response(_relayed(streamed))
         completed = await services.gateway.handle(principal, unified, request_id, options)
@@ -95,28 +87,6 @@ async def _speech_to_text(request: Request, task: Task) -> Response:
         # A chat model's transcript, or a translation (which OpenAI does not stream): whole.
         return sse_response(_whole(result))
     return _render(result, completed, fmt, task, options)
-
-
-def _streamed_job(
-    services: Services, principal: Principal, unified: dict[str, Any], options: JobOptions
-) -> JobBuilder:
-    """The recognizer's job, built (validating, then decoding) as the unary path builds it."""
-    gateway = services.gateway
-
-    async def build() -> tuple[ModelRow, Task, Job]:
-        row, request = validate(unified, gateway.catalog)
-        task = resolve_task(row, request)
-        await gateway.credit_for_decoding(principal, row)
-        audio = await asyncio.to_thread(
-            decode_input,
-            audio_bytes(request.input),
-            sample_rate=RECOGNIZER_SAMPLE_RATE,
-            max_seconds=services.settings.max_audio_seconds,
-        )
-        job = TranscriptionJob(row, request, audio, gateway.providers, task=task, options=options)
-        return row, task, job
-
-    return build
 
 
 async def _read_form(request: Request) -> FormData:
