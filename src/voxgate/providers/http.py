@@ -29,8 +29,13 @@ class UpstreamHttp:
         # Created on first use, inside the running event loop.
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300)
+            # No cookie jar: one session serves every workspace, and a cookie a provider set
+            # for one request must never ride along on another's.
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, json_serialize=_dumps
+                connector=connector,
+                timeout=self._timeout,
+                json_serialize=_dumps,
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
