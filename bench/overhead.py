@@ -1,4 +1,5 @@
-"""Added latency at concurrency 1: through the gateway minus calling the simulator directly.
+"""Added latency at concurrency 1: through the gateway minus calling the simulator directly,
+for every kind of request the gateway serves over HTTP.
 
 Billing is on: every gateway request authenticates, validates, holds, calls, settles and writes
 its usage record. The gateway has core 0 to itself; the simulator and wrk share core 1. A bare
@@ -25,13 +26,65 @@ from tests.gateway_process import (
 )
 
 from bench.processes import GATEWAY_CPUS, HARNESS_CPUS, pin
-from bench.requests import CHAT, SPEECH, UNIFIED_SPEECH
-from bench.wrk import WrkResult, run_wrk
+from bench.requests import (
+    CHAT,
+    SPEECH,
+    STREAMED_CHAT,
+    STREAMED_SPEECH,
+    UNIFIED_SPEECH,
+    transcription_upload,
+)
+from bench.wrk import Body, WrkResult, run_wrk
 
 POSTGRES_SERVER = "postgresql+asyncpg://root@127.0.0.1:5432"
 # The row of the bare forwarder: what one Python hop costs on this machine, before any gateway.
 FLOOR = "none: bare forwarder"
-SECONDS = 8
+UNIFIED_SPEECH_KIND = "speech (POST /api/v1/audio, tts)"
+# Nine rows of a warm-up and two runs each: about two and a half minutes in all.
+SECONDS = 6
+WARM_UP_SECONDS = 2
+
+
+@dataclass(frozen=True)
+class RequestKind:
+    """One kind of request the gateway serves over HTTP, and its equivalent at the simulator."""
+
+    name: str
+    direct_path: str
+    direct_body: Body
+    gateway_path: str
+    gateway_body: Body
+    # Also measured on PostgreSQL; the rest on SQLite only, to keep the run short.
+    every_database: bool
+
+
+def request_kinds() -> list[RequestKind]:
+    upload = transcription_upload()
+    speech, chat = "/v1/audio/speech", "/v1/chat/completions"
+    return [
+        RequestKind(UNIFIED_SPEECH_KIND, speech, SPEECH, "/api/v1/audio", UNIFIED_SPEECH, True),
+        RequestKind(f"chat (POST {chat})", chat, CHAT, chat, CHAT, True),
+        RequestKind(f"speech (POST {speech}, pcm)", speech, SPEECH, speech, SPEECH, False),
+        RequestKind(
+            f"streamed speech (POST {speech}, SSE)",
+            speech,
+            STREAMED_SPEECH,
+            speech,
+            STREAMED_SPEECH,
+            False,
+        ),
+        RequestKind(
+            f"streamed chat (POST {chat}, stream)", chat, STREAMED_CHAT, chat, STREAMED_CHAT, False
+        ),
+        RequestKind(
+            "transcription (POST /v1/audio/transcriptions, WAV)",
+            "/v1/audio/transcriptions",
+            upload,
+            "/v1/audio/transcriptions",
+            upload,
+            False,
+        ),
+    ]
 
 
 @dataclass(frozen=True)
@@ -48,6 +101,11 @@ class Overhead:
     @property
     def added_p99_ms(self) -> float:
         return self.gateway.p99_ms - self.direct.p99_ms
+
+    @property
+    def gateway_spread(self) -> float:
+        """The gateway's p99 over its p50: how far its tail stands from its usual answer."""
+        return self.gateway.p99_ms / self.gateway.p50_ms
 
 
 def measure_overhead(sim: RunningSimulator, seconds: float = SECONDS) -> list[Overhead]:
@@ -76,49 +134,28 @@ def _backend(
         "VOXGATE_ENGINE_PRELOAD": "false",
         **({"VOXGATE_DATABASE_URL": database_url} if database_url else {}),
     }
+    kinds = [kind for kind in request_kinds() if database_url is None or kind.every_database]
     with tempfile.TemporaryDirectory() as data_dir:
         process, gateway = start_gateway(Path(data_dir), env)
         try:
             pin(process.pid, GATEWAY_CPUS)
             key = gateway.new_workspace(f"bench-{secrets.token_hex(4)}", "100000.00")
             auth = {"Authorization": f"Bearer {key}"}
-            pairs = {
-                "speech (POST /api/v1/audio, tts)": (
-                    (f"{sim.base_url}/v1/audio/speech", SPEECH),
-                    (f"{gateway.base_url}/api/v1/audio", UNIFIED_SPEECH),
-                ),
-                "chat (POST /v1/chat/completions)": (
-                    (f"{sim.base_url}/v1/chat/completions", CHAT),
-                    (f"{gateway.base_url}/v1/chat/completions", CHAT),
-                ),
-            }
-            rows = []
-            for request, ((direct_url, direct_body), (gateway_url, gateway_body)) in pairs.items():
-                sim_auth = {"Authorization": "Bearer bench"}
-                sim.reset()  # the simulator logs every request; a long log slows it down
-                run_wrk(
-                    gateway_url, gateway_body, auth, connections=1, seconds=2, cpus=HARNESS_CPUS
+            return [
+                Overhead(
+                    backend,
+                    kind.name,
+                    *_direct_and_through(
+                        sim,
+                        (f"{sim.base_url}{kind.direct_path}", kind.direct_body),
+                        (f"{gateway.base_url}{kind.gateway_path}", kind.gateway_body, auth),
+                        seconds,
+                    ),
                 )
-                direct = run_wrk(
-                    direct_url,
-                    direct_body,
-                    sim_auth,
-                    connections=1,
-                    seconds=seconds,
-                    cpus=HARNESS_CPUS,
-                )
-                through = run_wrk(
-                    gateway_url,
-                    gateway_body,
-                    auth,
-                    connections=1,
-                    seconds=seconds,
-                    cpus=HARNESS_CPUS,
-                )
-                rows.append(Overhead(backend, request, direct, through))
+                for kind in kinds
+            ]
         finally:
             stop_gateway(process)
-    return rows
 
 
 def _forwarder(sim: RunningSimulator, seconds: float) -> Overhead:
@@ -140,24 +177,36 @@ def _forwarder(sim: RunningSimulator, seconds: float) -> Overhead:
         base_url = f"http://127.0.0.1:{port}"
         wait_until_ready(process, base_url)
         pin(process.pid, GATEWAY_CPUS)
-        url = f"{base_url}/api/v1/audio"
-        run_wrk(url, UNIFIED_SPEECH, {}, connections=1, seconds=2, cpus=HARNESS_CPUS)
-        sim_auth = {"Authorization": "Bearer bench"}
-        sim.reset()
-        direct = run_wrk(
-            f"{sim.base_url}/v1/audio/speech",
-            SPEECH,
-            sim_auth,
-            connections=1,
-            seconds=seconds,
-            cpus=HARNESS_CPUS,
-        )
-        through = run_wrk(
-            url, UNIFIED_SPEECH, {}, connections=1, seconds=seconds, cpus=HARNESS_CPUS
+        direct, through = _direct_and_through(
+            sim,
+            (f"{sim.base_url}/v1/audio/speech", SPEECH),
+            (f"{base_url}/api/v1/audio", UNIFIED_SPEECH, {}),
+            seconds,
         )
     finally:
         stop_gateway(process)
-    return Overhead(FLOOR, "speech (POST /api/v1/audio, tts)", direct, through)
+    return Overhead(FLOOR, UNIFIED_SPEECH_KIND, direct, through)
+
+
+def _direct_and_through(
+    sim: RunningSimulator,
+    direct: tuple[str, Body],
+    gateway: tuple[str, Body, dict[str, str]],
+    seconds: float,
+) -> tuple[WrkResult, WrkResult]:
+    """The same request straight to the simulator, then through the gateway, after a warm-up."""
+    gateway_url, gateway_body, gateway_headers = gateway
+    sim.reset()  # the simulator logs every request; a long log slows it down
+    _one_connection(gateway_url, gateway_body, gateway_headers, WARM_UP_SECONDS)
+    direct_url, direct_body = direct
+    sim_auth = {"Authorization": "Bearer bench"}
+    straight = _one_connection(direct_url, direct_body, sim_auth, seconds)
+    through = _one_connection(gateway_url, gateway_body, gateway_headers, seconds)
+    return straight, through
+
+
+def _one_connection(url: str, body: Body, headers: dict[str, str], seconds: float) -> WrkResult:
+    return run_wrk(url, body, headers, connections=1, seconds=seconds, cpus=HARNESS_CPUS)
 
 
 async def _admin_sql(statement: str) -> None:

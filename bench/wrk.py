@@ -9,6 +9,23 @@ from typing import Any
 import orjson
 
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+# Printable ASCII as itself, except the quote and backslash; every other byte as \ddd (three
+# digits always, so a digit after it is never read as part of the escape).
+LUA_BYTES = tuple(
+    chr(byte) if 32 <= byte < 127 and chr(byte) not in '"\\' else f"\\{byte:03d}"
+    for byte in range(256)
+)
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A body sent as these bytes under its own Content-Type (a multipart upload, say)."""
+
+    content_type: str
+    data: bytes
+
+
+Body = dict[str, Any] | RawBody
 
 
 @dataclass(frozen=True)
@@ -22,15 +39,18 @@ class WrkResult:
 
 def run_wrk(
     url: str,
-    body: dict[str, Any],
+    body: Body,
     headers: dict[str, str],
     *,
     connections: int,
     seconds: float,
     cpus: str,
 ) -> WrkResult:
-    """POST `body` to `url` over `connections` keep-alive connections for `seconds`."""
-    script = _lua(orjson.dumps(body).decode(), {"Content-Type": "application/json", **headers})
+    """POST `body` (JSON, or raw bytes) to `url` over `connections` keep-alive connections for
+    `seconds`."""
+    if not isinstance(body, RawBody):
+        body = RawBody("application/json", orjson.dumps(body))
+    script = _lua(body.data, {"Content-Type": body.content_type, **headers})
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as handle:
         handle.write(script)
         handle.flush()
@@ -42,14 +62,18 @@ def run_wrk(
     return _parse(output)
 
 
-def _lua(body: str, headers: dict[str, str]) -> str:
-    lines = ['wrk.method = "POST"', f"wrk.body = [==[{body}]==]"]
-    lines += [f"wrk.headers[{_quote(name)}] = {_quote(value)}" for name, value in headers.items()]
+def _lua(body: bytes, headers: dict[str, str]) -> str:
+    lines = ['wrk.method = "POST"', f"wrk.body = {_quote(body)}"]
+    lines += [
+        f"wrk.headers[{_quote(name.encode())}] = {_quote(value.encode())}"
+        for name, value in headers.items()
+    ]
     return "\n".join(lines) + "\n"
 
 
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _quote(data: bytes) -> str:
+    """A Lua string literal of exactly these bytes: a long bracket would turn CRLF into LF."""
+    return '"' + "".join(LUA_BYTES[byte] for byte in data) + '"'
 
 
 def _parse(output: str) -> WrkResult:
