@@ -41,6 +41,11 @@ class StreamingResponse(responses.StreamingResponse):
             for task in (sending, listening):
                 task.cancel()
             await asyncio.gather(sending, listening, return_exceptions=True)
+            # Cancelled while a slow client drained a chunk, the body is left at a yield: it
+            # is closed here, so that its stream settles now, not whenever the collector runs.
+            closing = getattr(self.body_iterator, "aclose", None)
+            if closing is not None:
+                await closing()
         for task in (sending, listening):
             error = None if task.cancelled() else task.exception()
             if isinstance(error, GatewayError):
