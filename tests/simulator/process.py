@@ -23,7 +23,11 @@ def fast_simulator(data_dir: Path) -> Iterator[RunningSimulator]:
     port = free_port()
     env = {**os.environ, "VOXGATE_DATA_DIR": str(data_dir), "VOXGATE_SIM_FAST": "1"}
     factory = "voxgate.simulator.app:create_simulator_app_from_env"
-    command = [sys.executable, "-m", "uvicorn", factory, "--factory", "--port", str(port)]
+    # A stream left open by a test must not hold up the stop: a second of grace, then closed.
+    command = [
+        *(sys.executable, "-m", "uvicorn", factory, "--factory", "--port", str(port)),
+        *("--timeout-graceful-shutdown", "1"),
+    ]
     with (data_dir / "simulator.log").open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     running = RunningSimulator(f"http://127.0.0.1:{port}")
@@ -31,7 +35,7 @@ def fast_simulator(data_dir: Path) -> Iterator[RunningSimulator]:
         _wait_until_up(process, running)
         yield running
     finally:
-        stop_gateway(process)
+        stop_gateway(process, grace_seconds=1)
 
 
 def _wait_until_up(process: subprocess.Popen[bytes], sim: RunningSimulator) -> None:
