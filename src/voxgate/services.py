@@ -104,7 +104,7 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
         database=database,
         catalog=catalog,
         workspaces=Workspaces(database),
-        keys=KeyStore(database, hasher),
+        keys=KeyStore(database, hasher, settings.key_trust_seconds),
         realtime_secrets=RealtimeSecrets(database, hasher),
         metrics=metrics,
         holds=holds,

@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     realtime_max_session_seconds: float = Field(
         default=3600.0, gt=0, description="A realtime session is closed after this long."
     )
+    key_trust_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long a key found live is trusted without reading it again; a key "
+        "revoked by another process (or expired) is refused at most this much later.",
+    )
     realtime_key_check_seconds: float = Field(
         default=10.0, gt=0, description="How often an open session checks its key still lives."
     )

@@ -1,3 +1,5 @@
+import asyncio
+import time
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -58,3 +60,30 @@ async def test_a_workspace_revokes_only_its_own_keys(database: Database) -> None
     assert not await keys.revoke(mine.id, record.id)
     assert await keys.authenticate(secret) is not None
     assert [key.id for key in await keys.list(mine.id)] == []
+
+
+async def test_a_trusted_key_is_refused_at_once_when_revoked_here(database: Database) -> None:
+    workspace = await Workspaces(database).create("acme")
+    keys = KeyStore(database, KeyHasher(b"pepper"), trust_seconds=60)
+    record, secret = await keys.create_key(workspace.id, "ci")
+    assert await keys.authenticate(secret) is not None
+    assert await keys.revoke(workspace.id, record.id)
+    assert await keys.authenticate(secret) is None
+
+
+async def test_a_key_revoked_elsewhere_is_refused_once_its_trust_runs_out(
+    database: Database,
+) -> None:
+    workspace = await Workspaces(database).create("acme")
+    trust_seconds = 0.3
+    here = KeyStore(database, KeyHasher(b"pepper"), trust_seconds=trust_seconds)
+    elsewhere = KeyStore(database, KeyHasher(b"pepper"))
+    record, secret = await here.create_key(workspace.id, "ci")
+    assert await here.authenticate(secret) is not None
+    revoked = time.monotonic()
+    assert await elsewhere.revoke(workspace.id, record.id)
+    while await here.authenticate(secret) is not None:
+        assert time.monotonic() - revoked < trust_seconds + 5, "still trusted"
+        await asyncio.sleep(0.02)
+    assert time.monotonic() - revoked <= trust_seconds + 1
+    assert await elsewhere.authenticate(secret) is None

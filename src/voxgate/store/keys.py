@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ KEY_PREFIX = "vg_live_"
 SHOWN_PREFIX_LENGTH = 12
 # last_used_at is a hint for operators, so it is written at most once a minute per key.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+MAX_TRUSTED_KEYS = 10_000
 # Every request authenticates, so this read goes straight to the driver (see store/sql.py).
 LIVE_KEY = Sql(
     "SELECT secret_hash, workspace_id, id, name, spend_limit_micro_usd, rpm_limit, "
@@ -58,9 +60,17 @@ class KeyHasher:
 
 
 class KeyStore:
-    def __init__(self, database: Database, hasher: KeyHasher) -> None:
+    """Keys in the database. A key found live is trusted for `trust_seconds` without asking
+    again (every request authenticates; on SQLite the read costs more than the rest of the
+    check): a key revoked here is refused at once, one revoked by another process or expired
+    at most that much later."""
+
+    def __init__(self, database: Database, hasher: KeyHasher, trust_seconds: float = 0.0) -> None:
         self._database = database
         self._hasher = hasher
+        self._trust_seconds = trust_seconds
+        # By digest: a live key's principal and the monotonic time until which it is trusted.
+        self._trusted: dict[str, tuple[Principal, float]] = {}
 
     async def create_key(
         self,
@@ -105,6 +115,9 @@ class KeyStore:
         if not secret.startswith(KEY_PREFIX):
             return None
         digest = self._hasher.hash(secret)
+        trusted = self._trusted.get(digest)
+        if trusted is not None and time.monotonic() < trusted[1]:
+            return trusted[0]
         now = utcnow()
 
         async def live_key(tx: Tx) -> Row | None:
@@ -115,10 +128,18 @@ class KeyStore:
         row = await self._database.read(live_key)
         if row is None or not hmac.compare_digest(row[0], digest):
             return None
-        *principal, stale = row[1:]
+        *fields, stale = row[1:]
         if stale:
             await self._touch(row[2], now)
-        return Principal(*principal)
+        principal = Principal(*fields)
+        if self._trust_seconds > 0:
+            self._trust(digest, principal)
+        return principal
+
+    def _trust(self, digest: str, principal: Principal) -> None:
+        if len(self._trusted) >= MAX_TRUSTED_KEYS:
+            self._trusted.clear()  # only live keys get here: a flood of them starts afresh
+        self._trusted[digest] = (principal, time.monotonic() + self._trust_seconds)
 
     async def revoke(self, workspace_id: str, key_id: str) -> bool:
         async with self._database.transaction() as connection:
@@ -131,6 +152,9 @@ class KeyStore:
                 )
                 .values(revoked_at=utcnow())
             )
+        self._trusted = {
+            digest: entry for digest, entry in self._trusted.items() if entry[0].key_id != key_id
+        }
         return result.rowcount == 1
 
     async def list(self, workspace_id: str) -> list[KeyRecord]:
