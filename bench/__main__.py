@@ -18,6 +18,7 @@ from bench.overhead import FLOOR, Overhead, measure_overhead
 from bench.processes import HARNESS_CPUS, litellm_available, pin
 from bench.servers import ServerRow, measure_servers
 from bench.throughput import ThroughputReport, measure_throughput
+from bench.upstream import fast_upstream
 from bench.wrk import WrkResult
 
 SECTIONS = ("overhead", "ttfb", "throughput", "servers", "engine")
@@ -30,12 +31,14 @@ def main(sections: list[str]) -> None:
         sim_process, sim = start_simulator(Path(directory), fast=True)
         try:
             pin(sim_process.pid, HARNESS_CPUS)
-            if "overhead" in chosen:
-                print(_overhead_table(measure_overhead(sim)))
-            if "throughput" in chosen:
-                print(_throughput_tables(measure_throughput(sim)))
-            if "servers" in chosen:
-                print(_servers_table(measure_servers(sim)))
+            with fast_upstream(sim) as upstream:
+                pin(upstream.pid, HARNESS_CPUS)
+                if "overhead" in chosen:
+                    print(_overhead_table(measure_overhead(upstream)))
+                if "throughput" in chosen:
+                    print(_throughput_tables(measure_throughput(upstream)))
+                if "servers" in chosen:
+                    print(_servers_table(measure_servers(upstream)))
         finally:
             stop_gateway(sim_process)
     if "ttfb" in chosen:

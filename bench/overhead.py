@@ -1,8 +1,9 @@
-"""Added latency at concurrency 1: through the gateway minus calling the simulator directly,
+"""Added latency at concurrency 1: through the gateway minus calling the provider directly,
 for every kind of request the gateway serves over HTTP.
 
-Billing is on: every gateway request authenticates, validates, holds, calls, settles and writes
-its usage record. The gateway has core 0 to itself; the simulator and wrk share core 1. A bare
+The provider is the replay of the simulator's fast-mode answers (bench/upstream.py). Billing
+is on: every gateway request authenticates, validates, holds, calls, settles and writes its
+usage record. The gateway has core 0 to itself; the provider and wrk share core 1. A bare
 forwarder (bench/forwarder.py) on the same core gives the floor: what one Python hop costs here.
 """
 
@@ -18,7 +19,6 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from tests.gateway_process import (
-    RunningSimulator,
     free_port,
     start_gateway,
     stop_gateway,
@@ -34,6 +34,7 @@ from bench.requests import (
     UNIFIED_SPEECH,
     transcription_upload,
 )
+from bench.upstream import Upstream
 from bench.wrk import Body, WrkResult, run_wrk
 
 POSTGRES_SERVER = "postgresql+asyncpg://root@127.0.0.1:5432"
@@ -108,7 +109,7 @@ class Overhead:
         return self.gateway.p99_ms / self.gateway.p50_ms
 
 
-def measure_overhead(sim: RunningSimulator, seconds: float = SECONDS) -> list[Overhead]:
+def measure_overhead(sim: Upstream, seconds: float = SECONDS) -> list[Overhead]:
     database = f"vg_bench_{secrets.token_hex(4)}"
     asyncio.run(_admin_sql(f"CREATE DATABASE {database}"))
     try:
@@ -126,7 +127,7 @@ def measure_overhead(sim: RunningSimulator, seconds: float = SECONDS) -> list[Ov
 
 
 def _backend(
-    sim: RunningSimulator, backend: str, database_url: str | None, seconds: float
+    sim: Upstream, backend: str, database_url: str | None, seconds: float
 ) -> list[Overhead]:
     env = {
         "OPENAI_API_KEY": "bench",
@@ -158,7 +159,7 @@ def _backend(
             stop_gateway(process)
 
 
-def _forwarder(sim: RunningSimulator, seconds: float) -> Overhead:
+def _forwarder(sim: Upstream, seconds: float) -> Overhead:
     """The bare forwarder (bench/forwarder.py) on the gateway's core, for the floor."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "bench.forwarder:app", "--port", str(port)]
@@ -189,14 +190,14 @@ def _forwarder(sim: RunningSimulator, seconds: float) -> Overhead:
 
 
 def _direct_and_through(
-    sim: RunningSimulator,
+    sim: Upstream,
     direct: tuple[str, Body],
     gateway: tuple[str, Body, dict[str, str]],
     seconds: float,
 ) -> tuple[WrkResult, WrkResult]:
     """The same request straight to the simulator, then through the gateway, after a warm-up."""
     gateway_url, gateway_body, gateway_headers = gateway
-    sim.reset()  # the simulator logs every request; a long log slows it down
+    sim.reset()  # a provider that logs every request forgets them
     _one_connection(gateway_url, gateway_body, gateway_headers, WARM_UP_SECONDS)
     direct_url, direct_body = direct
     sim_auth = {"Authorization": "Bearer bench"}

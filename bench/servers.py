@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.gateway_process import (
-    RunningSimulator,
     free_port,
     start_gateway,
     stop_gateway,
@@ -19,6 +18,7 @@ from tests.gateway_process import (
 
 from bench.processes import GATEWAY_CPUS, HARNESS_CPUS, pin
 from bench.requests import SPEECH
+from bench.upstream import Upstream
 from bench.wrk import WrkResult, run_wrk
 
 SECONDS = 8
@@ -48,7 +48,7 @@ def commands(port: int) -> dict[str, list[str]]:
     }
 
 
-def measure_servers(sim: RunningSimulator, seconds: float = SECONDS) -> list[ServerRow]:
+def measure_servers(sim: Upstream, seconds: float = SECONDS) -> list[ServerRow]:
     env = {
         "OPENAI_API_KEY": "bench",
         "OPENAI_BASE_URL": f"{sim.base_url}/v1",

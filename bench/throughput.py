@@ -1,8 +1,9 @@
 """Requests per second and p99 at concurrency 16 and 64, voxgate beside the LiteLLM proxy.
 
-Both gateways call the same simulator in fast mode (fixed audio, no synthesis) with the same
-requests from the same wrk. One worker: the gateway has core 0 to itself, the simulator and wrk
-share core 1. Several workers: one per core (with Redis), sharing both cores with the simulator
+Both gateways call the same provider, the replay of the simulator's fast-mode answers
+(bench/upstream.py: microseconds an answer, so the gateway is what is measured), with the same
+requests from the same wrk. One worker: the gateway has core 0 to itself, the provider and wrk
+share core 1. Several workers: one per core (with Redis), sharing both cores with the provider
 and wrk.
 voxgate bills every request (SQLite); LiteLLM runs without a database, so it records nothing.
 """
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.gateway_process import RunningSimulator, free_port, start_gateway, stop_gateway
+from tests.gateway_process import free_port, start_gateway, stop_gateway
 
 from bench.processes import (
     GATEWAY_CPUS,
@@ -27,6 +28,7 @@ from bench.processes import (
     start_litellm,
 )
 from bench.requests import CHAT, SPEECH
+from bench.upstream import Upstream
 from bench.wrk import WrkResult, run_wrk
 
 SECONDS = 10
@@ -57,7 +59,7 @@ class ThroughputReport:
     memory: list[Rss]
 
 
-def measure_throughput(sim: RunningSimulator, seconds: float = SECONDS) -> ThroughputReport:
+def measure_throughput(sim: Upstream, seconds: float = SECONDS) -> ThroughputReport:
     report = ThroughputReport([], [])
     workers = {1: GATEWAY_CPUS, os.cpu_count() or 1: ALL_CPUS}
     for count, cpus in workers.items():
@@ -68,7 +70,7 @@ def measure_throughput(sim: RunningSimulator, seconds: float = SECONDS) -> Throu
 
 
 def _run(
-    sim: RunningSimulator,
+    sim: Upstream,
     name: str,
     workers: int,
     cpus: str,
@@ -86,7 +88,7 @@ def _run(
             url = f"{base_url}{path}"
             run_wrk(url, body, headers, connections=16, seconds=2, cpus=HARNESS_CPUS)
             for concurrency in CONCURRENCY:
-                sim.reset()  # the simulator logs every request; a long log slows it down
+                sim.reset()  # a provider that logs every request forgets them
                 result = run_wrk(
                     url, body, headers, connections=concurrency, seconds=seconds, cpus=HARNESS_CPUS
                 )
@@ -105,7 +107,7 @@ def _started(
         target.close()
 
 
-def _voxgate(sim: RunningSimulator, workers: int) -> Iterator[tuple[int, str, dict[str, str]]]:
+def _voxgate(sim: Upstream, workers: int) -> Iterator[tuple[int, str, dict[str, str]]]:
     env = {
         "OPENAI_API_KEY": "bench",
         "OPENAI_BASE_URL": f"{sim.base_url}/v1",
@@ -123,7 +125,7 @@ def _voxgate(sim: RunningSimulator, workers: int) -> Iterator[tuple[int, str, di
             stop_gateway(process)
 
 
-def _litellm(sim: RunningSimulator, workers: int) -> Iterator[tuple[int, str, dict[str, str]]]:
+def _litellm(sim: Upstream, workers: int) -> Iterator[tuple[int, str, dict[str, str]]]:
     with tempfile.TemporaryDirectory() as data_dir:
         process, base_url = start_litellm(
             Path(data_dir), f"{sim.base_url}/v1", free_port(), workers=workers
