@@ -87,7 +87,7 @@ class Hold(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
     key_id: Mapped[str] = mapped_column(String(40))
-    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    request_id: Mapped[str] = mapped_column(String(64))
     amount_micro_usd: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(10))  # open, settled, released, expired
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
