@@ -100,7 +100,7 @@ def _failed(result: WrkResult) -> str:
 
 def _throughput_tables(report: ThroughputReport) -> str:
     lines = [
-        "Throughput against the simulator in fast mode (wrk; requests/s, p99 ms)\n",
+        "Throughput against the replayed fast-mode answers (wrk; requests/s, p99 ms)\n",
         "| request | workers | concurrency | voxgate rps | LiteLLM rps | **rps ratio** | voxgate p99 | LiteLLM p99 | **p99 ratio** |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
