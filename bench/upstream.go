@@ -45,7 +45,7 @@ func main() {
 		answers[key{a.Path, a.Streamed}] = a
 	}
 	handler := func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/ready" {
+		if r.URL.Path == "/readyz" {
 			w.WriteHeader(http.StatusOK)
 			return
 		}

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,9 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-from tests.gateway_process import RunningSimulator, free_port
+from tests.gateway_process import RunningSimulator, free_port, wait_until_ready
 
-from bench.processes import STARTUP_SECONDS
 from bench.requests import CHAT, SPEECH, STREAMED_CHAT, STREAMED_SPEECH, transcription_upload
 
 SOURCE = Path(__file__).with_name("upstream.go")
@@ -64,7 +62,7 @@ def fast_upstream(sim: RunningSimulator) -> Iterator[FastUpstream]:
         process = subprocess.Popen([str(binary), str(answers), str(port)])
         try:
             base_url = f"http://127.0.0.1:{port}"
-            _wait_until_ready(process, base_url)
+            wait_until_ready(process, base_url)
             yield FastUpstream(base_url, process.pid)
         finally:
             process.kill()
@@ -101,17 +99,3 @@ def record(sim: RunningSimulator) -> list[dict[str, Any]]:
                 }
             )
     return recorded
-
-
-def _wait_until_ready(process: subprocess.Popen[bytes], base_url: str) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the fast upstream exited early")
-        try:
-            if httpx.get(f"{base_url}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("the fast upstream did not start")
