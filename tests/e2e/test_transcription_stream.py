@@ -28,6 +28,7 @@ from openai.types.audio import (
 )
 from pydantic import TypeAdapter
 
+from tests.e2e.test_streaming_path import usage_records
 from tests.gateway_process import SIM_KEYS, RunningGateway, RunningSimulator, routed_gateway
 from voxgate.settings import Settings
 
@@ -125,17 +126,6 @@ def timed_events(
     return timed
 
 
-def settled_records(gateway: RunningGateway, key: str) -> list[dict[str, Any]]:
-    """The usage records, once no credit is held any more."""
-    with gateway.client(key) as http:
-        deadline = time.monotonic() + 30
-        while http.get("/api/v1/balance").json()["held_micro_usd"]:
-            assert time.monotonic() < deadline, "the stream's hold was never closed"
-            time.sleep(0.05)
-        records: list[dict[str, Any]] = http.get("/api/v1/usage").json()["data"]
-    return records
-
-
 def test_deltas_reach_the_client_while_the_provider_is_still_sending(
     routed: tuple[RunningGateway, RunningSimulator], key: str, client: openai.OpenAI, tone: bytes
 ) -> None:
@@ -157,7 +147,8 @@ def test_deltas_reach_the_client_while_the_provider_is_still_sending(
     first_at, done_at = timed[0][0], timed[-1][0]
     assert done_at >= (FIRST_MS + (len(events) - 1) * INTERVAL_MS) / 1000
     assert done_at - first_at >= (len(events) - 2) * INTERVAL_MS / 1000
-    [record] = settled_records(gateway, key)
+    with gateway.client(key) as http:
+        [record] = usage_records(http)
     assert record["status"] == "succeeded"
     assert record["audio_milliseconds"] == AUDIO_SECONDS * 1000
     assert record["charged_micro_usd"] == AUDIO_COST_MICRO_USD
@@ -185,7 +176,8 @@ def test_a_failure_before_the_first_delta_fails_over(
     calls = sim.requests()
     assert [call["credential"] for call in calls] == [PRIMARY, SECONDARY]
     assert all(call["form"]["stream"] == ["true"] for call in calls)
-    [record] = settled_records(gateway, key)
+    with gateway.client(key) as http:
+        [record] = usage_records(http)
     assert [attempt["status"] for attempt in record["attempts"]] == ["500", "ok"]
 
 
@@ -204,7 +196,8 @@ def test_a_cut_after_the_first_delta_ends_the_stream_and_bills_the_audio(
     assert not isinstance(ended.value, openai.APIConnectionError)
     assert [type(e) for e in received] == [TranscriptionTextDeltaEvent]
     assert [call["credential"] for call in sim.requests()] == [PRIMARY]  # no failover now
-    [record] = settled_records(gateway, key)
+    with gateway.client(key) as http:
+        [record] = usage_records(http)
     assert (record["status"], record["http_status"]) == ("partial", 502)
     # The provider heard the whole upload before its first word: all of it is billed.
     assert record["audio_milliseconds"] == AUDIO_SECONDS * 1000
@@ -225,6 +218,7 @@ def test_a_model_that_cannot_stream_still_answers_in_events(
     assert delta.delta == done.text == SIM_TRANSCRIPT
     [call] = sim.requests()
     assert "stream" not in call["form"]
-    [record] = settled_records(gateway, key)
+    with gateway.client(key) as http:
+        [record] = usage_records(http)
     assert record["status"] == "succeeded"
     assert record["charged_micro_usd"] == AUDIO_COST_MICRO_USD

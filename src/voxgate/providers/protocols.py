@@ -100,10 +100,6 @@ class TranscriptEvent:
 
     event: dict[str, Any]
 
-    @property
-    def done(self) -> bool:
-        return self.event.get("type") == "transcript.text.done"
-
 
 def whole_transcript_events(result: TranscriptionResult) -> tuple[TranscriptEvent, ...]:
     """A transcript that came whole as OpenAI streams one: a delta with all its text, then done.
