@@ -482,6 +482,37 @@ def test_relayed_transcription_is_metered_without_a_response(
     assert [r["audio_milliseconds"] for r in heard] == [1000]
 
 
+def test_a_response_the_client_leaves_is_cancelled_upstream_and_charged(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    key = gateway.new_workspace(f"rt-left-{secrets.token_hex(4)}", "1.00")
+    before = wallet(gateway, key)["balance_micro_usd"]
+    # Azure, the first route, speaks its second of audio in 200 ms chunks half a second apart.
+    sim.queue_faults(
+        SIM_KEYS["azure"], {"kind": "paced", "first_chunk_ms": 0, "chunk_interval_ms": 500}
+    )
+
+    async def leave_after_the_first_audio() -> None:
+        async with connect(gateway, key) as socket:
+            await manual_turns(socket)
+            await append(socket, SECOND[: len(SECOND) // 2])
+            await socket.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            await socket.send(json.dumps({"type": "response.create"}))
+            delta = await until(socket, "response.output_audio.delta", "response.done")
+            assert delta["type"] == "response.output_audio.delta", "the response was not paced"
+
+    asyncio.run(leave_after_the_first_audio())
+    after = settled(gateway, key)
+    # The provider closed the cancelled response with its usage (the simulator bills the second
+    # it generated: 20 audio tokens), and that is what the workspace paid.
+    [charged] = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
+    assert charged["output_audio_tokens"] == 20, charged
+    assert charged["provider"] == "azure-openai", charged
+    assert after["held_micro_usd"] == 0
+    assert before - after["balance_micro_usd"] == charged["cost_micro_usd"]
+
+
 def test_a_relayed_session_fails_over_to_the_next_route(
     served: tuple[RunningGateway, RunningSimulator],
 ) -> None:

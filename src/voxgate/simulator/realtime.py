@@ -3,7 +3,8 @@ dialects, server VAD, conversation items and the full response lifecycle, with `
 carrying token usage as OpenAI bills it.
 
 The conversation is the gateway's own served-session code (so relay tests meet the same event
-set a real provider sends); only the work behind it is simulated.
+set a real provider sends); only the work behind it is simulated. A queued `paced` fault paces
+the session's spoken audio, so a test can act while a response is still being produced.
 """
 
 import asyncio
@@ -25,6 +26,7 @@ from voxgate.gateway.realtime.wire import ClientChannel, is_closed
 from voxgate.gateway.realtime.work import Heard
 from voxgate.simulator.engine import RATE, SimEngine
 from voxgate.simulator.faults import Fault
+from voxgate.simulator.pacing import Pace, paced
 from voxgate.simulator.wire import json_response, openai_error
 
 CHUNK_BYTES = RATE * 2 // 5  # 200 ms of 24 kHz PCM16
@@ -36,6 +38,7 @@ MAX_BUFFER_SECONDS = 1800.0
 @dataclass
 class SimWork:
     engine: SimEngine
+    pace: Pace | None = None
     heard_seconds: float = 0.0
     text_in: int = 0
     text_out: int = 0
@@ -57,8 +60,12 @@ class SimWork:
     async def speak(self, text: str, voice: str, speed: float) -> AsyncIterator[bytes]:
         audio = await self.engine.speak(text, speed)
         self.spoken_seconds = audio.duration_seconds
-        for start in range(0, len(audio.samples), CHUNK_BYTES):
-            yield audio.samples[start : start + CHUNK_BYTES]
+        chunks = (
+            audio.samples[start : start + CHUNK_BYTES]
+            for start in range(0, len(audio.samples), CHUNK_BYTES)
+        )
+        async for chunk in paced(chunks, self.pace):
+            yield chunk
 
     def usage(self, response_id: str) -> dict[str, Any]:
         audio_in = math.ceil(self.heard_seconds * TOKENS_PER_SECOND_IN)
@@ -90,6 +97,9 @@ async def serve_realtime(
         refusal = openai_error(fault.status, f"Simulated fault {fault.status}.")
         await websocket.send_denial_response(json_response(refusal, fault.status))
         return
+    pace = None
+    if fault is not None and fault.kind == "paced":
+        pace = Pace(fault.first_chunk_ms, fault.chunk_interval_ms)
     await websocket.accept()
     await asyncio.to_thread(silero)  # the detector's first load stays off the event loop
     channel = ClientChannel(StarletteClient(websocket), dialect_of(websocket.headers))
@@ -97,7 +107,7 @@ async def serve_realtime(
     config = SessionConfig(id=new_id("sess"), model=model, voice="alloy")
     conversation = Conversation(
         channel,
-        SimWork(engine),
+        SimWork(engine, pace),
         config,
         VOICES,
         max_buffer_seconds=MAX_BUFFER_SECONDS,

@@ -2,26 +2,36 @@
 
 Events pass both ways as they arrive (audio is never buffered) and as the provider wrote them;
 the gateway only maps voice names and guards what the client sends. Each `response.done` is
-charged from its usage as it passes; the bill then holds the next step ahead.
+charged from its usage as it passes; the bill then holds the next step ahead. A response still
+under way when the session ends (the client left, or the gateway ended it) is cancelled
+upstream and charged from the `response.done` that closes it: the provider bills it either way.
 """
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.protocol import State
 
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import VoiceTable
 from voxgate.gateway.realtime.bill import SessionBill
 from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, as_object, beta_session
 from voxgate.gateway.realtime.wire import ClientChannel, is_closed
+from voxgate.gateway.realtime.work import SessionOver
 from voxgate.providers.errors import UpstreamError
 from voxgate.routing.failover import Success
 from voxgate.routing.planner import PlannedAttempt
+
+logger = logging.getLogger(__name__)
+
+# How long a session that ended mid-response waits for the provider's account of it.
+CANCELLED_RESPONSE_WAIT_SECONDS = 5.0
 
 # The gateway's one failover loop, given how to open one attempt's upstream socket.
 Connector = Callable[
@@ -39,6 +49,8 @@ class RealtimeRelay:
         self._voices = voices
         self._connect = connect
         self._attempt: PlannedAttempt[Any] | None = None
+        # Responses the provider has created and not yet closed with their response.done.
+        self._open_responses: set[str] = set()
 
     async def run(self, session: dict[str, Any]) -> None:
         """Open the upstream session on the first route and key that accepts it (failing over
@@ -50,9 +62,12 @@ class RealtimeRelay:
             if session:
                 shaped = beta_session(session) if self._channel.dialect.beta else session
                 await upstream.send(self._mapped({"type": "session.update", "session": shaped}))
-            await _first_done(
-                self._client_to_upstream(upstream), self._upstream_to_client(upstream)
-            )
+            try:
+                await _first_done(
+                    self._client_to_upstream(upstream), self._upstream_to_client(upstream)
+                )
+            finally:
+                await asyncio.shield(self._charge_unfinished(upstream))
 
     async def _open(self, attempt: PlannedAttempt[Any]) -> ClientConnection:
         url, headers = attempt.provider.realtime_target(attempt.upstream)
@@ -74,14 +89,24 @@ class RealtimeRelay:
     async def _upstream_to_client(self, upstream: Any) -> None:
         async for message in upstream:
             text = message if isinstance(message, str) else message.decode()
-            # Only the billed events are parsed; the rest pass as they came.
-            if '"response.done"' in text or TRANSCRIBED in text:
+            # Only the events that open or bill work are parsed; the rest pass as they came.
+            if any(kind in text for kind in _PARSED):
                 event = orjson.loads(text)
-                meter = _METERS.get(event.get("type"))
+                meter = self._meter(event)
                 if meter is not None:
-                    await self._charge(meter(event), str(event["type"]), text)
+                    await self._charge(meter, str(event["type"]), text)
                     continue
             await self._channel.send_raw(text)
+
+    def _meter(self, event: dict[str, Any]) -> Metered | None:
+        """What the event bills, if it bills; notes the responses it opens and closes."""
+        kind = event.get("type")
+        if kind == "response.created":
+            self._open_responses.add(_response_id(event))
+        elif kind == "response.done":
+            self._open_responses.discard(_response_id(event))
+        meter = _METERS.get(str(kind))
+        return None if meter is None else meter(event)
 
     async def _charge(self, metered: Metered, what: str, text: str) -> None:
         """Charge the work the event reports, then pass it on (also when the charge ends the
@@ -90,6 +115,33 @@ class RealtimeRelay:
             await self._bill.charge(metered, what)
         finally:
             await self._channel.send_raw(text)
+
+    async def _charge_unfinished(self, upstream: ClientConnection) -> None:
+        """Cancel the responses still under way and charge what their response.done reports;
+        nothing reaches the client, which has left or is being shown out."""
+        if not self._open_responses or upstream.state is not State.OPEN:
+            return
+        try:
+            async with asyncio.timeout(CANCELLED_RESPONSE_WAIT_SECONDS):
+                await upstream.send(orjson.dumps({"type": "response.cancel"}).decode())
+                async for message in upstream:
+                    text = message if isinstance(message, str) else message.decode()
+                    if '"response.done"' not in text:
+                        continue
+                    event = orjson.loads(text)
+                    meter = self._meter(event)
+                    if meter is not None:
+                        await self._bill.charge(meter, "response.done")
+                    if not self._open_responses:
+                        return
+        except (TimeoutError, ConnectionClosed, SessionOver) as exc:
+            if not isinstance(exc, SessionOver):  # a SessionOver comes after its charge
+                logger.warning(
+                    "%d realtime response(s) left under way were not reported by the provider "
+                    "(%s): not charged",
+                    len(self._open_responses),
+                    type(exc).__name__,
+                )
 
     def _mapped(self, event: dict[str, Any]) -> str:
         """The client's event with OpenAI voice names mapped to the serving provider's."""
@@ -151,6 +203,11 @@ def _transcription_usage(event: dict[str, Any]) -> Metered:
 
 
 _METERS = {"response.done": _response_usage, TRANSCRIBED: _transcription_usage}
+_PARSED = ('"response.created"', '"response.done"', TRANSCRIBED)
+
+
+def _response_id(event: dict[str, Any]) -> str:
+    return str(as_object(event.get("response")).get("id"))
 
 
 def _count(value: object) -> int:
