@@ -482,6 +482,38 @@ def test_relayed_transcription_is_metered_without_a_response(
     assert [r["audio_milliseconds"] for r in heard] == [1000]
 
 
+def test_relayed_transcription_by_duration_is_priced_by_the_model_the_session_names(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-relay-priced-{secrets.token_hex(4)}", "1.00")
+
+    def transcribed_by(model: str) -> dict[str, Any]:
+        transcription = {"audio": {"input": {"transcription": {"model": model}}}}
+        return {"type": "session.update", "session": {"type": "realtime", **transcription}}
+
+    async def name_models_then_commit() -> dict[str, Any]:
+        async with connect(gateway, key) as socket:
+            await manual_turns(socket)
+            await socket.send(json.dumps(transcribed_by("no-such-transcriber")))
+            refused = await until(socket, "error", "session.updated")
+            await socket.send(json.dumps(transcribed_by("whisper-1")))
+            await until(socket, "session.updated")
+            await append(socket, SECOND)
+            await socket.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            await until(socket, "conversation.item.input_audio_transcription.completed")
+            return refused
+
+    refused = asyncio.run(name_models_then_commit())
+    assert refused["type"] == "error", refused
+    assert refused["error"]["param"] == "session.audio.input.transcription.model"
+    settled(gateway, key)
+    [heard] = [r for r in usage(gateway, key) if "." in r["request_id"]]
+    # Billed by duration, one second at whisper-1's published $0.006 a minute.
+    assert (heard["model"], heard["audio_milliseconds"]) == ("whisper-1", 1000), heard
+    assert heard["cost_micro_usd"] == 100
+
+
 def test_a_response_the_client_leaves_is_cancelled_upstream_and_charged(
     served: tuple[RunningGateway, RunningSimulator],
 ) -> None:

@@ -287,7 +287,7 @@ def _session_body(
     """The local cascade's conversation, or the relay to the row's realtime routes."""
     if row.cascade is None:
         connect = partial(services.gateway.attempts, row.id, attempts)
-        relay = RealtimeRelay(channel, bill, services.catalog.voices, connect)
+        relay = RealtimeRelay(channel, bill, services.catalog, connect)
         return relay.run(session)
     work = LocalWork(row, services.gateway.legs(row), attempts[0], bill)
     return serve_locally(

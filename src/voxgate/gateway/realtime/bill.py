@@ -60,16 +60,21 @@ class SessionBill:
         )
         self.remaining = self.terms.step
 
-    async def charge(self, metered: Metered, what: str) -> MicroUSD:
-        """Charge one piece of work now, then hold the next step; SessionOver when the next
-        step cannot be held (the work done is charged all the same)."""
-        amount = cost(self.row.pricing, metered)
+    async def charge(self, metered: Metered, what: str, row: ModelRow | None = None) -> MicroUSD:
+        """Charge one piece of work now (at `row`'s prices, the session model's by default),
+        then hold the next step; SessionOver when the next step cannot be held (the work done
+        is charged all the same)."""
+        priced_by = row or self.row
+        amount = cost(priced_by.pricing, metered)
         async with self._charging:
             self.drawn += 1
             line = Attempt(self.route, self.provider, what, 0)
-            usage = self._record(f"{self.request_id}.{self.drawn}", metered, (line,))
+            usage = replace(
+                self._record(f"{self.request_id}.{self.drawn}", metered, (line,)),
+                model=priced_by.id,
+            )
             charged = await self.holds.draw(self.hold_id, amount, usage)
-            self.observe_charge(self.row.id, charged)
+            self.observe_charge(priced_by.id, charged)
             self.lines.append(line)
             self.remaining = max(0, self.remaining - amount)
             await self._hold_ahead()

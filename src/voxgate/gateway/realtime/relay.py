@@ -2,7 +2,9 @@
 
 Events pass both ways as they arrive (audio is never buffered) and as the provider wrote them;
 the gateway only maps voice names and guards what the client sends. Each `response.done` is
-charged from its usage as it passes; the bill then holds the next step ahead. A response still
+charged from its usage as it passes; the bill then holds the next step ahead. Input audio
+transcription billed by duration is priced by the transcription model the session names, which
+must be in the catalog (its row has the per-minute price). A response still
 under way when the session ends (the client left, or the gateway ended it) is cancelled
 upstream and charged from the `response.done` that closes it: the provider bills it either way.
 """
@@ -19,10 +21,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.protocol import State
 
 from voxgate.billing.pricing import Metered
-from voxgate.catalog.schema import VoiceTable
+from voxgate.catalog.loader import Catalog
+from voxgate.catalog.schema import ModelRow
 from voxgate.gateway.realtime.bill import SessionBill
 from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, as_object, beta_session
-from voxgate.gateway.realtime.wire import ClientChannel, is_closed
+from voxgate.gateway.realtime.wire import ClientChannel, error_event, is_closed
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.providers.errors import UpstreamError
 from voxgate.routing.failover import Success
@@ -42,13 +45,15 @@ Connector = Callable[
 
 class RealtimeRelay:
     def __init__(
-        self, channel: ClientChannel, bill: SessionBill, voices: VoiceTable, connect: Connector
+        self, channel: ClientChannel, bill: SessionBill, catalog: Catalog, connect: Connector
     ) -> None:
         self._channel = channel
         self._bill = bill
-        self._voices = voices
+        self._catalog = catalog
         self._connect = connect
         self._attempt: PlannedAttempt[Any] | None = None
+        # The row that prices input transcription billed by duration, once the session names it.
+        self._transcriber: ModelRow | None = None
         # Responses the provider has created and not yet closed with their response.done.
         self._open_responses: set[str] = set()
 
@@ -61,7 +66,7 @@ class RealtimeRelay:
         async with serving.result as upstream:
             if session:
                 shaped = beta_session(session) if self._channel.dialect.beta else session
-                await upstream.send(self._mapped({"type": "session.update", "session": shaped}))
+                await self._forward(upstream, {"type": "session.update", "session": shaped})
             try:
                 await _first_done(
                     self._client_to_upstream(upstream), self._upstream_to_client(upstream)
@@ -84,7 +89,34 @@ class RealtimeRelay:
 
     async def _client_to_upstream(self, upstream: Any) -> None:
         while True:
-            await upstream.send(self._mapped(await self._channel.next_event()))
+            await self._forward(upstream, await self._channel.next_event())
+
+    async def _forward(self, upstream: Any, event: dict[str, Any]) -> None:
+        """Send the client's event upstream, unless it names a transcription model the gateway
+        cannot price: then the client gets an error naming the field, and nothing changes."""
+        refusal = self._refusal(event)
+        if refusal is not None:
+            await self._channel.send(refusal)
+            return
+        await upstream.send(self._mapped(event))
+
+    def _refusal(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The error event for a session.update naming an unknown transcription model; for a
+        known one, notes its row."""
+        named = _transcription_model(event) if event.get("type") == "session.update" else None
+        if named is None:
+            return None
+        model, param = named
+        row = self._catalog.get(model)
+        if row is None or "transcription" not in row.tasks:
+            return error_event(
+                f"The transcription model '{model}' is not one this gateway serves.",
+                code="invalid_value",
+                param=param,
+                client_event_id=event.get("event_id"),
+            )
+        self._transcriber = row
+        return None
 
     async def _upstream_to_client(self, upstream: Any) -> None:
         async for message in upstream:
@@ -97,6 +129,10 @@ class RealtimeRelay:
                     await self._charge(meter, str(event["type"]), text)
                     continue
             await self._channel.send_raw(text)
+
+    def _pricing_row(self, metered: Metered) -> ModelRow | None:
+        """Transcription by duration is priced by its own model; the rest by the session's."""
+        return self._transcriber if metered.audio_milliseconds else None
 
     def _meter(self, event: dict[str, Any]) -> Metered | None:
         """What the event bills, if it bills; notes the responses it opens and closes."""
@@ -112,7 +148,7 @@ class RealtimeRelay:
         """Charge the work the event reports, then pass it on (also when the charge ends the
         session: the client sees what it was charged for)."""
         try:
-            await self._bill.charge(metered, what)
+            await self._bill.charge(metered, what, self._pricing_row(metered))
         finally:
             await self._channel.send_raw(text)
 
@@ -131,7 +167,7 @@ class RealtimeRelay:
                     event = orjson.loads(text)
                     meter = self._meter(event)
                     if meter is not None:
-                        await self._bill.charge(meter, "response.done")
+                        await self._bill.charge(meter, "response.done", self._pricing_row(meter))
                     if not self._open_responses:
                         return
         except (TimeoutError, ConnectionClosed, SessionOver) as exc:
@@ -151,7 +187,8 @@ class RealtimeRelay:
             holder = output if isinstance(output, dict) and "voice" in output else session
             voice = holder.get("voice")
             if isinstance(voice, str) and self._attempt is not None:
-                holder["voice"] = self._voices.native_voice(voice, self._attempt.route.provider)
+                provider = self._attempt.route.provider
+                holder["voice"] = self._catalog.voices.native_voice(voice, provider)
         return orjson.dumps(event).decode()
 
 
@@ -204,6 +241,20 @@ def _transcription_usage(event: dict[str, Any]) -> Metered:
 
 _METERS = {"response.done": _response_usage, TRANSCRIBED: _transcription_usage}
 _PARSED = ('"response.created"', '"response.done"', TRANSCRIBED)
+
+
+def _transcription_model(event: dict[str, Any]) -> tuple[str, str] | None:
+    """The transcription model a session.update names, and where (GA or beta shape)."""
+    session = as_object(event.get("session"))
+    ga = as_object(as_object(as_object(session.get("audio")).get("input")).get("transcription"))
+    beta = as_object(session.get("input_audio_transcription"))
+    for holder, param in (
+        (ga, "session.audio.input.transcription.model"),
+        (beta, "session.input_audio_transcription.model"),
+    ):
+        if isinstance(holder.get("model"), str):
+            return holder["model"], param
+    return None
 
 
 def _response_id(event: dict[str, Any]) -> str:
