@@ -60,6 +60,8 @@ class FakeUpstream:
     gate: threading.Event | None = None
     gate_after: int = 1
     cut_after: int | None = None
+    # A server that answers a streamed request whole, as some compatible servers do.
+    ignores_stream: bool = False
 
     def bodies(self) -> list[dict[str, Any]]:
         return [body for _, body in self.seen]
@@ -77,7 +79,7 @@ def serve(fake: FakeUpstream) -> ThreadingHTTPServer:
                 status = fake.failures.pop(0)
                 error = {"error": {"message": "busy", "type": "server_error", "code": None}}
                 self._send(status, "application/json", json.dumps(error).encode())
-            elif body.get("stream"):
+            elif body.get("stream") and not fake.ignores_stream:
                 self._stream()
             else:
                 self._send(200, "application/json", json.dumps(fake.answer).encode())
@@ -149,6 +151,7 @@ def fresh(upstream: FakeUpstream) -> None:
     upstream.gate = None
     upstream.gate_after = 1
     upstream.cut_after = None
+    upstream.ignores_stream = False
 
 
 TOKEN_LOGPROBS = {

@@ -24,6 +24,8 @@ from tests.e2e.test_chat_passthrough import (
     TOKEN_LOGPROBS,
     WEATHER_TOOL,
     FakeUpstream,
+    answer_with_audio,
+    answer_with_tool_call,
     assert_contains,
     client,
     fresh,
@@ -374,3 +376,47 @@ def test_a_whole_stream_is_billed_by_the_usage_of_its_last_chunk(
     # $2.50 and $10.00 per 1M text tokens in and out: 2.5 and 10 micro-USD a token.
     assert record["charged_micro_usd"] == record["cost_micro_usd"] == 30 * 5 // 2 + 12 * 10
     assert balance == 1_000_000 - record["charged_micro_usd"]
+
+
+def test_a_whole_answer_to_a_streamed_request_is_streamed_to_the_client(
+    client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    """A compatible server that ignores `stream` answers whole: the client still gets chunks,
+    with the audio, its id and every field the provider sent, and no other route is tried."""
+    upstream.ignores_stream = True
+    audio_id = f"audio_upstream_{secrets.token_hex(6)}"
+    pcm = tone(0.8)
+    upstream.answer = answer_with_audio(audio_id, pcm)
+    stream = client.chat.completions.create(
+        model="gpt-audio",
+        modalities=["text", "audio"],
+        audio={"voice": "alloy", "format": "pcm16"},
+        messages=[{"role": "user", "content": "Play a tone."}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks: list[ChatCompletionChunk] = list(stream)
+    audio = [c.delta.audio for chunk in chunks for c in chunk.choices if c.delta.audio]
+    received = b"".join(base64.b64decode(a.data or "") for a in audio)
+    assert received == pcm and abs(probe_pcm16(received).duration_seconds - 0.8) < 0.01
+    assert {a.id for a in audio} == {audio_id}
+    assert "".join(a.transcript or "" for a in audio) == "A short tone."
+    assert all(chunk.id == upstream.answer["id"] for chunk in chunks)
+    assert all((c.model_extra or {}).get("x_upstream_field") == {"kept": True} for c in chunks)
+    usage = chunks[-1].usage
+    assert usage is not None and usage.completion_tokens_details is not None
+    assert usage.completion_tokens_details.audio_tokens == 10
+    assert len(upstream.seen) == 1
+
+
+def test_a_whole_tool_call_answer_is_assembled_by_the_sdk(
+    client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    upstream.ignores_stream = True
+    upstream.answer = answer_with_tool_call()
+    with client.chat.completions.stream(model="gpt-audio", messages=WEATHER, tools=TOOLS) as s:
+        final = s.get_final_completion()
+    [call] = final.choices[0].message.tool_calls or []
+    assert call.id == "call_weather" and call.type == "function"
+    assert (call.function.name, call.function.arguments) == ("get_weather", '{"city": "Paris"}')
+    assert final.choices[0].finish_reason == "tool_calls"

@@ -59,6 +59,16 @@ def timed_stream(
         return 200, [(time.monotonic() - started, chunk) for chunk in response.iter_raw()]
 
 
+def sse_events(client: httpx.Client, body: dict[str, Any]) -> list[dict[str, Any]]:
+    events = []
+    with client.stream("POST", "/v1/audio/speech", json=body) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    return events
+
+
 def usage_records(client: httpx.Client) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 30
     while client.get("/api/v1/balance").json()["held_micro_usd"]:
@@ -105,14 +115,7 @@ def test_a_failure_after_the_first_audio_ends_the_stream_and_bills_what_was_deli
     sim.queue_faults(PRIMARY, {"kind": "cut"})
     with gateway.client(key) as client:
         before = client.get("/api/v1/balance").json()["balance_micro_usd"]
-        events = []
-        with client.stream(
-            "POST", "/v1/audio/speech", json={**BODY, "stream_format": "sse"}
-        ) as response:
-            assert response.status_code == 200
-            for line in response.iter_lines():
-                if line.startswith("data: "):
-                    events.append(json.loads(line[6:]))
+        events = sse_events(client, {**BODY, "stream_format": "sse"})
         [record] = usage_records(client)
         after = client.get("/api/v1/balance").json()["balance_micro_usd"]
     kinds = [event["type"] for event in events]
@@ -124,6 +127,24 @@ def test_a_failure_after_the_first_audio_ends_the_stream_and_bills_what_was_deli
     assert (record["status"], record["http_status"]) == ("partial", 502)
     assert record["audio_milliseconds"] == pytest.approx(delivered / 48, abs=1)
     assert before - after == record["charged_micro_usd"] == record["cost_micro_usd"] > 0
+
+
+def test_a_server_that_ignores_stream_format_is_streamed_without_failing_over(
+    routed: tuple[RunningGateway, RunningSimulator], key: str
+) -> None:
+    gateway, sim = routed
+    # The first key's server answers with the whole audio, whatever `stream_format` says.
+    sim.queue_faults(PRIMARY, {"kind": "unstreamed"})
+    with gateway.client(key) as client:
+        events = sse_events(client, {**BODY, "stream_format": "sse"})
+        [record] = usage_records(client)
+    kinds = [event["type"] for event in events]
+    assert kinds[-1] == "speech.audio.done" and set(kinds[:-1]) == {"speech.audio.delta"}, kinds
+    pcm = b"".join(base64.b64decode(e["audio"]) for e in events if "audio" in e)
+    assert len(pcm) == 48_000  # the fast simulator's one-second tone, 24 kHz PCM16
+    assert [call["credential"] for call in sim.requests()] == [PRIMARY]
+    assert [attempt["status"] for attempt in record["attempts"]] == ["ok"]
+    assert (record["status"], record["audio_milliseconds"]) == ("succeeded", 1000)
 
 
 def test_a_streamed_refusal_is_final_and_leaves_the_breaker_closed(

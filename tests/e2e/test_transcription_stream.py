@@ -222,3 +222,19 @@ def test_a_model_that_cannot_stream_still_answers_in_events(
         [record] = usage_records(http)
     assert record["status"] == "succeeded"
     assert record["charged_micro_usd"] == AUDIO_COST_MICRO_USD
+
+
+def test_a_server_that_ignores_stream_is_answered_in_events_without_failing_over(
+    routed: tuple[RunningGateway, RunningSimulator], key: str, client: openai.OpenAI, tone: bytes
+) -> None:
+    gateway, sim = routed
+    # The first key's server answers whole, in JSON, whatever `stream` says.
+    sim.queue_faults(PRIMARY, {"kind": "unstreamed"})
+    events = [streamed for _, streamed in timed_events(client, STREAMING_MODEL, tone)]
+    assert [type(e) for e in events] == [TranscriptionTextDeltaEvent, TranscriptionTextDoneEvent]
+    assert events[-1].text == SIM_TRANSCRIPT
+    assert [call["credential"] for call in sim.requests()] == [PRIMARY]
+    with gateway.client(key) as http:
+        [record] = usage_records(http)
+    assert [attempt["status"] for attempt in record["attempts"]] == ["ok"]
+    assert record["charged_micro_usd"] == AUDIO_COST_MICRO_USD

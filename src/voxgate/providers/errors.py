@@ -1,5 +1,9 @@
 """What an upstream call can fail with, and whether another route or key may succeed."""
 
+from typing import Any
+
+import orjson
+
 # Statuses that say "not now" rather than "not this request": another key or route may work.
 # 413 too: one provider's size limit (OpenAI's 25 MB upload) is not another's (the local engine).
 RETRIABLE_STATUSES = frozenset({408, 409, 413, 429, 500, 502, 503, 504})
@@ -30,3 +34,21 @@ class UpstreamError(Exception):
         if self._retriable is not None:
             return self._retriable
         return self.status is None or self.status in RETRIABLE_STATUSES
+
+
+class NotStreamed(UpstreamError):
+    """A streamed request answered whole, as a server that ignores `stream` answers: the
+    endpoint that asked delivers the whole answer instead (elsewhere it is a failed attempt)."""
+
+    def __init__(self, provider: str, body: bytes, content_type: str) -> None:
+        super().__init__(
+            provider, f"expected server-sent events, got {content_type}", retriable=True
+        )
+        self.body = body
+        self.content_type = content_type
+
+    def json(self) -> Any:
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(self.provider, f"malformed JSON in the answer: {exc}") from exc

@@ -7,7 +7,7 @@ import aiohttp
 import orjson
 from aiohttp.http_exceptions import LineTooLong
 
-from voxgate.providers.errors import UpstreamError
+from voxgate.providers.errors import NotStreamed, UpstreamError
 
 READ_CHUNK_BYTES = 256 * 1024
 
@@ -60,7 +60,7 @@ class UpstreamHttp:
     ) -> bytes:
         """POST for raw audio; an answer in JSON or text is not audio, whatever its status."""
         body, content_type = await self.post_bytes(provider, url, headers=headers, json=json)
-        _expect_audio(provider, content_type)
+        expect_audio(provider, content_type)
         return body
 
     async def post_audio_stream(
@@ -73,7 +73,7 @@ class UpstreamHttp:
             ) as response:
                 if response.status >= 400:
                     raise _status_error(provider, response, await self._read(provider, response))
-                _expect_audio(provider, response.content_type)
+                expect_audio(provider, response.content_type)
                 received = 0
                 async for chunk in response.content.iter_any():
                     received += len(chunk)
@@ -115,7 +115,7 @@ class UpstreamHttp:
         data: aiohttp.FormData | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """POST (a JSON body or a form) and read server-sent events (`data: <json>` lines) as
-        they arrive."""
+        they arrive; NotStreamed carries an answer that came whole instead."""
         try:
             async with self.session().post(
                 url, headers=headers, json=json, data=data, timeout=self._stream_timeout
@@ -123,11 +123,8 @@ class UpstreamHttp:
                 if response.status >= 400:
                     raise _status_error(provider, response, await self._read(provider, response))
                 if response.content_type != "text/event-stream":
-                    raise UpstreamError(
-                        provider,
-                        f"expected server-sent events, got {response.content_type}",
-                        retriable=True,
-                    )
+                    body = await self._read(provider, response)
+                    raise NotStreamed(provider, body, response.content_type)
                 received = 0
                 # One event may be long (a second of audio in base64): a line may use the whole
                 # limit, where aiohttp's own line reader stops at 128 KiB with LineTooLong.
@@ -174,7 +171,7 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _expect_audio(provider: str, content_type: str) -> None:
+def expect_audio(provider: str, content_type: str) -> None:
     # A 200 in JSON or text is not the audio the protocol promises: another route may do better.
     if content_type.startswith(("application/json", "text/")):
         raise UpstreamError(provider, f"expected audio, got {content_type}", retriable=True)

@@ -44,8 +44,10 @@ class Simulator:
             return json_response(shape(401, "Incorrect or missing API key.", None), 401)
         fault = self.faults.next_for(credential)
         request.state.pace = pace_from_header(request.headers.get(PACE_HEADER))
+        request.state.unstreamed = fault is not None and fault.kind == "unstreamed"
         if fault is not None and fault.kind == "paced":
             request.state.pace = Pace(fault.first_chunk_ms, fault.chunk_interval_ms)
+        if fault is not None and fault.kind in ("paced", "unstreamed"):
             fault = None
         return await answer(fault, shape, lambda: handler(request, self.engine))
 

@@ -18,7 +18,13 @@ from voxgate.simulator.engine import SimEngine
 from voxgate.simulator.pacing import pace_of, paced
 from voxgate.simulator.tool_calls import logprobs, streamed_tool_call, tool_call
 from voxgate.simulator.voices import OPENAI_VOICES
-from voxgate.simulator.wire import SimError, json_body, json_response, required
+from voxgate.simulator.wire import (
+    SimError,
+    ignores_streaming,
+    json_body,
+    json_response,
+    required,
+)
 
 TOKENS_PER_SECOND_IN, TOKENS_PER_SECOND_OUT = 10, 20
 AUDIO_ID = "audio_sim"
@@ -40,7 +46,7 @@ async def chat(request: Request, engine: SimEngine, model: str | None) -> Respon
     usage = _chat_usage(system, text, heard_audio, reply, spoken)
     top = int(body.get("top_logprobs") or 0)
     scored = body.get("logprobs") is True and spoken is None and call is None
-    if body.get("stream") is True:
+    if body.get("stream") is True and not ignores_streaming(request):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         choices = _streamed_choices(reply, spoken, call, top if scored else None)
         chunks = _chunks(model, choices, usage if include_usage else None)

@@ -20,7 +20,7 @@ class Fault(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str = Field(
-        description="An HTTP status as text, or timeout, reset, cut, malformed, paced."
+        description="An HTTP status as text, or timeout, reset, cut, malformed, paced, unstreamed."
     )
     retry_after_seconds: float | None = None
     latency_ms: int = 0

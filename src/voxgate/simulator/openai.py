@@ -16,7 +16,13 @@ from voxgate.audio.formats import OUTPUT_FORMATS
 from voxgate.simulator.engine import SimEngine
 from voxgate.simulator.pacing import pace_of, paced
 from voxgate.simulator.voices import OPENAI_VOICES
-from voxgate.simulator.wire import SimError, json_body, json_response, required
+from voxgate.simulator.wire import (
+    SimError,
+    ignores_streaming,
+    json_body,
+    json_response,
+    required,
+)
 from voxgate.types import AudioFormat
 
 SPEECH_FORMATS: dict[str, AudioFormat] = {
@@ -52,14 +58,15 @@ async def speech(request: Request, engine: SimEngine, model: str | None) -> Resp
     output = SPEECH_FORMATS[fmt]
     data = audio.samples if output == "pcm16" else encode(audio, output)
     pace = pace_of(request)
+    content_type = OUTPUT_FORMATS[output].content_type
+    if ignores_streaming(request):
+        return Response(data, media_type=content_type)
     if body.get("stream_format") == "sse":
         tokens_out = math.ceil(audio.duration_seconds * TOKENS_PER_SECOND_OUT)
         events = _speech_events(data, len(text.split()), tokens_out)
         return StreamingResponse(paced(events, pace), media_type="text/event-stream")
     # Chunked transfer, as OpenAI streams speech whatever the stream_format.
-    return StreamingResponse(
-        paced(_pieces(data), pace), media_type=OUTPUT_FORMATS[output].content_type
-    )
+    return StreamingResponse(paced(_pieces(data), pace), media_type=content_type)
 
 
 def _pieces(data: bytes) -> list[bytes]:
@@ -103,7 +110,8 @@ async def transcription(
     except AudioDecodeError as exc:
         raise SimError(400, f"Audio file might be corrupted or unsupported: {exc}", "file") from exc
     heard = await engine.hear(audio, translate=translate)
-    if form.get("stream") == "true" and not translate and _streams(model or str(form["model"])):
+    streamed = form.get("stream") == "true" and not ignores_streaming(request)
+    if streamed and not translate and _streams(model or str(form["model"])):
         return _streamed_transcript(request, heard.text, audio.duration_seconds)
     fmt = str(form.get("response_format") or "json")
     if fmt == "text":

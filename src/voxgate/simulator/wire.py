@@ -81,6 +81,12 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(body), status, base | (headers or {}), "application/json")
 
 
+def ignores_streaming(request: Request) -> bool:
+    """Whether this request was queued an `unstreamed` fault: answer it whole whatever it asked,
+    as a compatible server that ignores `stream` and `stream_format` does."""
+    return bool(getattr(request.state, "unstreamed", False))
+
+
 async def answer(
     fault: Fault | None, shape: ErrorShape, produce: Callable[[], Awaitable[Response]]
 ) -> Response:

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.providers.declaration import ProviderDeclaration, SpeechOutput
-from voxgate.providers.errors import UpstreamError
+from voxgate.providers.errors import NotStreamed, UpstreamError
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.openai_style import chat, speech, transcription
 from voxgate.providers.protocols import (
@@ -89,14 +89,18 @@ class OpenAIStyleProvider:
         """`speech.audio.delta` events until `speech.audio.done`; a stream without its done
         event was cut short."""
         decoder = self._speech_decoder()
-        async for event in events:
-            kind = event.get("type")
-            if kind == "speech.audio.done":
-                return
-            if kind == "speech.audio.delta" and (pcm := decoder.feed(self._delta(event))):
-                yield pcm
-            elif kind == "error":
-                raise UpstreamError(self.name, f"the stream failed: {str(event)[:200]}")
+        try:
+            async for event in events:
+                kind = event.get("type")
+                if kind == "speech.audio.done":
+                    return
+                if kind == "speech.audio.delta" and (pcm := decoder.feed(self._delta(event))):
+                    yield pcm
+                elif kind == "error":
+                    raise UpstreamError(self.name, f"the stream failed: {str(event)[:200]}")
+        except NotStreamed as whole:  # a server that ignores `stream_format`
+            yield decoder.whole_answer(whole.body, whole.content_type)
+            return
         raise UpstreamError(self.name, "the speech stream ended before speech.audio.done")
 
     async def _speech_chunks(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[PcmAudio]:

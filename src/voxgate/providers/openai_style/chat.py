@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from voxgate.audio.encode import encode
 from voxgate.audio.pcm import PcmAudio
-from voxgate.providers.errors import UpstreamError
+from voxgate.providers.errors import NotStreamed, UpstreamError
 from voxgate.providers.protocols import (
     ChatAudioRequest,
     ChatAudioResult,
@@ -76,8 +76,44 @@ async def stream(
         headers=endpoints.headers(upstream),
         json=stream_body(request, endpoints.body_model(upstream)),
     )
-    async for chunk in chunks(provider.name, events):
-        yield chunk
+    try:
+        async for chunk in chunks(provider.name, events):
+            yield chunk
+    except NotStreamed as whole:  # a server that ignores `stream`
+        for chunk in whole_chunks(provider.name, whole.json()):
+            yield chunk
+
+
+def whole_chunks(provider: str, payload: Any) -> tuple[ChatChunk, ChatChunk]:
+    """A whole chat.completion as the chunks a streamed one would have been: every choice's
+    message as one delta, then a last chunk with the usage and no choices. Every other field
+    is kept as the provider sent it."""
+    answer = result(provider, payload)
+    head = {key: value for key, value in payload.items() if key not in ("choices", "usage")}
+    choices = [
+        {key: value for key, value in choice.items() if key != "message"}
+        | {"index": choice.get("index", index), "delta": _as_delta(choice.get("message") or {})}
+        for index, choice in enumerate(payload["choices"])
+        if isinstance(choice, dict)
+    ]
+    head["object"] = "chat.completion.chunk"
+    return (
+        ChatChunk(head | {"choices": choices, "usage": None}, answer.audio, None),
+        ChatChunk(head | {"choices": [], "usage": payload.get("usage")}, None, answer.usage),
+    )
+
+
+def _as_delta(message: dict[str, Any]) -> dict[str, Any]:
+    """A whole message as a delta: streamed tool calls carry their place in the list."""
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list):
+        return message
+    return message | {
+        "tool_calls": [
+            {"index": index, **call} if isinstance(call, dict) else call
+            for index, call in enumerate(calls)
+        ]
+    }
 
 
 async def chunks(provider: str, events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[ChatChunk]:

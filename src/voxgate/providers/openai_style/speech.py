@@ -8,11 +8,15 @@ from typing import Any
 from voxgate.audio.pcm import PcmAudio
 from voxgate.providers.declaration import SpeechOutput
 from voxgate.providers.errors import UpstreamError
+from voxgate.providers.http import expect_audio
 from voxgate.providers.protocols import SpeechRequest
 
 # A WAV's chunks before `data` (fmt, LIST tags…) are small; more than this is not a WAV.
 MAX_WAV_HEADER_BYTES = 64 * 1024
 PCM_FORMAT_TAG, MONO, BITS = 1, 1, 16
+# What raw samples are labelled as; a whole answer labelled otherwise (an MP3, a WAV) where
+# raw pcm was asked for would be noise if read as samples.
+RAW_PCM_TYPES = frozenset({"audio/pcm", "audio/l16", "audio/raw", "application/octet-stream"})
 
 
 def body(request: SpeechRequest, model: str | None, output: SpeechOutput) -> dict[str, Any]:
@@ -34,6 +38,7 @@ class SpeechDecoder:
     def __init__(self, provider: str, output: SpeechOutput) -> None:
         self._provider = provider
         self._rate = output.sample_rate
+        self._wire_format = output.wire_format
         self._in_header = output.wire_format == "wav"
         self._pending = b""
 
@@ -47,6 +52,15 @@ class SpeechDecoder:
         pcm = PcmAudio(self._pending[:whole], self._rate)
         self._pending = self._pending[whole:]
         return pcm
+
+    def whole_answer(self, data: bytes, content_type: str) -> PcmAudio:
+        """A whole answer's samples, once its content type says it holds the format asked."""
+        expect_audio(self._provider, content_type)
+        if self._wire_format == "pcm" and content_type.lower() not in RAW_PCM_TYPES:
+            raise UpstreamError(
+                self._provider, f"expected raw pcm, got {content_type}", retriable=True
+            )
+        return self.whole(data)
 
     def whole(self, data: bytes) -> PcmAudio:
         """A whole answer's samples; an answer without any is not speech."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from voxgate.audio.encode import wav
-from voxgate.providers.errors import UpstreamError
+from voxgate.providers.errors import NotStreamed, UpstreamError
 from voxgate.providers.protocols import (
     ProviderUsage,
     TranscriptEvent,
@@ -86,12 +86,18 @@ async def stream(
         data=stream_form(request, endpoints.body_model(upstream)),
     )
     async with aclosing(events):  # type: ignore[type-var]
-        async for event in events:
-            if event.get("type") == "error" or "error" in event:
-                raise UpstreamError(provider.name, f"the stream failed: {str(event)[:200]}")
-            yield TranscriptEvent(event)
-            if event.get("type") == "transcript.text.done":
-                return
+        try:
+            async for event in events:
+                if event.get("type") == "error" or "error" in event:
+                    raise UpstreamError(provider.name, f"the stream failed: {str(event)[:200]}")
+                yield TranscriptEvent(event)
+                if event.get("type") == "transcript.text.done":
+                    return
+        except NotStreamed as whole:  # a server that ignores `stream`
+            answer = result(provider.name, whole.json(), request)
+            for whole_event in whole_transcript_events(answer):
+                yield whole_event
+            return
     raise UpstreamError(
         provider.name, "the transcript stream ended before transcript.text.done", status=502
     )
