@@ -2,11 +2,11 @@
 
 Events pass both ways as they arrive (audio is never buffered) and as the provider wrote them;
 the gateway only maps voice names and guards what the client sends. Each `response.done` is
-charged from its usage as it passes; the bill then holds the next step ahead. Input audio
-transcription billed by duration is priced by the transcription model the session names, which
-must be in the catalog (its row has the per-minute price). A response still
+charged from its usage as it passes; the bill then holds the next step ahead. A response still
 under way when the session ends (the client left, or the gateway ended it) is cancelled
 upstream and charged from the `response.done` that closes it: the provider bills it either way.
+Input transcription billed by duration is priced by the transcription model the session names,
+which must be in the catalog (its row has the per-minute price).
 """
 
 import asyncio
