@@ -202,6 +202,34 @@ def test_secret_lifetimes_are_bounded(served: tuple[RunningGateway, RunningSimul
             assert response.status_code == 400
 
 
+def test_a_secret_naming_a_transcription_model_outside_the_catalog_is_refused(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-{secrets.token_hex(4)}", "1.00")
+    transcription = {"model": "no-such-transcriber"}
+    bodies = {
+        "/v1/realtime/client_secrets": (
+            {
+                "session": {
+                    "model": "gpt-audio-1.5",
+                    "audio": {"input": {"transcription": transcription}},
+                }
+            },
+            "session.audio.input.transcription.model",
+        ),
+        "/v1/realtime/sessions": (
+            {"model": "gpt-audio-1.5", "input_audio_transcription": transcription},
+            "input_audio_transcription.model",
+        ),
+    }
+    with gateway.client(key) as client:
+        for path, (body, param) in bodies.items():
+            response = client.post(path, json=body)
+            assert response.status_code == 400, response.text
+            assert response.json()["error"]["param"] == param
+
+
 def test_a_session_out_of_credit_is_closed_with_an_error(
     served: tuple[RunningGateway, RunningSimulator],
 ) -> None:

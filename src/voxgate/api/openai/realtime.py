@@ -30,7 +30,7 @@ from voxgate.gateway.jobs import usage_body
 from voxgate.gateway.realtime.bill import BillTerms, SessionBill
 from voxgate.gateway.realtime.dialect import dialect_of
 from voxgate.gateway.realtime.local import LocalWork, initial_config, serve_locally
-from voxgate.gateway.realtime.relay import RealtimeRelay
+from voxgate.gateway.realtime.relay import RealtimeRelay, transcriber
 from voxgate.gateway.realtime.session import run_session
 from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.tasks import resolve_task
@@ -77,6 +77,7 @@ async def create_client_secret(request: Request) -> Response:
     principal = await authenticate(request, services)
     body = await parse_body(request, ClientSecretBody)
     row = _realtime_model(services, str(body.session.get("model", "")))
+    transcriber(services.catalog, body.session, "session.")
     minted = await _mint(
         services, principal, row, body.session, body.expires_after.seconds, _request_id(request)
     )
@@ -97,6 +98,7 @@ async def create_session(request: Request) -> Response:
     body = await parse_body(request, SessionBody)
     row = _realtime_model(services, body.model)
     session = body.model_dump()
+    transcriber(services.catalog, session, "")
     minted = await _mint(
         services, principal, row, session, DEFAULT_TTL_SECONDS, _request_id(request)
     )

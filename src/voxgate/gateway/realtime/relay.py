@@ -23,6 +23,7 @@ from websockets.protocol import State
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
+from voxgate.errors import InvalidRequestError
 from voxgate.gateway.realtime.bill import SessionBill
 from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, as_object, beta_session
 from voxgate.gateway.realtime.wire import ClientChannel, error_event, is_closed
@@ -103,19 +104,18 @@ class RealtimeRelay:
     def _refusal(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The error event for a session.update naming an unknown transcription model; for a
         known one, notes its row."""
-        named = _transcription_model(event) if event.get("type") == "session.update" else None
-        if named is None:
+        if event.get("type") != "session.update":
             return None
-        model, param = named
-        row = self._catalog.get(model)
-        if row is None or "transcription" not in row.tasks:
+        try:
+            row = transcriber(self._catalog, as_object(event.get("session")), "session.")
+        except InvalidRequestError as exc:
             return error_event(
-                f"The transcription model '{model}' is not one this gateway serves.",
-                code="invalid_value",
-                param=param,
+                exc.message,
+                code=exc.code or "invalid_value",
+                param=exc.param,
                 client_event_id=event.get("event_id"),
             )
-        self._transcriber = row
+        self._transcriber = row or self._transcriber
         return None
 
     async def _upstream_to_client(self, upstream: Any) -> None:
@@ -243,17 +243,26 @@ _METERS = {"response.done": _response_usage, TRANSCRIBED: _transcription_usage}
 _PARSED = ('"response.created"', '"response.done"', TRANSCRIBED)
 
 
-def _transcription_model(event: dict[str, Any]) -> tuple[str, str] | None:
-    """The transcription model a session.update names, and where (GA or beta shape)."""
-    session = as_object(event.get("session"))
+def transcriber(catalog: Catalog, session: dict[str, Any], where: str) -> ModelRow | None:
+    """The row of the transcription model a session names (GA or beta shape), None when it
+    names none; InvalidRequestError naming the field (under `where`) for one the catalog lacks."""
     ga = as_object(as_object(as_object(session.get("audio")).get("input")).get("transcription"))
     beta = as_object(session.get("input_audio_transcription"))
-    for holder, param in (
-        (ga, "session.audio.input.transcription.model"),
-        (beta, "session.input_audio_transcription.model"),
+    for holder, field in (
+        (ga, "audio.input.transcription.model"),
+        (beta, "input_audio_transcription.model"),
     ):
-        if isinstance(holder.get("model"), str):
-            return holder["model"], param
+        model = holder.get("model")
+        if not isinstance(model, str):
+            continue
+        row = catalog.get(model)
+        if row is None or "transcription" not in row.tasks:
+            raise InvalidRequestError(
+                f"The transcription model '{model}' is not one this gateway serves.",
+                param=f"{where}{field}",
+                code="invalid_value",
+            )
+        return row
     return None
 
 
