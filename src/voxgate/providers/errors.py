@@ -1,9 +1,5 @@
 """What an upstream call can fail with, and whether another route or key may succeed."""
 
-from typing import Any
-
-import orjson
-
 # Statuses that say "not now" rather than "not this request": another key or route may work.
 # 413 too: one provider's size limit (OpenAI's 25 MB upload) is not another's (the local engine).
 RETRIABLE_STATUSES = frozenset({408, 409, 413, 429, 500, 502, 503, 504})
@@ -46,9 +42,3 @@ class NotStreamed(UpstreamError):
         )
         self.body = body
         self.content_type = content_type
-
-    def json(self) -> Any:
-        try:
-            return orjson.loads(self.body)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError(self.provider, f"malformed JSON in the answer: {exc}") from exc

@@ -50,10 +50,7 @@ class UpstreamHttp:
     ) -> Any:
         """POST and decode a JSON answer; any failure becomes an UpstreamError."""
         body, _ = await self.post_bytes(provider, url, headers=headers, json=json, data=data)
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError(provider, f"malformed JSON in the answer: {exc}") from exc
+        return json_answer(provider, body)
 
     async def post_audio(
         self, provider: str, url: str, *, headers: Mapping[str, str], json: Any
@@ -169,6 +166,14 @@ class UpstreamHttp:
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def json_answer(provider: str, body: bytes) -> Any:
+    """A whole answer's JSON; a body that is not JSON is the provider's failure."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamError(provider, f"malformed JSON in the answer: {exc}") from exc
 
 
 def expect_audio(provider: str, content_type: str) -> None:

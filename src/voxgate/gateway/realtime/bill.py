@@ -69,9 +69,8 @@ class SessionBill:
         async with self._charging:
             self.drawn += 1
             line = Attempt(self.route, self.provider, what, 0)
-            usage = replace(
-                self._record(f"{self.request_id}.{self.drawn}", metered, (line,)),
-                model=priced_by.id,
+            usage = self._record(
+                f"{self.request_id}.{self.drawn}", metered, (line,), model=priced_by.id
             )
             charged = await self.holds.draw(self.hold_id, amount, usage)
             self.observe_charge(priced_by.id, charged)
@@ -127,13 +126,17 @@ class SessionBill:
         await self.holds.settle(self.hold_id, MicroUSD(0), record)
 
     def _record(
-        self, request_id: str, metered: Metered, attempts: tuple[Attempt, ...]
+        self,
+        request_id: str,
+        metered: Metered,
+        attempts: tuple[Attempt, ...],
+        model: str | None = None,
     ) -> UsageRecord:
         return UsageRecord(
             request_id=request_id,
             workspace_id=self.principal.workspace_id,
             key_id=self.principal.key_id,
-            model=self.row.id,
+            model=model or self.row.id,
             task="realtime",
             status="succeeded",
             http_status=101,

@@ -120,7 +120,7 @@ class RealtimeRelay:
 
     async def _upstream_to_client(self, upstream: Any) -> None:
         async for message in upstream:
-            text = message if isinstance(message, str) else message.decode()
+            text = _text(message)
             # Only the events that open or bill work are parsed; the rest pass as they came.
             if any(kind in text for kind in _PARSED):
                 event = orjson.loads(text)
@@ -161,7 +161,7 @@ class RealtimeRelay:
             async with asyncio.timeout(CANCELLED_RESPONSE_WAIT_SECONDS):
                 await upstream.send(orjson.dumps({"type": "response.cancel"}).decode())
                 async for message in upstream:
-                    text = message if isinstance(message, str) else message.decode()
+                    text = _text(message)
                     if '"response.done"' not in text:
                         continue
                     event = orjson.loads(text)
@@ -264,6 +264,10 @@ def transcriber(catalog: Catalog, session: dict[str, Any], where: str) -> ModelR
             )
         return row
     return None
+
+
+def _text(message: str | bytes) -> str:
+    return message if isinstance(message, str) else message.decode()
 
 
 def _response_id(event: dict[str, Any]) -> str:

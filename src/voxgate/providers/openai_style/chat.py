@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from voxgate.audio.encode import encode
 from voxgate.audio.pcm import PcmAudio
 from voxgate.providers.errors import NotStreamed, UpstreamError
+from voxgate.providers.http import json_answer
 from voxgate.providers.protocols import (
     ChatAudioRequest,
     ChatAudioResult,
@@ -80,7 +81,7 @@ async def stream(
         async for chunk in chunks(provider.name, events):
             yield chunk
     except NotStreamed as whole:  # a server that ignores `stream`
-        for chunk in whole_chunks(provider.name, whole.json()):
+        for chunk in whole_chunks(provider.name, json_answer(provider.name, whole.body)):
             yield chunk
 
 

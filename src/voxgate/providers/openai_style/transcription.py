@@ -11,6 +11,7 @@ import aiohttp
 
 from voxgate.audio.encode import wav
 from voxgate.providers.errors import NotStreamed, UpstreamError
+from voxgate.providers.http import json_answer
 from voxgate.providers.protocols import (
     ProviderUsage,
     TranscriptEvent,
@@ -94,7 +95,7 @@ async def stream(
                 if event.get("type") == "transcript.text.done":
                     return
         except NotStreamed as whole:  # a server that ignores `stream`
-            answer = result(provider.name, whole.json(), request)
+            answer = result(provider.name, json_answer(provider.name, whole.body), request)
             for whole_event in whole_transcript_events(answer):
                 yield whole_event
             return
