@@ -82,8 +82,11 @@ async def test_a_key_revoked_elsewhere_is_refused_once_its_trust_runs_out(
     assert await here.authenticate(secret) is not None
     revoked = time.monotonic()
     assert await elsewhere.revoke(workspace.id, record.id)
-    while await here.authenticate(secret) is not None:
-        assert time.monotonic() - revoked < trust_seconds + 5, "still trusted"
+    while True:
+        # Timed from before the call: a busy machine may stall the call, never the trust.
+        asked = time.monotonic()
+        if await here.authenticate(secret) is None:
+            break
+        assert asked - revoked <= trust_seconds, "trusted after its time ran out"
         await asyncio.sleep(0.02)
-    assert time.monotonic() - revoked <= trust_seconds + 1
     assert await elsewhere.authenticate(secret) is None
