@@ -62,6 +62,14 @@ class Metrics:
             ("model",),
             registry=self._registry,
         )
+        self._flagged = Counter(
+            "voxgate_flagged_charges",
+            "Charges flagged for a look: provider_overrun (the provider sent past the request's "
+            "cap; charged the hold), estimated (no provider usage; the gateway measured), "
+            "usage_mismatch (provider usage and the measured audio disagree).",
+            ("model", "flag"),
+            registry=self._registry,
+        )
         if self._registry is not None:
             ProcessCollector(registry=self._registry)
             PlatformCollector(registry=self._registry)
@@ -94,6 +102,18 @@ class Metrics:
 
     def observe_charge(self, model: str, micro_usd: int) -> None:
         self._spent.labels(model).inc(micro_usd)
+
+    def observe_flags(self, model: str, *, overrun: bool, estimated: bool, mismatch: bool) -> None:
+        for flag, raised in (
+            ("provider_overrun", overrun),
+            ("estimated", estimated),
+            ("usage_mismatch", mismatch),
+        ):
+            if raised:
+                self._flagged.labels(model, flag).inc()
+                logger.warning(
+                    "flagged charge: model=%s flag=%s", model, flag, extra={"flag": flag}
+                )
 
     def render(self, holds_open: int) -> str:
         """Every process's samples, the answering process's own process metrics, and the

@@ -92,37 +92,39 @@ async def test_settling_twice_concurrently_charges_once(database: Database) -> N
     await assert_books_balance(database, workspace_id)
 
 
-async def recorded(database: Database, request_id: str) -> tuple[int, int, int]:
-    """A usage record's (cost, charged, held) micro-USD."""
+async def recorded(database: Database, request_id: str) -> tuple[int, int, int, bool]:
+    """A usage record's (cost, charged, held) micro-USD and its provider_overrun flag."""
     async with database.reading() as connection:
         row = (
             await connection.execute(
                 select(
-                    UsageRow.cost_micro_usd, UsageRow.charged_micro_usd, UsageRow.hold_micro_usd
+                    UsageRow.cost_micro_usd,
+                    UsageRow.charged_micro_usd,
+                    UsageRow.hold_micro_usd,
+                    UsageRow.provider_overrun,
                 ).where(UsageRow.request_id == request_id)
             )
         ).one()
-    return row[0], row[1], row[2]
+    return row[0], row[1], row[2], bool(row[3])
 
 
-async def test_a_cost_beyond_the_hold_is_charged_from_free_credit(database: Database) -> None:
+async def test_a_cost_past_the_hold_is_charged_the_hold_and_flagged(database: Database) -> None:
+    # The free credit is there, and still not taken: a hold is a hard cap.
     workspace_id = await funded(database, 100_000)
     holds = Holds(database)
     hold_id = await place(holds, workspace_id, 10_000)
-    assert await holds.settle(hold_id, MicroUSD(15_000), usage("req_1", workspace_id)) == 15_000
-    assert await recorded(database, "req_1") == (15_000, 15_000, 10_000)
-    assert await key_counters(database) == (15_000, 0)
+    assert await holds.settle(hold_id, MicroUSD(15_000), usage("req_1", workspace_id)) == 10_000
+    assert await recorded(database, "req_1") == (10_000, 10_000, 10_000, True)
+    assert await key_counters(database) == (10_000, 0)
     await assert_books_balance(database, workspace_id)
 
 
-async def test_a_cost_the_workspace_cannot_pay_is_recorded_beside_the_charge(
-    database: Database,
-) -> None:
+async def test_a_cost_within_the_hold_is_not_flagged(database: Database) -> None:
     workspace_id = await funded(database, 20_000)
     holds = Holds(database)
     hold_id = await place(holds, workspace_id, 10_000)
-    assert await holds.settle(hold_id, MicroUSD(50_000), usage("req_1", workspace_id)) == 20_000
-    assert await recorded(database, "req_1") == (50_000, 20_000, 10_000)
+    assert await holds.settle(hold_id, MicroUSD(10_000), usage("req_1", workspace_id)) == 10_000
+    assert await recorded(database, "req_1") == (10_000, 10_000, 10_000, False)
     await assert_books_balance(database, workspace_id)
 
 
@@ -145,6 +147,7 @@ async def test_work_whose_hold_was_reaped_is_still_charged_once(database: Databa
     record = usage("req_1", workspace_id)
     assert await holds.settle(hold_id, MicroUSD(7_000), record) == 7_000
     assert await holds.settle(hold_id, MicroUSD(7_000), record) == 0
+    assert await recorded(database, "req_1") == (7_000, 7_000, 10_000, False)
     wallet = await Ledger(database).wallet(workspace_id)
     assert wallet is not None
     assert (wallet.balance_micro_usd, wallet.held_micro_usd) == (93_000, 0)
@@ -159,15 +162,36 @@ async def test_draws_charge_as_they_go_and_keep_the_hold_open(database: Database
     wallet = await Ledger(database).wallet(workspace_id)
     assert wallet is not None
     assert (wallet.balance_micro_usd, wallet.held_micro_usd) == (97_000, 7_000)
-    # Beyond what is still held: the rest comes from free credit, and the hold stays open.
-    assert await holds.draw(hold_id, MicroUSD(12_000), usage("req_1.2", workspace_id)) == 12_000
-    assert await recorded(database, "req_1.2") == (12_000, 12_000, 7_000)
+    # Past what is still held: charged what is left (never from free credit), flagged, and
+    # the hold stays open to grow again.
+    assert await holds.draw(hold_id, MicroUSD(12_000), usage("req_1.2", workspace_id)) == 7_000
+    assert await recorded(database, "req_1.2") == (7_000, 7_000, 7_000, True)
     await holds.extend(hold_id, MicroUSD(10_000))
-    assert await key_counters(database) == (15_000, 10_000)
+    assert await key_counters(database) == (10_000, 10_000)
     assert await holds.settle(hold_id, MicroUSD(0), usage("req_1", workspace_id)) == 0
     wallet = await Ledger(database).wallet(workspace_id)
     assert wallet is not None
-    assert (wallet.balance_micro_usd, wallet.held_micro_usd) == (85_000, 0)
+    assert (wallet.balance_micro_usd, wallet.held_micro_usd) == (90_000, 0)
+    await assert_books_balance(database, workspace_id)
+
+
+async def test_a_reaped_holds_work_is_charged_no_more_than_it_held(database: Database) -> None:
+    workspace_id = await funded(database, 100_000)
+    holds = Holds(database)
+    hold_id = await place(holds, workspace_id, 10_000)
+    assert await holds.reap_expired(utcnow() + timedelta(minutes=5)) == 1
+    assert await holds.settle(hold_id, MicroUSD(25_000), usage("req_1", workspace_id)) == 10_000
+    assert await recorded(database, "req_1") == (10_000, 10_000, 10_000, True)
+    await assert_books_balance(database, workspace_id)
+
+
+async def test_a_draw_on_a_closed_hold_charges_nothing(database: Database) -> None:
+    workspace_id = await funded(database, 100_000)
+    holds = Holds(database)
+    hold_id = await place(holds, workspace_id, 10_000)
+    assert await holds.settle(hold_id, MicroUSD(0), usage("req_1", workspace_id)) == 0
+    assert await holds.draw(hold_id, MicroUSD(3_000), usage("req_1.1", workspace_id)) == 0
+    assert await recorded(database, "req_1.1") == (0, 0, 0, True)
     await assert_books_balance(database, workspace_id)
 
 

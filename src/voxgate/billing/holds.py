@@ -2,7 +2,7 @@
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
@@ -120,41 +120,53 @@ class Holds:
         await self._database.write(work)
 
     async def draw(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD:
-        """Charge `cost` now (one response of a session) and keep the hold open for the rest.
+        """Charge `cost` now (one piece of a session) and keep the hold open for the rest.
 
-        The hold covers what it can; the remainder comes from the workspace's free credit. The
-        usage record (with a request id of its own) carries the cost and what was charged.
+        Never more than the hold has left: a cost past it is charged what is left and the record
+        flagged `provider_overrun`. A closed hold charges nothing. The usage record (with a
+        request id of its own) carries what was charged.
         """
 
         async def work(tx: Tx) -> MicroUSD:
             now = utcnow()
             hold = await tx.fetch_one(sql.OPEN_HOLD, hold_id=hold_id)
-            if hold is None:
-                return await _charge_and_record(tx, usage, now, cost, None)
-            covered = MicroUSD(min(cost, int(hold[2])))
-            await tx.execute(sql.DRAW_HOLD, hold_id=hold_id, amount=covered)
-            drawn = _Claimed(hold[0], hold[1], covered)
-            return await _charge_and_record(tx, usage, now, cost, drawn)
+            held = MicroUSD(int(hold[2])) if hold else MicroUSD(0)
+            charged = MicroUSD(min(cost, held))
+            if hold is not None:
+                await tx.execute(sql.DRAW_HOLD, hold_id=hold_id, amount=charged)
+                await _unhold(tx, _Claimed(hold[0], hold[1], charged), charged)
+            await _record_charge(tx, usage, now, cost, charged, held)
+            return charged
 
         return await self._database.write(work)
 
     async def settle(self, hold_id: str, cost: MicroUSD, usage: UsageRecord) -> MicroUSD:
         """Close the hold, charge `cost` and write the usage record, atomically.
 
-        A cost beyond the hold is taken from the workspace's free credit, as far as it goes;
-        the record carries the true cost beside what was charged. A hold the reaper released
-        while its request still ran is charged once all the same. Returns what was charged; a
-        hold already settled or released is not charged again (0).
+        A hold is a hard cap: never more than it holds is charged, so the workspace is never
+        charged past what it set aside and the gateway never takes the difference from
+        elsewhere. A cost past the hold (a provider that ignored the request's cap) is charged
+        the hold, and the record says `provider_overrun`. A hold the reaper released while its
+        request still ran is charged once all the same, up to what it held and what the
+        workspace still has free. Returns what was charged; a hold already settled or released
+        is not charged again (0).
         """
 
         async def work(tx: Tx) -> MicroUSD:
             now = utcnow()
             claimed = await _claim(tx, hold_id, "settled", now)
-            if claimed is None:
-                claimed = await _claim_expired(tx, hold_id, now)
-            if claimed is None:
+            if claimed is not None:
+                charged = MicroUSD(min(cost, claimed.amount))
+                await _unhold(tx, claimed, charged)
+                await _record_charge(tx, usage, now, cost, charged, claimed.amount)
+                return charged
+            expired = await _claim_expired(tx, hold_id, now)
+            if expired is None:
                 return MicroUSD(0)
-            return await _charge_and_record(tx, usage, now, cost, claimed)
+            billed = MicroUSD(min(cost, expired.amount))
+            charged = await _charge_free(tx, expired, billed)
+            await _record_charge(tx, usage, now, cost, charged, expired.amount, billed=billed)
+            return charged
 
         return await self._database.write(work)
 
@@ -239,8 +251,9 @@ async def _claim(tx: Tx, hold_id: str, status: str, now: datetime) -> _Claimed |
 
 
 async def _claim_expired(tx: Tx, hold_id: str, now: datetime) -> _Claimed | None:
+    """An expired hold (already given back by the reaper) with what it held."""
     row = await tx.fetch_one(sql.CLAIM_EXPIRED_HOLD, hold_id=hold_id, now=now)
-    return _Claimed(row[0], row[1], MicroUSD(0)) if row else None
+    return _Claimed(row[0], row[1], MicroUSD(row[2])) if row else None
 
 
 async def _unhold(tx: Tx, claimed: _Claimed, charged: MicroUSD) -> None:
@@ -253,16 +266,34 @@ async def _unhold(tx: Tx, claimed: _Claimed, charged: MicroUSD) -> None:
     await tx.execute(sql.UNHOLD_KEY, key_id=claimed.key_id, amount=claimed.amount, charged=charged)
 
 
-async def _charge_and_record(
-    tx: Tx, usage: UsageRecord, now: datetime, cost: MicroUSD, held: _Claimed | None
-) -> MicroUSD:
-    """Charge `cost` against what `held` covers (all of it is unheld), the rest from free
-    credit; then the ledger entry and the usage record."""
-    covered = MicroUSD(min(cost, held.amount)) if held else MicroUSD(0)
-    if held is not None:
-        await _unhold(tx, held, covered)
-    beyond = await _charge_free(tx, usage.workspace_id, usage.key_id, MicroUSD(cost - covered))
-    charged = MicroUSD(covered + beyond)
+async def _charge_free(tx: Tx, expired: _Claimed, amount: MicroUSD) -> MicroUSD:
+    """Charge the work of a hold the reaper gave back, from credit no hold covers: at most what
+    the hold held (`amount` is capped by the caller) and what the workspace has free."""
+    if amount <= 0:
+        return MicroUSD(0)
+    if await tx.execute(sql.CHARGE_WALLET, workspace_id=expired.workspace_id, amount=amount) != 1:
+        row = await tx.fetch_one(sql.AVAILABLE, workspace_id=expired.workspace_id)
+        amount = MicroUSD(max(0, min(amount, int(row[0]) if row else 0)))
+        if amount == 0:
+            return amount
+        await tx.execute(sql.CHARGE_WALLET, workspace_id=expired.workspace_id, amount=amount)
+    await tx.execute(sql.CHARGE_KEY, key_id=expired.key_id, amount=amount)
+    return amount
+
+
+async def _record_charge(
+    tx: Tx,
+    usage: UsageRecord,
+    now: datetime,
+    cost: MicroUSD,
+    charged: MicroUSD,
+    held: MicroUSD,
+    *,
+    billed: MicroUSD | None = None,
+) -> None:
+    """The ledger entry and the usage record of a charge. The record's cost is what the client
+    is billed, never past the hold: a cost past it is the provider's overrun, flagged. Only a
+    reaped hold's work can be charged less than billed (the workspace had spent the credit)."""
     await tx.execute(
         sql.INSERT_CHARGE,
         workspace_id=usage.workspace_id,
@@ -271,25 +302,15 @@ async def _charge_and_record(
         request_id=usage.request_id,
         now=now,
     )
+    overrun = usage.provider_overrun or cost > held
     await _insert_usage(
-        tx, usage, now, cost=cost, charged=charged, held=held.amount if held else None
+        tx,
+        replace(usage, provider_overrun=overrun),
+        now,
+        cost=charged if billed is None else billed,
+        charged=charged,
+        held=held,
     )
-    return charged
-
-
-async def _charge_free(tx: Tx, workspace_id: str, key_id: str, amount: MicroUSD) -> MicroUSD:
-    """Charge up to `amount` from credit no hold covers; what the workspace lacks stays unpaid
-    (and shows on the usage record as cost beyond the charge)."""
-    if amount <= 0:
-        return MicroUSD(0)
-    if await tx.execute(sql.CHARGE_WALLET, workspace_id=workspace_id, amount=amount) != 1:
-        row = await tx.fetch_one(sql.AVAILABLE, workspace_id=workspace_id)
-        amount = MicroUSD(max(0, min(amount, int(row[0]) if row else 0)))
-        if amount == 0:
-            return amount
-        await tx.execute(sql.CHARGE_WALLET, workspace_id=workspace_id, amount=amount)
-    await tx.execute(sql.CHARGE_KEY, key_id=key_id, amount=amount)
-    return amount
 
 
 async def _insert_usage(

@@ -39,11 +39,12 @@ CLAIM_HOLD = Sql(
     "WHERE id = :hold_id AND status = 'open' "
     "RETURNING workspace_id, key_id, amount_micro_usd"
 )
-# The work of a hold the reaper released is still owed: settling claims it once, holding nothing.
+# The work of a hold the reaper released is still owed: settling claims it once, with what it
+# held (the cap of its charge), though it holds nothing now.
 CLAIM_EXPIRED_HOLD = Sql(
     "UPDATE holds SET status = 'settled', closed_at = :now "
     "WHERE id = :hold_id AND status = 'expired' "
-    "RETURNING workspace_id, key_id, 0"
+    "RETURNING workspace_id, key_id, amount_micro_usd"
 )
 UNHOLD_WALLET = Sql(
     "UPDATE wallets SET held_micro_usd = held_micro_usd - :amount, "
@@ -53,7 +54,7 @@ UNHOLD_KEY = Sql(
     "UPDATE api_keys SET held_micro_usd = held_micro_usd - :amount, "
     "spent_micro_usd = spent_micro_usd + :charged WHERE id = :key_id"
 )
-# What a cost beyond its hold can still take: never more than the workspace has free.
+# What the work of a reaped hold can still take: never more than the workspace has free.
 CHARGE_WALLET = Sql(
     "UPDATE wallets SET balance_micro_usd = balance_micro_usd - :amount "
     "WHERE workspace_id = :workspace_id AND balance_micro_usd - held_micro_usd >= :amount"

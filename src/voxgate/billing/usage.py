@@ -22,7 +22,7 @@ class UsageRecord:
     key_id: str
     model: str
     task: str
-    status: str  # succeeded, failed, rejected
+    status: str  # succeeded, partial (cut short, charged what was delivered), failed, rejected
     http_status: int
     latency_ms: int
     provider: str | None = None
@@ -37,6 +37,16 @@ class UsageRecord:
     cost_micro_usd: int = 0
     charged_micro_usd: int = 0
     hold_micro_usd: int = 0
+    # What the provider bills the operator for this work, at the catalog's price for the route
+    # that served it (which a failover can make dearer than the requested model's).
+    provider_cost_micro_usd: int = 0
+    # The provider sent more than the request's cap: it was cut there and charged the hold.
+    provider_overrun: bool = False
+    # The provider reported no usage: the cost comes from the gateway's own measurement.
+    estimated: bool = False
+    # The provider's reported usage and the gateway's measurement of the audio disagree by
+    # more than VOXGATE_USAGE_MISMATCH_RATIO.
+    usage_mismatch: bool = False
     attempts: tuple[Attempt, ...] = ()
 
     def row(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ def check_catalog(
     for row in rows.values():
         _check_ids(row, rows)
         _check_cascade(row, rows)
+        _check_billed_as(row, rows)
         _check_row_voices(row, rows, voices, native)
         _check_example(row)
     _check_aliases_unique(rows)
@@ -35,6 +36,14 @@ def _check_ids(row: ModelRow, rows: Mapping[str, ModelRow]) -> None:
         if alias in rows:
             raise CatalogError(
                 f"{_where(row, 'aliases')}: alias {alias!r} would shadow the model of that id"
+            )
+
+
+def _check_billed_as(row: ModelRow, rows: Mapping[str, ModelRow]) -> None:
+    for route in row.routes:
+        if route.billed_as is not None and route.billed_as not in rows:
+            raise CatalogError(
+                f"{_where(row, 'routes')}: billed_as {route.billed_as!r} is not a catalog id"
             )
 
 

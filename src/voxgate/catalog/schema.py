@@ -65,6 +65,19 @@ class Route(_Frozen):
         "route does not take is sent to the model's other routes, or refused with a 400 naming "
         "it when no route takes it.",
     )
+    billed_as: str | None = Field(
+        default=None,
+        description="The catalog id whose prices the provider bills this route at, when they "
+        "are not this row's own (e.g. a failover to another provider's model): usage records "
+        "carry that provider cost beside the client's charge.",
+    )
+    max_cost_ratio: Decimal | None = Field(
+        default=None,
+        gt=0,
+        description="The most this route's provider cost may be, as a multiple of what the "
+        "request is charged at the row's prices, for the request's worst case; a dearer route "
+        "is skipped. Unset: the route is always tried, and its cost recorded.",
+    )
 
 
 class Pricing(_Frozen):

@@ -17,6 +17,10 @@ class Outcome:
     data: dict[str, Any]
     metered: Metered
     result: Any = None
+    # The provider reported no usage, so `metered` is the gateway's own measurement (never $0).
+    estimated: bool = False
+    # The provider's reported usage and the gateway's measurement of the audio disagree.
+    usage_mismatch: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +43,12 @@ class Job(Protocol):
     def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]: ...
 
     def worst_case(self) -> list[Metered]:
-        """The largest consumption this request could bill, one per way it could be billed."""
+        """The largest consumption this request could bill, one per way it could be billed.
+
+        The pipeline holds its cost, and every upstream request the job makes carries caps
+        derived from it (output tokens, characters, audio seconds), so that a provider keeping
+        to the caps cannot cost more than is held.
+        """
         ...
 
     async def run(self, attempt: PlannedAttempt[Any]) -> Outcome: ...

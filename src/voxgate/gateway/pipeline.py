@@ -1,9 +1,8 @@
-"""The one request path: admit → validate → hold → attempts (one failover loop) → deliver →
+"""The one request path: admit → validate → charge → attempts (one failover loop) → deliver →
 settle, for unary answers (`run`), streamed ones (`stream`) and, through `admitted` and
-`attempts`, realtime sessions."""
+`attempts`, realtime sessions. A request's money lives in its `Charge`."""
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
@@ -12,21 +11,21 @@ from typing import Any, TypeVar
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.holds import HoldBook
-from voxgate.billing.keeper import HoldKeeper
 from voxgate.billing.metering import TokenCounter
-from voxgate.billing.pricing import Metered, cost, format_usd, hold_amount
-from voxgate.billing.usage import Attempt, UsageRecord
+from voxgate.billing.pricing import Metered, cost, hold_amount
+from voxgate.billing.usage import Attempt
 from voxgate.catalog.loader import Catalog
-from voxgate.catalog.schema import ModelRow
+from voxgate.catalog.schema import ModelRow, Pricing, Route
 from voxgate.errors import (
     GatewayError,
-    InsufficientCreditError,
     InvalidRequestError,
     RateLimitError,
+    ServiceUnavailableError,
 )
 from voxgate.gateway.cascade import CascadeJob, Legs
+from voxgate.gateway.charge import Charge, Charges, Delivery
 from voxgate.gateway.chat import ChatJob
-from voxgate.gateway.failures import client_error, recorded_failure
+from voxgate.gateway.failures import client_error
 from voxgate.gateway.inputs import (
     CHAT_SAMPLE_RATE,
     RECOGNIZER_SAMPLE_RATE,
@@ -40,7 +39,6 @@ from voxgate.gateway.streaming import Streamed, StreamingJob, opener
 from voxgate.gateway.tasks import is_speech_to_text, looks_like_audio, resolve_task
 from voxgate.gateway.transcription import TranscriptionJob
 from voxgate.gateway.validation import UnifiedRequest, validate
-from voxgate.logs import record_usage
 from voxgate.metrics import Metrics
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.breaker import Breaker
@@ -50,7 +48,7 @@ from voxgate.settings import Settings
 from voxgate.store.keys import Principal
 from voxgate.types import MicroUSD, Task
 
-JobBuilder = Callable[[], Awaitable[tuple[ModelRow, Task, Job]]]
+JobBuilder = Callable[[Charge], Awaitable[tuple[ModelRow, Task, Job]]]
 ResultT = TypeVar("ResultT")
 
 RESPONSE_OBJECTS: Mapping[Task, str] = MappingProxyType(
@@ -65,38 +63,14 @@ RESPONSE_OBJECTS: Mapping[Task, str] = MappingProxyType(
 
 
 @dataclass(frozen=True, slots=True)
-class Trace:
-    """Who asked for what; grows into the usage record as the request moves on."""
-
-    principal: Principal
-    request_id: str
-    started: float
-    model: str = ""
-    task: str = ""
-
-    def record(self, **fields: Any) -> UsageRecord:
-        return UsageRecord(
-            request_id=self.request_id,
-            workspace_id=self.principal.workspace_id,
-            key_id=self.principal.key_id,
-            model=self.model,
-            task=self.task,
-            latency_ms=round((time.perf_counter() - self.started) * 1000),
-            **fields,
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class Prepared:
     """A request that passed every check and holds its credit, ready to be called."""
 
-    trace: Trace
+    charge: Charge
     row: ModelRow
     task: Task
     job: Job
     attempts: list[PlannedAttempt[Any]]
-    hold_id: str
-    amount: MicroUSD
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +115,7 @@ class AudioGateway:
         self._breaker = breaker
         self._metrics = metrics
         self._retry = RetryPolicy(deadline_seconds=settings.request_deadline_seconds)
-        self._hold_ttl = settings.hold_ttl_seconds
-        self._keeper = HoldKeeper(holds, settings.hold_ttl_seconds)
+        self._charges = Charges(holds, settings.hold_ttl_seconds, metrics, self._provider_pricing)
 
     async def handle(
         self,
@@ -155,7 +128,7 @@ class AudioGateway:
         return await self.run(
             principal,
             request_id,
-            lambda: self._unified_job(body, options, principal),
+            lambda charge: self._unified_job(body, options, charge),
             model=_named_model(body),
         )
 
@@ -166,25 +139,33 @@ class AudioGateway:
 
         `model` names the request on its usage record should it be refused before a row is found.
         """
-        trace = Trace(principal, request_id, time.perf_counter(), model=model)
-        async with self._admitted(trace):
-            prepared = await self._prepare(trace, build)
-            with self._keeper.kept(prepared.hold_id):
+        charge = self._charges.open(principal, request_id, model)
+        async with self._admitted(charge):
+            prepared = await self._prepare(charge, build)
+            with charge.kept():
                 served = await self._call(prepared, prepared.job.run)
-                metered = served.result.metered
-                charged = await self.settle(prepared, metered, served.attempt, served.log)
-            return Completed(prepared.task, served.result, charged)
+                outcome = served.result
+                charged = await charge.settle(
+                    Delivery(
+                        outcome.metered,
+                        served.attempt,
+                        served.log,
+                        estimated=outcome.estimated,
+                        usage_mismatch=outcome.usage_mismatch,
+                    )
+                )
+            return Completed(prepared.task, outcome, charged)
 
     async def stream(
         self, principal: Principal, request_id: str, build: JobBuilder, *, model: str = ""
     ) -> Streamed[Any]:
         """The same steps for an answer sent as it is made: admitted, validated, held, and
         failed over until the first chunk; `Streamed` delivers the rest and settles."""
-        trace = Trace(principal, request_id, time.perf_counter(), model=model)
+        charge = self._charges.open(principal, request_id, model)
         stack = AsyncExitStack()
-        await stack.enter_async_context(self._admitted(trace))
+        await stack.enter_async_context(self._admitted(charge))
         try:
-            prepared = await self._prepare(trace, build)
+            prepared = await self._prepare(charge, build)
             job = prepared.job
             if not isinstance(job, StreamingJob):
                 raise InvalidRequestError(
@@ -192,12 +173,12 @@ class AudioGateway:
                     param="model",
                     code="unsupported_model",
                 )
-            stack.enter_context(self._keeper.kept(prepared.hold_id))
+            stack.enter_context(charge.kept())
             served = await self._call(prepared, opener(job))
         except BaseException:
             await stack.aclose()
             raise
-        return Streamed(self, prepared, job, served, stack)
+        return Streamed(charge, job, served, stack)
 
     async def stream_unified(
         self,
@@ -210,7 +191,7 @@ class AudioGateway:
         return await self.stream(
             principal,
             request_id,
-            lambda: self._unified_job(body, options, principal, streamed=True),
+            lambda charge: self._unified_job(body, options, charge, streamed=True),
             model=_named_model(body),
         )
 
@@ -220,15 +201,13 @@ class AudioGateway:
     ) -> AsyncIterator[None]:
         """Admission alone, for work that holds and settles by itself (a realtime session):
         the key's limits apply for as long as it runs; a refusal is recorded."""
-        trace = Trace(principal, request_id, time.perf_counter(), model=model, task=task)
-        async with self._admitted(trace):
+        charge = self._charges.open(principal, request_id, model)
+        charge.trace = replace(charge.trace, task=task)
+        async with self._admitted(charge):
             yield
 
-    async def grow_hold(self, prepared: "Prepared", amount: MicroUSD) -> None:
-        await self._holds.extend(prepared.hold_id, amount)
-
     async def aclose(self) -> None:
-        await self._keeper.aclose()
+        await self._charges.aclose()
 
     @property
     def planner(self) -> RoutePlanner:
@@ -243,41 +222,61 @@ class AudioGateway:
         return self._tokens
 
     @asynccontextmanager
-    async def _admitted(self, trace: Trace) -> AsyncIterator[None]:
+    async def _admitted(self, charge: Charge) -> AsyncIterator[None]:
         try:
-            async with self._limits.admitted(trace.principal):
+            async with self._limits.admitted(charge.trace.principal):
                 yield
         except RateLimitError as exc:
-            await self._holds.record(_failed(trace, exc, status="rejected"))
+            await charge.refuse(exc)
             raise
 
-    async def _prepare(self, trace: Trace, build: JobBuilder) -> "Prepared":
+    async def _prepare(self, charge: Charge, build: JobBuilder) -> Prepared:
         """Build (validating), plan and hold; a refusal here is recorded and costs nothing."""
-        principal = trace.principal
         try:
             await self._tokens.ready()
-            row, task, job = await build()
-            trace = replace(trace, model=row.id, task=task)
-            attempts = job.plan(self._planner)
-            amount = hold_amount(row.pricing, job.worst_case())
-            hold_id = await self._holds.place(
-                workspace_id=principal.workspace_id,
-                key_id=principal.key_id,
-                request_id=trace.request_id,
-                amount=amount,
-                ttl_seconds=self._hold_ttl,
-            )
+            row, task, job = await build(charge)
+            charge.identify(row, task)
+            worst = job.worst_case()
+            attempts = self._affordable(row, job.plan(self._planner), worst)
+            await charge.cover(hold_amount(row.pricing, worst))
         except GatewayError as exc:
-            await self._holds.record(_failed(trace, exc, status="rejected"))
+            await charge.refuse(exc)
             raise
-        return Prepared(trace, row, task, job, attempts, hold_id, amount)
+        return Prepared(charge, row, task, job, attempts)
+
+    def _affordable(
+        self, row: ModelRow, attempts: list[PlannedAttempt[Any]], worst: list[Metered]
+    ) -> list[PlannedAttempt[Any]]:
+        """The attempts whose provider may cost what their route allows (`max_cost_ratio`)
+        for this request's worst case, next to what the client pays for it."""
+        charged = max((cost(row.pricing, metered) for metered in worst), default=0)
+        kept = [
+            attempt
+            for attempt in attempts
+            if attempt.route.max_cost_ratio is None
+            or max((cost(self._provider_pricing(row, attempt.route), m) for m in worst), default=0)
+            <= attempt.route.max_cost_ratio * charged
+        ]
+        if not kept:
+            raise ServiceUnavailableError(
+                f"Every route of model '{row.id}' would cost its provider more than its "
+                "max_cost_ratio allows for this request.",
+                code="no_affordable_route",
+                headers={"x-should-retry": "false"},
+            )
+        return kept
+
+    def _provider_pricing(self, row: ModelRow, route: Route) -> Pricing:
+        billed_as = self._catalog.get(route.billed_as) if route.billed_as else None
+        return (billed_as or row).pricing
 
     async def _unified_job(
-        self, body: object, options: JobOptions, principal: Principal, *, streamed: bool = False
+        self, body: object, options: JobOptions, charge: Charge, *, streamed: bool = False
     ) -> tuple[ModelRow, Task, Job]:
         row, request = validate(body, self._catalog)
         task = resolve_task(row, request)
-        return row, task, await self._job(row, task, request, options, principal, streamed)
+        charge.identify(row, task)
+        return row, task, await self._job(row, task, request, options, charge, streamed)
 
     async def _job(
         self,
@@ -285,19 +284,19 @@ class AudioGateway:
         task: Task,
         request: UnifiedRequest,
         options: JobOptions,
-        principal: Principal,
+        charge: Charge,
         streamed: bool,
     ) -> Job:
         if row.cascade is not None:
             audio = (
-                await self._audio_input(request, RECOGNIZER_SAMPLE_RATE, principal, row)
+                await self._audio_input(request, RECOGNIZER_SAMPLE_RATE, charge, row)
                 if looks_like_audio(request.input)
                 else None
             )
             return CascadeJob(row, request, audio, self.legs(row))
         if row.interface == "chat":
             audio = (
-                await self._audio_input(request, CHAT_SAMPLE_RATE, principal, row)
+                await self._audio_input(request, CHAT_SAMPLE_RATE, charge, row)
                 if is_speech_to_text(task)
                 else None
             )
@@ -308,23 +307,12 @@ class AudioGateway:
         if task == "tts":
             return SpeechJob(row, request, self._catalog.voices, self._providers, self._tokens)
         if is_speech_to_text(task):
-            audio = await self._audio_input(request, RECOGNIZER_SAMPLE_RATE, principal, row)
+            audio = await self._audio_input(request, RECOGNIZER_SAMPLE_RATE, charge, row)
             return TranscriptionJob(
                 row, request, audio, self._providers, task=task, options=options
             )
         # No provider in this build serves the task, so every route counts as unconfigured.
         raise self._planner.unavailable(row, providers={})
-
-    async def credit_for_decoding(self, principal: Principal, row: ModelRow) -> None:
-        """Decoding costs the gateway CPU and memory: a workspace that could not pay even the
-        model's minimum hold is refused before its audio is opened."""
-        needed = hold_amount(row.pricing, [])
-        available = await self._holds.available(principal.workspace_id)
-        if available < needed:
-            raise InsufficientCreditError(
-                f"Not enough credit: this request must hold at least ${format_usd(needed)} and "
-                f"the workspace has ${format_usd(available)} available."
-            )
 
     def legs(self, row: ModelRow) -> Legs:
         assert row.cascade is not None
@@ -345,10 +333,10 @@ class AudioGateway:
         )
 
     async def _audio_input(
-        self, request: UnifiedRequest, sample_rate: int, principal: Principal, row: ModelRow
+        self, request: UnifiedRequest, sample_rate: int, charge: Charge, row: ModelRow
     ) -> PcmAudio:
         data = audio_bytes(request.input)
-        await self.credit_for_decoding(principal, row)
+        await charge.cover_decoding(row)
         return await asyncio.to_thread(
             decode_input,
             data,
@@ -374,7 +362,7 @@ class AudioGateway:
 
     async def _call(
         self,
-        prepared: "Prepared",
+        prepared: Prepared,
         run: Callable[[PlannedAttempt[Any]], Awaitable[ResultT]],
     ) -> Success[ResultT]:
         """The attempts of a request that holds credit; a failure releases the hold."""
@@ -383,49 +371,12 @@ class AudioGateway:
         except BaseException as exc:
             failed = exc.__cause__
             log = failed.log if isinstance(failed, AttemptsFailed) else ()
-            await self.release(prepared, exc, log)
+            await prepared.charge.release(exc, log)
             raise
 
     def _observe(self, model: str, log: tuple[Attempt, ...]) -> None:
         tried = [(a.provider, a.status) for a in log if a.status != "skipped"]
         self._metrics.observe_attempts(model, tried)
-
-    async def release(
-        self, prepared: "Prepared", exc: BaseException, log: tuple[Attempt, ...]
-    ) -> None:
-        usage = _failed(prepared.trace, recorded_failure(exc), status="failed", attempts=log)
-        usage = replace(usage, hold_micro_usd=prepared.amount)
-        # Shielded: a client hanging up must not leave the hold behind.
-        await asyncio.shield(self._holds.release(prepared.hold_id, usage))
-        record_usage(model=prepared.row.id, route=None, cost_micro_usd=0)
-
-    async def settle(
-        self,
-        prepared: "Prepared",
-        metered: Metered,
-        attempt: PlannedAttempt[Any],
-        log: tuple[Attempt, ...],
-        *,
-        interrupted_by: BaseException | None = None,
-    ) -> MicroUSD:
-        """Charge what was delivered; a stream cut short (`interrupted_by`) records why."""
-        price = cost(prepared.row.pricing, metered)
-        failure = recorded_failure(interrupted_by) if interrupted_by is not None else None
-        usage = prepared.trace.record(
-            provider=attempt.route.provider,
-            route=attempt.label,
-            status="succeeded" if interrupted_by is None else "partial",
-            http_status=200 if interrupted_by is None else _status_of(failure),
-            error_code=None if interrupted_by is None else _code_of(failure),
-            attempts=log,
-            hold_micro_usd=prepared.amount,
-            cost_micro_usd=price,
-            **_metered_fields(metered),
-        )
-        charged = await asyncio.shield(self._holds.settle(prepared.hold_id, price, usage))
-        self._metrics.observe_charge(prepared.row.id, charged)
-        record_usage(model=prepared.row.id, route=attempt.label, cost_micro_usd=charged)
-        return charged
 
     @property
     def breaker(self) -> Breaker:
@@ -439,33 +390,3 @@ class AudioGateway:
 def _named_model(body: object) -> str:
     model = body.get("model") if isinstance(body, dict) else None
     return model[:200] if isinstance(model, str) else ""
-
-
-def _metered_fields(metered: Metered) -> dict[str, int]:
-    return {
-        "input_text_tokens": metered.text_input_tokens,
-        "output_text_tokens": metered.text_output_tokens,
-        "input_audio_tokens": metered.audio_input_tokens,
-        "output_audio_tokens": metered.audio_output_tokens,
-        "input_characters": metered.characters,
-        "audio_milliseconds": metered.audio_milliseconds,
-    }
-
-
-def _status_of(failure: GatewayError | None) -> int:
-    return failure.status_code if failure else 500
-
-
-def _code_of(failure: GatewayError | None) -> str | None:
-    return failure.code if failure else "internal_error"
-
-
-def _failed(
-    trace: Trace, exc: GatewayError | None, *, status: str, attempts: tuple[Attempt, ...] = ()
-) -> UsageRecord:
-    return trace.record(
-        status=status,
-        http_status=_status_of(exc),
-        error_code=_code_of(exc),
-        attempts=attempts,
-    )

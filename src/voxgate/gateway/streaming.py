@@ -1,27 +1,26 @@
 """A streamed answer's delivery, after the one failover loop has found its first chunk.
 
-Chunks are metered as they are handed to the client; the hold is kept alive while the stream
-lives and grown ahead of what has been delivered, so that no reaper frees it and no cost runs
-past it. The stream settles once, for what was delivered: at its end, when the client hangs up,
-or when the upstream fails after the first chunk (no failover then: the client has part of the
-answer). A stream the client left before any chunk reached it is released.
+Chunks are metered as they are handed to the client. A chunk is handed over only once the
+request's hold covers everything delivered with it: the hold grows ahead of delivery, and a
+stream the workspace cannot pay further for ends there, so no cost ever runs past the hold.
+The stream settles once, for what was delivered: at its end, when the client hangs up, or when
+the upstream fails after the first chunk (no failover then: the client has part of the answer).
+A stream the client left before any chunk reached it is released.
 """
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
-from voxgate.billing.pricing import Metered, cost
-from voxgate.errors import UpstreamFailedError
+from voxgate.billing.pricing import Metered
+from voxgate.errors import InsufficientCreditError, UpstreamFailedError
+from voxgate.gateway.charge import Charge, Delivery
 from voxgate.gateway.jobs import Job, usage_body
 from voxgate.providers.errors import UpstreamError
 from voxgate.routing.failover import Success
 from voxgate.routing.planner import PlannedAttempt
 from voxgate.types import MicroUSD
-
-if TYPE_CHECKING:
-    from voxgate.gateway.pipeline import AudioGateway, Prepared
 
 ChunkT = TypeVar("ChunkT")
 ChunkT_co = TypeVar("ChunkT_co", covariant=True)
@@ -83,18 +82,16 @@ class Streamed(Generic[ChunkT]):
 
     def __init__(
         self,
-        gateway: "AudioGateway",
-        prepared: "Prepared",
+        charge: Charge,
         job: StreamingJob[ChunkT],
         served: Success[Opened[ChunkT]],
         stack: AsyncExitStack,
     ) -> None:
-        self._gateway = gateway
-        self._prepared = prepared
+        self._charge = charge
         self._job = job
         self._served = served
         self._stack = stack
-        self._held = prepared.amount
+        self._first_hold = charge.held
         self._delivered_chunks = 0
         self.usage: dict[str, Any] | None = None
 
@@ -105,15 +102,22 @@ class Streamed(Generic[ChunkT]):
     async def chunks(self) -> AsyncGenerator[ChunkT, None]:
         meter = self._job.meter()
         opened = self._served.result
+        delivered = meter.delivered
         ending: BaseException | None = None
         try:
-            yield opened.first
-            self._delivered(meter, opened.first)
             async with aclosing(opened.rest):  # type: ignore[type-var]
-                async for chunk in opened.rest:
+                chunk = opened.first
+                while True:
+                    meter.add(chunk)
+                    await self._cover(meter.delivered)
                     yield chunk
-                    self._delivered(meter, chunk)
-                    await self._keep_ahead(meter.delivered)
+                    # Counted once the client has taken it: the next one is asked for only then.
+                    delivered = meter.delivered
+                    self._delivered_chunks += 1
+                    try:
+                        chunk = await anext(opened.rest)
+                    except StopAsyncIteration:
+                        break
         except UpstreamError as exc:
             ending = UpstreamFailedError(
                 f"The {exc.provider} provider failed after the answer began: {exc.message}"
@@ -122,35 +126,30 @@ class Streamed(Generic[ChunkT]):
             ending = exc
             raise
         finally:
-            await self._close(meter.delivered, ending)
+            await self._close(delivered, ending)
         if ending is not None:
             raise ending
 
-    def _delivered(self, meter: StreamMeter[ChunkT], chunk: ChunkT) -> None:
-        # Counted once the client has taken the chunk: the next one is asked for only then.
-        meter.add(chunk)
-        self._delivered_chunks += 1
-
-    async def _keep_ahead(self, delivered: Metered) -> None:
-        """Grow the hold before the delivered cost passes it; stop the stream when the
-        workspace cannot pay for more."""
-        spent = cost(self._prepared.row.pricing, delivered)
-        if spent <= self._held:
+    async def _cover(self, with_next: Metered) -> None:
+        """Grow the hold, before a chunk is handed over, to cover all delivered with it; the
+        stream ends (InsufficientCreditError) where the workspace cannot pay for more."""
+        needed = self._charge.cost(with_next)
+        if needed <= self._charge.held:
             return
-        step = MicroUSD(max(self._prepared.amount, spent - self._held))
-        await self._gateway.grow_hold(self._prepared, step)  # InsufficientCreditError ends it
-        self._held = MicroUSD(self._held + step)
+        # In steps of the first hold, so that a long stream grows its hold a few times, not at
+        # every chunk; at the end of the credit, just what this chunk needs.
+        try:
+            await self._charge.grow(MicroUSD(max(self._first_hold, needed - self._charge.held)))
+        except InsufficientCreditError:
+            await self._charge.grow(MicroUSD(needed - self._charge.held))
 
     async def _close(self, delivered: Metered, ending: BaseException | None) -> None:
         try:
             if ending is not None and not self._delivered_chunks:
-                await self._gateway.release(self._prepared, ending, self._served.log)
+                await self._charge.release(ending, self._served.log)
                 return
-            charged = await self._gateway.settle(
-                self._prepared,
-                delivered,
-                self._served.attempt,
-                self._served.log,
+            charged = await self._charge.settle(
+                Delivery(delivered, self._served.attempt, self._served.log),
                 interrupted_by=ending,
             )
             self.usage = usage_body(delivered, charged)

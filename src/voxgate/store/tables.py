@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -118,7 +119,7 @@ class Usage(Base):
     task: Mapped[str] = mapped_column(String(20))
     provider: Mapped[str | None] = mapped_column(String(40))
     route: Mapped[str | None] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(10))  # succeeded, failed, rejected
+    status: Mapped[str] = mapped_column(String(10))  # succeeded, partial, failed, rejected
     http_status: Mapped[int] = mapped_column(Integer)
     error_code: Mapped[str | None] = mapped_column(String(60))
     input_text_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -127,10 +128,14 @@ class Usage(Base):
     output_audio_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     input_characters: Mapped[int] = mapped_column(BigInteger, default=0)
     audio_milliseconds: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What the client is billed: never more than was held (see billing.holds).
     cost_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
-    # Below the cost only when a workspace could not pay all of it (never silently).
     charged_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
     hold_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    provider_cost_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    provider_overrun: Mapped[bool] = mapped_column(Boolean, default=False)
+    estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    usage_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -31,13 +31,13 @@ from voxgate.errors import (
     NotFoundError,
 )
 from voxgate.gateway.cascade import CascadeChatJob, decoded_clips, has_audio
+from voxgate.gateway.charge import Charge
 from voxgate.gateway.chat_completion import ChatCompletionJob, check_parameters
 from voxgate.gateway.jobs import Job
 from voxgate.gateway.pipeline import Completed
 from voxgate.gateway.streaming import Streamed
 from voxgate.providers.protocols import ChatAudioResult, ChatChunk
 from voxgate.services import Services
-from voxgate.store.keys import Principal
 from voxgate.types import Task
 
 DEPRECATED_MAX_TOKENS = '299 - "max_tokens is deprecated; use max_completion_tokens"'
@@ -48,10 +48,10 @@ async def create_chat_completion(request: Request) -> Response:
     principal = await authenticate(request, services)
     chat = parse(ChatCompletionBody, await json_body(request))
 
-    async def build() -> tuple[ModelRow, Task, Job]:
+    async def build(charge: Charge) -> tuple[ModelRow, Task, Job]:
         row = _chat_model(services, chat)
         chat.check_against(row)
-        return row, "audio_chat", await _job(services, principal, chat, row)
+        return row, "audio_chat", await _job(services, charge, chat, row)
 
     request_id = request.state.request_id
     model = chat.model[:200]
@@ -63,9 +63,7 @@ async def create_chat_completion(request: Request) -> Response:
     return JSONResponse(await _completion(chat, completed, request_id), headers=headers)
 
 
-async def _job(
-    services: Services, principal: Principal, chat: ChatCompletionBody, row: ModelRow
-) -> Job:
+async def _job(services: Services, charge: Charge, chat: ChatCompletionBody, row: ModelRow) -> Job:
     """The conversation on an audio chat model, or on a cascade of three models (whose audio
     the gateway decodes, so bad audio is refused by name before any route is tried)."""
     parameters = chat.standard_parameters()
@@ -73,7 +71,7 @@ async def _job(
     voice = chat.audio.voice if chat.wants_audio and chat.audio else None
     if row.cascade is not None:
         if has_audio(chat.messages):
-            await services.gateway.credit_for_decoding(principal, row)
+            await charge.cover_decoding(row)
         return CascadeChatJob(
             row=row,
             messages=tuple(chat.messages),

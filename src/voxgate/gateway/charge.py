@@ -1,0 +1,240 @@
+"""A request's money, in one object from its first hold to its settlement.
+
+The gateway opens one `Charge` per request of every kind. It holds credit (before any costly
+work, such as decoding the client's audio), grows the hold as a stream goes on, keeps it alive
+through the process's one keeper, then settles what was delivered, releases a failed call or
+records a refusal. It is the only place that builds a usage record.
+
+A hold is a hard cap: the jobs cap what they ask of a provider by what is held, settlement
+never charges past the hold, and a stream delivers a chunk only once the hold covers it. So
+`charged == cost <= held` holds by construction; a provider that ignores the cap is cut at it
+and the record says `provider_overrun`.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+from voxgate.billing.holds import HoldBook
+from voxgate.billing.keeper import HoldKeeper
+from voxgate.billing.pricing import Metered, cost, hold_amount
+from voxgate.billing.usage import Attempt, UsageRecord
+from voxgate.catalog.schema import ModelRow, Pricing, Route
+from voxgate.errors import GatewayError
+from voxgate.gateway.failures import recorded_failure
+from voxgate.logs import record_usage
+from voxgate.metrics import Metrics
+from voxgate.routing.planner import PlannedAttempt
+from voxgate.store.keys import Principal
+from voxgate.types import MicroUSD
+
+# The catalog's price card for what a route's provider bills (its `billed_as` row, else the row).
+ProviderPricing = Callable[[ModelRow, Route], Pricing]
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """Who asked for what; grows into the usage record as the request moves on."""
+
+    principal: Principal
+    request_id: str
+    started: float
+    model: str = ""
+    task: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What an attempt delivered, as it is billed."""
+
+    metered: Metered
+    attempt: PlannedAttempt[Any]
+    log: tuple[Attempt, ...]
+    # The provider reported no usage: `metered` is the gateway's own measurement.
+    estimated: bool = False
+    usage_mismatch: bool = False
+
+
+class Charges:
+    """Opens each request's Charge; one per gateway, sharing the hold book and its keeper."""
+
+    def __init__(
+        self,
+        holds: HoldBook,
+        hold_ttl_seconds: int,
+        metrics: Metrics,
+        provider_pricing: ProviderPricing,
+    ) -> None:
+        self._holds = holds
+        self._ttl = hold_ttl_seconds
+        self._keeper = HoldKeeper(holds, hold_ttl_seconds)
+        self._metrics = metrics
+        self._provider_pricing = provider_pricing
+
+    def open(self, principal: Principal, request_id: str, model: str = "") -> "Charge":
+        trace = Trace(principal, request_id, time.perf_counter(), model=model)
+        return Charge(self, trace)
+
+    async def available(self, workspace_id: str) -> MicroUSD:
+        return await self._holds.available(workspace_id)
+
+    async def aclose(self) -> None:
+        await self._keeper.aclose()
+
+
+class Charge:
+    """One request's money: hold, grow, keep, settle, release or refuse, each once."""
+
+    def __init__(self, charges: Charges, trace: Trace) -> None:
+        self._charges = charges
+        self._holds = charges._holds
+        self.trace = trace
+        self.row: ModelRow | None = None
+        self._hold_id: str | None = None
+        self.held = MicroUSD(0)
+
+    def identify(self, row: ModelRow, task: str = "") -> None:
+        """The model (and task) the request turned out to be for, named on its record."""
+        self.row = row
+        self.trace = replace(self.trace, model=row.id, task=task or self.trace.task)
+
+    async def cover(self, amount: MicroUSD) -> None:
+        """Hold `amount` in all (placing the hold, or growing it), or raise
+        InsufficientCreditError having changed nothing."""
+        if amount <= self.held:
+            return
+        if self._hold_id is None:
+            self._hold_id = await self._holds.place(
+                workspace_id=self.trace.principal.workspace_id,
+                key_id=self.trace.principal.key_id,
+                request_id=self.trace.request_id,
+                amount=amount,
+                ttl_seconds=self._charges._ttl,
+            )
+            self.held = amount
+            return
+        await self.grow(MicroUSD(amount - self.held))
+
+    async def cover_decoding(self, row: ModelRow) -> None:
+        """Decoding costs the gateway CPU and memory: the model's minimum hold is really held
+        before the client's audio is opened, so a workspace can decode only what it could pay
+        for, however many requests it sends at once."""
+        self.identify(row)
+        await self.cover(hold_amount(row.pricing, []))
+
+    async def grow(self, step: MicroUSD) -> None:
+        """Hold `step` more; InsufficientCreditError when the workspace or key cannot."""
+        assert self._hold_id is not None, "a hold is placed before it grows"
+        await self._holds.extend(self._hold_id, step)
+        self.held = MicroUSD(self.held + step)
+
+    @contextmanager
+    def kept(self) -> Iterator[None]:
+        """The hold stays open (its expiry moved on by the keeper) while the block runs."""
+        assert self._hold_id is not None, "a hold is placed before it is kept"
+        with self._charges._keeper.kept(self._hold_id):
+            yield
+
+    def cost(self, metered: Metered) -> MicroUSD:
+        """What `metered` costs at the requested model's prices."""
+        assert self.row is not None
+        return cost(self.row.pricing, metered)
+
+    async def settle(
+        self, delivery: Delivery, *, interrupted_by: BaseException | None = None
+    ) -> MicroUSD:
+        """Charge what was delivered, never past the hold; a stream cut short
+        (`interrupted_by`) is `partial` and records why."""
+        assert self.row is not None and self._hold_id is not None
+        failure = recorded_failure(interrupted_by) if interrupted_by is not None else None
+        route = delivery.attempt.route
+        usage = self._record(
+            provider=route.provider,
+            route=delivery.attempt.label,
+            status="succeeded" if interrupted_by is None else "partial",
+            http_status=200 if interrupted_by is None else _status_of(failure),
+            error_code=None if interrupted_by is None else _code_of(failure),
+            attempts=delivery.log,
+            hold_micro_usd=self.held,
+            provider_cost_micro_usd=cost(
+                self._charges._provider_pricing(self.row, route), delivery.metered
+            ),
+            estimated=delivery.estimated,
+            usage_mismatch=delivery.usage_mismatch,
+            **metered_fields(delivery.metered),
+        )
+        price = self.cost(delivery.metered)
+        charged = await asyncio.shield(self._holds.settle(self._hold_id, price, usage))
+        metrics = self._charges._metrics
+        metrics.observe_charge(self.row.id, charged)
+        metrics.observe_flags(
+            self.row.id,
+            overrun=price > self.held,
+            estimated=delivery.estimated,
+            mismatch=delivery.usage_mismatch,
+        )
+        record_usage(model=self.row.id, route=delivery.attempt.label, cost_micro_usd=charged)
+        return charged
+
+    async def release(self, exc: BaseException, log: tuple[Attempt, ...] = ()) -> None:
+        """Give the whole hold back (no attempt delivered anything) and record why."""
+        usage = self._failed(recorded_failure(exc), status="failed", attempts=log)
+        await self._close_without_charge(usage)
+
+    async def refuse(self, exc: GatewayError) -> None:
+        """Record a request refused before any call (a limit, bad input, no credit); a hold
+        placed before the refusal (to decode the request's audio) goes back whole."""
+        await self._close_without_charge(self._failed(exc, status="rejected"))
+
+    async def _close_without_charge(self, usage: UsageRecord) -> None:
+        # Shielded: a client hanging up must not leave the hold behind.
+        if self._hold_id is None:
+            await asyncio.shield(self._holds.record(usage))
+        else:
+            usage = replace(usage, hold_micro_usd=self.held)
+            await asyncio.shield(self._holds.release(self._hold_id, usage))
+        record_usage(model=self.trace.model, route=None, cost_micro_usd=0)
+
+    def _failed(
+        self, exc: GatewayError | None, *, status: str, attempts: tuple[Attempt, ...] = ()
+    ) -> UsageRecord:
+        return self._record(
+            status=status,
+            http_status=_status_of(exc),
+            error_code=_code_of(exc),
+            attempts=attempts,
+        )
+
+    def _record(self, **fields: Any) -> UsageRecord:
+        trace = self.trace
+        return UsageRecord(
+            request_id=trace.request_id,
+            workspace_id=trace.principal.workspace_id,
+            key_id=trace.principal.key_id,
+            model=trace.model,
+            task=trace.task,
+            latency_ms=round((time.perf_counter() - trace.started) * 1000),
+            **fields,
+        )
+
+
+def metered_fields(metered: Metered) -> dict[str, int]:
+    return {
+        "input_text_tokens": metered.text_input_tokens,
+        "output_text_tokens": metered.text_output_tokens,
+        "input_audio_tokens": metered.audio_input_tokens,
+        "output_audio_tokens": metered.audio_output_tokens,
+        "input_characters": metered.characters,
+        "audio_milliseconds": metered.audio_milliseconds,
+    }
+
+
+def _status_of(failure: GatewayError | None) -> int:
+    return failure.status_code if failure else 500
+
+
+def _code_of(failure: GatewayError | None) -> str | None:
+    return failure.code if failure else "internal_error"
