@@ -15,11 +15,11 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from voxgate import __version__, cli_admin
-from voxgate.billing.pricing import format_usd
 from voxgate.bootstrap import DEFAULT_WORKSPACE, DevAccess, ensure_dev_access, prepare_data_dir
 from voxgate.http_server import ConnectionLimits, GuardedHttpProtocol, raise_open_file_limit
 from voxgate.logs import logging_config
 from voxgate.metrics import MULTIPROCESS_ENV
+from voxgate.money import format_usd
 from voxgate.services import open_services
 from voxgate.settings import Settings, default_data_dir
 from voxgate.types import MicroUSD
@@ -35,6 +35,7 @@ app = typer.Typer(
 app.add_typer(cli_admin.workspaces, name="workspaces")
 app.add_typer(cli_admin.keys, name="keys")
 app.add_typer(cli_admin.db, name="db")
+app.add_typer(cli_admin.usage, name="usage")
 app.command()(cli_admin.credit)
 app.command()(cli_admin.balance)
 

@@ -3,15 +3,16 @@
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from voxgate.billing.pricing import MICRO, format_usd
 from voxgate.bootstrap import prepare_data_dir
+from voxgate.money import MICRO, format_usd
 from voxgate.services import Services, open_services
 from voxgate.settings import Settings
 from voxgate.store.database import MIGRATIONS, Database
@@ -26,6 +27,8 @@ db = typer.Typer(
     help="The database schema: `voxgate serve` upgrades it at start; these run it alone.",
     no_args_is_help=True,
 )
+
+usage = typer.Typer(help="What the usage records add up to.", no_args_is_help=True)
 
 WorkspaceArg = Annotated[str, typer.Argument(help="Workspace id or name.")]
 
@@ -217,3 +220,46 @@ def _head() -> str | None:
     from alembic.script import ScriptDirectory  # ~0.3 s to import: only for these commands
 
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+@usage.command("margins")
+def margins(
+    since: Annotated[
+        datetime | None, typer.Option(help="From this UTC time (ISO 8601), inclusive.")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(help="Up to this UTC time (ISO 8601), exclusive.")
+    ] = None,
+) -> None:
+    """Per model and route: requests, charged, the providers' cost, the margin, flagged charges."""
+
+    async def work(services: Services) -> list[dict[str, Any]]:
+        return await services.usage.margins(since=_utc(since), until=_utc(until))
+
+    typer.echo(
+        "model\troute\trequests\tcharged_usd\tprovider_cost_usd\tmargin_usd\t"
+        "overruns\testimated\tmismatches"
+    )
+    for row in run(work):
+        typer.echo(
+            "\t".join(
+                str(value)
+                for value in (
+                    row["model"],
+                    row["route"],
+                    row["requests"],
+                    format_usd(MicroUSD(row["charged_micro_usd"])),
+                    format_usd(MicroUSD(row["provider_cost_micro_usd"])),
+                    format_usd(MicroUSD(row["margin_micro_usd"])),
+                    row["provider_overrun_count"],
+                    row["estimated_count"],
+                    row["usage_mismatch_count"],
+                )
+            )
+        )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)

@@ -2,8 +2,9 @@ from decimal import Decimal
 
 import pytest
 
-from voxgate.billing.pricing import Metered, cost, format_usd, hold_amount
+from voxgate.billing.pricing import Metered, cost, hold_amount
 from voxgate.catalog.schema import Pricing
+from voxgate.money import format_usd
 from voxgate.types import MicroUSD
 
 SEED = Pricing(

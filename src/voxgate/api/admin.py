@@ -11,17 +11,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from voxgate.api.bodies import parse_body
+from voxgate.api.bodies import parse_body, parse_query
 from voxgate.api.context import services_of
 from voxgate.api.responses import JSONResponse
 from voxgate.api.usage import key_body
-from voxgate.billing.pricing import MICRO, format_usd
 from voxgate.errors import (
     AuthenticationError,
     ConflictError,
     InvalidRequestError,
     NotFoundError,
 )
+from voxgate.money import MICRO, format_usd
 from voxgate.services import Services
 from voxgate.store.workspaces import WorkspaceNameTaken, WorkspaceRecord
 from voxgate.types import MicroUSD
@@ -136,6 +136,31 @@ async def workspace_usage(request: Request) -> Response:
     return JSONResponse({"object": "list", "data": rows})
 
 
+class MarginQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def margins(request: Request) -> Response:
+    """What clients were charged beside what the providers cost, per model and route."""
+    services = _admin(request)
+    query = parse_query(request, MarginQuery)
+    rows = await services.usage.margins(since=query.since, until=query.until)
+    return JSONResponse({"object": "list", "data": [_margin_body(row) for row in rows]})
+
+
+def _margin_body(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "object": "margin",
+        **row,
+        "charged_usd": format_usd(MicroUSD(row["charged_micro_usd"])),
+        "provider_cost_usd": format_usd(MicroUSD(row["provider_cost_micro_usd"])),
+        "margin_usd": format_usd(MicroUSD(row["margin_micro_usd"])),
+    }
+
+
 def _admin(request: Request) -> Services:
     services = services_of(request)
     token = services.settings.admin_token
@@ -208,4 +233,5 @@ ROUTES = [
     ),
     Route("/admin/v1/workspaces/{workspace_id}/keys/{key_id}/revoke", revoke_key, methods=["POST"]),
     Route("/admin/v1/workspaces/{workspace_id}/usage", workspace_usage, methods=["GET"]),
+    Route("/admin/v1/margins", margins, methods=["GET"]),
 ]

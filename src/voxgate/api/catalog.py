@@ -9,9 +9,9 @@ from starlette.responses import Response
 from voxgate.api.bodies import parse_query
 from voxgate.api.context import services_of
 from voxgate.api.responses import JSONResponse
-from voxgate.billing.pricing import MICRO, format_usd
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import NotFoundError
+from voxgate.money import MICRO, format_usd
 from voxgate.types import MicroUSD, Modality, Task
 
 

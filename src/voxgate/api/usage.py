@@ -16,9 +16,14 @@ from voxgate.api.auth import authenticate
 from voxgate.api.bodies import parse_query
 from voxgate.api.context import services_of
 from voxgate.api.responses import JSONResponse
-from voxgate.billing.pricing import format_usd
 from voxgate.errors import InvalidRequestError, NotFoundError
+from voxgate.money import format_usd
 from voxgate.store.usage import USAGE_COLUMNS
+
+# What the operator's provider bills is the operator's business (GET /admin/v1/margins), not
+# the workspace's: its usage records show what it was charged, and why, without it.
+OPERATOR_ONLY = frozenset({"provider_cost_micro_usd"})
+WORKSPACE_COLUMNS = tuple(column for column in USAGE_COLUMNS if column not in OPERATOR_ONLY)
 from voxgate.types import MicroUSD
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -122,12 +127,16 @@ def key_body(key: Any) -> dict[str, Any]:
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
-    return {"object": "usage_record", "cost_usd": format_usd(row["cost_micro_usd"]), **row}
+    return {
+        "object": "usage_record",
+        "cost_usd": format_usd(row["cost_micro_usd"]),
+        **{column: row[column] for column in WORKSPACE_COLUMNS},
+    }
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=USAGE_COLUMNS)
+    writer = csv.DictWriter(out, fieldnames=WORKSPACE_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         writer.writerow(row | {"attempts": orjson.dumps(row["attempts"]).decode()})

@@ -8,9 +8,9 @@ from functools import partial
 from typing import Any, Protocol
 
 from voxgate.billing import statements as sql
-from voxgate.billing.pricing import format_usd
 from voxgate.billing.usage import UsageRecord
 from voxgate.errors import InsufficientCreditError
+from voxgate.money import format_usd
 from voxgate.store.database import Database
 from voxgate.store.sql import Tx
 from voxgate.store.tables import utcnow

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
 
-from voxgate.billing.pricing import format_usd
 from voxgate.errors import InvalidRequestError
+from voxgate.money import format_usd
 from voxgate.store.database import Database
 from voxgate.store.tables import LedgerEntry, Wallet
 from voxgate.types import MicroUSD

@@ -4,9 +4,9 @@ from dataclasses import dataclass, fields
 from decimal import Context, Decimal, Inexact, localcontext
 
 from voxgate.catalog.schema import Pricing
+from voxgate.money import MICRO
 from voxgate.types import MicroUSD
 
-MICRO = 1_000_000
 MILLISECONDS_PER_MINUTE = 60_000
 # Sums and products of prices are exact, or raise: only the total is ever rounded.
 EXACT = Context(prec=60, traps=[Inexact])
@@ -69,13 +69,6 @@ def hold_amount(pricing: Pricing, worst_cases: list[Metered]) -> MicroUSD:
 def round_half_up(numerator: int, denominator: int) -> MicroUSD:
     """Exact rounding of a non-negative ratio: floor(numerator / denominator + 1/2)."""
     return MicroUSD((2 * numerator + denominator) // (2 * denominator))
-
-
-def format_usd(amount: MicroUSD) -> str:
-    """Micro-USD as a dollar string with six decimals, e.g. 10000 → "0.010000"."""
-    sign = "-" if amount < 0 else ""
-    whole, micros = divmod(abs(amount), MICRO)
-    return f"{sign}{whole}.{micros:06d}"
 
 
 def _per_unit(price: Decimal | None, quantity: int) -> Decimal:

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from voxgate.billing.pricing import Metered, format_usd
+from voxgate.billing.pricing import Metered
+from voxgate.money import format_usd
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import MicroUSD, Task
 

@@ -9,9 +9,10 @@ from typing import Any, cast
 from voxgate.api.docs.locales import ChatParameter, Language
 from voxgate.api.docs.samples import LANGUAGES, code_samples
 from voxgate.audio.formats import OUTPUT_FORMATS
-from voxgate.billing.pricing import MICRO, Metered, format_usd, hold_amount
+from voxgate.billing.pricing import Metered, hold_amount
 from voxgate.catalog.schema import FieldSpec, ModelRow
 from voxgate.gateway.pipeline import RESPONSE_OBJECTS
+from voxgate.money import MICRO, format_usd
 from voxgate.types import AudioFormat, MicroUSD
 
 PRICE_UNITS = MappingProxyType(
