@@ -1,12 +1,14 @@
 """Audio costs the gateway CPU and memory to open: a workspace that cannot pay the model's
 minimum hold is refused before its audio is decoded (measured as the gateway's CPU time)."""
 
+import asyncio
 import io
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import av
+import httpx
 import numpy as np
 import pytest
 
@@ -73,3 +75,41 @@ def test_a_workspace_with_no_credit_is_refused_before_its_audio_is_decoded(
             assert "available" in error["message"]
         refusing = cpu_seconds(pid) - started
     assert refusing < decoding, (refusing, decoding)
+
+
+def test_concurrent_uploads_decode_only_what_the_workspace_holds(
+    gateway_and_pid: tuple[RunningGateway, int],
+) -> None:
+    """The minimum hold is placed, not just checked, before decoding: a workspace that can hold
+    it once cannot have its audio decoded several times at once."""
+    gateway, pid = gateway_and_pid
+    audio = long_flac()
+    files = {"file": ("long.flac", audio, "audio/flac")}
+    form = {"model": "local-whisper-tiny-en"}
+    # local-whisper-tiny-en's minimum hold, once. The second of two lone uploads is the
+    # baseline: one decode, the gateway warm.
+    for _ in range(2):
+        once = gateway.new_workspace(f"once-{secrets.token_hex(4)}", "0.0001")
+        with gateway.client(once) as client:
+            started = cpu_seconds(pid)
+            response = client.post("/v1/audio/transcriptions", files=files, data=form)
+            decoding = cpu_seconds(pid) - started
+        assert response.status_code == 402  # decoded, then refused for the whole hold
+
+    async def upload_at_once() -> list[int]:
+        headers = {"Authorization": f"Bearer {once}"}
+        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=120) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post("/v1/audio/transcriptions", files=files, data=form, headers=headers)
+                    for _ in range(REQUESTS)
+                )
+            )
+        return [response.status_code for response in responses]
+
+    started = cpu_seconds(pid)
+    statuses = asyncio.run(upload_at_once())
+    concurrent = cpu_seconds(pid) - started
+    assert statuses == [402] * REQUESTS
+    # Before, every upload was decoded: REQUESTS times the one decode and more.
+    assert concurrent < 3 * decoding, (concurrent, decoding)

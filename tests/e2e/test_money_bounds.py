@@ -38,7 +38,9 @@ SCRIPTS = st.sampled_from(
 @st.composite
 def texts(draw: st.DrawFn) -> str:
     alphabet = draw(SCRIPTS)
-    return draw(st.text(alphabet=alphabet, min_size=1, max_size=300)).strip() or "Hello."
+    text = draw(st.text(alphabet=alphabet, min_size=1, max_size=300)).strip() or "Hello."
+    # Long text too: past what one capped answer can speak.
+    return text * draw(st.sampled_from([1, 1, 20]))
 
 
 @dataclass(frozen=True)
