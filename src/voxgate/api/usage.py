@@ -19,13 +19,12 @@ from voxgate.api.responses import JSONResponse
 from voxgate.errors import InvalidRequestError, NotFoundError
 from voxgate.money import format_usd
 from voxgate.store.usage import USAGE_COLUMNS
+from voxgate.types import MicroUSD
 
 # What the operator's provider bills is the operator's business (GET /admin/v1/margins), not
 # the workspace's: its usage records show what it was charged, and why, without it.
 OPERATOR_ONLY = frozenset({"provider_cost_micro_usd"})
 WORKSPACE_COLUMNS = tuple(column for column in USAGE_COLUMNS if column not in OPERATOR_ONLY)
-from voxgate.types import MicroUSD
-
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
