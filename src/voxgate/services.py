@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import yaml
 from redis.asyncio import Redis
@@ -24,6 +25,7 @@ from voxgate.providers.registry import build_registry
 from voxgate.routing.breaker import Breaker, MemoryBreaker, RedisBreaker
 from voxgate.routing.planner import RoutePlanner
 from voxgate.settings import Settings
+from voxgate.store.budgets import BudgetClock, BudgetStore
 from voxgate.store.database import Database
 from voxgate.store.idempotency import IdempotencyStore
 from voxgate.store.keys import KeyHasher, KeyStore
@@ -44,6 +46,7 @@ class Services:
     holds: HoldBook
     ledger: Ledger
     usage: UsageReader
+    budgets: BudgetStore
     realtime_secrets: RealtimeSecrets
     metrics: Metrics
     idempotency: IdempotencyStore
@@ -83,7 +86,8 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
     )
     registry = build_registry(http, local)
     hasher = KeyHasher(key_pepper(settings))
-    holds: HoldBook = Holds(database) if settings.billing_enabled else UnbilledHolds()
+    clock = BudgetClock(ZoneInfo(settings.budget_timezone))
+    holds: HoldBook = Holds(database, clock) if settings.billing_enabled else UnbilledHolds()
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     limits = RedisLimits(redis) if redis is not None else MemoryLimits()
     breaker = _breaker(settings, redis)
@@ -110,6 +114,7 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
         holds=holds,
         ledger=Ledger(database),
         usage=UsageReader(database),
+        budgets=BudgetStore(database, clock),
         idempotency=IdempotencyStore(
             database, timedelta(seconds=settings.idempotency_retention_seconds)
         ),

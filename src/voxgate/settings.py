@@ -3,8 +3,9 @@
 import os
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).parent
@@ -110,6 +111,21 @@ class Settings(BaseSettings):
     hold_ttl_seconds: int = Field(
         default=900, description="A hold whose request died is released after this long."
     )
+    # Money: budgets and the checks of a charge.
+    budget_timezone: str = Field(
+        default="UTC",
+        description="The IANA time zone where daily and monthly budgets begin, e.g. Europe/Paris.",
+    )
+
+    @field_validator("budget_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as UTC)") from exc
+        return value
+
     realtime_max_session_seconds: float = Field(
         default=3600.0, gt=0, description="A realtime session is closed after this long."
     )

@@ -59,7 +59,7 @@ class NewKey(BaseModel):
 
 
 async def create_workspace(request: Request) -> Response:
-    services = _admin(request)
+    services = admin_services(request)
     body = await parse_body(request, NewWorkspace)
     try:
         workspace = await services.workspaces.create(
@@ -71,7 +71,7 @@ async def create_workspace(request: Request) -> Response:
 
 
 async def list_workspaces(request: Request) -> Response:
-    services = _admin(request)
+    services = admin_services(request)
     workspaces = await services.workspaces.list()
     return JSONResponse(
         {"object": "list", "data": [await _workspace_body(services, w) for w in workspaces]}
@@ -79,13 +79,13 @@ async def list_workspaces(request: Request) -> Response:
 
 
 async def get_workspace(request: Request) -> Response:
-    services = _admin(request)
-    return JSONResponse(await _workspace_body(services, await _workspace(request, services)))
+    services = admin_services(request)
+    return JSONResponse(await _workspace_body(services, await workspace_of(request, services)))
 
 
 async def change_credit(request: Request) -> Response:
-    services = _admin(request)
-    workspace = await _workspace(request, services)
+    services = admin_services(request)
+    workspace = await workspace_of(request, services)
     body = await parse_body(request, CreditChange)
     amount = _micro(body.amount_usd)
     if amount == 0:
@@ -98,8 +98,8 @@ async def change_credit(request: Request) -> Response:
 
 
 async def create_key(request: Request) -> Response:
-    services = _admin(request)
-    workspace = await _workspace(request, services)
+    services = admin_services(request)
+    workspace = await workspace_of(request, services)
     body = await parse_body(request, NewKey)
     record, secret = await services.keys.create_key(
         workspace.id,
@@ -114,15 +114,15 @@ async def create_key(request: Request) -> Response:
 
 
 async def list_workspace_keys(request: Request) -> Response:
-    services = _admin(request)
-    workspace = await _workspace(request, services)
+    services = admin_services(request)
+    workspace = await workspace_of(request, services)
     keys = await services.keys.list(workspace.id)
     return JSONResponse({"object": "list", "data": [key_body(key) for key in keys]})
 
 
 async def revoke_key(request: Request) -> Response:
-    services = _admin(request)
-    workspace = await _workspace(request, services)
+    services = admin_services(request)
+    workspace = await workspace_of(request, services)
     key_id = request.path_params["key_id"]
     if not await services.keys.revoke(workspace.id, key_id):
         raise NotFoundError(f"No active key '{key_id}' in this workspace.", param="key_id")
@@ -130,8 +130,8 @@ async def revoke_key(request: Request) -> Response:
 
 
 async def workspace_usage(request: Request) -> Response:
-    services = _admin(request)
-    workspace = await _workspace(request, services)
+    services = admin_services(request)
+    workspace = await workspace_of(request, services)
     rows = await services.usage.page(workspace.id, limit=100)
     return JSONResponse({"object": "list", "data": rows})
 
@@ -145,7 +145,7 @@ class MarginQuery(BaseModel):
 
 async def margins(request: Request) -> Response:
     """What clients were charged beside what the providers cost, per model and route."""
-    services = _admin(request)
+    services = admin_services(request)
     query = parse_query(request, MarginQuery)
     rows = await services.usage.margins(since=query.since, until=query.until)
     return JSONResponse({"object": "list", "data": [_margin_body(row) for row in rows]})
@@ -161,7 +161,7 @@ def _margin_body(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _admin(request: Request) -> Services:
+def admin_services(request: Request) -> Services:
     services = services_of(request)
     token = services.settings.admin_token
     if not token:
@@ -180,7 +180,7 @@ def _admin(request: Request) -> Services:
     return services
 
 
-async def _workspace(request: Request, services: Services) -> WorkspaceRecord:
+async def workspace_of(request: Request, services: Services) -> WorkspaceRecord:
     workspace_id = request.path_params["workspace_id"]
     workspace = await services.workspaces.get(workspace_id)
     if workspace is None:

@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
+from voxgate.billing import budgets
 from voxgate.billing import statements as sql
 from voxgate.billing.usage import UsageRecord
 from voxgate.errors import InsufficientCreditError
 from voxgate.money import format_usd
+from voxgate.store.budgets import UTC_CLOCK, BudgetClock
 from voxgate.store.database import Database
 from voxgate.store.sql import Tx
 from voxgate.store.tables import utcnow
@@ -53,8 +55,9 @@ class _Claimed:
 
 
 class Holds:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, clock: BudgetClock = UTC_CLOCK) -> None:
         self._database = database
+        self._clock = clock
 
     async def place(
         self,
@@ -71,6 +74,15 @@ class Holds:
 
         async def work(tx: Tx) -> None:
             await _hold(tx, workspace_id, key_id, amount, "this request must hold")
+            await budgets.count_request(
+                tx,
+                self._clock,
+                hold_id=hold_id,
+                workspace_id=workspace_id,
+                key_id=key_id,
+                amount=amount,
+                now=now,
+            )
             await tx.execute(
                 sql.INSERT_HOLD,
                 hold_id=hold_id,
@@ -94,6 +106,7 @@ class Holds:
             if hold is None:
                 raise InsufficientCreditError("The request's hold is closed.")
             await _hold(tx, hold[0], hold[1], amount, "the request must hold to go on")
+            await budgets.hold_more(tx, self._clock, hold_id, amount)
             if await tx.execute(sql.GROW_HOLD, hold_id=hold_id, amount=amount) != 1:
                 raise InsufficientCreditError("The request's hold is closed.")
 
@@ -135,6 +148,7 @@ class Holds:
             if hold is not None:
                 await tx.execute(sql.DRAW_HOLD, hold_id=hold_id, amount=charged)
                 await _unhold(tx, _Claimed(hold[0], hold[1], charged), charged)
+                await _spent(tx, hold_id, released=charged, charged=charged, usage=usage)
             await _record_charge(tx, usage, now, cost, charged, held)
             return charged
 
@@ -158,6 +172,7 @@ class Holds:
             if claimed is not None:
                 charged = MicroUSD(min(cost, claimed.amount))
                 await _unhold(tx, claimed, charged)
+                await _spent(tx, hold_id, released=claimed.amount, charged=charged, usage=usage)
                 await _record_charge(tx, usage, now, cost, charged, claimed.amount)
                 return charged
             expired = await _claim_expired(tx, hold_id, now)
@@ -165,6 +180,7 @@ class Holds:
                 return MicroUSD(0)
             billed = MicroUSD(min(cost, expired.amount))
             charged = await _charge_free(tx, expired, billed)
+            await _spent(tx, hold_id, released=MicroUSD(0), charged=charged, usage=usage)
             await _record_charge(tx, usage, now, cost, charged, expired.amount, billed=billed)
             return charged
 
@@ -179,6 +195,9 @@ class Holds:
             if claimed is None:
                 return
             await _unhold(tx, claimed, MicroUSD(0))
+            await budgets.spend(
+                tx, hold_id, released=claimed.amount, charged=MicroUSD(0), audio_milliseconds=0
+            )
             await _insert_usage(
                 tx, usage, now, cost=MicroUSD(0), charged=MicroUSD(0), held=claimed.amount
             )
@@ -226,6 +245,9 @@ async def _expire(tx: Tx, *, hold_id: str) -> bool:
     claimed = await _claim(tx, hold_id, "expired", utcnow())
     if claimed is not None:
         await _unhold(tx, claimed, MicroUSD(0))
+        await budgets.spend(
+            tx, hold_id, released=claimed.amount, charged=MicroUSD(0), audio_milliseconds=0
+        )
     return claimed is not None
 
 
@@ -264,6 +286,18 @@ async def _unhold(tx: Tx, claimed: _Claimed, charged: MicroUSD) -> None:
         charged=charged,
     )
     await tx.execute(sql.UNHOLD_KEY, key_id=claimed.key_id, amount=claimed.amount, charged=charged)
+
+
+async def _spent(
+    tx: Tx, hold_id: str, *, released: MicroUSD, charged: MicroUSD, usage: UsageRecord
+) -> None:
+    await budgets.spend(
+        tx,
+        hold_id,
+        released=released,
+        charged=charged,
+        audio_milliseconds=usage.audio_milliseconds,
+    )
 
 
 async def _charge_free(tx: Tx, expired: _Claimed, amount: MicroUSD) -> MicroUSD:

@@ -96,6 +96,46 @@ class Hold(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class Budget(Base):
+    """What a workspace, or one key of it (key_id), may spend, request and hear per period."""
+
+    __tablename__ = "budgets"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(40))
+    period: Mapped[str] = mapped_column(String(10))  # day, month
+    spend_limit_micro_usd: Mapped[int | None] = mapped_column(BigInteger)
+    request_limit: Mapped[int | None] = mapped_column(BigInteger)
+    audio_seconds_limit: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class BudgetPeriod(Base):
+    """One budget's use in one period (its key: 2026-12-07 for a day, 2026-12 for a month)."""
+
+    __tablename__ = "budget_periods"
+
+    budget_id: Mapped[str] = mapped_column(
+        ForeignKey("budgets.id", ondelete="CASCADE"), primary_key=True
+    )
+    period_key: Mapped[str] = mapped_column(String(10), primary_key=True)
+    spent_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    held_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    audio_milliseconds: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class HoldBudget(Base):
+    """The budget periods a hold was counted in, so that it is settled against them."""
+
+    __tablename__ = "hold_budgets"
+
+    hold_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    budget_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period_key: Mapped[str] = mapped_column(String(10))
+
+
 class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
 
