@@ -36,6 +36,7 @@ app.add_typer(cli_admin.workspaces, name="workspaces")
 app.add_typer(cli_admin.keys, name="keys")
 app.add_typer(cli_admin.db, name="db")
 app.add_typer(cli_admin.usage, name="usage")
+app.add_typer(cli_admin.budgets, name="budgets")
 app.command()(cli_admin.credit)
 app.command()(cli_admin.balance)
 

@@ -5,7 +5,7 @@ import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from sqlalchemy import text
@@ -15,6 +15,7 @@ from voxgate.bootstrap import prepare_data_dir
 from voxgate.money import MICRO, format_usd
 from voxgate.services import Services, open_services
 from voxgate.settings import Settings
+from voxgate.store.budgets import BudgetLimits, Period
 from voxgate.store.database import MIGRATIONS, Database
 from voxgate.store.workspaces import WorkspaceRecord
 from voxgate.types import MicroUSD
@@ -29,6 +30,10 @@ db = typer.Typer(
 )
 
 usage = typer.Typer(help="What the usage records add up to.", no_args_is_help=True)
+budgets = typer.Typer(
+    help="Spend, requests and audio per day or month, per workspace or key.",
+    no_args_is_help=True,
+)
 
 WorkspaceArg = Annotated[str, typer.Argument(help="Workspace id or name.")]
 
@@ -263,3 +268,75 @@ def _utc(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)
+
+
+@budgets.command("set")
+def set_budget(
+    workspace: WorkspaceArg,
+    period: Annotated[str, typer.Option(help="day or month (in VOXGATE_BUDGET_TIMEZONE).")],
+    key: Annotated[str | None, typer.Option(help="A key's id; none: the workspace.")] = None,
+    spend_usd: Annotated[Decimal | None, typer.Option(help="Spend per period.")] = None,
+    requests: Annotated[int | None, typer.Option(help="Requests per period.")] = None,
+    audio_minutes: Annotated[Decimal | None, typer.Option(help="Audio per period.")] = None,
+) -> None:
+    """Add a budget to a workspace (or one of its keys)."""
+    if period not in ("day", "month"):
+        typer.echo("--period must be day or month", err=True)
+        raise typer.Exit(2)
+    if (spend_usd, requests, audio_minutes) == (None, None, None):
+        typer.echo("give --spend-usd, --requests or --audio-minutes", err=True)
+        raise typer.Exit(2)
+    limits = BudgetLimits(
+        spend_limit_micro_usd=None if spend_usd is None else int(spend_usd * MICRO),
+        request_limit=requests,
+        audio_seconds_limit=None if audio_minutes is None else int(audio_minutes * 60),
+    )
+
+    async def work(services: Services) -> dict[str, Any]:
+        found = await find_workspace(services, workspace)
+        if key is not None and key not in {k.id for k in await services.keys.list(found.id)}:
+            typer.echo(f"no key '{key}' in workspace '{workspace}'", err=True)
+            raise typer.Exit(1)
+        return await services.budgets.create(found.id, cast(Period, period), limits, key_id=key)
+
+    typer.echo(run(work)["id"])
+
+
+@budgets.command("list")
+def list_budgets(workspace: WorkspaceArg) -> None:
+    """A workspace's budgets and their use in the current period."""
+
+    async def work(services: Services) -> list[dict[str, Any]]:
+        return await services.budgets.list((await find_workspace(services, workspace)).id)
+
+    for budget in run(work):
+        use, spend, audio = (
+            budget["current_period"],
+            budget["spend_limit_micro_usd"],
+            budget["audio_seconds_limit"],
+        )
+        spend_limit = "-" if spend is None else format_usd(MicroUSD(spend))
+        audio_limit = "-" if audio is None else f"{audio / 60:g}"
+        typer.echo(
+            f"{budget['id']}  {budget['period']}  key={budget['key_id'] or '-'}  "
+            f"spend {format_usd(MicroUSD(use['spent_micro_usd']))}/{spend_limit}  "
+            f"requests {use['requests']}/{budget['request_limit'] or '-'}  "
+            f"audio {use['audio_milliseconds'] / 60_000:.2f}/{audio_limit} min"
+        )
+
+
+@budgets.command("remove")
+def remove_budget(
+    workspace: WorkspaceArg, budget_id: Annotated[str, typer.Argument(help="The budget's id.")]
+) -> None:
+    """Lift a budget."""
+
+    async def work(services: Services) -> bool:
+        return await services.budgets.delete(
+            (await find_workspace(services, workspace)).id, budget_id
+        )
+
+    if not run(work):
+        typer.echo(f"no budget '{budget_id}'", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{budget_id} removed")

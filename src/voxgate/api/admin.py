@@ -113,6 +113,46 @@ async def create_key(request: Request) -> Response:
     return JSONResponse(key_body(record) | {"secret": secret}, status_code=201)
 
 
+class KeyLimits(BaseModel):
+    """A key's limits as they are to be from now on; a limit left out is lifted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spend_limit_usd: Decimal | None = Field(default=None, ge=0, le=MAX_USD, decimal_places=6)
+    rpm_limit: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    concurrency_limit: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+
+
+async def key_limits(request: Request) -> Response:
+    """GET: a key's limits, spend and holds; PATCH: new limits."""
+    services = admin_services(request)
+    workspace = await workspace_of(request, services)
+    key_id = request.path_params["key_id"]
+    if request.method == "PATCH":
+        body = await parse_body(request, KeyLimits)
+        spend = body.spend_limit_usd
+        await services.keys.set_limits(
+            workspace.id,
+            key_id,
+            spend_limit_micro_usd=None if spend is None else _micro(spend),
+            rpm_limit=body.rpm_limit,
+            concurrency_limit=body.concurrency_limit,
+        )
+    limits = await services.keys.limits(workspace.id, key_id)
+    if limits is None:
+        raise NotFoundError(f"No key '{key_id}' in this workspace.", param="key_id")
+    spend_limit = limits["spend_limit_micro_usd"]
+    return JSONResponse(
+        {
+            "object": "api_key.limits",
+            "id": key_id,
+            **limits,
+            "spend_limit_usd": None if spend_limit is None else format_usd(spend_limit),
+            "spent_usd": format_usd(limits["spent_micro_usd"]),
+        }
+    )
+
+
 async def list_workspace_keys(request: Request) -> Response:
     services = admin_services(request)
     workspace = await workspace_of(request, services)
@@ -232,6 +272,11 @@ ROUTES = [
         methods=["GET", "POST"],
     ),
     Route("/admin/v1/workspaces/{workspace_id}/keys/{key_id}/revoke", revoke_key, methods=["POST"]),
+    Route(
+        "/admin/v1/workspaces/{workspace_id}/keys/{key_id}",
+        key_limits,
+        methods=["GET", "PATCH"],
+    ),
     Route("/admin/v1/workspaces/{workspace_id}/usage", workspace_usage, methods=["GET"]),
     Route("/admin/v1/margins", margins, methods=["GET"]),
 ]

@@ -6,6 +6,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, select, update
 
@@ -152,10 +153,57 @@ class KeyStore:
                 )
                 .values(revoked_at=utcnow())
             )
+        self._forget(key_id)
+        return result.rowcount == 1
+
+    async def limits(self, workspace_id: str, key_id: str) -> dict[str, Any] | None:
+        """A key's limits and what it has spent and holds, for its operator."""
+        async with self._database.reading() as connection:
+            row = (
+                (
+                    await connection.execute(
+                        select(
+                            ApiKey.spend_limit_micro_usd,
+                            ApiKey.rpm_limit,
+                            ApiKey.concurrency_limit,
+                            ApiKey.spent_micro_usd,
+                            ApiKey.held_micro_usd,
+                        ).where(ApiKey.id == key_id, ApiKey.workspace_id == workspace_id)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    async def set_limits(
+        self,
+        workspace_id: str,
+        key_id: str,
+        *,
+        spend_limit_micro_usd: int | None,
+        rpm_limit: int | None,
+        concurrency_limit: int | None,
+    ) -> bool:
+        """New limits (None lifts one); this process applies them at once, others within the
+        trust time."""
+        async with self._database.transaction() as connection:
+            result = await connection.execute(
+                update(ApiKey)
+                .where(ApiKey.id == key_id, ApiKey.workspace_id == workspace_id)
+                .values(
+                    spend_limit_micro_usd=spend_limit_micro_usd,
+                    rpm_limit=rpm_limit,
+                    concurrency_limit=concurrency_limit,
+                )
+            )
+        self._forget(key_id)
+        return result.rowcount == 1
+
+    def _forget(self, key_id: str) -> None:
         self._trusted = {
             digest: entry for digest, entry in self._trusted.items() if entry[0].key_id != key_id
         }
-        return result.rowcount == 1
 
     async def list(self, workspace_id: str) -> list[KeyRecord]:
         async with self._database.reading() as connection:
