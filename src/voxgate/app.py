@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from voxgate.api import admin, admin_budgets
+from voxgate.api import admin, admin_budgets, admin_webhooks
 from voxgate.api.audio import create_audio
 from voxgate.api.catalog import get_catalog_model, list_catalog
 from voxgate.api.docs.pages import HERE as DOCS_DIR
@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         chores = [
             asyncio.create_task(reap_forever(services)),
             asyncio.create_task(checkpoint_forever(services)),
+            asyncio.create_task(services.courier.run_forever()),
         ]
         try:
             yield
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
             *admin.ROUTES,
             *admin_budgets.ROUTES,
+            *admin_webhooks.ROUTES,
             Route("/docs/models", models_page, methods=["GET"]),
             Route("/docs/models/{model_id}", model_page, methods=["GET"]),
             Route("/{lang:str}/docs/models", models_page, methods=["GET"]),

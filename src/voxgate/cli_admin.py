@@ -307,7 +307,7 @@ def list_budgets(workspace: WorkspaceArg) -> None:
     """A workspace's budgets and their use in the current period."""
 
     async def work(services: Services) -> list[dict[str, Any]]:
-        return await services.budgets.list((await find_workspace(services, workspace)).id)
+        return await services.budgets.all((await find_workspace(services, workspace)).id)
 
     for budget in run(work):
         use, spend, audio = (

@@ -6,6 +6,7 @@ process answers it, adds up all of them. With one process the samples stay in me
 
 import logging
 import os
+from dataclasses import dataclass, field
 
 from prometheus_client import (
     CollectorRegistry,
@@ -115,18 +116,56 @@ class Metrics:
                     "flagged charge: model=%s flag=%s", model, flag, extra={"flag": flag}
                 )
 
-    def render(self, holds_open: int) -> str:
-        """Every process's samples, the answering process's own process metrics, and the
-        holds open in the database (all processes)."""
+    def render(self, books: "Books") -> str:
+        """Every process's samples, the answering process's own process metrics, and what the
+        database holds for all processes: open holds, balances and budget use."""
         registry = self._registry
         if registry is None:
             registry = CollectorRegistry()
             MultiProcessCollector(registry, path=self._multiprocess_dir)  # type: ignore[no-untyped-call]
             ProcessCollector(registry=registry)
             PlatformCollector(registry=registry)
-        holds = (
-            "# HELP voxgate_holds_open Credit holds of requests in flight (all processes).\n"
-            "# TYPE voxgate_holds_open gauge\n"
-            f"voxgate_holds_open {holds_open}\n"
-        )
-        return generate_latest(registry).decode() + holds
+        return generate_latest(registry).decode() + books.exposition()
+
+
+@dataclass(frozen=True, slots=True)
+class Books:
+    """The gauges read from the database at each scrape (shared by every process)."""
+
+    holds_open: int
+    # (workspace name, balance, held) micro-USD
+    balances: list[tuple[str, int, int]] = field(default_factory=list)
+    # (workspace name, budget id, period, share of the spend limit committed)
+    budgets: list[tuple[str, str, str, float]] = field(default_factory=list)
+
+    def exposition(self) -> str:
+        lines = [
+            "# HELP voxgate_holds_open Credit holds of requests in flight (all processes).",
+            "# TYPE voxgate_holds_open gauge",
+            f"voxgate_holds_open {self.holds_open}",
+            "# HELP voxgate_balance_micro_usd A workspace's balance, in micro-USD.",
+            "# TYPE voxgate_balance_micro_usd gauge",
+            *(
+                f'voxgate_balance_micro_usd{{workspace="{_label(name)}"}} {balance}'
+                for name, balance, _ in self.balances
+            ),
+            "# HELP voxgate_held_micro_usd A workspace's credit held by requests in flight.",
+            "# TYPE voxgate_held_micro_usd gauge",
+            *(
+                f'voxgate_held_micro_usd{{workspace="{_label(name)}"}} {held}'
+                for name, _, held in self.balances
+            ),
+            "# HELP voxgate_budget_use_ratio A spend budget's share spent or held this period.",
+            "# TYPE voxgate_budget_use_ratio gauge",
+            *(
+                f'voxgate_budget_use_ratio{{workspace="{_label(name)}",budget="{budget_id}",'
+                f'period="{period}"}} {ratio:.6f}'
+                for name, budget_id, period, ratio in self.budgets
+            ),
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    """A label value as the text format escapes it."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -16,6 +16,7 @@ from voxgate.billing.ledger import Ledger
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.unbilled import UnbilledHolds
 from voxgate.catalog.loader import Catalog, load_catalog
+from voxgate.courier import Courier
 from voxgate.gateway.limits import MemoryLimits, RedisLimits
 from voxgate.gateway.pipeline import AudioGateway
 from voxgate.metrics import Metrics
@@ -31,6 +32,7 @@ from voxgate.store.idempotency import IdempotencyStore
 from voxgate.store.keys import KeyHasher, KeyStore
 from voxgate.store.realtime import RealtimeSecrets
 from voxgate.store.usage import UsageReader
+from voxgate.store.webhooks import WebhookStore
 from voxgate.store.workspaces import Workspaces
 
 PEPPER_FILE = "key-pepper"
@@ -47,6 +49,8 @@ class Services:
     ledger: Ledger
     usage: UsageReader
     budgets: BudgetStore
+    webhooks: WebhookStore
+    courier: Courier
     realtime_secrets: RealtimeSecrets
     metrics: Metrics
     idempotency: IdempotencyStore
@@ -85,7 +89,9 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
         max_response_bytes=settings.max_upstream_response_bytes,
     )
     registry = build_registry(http, local)
-    hasher = KeyHasher(key_pepper(settings))
+    pepper = key_pepper(settings)
+    hasher = KeyHasher(pepper)
+    webhooks = WebhookStore(database)
     clock = BudgetClock(ZoneInfo(settings.budget_timezone))
     holds: HoldBook = Holds(database, clock) if settings.billing_enabled else UnbilledHolds()
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
@@ -115,6 +121,14 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
         ledger=Ledger(database),
         usage=UsageReader(database),
         budgets=BudgetStore(database, clock),
+        webhooks=webhooks,
+        courier=Courier(
+            webhooks,
+            pepper,
+            interval_seconds=settings.webhook_interval_seconds,
+            max_attempts=settings.webhook_max_attempts,
+            first_backoff_seconds=settings.webhook_first_backoff_seconds,
+        ),
         idempotency=IdempotencyStore(
             database, timedelta(seconds=settings.idempotency_retention_seconds)
         ),

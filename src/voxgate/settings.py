@@ -117,6 +117,18 @@ class Settings(BaseSettings):
         description="The IANA time zone where daily and monthly budgets begin, e.g. Europe/Paris.",
     )
 
+    webhook_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often alerts waiting in the outbox are sent."
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, description="A webhook delivery is given up after this many attempts."
+    )
+    webhook_first_backoff_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="The wait after a failed delivery, doubled after each further failure.",
+    )
+
     @field_validator("budget_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

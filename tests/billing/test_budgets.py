@@ -54,7 +54,7 @@ async def test_a_daily_spend_budget_counts_holds_and_charges(database: Database)
     await holds.release(second, usage("r2", workspace_id))
     third = await place(holds, workspace_id, 20_000, "r3")
     await holds.settle(third, MicroUSD(20_000), usage("r3", workspace_id))
-    [seen] = await budgets.list(workspace_id)
+    [seen] = await budgets.all(workspace_id)
     assert seen["id"] == budget["id"]
     assert seen["current_period"]["spent_micro_usd"] == 24_000
     assert seen["current_period"]["held_micro_usd"] == 0
@@ -91,7 +91,7 @@ async def test_a_hold_is_settled_against_the_period_it_began_in(database: Databa
     other = await place(tomorrow, workspace_id, 10_000, "next-day")
     await tomorrow.settle(hold_id, MicroUSD(7_000), usage("late", workspace_id))
     await tomorrow.settle(other, MicroUSD(1_000), usage("next-day", workspace_id))
-    [today] = await budgets.list(workspace_id)
+    [today] = await budgets.all(workspace_id)
     assert today["current_period"]["spent_micro_usd"] == 7_000
     assert today["current_period"]["held_micro_usd"] == 0
 

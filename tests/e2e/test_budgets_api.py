@@ -103,3 +103,29 @@ def test_the_cli_sets_lists_and_removes_a_budget(gateway: RunningGateway) -> Non
     assert line.startswith(f"{budget_id}  month  key=-  spend 0.000000/2.500000")
     assert voxgate("remove", name, budget_id).strip() == f"{budget_id} removed"
     assert voxgate("list", name) == ""
+
+
+def test_balances_and_budget_use_are_gauges_in_metrics(gateway: RunningGateway) -> None:
+    name = f"gauged-{secrets.token_hex(4)}"
+    key = gateway.new_workspace(name, "0.25")
+    with gateway.client(key) as client:
+        workspace_id = client.get("/api/v1/balance").json()["workspace_id"]
+    with gateway.admin() as admin:
+        admin.post(
+            f"/admin/v1/workspaces/{workspace_id}/budgets",
+            json={"period": "day", "spend_limit_usd": "0.000100"},
+        )
+    with gateway.client(key) as client:
+        assert client.post("/api/v1/audio", json=SPEECH).status_code == 200
+        balance = client.get("/api/v1/balance").json()["balance_micro_usd"]
+    with gateway.admin() as admin:
+        exposition = admin.get("/metrics").text
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line and not line.startswith("#") and f'workspace="{name}"' in line
+    }
+    assert samples[f'voxgate_balance_micro_usd{{workspace="{name}"}}'] == balance
+    [(series, ratio)] = [(s, v) for s, v in samples.items() if "budget_use_ratio" in s]
+    assert 'period="day"' in series
+    assert ratio == (250_000 - balance) / 100

@@ -68,7 +68,7 @@ async def create_budget(request: Request) -> Response:
 async def list_budgets(request: Request) -> Response:
     services = admin_services(request)
     workspace = await workspace_of(request, services)
-    budgets = await services.budgets.list(workspace.id)
+    budgets = await services.budgets.all(workspace.id)
     return JSONResponse({"object": "list", "data": [budget_body(b) for b in budgets]})
 
 

@@ -5,6 +5,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from voxgate.api.context import services_of
 from voxgate.api.responses import JSONResponse
+from voxgate.metrics import Books
 
 
 async def healthz(request: Request) -> Response:
@@ -21,5 +22,10 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     services = services_of(request)
-    text = services.metrics.render(holds_open=await services.holds.open_count())
+    books = Books(
+        holds_open=await services.holds.open_count(),
+        balances=await services.ledger.balances(),
+        budgets=await services.budgets.current_use(),
+    )
+    text = services.metrics.render(books)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

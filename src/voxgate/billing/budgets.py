@@ -9,10 +9,12 @@ counted in, so a hold that outlives midnight is settled against the day it began
 
 from datetime import UTC, datetime
 
+from voxgate.billing import alerts
 from voxgate.errors import GatewayError, InsufficientCreditError, RateLimitError
 from voxgate.money import format_usd
 from voxgate.store.budgets import ADJECTIVE, BudgetClock
 from voxgate.store.sql import Sql, Tx
+from voxgate.store.webhooks import BUDGET_THRESHOLD
 from voxgate.types import MicroUSD
 
 _APPLYING = Sql(
@@ -54,7 +56,10 @@ _SPEND = Sql(
     "UPDATE budget_periods SET held_micro_usd = held_micro_usd - :released, "
     "spent_micro_usd = spent_micro_usd + :charged, "
     "audio_milliseconds = audio_milliseconds + :audio_milliseconds "
-    "WHERE budget_id = :budget_id AND period_key = :period_key"
+    "WHERE budget_id = :budget_id AND period_key = :period_key RETURNING spent_micro_usd"
+)
+_SPEND_LIMIT = Sql(
+    "SELECT workspace_id, key_id, period, spend_limit_micro_usd FROM budgets WHERE id = :budget_id"
 )
 _LIMITS = Sql(
     "SELECT b.period, b.spend_limit_micro_usd, b.request_limit, b.audio_seconds_limit, "
@@ -103,15 +108,43 @@ async def hold_more(tx: Tx, clock: BudgetClock, hold_id: str, amount: MicroUSD) 
 async def spend(
     tx: Tx, hold_id: str, *, released: MicroUSD, charged: MicroUSD, audio_milliseconds: int
 ) -> None:
-    """What the hold gave back (`released` of what it held) and what it charged."""
+    """What the hold gave back (`released` of what it held) and what it charged; a spend that
+    crosses 80% or 100% of a budget raises an alert."""
     for budget_id, period_key in await tx.fetch_all(_COUNTED_IN, hold_id=hold_id):
-        await tx.execute(
+        spent = await tx.fetch_one(
             _SPEND,
             budget_id=budget_id,
             period_key=period_key,
             released=released,
             charged=charged,
             audio_milliseconds=audio_milliseconds,
+        )
+        if spent is not None and charged > 0:
+            await _alert_marks(tx, budget_id, period_key, int(spent[0]), charged)
+
+
+async def _alert_marks(
+    tx: Tx, budget_id: str, period_key: str, spent: int, charged: MicroUSD
+) -> None:
+    budget = await tx.fetch_one(_SPEND_LIMIT, budget_id=budget_id)
+    if budget is None or budget[3] is None:
+        return
+    workspace_id, key_id, period, limit = budget
+    for mark in alerts.crossed_marks(spent - charged, spent, int(limit)):
+        await alerts.raise_alert(
+            tx,
+            BUDGET_THRESHOLD,
+            {
+                "budget_id": budget_id,
+                "key_id": key_id,
+                "period": period,
+                "period_key": period_key,
+                "percent": mark,
+                "spent_micro_usd": spent,
+                "spend_limit_micro_usd": int(limit),
+            },
+            datetime.now(UTC),
+            workspace_id=workspace_id,
         )
 
 

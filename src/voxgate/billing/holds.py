@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
-from voxgate.billing import budgets
+from voxgate.billing import alerts, budgets
 from voxgate.billing import statements as sql
 from voxgate.billing.usage import UsageRecord
 from voxgate.errors import InsufficientCreditError
@@ -16,6 +16,7 @@ from voxgate.store.budgets import UTC_CLOCK, BudgetClock
 from voxgate.store.database import Database
 from voxgate.store.sql import Tx
 from voxgate.store.tables import utcnow
+from voxgate.store.webhooks import BALANCE_LOW, CHARGE_FLAGGED
 from voxgate.types import MicroUSD
 
 
@@ -279,13 +280,24 @@ async def _claim_expired(tx: Tx, hold_id: str, now: datetime) -> _Claimed | None
 
 
 async def _unhold(tx: Tx, claimed: _Claimed, charged: MicroUSD) -> None:
-    await tx.execute(
+    wallet = await tx.fetch_one(
         sql.UNHOLD_WALLET,
         workspace_id=claimed.workspace_id,
         amount=claimed.amount,
         charged=charged,
     )
     await tx.execute(sql.UNHOLD_KEY, key_id=claimed.key_id, amount=claimed.amount, charged=charged)
+    if wallet is not None and wallet[1] is not None and charged > 0:
+        after = int(wallet[0])
+        if after < wallet[1] <= after + charged:
+            await alerts.raise_alert(
+                tx,
+                BALANCE_LOW,
+                {"balance_micro_usd": after},
+                utcnow(),
+                workspace_id=claimed.workspace_id,
+                balance_crossed=(after + charged, after),
+            )
 
 
 async def _spent(
@@ -337,6 +349,26 @@ async def _record_charge(
         now=now,
     )
     overrun = usage.provider_overrun or cost > held
+    flags = [
+        name
+        for name, raised in (
+            ("provider_overrun", overrun),
+            ("estimated", usage.estimated),
+            ("usage_mismatch", usage.usage_mismatch),
+        )
+        if raised
+    ]
+    if flags:
+        flagged = {
+            "request_id": usage.request_id,
+            "model": usage.model,
+            "route": usage.route,
+            "flags": flags,
+            "cost_micro_usd": cost,
+            "charged_micro_usd": charged,
+            "hold_micro_usd": held,
+        }
+        await alerts.raise_alert(tx, CHARGE_FLAGGED, flagged, now, workspace_id=usage.workspace_id)
     await _insert_usage(
         tx,
         replace(usage, provider_overrun=overrun),

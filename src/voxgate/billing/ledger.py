@@ -7,7 +7,7 @@ from sqlalchemy import func, insert, select, update
 from voxgate.errors import InvalidRequestError
 from voxgate.money import format_usd
 from voxgate.store.database import Database
-from voxgate.store.tables import LedgerEntry, Wallet
+from voxgate.store.tables import LedgerEntry, Wallet, Workspace
 from voxgate.types import MicroUSD
 
 
@@ -82,3 +82,11 @@ class Ledger:
                 )
             )
         return WalletView(row[0], row[1])
+
+    async def balances(self) -> list[tuple[str, int, int]]:
+        """Every workspace's (name, balance, held) micro-USD, for the metrics gauges."""
+        query = select(Workspace.name, Wallet.balance_micro_usd, Wallet.held_micro_usd).join(
+            Workspace, Workspace.id == Wallet.workspace_id
+        )
+        async with self._database.reading() as connection:
+            return [(row[0], int(row[1]), int(row[2])) for row in await connection.execute(query)]

@@ -48,7 +48,8 @@ CLAIM_EXPIRED_HOLD = Sql(
 )
 UNHOLD_WALLET = Sql(
     "UPDATE wallets SET held_micro_usd = held_micro_usd - :amount, "
-    "balance_micro_usd = balance_micro_usd - :charged WHERE workspace_id = :workspace_id"
+    "balance_micro_usd = balance_micro_usd - :charged WHERE workspace_id = :workspace_id "
+    "RETURNING balance_micro_usd, alert_below_micro_usd"
 )
 UNHOLD_KEY = Sql(
     "UPDATE api_keys SET held_micro_usd = held_micro_usd - :amount, "

@@ -4,13 +4,13 @@ periods; the request path keeps them in voxgate.billing.budgets."""
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, insert, select, update
 
 from voxgate.store.database import Database
-from voxgate.store.tables import Budget, BudgetPeriod, utcnow
+from voxgate.store.tables import Budget, BudgetPeriod, Workspace, utcnow
 
 Period = Literal["day", "month"]
 ADJECTIVE = {"day": "daily", "month": "monthly"}
@@ -92,10 +92,10 @@ class BudgetStore:
         return bool(removed.rowcount)
 
     async def get(self, workspace_id: str, budget_id: str) -> dict[str, Any] | None:
-        found = await self.list(workspace_id, budget_id=budget_id)
+        found = await self.all(workspace_id, budget_id=budget_id)
         return found[0] if found else None
 
-    async def list(
+    async def all(
         self, workspace_id: str, *, budget_id: str | None = None, now: datetime | None = None
     ) -> list[dict[str, Any]]:
         """Each budget with its use in the current period."""
@@ -135,6 +135,35 @@ class BudgetStore:
                     "audio_milliseconds": use["audio_milliseconds"] if use else 0,
                 }
         return budgets
+
+    async def current_use(self) -> list[tuple[str, str, str, float]]:
+        """Each spend budget's (workspace name, budget id, period, share of its limit committed:
+        spent and held) in its current period, for the metrics gauges."""
+        now = utcnow()
+        query = (
+            select(
+                Workspace.name,
+                Budget.id,
+                Budget.period,
+                Budget.spend_limit_micro_usd,
+                BudgetPeriod.period_key,
+                BudgetPeriod.spent_micro_usd + BudgetPeriod.held_micro_usd,
+            )
+            .select_from(
+                Budget.__table__.join(Workspace, Workspace.id == Budget.workspace_id).outerjoin(
+                    BudgetPeriod, BudgetPeriod.budget_id == Budget.id
+                )
+            )
+            .where(Budget.spend_limit_micro_usd.is_not(None))
+        )
+        use: dict[str, tuple[str, str, str, float]] = {}
+        async with self._database.reading() as connection:
+            for name, budget_id, period, limit, key, committed in await connection.execute(query):
+                current = key == self._clock.period_key(cast(Period, period), now)
+                ratio = (committed or 0) / limit if current and limit else 0.0
+                if current or budget_id not in use:
+                    use[budget_id] = (name, budget_id, period, ratio)
+        return list(use.values())
 
 
 def _columns(limits: BudgetLimits) -> dict[str, int | None]:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     TypeDecorator,
 )
 from sqlalchemy.engine import Dialect
@@ -79,6 +80,9 @@ class Wallet(Base):
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
     balance_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
     held_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The highest balance a webhook watches for (balance.low): a charge that crosses it is the
+    # only one that looks the webhooks up.
+    alert_below_micro_usd: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Hold(Base):
@@ -134,6 +138,38 @@ class HoldBudget(Base):
     hold_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     budget_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     period_key: Mapped[str] = mapped_column(String(10))
+
+
+class Webhook(Base):
+    """Where alerts go: a workspace's own events, or (workspace_id NULL) every workspace's and
+    the gateway's. Its signing secret is derived from the key pepper, never stored."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str | None] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[str] = mapped_column(String(500))  # comma-separated event names
+    balance_below_micro_usd: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """The outbox and the delivery log: written in the transaction that raised the event."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(String(40), index=True)
+    event: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class LedgerEntry(Base):

@@ -4,11 +4,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from voxgate.store.database import Database
-from voxgate.store.tables import LedgerEntry, Wallet, Workspace, utcnow
+from voxgate.store.tables import LedgerEntry, Wallet, Webhook, Workspace, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +44,18 @@ class Workspaces:
             await connection.execute(
                 insert(Workspace).values(id=record.id, name=name, created_at=record.created_at)
             )
+            # The operator's webhooks watch every workspace's balance, this one's too.
+            watched = (
+                select(func.max(Webhook.balance_below_micro_usd))
+                .where(Webhook.workspace_id.is_(None))
+                .scalar_subquery()
+            )
             await connection.execute(
                 insert(Wallet).values(
-                    workspace_id=record.id, balance_micro_usd=opening_credit, held_micro_usd=0
+                    workspace_id=record.id,
+                    balance_micro_usd=opening_credit,
+                    held_micro_usd=0,
+                    alert_below_micro_usd=watched,
                 )
             )
             if opening_credit:
