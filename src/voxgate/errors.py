@@ -44,6 +44,12 @@ class AuthenticationError(GatewayError):
     default_code = "invalid_api_key"
 
 
+class PermissionDeniedError(GatewayError):
+    status_code = 403
+    error_type = "permission_error"
+    default_code = "permission_denied"
+
+
 class InsufficientCreditError(GatewayError):
     status_code = 402
     error_type = "insufficient_quota"

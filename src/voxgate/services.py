@@ -30,6 +30,7 @@ from voxgate.store.budgets import BudgetClock, BudgetStore
 from voxgate.store.database import Database
 from voxgate.store.idempotency import IdempotencyStore
 from voxgate.store.keys import KeyHasher, KeyStore
+from voxgate.store.owners import OwnerTokens
 from voxgate.store.realtime import RealtimeSecrets
 from voxgate.store.usage import UsageReader
 from voxgate.store.webhooks import WebhookStore
@@ -49,6 +50,7 @@ class Services:
     ledger: Ledger
     usage: UsageReader
     budgets: BudgetStore
+    owners: OwnerTokens
     webhooks: WebhookStore
     courier: Courier
     realtime_secrets: RealtimeSecrets
@@ -121,6 +123,7 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
         ledger=Ledger(database),
         usage=UsageReader(database),
         budgets=BudgetStore(database, clock),
+        owners=OwnerTokens(database, hasher),
         webhooks=webhooks,
         courier=Courier(
             webhooks,

@@ -2,6 +2,7 @@
 
 import hmac
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -14,12 +15,13 @@ from starlette.routing import Route
 from voxgate.api.bodies import parse_body, parse_query
 from voxgate.api.context import services_of
 from voxgate.api.responses import JSONResponse
-from voxgate.api.usage import key_body
+from voxgate.api.usage import TimeRange, key_body
 from voxgate.errors import (
     AuthenticationError,
     ConflictError,
     InvalidRequestError,
     NotFoundError,
+    PermissionDeniedError,
 )
 from voxgate.money import MICRO, format_usd
 from voxgate.services import Services
@@ -59,7 +61,7 @@ class NewKey(BaseModel):
 
 
 async def create_workspace(request: Request) -> Response:
-    services = admin_services(request)
+    services = await operator_services(request)
     body = await parse_body(request, NewWorkspace)
     try:
         workspace = await services.workspaces.create(
@@ -71,21 +73,27 @@ async def create_workspace(request: Request) -> Response:
 
 
 async def list_workspaces(request: Request) -> Response:
-    services = admin_services(request)
-    workspaces = await services.workspaces.list()
+    scope = await admin_scope(request)
+    services = scope.services
+    workspaces = [
+        workspace
+        for workspace in await services.workspaces.list()
+        if scope.workspace_id in (None, workspace.id)
+    ]
     return JSONResponse(
         {"object": "list", "data": [await _workspace_body(services, w) for w in workspaces]}
     )
 
 
 async def get_workspace(request: Request) -> Response:
-    services = admin_services(request)
-    return JSONResponse(await _workspace_body(services, await workspace_of(request, services)))
+    scope = await admin_scope(request)
+    workspace = await workspace_of(request, scope)
+    return JSONResponse(await _workspace_body(scope.services, workspace))
 
 
 async def change_credit(request: Request) -> Response:
-    services = admin_services(request)
-    workspace = await workspace_of(request, services)
+    services = await operator_services(request)
+    workspace = await workspace_of(request, AdminScope(services, None))
     body = await parse_body(request, CreditChange)
     amount = _micro(body.amount_usd)
     if amount == 0:
@@ -98,8 +106,9 @@ async def change_credit(request: Request) -> Response:
 
 
 async def create_key(request: Request) -> Response:
-    services = admin_services(request)
-    workspace = await workspace_of(request, services)
+    scope = await admin_scope(request)
+    services = scope.services
+    workspace = await workspace_of(request, scope)
     body = await parse_body(request, NewKey)
     record, secret = await services.keys.create_key(
         workspace.id,
@@ -125,8 +134,9 @@ class KeyLimits(BaseModel):
 
 async def key_limits(request: Request) -> Response:
     """GET: a key's limits, spend and holds; PATCH: new limits."""
-    services = admin_services(request)
-    workspace = await workspace_of(request, services)
+    scope = await admin_scope(request)
+    services = scope.services
+    workspace = await workspace_of(request, scope)
     key_id = request.path_params["key_id"]
     if request.method == "PATCH":
         body = await parse_body(request, KeyLimits)
@@ -154,15 +164,17 @@ async def key_limits(request: Request) -> Response:
 
 
 async def list_workspace_keys(request: Request) -> Response:
-    services = admin_services(request)
-    workspace = await workspace_of(request, services)
+    scope = await admin_scope(request)
+    services = scope.services
+    workspace = await workspace_of(request, scope)
     keys = await services.keys.list(workspace.id)
     return JSONResponse({"object": "list", "data": [key_body(key) for key in keys]})
 
 
 async def revoke_key(request: Request) -> Response:
-    services = admin_services(request)
-    workspace = await workspace_of(request, services)
+    scope = await admin_scope(request)
+    services = scope.services
+    workspace = await workspace_of(request, scope)
     key_id = request.path_params["key_id"]
     if not await services.keys.revoke(workspace.id, key_id):
         raise NotFoundError(f"No active key '{key_id}' in this workspace.", param="key_id")
@@ -170,22 +182,49 @@ async def revoke_key(request: Request) -> Response:
 
 
 async def workspace_usage(request: Request) -> Response:
-    services = admin_services(request)
-    workspace = await workspace_of(request, services)
+    scope = await admin_scope(request)
+    services = scope.services
+    workspace = await workspace_of(request, scope)
     rows = await services.usage.page(workspace.id, limit=100)
     return JSONResponse({"object": "list", "data": rows})
 
 
-class MarginQuery(BaseModel):
+class MarginQuery(TimeRange):
+    """The time range of the margins."""
+
+
+class NewOwnerToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: datetime | None = None
-    until: datetime | None = None
+    name: str = Field(min_length=1, max_length=200)
+
+
+async def owner_tokens(request: Request) -> Response:
+    """POST: a token for the workspace's owner (its secret shown this once); GET: the list."""
+    services = await operator_services(request)
+    workspace = await workspace_of(request, AdminScope(services, None))
+    if request.method == "POST":
+        body = await parse_body(request, NewOwnerToken)
+        token, secret = await services.owners.create(workspace.id, body.name)
+        return JSONResponse({"object": "owner_token", **token, "secret": secret}, status_code=201)
+    tokens = await services.owners.all(workspace.id)
+    return JSONResponse(
+        {"object": "list", "data": [{"object": "owner_token", **t} for t in tokens]}
+    )
+
+
+async def revoke_owner_token(request: Request) -> Response:
+    services = await operator_services(request)
+    workspace = await workspace_of(request, AdminScope(services, None))
+    token_id = request.path_params["token_id"]
+    if not await services.owners.revoke(workspace.id, token_id):
+        raise NotFoundError(f"No active owner token '{token_id}'.", param="token_id")
+    return JSONResponse({"object": "owner_token", "id": token_id, "revoked": True})
 
 
 async def margins(request: Request) -> Response:
     """What clients were charged beside what the providers cost, per model and route."""
-    services = admin_services(request)
+    services = await operator_services(request)
     query = parse_query(request, MarginQuery)
     rows = await services.usage.margins(since=query.since, until=query.until)
     return JSONResponse({"object": "list", "data": [_margin_body(row) for row in rows]})
@@ -201,7 +240,16 @@ def _margin_body(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def admin_services(request: Request) -> Services:
+@dataclass(frozen=True, slots=True)
+class AdminScope:
+    """Who calls the admin API: the operator (every workspace) or one workspace's owner."""
+
+    services: Services
+    workspace_id: str | None
+
+
+async def admin_scope(request: Request) -> AdminScope:
+    """The operator's admin token, or a workspace owner's token; anything else is a 401."""
     services = services_of(request)
     token = services.settings.admin_token
     if not token:
@@ -215,14 +263,33 @@ def admin_services(request: Request) -> Services:
             code="invalid_admin_token",
         )
     given = header[len(BEARER) :].strip()
-    if not hmac.compare_digest(given.encode(), token.encode()):
+    if hmac.compare_digest(given.encode(), token.encode()):
+        return AdminScope(services, None)
+    owned = await services.owners.workspace_of(given)
+    if owned is None:
         raise AuthenticationError("Invalid admin token.", code="invalid_admin_token")
-    return services
+    return AdminScope(services, owned)
 
 
-async def workspace_of(request: Request, services: Services) -> WorkspaceRecord:
+async def operator_services(request: Request) -> Services:
+    """What only the operator may do: workspaces, credit, margins, webhooks, owners."""
+    scope = await admin_scope(request)
+    if scope.workspace_id is not None:
+        raise PermissionDeniedError(
+            "A workspace owner's token cannot do this; it needs the operator's admin token."
+        )
+    return scope.services
+
+
+async def workspace_of(request: Request, scope: AdminScope) -> WorkspaceRecord:
+    """The workspace the path names, if the caller may manage it (another workspace is not
+    found for an owner, so that its existence is not told)."""
     workspace_id = request.path_params["workspace_id"]
-    workspace = await services.workspaces.get(workspace_id)
+    workspace = (
+        await scope.services.workspaces.get(workspace_id)
+        if scope.workspace_id in (None, workspace_id)
+        else None
+    )
     if workspace is None:
         raise NotFoundError(f"No workspace '{workspace_id}'.", param="workspace_id")
     return workspace
@@ -279,4 +346,14 @@ ROUTES = [
     ),
     Route("/admin/v1/workspaces/{workspace_id}/usage", workspace_usage, methods=["GET"]),
     Route("/admin/v1/margins", margins, methods=["GET"]),
+    Route(
+        "/admin/v1/workspaces/{workspace_id}/owner_tokens",
+        owner_tokens,
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/admin/v1/workspaces/{workspace_id}/owner_tokens/{token_id}/revoke",
+        revoke_owner_token,
+        methods=["POST"],
+    ),
 ]

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from voxgate.api.admin import MAX_COUNT, MAX_USD, admin_services, workspace_of
+from voxgate.api.admin import MAX_COUNT, MAX_USD, admin_scope, workspace_of
 from voxgate.api.bodies import parse_body
 from voxgate.api.responses import JSONResponse
 from voxgate.errors import NotFoundError
@@ -52,8 +52,9 @@ class NewBudget(Limits):
 
 
 async def create_budget(request: Request) -> Response:
-    services = admin_services(request)
-    workspace = await workspace_of(request, services)
+    scope = await admin_scope(request)
+    services = scope.services
+    workspace = await workspace_of(request, scope)
     body = await parse_body(request, NewBudget)
     if body.key_id is not None and body.key_id not in {
         key.id for key in await services.keys.list(workspace.id)
@@ -66,16 +67,18 @@ async def create_budget(request: Request) -> Response:
 
 
 async def list_budgets(request: Request) -> Response:
-    services = admin_services(request)
-    workspace = await workspace_of(request, services)
+    scope = await admin_scope(request)
+    services = scope.services
+    workspace = await workspace_of(request, scope)
     budgets = await services.budgets.all(workspace.id)
     return JSONResponse({"object": "list", "data": [budget_body(b) for b in budgets]})
 
 
 async def change_budget(request: Request) -> Response:
     """New limits for a budget (a limit left out is lifted); its use so far stays."""
-    services = admin_services(request)
-    workspace = await workspace_of(request, services)
+    scope = await admin_scope(request)
+    services = scope.services
+    workspace = await workspace_of(request, scope)
     body = await parse_body(request, Limits)
     budget_id = request.path_params["budget_id"]
     budget = await services.budgets.update(workspace.id, budget_id, body.stored())
@@ -85,8 +88,9 @@ async def change_budget(request: Request) -> Response:
 
 
 async def delete_budget(request: Request) -> Response:
-    services = admin_services(request)
-    workspace = await workspace_of(request, services)
+    scope = await admin_scope(request)
+    services = scope.services
+    workspace = await workspace_of(request, scope)
     budget_id = request.path_params["budget_id"]
     if not await services.budgets.delete(workspace.id, budget_id):
         raise NotFoundError(f"No budget '{budget_id}' in this workspace.", param="budget_id")

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from voxgate.api.admin import MAX_USD, admin_services
+from voxgate.api.admin import MAX_USD, operator_services
 from voxgate.api.bodies import parse_body
 from voxgate.api.responses import JSONResponse
 from voxgate.courier import SIGNATURE_HEADER, webhook_secret
@@ -39,7 +39,7 @@ class NewWebhook(BaseModel):
 
 
 async def create_webhook(request: Request) -> Response:
-    services = admin_services(request)
+    services = await operator_services(request)
     body = await parse_body(request, NewWebhook)
     if (BALANCE_LOW in body.events) != (body.balance_below_usd is not None):
         raise InvalidRequestError(
@@ -60,13 +60,13 @@ async def create_webhook(request: Request) -> Response:
 
 
 async def list_webhooks(request: Request) -> Response:
-    services = admin_services(request)
+    services = await operator_services(request)
     webhooks = await services.webhooks.all()
     return JSONResponse({"object": "list", "data": [webhook_body(w) for w in webhooks]})
 
 
 async def delete_webhook(request: Request) -> Response:
-    services = admin_services(request)
+    services = await operator_services(request)
     webhook_id = request.path_params["webhook_id"]
     if not await services.webhooks.delete(webhook_id):
         raise NotFoundError(f"No webhook '{webhook_id}'.", param="webhook_id")
@@ -74,7 +74,7 @@ async def delete_webhook(request: Request) -> Response:
 
 
 async def list_deliveries(request: Request) -> Response:
-    services = admin_services(request)
+    services = await operator_services(request)
     webhook_id = request.path_params["webhook_id"]
     if await services.webhooks.get(webhook_id) is None:
         raise NotFoundError(f"No webhook '{webhook_id}'.", param="webhook_id")

@@ -28,15 +28,13 @@ WORKSPACE_COLUMNS = tuple(column for column in USAGE_COLUMNS if column not in OP
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
-class UsageQuery(BaseModel):
+class TimeRange(BaseModel):
+    """`since` and `until` query parameters: ISO 8601 times, UTC when no zone is given."""
+
     model_config = ConfigDict(extra="forbid")
 
     since: datetime | None = None
     until: datetime | None = None
-    model: str | None = None
-    limit: int = Field(default=100, ge=1, le=1000)
-    after: str | None = Field(default=None, description="The cursor of the previous page.")
-    format: str = Field(default="json", pattern="^(json|csv)$")
 
     @field_validator("since", "until", mode="before")
     @classmethod
@@ -53,6 +51,13 @@ class UsageQuery(BaseModel):
         if value is None:
             return None
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class UsageQuery(TimeRange):
+    model: str | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+    after: str | None = Field(default=None, description="The cursor of the previous page.")
+    format: str = Field(default="json", pattern="^(json|csv)$")
 
 
 async def list_usage(request: Request) -> Response:

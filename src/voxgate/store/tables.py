@@ -100,6 +100,20 @@ class Hold(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class OwnerToken(Base):
+    """A workspace owner's admin token: it manages one workspace's keys and budgets."""
+
+    __tablename__ = "owner_tokens"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(20))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class Budget(Base):
     """What a workspace, or one key of it (key_id), may spend, request and hear per period."""
 
