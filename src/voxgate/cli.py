@@ -14,7 +14,7 @@ import typer
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from voxgate import __version__, cli_admin
+from voxgate import __version__, cli_admin, source_commit
 from voxgate.billing.pricing import format_usd
 from voxgate.bootstrap import DEFAULT_WORKSPACE, DevAccess, ensure_dev_access, prepare_data_dir
 from voxgate.http_server import ConnectionLimits, GuardedHttpProtocol, raise_open_file_limit
@@ -44,7 +44,7 @@ SIM_SHUTDOWN_GRACE_SECONDS = 1
 
 def _version(shown: bool) -> None:
     if shown:
-        typer.echo(f"voxgate {__version__}")
+        typer.echo(f"voxgate {__version__} (commit {source_commit()})")
         raise typer.Exit()
 
 
@@ -71,7 +71,12 @@ def main_options(
     ] = str(DEFAULTS["log_level"].default),
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Show the version and the commit it was built from.",
+        ),
     ] = False,
 ) -> None:
     # Worker processes and every command build their own Settings from the environment.
