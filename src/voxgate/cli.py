@@ -7,6 +7,7 @@ import os
 import shlex
 import shutil
 import socket
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -140,14 +141,18 @@ def serve(
     raise_open_file_limit()
     config = _server_config(settings)
     listening = _bind(config)
-    _share_metrics(settings)
     prepare_data_dir(settings)
     access = asyncio.run(_prepare(settings))
     _print_welcome(settings, access)
-    if config.workers > 1:
-        Multiprocess(config, sockets=[listening]).run()
-    else:
-        uvicorn.Server(config).run(sockets=[listening])
+    metrics_dir = _share_metrics(settings)
+    try:
+        if config.workers > 1:
+            Multiprocess(config, sockets=[listening]).run()
+        else:
+            uvicorn.Server(config).run(sockets=[listening])
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _server_config(settings: Settings) -> uvicorn.Config:
@@ -186,15 +191,20 @@ def _bind(config: uvicorn.Config) -> socket.socket:
     return listening
 
 
-def _share_metrics(settings: Settings) -> None:
-    """Several processes write their samples to files that each scrape adds up; the files of
-    an earlier run are removed first, or its totals would count again."""
+def _share_metrics(settings: Settings) -> Path | None:
+    """With several processes, their samples go to files that each scrape adds up, in a
+    directory of this server's own, new and empty: another gateway on the same host or data
+    volume neither wipes nor counts them, and worker pids that repeat from one container to the
+    next name files in different directories. It is made under $PROMETHEUS_MULTIPROC_DIR if
+    set, else the temporary directory, and removed when the server stops."""
     if settings.server_workers == 1:
-        return
-    directory = Path(os.environ.get(MULTIPROCESS_ENV) or settings.data_dir / "metrics")
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True, mode=0o700)
+        return None  # one process keeps its samples in memory
+    parent = os.environ.get(MULTIPROCESS_ENV)
+    if parent is not None:
+        Path(parent).mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix="voxgate-metrics-", dir=parent))
     os.environ[MULTIPROCESS_ENV] = str(directory)
+    return directory
 
 
 @app.command()
