@@ -6,8 +6,6 @@ The venv takes its dependencies from the test environment's site-packages throug
 a .pth file. A path line does not run that directory's own .pth files, so the editable install's
 finder (which maps `voxgate` to a checkout) stays off: `voxgate` comes from the wheel alone."""
 
-import base64
-import html
 import os
 import subprocess
 import sys
@@ -16,11 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-import yaml
 
-from tests.audio_probe import probe
 from tests.gateway_process import (
     FIRST_KEY,
     STARTUP_SECONDS,
@@ -29,9 +24,7 @@ from tests.gateway_process import (
     wait_until_ready,
 )
 from tests.packaging.build import ROOT, Built, build, checkout_commit, project_version
-
-REFERENCE_MODEL = "gpt-audio-1.5"
-ARABIC_STRINGS = ROOT / "src" / "voxgate" / "api" / "docs" / "locales" / "catalog" / "ar.yaml"
+from tests.packaging.checks import assert_reference_page_in_both_languages, assert_speaks
 
 
 @dataclass(frozen=True)
@@ -143,21 +136,8 @@ def test_the_version_names_the_release_and_the_commit(installed: Installed, tmp_
 
 
 def test_the_reference_page_renders_in_both_languages(served: Served) -> None:
-    english = httpx.get(f"{served.base_url}/docs/models/{REFERENCE_MODEL}", timeout=30)
-    assert english.status_code == 200, english.text
-    assert '<html lang="en"' in english.text
-    arabic = httpx.get(f"{served.base_url}/ar/docs/models/{REFERENCE_MODEL}", timeout=30)
-    assert arabic.status_code == 200, arabic.text
-    assert '<html lang="ar" dir="rtl"' in arabic.text
-    strings = yaml.safe_load(ARABIC_STRINGS.read_text(encoding="utf-8"))
-    description = strings["models"][REFERENCE_MODEL]["description"]
-    assert description in html.unescape(arabic.text)
+    assert_reference_page_in_both_languages(served.base_url)
 
 
 def test_it_speaks(served: Served) -> None:
-    body = {"model": "local-tts", "input": "Installed from a wheel.", "voice": "alloy"}
-    headers = {"Authorization": f"Bearer {served.key}"}
-    answer = httpx.post(f"{served.base_url}/api/v1/audio", json=body, headers=headers, timeout=120)
-    assert answer.status_code == 200, answer.text
-    audio = probe(base64.b64decode(answer.json()["data"]["audio_base64"]))
-    assert audio.duration_seconds > 0.5 and audio.peak > 0.05, audio
+    assert_speaks(served.base_url, served.key)
