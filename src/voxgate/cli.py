@@ -18,6 +18,7 @@ from uvicorn.supervisors import Multiprocess
 from voxgate import __version__, cli_admin, source_commit
 from voxgate.billing.pricing import format_usd
 from voxgate.bootstrap import DEFAULT_WORKSPACE, DevAccess, ensure_dev_access, prepare_data_dir
+from voxgate.catalog.loader import CatalogError
 from voxgate.http_server import ConnectionLimits, GuardedHttpProtocol, raise_open_file_limit
 from voxgate.logs import logging_config
 from voxgate.metrics import MULTIPROCESS_ENV
@@ -142,7 +143,11 @@ def serve(
     config = _server_config(settings)
     listening = _bind(config)
     prepare_data_dir(settings)
-    access = asyncio.run(_prepare(settings))
+    try:
+        access = asyncio.run(_prepare(settings))
+    except CatalogError as error:
+        typer.echo(f"voxgate: the catalog is invalid: {error}", err=True)
+        raise typer.Exit(1) from error
     _print_welcome(settings, access)
     metrics_dir = _share_metrics(settings)
     try:
