@@ -31,6 +31,8 @@ def test_the_example_overlay_adds_a_model(tmp_path: Path) -> None:
         page = httpx.get(f"{gateway.base_url}/docs/models/local-tts-narrator", timeout=30)
         assert page.status_code == 200 and "Narrator (local Piper voice)" in page.text
         with gateway.client() as client:
+            openai_ids = {model["id"] for model in client.get("/v1/models").json()["data"]}
+            assert {"local-tts-narrator", "narrator"} <= openai_ids
             answer = client.post(
                 "/api/v1/audio", json={"model": "narrator", "input": TEXT, "voice": "onyx"}
             )
