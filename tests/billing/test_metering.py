@@ -38,3 +38,29 @@ async def test_ready_loads_the_encoding_without_stalling_the_event_loop(
     ticker.cancel()
     assert ticks >= 10  # other requests went on while it loaded
     assert counter.count("Hello world") == 2
+
+
+@pytest.mark.parametrize(
+    ("unit", "repeats"),
+    [
+        ("a", 1_000_001),  # the tokenizer's limit on characters
+        ("ab ", 300_000),  # its limit of 200,000 tokens
+    ],
+)
+def test_a_text_past_the_tokenizers_limits_is_counted(unit: str, repeats: int) -> None:
+    """Both once raised a ValueError that reached the client as a 500. The tokens a unit adds
+    are measured below the limits (the difference of two counts cancels the text's ends)."""
+    counter = TokenCounter()
+    per_unit = (counter.count(unit * 20_000) - counter.count(unit * 10_000)) / 10_000
+    pieces = len(unit) * repeats / 100_000
+    assert abs(counter.count(unit * repeats) - per_unit * repeats) <= 2 * pieces + 2
+
+
+def test_counting_in_pieces_counts_as_the_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut into 500-character pieces, varied text counts exactly as the tokenizer counts it
+    whole (the oracle: one call, below its limits)."""
+    words = ["Hello", "world,", "gateway", "'s", "12345", "Ünïcode", "日本語", "\n", "  x", "!?"]
+    text = " ".join(words[(n * 7) % len(words)] for n in range(20_000))
+    whole = len(bpe_openai.get_encoding("o200k_base").encode_ordinary(text))
+    monkeypatch.setattr("voxgate.billing.metering.PIECE_CHARACTERS", 500)
+    assert TokenCounter().count(text) == whole
