@@ -3,6 +3,7 @@
 
 import asyncio
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxgate.api.responses import error_response
@@ -69,6 +70,10 @@ class RequestLimitsMiddleware:
         except _Refused as refused:
             if not started:
                 await error_response(refused.error)(scope, receive, send)
+        except ClientDisconnect:
+            # The client left while sending its body: nobody is there to answer, and the access
+            # line (status 499) is the one line that says so, not a traceback.
+            return
 
     def _refusal_by_headers(self, scope: Scope) -> GatewayError | None:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
