@@ -15,7 +15,7 @@ from voxgate.billing.ledger import Ledger
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.unbilled import UnbilledHolds
 from voxgate.catalog.loader import Catalog, load_catalog
-from voxgate.gateway.limits import MemoryLimits, RedisLimits
+from voxgate.gateway.limits import Limits, MemoryLimits, RedisLimits
 from voxgate.gateway.pipeline import AudioGateway
 from voxgate.metrics import Metrics
 from voxgate.providers.http import UpstreamHttp
@@ -85,7 +85,11 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
     hasher = KeyHasher(key_pepper(settings))
     holds: HoldBook = Holds(database) if settings.billing_enabled else UnbilledHolds()
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    limits = RedisLimits(redis) if redis is not None else MemoryLimits()
+    limits: Limits = (
+        RedisLimits(redis, lease_seconds=settings.concurrency_lease_seconds)
+        if redis is not None
+        else MemoryLimits()
+    )
     breaker = _breaker(settings, redis)
     metrics = Metrics()
     gateway = AudioGateway(

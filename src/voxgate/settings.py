@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         "arriving at this average rate, else 408 (each further second needs this many more "
         "bytes, as Apache's mod_reqtimeout MinRate). 0: no minimum.",
     )
+    concurrency_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="With Redis, a request counts towards its key's concurrency limit by a "
+        "lease renewed while it runs; a crashed process's leases lapse after this long.",
+    )
     trusted_proxies: str = Field(
         default="",
         description="Comma-separated addresses or networks (or *) of the proxies in front: "
