@@ -126,9 +126,10 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
 
 def _breaker(settings: Settings, redis: Redis | None) -> Breaker:
     threshold, cooldown = settings.breaker_threshold, settings.breaker_cooldown_seconds
+    tenants = settings.breaker_tenants
     if redis is not None:
-        return RedisBreaker(redis, threshold=threshold, cooldown_seconds=cooldown)
-    return MemoryBreaker(threshold=threshold, cooldown_seconds=cooldown)
+        return RedisBreaker(redis, threshold=threshold, cooldown_seconds=cooldown, tenants=tenants)
+    return MemoryBreaker(threshold=threshold, cooldown_seconds=cooldown, tenants=tenants)
 
 
 def key_pepper(settings: Settings) -> bytes:

@@ -146,6 +146,12 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = 60.0
     breaker_threshold: int = Field(default=3, description="Failures in a row that open a route.")
     breaker_cooldown_seconds: float = 10.0
+    breaker_tenants: int = Field(
+        default=3,
+        ge=1,
+        description="Workspaces whose requests must have failed on a route before it opens "
+        "for every workspace; a workspace's own failures open it for that workspace alone.",
+    )
     workers: int | None = Field(
         default=None,
         ge=1,

@@ -22,7 +22,9 @@ def openai_401_text(key: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
     with routed_gateway(Path(tmp_path_factory.mktemp("error-text"))) as served:
         yield served
 
@@ -31,7 +33,7 @@ def test_openais_401_text_reaches_the_client_without_the_key(
     served: tuple[RunningGateway, RunningSimulator],
 ) -> None:
     gateway, sim = served
-    fault = {"kind": "401", "message": openai_401_text(OPERATOR_KEY)}
+    fault: dict[str, object] = {"kind": "401", "message": openai_401_text(OPERATOR_KEY)}
     sim.queue_faults(SIM_KEYS["primary"], fault)  # a 401 is final: no other key is tried
     speech = {"model": "gpt-4o-mini-tts", "input": "Hello.", "voice": "alloy"}
     with gateway.client() as client:

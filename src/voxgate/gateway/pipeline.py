@@ -43,7 +43,7 @@ from voxgate.gateway.validation import UnifiedRequest, validate
 from voxgate.logs import record_usage
 from voxgate.metrics import Metrics
 from voxgate.providers.registry import ProviderRegistry
-from voxgate.routing.breaker import Breaker
+from voxgate.routing.breaker import Breaker, calling_tenant
 from voxgate.routing.failover import AttemptsFailed, RetryPolicy, Success, first_success
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.settings import Settings
@@ -244,6 +244,7 @@ class AudioGateway:
 
     @asynccontextmanager
     async def _admitted(self, trace: Trace) -> AsyncIterator[None]:
+        calling_tenant.set(trace.principal.workspace_id)  # whose failures the breaker counts
         try:
             async with self._limits.admitted(trace.principal):
                 yield
