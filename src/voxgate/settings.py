@@ -112,6 +112,11 @@ class Settings(BaseSettings):
         description="With Redis, a request counts towards its key's concurrency limit by a "
         "lease renewed while it runs; a crashed process's leases lapse after this long.",
     )
+    metrics_token: str | None = Field(
+        default=None,
+        description="Bearer token /metrics asks for; unset, /metrics answers only clients on "
+        "this host (loopback).",
+    )
     trusted_proxies: str = Field(
         default="",
         description="Comma-separated addresses or networks (or *) of the proxies in front: "
