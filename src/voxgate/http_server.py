@@ -8,7 +8,7 @@ with 503 gets restarted by its orchestrator: an outage made of a load)."""
 import asyncio
 import ipaddress
 import resource
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httptools
@@ -26,7 +26,7 @@ class ConnectionLimits:
     header_timeout_seconds: float
     max_connections_per_client: int | None
     # A proxy's connections carry many clients: the proxy caps per address itself.
-    uncapped: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default=())
+    uncapped: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     uncap_everyone: bool = False
 
     @classmethod

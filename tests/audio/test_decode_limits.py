@@ -72,4 +72,3 @@ def test_speech_audio_as_recorded_still_decodes(rate: int, channels: int) -> Non
     audio = decode(flac(rate, channels, 2, loud=True), sample_rate=16_000, max_seconds=60)
     assert audio.duration_seconds == 2
     assert max(abs(int(s)) for s in np.frombuffer(audio.samples, dtype="<i2")) > 1000
-
