@@ -112,7 +112,10 @@ class RedisLimits:
         try:
             yield
         finally:
+            # A renewal already sent reaches Redis before the release, not after it (which
+            # would hold the slot again until the lease lapsed).
             renewing.cancel()
+            await asyncio.wait([renewing])
             await self._redis.zrem(name, lease)
 
     async def _renew_forever(self, name: str, lease: str) -> None:
