@@ -4,7 +4,9 @@ import time
 import bpe_openai
 import pytest
 
-from voxgate.billing.metering import TokenCounter
+from tests.cpu_budget import cpu_seconds_at_most
+from voxgate.billing.metering import MAX_COUNTED_CHARACTERS, TokenCounter
+from voxgate.errors import InvalidRequestError
 
 
 def test_counts_o200k_tokens_offline() -> None:
@@ -64,3 +66,10 @@ def test_counting_in_pieces_counts_as_the_whole(monkeypatch: pytest.MonkeyPatch)
     whole = len(bpe_openai.get_encoding("o200k_base").encode_ordinary(text))
     monkeypatch.setattr("voxgate.billing.metering.PIECE_CHARACTERS", 500)
     assert TokenCounter().count(text) == whole
+
+
+def test_a_text_past_what_any_model_takes_is_the_clients_error() -> None:
+    """Counting costs CPU before any hold: past MAX_COUNTED_CHARACTERS it is refused, cheaply."""
+    with cpu_seconds_at_most(0.05), pytest.raises(InvalidRequestError) as refused:
+        TokenCounter().count("a" * (MAX_COUNTED_CHARACTERS + 1))
+    assert refused.value.status_code == 400 and refused.value.code == "text_too_long"

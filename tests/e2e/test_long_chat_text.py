@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway
+from voxgate.billing.metering import MAX_COUNTED_CHARACTERS
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +32,18 @@ def test_a_message_past_the_tokenizers_limits_is_not_a_500(
         after = client.get("/api/v1/balance").json()
     assert response.status_code == 200, response.text[:500]
     assert after["held_micro_usd"] == 0 and after["balance_micro_usd"] < before
+
+
+def test_a_message_past_what_any_model_takes_is_a_400(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    text = "a" * (MAX_COUNTED_CHARACTERS + 1)
+    body = {"model": "gpt-audio", "messages": [{"role": "user", "content": text}]}
+    with gateway.client() as client:
+        before = client.get("/api/v1/balance").json()
+        response = client.post("/v1/chat/completions", json=body)
+        after = client.get("/api/v1/balance").json()
+    assert response.status_code == 400, response.text[:500]
+    assert response.json()["error"]["code"] == "text_too_long"
+    assert after == before
