@@ -167,6 +167,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_header_bytes=settings.max_header_bytes,
                 max_body_bytes=settings.max_body_bytes,
                 body_timeout=settings.client_body_timeout_seconds,
+                body_min_rate=settings.client_body_min_bytes_per_second,
             ),
             # Before idempotency and routing, which then see the OpenAI path.
             Middleware(AzurePathsMiddleware),

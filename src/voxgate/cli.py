@@ -163,10 +163,7 @@ def serve(
 
 
 def _server_config(settings: Settings) -> uvicorn.Config:
-    limits = ConnectionLimits(
-        header_timeout_seconds=settings.header_timeout_seconds,
-        max_connections_per_client=settings.max_connections_per_client,
-    )
+    limits = ConnectionLimits.from_settings(settings)
     return uvicorn.Config(
         "voxgate.app:create_app",
         factory=True,

@@ -1,22 +1,56 @@
 """The HTTP server's connection limits, below the ASGI app: a connection must finish sending
 its request headers within a deadline (idle and slow-header connections are closed), and one
 client address may hold only so many connections. Uvicorn closes idle keep-alive connections
-itself (`timeout_keep_alive`) and answers 503 past `limit_concurrency`."""
+itself (`timeout_keep_alive`) and answers 503 past `limit_concurrency` — except to the liveness
+probe, which says the process is alive however busy it is (a full server answering /healthz
+with 503 gets restarted by its orchestrator: an outage made of a load)."""
 
 import asyncio
+import ipaddress
 import resource
 from dataclasses import dataclass
 from typing import Any
 
+import httptools
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
+
+from voxgate.settings import Settings
+
+LIVENESS_PATH = b"/healthz"
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectionLimits:
     header_timeout_seconds: float
     max_connections_per_client: int | None
+    # A proxy's connections carry many clients: the proxy caps per address itself.
+    uncapped: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    uncap_everyone: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ConnectionLimits":
+        entries = [entry.strip() for entry in settings.trusted_proxies.split(",")]
+        return cls(
+            header_timeout_seconds=settings.header_timeout_seconds,
+            max_connections_per_client=settings.max_connections_per_client,
+            uncapped=tuple(
+                ipaddress.ip_network(entry, strict=False)
+                for entry in entries
+                if entry and entry != "*"
+            ),
+            uncap_everyone="*" in entries,
+        )
+
+    def caps(self, host: str) -> bool:
+        if self.max_connections_per_client is None or self.uncap_everyone:
+            return False
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return True
+        return not any(address in network for network in self.uncapped)
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -53,7 +87,21 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm_header_deadline()
-        super().on_headers_complete()
+        if not self._is_liveness_probe():
+            super().on_headers_complete()
+            return
+        limit, self.limit_concurrency = self.limit_concurrency, None
+        try:
+            super().on_headers_complete()
+        finally:
+            self.limit_concurrency = limit
+
+    def _is_liveness_probe(self) -> bool:
+        try:
+            path: bytes = httptools.parse_url(self.url).path
+        except httptools.HttpParserInvalidURLError:
+            return False
+        return path == LIVENESS_PATH
 
     def _arm_header_deadline(self) -> None:
         self._header_deadline = self.loop.call_later(
@@ -72,7 +120,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _over_client_cap(self) -> bool:
         cap = self._limits.max_connections_per_client
-        if cap is None or self.client is None:
+        if cap is None or self.client is None or not self._limits.caps(self.client[0]):
             return False
         host = self.client[0]
         same = sum(

@@ -17,7 +17,7 @@ from voxgate.billing.metering import TokenCounter
 from voxgate.billing.unbilled import UnbilledHolds
 from voxgate.catalog.loader import Catalog, load_catalog
 from voxgate.courier import Courier
-from voxgate.gateway.limits import MemoryLimits, RedisLimits
+from voxgate.gateway.limits import Limits, MemoryLimits, RedisLimits
 from voxgate.gateway.pipeline import AudioGateway
 from voxgate.metrics import Metrics
 from voxgate.providers.http import UpstreamHttp
@@ -99,7 +99,11 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
     clock = BudgetClock(ZoneInfo(settings.budget_timezone))
     holds: HoldBook = Holds(database, clock) if settings.billing_enabled else UnbilledHolds()
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    limits = RedisLimits(redis) if redis is not None else MemoryLimits()
+    limits: Limits = (
+        RedisLimits(redis, lease_seconds=settings.concurrency_lease_seconds)
+        if redis is not None
+        else MemoryLimits()
+    )
     breaker = _breaker(settings, redis)
     metrics = Metrics()
     gateway = AudioGateway(
@@ -146,9 +150,10 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
 
 def _breaker(settings: Settings, redis: Redis | None) -> Breaker:
     threshold, cooldown = settings.breaker_threshold, settings.breaker_cooldown_seconds
+    tenants = settings.breaker_tenants
     if redis is not None:
-        return RedisBreaker(redis, threshold=threshold, cooldown_seconds=cooldown)
-    return MemoryBreaker(threshold=threshold, cooldown_seconds=cooldown)
+        return RedisBreaker(redis, threshold=threshold, cooldown_seconds=cooldown, tenants=tenants)
+    return MemoryBreaker(threshold=threshold, cooldown_seconds=cooldown, tenants=tenants)
 
 
 def key_pepper(settings: Settings) -> bytes:

@@ -91,12 +91,32 @@ class Settings(BaseSettings):
         ge=1,
         description="Connections and requests at once per server process; past it, 503.",
     )
+    # Slow and crowding clients (issue 24): a body trickled a byte at a time, or one address
+    # holding every connection, must not keep the others (or the liveness probe) out.
     max_connections_per_client: int | None = Field(
-        default=None,
+        default=256,
         ge=1,
         description="Connections one client address may hold per server process; more are "
-        "closed at once. Leave unset behind a proxy (all connections come from it) and cap "
-        "per address there (nginx limit_conn).",
+        "closed at once. Connections from trusted_proxies are not capped (cap per address "
+        "there, e.g. nginx limit_conn).",
+    )
+    client_body_min_bytes_per_second: int = Field(
+        default=500,
+        ge=0,
+        description="After its first client_body_timeout_seconds, a request body must keep "
+        "arriving at this average rate, else 408 (each further second needs this many more "
+        "bytes, as Apache's mod_reqtimeout MinRate). 0: no minimum.",
+    )
+    concurrency_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="With Redis, a request counts towards its key's concurrency limit by a "
+        "lease renewed while it runs; a crashed process's leases lapse after this long.",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="Bearer token /metrics asks for; unset, /metrics answers only clients on "
+        "this host (loopback).",
     )
     trusted_proxies: str = Field(
         default="",
@@ -159,6 +179,12 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = 60.0
     breaker_threshold: int = Field(default=3, description="Failures in a row that open a route.")
     breaker_cooldown_seconds: float = 10.0
+    breaker_tenants: int = Field(
+        default=3,
+        ge=1,
+        description="Workspaces whose requests must have failed on a route before it opens "
+        "for every workspace; a workspace's own failures open it for that workspace alone.",
+    )
     workers: int | None = Field(
         default=None,
         ge=1,

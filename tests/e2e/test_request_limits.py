@@ -109,3 +109,45 @@ def test_a_streamed_answer_outlives_the_body_timeout(limited: RunningGateway) ->
         audio = b"".join(response.iter_bytes())
     assert time.monotonic() - started > 2 * BODY_TIMEOUT_SECONDS
     assert probe_pcm16(audio).duration_seconds > 20  # every sentence arrived
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "part"),
+    [
+        ("/v1/chat/completions", "application/json", b'{"model": "gpt-audio", "mess'),
+        (
+            "/v1/audio/transcriptions",
+            "multipart/form-data; boundary=xx",
+            b'--xx\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRI',
+        ),
+    ],
+)
+def test_a_client_leaving_mid_body_logs_one_line(
+    limited: RunningGateway, path: str, content_type: str, part: bytes
+) -> None:
+    host, port = limited.base_url.removeprefix("http://").split(":")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {limited.key}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: 100000\r\n\r\n"
+    )
+    log_before = len(limited.output.read_bytes())
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(head.encode() + part)
+    wait_for_log(limited, log_before, "status=499")
+    # A request after it: its access line comes after anything the one that left wrote.
+    with limited.client() as client:
+        assert client.get("/healthz", params={"after": "left"}).status_code == 200
+    written = wait_for_log(limited, log_before, "path=/healthz")
+    assert "Traceback" not in written and " ERROR " not in written, written
+    assert written.count("status=499") == 1, written
+
+
+def wait_for_log(gateway: RunningGateway, offset: int, text: str) -> str:
+    """The log written since `offset`, once a whole line containing `text` is in it."""
+    deadline = time.monotonic() + 20
+    while True:
+        written = gateway.output.read_bytes()[offset:].decode()
+        if any(text in line for line in written.splitlines(keepends=True) if line.endswith("\n")):
+            return written
+        assert time.monotonic() < deadline, written
+        time.sleep(0.05)

@@ -1,9 +1,11 @@
 """Idempotency-Key on the OpenAI-compatible endpoints: a retried request is charged once."""
 
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -146,3 +148,25 @@ def test_an_answer_too_large_to_keep_is_not_run_again(gateway: RunningGateway, k
     assert first.headers["x-request-id"] in error["message"]
     assert start - balance(gateway, key) == charged
     assert usage_ids(gateway, key) == {first.headers["x-request-id"]}
+
+
+def test_a_stranger_is_refused_before_the_body_is_read(gateway: RunningGateway) -> None:
+    """With an invalid key, the 401 comes while the declared 40 MB body has not arrived: the
+    gateway never buffers a stranger's body (20 such connections once added 412 MB)."""
+    url = urlsplit(gateway.base_url)
+    assert url.hostname and url.port
+    head = (
+        "POST /v1/audio/speech HTTP/1.1\r\n"
+        f"Host: {url.hostname}\r\nAuthorization: Bearer vg_live_not-a-real-key\r\n"
+        "Idempotency-Key: stranger-1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {40 * 1024 * 1024 - 1}\r\n\r\n"
+    )
+    with socket.create_connection((url.hostname, url.port), timeout=10) as client:
+        client.sendall(head.encode() + b'{"model": "gpt-4o-mini-tts", "input": "')
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = client.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]

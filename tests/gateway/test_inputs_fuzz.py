@@ -195,7 +195,7 @@ def test_a_damaged_metadata_tag_is_no_crash() -> None:
 
 def test_a_wav_claiming_a_650_megahertz_rate_is_refused_without_gigabytes() -> None:
     """Found by test_real_files_with_their_headers_damaged: one byte of the rate field made the
-    resampler allocate 1.3 GB (a 50 KB request); rates beyond 384 kHz are now refused."""
+    resampler allocate 1.3 GB (a 50 KB request); rates beyond 96 kHz are now refused."""
     data = bytearray(FILES["wav"])
     data[27] = 39  # the sample rate's high byte: 654,335,424 Hz
     Path("/proc/self/clear_refs").write_text("5")  # resets the process's peak (VmHWM) to now

@@ -1,5 +1,6 @@
 """Rate limits, in memory and in the real Redis at 127.0.0.1:6379."""
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
@@ -7,7 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from voxgate.errors import RateLimitError
-from voxgate.gateway.limits import Limits, MemoryLimits, RedisLimits
+from voxgate.gateway.limits import TAKE_LEASE, Limits, MemoryLimits, RedisLimits
 from voxgate.store.keys import Principal
 
 NOW = 1_000_000 * 60 + 15.0  # 15 s into a minute
@@ -76,17 +77,53 @@ async def test_redis_limits_are_shared_between_processes() -> None:
         await two.aclose()
 
 
-async def test_a_counter_that_expired_under_a_long_session_gives_no_extra_slot() -> None:
+async def test_a_request_longer_than_its_lease_keeps_its_slot() -> None:
+    """The lease is renewed while the request runs: past several leases' time, a key limited
+    to 1 still has no second slot (a counter with one expiry once gave it one)."""
     caller = principal(concurrency_limit=1)
     redis = Redis.from_url("redis://127.0.0.1:6379/0")
-    limits = RedisLimits(redis, clock=lambda: NOW)
+    limits = RedisLimits(redis, clock=lambda: NOW, lease_seconds=0.3)
     try:
         async with limits.admitted(caller):
-            # The session outlives the counter's expiry (CONCURRENCY_TTL_SECONDS).
-            await redis.delete(f"voxgate:in-flight:{caller.key_id}")
-        async with limits.admitted(caller):
+            await redis_clock_passes(redis, seconds=1.2)  # four leases
             with pytest.raises(RateLimitError):
                 async with limits.admitted(caller):
                     pass
+        async with limits.admitted(caller):  # released at the end, not by lapsing
+            pass
     finally:
         await redis.aclose()
+
+
+async def test_a_lease_nobody_renews_lapses() -> None:
+    """A process that died holding a lease (it never renews or releases) frees the slot after
+    the lease, not never."""
+    caller = principal(concurrency_limit=1)
+    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        taken = await redis.eval(
+            TAKE_LEASE, 1, f"voxgate:leases:{caller.key_id}", "dead-process", 300, 1
+        )
+        assert taken == 1
+        limits = RedisLimits(redis, clock=lambda: NOW, lease_seconds=0.3)
+        with pytest.raises(RateLimitError):
+            async with limits.admitted(caller):
+                pass
+        await redis_clock_passes(redis, seconds=0.4)
+        async with limits.admitted(caller):
+            pass
+    finally:
+        await redis.aclose()
+
+
+async def redis_clock_passes(redis: Redis, *, seconds: float) -> None:
+    """Wait until Redis's own clock, which leases are measured by, has moved `seconds` on."""
+    start = _seconds(await redis.time())
+    while True:
+        if _seconds(await redis.time()) - start >= seconds:
+            return
+        await asyncio.sleep(0.02)
+
+
+def _seconds(clock: tuple[int, int]) -> float:
+    return clock[0] + clock[1] / 1_000_000

@@ -17,9 +17,18 @@ OPEN_OPTIONS = {
     "protocol_whitelist": "none",
 }
 
-# The highest rate real recordings use (DXD); a damaged header can claim 650 MHz, and a
+# What speech audio is recorded at: telephone 8 kHz to studio 96 kHz (field recorders' top
+# setting). Beyond it (192 and 384 kHz DXD) only music masters go, and every sample costs decode
+# and resampling work that the hold, made from duration, does not see: a 405 KB FLAC of 8
+# channels at 384 kHz cost 28 CPU-seconds. A damaged header can also claim 650 MHz, and a
 # resampler built for that ratio allocates gigabytes before it reads a sample.
-MAX_SOURCE_RATE = 384_000
+MAX_SOURCE_RATE = 96_000
+# Up to 7.1: surround tracks of a recorded video still decode; a downmix reads every channel.
+MAX_CHANNELS = 8
+# The decoding work one second of allowed duration may take, in samples over all channels:
+# that of 48 kHz stereo. A 96 kHz or multichannel file may run for a fraction of the duration
+# limit; the work of any accepted file is bounded by `max_seconds` of 48 kHz stereo.
+WORK_SAMPLES_PER_ALLOWED_SECOND = 48_000 * 2
 
 
 class AudioDecodeError(ValueError):
@@ -27,7 +36,11 @@ class AudioDecodeError(ValueError):
 
 
 class AudioTooLongError(AudioDecodeError):
-    """The audio runs past the allowed duration."""
+    """The audio runs past the allowed duration (or its decoding past the allowed work)."""
+
+
+class AudioShapeError(AudioDecodeError):
+    """The audio's sample rate or channel count is past what the gateway decodes."""
 
 
 def decode(data: bytes, *, sample_rate: int = 16_000, max_seconds: float) -> PcmAudio:
@@ -43,6 +56,11 @@ def decode(data: bytes, *, sample_rate: int = 16_000, max_seconds: float) -> Pcm
         ) as container:
             if not container.streams.audio:
                 raise AudioDecodeError("no audio stream")
+            # What the header declares is refused before a single packet is decoded.
+            # (A codec FFmpeg has no decoder for has no context; decoding refuses it below.)
+            declared = container.streams.audio[0].codec_context
+            if declared is not None:
+                _check_shape(declared.sample_rate or None, declared.channels or None)
             pcm = _decode_stream(container, sample_rate, limit, max_seconds)
             return PcmAudio(pcm, sample_rate)
     except av.FFmpegError as exc:
@@ -57,14 +75,25 @@ def _decode_stream(
     chunks: list[bytes] = []
     size = 0
     seconds = 0.0
+    work = 0
+    work_limit = max_seconds * WORK_SAMPLES_PER_ALLOWED_SECOND
     for frame in container.decode(container.streams.audio[0]):
-        # Checked before resampling too: one frame at a tiny sample rate can claim hours, and
-        # resampling it would build all of them in memory before the `limit` check below.
-        if not 0 < frame.sample_rate <= MAX_SOURCE_RATE:
+        # Checked before resampling too, frame by frame (a stream may change shape midway):
+        # one frame at a tiny sample rate can claim hours, and resampling it would build all
+        # of them in memory before the `limit` check below.
+        if frame.sample_rate <= 0:
             raise AudioDecodeError(f"a sample rate of {frame.sample_rate} Hz")
+        _check_shape(frame.sample_rate, len(frame.layout.channels))
         seconds += frame.samples / frame.sample_rate
+        work += frame.samples * len(frame.layout.channels)
         if seconds > max_seconds:
             raise AudioTooLongError("longer than the limit")
+        if work > work_limit:
+            raise AudioShapeError(
+                f"more samples than {max_seconds:g} seconds of 48 kHz stereo; at "
+                f"{frame.sample_rate} Hz and {len(frame.layout.channels)} channels, send less "
+                "or downsample"
+            )
         frame_shape = (frame.format.name, frame.layout.name, frame.sample_rate)
         if shape is not None and frame_shape != shape:
             # The stream changed its sample format, layout or rate midway (damaged files do):
@@ -83,6 +112,15 @@ def _decode_stream(
     if size > limit:
         raise AudioTooLongError("longer than the limit")
     return b"".join(chunks)
+
+
+def _check_shape(rate: int | None, channels: int | None) -> None:
+    if rate is not None and rate > MAX_SOURCE_RATE:
+        raise AudioShapeError(
+            f"a sample rate of {rate} Hz; the highest accepted is {MAX_SOURCE_RATE} Hz"
+        )
+    if channels is not None and channels > MAX_CHANNELS:
+        raise AudioShapeError(f"{channels} channels; the most accepted is {MAX_CHANNELS}")
 
 
 def _append(chunks: list[bytes], frame: av.AudioFrame) -> int:

@@ -1,6 +1,9 @@
 """Per-key requests-per-minute and concurrency limits: in memory, or in Redis when shared."""
 
+import asyncio
+import logging
 import math
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -11,12 +14,32 @@ from redis.asyncio import Redis
 from voxgate.errors import RateLimitError
 from voxgate.store.keys import Principal
 
+logger = logging.getLogger("voxgate.limits")
+
 WINDOW_SECONDS = 60
-# A crashed process never decrements its in-flight count; this bounds how long it lingers.
-CONCURRENCY_TTL_SECONDS = 600
-_DECREMENT_IF_PRESENT = (
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end return 0"
-)
+# A request in flight holds a lease in Redis, renewed while it runs: a crashed process stops
+# renewing, and its leases lapse after this long. (A counter with one expiry, never renewed,
+# once lapsed under a 10-minute session and let a key limited to 1 hold 2.)
+DEFAULT_LEASE_SECONDS = 60.0
+RENEWALS_PER_LEASE = 3
+# Leases are a sorted set of lease ids scored by when each lapses, on Redis's own clock (the
+# processes' clocks may differ). Lapsed ones are dropped before counting.
+TAKE_LEASE = """
+local clock = redis.call('TIME')
+local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+RENEW_LEASE = """
+local clock = redis.call('TIME')
+local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
 
 
 class Limits(Protocol):
@@ -60,9 +83,16 @@ class MemoryLimits:
 class RedisLimits:
     """For many processes: the counters live in Redis, touched only for keys with limits."""
 
-    def __init__(self, redis: Redis, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        clock: Callable[[], float] = time.time,
+        *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> None:
         self._redis = redis
         self._clock = clock
+        self._lease_ms = max(1, int(lease_seconds * 1000))
 
     @asynccontextmanager
     async def admitted(self, principal: Principal) -> AsyncIterator[None]:
@@ -71,32 +101,43 @@ class RedisLimits:
         if principal.concurrency_limit is None:
             yield
             return
-        name = f"voxgate:in-flight:{principal.key_id}"
-        in_flight = await self._incr_with_expiry(name, CONCURRENCY_TTL_SECONDS)
+        name = f"voxgate:leases:{principal.key_id}"
+        lease = secrets.token_hex(8)
+        taken = await self._redis.eval(
+            TAKE_LEASE, 1, name, lease, self._lease_ms, principal.concurrency_limit
+        )
+        if not taken:
+            raise _too_many_in_flight(principal.concurrency_limit)
+        renewing = asyncio.create_task(self._renew_forever(name, lease))
         try:
-            if in_flight > principal.concurrency_limit:
-                raise _too_many_in_flight(principal.concurrency_limit)
             yield
         finally:
-            await self._leave(name)
+            # A renewal already sent reaches Redis before the release, not after it (which
+            # would hold the slot again until the lease lapsed).
+            renewing.cancel()
+            await asyncio.wait([renewing])
+            await self._redis.zrem(name, lease)
 
-    async def _leave(self, name: str) -> None:
-        # A counter that expired under a long session (or stream) is gone, not zero: taking
-        # one off it would leave -1 and give the key a slot it does not have.
-        await self._redis.eval(_DECREMENT_IF_PRESENT, 1, name)
+    async def _renew_forever(self, name: str, lease: str) -> None:
+        interval = self._lease_ms / 1000 / RENEWALS_PER_LEASE
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._redis.eval(RENEW_LEASE, 1, name, lease, self._lease_ms)
+            except Exception:
+                # The next renewal may succeed before the lease lapses; if not, the key has
+                # one slot more than its limit until this request ends.
+                logger.exception("renewing a concurrency lease failed")
 
     async def _count_request(self, key: str, limit: int) -> None:
         now = self._clock()
         name = f"voxgate:rpm:{key}:{int(now // WINDOW_SECONDS)}"
-        if await self._incr_with_expiry(name, WINDOW_SECONDS + 1) > limit:
-            raise _too_many_per_minute(limit, now)
-
-    async def _incr_with_expiry(self, name: str, seconds: int) -> int:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(name)
-            pipe.expire(name, seconds)
+            pipe.expire(name, WINDOW_SECONDS + 1)
             count, _ = await pipe.execute()
-        return int(count)
+        if int(count) > limit:
+            raise _too_many_per_minute(limit, now)
 
 
 def _too_many_per_minute(limit: int, now: float) -> RateLimitError:

@@ -41,7 +41,7 @@ from voxgate.gateway.transcription import TranscriptionJob
 from voxgate.gateway.validation import UnifiedRequest, validate
 from voxgate.metrics import Metrics
 from voxgate.providers.registry import ProviderRegistry
-from voxgate.routing.breaker import Breaker
+from voxgate.routing.breaker import Breaker, calling_tenant
 from voxgate.routing.failover import AttemptsFailed, RetryPolicy, Success, first_success
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.settings import Settings
@@ -223,6 +223,8 @@ class AudioGateway:
 
     @asynccontextmanager
     async def _admitted(self, charge: Charge) -> AsyncIterator[None]:
+        # Whose failures the breaker counts.
+        calling_tenant.set(charge.trace.principal.workspace_id)
         try:
             async with self._limits.admitted(charge.trace.principal):
                 yield

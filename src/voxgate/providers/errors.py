@@ -1,8 +1,33 @@
 """What an upstream call can fail with, and whether another route or key may succeed."""
 
+import re
+
 # Statuses that say "not now" rather than "not this request": another key or route may work.
 # 413 too: one provider's size limit (OpenAI's 25 MB upload) is not another's (the local engine).
 RETRIABLE_STATUSES = frozenset({408, 409, 413, 429, 500, 502, 503, 504})
+
+# What a provider's error text may say of the operator's credential, which its client must not
+# read: OpenAI's 401 names the key's first and last characters ("Incorrect API key provided:
+# sk-proj-****abcd", and any other key whole or masked); Google's keys start AIza; a masked key
+# is a run of asterisks; Azure's are 32 hex digits; any text may quote an Authorization header.
+KEY_LIKE = re.compile(
+    r"""
+    \b(?:sk|pk|rk|sess)-[A-Za-z0-9_\-*]{4,}     # OpenAI (and Anthropic-style) keys
+    | \bAIza[A-Za-z0-9_\-]{10,}                   # Google API keys
+    | [^\s*]*\*{4,}[^\s*.,;]*                      # any masked secret
+    | \b[0-9a-fA-F]{32,}\b                         # Azure keys, and other hex secrets
+    | (?i:\bbearer\s+)[^\s,;]+                     # a quoted Authorization header
+    | (?i:(?<=key\ provided:\ ))[^\s,;]+?(?=\.?(?:\s|$))  # whatever key OpenAI names
+    """,
+    re.VERBOSE,
+)
+REDACTED = "[redacted]"
+
+
+def without_keys(text: str) -> str:
+    """`text` with anything that looks like a credential replaced: the rest of a provider's
+    message still reaches the client (transparency), the key's characters never do."""
+    return KEY_LIKE.sub(REDACTED, text)
 
 
 class UpstreamError(Exception):
@@ -18,6 +43,9 @@ class UpstreamError(Exception):
         retry_after_seconds: float | None = None,
         retriable: bool | None = None,
     ) -> None:
+        # Filtered here, where every provider's text enters: client errors, usage records and
+        # logs all read it from this object.
+        message = without_keys(message)
         super().__init__(f"{provider}: {message}")
         self.provider = provider
         self.message = message

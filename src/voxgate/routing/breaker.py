@@ -1,11 +1,33 @@
-"""Circuit breakers: a route that keeps failing cools down, then one probe may try it again."""
+"""Circuit breakers: a route that keeps failing cools down, then one probe may try it again.
+
+A failure is counted twice: for the workspace whose request failed, and for the route.
+
+- A workspace's own failures in a row (`threshold`) close the route to that workspace alone.
+  Its requests may be what the provider fails on (a body that makes it answer 500), and one
+  tenant's requests must not close a model to every other tenant: three 500s once did.
+- The route closes to everyone only when its failures in a row (`threshold`) came from at
+  least `tenants` workspaces: an upstream fault, not one tenant's requests. With one
+  workspace (a single-tenant install) its own breaker does the same job.
+
+Any success on the route clears the route's count (the provider works) and the succeeding
+workspace's own; another workspace's count stands until it succeeds or cools down.
+
+The workspace is the one the request runs for, set by the pipeline when it admits a request
+(`calling_tenant`); calls outside a request count as one workspace of their own.
+"""
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from redis.asyncio import Redis
+
+# Set for each request's task (and inherited by the tasks it starts), never reset: a request's
+# task ends with it.
+calling_tenant: ContextVar[str] = ContextVar("calling_tenant", default="")
+DEFAULT_TENANTS = 3
 
 
 class Breaker(Protocol):
@@ -19,6 +41,7 @@ class Breaker(Protocol):
 @dataclass
 class _State:
     failures: int = 0
+    tenants: set[str] = field(default_factory=set)
     open_until: float = 0.0
 
 
@@ -28,16 +51,38 @@ class MemoryBreaker:
         *,
         threshold: int,
         cooldown_seconds: float,
+        tenants: int = DEFAULT_TENANTS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._threshold = threshold
         self._cooldown = cooldown_seconds
+        self._tenants = tenants
         self._clock = clock
         self._routes: dict[str, _State] = {}
+        self._tenant_routes: dict[tuple[str, str], _State] = {}
 
     async def allows(self, route: str) -> bool:
-        state = self._routes.get(route)
-        if state is None or state.failures < self._threshold:
+        # The workspace's own breaker first: a probe it refuses does not spend the route's.
+        own = self._tenant_routes.get((route, calling_tenant.get()))
+        return self._admits(own, 1) and self._admits(self._routes.get(route), self._tenants)
+
+    async def failed(self, route: str) -> None:
+        tenant = calling_tenant.get()
+        for state, needed in (
+            (self._tenant_routes.setdefault((route, tenant), _State()), 1),
+            (self._routes.setdefault(route, _State()), self._tenants),
+        ):
+            state.failures += 1
+            state.tenants.add(tenant)
+            if self._tripped(state, needed):
+                state.open_until = self._clock() + self._cooldown
+
+    async def succeeded(self, route: str) -> None:
+        self._routes.pop(route, None)
+        self._tenant_routes.pop((route, calling_tenant.get()), None)
+
+    def _admits(self, state: _State | None, needed: int) -> bool:
+        if state is None or not self._tripped(state, needed):
             return True
         if self._clock() < state.open_until:
             return False
@@ -45,43 +90,66 @@ class MemoryBreaker:
         state.open_until = self._clock() + self._cooldown
         return True
 
-    async def failed(self, route: str) -> None:
-        state = self._routes.setdefault(route, _State())
-        state.failures += 1
-        if state.failures >= self._threshold:
-            state.open_until = self._clock() + self._cooldown
-
-    async def succeeded(self, route: str) -> None:
-        self._routes.pop(route, None)
+    def _tripped(self, state: _State, needed: int) -> bool:
+        return state.failures >= self._threshold and len(state.tenants) >= needed
 
 
 class RedisBreaker:
-    """The same breaker shared by every process: failures counted, and a cooling key, in Redis."""
+    """The same breaker shared by every process: for each scope (the route, and the route for
+    one workspace) its failures, the workspaces they came from and a cooling key, in Redis."""
 
-    def __init__(self, redis: Redis, *, threshold: int, cooldown_seconds: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        threshold: int,
+        cooldown_seconds: float,
+        tenants: int = DEFAULT_TENANTS,
+    ) -> None:
         self._redis = redis
         self._threshold = threshold
         self._cooldown_ms = max(1, int(cooldown_seconds * 1000))
+        self._tenants = tenants
 
     async def allows(self, route: str) -> bool:
-        failures = int(await self._redis.get(f"voxgate:breaker:failures:{route}") or 0)
-        if failures < self._threshold:
-            return True
-        # SET NX: only one process wins the probe of a cooled-down route.
-        return bool(
-            await self._redis.set(
-                f"voxgate:breaker:cooling:{route}", 1, nx=True, px=self._cooldown_ms
-            )
-        )
+        own = _tenant_scope(route, calling_tenant.get())
+        return await self._admits(own, 1) and await self._admits(route, self._tenants)
 
     async def failed(self, route: str) -> None:
+        tenant = calling_tenant.get()
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(f"voxgate:breaker:failures:{route}")
-            pipe.pexpire(f"voxgate:breaker:failures:{route}", self._cooldown_ms * 10)
-            pipe.set(f"voxgate:breaker:cooling:{route}", 1, px=self._cooldown_ms)
+            for scope in (route, _tenant_scope(route, tenant)):
+                # Counts fade after ten cooldowns without a failure.
+                pipe.incr(f"voxgate:breaker:failures:{scope}")
+                pipe.pexpire(f"voxgate:breaker:failures:{scope}", self._cooldown_ms * 10)
+                pipe.sadd(f"voxgate:breaker:tenants:{scope}", tenant)
+                pipe.pexpire(f"voxgate:breaker:tenants:{scope}", self._cooldown_ms * 10)
+                pipe.set(f"voxgate:breaker:cooling:{scope}", 1, px=self._cooldown_ms)
             await pipe.execute()
 
     async def succeeded(self, route: str) -> None:
         await self._redis.delete(
-            f"voxgate:breaker:failures:{route}", f"voxgate:breaker:cooling:{route}"
+            *(
+                f"voxgate:breaker:{part}:{scope}"
+                for scope in (route, _tenant_scope(route, calling_tenant.get()))
+                for part in ("failures", "tenants", "cooling")
+            )
         )
+
+    async def _admits(self, scope: str, needed: int) -> bool:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(f"voxgate:breaker:failures:{scope}")
+            pipe.scard(f"voxgate:breaker:tenants:{scope}")
+            failures, tenants = await pipe.execute()
+        if int(failures or 0) < self._threshold or int(tenants) < needed:
+            return True
+        # SET NX: only one process wins the probe of a cooled-down route.
+        return bool(
+            await self._redis.set(
+                f"voxgate:breaker:cooling:{scope}", 1, nx=True, px=self._cooldown_ms
+            )
+        )
+
+
+def _tenant_scope(route: str, tenant: str) -> str:
+    return f"{route}@workspace:{tenant}"

@@ -23,6 +23,9 @@ class Fault(BaseModel):
         description="An HTTP status as text, or timeout, reset, cut, malformed, paced, unstreamed."
     )
     retry_after_seconds: float | None = None
+    message: str | None = Field(
+        default=None, description="An HTTP status's error text, as the provider words it."
+    )
     latency_ms: int = 0
     first_chunk_ms: int = Field(default=0, ge=0, description="paced: before the first chunk.")
     chunk_interval_ms: int = Field(default=0, ge=0, description="paced: between chunks.")

@@ -119,7 +119,8 @@ def _fault_status(fault: Fault, shape: ErrorShape) -> Response:
     if fault.retry_after_seconds is not None:
         headers["retry-after"] = f"{fault.retry_after_seconds:g}"
         headers["retry-after-ms"] = str(int(fault.retry_after_seconds * 1000))
-    return json_response(shape(status, f"Simulated fault {status}.", None), status, headers)
+    message = fault.message or f"Simulated fault {status}."
+    return json_response(shape(status, message, None), status, headers)
 
 
 class CutStream(Response):

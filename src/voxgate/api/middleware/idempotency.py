@@ -54,21 +54,23 @@ class IdempotencyMiddleware:
         if key is None:
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
-        if body is None:
-            return  # the client left while sending
         inner = {**scope, "headers": [h for h in scope["headers"] if h[0] != HEADER]}
-        replay = _replaying(body, receive)
         services: Services = scope["app"].state.services
+        # The caller is known before a byte of the body is kept: a stranger's body is never
+        # buffered here (the route refuses it unread).
         try:
             check_key(key)
             principal = await authenticate(Request(scope), services)
         except AuthenticationError:
-            await self.app(inner, replay, send)  # the route answers 401 as for any request
+            await self.app(inner, receive, send)  # the route answers 401 as for any request
             return
         except GatewayError as error:
             await error_response(error)(scope, receive, send)
             return
+        body = await _read_body(receive)
+        if body is None:
+            return  # the client left while sending
+        replay = _replaying(body, receive)
         once = _Once(services.idempotency, principal.workspace_id, key, scope, send)
         await once.run(_fingerprint(scope, body), lambda: self.app(inner, replay, once.recording))
 
