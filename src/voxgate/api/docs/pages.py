@@ -110,6 +110,9 @@ async def model_page(request: Request) -> Response:
 
 def _translated(body: dict[str, Any], language: Language) -> dict[str, Any]:
     texts = language.catalog.models.get(body["id"])
+    translated = bool(texts and texts.description)
     if texts and texts.description:
         body["description"] = texts.description
+    # A translation reads in the page's direction; the English it falls back to, left to right.
+    body["description_dir"] = language.messages["dir"] if translated else "ltr"
     return body
