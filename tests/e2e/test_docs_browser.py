@@ -104,11 +104,20 @@ def test_a_phone_wide_page_does_not_scroll_sideways(
             "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
         )
         assert widths[0] <= widths[1] == PHONE_WIDTH
-        # The wide tables scroll inside their own box instead.
         boxes = phone.eval_on_selector_all(
             ".scroll", "boxes => boxes.map(b => [b.scrollWidth, b.clientWidth])"
         )
-        assert boxes and any(inner > outer for inner, outer in boxes)
+        if path == "/docs/models":
+            # The model list scrolls inside its own box.
+            assert boxes and any(inner > outer for inner, outer in boxes)
+        else:
+            # A reference table stacks its rows, each value under its column's name: nothing
+            # hides past the edge of the screen.
+            stacked = phone.eval_on_selector_all(
+                "table.stack td", "cells => cells.map(c => getComputedStyle(c).display)"
+            )
+            assert stacked and set(stacked) <= {"block", "inline-block"}
+            assert boxes and all(inner <= outer for inner, outer in boxes)
         name = path.strip("/").replace("/", "-")
         ARTIFACTS.mkdir(exist_ok=True)
         phone.screenshot(path=str(ARTIFACTS / f"{name}-{language}-390.png"), full_page=True)
@@ -126,3 +135,51 @@ def test_the_model_table_searches_and_filters(gateway: RunningGateway, page: "Pa
     page.select_option("#task", "tts")
     shown = page.eval_on_selector_all("#models tbody tr", visible)
     assert "local-tts" in shown and "local-whisper-base" not in shown
+
+
+# The horizontal centres of a text's characters (spaces left out) where the page shows it,
+# inside the first element `selector` finds whose text contains it.
+GLYPH_CENTRES = """([selector, text]) => {
+  for (const element of document.querySelectorAll(selector)) {
+    const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const start = node.data.indexOf(text);
+      if (start < 0) continue;
+      const centres = [];
+      for (let i = 0; i < text.length; i++) {
+        if (text[i] === " ") continue;
+        const range = document.createRange();
+        range.setStart(node, start + i);
+        range.setEnd(node, start + i + 1);
+        const box = range.getBoundingClientRect();
+        centres.push(box.left + box.width / 2);
+      }
+      return centres;
+    }
+  }
+  return null;
+}"""
+
+
+@pytest.mark.parametrize(
+    ("model_id", "selector", "text"),
+    [
+        # A negative number keeps its minus before it, not after it.
+        ("gpt-audio", "tr[data-parameter='frequency_penalty']", "-2.0"),
+        ("gpt-audio", "tr[data-parameter='logit_bias']", "-100"),
+        # A range reads from its lower bound, and a JSON value as it is written.
+        ("gpt-audio-1.5", "tr[data-field='speed']", "0.25–4"),
+        ("gpt-audio", "tr[data-parameter='response_format']", '{"type": "text"}'),
+        # A header, and an id in brackets, inside an Arabic sentence.
+        ("gpt-audio-1.5", "#checklist li", "Authorization: Bearer <"),
+        ("gpt-audio-1.5", "tr[data-key='client_secret']", "ek_…"),
+        ("gpt-audio-1.5", "tr[data-field='response_format']", "pcm16, g711_ulaw, g711_alaw"),
+    ],
+)
+def test_arabic_pages_keep_left_to_right_runs_in_order(
+    gateway: RunningGateway, page: "Page", model_id: str, selector: str, text: str
+) -> None:
+    page.goto(f"{gateway.base_url}/ar/docs/models/{model_id}")
+    centres = page.evaluate(GLYPH_CENTRES, [selector, text])
+    assert centres, f"{text!r} is not in {selector}"
+    assert centres == sorted(centres), f"{text!r} is shown out of order: {centres}"

@@ -5,6 +5,7 @@
 import re
 from types import MappingProxyType
 
+from voxgate.api.docs.locales import CODE_SPAN
 from voxgate.api.docs.view import Accepted, PageView, Sample
 
 # Markdown reads <…> as inline HTML or an autolink; a backslash keeps the brackets as text.
@@ -15,15 +16,16 @@ LTR_ISOLATE, POP_ISOLATE = "\u2066", "\u2069"
 
 
 def page_markdown(page: PageView) -> str:
-    t = {key: _prose(value) for key, value in page.t.items()}
+    rtl = page.t["dir"] == "rtl"
+    t = {key: _prose(value, rtl) for key, value in page.t.items()}
     blocks = [
         f"# {page.name} (`{page.id}`)",
         f"{t['developer_docs']} · {t['model_reference']}",
-        _prose(page.summary.text),
+        _prose(page.summary.text, rtl),
         f"## {t['category_title']}\n\n{t['category_intro']} `POST {page.endpoint}`",
         f"## {t['card_title']}\n\n" + _list(_card(page, t)),
         f"### {t['pricing']}\n\n" + _list(_prices(page, t)) + f"\n\n{t['hold_note']}",
-        f"## {t['integration_eyebrow']} — {_prose(page.integration_title)}\n\n"
+        f"## {t['integration_eyebrow']} — {_prose(page.integration_title, rtl)}\n\n"
         f"{t['integration_intro']}\n\n`POST {page.endpoint}`\n\n" + _list(_connection(page, t)),
         f"### {t['routes_title']}\n\n"
         + "\n".join(
@@ -39,7 +41,7 @@ def page_markdown(page: PageView) -> str:
     if page.aliases:
         blocks.append(
             f"### {t['aliases_title']}\n\n{t['aliases_intro']}\n\n"
-            + _list([f"`{alias}`: {_prose(reason.text)}" for alias, reason in page.aliases])
+            + _list([f"`{alias}`: {_prose(reason.text, rtl)}" for alias, reason in page.aliases])
         )
     blocks += [
         f"## {t['schema_eyebrow']} — {t['schema_title']}\n\n{t['schema_intro']}\n\n"
@@ -60,7 +62,7 @@ def page_markdown(page: PageView) -> str:
                     f.type,
                     f.required,
                     _accepted(f.accepted, page),
-                    _prose(f.description.text),
+                    _prose(f.description.text, rtl),
                 ]
                 for f in page.fields
             ],
@@ -79,20 +81,28 @@ def page_markdown(page: PageView) -> str:
             + _table(
                 [t["field_name"], t["field_type"], t["field_description"]],
                 [
-                    [f"`{p.name}`", p.type, _prose(p.description.text)]
+                    [f"`{p.name}`", p.type, _prose(p.description.text, rtl)]
                     for p in page.chat_parameters
                 ],
             )
         )
     blocks.append(
         f"## {t['checklist_eyebrow']} — {t['checklist_title']}\n\n"
-        + _list([_prose(point) for point in page.checklist])
+        + _list([_prose(point, rtl) for point in page.checklist])
     )
     return "\n\n".join(blocks) + "\n"
 
 
-def _prose(text: str) -> str:
-    return _ANGLE.sub(r"\\\1", text)
+def _prose(text: str, rtl: bool) -> str:
+    """Markdown-escaped text; its `code` spans stay as they are (a backslash would show in
+    them), isolated left to right on a right-to-left page."""
+    parts = CODE_SPAN.split(text)
+    return "".join(
+        (f"{LTR_ISOLATE}`{part}`{POP_ISOLATE}" if rtl else f"`{part}`")
+        if index % 2
+        else _ANGLE.sub(r"\\\1", part)
+        for index, part in enumerate(parts)
+    )
 
 
 def _ltr(text: str, page: PageView) -> str:
@@ -102,8 +112,9 @@ def _ltr(text: str, page: PageView) -> str:
 def _accepted(lines: tuple[Accepted, ...], page: PageView) -> str:
     shown = []
     for line in lines:
-        text = _ltr(line.text, page) if line.literal else _prose(line.text)
-        shown.append(f"{_prose(line.label)}: {text}" if line.label else text)
+        rtl = page.t["dir"] == "rtl"
+        text = _ltr(line.text, page) if line.literal else _prose(line.text, rtl)
+        shown.append(f"{_prose(line.label, rtl)}: {text}" if line.label else text)
     return "; ".join(shown)
 
 
