@@ -137,7 +137,7 @@ def test_the_model_table_searches_and_filters(gateway: RunningGateway, page: "Pa
     assert "local-tts" in shown and "local-whisper-base" not in shown
 
 
-# The horizontal centres of a text's characters (spaces left out) where the page shows it,
+# Where each character of a text (spaces left out) is shown, as [line top, horizontal centre],
 # inside the first element `selector` finds whose text contains it.
 GLYPH_CENTRES = """([selector, text]) => {
   for (const element of document.querySelectorAll(selector)) {
@@ -152,7 +152,7 @@ GLYPH_CENTRES = """([selector, text]) => {
         range.setStart(node, start + i);
         range.setEnd(node, start + i + 1);
         const box = range.getBoundingClientRect();
-        centres.push(box.left + box.width / 2);
+        centres.push([Math.round(box.top), box.left + box.width / 2]);
       }
       return centres;
     }
@@ -176,10 +176,35 @@ GLYPH_CENTRES = """([selector, text]) => {
         ("gpt-audio-1.5", "tr[data-field='response_format']", "pcm16, g711_ulaw, g711_alaw"),
     ],
 )
+@pytest.mark.parametrize("width", [PHONE_WIDTH, 1280])
 def test_arabic_pages_keep_left_to_right_runs_in_order(
-    gateway: RunningGateway, page: "Page", model_id: str, selector: str, text: str
+    gateway: RunningGateway,
+    browser: "Browser",
+    model_id: str,
+    selector: str,
+    text: str,
+    width: int,
 ) -> None:
-    page.goto(f"{gateway.base_url}/ar/docs/models/{model_id}")
-    centres = page.evaluate(GLYPH_CENTRES, [selector, text])
-    assert centres, f"{text!r} is not in {selector}"
-    assert centres == sorted(centres), f"{text!r} is shown out of order: {centres}"
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{gateway.base_url}/ar/docs/models/{model_id}")
+        glyphs = page.evaluate(GLYPH_CENTRES, [selector, text])
+    finally:
+        context.close()
+    assert glyphs, f"{text!r} is not in {selector}"
+    # Read left to right: line by line from the top, each line from the left.
+    assert glyphs == sorted(glyphs), f"{text!r} is shown out of order: {glyphs}"
+
+
+def test_an_arabic_cell_that_begins_with_a_latin_word_still_reads_right_to_left(
+    gateway: RunningGateway, page: "Page"
+) -> None:
+    # tool_choice's Arabic note: "none أو auto أو required أو الدالة … يستدعيها النموذج."
+    page.goto(f"{gateway.base_url}/ar/docs/models/gpt-audio")
+    selector = "tr[data-parameter='tool_choice']"
+    first = page.evaluate(GLYPH_CENTRES, [selector, "none"])
+    last = page.evaluate(GLYPH_CENTRES, [selector, "النموذج"])
+    assert first and last
+    # The sentence starts at the right: its first word is right of its last one on one line.
+    assert first[0][0] == last[0][0] and first[0][1] > last[0][1]
