@@ -2,6 +2,7 @@
 output cap (as `max_output_tokens` is added to the chat rows) in English and Arabic."""
 
 import re
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,8 @@ from voxgate.settings import Settings
 CATALOG = load_catalog(Settings().catalog_dir)
 LANGUAGES = load_languages(CATALOG)
 DESCRIPTION = "The most output tokens one answer may take, up to the model's 16,384."
+# Typed loosely: the name may be new to this build's list of field names.
+CAP_NAME: Any = "max_output_tokens"
 
 
 def with_output_cap() -> ModelRow:
@@ -23,7 +26,7 @@ def with_output_cap() -> ModelRow:
     assert row is not None
     # Built without validation: the field's name may be new to this build's schema.
     cap = FieldSpec.model_construct(
-        name="max_output_tokens",
+        name=CAP_NAME,
         type="integer",
         required=False,
         accepted=None,

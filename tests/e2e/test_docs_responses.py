@@ -40,9 +40,7 @@ def documented(gateway: RunningGateway, model_id: str, task: str) -> dict[str, A
     sample = re.search(
         rf'<code id="response-{task}" class="response-sample">(.*?)</code>', page, re.S
     )
-    heading = re.search(
-        rf'<code dir="ltr">task: {task}</code> · <code dir="ltr">object: ([\w.]+)<', page
-    )
+    heading = re.search(rf">task: {task}</code> · <code[^>]*>object: ([\w.]+)<", page)
     assert data and usage and sample and heading, f"{model_id} documents no {task} answer"
     return {
         "object": heading.group(1),
@@ -76,7 +74,8 @@ def speech_clip(gateway: RunningGateway, key: str) -> str:
             },
         )
     assert spoken.status_code == 200, spoken.text
-    return "data:audio/wav;base64," + spoken.json()["data"]["audio_base64"]
+    audio: str = spoken.json()["data"]["audio_base64"]
+    return "data:audio/wav;base64," + audio
 
 
 CALLS = [
