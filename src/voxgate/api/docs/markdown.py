@@ -12,7 +12,7 @@ from voxgate.api.docs.view import Accepted, PageView, Sample
 _ANGLE = re.compile(r"([<>])")
 # Unicode's directional isolates: left-to-right text inside a right-to-left line keeps its own
 # order (a range, a list of ids), as <bdi dir="ltr"> does on the HTML page.
-LTR_ISOLATE, POP_ISOLATE = "\u2066", "\u2069"
+LTR_ISOLATE, FIRST_STRONG_ISOLATE, POP_ISOLATE = "\u2066", "\u2068", "\u2069"
 
 
 def page_markdown(page: PageView) -> str:
@@ -25,8 +25,10 @@ def page_markdown(page: PageView) -> str:
         f"## {t['category_title']}\n\n{t['category_intro']} `POST {page.endpoint}`",
         f"## {t['card_title']}\n\n" + _list(_card(page, t)),
         f"### {t['pricing']}\n\n" + _list(_prices(page, t)) + f"\n\n{t['hold_note']}",
-        f"## {t['integration_eyebrow']} — {_prose(page.integration_title, rtl)}\n\n"
-        f"{t['integration_intro']}\n\n`POST {page.endpoint}`\n\n" + _list(_connection(page, t)),
+        f"## {t['integration_eyebrow']} — "
+        + t["integration_title"].replace("{model}", _isolated(_prose(page.name, rtl), rtl))
+        + f"\n\n{t['integration_intro']}\n\n`POST {page.endpoint}`\n\n"
+        + _list(_connection(page, t)),
         f"### {t['routes_title']}\n\n"
         + "\n".join(
             f"{number}. {route.provider} · `{route.upstream_model}`"
@@ -103,6 +105,11 @@ def _prose(text: str, rtl: bool) -> str:
         else _ANGLE.sub(r"\\\1", part)
         for index, part in enumerate(parts)
     )
+
+
+def _isolated(name: str, rtl: bool) -> str:
+    """A name, whichever way it reads, kept whole inside a right-to-left heading."""
+    return f"{FIRST_STRONG_ISOLATE}{name}{POP_ISOLATE}" if rtl else name
 
 
 def _ltr(text: str, page: PageView) -> str:

@@ -121,10 +121,6 @@ class PageView:
     chat_parameters: tuple[ParameterRow, ...]
     checklist: tuple[str, ...]
 
-    @property
-    def integration_title(self) -> str:
-        return self.t["integration_title"].replace("{model}", self.name)
-
 
 def page_view(
     row: ModelRow,
