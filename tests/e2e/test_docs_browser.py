@@ -104,11 +104,23 @@ def test_a_phone_wide_page_does_not_scroll_sideways(
             "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
         )
         assert widths[0] <= widths[1] == PHONE_WIDTH
-        # The wide tables scroll inside their own box instead.
         boxes = phone.eval_on_selector_all(
             ".scroll", "boxes => boxes.map(b => [b.scrollWidth, b.clientWidth])"
         )
-        assert boxes and any(inner > outer for inner, outer in boxes)
+        # A wide table stacks its rows, each value under its column's name: nothing hides
+        # past the edge of the screen.
+        stacked = phone.eval_on_selector_all(
+            "table.stack td", "cells => cells.map(c => getComputedStyle(c).display)"
+        )
+        assert stacked and set(stacked) <= {"block", "inline-block"}
+        assert boxes and all(inner <= outer for inner, outer in boxes)
+        if path == "/docs/models":
+            # Stacked rows still hide when the search leaves them out.
+            phone.fill("#search", "whisper")
+            heights = phone.eval_on_selector_all(
+                "#models tbody tr", "rows => rows.map(r => [r.dataset.id, r.offsetHeight])"
+            )
+            assert all((height > 0) == ("whisper" in model) for model, height in heights)
         name = path.strip("/").replace("/", "-")
         ARTIFACTS.mkdir(exist_ok=True)
         phone.screenshot(path=str(ARTIFACTS / f"{name}-{language}-390.png"), full_page=True)
@@ -126,3 +138,76 @@ def test_the_model_table_searches_and_filters(gateway: RunningGateway, page: "Pa
     page.select_option("#task", "tts")
     shown = page.eval_on_selector_all("#models tbody tr", visible)
     assert "local-tts" in shown and "local-whisper-base" not in shown
+
+
+# Where each character of a text (spaces left out) is shown, as [line top, horizontal centre],
+# inside the first element `selector` finds whose text contains it.
+GLYPH_CENTRES = """([selector, text]) => {
+  for (const element of document.querySelectorAll(selector)) {
+    const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const start = node.data.indexOf(text);
+      if (start < 0) continue;
+      const centres = [];
+      for (let i = 0; i < text.length; i++) {
+        if (text[i] === " ") continue;
+        const range = document.createRange();
+        range.setStart(node, start + i);
+        range.setEnd(node, start + i + 1);
+        const box = range.getBoundingClientRect();
+        centres.push([Math.round(box.top), box.left + box.width / 2]);
+      }
+      return centres;
+    }
+  }
+  return null;
+}"""
+
+
+@pytest.mark.parametrize(
+    ("model_id", "selector", "text"),
+    [
+        # A negative number keeps its minus before it, not after it.
+        ("gpt-audio", "tr[data-parameter='frequency_penalty']", "-2.0"),
+        ("gpt-audio", "tr[data-parameter='logit_bias']", "-100"),
+        # A range reads from its lower bound, and a JSON value as it is written.
+        ("gpt-audio-1.5", "tr[data-field='speed']", "0.25–4"),
+        ("gpt-audio", "tr[data-parameter='response_format']", '{"type": "text"}'),
+        # A header, and an id in brackets, inside an Arabic sentence.
+        ("gpt-audio-1.5", "#checklist li", "Authorization: Bearer <"),
+        ("gpt-audio-1.5", "tr[data-key='client_secret']", "ek_…"),
+        ("gpt-audio-1.5", "tr[data-field='response_format']", "pcm16, g711_ulaw, g711_alaw"),
+    ],
+)
+@pytest.mark.parametrize("width", [PHONE_WIDTH, 1280])
+def test_arabic_pages_keep_left_to_right_runs_in_order(
+    gateway: RunningGateway,
+    browser: "Browser",
+    model_id: str,
+    selector: str,
+    text: str,
+    width: int,
+) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{gateway.base_url}/ar/docs/models/{model_id}")
+        glyphs = page.evaluate(GLYPH_CENTRES, [selector, text])
+    finally:
+        context.close()
+    assert glyphs, f"{text!r} is not in {selector}"
+    # Read left to right: line by line from the top, each line from the left.
+    assert glyphs == sorted(glyphs), f"{text!r} is shown out of order: {glyphs}"
+
+
+def test_an_arabic_cell_that_begins_with_a_latin_word_still_reads_right_to_left(
+    gateway: RunningGateway, page: "Page"
+) -> None:
+    # tool_choice's Arabic note: "none أو auto أو required أو الدالة … يستدعيها النموذج."
+    page.goto(f"{gateway.base_url}/ar/docs/models/gpt-audio")
+    selector = "tr[data-parameter='tool_choice']"
+    first = page.evaluate(GLYPH_CENTRES, [selector, "none"])
+    last = page.evaluate(GLYPH_CENTRES, [selector, "النموذج"])
+    assert first and last
+    # The sentence starts at the right: its first word is right of its last one on one line.
+    assert first[0][0] == last[0][0] and first[0][1] > last[0][1]

@@ -45,6 +45,8 @@ class FieldTable(HTMLParser):
             self.rows.append([])
         elif tag == "td" and self._in_row:
             self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append("\n")
         elif tag == "h2":
             self._in_h2 = True
             self.headings.append("")
@@ -100,11 +102,19 @@ CHAT_PARAMETERS = [
 ]
 
 
+def bound(value: float) -> str:
+    return f"{int(value):,}" if value == int(value) else f"{value:g}"
+
+
 def expected_accepted(row: ModelRow, spec: FieldSpec, t: dict[str, str]) -> str:
+    if spec.name == "response_format" and "realtime" in row.tasks:
+        realtime = f"{t['for_realtime']}: pcm16, g711_ulaw, g711_alaw"
+        others = [value for value in spec.accepted or () if not value.startswith("g711")]
+        return f"{t['for_other_tasks']}: {', '.join(others)}\n{realtime}"
     if spec.accepted:
         return ", ".join(spec.accepted)
-    if spec.minimum is not None:
-        return f"{spec.minimum:g}–{spec.maximum:g}"
+    if spec.minimum is not None and spec.maximum is not None:
+        return f"{bound(spec.minimum)}–{bound(spec.maximum)}"
     if spec.name == "input" and "audio" in row.modalities.input:
         # Audio is limited by its decoded size and duration, not by the text limit.
         minutes = Settings().max_audio_seconds / 60
@@ -115,6 +125,10 @@ def expected_accepted(row: ModelRow, spec: FieldSpec, t: dict[str, str]) -> str:
         return f"{text}{t['list_separator']}{heard}"
     if spec.max_length is not None:
         return t["up_to_characters"].replace("{n}", f"{spec.max_length:,}")
+    if spec.minimum is not None:
+        return t["at_least"].replace("{n}", bound(spec.minimum))
+    if spec.maximum is not None:
+        return t["at_most"].replace("{n}", bound(spec.maximum))
     return t["any_value"]
 
 
@@ -136,7 +150,8 @@ def test_every_model_page_shows_its_catalog_fields(
         assert cells[1] == spec.type
         assert cells[2] == (t["yes"] if spec.required else t["no"])
         assert html.unescape(cells[3]) == expected_accepted(row, spec, t)
-        assert html.unescape(cells[4]) == translated.get(spec.name, spec.description)
+        shown_description = translated.get(spec.name, spec.description).replace("`", "")
+        assert html.unescape(cells[4]) == shown_description
     # The real limits are on the page: 32,000 characters of input, 4,096 of instructions.
     if model_id == "gpt-audio-1.5":
         accepted = {cells[0]: cells[3] for cells in shown}
@@ -218,11 +233,16 @@ def test_the_reference_page_has_every_section_in_order(
     assert sections["examples"]["intro"] == t["examples_intro"]
     assert sections["checklist"]["heading"] == t["checklist_title"]
     points = re.findall(r"<li>(.*?)</li>", page.split('data-outline="checklist"')[1])
-    assert [html.unescape(p) for p in points[:2]] == [t["checklist_auth"], t["checklist_gateway"]]
+    shown = [html.unescape(re.sub(r"<[^>]+>", "", point)) for point in points[:2]]
+    assert shown == [t["checklist_auth"].replace("`", ""), t["checklist_gateway"]]
     integration = sections["integration"]["text"]
-    for shown in ("azure-openai", "azure_openai_audio", "AZURE_OPENAI_API_KEY_SECONDARY"):
+    for shown in ("azure-openai", "azure_openai_audio"):
         assert shown in integration
-    routes = re.findall(r"<li>(\S+) · <code", page.split('id="routes"')[1].split("</ol>")[0])
+    # Azure's two keys fail over between them: the page says so, and names neither.
+    assert t["route_keys"].replace("{n}", "2") in integration
+    routes = re.findall(
+        r"<li><bdi>(\S+)</bdi> · <code", page.split('id="routes"')[1].split("</ol>")[0]
+    )
     assert routes == ["azure-openai", "openai"]
     for label in ("cURL", "JavaScript fetch", "Python requests", "PHP cURL", "C# HttpClient"):
         assert label in sections["examples"]["text"]
@@ -333,7 +353,12 @@ def test_the_markdown_route_is_what_the_copy_button_copies(
     for entity in ("&#34;", "&#39;", "&lt;", "&gt;", "&amp;", "&quot;"):
         assert entity not in text
     assert "<?php" in text and "=> true" in text and '"model": "gpt-audio"' in text
-    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    # A right-to-left page isolates the model's name in its heading (U+2068…U+2069).
+    headings = [
+        line.replace("\u2068", "").replace("\u2069", "")
+        for line in text.splitlines()
+        if line.startswith("## ")
+    ]
     t = LANGUAGES[language]
     assert headings == [
         f"## {t['category_title']}",

@@ -1,6 +1,7 @@
 """The docs pages' texts: interface strings and catalog translations per language, checked at
 start-up so that a bad file stops the gateway with its name and key, not a TypeError later."""
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ DOCS_DIR = Path(__file__).parent
 LOCALES_DIR = DOCS_DIR / "locales"
 CHAT_PARAMETERS_FILE = DOCS_DIR / "chat_parameters.yaml"
 DEFAULT_LANGUAGE = "en"
+# Texts mark code with backticks, as Markdown does; split on this, code is every odd part.
+CODE_SPAN = re.compile(r"`([^`]+)`")
 
 
 class LocaleError(ValueError):

@@ -4,12 +4,14 @@ with a locale file; the language comes from the path, then ?lang, then Accept-La
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from voxgate.api.catalog import model_body
 from voxgate.api.context import services_of
 from voxgate.api.docs.locales import (
+    CODE_SPAN,
     DEFAULT_LANGUAGE,
     DOCS_DIR,
     Language,
@@ -28,6 +30,16 @@ HERE = DOCS_DIR
 MARKDOWN_SUFFIX = ".md"
 
 
+def code_spans(text: str) -> Markup:
+    """The text HTML-escaped, its `code` set as <code dir="ltr">: an id, a header or a JSON
+    value keeps its own left-to-right order inside a right-to-left sentence."""
+    parts = CODE_SPAN.split(text)
+    return Markup("").join(
+        Markup('<code dir="ltr">%s</code>') % part if odd else escape(part)
+        for odd, part in ((index % 2 == 1, part) for index, part in enumerate(parts))
+    )
+
+
 class DocsPages:
     """Templates and texts, loaded and checked once at start-up."""
 
@@ -40,6 +52,7 @@ class DocsPages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self._environment.filters["code_spans"] = code_spans
 
     def render(self, template: str, language: Language, **context: Any) -> str:
         return self._environment.get_template(template).render(
@@ -110,6 +123,9 @@ async def model_page(request: Request) -> Response:
 
 def _translated(body: dict[str, Any], language: Language) -> dict[str, Any]:
     texts = language.catalog.models.get(body["id"])
+    translated = bool(texts and texts.description)
     if texts and texts.description:
         body["description"] = texts.description
+    # A translation reads in the page's direction; the English it falls back to, left to right.
+    body["description_dir"] = language.messages["dir"] if translated else "ltr"
     return body

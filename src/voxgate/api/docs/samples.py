@@ -1,4 +1,5 @@
-"""Copy-ready code for one model, in six languages, all made from the model's example payload."""
+"""Copy-ready code for one model, in six languages, all made from the model's example payload.
+The payload is pretty-printed in each, one field a line, indented to sit in its statement."""
 
 import json
 from collections.abc import Callable, Mapping
@@ -6,10 +7,11 @@ from types import MappingProxyType
 from typing import Any
 
 KEY_PLACEHOLDER = "YOUR_VOXGATE_KEY"
+INDENT = "  "
 
 
 def _curl(url: str, payload: dict[str, Any]) -> str:
-    quoted = _json(payload).replace("'", "'\\''")
+    quoted = _json(payload, INDENT).replace("'", "'\\''")
     return (
         f"curl -sS --fail-with-body {url} \\\n"
         f'  -H "Authorization: Bearer {KEY_PLACEHOLDER}" \\\n'
@@ -19,11 +21,14 @@ def _curl(url: str, payload: dict[str, Any]) -> str:
 
 
 def _javascript(url: str, payload: dict[str, Any]) -> str:
-    body = _json(payload)
+    body = _json(payload, INDENT)
     return (
         f'const response = await fetch("{url}", {{\n'
         '  method: "POST",\n'
-        f'  headers: {{ "Authorization": "Bearer {KEY_PLACEHOLDER}", "Content-Type": "application/json" }},\n'
+        "  headers: {\n"
+        f'    "Authorization": "Bearer {KEY_PLACEHOLDER}",\n'
+        '    "Content-Type": "application/json",\n'
+        "  },\n"
         f"  body: JSON.stringify({body}),\n"
         "});\n"
         "if (!response.ok) throw new Error(await response.text());\n"
@@ -32,7 +37,7 @@ def _javascript(url: str, payload: dict[str, Any]) -> str:
 
 
 def _python(url: str, payload: dict[str, Any]) -> str:
-    body = repr(payload)
+    body = _python_literal(payload, "    ")
     return (
         "import requests\n\n"
         "response = requests.post(\n"
@@ -47,14 +52,17 @@ def _python(url: str, payload: dict[str, Any]) -> str:
 
 
 def _php(url: str, payload: dict[str, Any]) -> str:
-    body = _json(payload).replace("\\", "\\\\").replace("'", "\\'")
+    body = _json(payload, "    ").replace("\\", "\\\\").replace("'", "\\'")
     return (
         "<?php\n"
         f'$ch = curl_init("{url}");\n'
         "curl_setopt_array($ch, [\n"
         "    CURLOPT_POST => true,\n"
         "    CURLOPT_RETURNTRANSFER => true,\n"
-        f'    CURLOPT_HTTPHEADER => ["Authorization: Bearer {KEY_PLACEHOLDER}", "Content-Type: application/json"],\n'
+        "    CURLOPT_HTTPHEADER => [\n"
+        f'        "Authorization: Bearer {KEY_PLACEHOLDER}",\n'
+        '        "Content-Type: application/json",\n'
+        "    ],\n"
         f"    CURLOPT_POSTFIELDS => '{body}',\n"
         "]);\n"
         "$body = curl_exec($ch);\n"
@@ -64,7 +72,7 @@ def _php(url: str, payload: dict[str, Any]) -> str:
 
 
 def _csharp(url: str, payload: dict[str, Any]) -> str:
-    escaped = _json(payload).replace('"', '""')
+    escaped = _json(payload, "").replace('"', '""')
     return (
         "using System.Net.Http;\nusing System.Text;\n\n"
         "using var client = new HttpClient();\n"
@@ -77,7 +85,7 @@ def _csharp(url: str, payload: dict[str, Any]) -> str:
 
 
 def _go(url: str, payload: dict[str, Any]) -> str:
-    body = _json(payload)
+    body = _json(payload, "\t")
     return (
         "package main\n\n"
         'import (\n\t"fmt"\n\t"io"\n\t"net/http"\n\t"strings"\n)\n\n'
@@ -96,8 +104,25 @@ def _go(url: str, payload: dict[str, Any]) -> str:
     )
 
 
-def _json(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False)
+def _json(payload: dict[str, Any], margin: str) -> str:
+    """Pretty JSON whose lines after the first start at `margin`, the statement's indent."""
+    pretty = json.dumps(payload, indent=2, ensure_ascii=False)
+    return pretty.replace("\n", "\n" + margin)
+
+
+def _python_literal(value: Any, margin: str) -> str:
+    """The payload as a Python literal laid out like the JSON (True, False and None where JSON
+    has true, false and null); a JSON string literal is a valid Python one."""
+    inner = margin + "    "
+    if isinstance(value, dict):
+        items = [f"{inner}{json.dumps(k)}: {_python_literal(v, inner)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + f"\n{margin}}}" if items else "{}"
+    if isinstance(value, list):
+        items = [f"{inner}{_python_literal(v, inner)}," for v in value]
+        return "[\n" + "\n".join(items) + f"\n{margin}]" if items else "[]"
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 LANGUAGES: Mapping[str, tuple[str, Callable[[str, dict[str, Any]], str]]] = MappingProxyType(

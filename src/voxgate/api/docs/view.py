@@ -4,16 +4,15 @@ rendered twice, as HTML and as Markdown, so the two never disagree."""
 import json
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any
 
 from voxgate.api.docs.locales import ChatParameter, Language
+from voxgate.api.docs.responses import TaskResponse, task_responses
 from voxgate.api.docs.samples import LANGUAGES, code_samples
-from voxgate.audio.formats import OUTPUT_FORMATS
 from voxgate.billing.pricing import Metered, hold_amount
 from voxgate.catalog.schema import FieldSpec, ModelRow
-from voxgate.gateway.pipeline import RESPONSE_OBJECTS
 from voxgate.money import MICRO, format_usd
-from voxgate.types import AudioFormat, MicroUSD
+from voxgate.types import MicroUSD
 
 PRICE_UNITS = MappingProxyType(
     {
@@ -42,20 +41,50 @@ class Price:
     amount: str
 
 
+# What a realtime session speaks, whatever formats the row's other tasks return.
+REALTIME_FORMATS = ("pcm16", "g711_ulaw", "g711_alaw")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """One line of a field's accepted values: literal values (ids, formats, a range) are set
+    left to right on every page; a sentence is in the page's language."""
+
+    text: str
+    literal: bool
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Text:
+    """A catalog text and its direction: a translation reads in the page's direction, the
+    English it falls back to left to right."""
+
+    text: str
+    dir: str
+
+
 @dataclass(frozen=True)
 class FieldRow:
     name: str
     type: str
     required: str
-    accepted: str
-    description: str
+    accepted: tuple[Accepted, ...]
+    description: Text
+
+
+@dataclass(frozen=True)
+class ParameterRow:
+    name: str
+    type: str
+    description: Text
 
 
 @dataclass(frozen=True)
 class RouteRow:
     provider: str
     upstream_model: str
-    keys: tuple[str, ...]
+    key_count: int
 
 
 @dataclass(frozen=True)
@@ -70,7 +99,7 @@ class PageView:
     t: dict[str, str]
     id: str
     name: str
-    summary: str
+    summary: Text
     modalities: str
     speaks: bool
     context_window: str | None
@@ -83,18 +112,15 @@ class PageView:
     provider: str
     endpoint_type: str
     routes: tuple[RouteRow, ...]
-    aliases: tuple[tuple[str, str], ...]
+    aliases: tuple[tuple[str, Text], ...]
     fields: tuple[FieldRow, ...]
     payload: str
     response: str
+    responses: tuple[TaskResponse, ...]
     samples: tuple[Sample, ...]
     chat_samples: tuple[Sample, ...]
-    chat_parameters: tuple[ChatParameter, ...]
+    chat_parameters: tuple[ParameterRow, ...]
     checklist: tuple[str, ...]
-
-    @property
-    def integration_title(self) -> str:
-        return self.t["integration_title"].replace("{model}", self.name)
 
 
 def page_view(
@@ -111,12 +137,14 @@ def page_view(
         for side in (row.modalities.input, row.modalities.output)
     ]
     chat = row.interface == "chat"
+    translated = language.catalog.chat_parameters
+    responses = task_responses(row, base_url)
     return PageView(
         t=t,
         id=row.id,
         name=row.name,
-        summary=(texts.description if texts else None) or row.description,
-        modalities=" → ".join(modalities),
+        summary=_text(texts.description if texts else None, row.description, t),
+        modalities=f" {t['flow_arrow']} ".join(modalities),
         speaks="audio" in row.modalities.output,
         context_window=_count(row.context_window),
         max_output_tokens=_count(row.max_output_tokens),
@@ -127,33 +155,32 @@ def page_view(
         endpoint=f"{base_url}/api/v1/audio",
         provider=row.provider,
         endpoint_type=row.endpoint_type,
+        # How many keys a route fails over between, never their names: those are the
+        # operator's environment, not the public's business.
         routes=tuple(
-            RouteRow(r.provider, r.upstream_model, tuple(c.api_key_env for c in r.credentials))
-            for r in row.routes
+            RouteRow(route.provider, route.upstream_model, len(route.credentials))
+            for route in row.routes
         ),
         aliases=tuple(
-            (alias.id, (texts.aliases.get(alias.id) if texts else None) or alias.reason)
+            (alias.id, _text(texts.aliases.get(alias.id) if texts else None, alias.reason, t))
             for alias in row.aliases
         ),
         fields=tuple(
-            _field_row(
-                spec, t, texts.fields if texts else {}, _hears(row, spec, audio), _reads_text(row)
-            )
+            _field_row(row, spec, t, texts.fields if texts else {}, _hears(row, spec, audio))
             for spec in row.fields
         ),
         payload=json.dumps(row.example, indent=2, ensure_ascii=False),
-        response=json.dumps(_response_shape(row), indent=2),
+        response=json.dumps(_response_shape(row, responses), indent=2, ensure_ascii=False),
+        responses=responses,
         samples=_samples(code_samples(f"{base_url}/api/v1/audio", row.example)),
         chat_samples=_samples(code_samples(f"{base_url}/v1/chat/completions", _chat(row)))
         if chat
         else (),
         chat_parameters=tuple(
-            parameter.model_copy(
-                update={
-                    "description": language.catalog.chat_parameters.get(
-                        parameter.name, parameter.description
-                    )
-                }
+            ParameterRow(
+                parameter.name,
+                parameter.type,
+                _text(translated.get(parameter.name), parameter.description, t),
             )
             for parameter in parameters
         )
@@ -205,39 +232,70 @@ def _typical_hold(row: ModelRow) -> str | None:
     return "$" + format_usd(hold_amount(row.pricing, worst))
 
 
+def _text(translation: str | None, english: str, t: dict[str, str]) -> Text:
+    return Text(translation, t["dir"]) if translation else Text(english, "ltr")
+
+
 def _hears(row: ModelRow, spec: FieldSpec, audio: AudioLimits) -> AudioLimits | None:
     """The audio limits of a row's input field, when the row takes audio there."""
     return audio if spec.name == "input" and "audio" in row.modalities.input else None
 
 
-def _reads_text(row: ModelRow) -> bool:
-    return "text" in row.modalities.input
-
-
 def _field_row(
+    row: ModelRow,
     spec: FieldSpec,
     t: dict[str, str],
     translated: dict[str, str],
     audio: AudioLimits | None,
-    reads_text: bool,
 ) -> FieldRow:
-    if spec.accepted:
-        accepted = ", ".join(spec.accepted)
-    elif spec.minimum is not None or spec.maximum is not None:
-        accepted = f"{spec.minimum:g}–{spec.maximum:g}"
-    elif audio is not None:
-        accepted = _audio_accepted(spec, t, audio, reads_text)
-    elif spec.max_length is not None:
-        accepted = t["up_to_characters"].replace("{n}", f"{spec.max_length:,}")
-    else:
-        accepted = t["any_value"]
     return FieldRow(
         name=spec.name,
         type=spec.type,
         required=t["yes"] if spec.required else t["no"],
-        accepted=accepted,
-        description=translated.get(spec.name, spec.description),
+        accepted=_accepted(row, spec, t, audio),
+        description=_text(translated.get(spec.name), spec.description, t),
     )
+
+
+def _accepted(
+    row: ModelRow, spec: FieldSpec, t: dict[str, str], audio: AudioLimits | None
+) -> tuple[Accepted, ...]:
+    if spec.name == "response_format" and "realtime" in row.tasks:
+        return _formats_with_realtime(row, spec, t)
+    if spec.accepted:
+        return (Accepted(", ".join(spec.accepted), literal=True),)
+    if spec.minimum is not None and spec.maximum is not None:
+        return (Accepted(f"{_number(spec.minimum)}–{_number(spec.maximum)}", literal=True),)
+    if audio is not None:
+        return (Accepted(_audio_accepted(spec, t, audio, _reads_text(row)), literal=False),)
+    if spec.max_length is not None:
+        limit = t["up_to_characters"].replace("{n}", f"{spec.max_length:,}")
+        return (Accepted(limit, literal=False),)
+    if spec.minimum is not None:
+        return (Accepted(t["at_least"].replace("{n}", _number(spec.minimum)), literal=False),)
+    if spec.maximum is not None:
+        return (Accepted(t["at_most"].replace("{n}", _number(spec.maximum)), literal=False),)
+    return (Accepted(t["any_value"], literal=False),)
+
+
+def _formats_with_realtime(
+    row: ModelRow, spec: FieldSpec, t: dict[str, str]
+) -> tuple[Accepted, ...]:
+    """A realtime session speaks only its own formats; the row's other tasks take the rest."""
+    realtime = Accepted(", ".join(REALTIME_FORMATS), literal=True, label=t["for_realtime"])
+    others = [value for value in spec.accepted or () if value not in REALTIME_FORMATS[1:]]
+    if not others or row.tasks == ("realtime",):
+        return (realtime,)
+    return (Accepted(", ".join(others), literal=True, label=t["for_other_tasks"]), realtime)
+
+
+def _number(value: float) -> str:
+    """A bound as people read it: 16,384 for a whole number, 0.25 otherwise."""
+    return f"{int(value):,}" if value == int(value) else f"{value:g}"
+
+
+def _reads_text(row: ModelRow) -> bool:
+    return "text" in row.modalities.input
 
 
 def _audio_accepted(
@@ -255,24 +313,14 @@ def _audio_accepted(
     return t["text_limit"].replace("{n}", f"{spec.max_length:,}") + t["list_separator"] + heard
 
 
-def _response_shape(row: ModelRow) -> dict[str, Any]:
-    objects = "|".join(RESPONSE_OBJECTS[task] for task in RESPONSE_OBJECTS if task in row.tasks)
-    speaks = "audio" in row.modalities.output
-    audio_format = cast(
-        AudioFormat, row.example.get("response_format") or row.default_format or "mp3"
-    )
-    data: dict[str, Any] = (
-        {
-            "content_type": OUTPUT_FORMATS[audio_format].content_type,
-            "audio_base64": "<base64-audio>",
-        }
-        if speaks
-        else {"text": "<transcript>", "language": "en", "duration": 6.0}
-    )
+def _response_shape(row: ModelRow, responses: tuple[TaskResponse, ...]) -> dict[str, Any]:
+    """Every object the row answers with, and the data and usage of its first task's answer;
+    each task's own answer follows on the page."""
+    first = responses[0].sample
     return {
-        "object": objects,
-        "data": data,
-        "usage": {"estimated_audio_minutes": "0.100000", "cost_usd": "0.000000"},
+        "object": "|".join(response.object for response in responses),
+        "data": first["data"],
+        "usage": first["usage"],
     }
 
 
