@@ -2,14 +2,17 @@
 (the template draws what is computed here; no script is needed to see a chart)."""
 
 import math
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+Label = Callable[[float], str]
+
 WIDTH, HEIGHT = 720, 220
-LEFT, RIGHT, TOP, BOTTOM = 64, 8, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 88, 8, 14, 30
+# The top of an axis is the least of these, times a power of ten, that the data fits under.
+NICE_STEPS = (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)
 PALETTE_SIZE = 8
 ERROR_STATUSES = frozenset({"failed", "rejected", "partial"})
 
@@ -111,15 +114,15 @@ def stacked_bars(
     days: Sequence[Day],
     legend: Sequence[str],
     values: Sequence[Sequence[float]],
-    label: Any,
+    label: Label,
     total: str,
 ) -> Chart:
     """Bars per day, stacked by series; values[d][s] is day d's amount of series s."""
-    top = max((sum(day) for day in values), default=0) or 1
+    top = nice_top(max((sum(day) for day in values), default=0))
     slot = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
     bars = []
     for index, (day, amounts) in enumerate(zip(days, values, strict=True)):
-        base = HEIGHT - BOTTOM
+        base = float(HEIGHT - BOTTOM)
         for series, amount in enumerate(amounts):
             if amount <= 0:
                 continue
@@ -144,11 +147,11 @@ def lines(
     days: Sequence[Day],
     legend: Sequence[str],
     values: Sequence[Sequence[float | None]],
-    label: Any,
+    label: Label,
     total: str,
 ) -> Chart:
     """One line per series across the days that have a value."""
-    top = max((v for day in values for v in day if v is not None), default=0) or 1
+    top = nice_top(max((v for day in values for v in day if v is not None), default=0))
     slot = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
     drawn = []
     for series, name_of_series in enumerate(legend):
@@ -170,7 +173,17 @@ def lines(
     )
 
 
-def _y_ticks(top: float, label: Any) -> tuple[Tick, ...]:
+def nice_top(largest: float) -> float:
+    """A round number at or above the largest value, so that the axis reads in round steps;
+    counts get an even top, so that the middle tick is a whole number too."""
+    if largest <= 0:
+        return 2
+    scale = 10.0 ** math.floor(math.log10(largest))
+    top = next(step * scale for step in NICE_STEPS if step * scale >= largest)
+    return top if top < 1 else math.ceil(top / 2) * 2
+
+
+def _y_ticks(top: float, label: Label) -> tuple[Tick, ...]:
     return tuple(
         Tick(HEIGHT - BOTTOM - share * (HEIGHT - TOP - BOTTOM), label(top * share))
         for share in (0, 0.5, 1)

@@ -9,8 +9,15 @@ from voxgate.api.admin import KeyLimits, NewKey
 from voxgate.api.admin_budgets import NewBudget, budget_body
 from voxgate.api.bodies import parse
 from voxgate.api.console.render import LANGUAGE_COOKIE, ConsoleError, Page, templates
-from voxgate.api.console.session import COOKIE, COOKIE_PATH, SESSION_SECONDS, encode, set_cookie
-from voxgate.api.console.session import session_key, sign_in
+from voxgate.api.console.session import (
+    COOKIE,
+    COOKIE_PATH,
+    SESSION_SECONDS,
+    encode,
+    session_key,
+    set_cookie,
+    sign_in,
+)
 from voxgate.errors import InvalidRequestError
 from voxgate.money import MICRO
 from voxgate.store.workspaces import WorkspaceRecord
@@ -132,7 +139,9 @@ async def key_limits(page: Page) -> Response:
     if page.form is not None:
         operator_only(page)
         try:
-            body = parse(KeyLimits, _fields(page, "spend_limit_usd", "rpm_limit", "concurrency_limit"))
+            body = parse(
+                KeyLimits, _fields(page, "spend_limit_usd", "rpm_limit", "concurrency_limit")
+            )
         except InvalidRequestError as exc:
             error = exc.message
         else:
@@ -191,7 +200,9 @@ async def budgets(page: Page) -> Response:
 
 
 async def _check_key(page: Page, record: WorkspaceRecord, key_id: str | None) -> None:
-    if key_id is not None and key_id not in {k.id for k in await page.services.keys.list(record.id)}:
+    if key_id is not None and key_id not in {
+        k.id for k in await page.services.keys.list(record.id)
+    }:
         raise InvalidRequestError(f"No key '{key_id}' in this workspace.", param="key_id")
 
 

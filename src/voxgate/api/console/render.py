@@ -67,6 +67,10 @@ class Templates:
         loaded = yaml.safe_load((HERE / "labels.yaml").read_text(encoding="utf-8"))
         self.labels: Mapping[str, Mapping[str, str]] = MappingProxyType(loaded)
         english = set(self.labels[DEFAULT_LANGUAGE])
+        # `t.keys` in a template would find the dict's method, not the label.
+        shadowing = english & set(dir(dict))
+        if shadowing:
+            raise ValueError(f"console labels named like dict methods: {sorted(shadowing)}")
         for code, labels in self.labels.items():
             if set(labels) != english:
                 raise ValueError(f"console labels for '{code}' differ from English's")
@@ -146,7 +150,9 @@ def page(handler: Handler, *, public: bool = False) -> Callable[[Request], Await
             return await handler(context)
         except ConsoleError as refused:
             return context.render(
-                "error.html", status_code=refused.status_code, message=context.t[refused.message_label]
+                "error.html",
+                status_code=refused.status_code,
+                message=context.t[refused.message_label],
             )
 
     return endpoint

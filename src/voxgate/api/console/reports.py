@@ -2,6 +2,7 @@
 sessions, the operator's margins and the catalog."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from starlette.responses import Response
@@ -12,7 +13,7 @@ from voxgate.api.console.pages import operator_only, visible_workspace
 from voxgate.api.console.render import Page
 from voxgate.api.usage import UsageQuery, decode_cursor, encode_cursor
 from voxgate.errors import InvalidRequestError
-from voxgate.money import format_usd
+from voxgate.money import MICRO, format_usd
 from voxgate.store.usage import UsageFilter
 from voxgate.types import MicroUSD
 
@@ -51,8 +52,6 @@ async def usage(page: Page) -> Response:
 
 def _charts(page: Page, daily: list[Day]) -> list[Chart]:
     t = page.t
-    usd = _usd
-    count = _count
     spend = _models_by_spend(daily)
     return [
         stacked_bars(
@@ -60,15 +59,15 @@ def _charts(page: Page, daily: list[Day]) -> list[Chart]:
             daily,
             spend,
             [_spend_of(day, spend) for day in daily],
-            usd,
-            usd(sum(day.spend_micro_usd for day in daily)),
+            _usd_tick,
+            _usd(sum(day.spend_micro_usd for day in daily)),
         ),
         stacked_bars(
             "requests",
             daily,
             [t["succeeded"], t["errors"]],
             [[day.requests - day.errors, day.errors] for day in daily],
-            count,
+            _count,
             str(sum(day.requests for day in daily)),
         ),
         stacked_bars(
@@ -92,7 +91,7 @@ def _charts(page: Page, daily: list[Day]) -> list[Chart]:
             daily,
             [t["errors"], t["failovers"]],
             [[day.errors, day.failovers] for day in daily],
-            count,
+            _count,
             str(sum(day.errors for day in daily)),
         ),
     ]
@@ -119,6 +118,11 @@ def _spend_of(day: Day, models: list[str]) -> list[float]:
 
 def _usd(micro: float) -> str:
     return format_usd(MicroUSD(round(micro)))
+
+
+def _usd_tick(micro: float) -> str:
+    """An axis label: dollars without trailing zeros, so that it fits beside the axis."""
+    return f"{Decimal(round(micro)) / MICRO:f}".rstrip("0").rstrip(".") or "0"
 
 
 def _count(value: float) -> str:
