@@ -5,6 +5,7 @@ and a workspace key that sees its own workspace and nothing of another's."""
 import secrets
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 # Chromium's own network calls are refused on this machine's closed network; keep it quiet.
 FLAGS = [
     "--no-sandbox",
@@ -244,3 +246,46 @@ def test_the_console_speaks_arabic_right_to_left(gateway: RunningGateway, page: 
     assert page.evaluate("document.documentElement.lang") == "ar"
     # Time still runs left to right in the charts.
     assert page.eval_on_selector("svg.plot", "e => getComputedStyle(e).direction") == "ltr"
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("language", ["en", "ar"])
+def test_every_page_fits_its_width_and_is_saved_as_a_screenshot(
+    gateway: RunningGateway, browser: "Browser", language: str, width: int
+) -> None:
+    """Nothing runs off the side of the page (wide tables scroll in their own box); the
+    screenshots in test-artifacts/ are for people to look at."""
+    workspace_id, _, _ = workspace_with_usage(gateway, 2)
+    with gateway.admin() as admin:
+        [key] = admin.get(f"/admin/v1/workspaces/{workspace_id}/keys").json()["data"]
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.goto(f"{gateway.base_url}/console/language/{language}?next=/console/login")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"console-login-{language}-{width}.png"), full_page=True)
+    sign_in(page, gateway, ADMIN_TOKEN)
+    workspace = f"/console/workspaces/{workspace_id}"
+    pages = {
+        "workspaces": "/console/workspaces",
+        "workspace": workspace,
+        "keys": f"{workspace}/keys",
+        "key": f"{workspace}/keys/{key['id']}",
+        "usage": f"{workspace}/usage",
+        "requests": f"{workspace}/requests",
+        "realtime": f"{workspace}/realtime",
+        "budgets": f"{workspace}/budgets",
+        "margins": "/console/margins",
+        "catalog": "/console/catalog",
+    }
+    for name, path in pages.items():
+        answer = page.goto(f"{gateway.base_url}{path}")
+        assert answer is not None and answer.status == 200, path
+        assert page.evaluate("document.documentElement.dir") == (
+            "rtl" if language == "ar" else "ltr"
+        )
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow} px wider than {width}"
+        page.screenshot(
+            path=str(ARTIFACTS / f"console-{name}-{language}-{width}.png"), full_page=True
+        )
+    context.close()
