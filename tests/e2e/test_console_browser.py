@@ -191,7 +191,7 @@ def test_the_request_log_finds_a_request_by_id_and_filters_by_status(
     assert page.locator("table.log tbody tr[data-request-id]").count() == 3
 
 
-def test_a_workspace_key_sees_its_workspace_and_nothing_of_another(
+def test_a_workspace_key_sees_its_workspace_and_nothing_of_another_while_it_lives(
     gateway: RunningGateway, page: "Page"
 ) -> None:
     mine, my_key, _ = workspace_with_usage(gateway, 1)
@@ -218,6 +218,12 @@ def test_a_workspace_key_sees_its_workspace_and_nothing_of_another(
         f"{gateway.base_url}/console/workspaces/{mine}/keys", form={"csrf": csrf, "name": "x"}
     )
     assert refused.status == 403
+    # The session lives no longer than its key.
+    with gateway.admin() as admin:
+        [key] = admin.get(f"/admin/v1/workspaces/{mine}/keys").json()["data"]
+        assert admin.post(f"/admin/v1/workspaces/{mine}/keys/{key['id']}/revoke").is_success
+    page.goto(f"{gateway.base_url}/console/workspaces/{mine}")
+    assert page.url.endswith("/console/login")
 
 
 def test_a_post_without_the_forms_token_changes_nothing(
