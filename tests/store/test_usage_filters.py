@@ -103,6 +103,7 @@ async def test_open_holds_are_listed_and_a_realtime_sessions_is_marked(database:
     ]  # fmt: skip
     async with database.transaction() as connection:
         await connection.execute(insert(Hold), holds)
+    assert await UsageReader(database).open_hold_counts() == {mine: 2, theirs: 1}
     listed = await UsageReader(database).open_holds(mine)
     assert [(h["request_id"], h["amount_micro_usd"], bool(h["realtime"])) for h in listed] == [
         ("rt_1", 500, True),

@@ -129,6 +129,17 @@ class UsageReader:
         async with self._database.reading() as connection:
             return [dict(row) for row in (await connection.execute(query)).mappings()]
 
+    async def open_hold_counts(self) -> dict[str, int]:
+        """For the operator: how many holds each workspace has open."""
+        query = (
+            select(Hold.workspace_id, func.count().label("holds"))
+            .where(Hold.status == "open")
+            .group_by(Hold.workspace_id)
+        )
+        async with self._database.reading() as connection:
+            rows = (await connection.execute(query)).all()
+        return {workspace_id: int(holds) for workspace_id, holds in rows}
+
     async def margins(
         self, *, since: datetime | None = None, until: datetime | None = None
     ) -> list[dict[str, Any]]:

@@ -75,7 +75,11 @@ async def workspaces(page: Page) -> Response:
         records = await page.services.workspaces.list()
     else:
         records = [await visible_workspace(page, session.workspace_id or "")]
-    rows = [await _with_wallet(page, record) for record in records]
+    holds = await page.services.usage.open_hold_counts()
+    rows = [
+        await _with_wallet(page, record) | {"live_holds": holds.get(record.id, 0)}
+        for record in records
+    ]
     return page.render("workspaces.html", workspaces=rows)
 
 
