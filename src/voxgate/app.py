@@ -21,6 +21,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from voxgate.api import admin, admin_budgets, admin_webhooks
 from voxgate.api.audio import create_audio
 from voxgate.api.catalog import get_catalog_model, list_catalog
+from voxgate.api.console.routes import ROUTES as CONSOLE_ROUTES
 from voxgate.api.docs.pages import HERE as DOCS_DIR
 from voxgate.api.docs.pages import DocsPages, model_page, models_page
 from voxgate.api.errors import (
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/{lang:str}/docs/models", models_page, methods=["GET"]),
             Route("/{lang:str}/docs/models/{model_id}", model_page, methods=["GET"]),
             Mount("/docs/static", StaticFiles(directory=DOCS_STATIC), name="docs-static"),
+            *CONSOLE_ROUTES,
         ],
         middleware=[
             Middleware(RequestIdMiddleware, trusted_proxies=settings.trusted_proxies),

@@ -9,7 +9,7 @@ from voxgate.app import create_app
 from voxgate.catalog.loader import load_catalog
 from voxgate.settings import Settings
 
-UNDOCUMENTED = ("/docs/", "/{lang:str}/docs/", "/openapi.json")
+UNDOCUMENTED = ("/docs/", "/{lang:str}/docs/", "/openapi.json", "/console")
 
 
 def test_every_public_route_is_described() -> None:

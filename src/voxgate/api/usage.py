@@ -5,7 +5,7 @@ import csv
 import io
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -18,7 +18,7 @@ from voxgate.api.context import services_of
 from voxgate.api.responses import JSONResponse
 from voxgate.errors import InvalidRequestError, NotFoundError
 from voxgate.money import format_usd
-from voxgate.store.usage import USAGE_COLUMNS
+from voxgate.store.usage import USAGE_COLUMNS, UsageFilter
 from voxgate.types import MicroUSD
 
 # What the operator's provider bills is the operator's business (GET /admin/v1/margins), not
@@ -26,6 +26,7 @@ from voxgate.types import MicroUSD
 OPERATOR_ONLY = frozenset({"provider_cost_micro_usd"})
 WORKSPACE_COLUMNS = tuple(column for column in USAGE_COLUMNS if column not in OPERATOR_ONLY)
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+UsageStatus = Literal["succeeded", "partial", "failed", "rejected"]
 
 
 class TimeRange(BaseModel):
@@ -55,9 +56,24 @@ class TimeRange(BaseModel):
 
 class UsageQuery(TimeRange):
     model: str | None = None
+    request_id: str | None = Field(default=None, max_length=64)
+    key_id: str | None = Field(default=None, max_length=40)
+    status: UsageStatus | None = None
+    task: str | None = Field(default=None, max_length=20)
     limit: int = Field(default=100, ge=1, le=1000)
     after: str | None = Field(default=None, description="The cursor of the previous page.")
     format: str = Field(default="json", pattern="^(json|csv)$")
+
+    def where(self) -> UsageFilter:
+        return UsageFilter(
+            since=self.since,
+            until=self.until,
+            model=self.model,
+            request_id=self.request_id,
+            key_id=self.key_id,
+            status=self.status,
+            task=self.task,
+        )
 
 
 async def list_usage(request: Request) -> Response:
@@ -66,15 +82,13 @@ async def list_usage(request: Request) -> Response:
     query = parse_query(request, UsageQuery)
     rows = await services.usage.page(
         principal.workspace_id,
-        since=query.since,
-        until=query.until,
-        model=query.model,
-        before=_decode_cursor(query.after),
+        where=query.where(),
+        before=decode_cursor(query.after),
         limit=query.limit,
     )
     if query.format == "csv":
         return Response(_csv(rows), media_type="text/csv; charset=utf-8")
-    next_cursor = _encode_cursor(rows[-1]) if len(rows) == query.limit else None
+    next_cursor = encode_cursor(rows[-1]) if len(rows) == query.limit else None
     body = {"object": "list", "data": [_public(row) for row in rows], "next": next_cursor}
     return JSONResponse(body)
 
@@ -147,12 +161,12 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def _encode_cursor(row: dict[str, Any]) -> str:
+def encode_cursor(row: dict[str, Any]) -> str:
     raw = orjson.dumps([row["created_at"].isoformat(), row["request_id"]])
     return base64.urlsafe_b64encode(raw).decode()
 
 
-def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if cursor is None:
         return None
     try:
