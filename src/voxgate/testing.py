@@ -1,0 +1,247 @@
+"""The in-process test seam: the real app and gateway, with fake providers in place of the
+network, reached through the official `openai` client over ASGI (`httpx2.ASGITransport`: the
+`httpx` fork that `openai` 3 is built on).
+
+    async with InProcessGateway(tmp_path, providers=[FakeProvider("openai")]) as vox:
+        audio = await vox.openai.audio.speech.create(model="tts-1", voice="alloy", input="Hi")
+        record = await vox.usage(vox.last_request_id)
+
+Everything but the providers is what `voxgate serve` runs: the services builder, the database
+(SQLite in the given directory), billing, routing and failover. Each fake is declared like a
+real provider, under the name the catalog's routes use, and every credential a route names is
+given a fake value, so the routes are planned as in production.
+"""
+
+import asyncio
+import gc
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx2
+from openai import AsyncOpenAI
+from starlette.applications import Starlette
+
+from voxgate.app import create_app
+from voxgate.audio.pcm import PcmAudio
+from voxgate.billing.ledger import WalletView
+from voxgate.catalog.loader import load_catalog
+from voxgate.providers.declaration import Capability, ProviderDeclaration, SpeechOutput
+from voxgate.providers.errors import UpstreamError
+from voxgate.providers.http import UpstreamHttp
+from voxgate.providers.local import LocalProvider
+from voxgate.providers.protocols import (
+    ChatAudioRequest,
+    ChatAudioResult,
+    ProviderUsage,
+    SpeechRequest,
+    SpeechResult,
+    TranscriptionRequest,
+    TranscriptionResult,
+    Upstream,
+)
+from voxgate.providers.registry import ProviderRegistry, registry_of
+from voxgate.services import RegistryFactory, Services
+from voxgate.settings import Settings
+from voxgate.store.keys import Principal
+
+SAMPLE_RATE = 24_000
+BYTES_PER_SAMPLE = 2
+DEFAULT_CREDIT_MICRO_USD = 5_000_000
+FAKE_CAPABILITIES: frozenset[Capability] = frozenset({"speech", "transcription", "chat"})
+
+
+class FakeProvider:
+    """A provider that answers from memory: speech as `chunks` pieces of silence of
+    `chunk_seconds` each (streamed one by one), a fixed transcript, a fixed chat answer.
+
+    `fail_with` makes every call fail with that upstream status before any audio;
+    `fail_after` makes a stream fail after that many chunks; `pause_after` makes a stream wait
+    after that many chunks until `resume()`, setting `paused` (a client can hang up meanwhile). `calls` lists
+    the upstream of each call, in order.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        chunks: int = 3,
+        chunk_seconds: float = 0.1,
+        transcript: str = "hello from a fake",
+        answer: str = "a fake answer",
+        fail_with: int | None = None,
+        fail_after: int | None = None,
+        pause_after: int | None = None,
+        capabilities: frozenset[Capability] = FAKE_CAPABILITIES,
+    ) -> None:
+        self.name = name
+        self.chunks = chunks
+        self.chunk_seconds = chunk_seconds
+        self.transcript = transcript
+        self.answer = answer
+        self.fail_with = fail_with
+        self.fail_after = fail_after
+        self.pause_after = pause_after
+        self.capabilities = capabilities
+        self.calls: list[Upstream] = []
+        self.delivered_chunks = 0
+        self._resumed = asyncio.Event()
+        self.paused = asyncio.Event()
+
+    @property
+    def declaration(self) -> ProviderDeclaration:
+        speaks = "speech" in self.capabilities
+        return ProviderDeclaration(
+            name=self.name,
+            capabilities=self.capabilities,
+            speech_output=SpeechOutput("pcm", SAMPLE_RATE) if speaks else None,
+            speech_streaming="chunked" if speaks else None,
+        )
+
+    def resume(self) -> None:
+        self._resumed.set()
+
+    def chunk(self) -> PcmAudio:
+        samples = round(self.chunk_seconds * SAMPLE_RATE)
+        return PcmAudio(b"\0" * samples * BYTES_PER_SAMPLE, SAMPLE_RATE)
+
+    async def synthesize(self, request: SpeechRequest, upstream: Upstream) -> SpeechResult:
+        self._called(upstream)
+        pieces = [self.chunk().samples for _ in range(self.chunks)]
+        return SpeechResult(PcmAudio(b"".join(pieces), SAMPLE_RATE))
+
+    async def stream_speech(
+        self, request: SpeechRequest, upstream: Upstream
+    ) -> AsyncIterator[PcmAudio]:
+        self._called(upstream)
+        for index in range(self.chunks):
+            if index == self.fail_after:
+                raise UpstreamError(self.name, "the fake stream broke", status=None)
+            if index == self.pause_after:
+                self.paused.set()
+                await self._resumed.wait()
+            yield self.chunk()
+            self.delivered_chunks += 1
+
+    async def transcribe(
+        self, request: TranscriptionRequest, upstream: Upstream
+    ) -> TranscriptionResult:
+        self._called(upstream)
+        seconds = request.audio.duration_seconds
+        return TranscriptionResult(
+            self.transcript, "en", seconds, usage=ProviderUsage(audio_seconds=seconds)
+        )
+
+    async def chat(self, request: ChatAudioRequest, upstream: Upstream) -> ChatAudioResult:
+        self._called(upstream)
+        return ChatAudioResult(self.answer, None, ProviderUsage(1, 1))
+
+    def _called(self, upstream: Upstream) -> None:
+        self.calls.append(upstream)
+        if self.fail_with is not None:
+            raise UpstreamError(self.name, "the fake failed", status=self.fail_with)
+
+
+def fake_registry(providers: Iterable[Any]) -> RegistryFactory:
+    """A registry factory for the services builder: the given fakes, each under its own
+    declaration (any object with `declaration` and the methods it declares will do)."""
+    declared = [(provider.declaration, provider) for provider in providers]
+
+    def build(http: UpstreamHttp, local: LocalProvider) -> ProviderRegistry:
+        return registry_of(declared)
+
+    return build
+
+
+def fake_credentials(settings: Settings) -> dict[str, str]:
+    """A value for every credential variable a catalog route names, as an operator would set."""
+    names = {
+        credential.api_key_env
+        for row in load_catalog(settings.catalog_dir)
+        for route in row.routes
+        for credential in route.credentials
+        if credential.api_key_env
+    }
+    return {name: f"test-{name.lower()}" for name in sorted(names)}
+
+
+class InProcessGateway:
+    """The app in this process with its lifespan run, a funded workspace and its key, and
+    clients over ASGI (no socket, no port)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        providers: Iterable[Any] = (),
+        credit_micro_usd: int = DEFAULT_CREDIT_MICRO_USD,
+        environment: Mapping[str, str] | None = None,
+        **settings: Any,
+    ) -> None:
+        self.settings = Settings(data_dir=data_dir, engine_preload=False, **settings)
+        self.app: Starlette = create_app(
+            self.settings,
+            environment=fake_credentials(self.settings) if environment is None else environment,
+            providers=fake_registry(providers),
+        )
+        self._credit = credit_micro_usd
+        self._stack = AsyncExitStack()
+        self.request_ids: list[str] = []
+
+    async def __aenter__(self) -> Self:
+        await self._stack.enter_async_context(self.app.router.lifespan_context(self.app))
+        self._stack.callback(gc.unfreeze)  # the lifespan froze what start-up built
+        self.workspace_id = (
+            await self.services.workspaces.create("test", opening_credit=self._credit)
+        ).id
+        record, self.key = await self.services.keys.create_key(self.workspace_id, "test")
+        self.principal = Principal(self.workspace_id, record.id, record.name)
+        self.http = await self._stack.enter_async_context(
+            httpx2.AsyncClient(
+                transport=httpx2.ASGITransport(app=self.app),
+                base_url="http://voxgate.test",
+                headers={"Authorization": f"Bearer {self.key}"},
+                event_hooks={"response": [self._remember]},
+            )
+        )
+        self.openai = AsyncOpenAI(
+            base_url="http://voxgate.test/v1", api_key=self.key, http_client=self.http
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+    @property
+    def last_request_id(self) -> str:
+        return self.request_ids[-1]
+
+    async def usage(self, request_id: str) -> dict[str, Any]:
+        record = await self.services.usage.get(self.workspace_id, request_id)
+        assert record is not None, f"no usage record for {request_id}"
+        return record
+
+    async def wallet(self) -> WalletView:
+        wallet = await self.services.ledger.wallet(self.workspace_id)
+        assert wallet is not None
+        return wallet
+
+    async def ledger_sum(self) -> int:
+        return await self.services.ledger.ledger_sum(self.workspace_id)
+
+    async def _remember(self, response: httpx2.Response) -> None:
+        request_id = response.headers.get("x-request-id")
+        if request_id:
+            self.request_ids.append(request_id)
