@@ -13,6 +13,7 @@ given a fake value, so the routes are planned as in production.
 """
 
 import asyncio
+import functools
 import gc
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack
@@ -50,6 +51,8 @@ from voxgate.store.keys import Principal
 SAMPLE_RATE = 24_000
 BYTES_PER_SAMPLE = 2
 DEFAULT_CREDIT_MICRO_USD = 5_000_000
+# Where the in-process clients address the app (no socket: ASGI takes the request).
+BASE_URL = "http://voxgate.test"
 FAKE_CAPABILITIES: frozenset[Capability] = frozenset({"speech", "transcription", "chat"})
 
 
@@ -157,14 +160,39 @@ def fake_registry(providers: Iterable[Any]) -> RegistryFactory:
 
 def fake_credentials(settings: Settings) -> dict[str, str]:
     """A value for every credential variable a catalog route names, as an operator would set."""
+    return {name: f"test-{name.lower()}" for name in _credential_names(settings.catalog_dir)}
+
+
+@functools.cache
+def _credential_names(catalog_dir: Path) -> tuple[str, ...]:
+    # Cached: the catalog's files do not change within a test run, and reading them is the
+    # costliest part of starting a gateway in process.
     names = {
         credential.api_key_env
-        for row in load_catalog(settings.catalog_dir)
+        for row in load_catalog(catalog_dir)
         for route in row.routes
         for credential in route.credentials
         if credential.api_key_env
     }
-    return {name: f"test-{name.lower()}" for name in sorted(names)}
+    return tuple(sorted(names))
+
+
+def gateway_app(
+    data_dir: Path,
+    *,
+    providers: Iterable[Any] = (),
+    environment: Mapping[str, str] | None = None,
+    **settings: Any,
+) -> Starlette:
+    """The app over a data dir of its own, with these providers and a fake value for every
+    credential a route names; start it with its lifespan (Starlette's `TestClient` does, for
+    a test that reads pages or the catalog without async)."""
+    configured = Settings(data_dir=data_dir, engine_preload=False, **settings)
+    return create_app(
+        configured,
+        environment=fake_credentials(configured) if environment is None else environment,
+        providers=fake_registry(providers),
+    )
 
 
 class InProcessGateway:
@@ -180,12 +208,7 @@ class InProcessGateway:
         environment: Mapping[str, str] | None = None,
         **settings: Any,
     ) -> None:
-        self.settings = Settings(data_dir=data_dir, engine_preload=False, **settings)
-        self.app: Starlette = create_app(
-            self.settings,
-            environment=fake_credentials(self.settings) if environment is None else environment,
-            providers=fake_registry(providers),
-        )
+        self.app = gateway_app(data_dir, providers=providers, environment=environment, **settings)
         self._credit = credit_micro_usd
         self._stack = AsyncExitStack()
         self.request_ids: list[str] = []
@@ -201,13 +224,13 @@ class InProcessGateway:
         self.http = await self._stack.enter_async_context(
             httpx2.AsyncClient(
                 transport=httpx2.ASGITransport(app=self.app),
-                base_url="http://voxgate.test",
+                base_url=BASE_URL,
                 headers={"Authorization": f"Bearer {self.key}"},
                 event_hooks={"response": [self._remember]},
             )
         )
         self.openai = AsyncOpenAI(
-            base_url="http://voxgate.test/v1", api_key=self.key, http_client=self.http
+            base_url=f"{BASE_URL}/v1", api_key=self.key, http_client=self.http
         )
         return self
 
@@ -218,6 +241,10 @@ class InProcessGateway:
         traceback: TracebackType | None,
     ) -> None:
         await self._stack.aclose()
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
 
     @property
     def services(self) -> Services:
