@@ -242,6 +242,15 @@ class InProcessGateway:
     ) -> None:
         await self._stack.aclose()
 
+    async def client_for(
+        self, name: str, *, credit_micro_usd: int, **key_limits: Any
+    ) -> AsyncOpenAI:
+        """The openai client of a new workspace with this credit, and a key with these limits
+        (`rpm_limit`, `concurrency_limit`, `spend_limit_micro_usd`)."""
+        workspace = await self.services.workspaces.create(name, opening_credit=credit_micro_usd)
+        _, key = await self.services.keys.create_key(workspace.id, name, **key_limits)
+        return self.openai.with_options(api_key=key, max_retries=0)
+
     @property
     def settings(self) -> Settings:
         return self.services.settings
