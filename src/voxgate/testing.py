@@ -10,6 +10,8 @@ Everything but the providers is what `voxgate serve` runs: the services builder,
 (SQLite in the given directory), billing, routing and failover. Each fake is declared like a
 real provider, under the name the catalog's routes use, and every credential a route names is
 given a fake value, so the routes are planned as in production.
+
+For tests only: it needs the `test` extra (`openai`), and nothing in the gateway imports it.
 """
 
 import asyncio
