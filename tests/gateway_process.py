@@ -23,6 +23,10 @@ STOP_MARGIN_SECONDS = 5
 ADMIN_TOKEN = "test-admin-token"
 FIRST_KEY = re.compile(r"API key: (vg_live_\S+)")
 CURL_LINE = re.compile(r"^curl .*$", re.MULTILINE)
+# A port picked free can be taken by another process before the server binds it: the server
+# then exits saying so, and is started again on another port.
+PORT_ATTEMPTS = 3
+ADDRESS_IN_USE = "address already in use"
 
 
 @dataclass
@@ -57,14 +61,37 @@ class RunningGateway:
 
 
 def free_port() -> int:
+    """A port free now; whoever binds it later may find it taken (see `PortTaken`)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
 
 
+class PortTaken(RuntimeError):
+    """A server exited because another process bound its port between the pick and the bind."""
+
+
+def whole_lines(path: Path) -> list[str]:
+    """The lines a process has finished writing to `path`: a last line without its newline is
+    still being written (perhaps mid-character), and is left for the next read."""
+    written = path.read_bytes()
+    return written[: written.rfind(b"\n") + 1].decode().split("\n")[:-1]
+
+
 def start_gateway(
     data_dir: Path, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], RunningGateway]:
+    for _ in range(PORT_ATTEMPTS - 1):
+        try:
+            return _start_gateway(data_dir, extra_env)
+        except PortTaken:
+            continue
+    return _start_gateway(data_dir, extra_env)
+
+
+def _start_gateway(
+    data_dir: Path, extra_env: dict[str, str] | None
 ) -> tuple[subprocess.Popen[bytes], RunningGateway]:
     port = free_port()
     output = data_dir / "gateway.log"
@@ -92,7 +119,7 @@ def start_gateway(
         )
     base_url = f"http://127.0.0.1:{port}"
     wait_until_ready(process, base_url, output)
-    text = output.read_text()
+    text = "\n".join(whole_lines(output))
     key = FIRST_KEY.search(text) or FIRST_KEY.search(earlier)
     curl = CURL_LINE.search(text) or CURL_LINE.search(earlier)
     assert bool(key) == bool(curl), text
@@ -122,7 +149,7 @@ def wait_until_ready(
     log = output.read_text if output is not None else lambda: "(no log)"
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited early:\n{log()}")
+            raise _exited_early(process, log())
         try:
             if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
                 return
@@ -149,8 +176,24 @@ class RunningSimulator:
         return log
 
 
+def _exited_early(process: subprocess.Popen[bytes], log: str) -> RuntimeError:
+    message = f"{process.args!r} exited early:\n{log}"
+    return PortTaken(message) if ADDRESS_IN_USE in log.lower() else RuntimeError(message)
+
+
 def start_simulator(
     data_dir: Path, *, fast: bool = False
+) -> tuple[subprocess.Popen[bytes], RunningSimulator]:
+    for _ in range(PORT_ATTEMPTS - 1):
+        try:
+            return _start_simulator(data_dir, fast)
+        except PortTaken:
+            continue
+    return _start_simulator(data_dir, fast)
+
+
+def _start_simulator(
+    data_dir: Path, fast: bool
 ) -> tuple[subprocess.Popen[bytes], RunningSimulator]:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -165,7 +208,7 @@ def start_simulator(
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"simulator exited early:\n{output.read_text()}")
+            raise _exited_early(process, output.read_text())
         try:
             httpx.get(f"{base_url}/_sim/requests", timeout=1).raise_for_status()
             return process, RunningSimulator(base_url)

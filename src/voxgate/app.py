@@ -6,7 +6,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -50,7 +50,8 @@ from voxgate.api.openai.transcriptions import create_transcription, create_trans
 from voxgate.api.openapi import openapi
 from voxgate.api.usage import get_balance, get_usage, list_keys, list_usage
 from voxgate.errors import GatewayError
-from voxgate.services import Services, open_services
+from voxgate.providers.registry import build_registry
+from voxgate.services import RegistryFactory, Services, open_services
 from voxgate.settings import Settings
 from voxgate.store.database import DatabaseUnavailableError
 
@@ -98,12 +99,20 @@ CONFLICT_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    environment: Mapping[str, str] | None = None,
+    providers: RegistryFactory = build_registry,
+) -> Starlette:
+    """The app; `environment` (the process's by default) holds the provider credentials, and
+    `providers` builds the registry (a test's fakes, see `voxgate.testing`)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = await open_services(settings, dict(os.environ))
+        credentials = dict(os.environ) if environment is None else environment
+        services = await open_services(settings, credentials, providers)
         app.state.services = services
         app.state.metrics = services.metrics
         app.state.docs = DocsPages(services.catalog)

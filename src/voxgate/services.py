@@ -2,7 +2,7 @@
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +22,7 @@ from voxgate.gateway.pipeline import AudioGateway
 from voxgate.metrics import Metrics
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.local import LocalProvider
-from voxgate.providers.registry import build_registry
+from voxgate.providers.registry import ProviderRegistry, build_registry
 from voxgate.routing.breaker import Breaker, MemoryBreaker, RedisBreaker
 from voxgate.routing.planner import RoutePlanner
 from voxgate.settings import Settings
@@ -37,6 +37,8 @@ from voxgate.store.webhooks import WebhookStore
 from voxgate.store.workspaces import Workspaces
 
 PEPPER_FILE = "key-pepper"
+# What builds the providers; a test passes its own (`voxgate.testing`).
+RegistryFactory = Callable[[UpstreamHttp, LocalProvider], ProviderRegistry]
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,11 @@ def credentials(settings: Settings, environment: Mapping[str, str]) -> dict[str,
     return {str(name): str(value) for name, value in loaded.items()} | dict(environment)
 
 
-async def open_services(settings: Settings, environment: Mapping[str, str]) -> Services:
+async def open_services(
+    settings: Settings,
+    environment: Mapping[str, str],
+    providers: RegistryFactory = build_registry,
+) -> Services:
     # Private from its making, whichever starts first: the server, or a command without serve.
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     database = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
@@ -92,7 +98,7 @@ async def open_services(settings: Settings, environment: Mapping[str, str]) -> S
         timeout_seconds=settings.upstream_timeout_seconds,
         max_response_bytes=settings.max_upstream_response_bytes,
     )
-    registry = build_registry(http, local)
+    registry = providers(http, local)
     pepper = key_pepper(settings)
     hasher = KeyHasher(pepper)
     webhooks = WebhookStore(database)

@@ -13,7 +13,7 @@ import pytest
 import typer
 import yaml
 
-from tests.gateway_process import start_gateway, stop_gateway
+from tests.gateway_process import start_gateway, stop_gateway, whole_lines
 from voxgate.cli import app
 from voxgate.settings import Settings
 
@@ -166,7 +166,7 @@ def access_line(output: Path, request_id: str) -> dict[str, str]:
     """The access line of one request, from the text log (bounded wait)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        for line in output.read_text().splitlines():
+        for line in whole_lines(output):
             if "voxgate.access" in line and f"request_id={request_id} " in line:
                 fields = line.split("voxgate.access: ", 1)[1].split(" ")
                 return dict(field.split("=", 1) for field in fields)

@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from tests.gateway_process import SIM_KEYS, RunningGateway, RunningSimulator, routed_gateway
+from tests.gateway_process import (
+    SIM_KEYS,
+    RunningGateway,
+    RunningSimulator,
+    routed_gateway,
+    whole_lines,
+)
 from voxgate.store.keys import SHOWN_PREFIX_LENGTH
 
 SPEECH = {
@@ -32,8 +38,8 @@ def logged(
 
 
 def json_lines(gateway: RunningGateway) -> list[dict[str, Any]]:
-    lines = gateway.output.read_text().splitlines()
-    return [json.loads(line) for line in lines if line.startswith("{")]
+    """The JSON lines the gateway has finished writing (a line half written is not read)."""
+    return [json.loads(line) for line in whole_lines(gateway.output) if line.startswith("{")]
 
 
 def access_lines(gateway: RunningGateway, request_id: str) -> list[dict[str, Any]]:

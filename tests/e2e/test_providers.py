@@ -372,9 +372,12 @@ def test_metrics_count_requests_attempts_failovers_and_credit(
 def test_gemini_speech_reaches_the_client_as_gemini_streams_it(
     routed: RunningGateway, sim: RunningSimulator, key: str
 ) -> None:
-    every_ms = 150
+    # Gemini sends its first chunk, then holds the rest back longer than the test waits: audio
+    # that reaches the client at all went out while Gemini was still sending. Judged by that
+    # order, not by gaps between arrivals, which a loaded machine merges into one read.
+    held_back_ms, wait_seconds = 120_000, 15
     sim.queue_faults(
-        GEMINI, {"kind": "paced", "first_chunk_ms": 100, "chunk_interval_ms": every_ms}
+        GEMINI, {"kind": "paced", "first_chunk_ms": 100, "chunk_interval_ms": held_back_ms}
     )
     body = {
         "model": "gemini-2.5-flash-tts",
@@ -382,16 +385,12 @@ def test_gemini_speech_reaches_the_client_as_gemini_streams_it(
         "voice": "Kore",
         "response_format": "pcm",
     }
-    started = time.monotonic()
     with (
         routed.client(key) as client,
-        client.stream("POST", "/v1/audio/speech", json=body) as response,
+        client.stream("POST", "/v1/audio/speech", json=body, timeout=wait_seconds) as response,
     ):
         assert response.status_code == 200, response.read()
-        arrivals = [time.monotonic() - started for chunk in response.iter_raw() if chunk]
+        assert next(chunk for chunk in response.iter_raw() if chunk)
     [call] = sim.requests()
     assert call["path"] == "/v1beta/models/gemini-2.5-flash-preview-tts:streamGenerateContent"
     assert call["query"] == "alt=sse"
-    assert len(arrivals) >= 3, "the paced answer came as one piece"
-    # Gemini paced its (a dozen) chunks: the first audio cannot have waited for the last.
-    assert arrivals[-1] - arrivals[0] >= 3 * every_ms / 1000

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import httpx
@@ -374,14 +375,21 @@ def test_the_gateway_stays_responsive_while_one_session_floods(
         timings: list[float] = []
         with httpx.Client(base_url=gateway.base_url) as client:
             while flooder.poll() is None and len(timings) < 200:
-                started = time.perf_counter()
-                assert client.get("/healthz").status_code == 200
-                timings.append(time.perf_counter() - started)
+                timings.append(healthz_seconds(client))
     finally:
         flooder.kill()
         flooder.wait()
-    timings.sort()
-    assert len(timings) >= 20 and timings[len(timings) // 2] < 0.05, timings
+    with httpx.Client(base_url=gateway.base_url) as client:
+        quiet = median([healthz_seconds(client) for _ in range(20)])
+    # Judged against the same machine's quiet answers, so that a loaded machine's slowness is
+    # not taken for a stalled gateway: a loop the flood held would answer in whole seconds.
+    assert len(timings) >= 20 and median(timings) < max(0.05, 10 * quiet), (quiet, timings)
+
+
+def healthz_seconds(client: httpx.Client) -> float:
+    started = time.perf_counter()
+    assert client.get("/healthz").status_code == 200
+    return time.perf_counter() - started
 
 
 def test_a_local_session_out_of_credit_ends_with_an_error(

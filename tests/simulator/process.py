@@ -6,6 +6,7 @@ simulator alone, whatever state the rest of the CLI is in.
 """
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -15,21 +16,31 @@ from pathlib import Path
 
 import httpx
 
-from tests.gateway_process import STARTUP_SECONDS, RunningSimulator, free_port, stop_gateway
+from tests.gateway_process import STARTUP_SECONDS, RunningSimulator, stop_gateway
 
 
 @contextmanager
 def fast_simulator(data_dir: Path) -> Iterator[RunningSimulator]:
-    port = free_port()
     env = {**os.environ, "VOXGATE_DATA_DIR": str(data_dir), "VOXGATE_SIM_FAST": "1"}
     factory = "voxgate.simulator.app:create_simulator_app_from_env"
-    # A stream left open by a test must not hold up the stop: a second of grace, then closed.
-    command = [
-        *(sys.executable, "-m", "uvicorn", factory, "--factory", "--port", str(port)),
-        *("--timeout-graceful-shutdown", "1"),
-    ]
-    with (data_dir / "simulator.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    # The port is bound here and the socket handed over, so no other process can take it
+    # between choosing it and serving on it.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        # A stream left open by a test must not hold up the stop: a second of grace, then closed.
+        command = [
+            *(sys.executable, "-m", "uvicorn", factory, "--factory"),
+            *("--fd", str(listener.fileno()), "--timeout-graceful-shutdown", "1"),
+        ]
+        with (data_dir / "simulator.log").open("wb") as log:
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                pass_fds=[listener.fileno()],
+            )
     running = RunningSimulator(f"http://127.0.0.1:{port}")
     try:
         _wait_until_up(process, running)

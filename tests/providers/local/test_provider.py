@@ -140,12 +140,11 @@ async def test_the_event_loop_keeps_running_during_inference(provider: LocalProv
             ticks += 1
 
     task = asyncio.create_task(ticker())
-    started = time.perf_counter()
     await provider.transcribe(request, TINY_EN)
-    elapsed = time.perf_counter() - started
     task.cancel()
-    # A blocked loop would tick once or twice; a free one ticks about every 10 ms.
-    assert ticks >= elapsed / 0.01 * 0.5
+    # A blocked loop would tick once at most; a free one ticks every 10 ms or so, fewer times
+    # on a loaded machine, so the count is not held to the clock.
+    assert ticks >= 3
 
 
 async def test_a_full_queue_refuses_at_once(tmp_path: Path) -> None:
