@@ -14,9 +14,10 @@ pytest_plugins = ["tests.database_fixtures"]
 
 TESTS = Path(__file__).parent
 # Where the tests that start processes live: whole directories, and single modules elsewhere.
-PROCESS_DIRECTORIES = ("e2e", "clients", "simulator")
+PROCESS_DIRECTORIES = ("e2e", "clients", "simulator", "packaging")
 PROCESS_MODULES = frozenset(
     {
+        "test_data_dir.py",
         "providers/test_streaming_speech.py",
         "providers/test_wire_parity.py",
         "providers/local/test_bounded_synthesis.py",
