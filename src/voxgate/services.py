@@ -2,7 +2,7 @@
 
 import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +23,7 @@ from voxgate.metrics import Metrics
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.local import LocalProvider
 from voxgate.providers.registry import ProviderRegistry, build_registry
-from voxgate.routing.breaker import Breaker, MemoryBreaker, RedisBreaker
+from voxgate.routing.breaker import AlertingBreaker, Breaker, MemoryBreaker, RedisBreaker
 from voxgate.routing.planner import RoutePlanner
 from voxgate.settings import Settings
 from voxgate.store.budgets import BudgetClock, BudgetStore
@@ -33,7 +33,7 @@ from voxgate.store.keys import KeyHasher, KeyStore
 from voxgate.store.owners import OwnerTokens
 from voxgate.store.realtime import RealtimeSecrets
 from voxgate.store.usage import UsageReader
-from voxgate.store.webhooks import WebhookStore
+from voxgate.store.webhooks import PROVIDER_BREAKER_OPEN, WebhookStore
 from voxgate.store.workspaces import Workspaces
 
 PEPPER_FILE = "key-pepper"
@@ -110,7 +110,7 @@ async def open_services(
         if redis is not None
         else MemoryLimits()
     )
-    breaker = _breaker(settings, redis)
+    breaker = AlertingBreaker(_breaker(settings, redis), _breaker_alert(webhooks))
     metrics = Metrics()
     gateway = AudioGateway(
         settings,
@@ -160,6 +160,13 @@ def _breaker(settings: Settings, redis: Redis | None) -> Breaker:
     if redis is not None:
         return RedisBreaker(redis, threshold=threshold, cooldown_seconds=cooldown, tenants=tenants)
     return MemoryBreaker(threshold=threshold, cooldown_seconds=cooldown, tenants=tenants)
+
+
+def _breaker_alert(webhooks: WebhookStore) -> Callable[[str], Awaitable[None]]:
+    async def opened(route: str) -> None:
+        await webhooks.raise_operator_alert(PROVIDER_BREAKER_OPEN, {"route": route})
+
+    return opened
 
 
 def key_pepper(settings: Settings) -> bytes:

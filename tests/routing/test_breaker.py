@@ -10,7 +10,13 @@ from typing import TypeVar
 import pytest
 from redis.asyncio import Redis
 
-from voxgate.routing.breaker import Breaker, MemoryBreaker, RedisBreaker, calling_tenant
+from voxgate.routing.breaker import (
+    AlertingBreaker,
+    Breaker,
+    MemoryBreaker,
+    RedisBreaker,
+    calling_tenant,
+)
 
 T = TypeVar("T")
 
@@ -72,3 +78,28 @@ async def test_a_success_clears_the_route_but_not_another_tenants_own_count(
     await as_tenant("ws_b", lambda: breaker.succeeded(route))
     assert await as_tenant("ws_d", lambda: breaker.allows(route))
     assert not await as_tenant("ws_a", lambda: breaker.allows(route))
+
+
+async def test_the_failure_that_closes_the_route_to_all_says_so_once(
+    breaker: Breaker, route: str
+) -> None:
+    # One tenant's own trip is not the route's; the third tenant's failure is, and only it.
+    said = [await as_tenant("ws_a", lambda: breaker.failed(route)) for _ in range(3)]
+    said += [await as_tenant(tenant, lambda: breaker.failed(route)) for tenant in ("ws_b", "ws_c")]
+    said += [await as_tenant("ws_d", lambda: breaker.failed(route))]
+    assert said == [False, False, False, False, True, False]
+
+
+async def test_an_alerting_breaker_tells_the_operator_when_a_route_closes(
+    breaker: Breaker, route: str
+) -> None:
+    opened: list[str] = []
+
+    async def alert(closed: str) -> None:
+        opened.append(closed)
+
+    alerting = AlertingBreaker(breaker, alert)
+    for tenant in ("ws_a", "ws_b", "ws_c", "ws_d"):
+        await as_tenant(tenant, lambda: alerting.failed(route))
+    assert opened == [route]
+    assert not await as_tenant("ws_e", lambda: alerting.allows(route))

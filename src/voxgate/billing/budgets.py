@@ -9,12 +9,11 @@ counted in, so a hold that outlives midnight is settled against the day it began
 
 from datetime import UTC, datetime
 
-from voxgate.billing import alerts
 from voxgate.errors import GatewayError, InsufficientCreditError, RateLimitError
 from voxgate.money import format_usd
 from voxgate.store.budgets import ADJECTIVE, BudgetClock
 from voxgate.store.sql import Sql, Tx
-from voxgate.store.webhooks import BUDGET_THRESHOLD
+from voxgate.store.webhooks import BUDGET_THRESHOLD, raise_alert
 from voxgate.types import MicroUSD
 
 _APPLYING = Sql(
@@ -130,8 +129,8 @@ async def _alert_marks(
     if budget is None or budget[3] is None:
         return
     workspace_id, key_id, period, limit = budget
-    for mark in alerts.crossed_marks(spent - charged, spent, int(limit)):
-        await alerts.raise_alert(
+    for mark in crossed_marks(spent - charged, spent, int(limit)):
+        await raise_alert(
             tx,
             BUDGET_THRESHOLD,
             {
@@ -179,3 +178,14 @@ async def _refusal(
         retry_after_seconds=retry,
         code=f"{name}_audio_budget_exceeded",
     )
+
+
+# Budget use, in percent, at which an alert goes out once per period.
+BUDGET_MARKS = (80, 100)
+
+
+def crossed_marks(before: int, after: int, limit: int) -> list[int]:
+    """The budget marks (percent of `limit`) that spend crossed going from before to after."""
+    if limit <= 0:
+        return []
+    return [mark for mark in BUDGET_MARKS if before * 100 < mark * limit <= after * 100]

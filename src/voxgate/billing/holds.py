@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
-from voxgate.billing import alerts, budgets
+from voxgate.billing import budgets
 from voxgate.billing import statements as sql
 from voxgate.billing.usage import UsageRecord
 from voxgate.errors import InsufficientCreditError
@@ -16,7 +16,7 @@ from voxgate.store.budgets import UTC_CLOCK, BudgetClock
 from voxgate.store.database import Database
 from voxgate.store.sql import Tx
 from voxgate.store.tables import utcnow
-from voxgate.store.webhooks import BALANCE_LOW, CHARGE_FLAGGED
+from voxgate.store.webhooks import BALANCE_LOW, CHARGE_FLAGGED, raise_alert
 from voxgate.types import MicroUSD
 
 
@@ -290,7 +290,7 @@ async def _unhold(tx: Tx, claimed: _Claimed, charged: MicroUSD) -> None:
     if wallet is not None and wallet[1] is not None and charged > 0:
         after = int(wallet[0])
         if after < wallet[1] <= after + charged:
-            await alerts.raise_alert(
+            await raise_alert(
                 tx,
                 BALANCE_LOW,
                 {"balance_micro_usd": after},
@@ -368,7 +368,7 @@ async def _record_charge(
             "charged_micro_usd": charged,
             "hold_micro_usd": held,
         }
-        await alerts.raise_alert(tx, CHARGE_FLAGGED, flagged, now, workspace_id=usage.workspace_id)
+        await raise_alert(tx, CHARGE_FLAGGED, flagged, now, workspace_id=usage.workspace_id)
     await _insert_usage(
         tx,
         replace(usage, provider_overrun=overrun),

@@ -16,8 +16,9 @@ The workspace is the one the request runs for, set by the pipeline when it admit
 (`calling_tenant`); calls outside a request count as one workspace of their own.
 """
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -30,10 +31,15 @@ calling_tenant: ContextVar[str] = ContextVar("calling_tenant", default="")
 DEFAULT_TENANTS = 3
 
 
+logger = logging.getLogger("voxgate.routing")
+
+
 class Breaker(Protocol):
     async def allows(self, route: str) -> bool: ...
 
-    async def failed(self, route: str) -> None: ...
+    async def failed(self, route: str) -> bool:
+        """Count a failure; True when it closed the route to everyone."""
+        ...
 
     async def succeeded(self, route: str) -> None: ...
 
@@ -66,16 +72,20 @@ class MemoryBreaker:
         own = self._tenant_routes.get((route, calling_tenant.get()))
         return self._admits(own, 1) and self._admits(self._routes.get(route), self._tenants)
 
-    async def failed(self, route: str) -> None:
+    async def failed(self, route: str) -> bool:
         tenant = calling_tenant.get()
+        opened = False
         for state, needed in (
             (self._tenant_routes.setdefault((route, tenant), _State()), 1),
             (self._routes.setdefault(route, _State()), self._tenants),
         ):
+            was_tripped = self._tripped(state, needed)
             state.failures += 1
             state.tenants.add(tenant)
             if self._tripped(state, needed):
                 state.open_until = self._clock() + self._cooldown
+                opened = needed == self._tenants and not was_tripped
+        return opened
 
     async def succeeded(self, route: str) -> None:
         self._routes.pop(route, None)
@@ -115,7 +125,7 @@ class RedisBreaker:
         own = _tenant_scope(route, calling_tenant.get())
         return await self._admits(own, 1) and await self._admits(route, self._tenants)
 
-    async def failed(self, route: str) -> None:
+    async def failed(self, route: str) -> bool:
         tenant = calling_tenant.get()
         async with self._redis.pipeline(transaction=True) as pipe:
             for scope in (route, _tenant_scope(route, tenant)):
@@ -125,7 +135,13 @@ class RedisBreaker:
                 pipe.sadd(f"voxgate:breaker:tenants:{scope}", tenant)
                 pipe.pexpire(f"voxgate:breaker:tenants:{scope}", self._cooldown_ms * 10)
                 pipe.set(f"voxgate:breaker:cooling:{scope}", 1, px=self._cooldown_ms)
-            await pipe.execute()
+            pipe.scard(f"voxgate:breaker:tenants:{route}")
+            replies = await pipe.execute()
+        failures, added, tenants = int(replies[0]), int(replies[2]), int(replies[-1])
+        # The route's own scope came first: closed to everyone by this very failure.
+        now = failures >= self._threshold and tenants >= self._tenants
+        before = failures - 1 >= self._threshold and tenants - added >= self._tenants
+        return now and not before
 
     async def succeeded(self, route: str) -> None:
         await self._redis.delete(
@@ -153,3 +169,26 @@ class RedisBreaker:
 
 def _tenant_scope(route: str, tenant: str) -> str:
     return f"{route}@workspace:{tenant}"
+
+
+class AlertingBreaker:
+    """A breaker that tells `on_open` when a route closes to everyone (an operator's alert)."""
+
+    def __init__(self, breaker: Breaker, on_open: Callable[[str], Awaitable[None]]) -> None:
+        self._breaker = breaker
+        self._on_open = on_open
+
+    async def allows(self, route: str) -> bool:
+        return await self._breaker.allows(route)
+
+    async def failed(self, route: str) -> bool:
+        opened = await self._breaker.failed(route)
+        if opened:
+            try:
+                await self._on_open(route)
+            except Exception:  # an alert that cannot be queued must not fail the request
+                logger.exception("queueing the breaker alert for %s failed", route)
+        return opened
+
+    async def succeeded(self, route: str) -> None:
+        await self._breaker.succeeded(route)

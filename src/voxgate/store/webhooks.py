@@ -4,9 +4,11 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, func, insert, or_, select, update
 
 from voxgate.store.database import Database
+from voxgate.store.sql import Sql, Tx
 from voxgate.store.tables import Wallet, Webhook, WebhookDelivery, utcnow
 
 BALANCE_LOW = "balance.low"
@@ -14,6 +16,59 @@ BUDGET_THRESHOLD = "budget.threshold"
 CHARGE_FLAGGED = "charge.flagged"
 PROVIDER_BREAKER_OPEN = "provider.breaker_open"
 EVENTS = (BALANCE_LOW, BUDGET_THRESHOLD, CHARGE_FLAGGED, PROVIDER_BREAKER_OPEN)
+
+# A workspace's own webhooks, and the operator's (no workspace), that take `event`.
+_SUBSCRIBED = Sql(
+    "SELECT id, balance_below_micro_usd FROM webhooks "
+    "WHERE (workspace_id = :workspace_id OR workspace_id IS NULL) "
+    "AND ',' || events || ',' LIKE :pattern"
+)
+_OPERATORS = Sql(
+    "SELECT id, balance_below_micro_usd FROM webhooks "
+    "WHERE workspace_id IS NULL AND ',' || events || ',' LIKE :pattern"
+)
+_ENQUEUE = Sql(
+    "INSERT INTO webhook_deliveries (id, webhook_id, event, payload, status, attempts, "
+    "next_attempt_at, created_at) "
+    "VALUES (:id, :webhook_id, :event, :payload, 'pending', 0, :now, :now)"
+)
+
+
+async def raise_alert(
+    tx: Tx,
+    event: str,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    workspace_id: str | None,
+    balance_crossed: tuple[int, int] | None = None,
+) -> int:
+    """Queue `event` for every webhook that takes it; a balance alert only for the webhooks
+    whose watched balance was crossed (`balance_crossed` is the balance before and after)."""
+    pattern = f"%,{event},%"
+    if workspace_id is None:
+        subscribed = await tx.fetch_all(_OPERATORS, pattern=pattern)
+    else:
+        subscribed = await tx.fetch_all(_SUBSCRIBED, workspace_id=workspace_id, pattern=pattern)
+    body = orjson.dumps(
+        {"type": event, "created_at": now.isoformat(), "workspace_id": workspace_id, **payload}
+    ).decode()
+    queued = 0
+    for webhook_id, below in subscribed:
+        if balance_crossed is not None:
+            before, after = balance_crossed
+            if below is None or not after < below <= before:
+                continue
+        await tx.execute(
+            _ENQUEUE,
+            id=f"whd_{secrets.token_hex(10)}",
+            webhook_id=webhook_id,
+            event=event,
+            payload=body,
+            now=now,
+        )
+        queued += 1
+    return queued
 
 
 class WebhookStore:
@@ -61,6 +116,15 @@ class WebhookStore:
         query = select(Webhook.__table__).order_by(Webhook.created_at)
         async with self._database.reading() as connection:
             return [dict(row) for row in (await connection.execute(query)).mappings()]
+
+    async def raise_operator_alert(self, event: str, payload: dict[str, Any]) -> None:
+        """An alert that no money moved with (a provider's breaker opening), for the operator's
+        webhooks."""
+
+        async def work(tx: Tx) -> None:
+            await raise_alert(tx, event, payload, utcnow(), workspace_id=None)
+
+        await self._database.write(work)
 
     async def deliveries(self, webhook_id: str, limit: int = 100) -> list[dict[str, Any]]:
         """The delivery log of one webhook, newest first."""
