@@ -121,6 +121,8 @@ def create_app(
             started = time.perf_counter()
             await services.local.preload()
             logger.info("local models loaded in %.1f s", time.perf_counter() - started)
+        # Ready means warm: uvicorn answers nothing, /readyz included, until start-up is done.
+        await services.gateway.warm_up()
         # What start-up built lives as long as the process; full collections skip it.
         gc.freeze()
         chores = [

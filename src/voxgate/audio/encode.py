@@ -64,3 +64,11 @@ def _frame(pcm: PcmAudio) -> av.AudioFrame:
     frame.sample_rate = pcm.sample_rate
     frame.pts = None
     return frame
+
+
+def warm_encoders() -> None:
+    """Open every output encoder once (a few milliseconds of silence each), so that the first
+    request in each format does not pay for loading its codec."""
+    silence = PcmAudio(bytes(2 * OUTPUT_SAMPLE_RATE // 100), OUTPUT_SAMPLE_RATE)
+    for fmt in OUTPUT_FORMATS:
+        encode(silence, fmt)

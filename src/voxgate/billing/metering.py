@@ -27,14 +27,18 @@ class _Encoding(Protocol):
 class TokenCounter:
     """Counts o200k_base tokens; the encoding ships inside the bpe-openai package.
 
-    The encoding takes ~60 MB and half a second to load, so it loads when a request first
-    needs it, on a worker thread (`ready`), never stalling the event loop for everyone else.
+    The encoding takes ~60 MB and half a second to load: the gateway loads it at start-up, on a
+    worker thread (`ready`), so that no request waits for it and the event loop never stalls.
     """
 
     def __init__(self, encoding_name: str = ENCODING) -> None:
         self._encoding_name = encoding_name
         self._encoding: _Encoding | None = None
         self._loading = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._encoding is not None
 
     async def ready(self) -> None:
         if self._encoding is None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from voxgate.audio.encode import warm_encoders
 from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.holds import HoldBook
 from voxgate.billing.metering import TokenCounter
@@ -205,6 +206,12 @@ class AudioGateway:
         charge.trace = replace(charge.trace, task=task)
         async with self._admitted(charge):
             yield
+
+    async def warm_up(self) -> None:
+        """Build what the first request of each kind would: the tokenizer (most of a second)
+        and the audio encoders, before the gateway answers anything."""
+        await self._tokens.ready()
+        await asyncio.to_thread(warm_encoders)
 
     async def aclose(self) -> None:
         await self._charges.aclose()

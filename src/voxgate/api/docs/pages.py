@@ -53,6 +53,9 @@ class DocsPages:
             lstrip_blocks=True,
         )
         self._environment.filters["code_spans"] = code_spans
+        # Compiled now, not by the first reader of each page.
+        for template in ("model.html", "models.html"):
+            self._environment.get_template(template)
 
     def render(self, template: str, language: Language, **context: Any) -> str:
         return self._environment.get_template(template).render(

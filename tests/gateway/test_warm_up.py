@@ -1,0 +1,10 @@
+"""Ready means warm: what the first request would build is built before the app answers."""
+
+from pathlib import Path
+
+from voxgate.testing import FakeProvider, InProcessGateway
+
+
+async def test_the_tokenizer_is_loaded_before_the_first_request(tmp_path: Path) -> None:
+    async with InProcessGateway(tmp_path, providers=[FakeProvider("openai")]) as vox:
+        assert vox.services.gateway.tokens.loaded
