@@ -37,6 +37,7 @@ from voxgate.api.middleware.idempotency import IdempotencyMiddleware
 from voxgate.api.middleware.metrics import MetricsMiddleware
 from voxgate.api.middleware.request_id import RequestIdMiddleware
 from voxgate.api.middleware.request_limits import RequestLimitsMiddleware
+from voxgate.api.middleware.tracing import TracingMiddleware
 from voxgate.api.openai.chat import create_chat_completion
 from voxgate.api.openai.models import get_model, list_models
 from voxgate.api.openai.realtime import (
@@ -115,6 +116,7 @@ def create_app(
         services = await open_services(settings, credentials, providers)
         app.state.services = services
         app.state.metrics = services.metrics
+        app.state.tracing = services.tracing
         app.state.docs = DocsPages(services.catalog)
         if settings.engine_preload:
             logger.info("loading the local models (VOXGATE_ENGINE_PRELOAD=false defers it)")
@@ -174,6 +176,7 @@ def create_app(
             Middleware(RequestIdMiddleware, trusted_proxies=settings.trusted_proxies),
             # X-Forwarded-For and -Proto from a trusted proxy become the client and scheme.
             Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies),
+            Middleware(TracingMiddleware),
             Middleware(MetricsMiddleware),
             Middleware(
                 RequestLimitsMiddleware,

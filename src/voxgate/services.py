@@ -1,5 +1,6 @@
 """The composition root: builds every long-lived object once per process from the settings."""
 
+import asyncio
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,6 +36,7 @@ from voxgate.store.realtime import RealtimeSecrets
 from voxgate.store.usage import UsageReader
 from voxgate.store.webhooks import PROVIDER_BREAKER_OPEN, WebhookStore
 from voxgate.store.workspaces import Workspaces
+from voxgate.tracing import Tracing, configure_tracing
 
 PEPPER_FILE = "key-pepper"
 # What builds the providers; a test passes its own (`voxgate.testing`).
@@ -55,6 +57,7 @@ class Services:
     owners: OwnerTokens
     webhooks: WebhookStore
     courier: Courier
+    tracing: Tracing
     realtime_secrets: RealtimeSecrets
     metrics: Metrics
     idempotency: IdempotencyStore
@@ -65,6 +68,7 @@ class Services:
 
     async def aclose(self) -> None:
         await self.gateway.aclose()
+        await asyncio.to_thread(self.tracing.shutdown)
         await self.local.aclose()
         await self.http.aclose()
         await self.database.dispose()
@@ -112,6 +116,7 @@ async def open_services(
     )
     breaker = AlertingBreaker(_breaker(settings, redis), _breaker_alert(webhooks))
     metrics = Metrics()
+    tracing = configure_tracing(environment)
     gateway = AudioGateway(
         settings,
         catalog,
@@ -122,6 +127,7 @@ async def open_services(
         limits,
         breaker,
         metrics,
+        tracing.tracer,
     )
     return Services(
         settings=settings,
@@ -137,6 +143,7 @@ async def open_services(
         budgets=BudgetStore(database, clock),
         owners=OwnerTokens(database, hasher),
         webhooks=webhooks,
+        tracing=tracing,
         courier=Courier(
             webhooks,
             pepper,

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from opentelemetry.trace import Tracer
+
 from voxgate.billing.holds import HoldBook
 from voxgate.billing.keeper import HoldKeeper
 from voxgate.billing.pricing import Metered, cost, hold_amount
@@ -29,6 +31,7 @@ from voxgate.logs import record_usage
 from voxgate.metrics import Metrics
 from voxgate.routing.planner import PlannedAttempt
 from voxgate.store.keys import Principal
+from voxgate.tracing import genai_system
 from voxgate.types import MicroUSD
 
 # The catalog's price card for what a route's provider bills (its `billed_as` row, else the row).
@@ -66,23 +69,25 @@ class Charges:
         holds: HoldBook,
         hold_ttl_seconds: int,
         metrics: Metrics,
+        tracer: Tracer,
         provider_pricing: ProviderPricing,
     ) -> None:
-        self._holds = holds
-        self._ttl = hold_ttl_seconds
-        self._keeper = HoldKeeper(holds, hold_ttl_seconds)
-        self._metrics = metrics
-        self._provider_pricing = provider_pricing
+        self.holds = holds
+        self.ttl = hold_ttl_seconds
+        self.keeper = HoldKeeper(holds, hold_ttl_seconds)
+        self.metrics = metrics
+        self.tracer = tracer
+        self.provider_pricing = provider_pricing
 
     def open(self, principal: Principal, request_id: str, model: str = "") -> "Charge":
         trace = Trace(principal, request_id, time.perf_counter(), model=model)
         return Charge(self, trace)
 
     async def available(self, workspace_id: str) -> MicroUSD:
-        return await self._holds.available(workspace_id)
+        return await self.holds.available(workspace_id)
 
     async def aclose(self) -> None:
-        await self._keeper.aclose()
+        await self.keeper.aclose()
 
 
 class Charge:
@@ -90,7 +95,7 @@ class Charge:
 
     def __init__(self, charges: Charges, trace: Trace) -> None:
         self._charges = charges
-        self._holds = charges._holds
+        self._holds = charges.holds
         self.trace = trace
         self.row: ModelRow | None = None
         self._hold_id: str | None = None
@@ -106,17 +111,20 @@ class Charge:
         InsufficientCreditError having changed nothing."""
         if amount <= self.held:
             return
-        if self._hold_id is None:
+        if self._hold_id is not None:
+            await self.grow(MicroUSD(amount - self.held))
+            return
+        with self._charges.tracer.start_as_current_span(
+            "hold", attributes={"voxgate.hold_micro_usd": amount}
+        ):
             self._hold_id = await self._holds.place(
                 workspace_id=self.trace.principal.workspace_id,
                 key_id=self.trace.principal.key_id,
                 request_id=self.trace.request_id,
                 amount=amount,
-                ttl_seconds=self._charges._ttl,
+                ttl_seconds=self._charges.ttl,
             )
-            self.held = amount
-            return
-        await self.grow(MicroUSD(amount - self.held))
+        self.held = amount
 
     async def cover_decoding(self, row: ModelRow) -> None:
         """Decoding costs the gateway CPU and memory: the model's minimum hold is really held
@@ -128,14 +136,17 @@ class Charge:
     async def grow(self, step: MicroUSD) -> None:
         """Hold `step` more; InsufficientCreditError when the workspace or key cannot."""
         assert self._hold_id is not None, "a hold is placed before it grows"
-        await self._holds.extend(self._hold_id, step)
+        with self._charges.tracer.start_as_current_span(
+            "hold more", attributes={"voxgate.hold_micro_usd": step}
+        ):
+            await self._holds.extend(self._hold_id, step)
         self.held = MicroUSD(self.held + step)
 
     @contextmanager
     def kept(self) -> Iterator[None]:
         """The hold stays open (its expiry moved on by the keeper) while the block runs."""
         assert self._hold_id is not None, "a hold is placed before it is kept"
-        with self._charges._keeper.kept(self._hold_id):
+        with self._charges.keeper.kept(self._hold_id):
             yield
 
     def cost(self, metered: Metered) -> MicroUSD:
@@ -160,15 +171,19 @@ class Charge:
             attempts=delivery.log,
             hold_micro_usd=self.held,
             provider_cost_micro_usd=cost(
-                self._charges._provider_pricing(self.row, route), delivery.metered
+                self._charges.provider_pricing(self.row, route), delivery.metered
             ),
             estimated=delivery.estimated,
             usage_mismatch=delivery.usage_mismatch,
             **metered_fields(delivery.metered),
         )
         price = self.cost(delivery.metered)
-        charged = await asyncio.shield(self._holds.settle(self._hold_id, price, usage))
-        metrics = self._charges._metrics
+        with self._charges.tracer.start_as_current_span(
+            "settle", attributes=_usage_attributes(usage, route.provider)
+        ) as span:
+            charged = await asyncio.shield(self._holds.settle(self._hold_id, price, usage))
+            span.set_attribute("voxgate.charged_micro_usd", charged)
+        metrics = self._charges.metrics
         metrics.observe_charge(self.row.id, charged)
         metrics.observe_flags(
             self.row.id,
@@ -190,12 +205,14 @@ class Charge:
         await self._close_without_charge(self._failed(exc, status="rejected"))
 
     async def _close_without_charge(self, usage: UsageRecord) -> None:
-        # Shielded: a client hanging up must not leave the hold behind.
-        if self._hold_id is None:
-            await asyncio.shield(self._holds.record(usage))
-        else:
-            usage = replace(usage, hold_micro_usd=self.held)
-            await asyncio.shield(self._holds.release(self._hold_id, usage))
+        attributes = {"voxgate.status": usage.status, "voxgate.error": usage.error_code or ""}
+        with self._charges.tracer.start_as_current_span("release", attributes=attributes):
+            # Shielded: a client hanging up must not leave the hold behind.
+            if self._hold_id is None:
+                await asyncio.shield(self._holds.record(usage))
+            else:
+                usage = replace(usage, hold_micro_usd=self.held)
+                await asyncio.shield(self._holds.release(self._hold_id, usage))
         record_usage(model=self.trace.model, route=None, cost_micro_usd=0)
 
     def _failed(
@@ -219,6 +236,20 @@ class Charge:
             latency_ms=round((time.perf_counter() - trace.started) * 1000),
             **fields,
         )
+
+
+def _usage_attributes(usage: UsageRecord, provider: str) -> dict[str, str | int]:
+    """What a charge is for, in the GenAI semantic conventions' names where they have one."""
+    return {
+        "gen_ai.system": genai_system(provider),
+        "gen_ai.request.model": usage.model,
+        "gen_ai.usage.input_tokens": usage.input_text_tokens + usage.input_audio_tokens,
+        "gen_ai.usage.output_tokens": usage.output_text_tokens + usage.output_audio_tokens,
+        "voxgate.usage.input_audio_tokens": usage.input_audio_tokens,
+        "voxgate.usage.output_audio_tokens": usage.output_audio_tokens,
+        "voxgate.usage.audio_milliseconds": usage.audio_milliseconds,
+        "voxgate.provider_cost_micro_usd": usage.provider_cost_micro_usd,
+    }
 
 
 def metered_fields(metered: Metered) -> dict[str, int]:

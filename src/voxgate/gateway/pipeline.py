@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from opentelemetry.trace import SpanKind, Tracer
+
 from voxgate.audio.encode import warm_encoders
 from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.holds import HoldBook
@@ -47,6 +49,7 @@ from voxgate.routing.failover import AttemptsFailed, RetryPolicy, Success, first
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.settings import Settings
 from voxgate.store.keys import Principal
+from voxgate.tracing import genai_system
 from voxgate.types import MicroUSD, Task
 
 JobBuilder = Callable[[Charge], Awaitable[tuple[ModelRow, Task, Job]]]
@@ -105,6 +108,7 @@ class AudioGateway:
         limits: Limits,
         breaker: Breaker,
         metrics: Metrics,
+        tracer: Tracer,
     ) -> None:
         self._settings = settings
         self._catalog = catalog
@@ -115,8 +119,11 @@ class AudioGateway:
         self._limits = limits
         self._breaker = breaker
         self._metrics = metrics
+        self._tracer = tracer
         self._retry = RetryPolicy(deadline_seconds=settings.request_deadline_seconds)
-        self._charges = Charges(holds, settings.hold_ttl_seconds, metrics, self._provider_pricing)
+        self._charges = Charges(
+            holds, settings.hold_ttl_seconds, metrics, tracer, self._provider_pricing
+        )
 
     async def handle(
         self,
@@ -346,12 +353,17 @@ class AudioGateway:
     ) -> PcmAudio:
         data = audio_bytes(request.input)
         await charge.cover_decoding(row)
-        return await asyncio.to_thread(
-            decode_input,
-            data,
-            sample_rate=sample_rate,
-            max_seconds=self._settings.max_audio_seconds,
-        )
+        with self._tracer.start_as_current_span(
+            "decode audio", attributes={"voxgate.audio.bytes": len(data)}
+        ) as span:
+            audio = await asyncio.to_thread(
+                decode_input,
+                data,
+                sample_rate=sample_rate,
+                max_seconds=self._settings.max_audio_seconds,
+            )
+            span.set_attribute("voxgate.audio.seconds", audio.duration_seconds)
+        return audio
 
     async def attempts(
         self,
@@ -362,7 +374,7 @@ class AudioGateway:
         """The one failover loop (breaker, backoff, Retry-After, deadline), for every kind of
         request; when no attempt succeeds, the client's error, caused by the attempts' log."""
         try:
-            success = await first_success(attempts, run, self._retry, self._breaker)
+            success = await first_success(attempts, self._traced(run), self._retry, self._breaker)
         except AttemptsFailed as failed:
             self._observe(model, failed.log)
             raise client_error(model, failed) from failed
@@ -382,6 +394,24 @@ class AudioGateway:
             log = failed.log if isinstance(failed, AttemptsFailed) else ()
             await prepared.charge.release(exc, log)
             raise
+
+    def _traced(
+        self, run: Callable[[PlannedAttempt[Any]], Awaitable[ResultT]]
+    ) -> Callable[[PlannedAttempt[Any]], Awaitable[ResultT]]:
+        """Each attempt a client span of its own (its failure recorded on it)."""
+
+        async def attempt(planned: PlannedAttempt[Any]) -> ResultT:
+            attributes = {
+                "gen_ai.system": genai_system(planned.route.provider),
+                "gen_ai.request.model": planned.route.upstream_model,
+                "voxgate.route": planned.label,
+            }
+            with self._tracer.start_as_current_span(
+                f"upstream {planned.route.provider}", kind=SpanKind.CLIENT, attributes=attributes
+            ):
+                return await run(planned)
+
+        return attempt
 
     def _observe(self, model: str, log: tuple[Attempt, ...]) -> None:
         tried = [(a.provider, a.status) for a in log if a.status != "skipped"]
