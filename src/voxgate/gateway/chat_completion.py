@@ -74,7 +74,9 @@ class ChatCompletionJob:
                 * HOLD_MARGIN
             ),
         )
-        return [replace(base, text_output_tokens=out), replace(base, audio_output_tokens=out)]
+        # Without a voice the answer is text only (`modalities: ["text"]` upstream), held as such.
+        answers = [replace(base, text_output_tokens=out)]
+        return [*answers, replace(base, audio_output_tokens=out)] if self.voice else answers
 
     def request(self, attempt: PlannedAttempt[Any]) -> ChatAudioRequest:
         """The upstream request for `attempt`, streamed or not."""

@@ -26,6 +26,7 @@ class UnifiedRequest:
     instructions: str | None = None
     language: str | None = None
     prompt: str | None = None
+    max_output_tokens: int | None = None
 
 
 def validate(body: object, catalog: Catalog) -> tuple[ModelRow, UnifiedRequest]:

@@ -1,0 +1,103 @@
+"""How long text can take to say, and text too long for one request spoken in pieces.
+
+Every speech hold and every cap sent upstream with speech is built from `spoken_length`: the
+letters a text can take to read aloud, at most. A piece of speech is joined to the next with a
+short fade at the seam, so no click is heard where one request's audio meets the next.
+"""
+
+import re
+import unicodedata
+from collections.abc import Callable
+
+import numpy as np
+
+from voxgate.audio.pcm import PcmAudio
+
+# Slow speech runs about 0.15 s per spoken letter; a faster speed shortens it.
+SLOWEST_SECONDS_PER_LETTER = 0.15
+# How many letters a character becomes when read aloud, at most: an emoji is read by its name
+# ("smiling face with heart-shaped eyes"), a digit by its number words.
+SPOKEN_SYMBOL_LETTERS = 40
+SPOKEN_DIGIT_LETTERS = 10
+SPOKEN_OTHER_SCRIPT_LETTERS = 3
+# Where a long text is cut first (after a sentence), then (after a word), then anywhere.
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？؟।\n])\s+")
+_WORD_END = re.compile(r"(?<=\s)")
+# The fade at each seam between two pieces of speech: 10 ms ramps from and to silence.
+SEAM_SECONDS = 0.01
+
+
+def spoken_length(text: str) -> int:
+    """The letters `text` can take to say, for a hold that bounds speech priced by duration."""
+    return sum(_spoken_letters(character) for character in text)
+
+
+def _spoken_letters(character: str) -> int:
+    if character.isascii():
+        return SPOKEN_DIGIT_LETTERS if character.isdigit() else 1
+    if unicodedata.category(character).startswith("S"):
+        return SPOKEN_SYMBOL_LETTERS
+    return SPOKEN_OTHER_SCRIPT_LETTERS
+
+
+def pieces(text: str, fits: Callable[[str], bool]) -> list[str]:
+    """`text` cut into consecutive pieces that each `fits`: whole sentences where they fit,
+    else whole words, else characters. Joined, the pieces are the text again."""
+    return _packed(text, fits, [_SENTENCE_END, _WORD_END])
+
+
+def _packed(text: str, fits: Callable[[str], bool], cuts: list[re.Pattern[str]]) -> list[str]:
+    if fits(text):
+        return [text]
+    if not cuts:
+        return _by_characters(text, fits)
+    units = [unit for unit in _split_keeping(text, cuts[0]) if unit]
+    if len(units) == 1:
+        return _packed(text, fits, cuts[1:])
+    packed: list[str] = []
+    for unit in units:
+        if packed and fits(packed[-1] + unit):
+            packed[-1] += unit
+        elif fits(unit):
+            packed.append(unit)
+        else:
+            packed.extend(_packed(unit, fits, cuts[1:]))
+    return packed
+
+
+def _split_keeping(text: str, cut: re.Pattern[str]) -> list[str]:
+    """`text` cut after each match of `cut`, the matched space kept with the unit before."""
+    units, start = [], 0
+    for match in cut.finditer(text):
+        if match.end() > start:
+            units.append(text[start : match.end()])
+            start = match.end()
+    return [*units, text[start:]]
+
+
+def _by_characters(text: str, fits: Callable[[str], bool]) -> list[str]:
+    packed = [""]
+    for character in text:
+        if packed[-1] and not fits(packed[-1] + character):
+            packed.append("")
+        packed[-1] += character
+    return packed
+
+
+def joined(audio: list[PcmAudio]) -> PcmAudio:
+    """Pieces of speech as one, each seam faded out and in so that no step is heard."""
+    rate = audio[0].sample_rate
+    samples = [faded(piece, start=index > 0, end=index < len(audio) - 1) for index, piece in
+               enumerate(audio)]
+    return PcmAudio(b"".join(samples), rate)
+
+
+def faded(audio: PcmAudio, *, start: bool, end: bool) -> bytes:
+    """`audio`'s samples with a ramp from silence at its start and to silence at its end."""
+    samples = np.frombuffer(audio.samples, dtype="<i2").astype(np.float32)
+    ramp = np.linspace(0.0, 1.0, min(int(audio.sample_rate * SEAM_SECONDS), samples.size // 2))
+    if start and ramp.size:
+        samples[: ramp.size] *= ramp
+    if end and ramp.size:
+        samples[samples.size - ramp.size :] *= ramp[::-1]
+    return bytes(np.round(samples).astype("<i2").tobytes())
