@@ -9,6 +9,7 @@ the gateway sent upstream, and the honest simulator cuts its answers at their ca
 
 import base64
 import secrets
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import pytest
 
 from tests.audio_probe import probe
 from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway
+from voxgate.audio.encode import encode
+from voxgate.audio.pcm import PcmAudio
 from voxgate.catalog.loader import load_catalog
 from voxgate.settings import Settings
 
@@ -139,3 +142,101 @@ def test_text_only_chat_is_held_at_text_rates(
     # 2,048 text tokens at $10/1M, not at the $64/1M of audio output.
     assert record["hold_micro_usd"] < 2048 * 64
     assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]
+
+
+def silent_flac(seconds: int) -> str:
+    """Silence compresses to almost nothing: about 15 bytes a second of FLAC."""
+    return base64.b64encode(encode(PcmAudio(bytes(2 * 16_000 * seconds), 16_000), "flac")).decode()
+
+
+def audio_chat(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"model": "gpt-audio", "modalities": ["text"], "messages": messages}
+
+
+def test_chat_audio_is_held_by_its_decoded_duration_not_its_bytes(
+    routed: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = routed
+    sim.reset()
+    clip = silent_flac(1400)
+    assert len(clip) * 3 // 4 < 1400 * 200  # far below 2,000 bytes a second
+    part = {"type": "input_audio", "input_audio": {"data": clip, "format": "flac"}}
+    body = audio_chat([{"role": "user", "content": [part]}])
+    key = workspace(gateway, "0.01")
+    with gateway.client(key) as client:
+        response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 402, response.text
+    assert chat_requests(sim) == []
+    # 1,400 s at 10 audio tokens a second, twice over, at gpt-audio's $32/1M audio input.
+    message = response.json()["error"]["message"]
+    held = float(message.split("must hold $")[1].split()[0])
+    assert held >= 1400 * 10 * 2 * 32 / 1_000_000, message
+
+
+def test_an_audio_id_is_held_as_the_answer_it_can_name(
+    routed: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = routed
+    sim.reset()
+    messages = [
+        {"role": "user", "content": "Say hello."},
+        {"role": "assistant", "audio": {"id": "audio_abc123"}},
+        {"role": "user", "content": "Again."},
+    ]
+    poor, rich = workspace(gateway, "0.10"), workspace(gateway, "1.00")
+    with gateway.client(poor) as client:
+        assert client.post("/v1/chat/completions", json=audio_chat(messages)).status_code == 402
+    with gateway.client(rich) as client:
+        assert client.post("/v1/chat/completions", json=audio_chat(messages)).status_code == 200
+    assert ROW is not None and ROW.max_output_tokens is not None
+    # The row's whole output of audio, heard again at $32/1M.
+    assert only_record(gateway, rich)["hold_micro_usd"] >= ROW.max_output_tokens * 32
+
+
+def cascade_id(text: bytes) -> str:
+    return "audio_vgc_" + base64.urlsafe_b64encode(zlib.compress(text)).decode().rstrip("=")
+
+
+def cascade_chat(audio_id: str) -> dict[str, Any]:
+    return {
+        "model": "local-voice-chat",
+        "messages": [
+            {"role": "user", "content": "Hi."},
+            {"role": "assistant", "audio": {"id": audio_id}},
+            {"role": "user", "content": "And then?"},
+        ],
+    }
+
+
+def test_a_compressed_audio_id_is_not_unpacked_past_the_longest_answer(
+    routed: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = routed
+    sim.reset()
+    bomb = cascade_id(b"a" * 200_000_000)
+    assert len(bomb) < 400_000
+    key = workspace(gateway, "0.40")
+    with gateway.client(key) as client:
+        response = client.post("/v1/chat/completions", json=cascade_chat(bomb))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "messages[1].audio.id"
+    assert chat_requests(sim) == []
+
+
+def test_an_audio_id_is_held_as_the_text_it_unpacks_to(
+    routed: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = routed
+    sim.reset()
+    holds = []
+    # A short answer, and the longest the cascade makes (512 tokens), 800 words here.
+    for answer in (b"Hello.", ("word " * 800).encode()):
+        key = workspace(gateway, "1.00")
+        with gateway.client(key) as client:
+            response = client.post("/v1/chat/completions", json=cascade_chat(cascade_id(answer)))
+        assert response.status_code == 200, response.text
+        record = only_record(gateway, key)
+        assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]
+        holds.append(record["hold_micro_usd"])
+    # 800 more tokens read back, at $0.50/1M of text input.
+    assert holds[1] - holds[0] >= 800 * 0.5 - 1

@@ -35,9 +35,6 @@ from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import Task
 
-# The most compressed audio a client may send (16 kbit/s), so the hold covers any input.
-MIN_AUDIO_BYTES_PER_SECOND = 2_000
-
 
 @dataclass(frozen=True)
 class ChatCompletionJob:
@@ -49,6 +46,8 @@ class ChatCompletionJob:
     voices: VoiceTable
     providers: ProviderRegistry
     tokens: TokenCounter
+    # The seconds of audio the conversation's input_audio parts hold, decoded to measure them.
+    heard_seconds: float = 0.0
     task: Task = "audio_chat"
     # A streamed answer is planned only over the routes whose provider streams chat.
     streamed: bool = False
@@ -65,14 +64,15 @@ class ChatCompletionJob:
 
     def worst_case(self) -> list[Metered]:
         out = self.output_tokens
+        # An earlier answer referred to by its audio id is heard again, and was at most the
+        # row's whole output of audio.
+        referred = audio_references(self.messages) * (self.row.max_output_tokens or out)
         base = Metered(
             text_input_tokens=self.tokens.count(self._text()),
             audio_input_tokens=math.ceil(
-                self._audio_bytes()
-                / MIN_AUDIO_BYTES_PER_SECOND
-                * AUDIO_INPUT_TOKENS_PER_SECOND
-                * HOLD_MARGIN
-            ),
+                self.heard_seconds * AUDIO_INPUT_TOKENS_PER_SECOND * HOLD_MARGIN
+            )
+            + referred,
         )
         # Without a voice the answer is text only (`modalities: ["text"]` upstream), held as such.
         answers = [replace(base, text_output_tokens=out)]
@@ -113,7 +113,10 @@ class ChatCompletionJob:
             text_input_tokens=reported_or_measured(
                 usage.input_text_tokens, self.tokens.count(self._text())
             ),
-            audio_input_tokens=reported_or_measured(usage.input_audio_tokens, 0),
+            audio_input_tokens=reported_or_measured(
+                usage.input_audio_tokens,
+                math.ceil(self.heard_seconds * AUDIO_INPUT_TOKENS_PER_SECOND),
+            ),
             text_output_tokens=reported_or_measured(
                 usage.output_text_tokens, self.tokens.count(text)
             ),
@@ -126,14 +129,6 @@ class ChatCompletionJob:
 
     def _text(self) -> str:
         return conversation_text(self.messages)
-
-    def _audio_bytes(self) -> int:
-        return sum(
-            len(str(part["input_audio"].get("data", ""))) * 3 // 4
-            for message in self.messages
-            for part in content_parts(message)
-            if part.get("type") == "input_audio" and isinstance(part.get("input_audio"), dict)
-        )
 
 
 @dataclass
@@ -189,6 +184,11 @@ def _unsupported(row: ModelRow, name: str, which: str) -> InvalidRequestError:
         param=name,
         code="unsupported_parameter",
     )
+
+
+def audio_references(messages: tuple[dict[str, Any], ...]) -> int:
+    """How many messages refer to an earlier spoken answer by its audio id."""
+    return sum(isinstance(message.get("audio"), dict) for message in messages)
 
 
 def delta_text(event: dict[str, Any]) -> str:
