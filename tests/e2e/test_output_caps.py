@@ -9,6 +9,7 @@ the gateway sent upstream, and the honest simulator cuts its answers at their ca
 
 import base64
 import secrets
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -240,3 +241,39 @@ def test_an_audio_id_is_held_as_the_text_it_unpacks_to(
         holds.append(record["hold_micro_usd"])
     # 800 more tokens read back, at $0.50/1M of text input.
     assert holds[1] - holds[0] >= 800 * 0.5 - 1
+
+
+def settled_record(gateway: RunningGateway, key: str) -> dict[str, Any]:
+    """A stream's one usage record, once its hold is closed."""
+    with gateway.client(key) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/api/v1/balance").json()["held_micro_usd"]:
+            assert time.monotonic() < deadline, "the stream's hold was never closed"
+            time.sleep(0.05)
+        [record] = client.get("/api/v1/usage").json()["data"]
+    return record
+
+
+@pytest.mark.parametrize("speed", [1, 4])
+def test_streamed_gemini_speech_is_metered_from_geminis_own_usage(
+    routed: tuple[RunningGateway, RunningSimulator], speed: float
+) -> None:
+    gateway, sim = routed
+    sim.reset()
+    key = workspace(gateway, "1.00")
+    body = {
+        "model": "gemini-2.5-flash-tts",
+        "input": "Hello there, my friend.",
+        "voice": "alloy",
+        "speed": speed,
+        "response_format": "pcm",
+    }
+    with gateway.client(key) as client, client.stream("POST", "/v1/audio/speech", json=body) as r:
+        assert r.status_code == 200
+        audio = r.read()
+    # The fast simulator speaks one second, which Gemini bills at 25 tokens; the client hears
+    # it at the speed asked for.
+    assert len(audio) / 48_000 == pytest.approx(1 / speed, abs=0.05)
+    record = settled_record(gateway, key)
+    assert record["output_audio_tokens"] == 25
+    assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]
