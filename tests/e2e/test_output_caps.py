@@ -41,6 +41,7 @@ def chat_requests(sim: RunningSimulator) -> list[dict[str, Any]]:
 def only_record(gateway: RunningGateway, key: str) -> dict[str, Any]:
     with gateway.client(key) as client:
         [record] = client.get("/api/v1/usage").json()["data"]
+    assert isinstance(record, dict)
     return record
 
 
@@ -179,7 +180,7 @@ def test_an_audio_id_is_held_as_the_answer_it_can_name(
 ) -> None:
     gateway, sim = routed
     sim.reset()
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "user", "content": "Say hello."},
         {"role": "assistant", "audio": {"id": "audio_abc123"}},
         {"role": "user", "content": "Again."},
@@ -251,6 +252,7 @@ def settled_record(gateway: RunningGateway, key: str) -> dict[str, Any]:
             assert time.monotonic() < deadline, "the stream's hold was never closed"
             time.sleep(0.05)
         [record] = client.get("/api/v1/usage").json()["data"]
+    assert isinstance(record, dict)
     return record
 
 

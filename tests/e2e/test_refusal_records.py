@@ -44,7 +44,11 @@ def refused(gateway: RunningGateway, path: str, body: dict[str, Any]) -> tuple[A
             id="unknown-parameter",
         ),
         pytest.param(
-            {"model": "gpt-audio", "messages": MESSAGES, "audio": {"voice": "alloy", "format": "wav"}},
+            {
+                "model": "gpt-audio",
+                "messages": MESSAGES,
+                "audio": {"voice": "alloy", "format": "wav"},
+            },
             "audio",
             "invalid_value",
             id="audio-without-the-audio-modality",
@@ -66,5 +70,7 @@ def test_a_refused_chat_request_is_recorded_and_named(
 
 def test_an_unknown_field_has_one_code_on_both_endpoints(gateway: RunningGateway) -> None:
     unified, _ = refused(gateway, "/api/v1/audio", {"model": "gpt-audio", "input": "Hi.", "x": 1})
-    chat, _ = refused(gateway, "/v1/chat/completions", {"model": "gpt-audio", "messages": MESSAGES, "x": 1})
+    chat, _ = refused(
+        gateway, "/v1/chat/completions", {"model": "gpt-audio", "messages": MESSAGES, "x": 1}
+    )
     assert unified["code"] == chat["code"] == "unknown_parameter"

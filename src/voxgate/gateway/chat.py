@@ -89,7 +89,9 @@ class ChatJob:
         or for text too long to speak in one answer, one per piece of it."""
         limit = self.request.max_output_tokens or self.row.max_output_tokens or output_cap(self.row)
         if self.task != "tts":
-            return (Turn(self._user_text(), self.request.max_output_tokens or output_cap(self.row)),)
+            return (
+                Turn(self._user_text(), self.request.max_output_tokens or output_cap(self.row)),
+            )
         said = pieces(self.request.input, lambda text: self._to_say(text) <= limit)
         return tuple(Turn(text, min(limit, self._to_say(text))) for text in said)
 

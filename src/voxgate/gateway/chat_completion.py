@@ -1,9 +1,9 @@
 """A chat completion on an audio chat model, whole or streamed: the conversation as the client
 sent it.
 
-Every parameter the client gave is sent upstream. A route that does not take one of them is not
-tried (the parameter would be dropped or refused there); a parameter that no route of the model
-takes is refused up front by name.
+Every parameter the client gave is sent upstream. A parameter that no route of the model takes
+is refused up front by name; so is one that only some of its configured routes take, since it
+would choose the route (and the upstream price) rather than the model.
 """
 
 import math
@@ -15,7 +15,7 @@ import orjson
 
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered
-from voxgate.catalog.schema import ModelRow, Route, VoiceTable
+from voxgate.catalog.schema import ModelRow, VoiceTable
 from voxgate.errors import InvalidRequestError
 from voxgate.gateway.chat import (
     AUDIO_INPUT_TOKENS_PER_SECOND,
@@ -163,18 +163,22 @@ def check_parameters(row: ModelRow, parameters: Mapping[str, Any]) -> None:
 def taking(
     row: ModelRow, attempts: list[PlannedAttempt[Any]], parameters: Mapping[str, Any]
 ) -> list[PlannedAttempt[Any]]:
-    """The attempts whose routes take every parameter; refused by name if there are none."""
-    kept = [attempt for attempt in attempts if _takes(attempt.route, parameters)]
-    if not kept:
-        name = next(
-            n for n in parameters if not all(n in a.route.chat_parameters for a in attempts)
-        )
-        raise _unsupported(row, name, "configured ")
-    return kept
-
-
-def _takes(route: Route, parameters: Mapping[str, Any]) -> bool:
-    return all(name in route.chat_parameters for name in parameters)
+    """The attempts, when every one takes every parameter. A parameter none of them takes is
+    refused by name; so is one only some take, since sending it would move the request to
+    another route than the one the model is priced by (another upstream, at another price)."""
+    for name in parameters:
+        takers = [a for a in attempts if name in a.route.chat_parameters]
+        if not takers:
+            raise _unsupported(row, name, "configured ")
+        if len(takers) < len(attempts):
+            raise InvalidRequestError(
+                f"Unsupported parameter: '{name}' is taken by only some routes of model "
+                f"'{row.id}'; sending it would choose the route, and the price, that serve the "
+                "request. Leave it out, or use a model all of whose routes take it.",
+                param=name,
+                code="unsupported_parameter",
+            )
+    return attempts
 
 
 def _unsupported(row: ModelRow, name: str, which: str) -> InvalidRequestError:

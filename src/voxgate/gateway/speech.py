@@ -155,7 +155,9 @@ class SpeechJob:
             async for pcm in source:
                 seconds = pcm.duration_seconds
                 made, usage = (
-                    (pcm.made_seconds, pcm.usage) if isinstance(pcm, MeteredPcm) else (seconds, None)
+                    (pcm.made_seconds, pcm.usage)
+                    if isinstance(pcm, MeteredPcm)
+                    else (seconds, None)
                 )
                 yield SpeechChunk(encoder.feed(pcm), seconds, made, rate, usage)
         yield SpeechChunk(encoder.finish(), 0.0, 0.0, rate)

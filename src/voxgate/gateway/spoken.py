@@ -120,8 +120,10 @@ def _by_characters(text: str, fits: Callable[[str], bool]) -> list[str]:
 def joined(audio: list[PcmAudio]) -> PcmAudio:
     """Pieces of speech as one, each seam faded out and in so that no step is heard."""
     rate = audio[0].sample_rate
-    samples = [faded(piece, start=index > 0, end=index < len(audio) - 1) for index, piece in
-               enumerate(audio)]
+    samples = [
+        faded(piece, start=index > 0, end=index < len(audio) - 1)
+        for index, piece in enumerate(audio)
+    ]
     return PcmAudio(b"".join(samples), rate)
 
 

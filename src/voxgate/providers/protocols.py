@@ -30,7 +30,8 @@ class SpeechRequest(BaseModel):
     instructions: str | None = None
     response_format: AudioFormat = "mp3"
     max_output_tokens: int | None = Field(
-        default=None, description="The most audio tokens the answer may take, for providers "
+        default=None,
+        description="The most audio tokens the answer may take, for providers "
         "that take such a bound.",
     )
 

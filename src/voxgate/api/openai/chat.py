@@ -40,6 +40,9 @@ from voxgate.services import Services
 from voxgate.store.keys import Principal
 from voxgate.types import Task
 
+# The client's own bookkeeping, kept from the provider when the operator sets
+# `strip_client_metadata`.
+CLIENT_METADATA = frozenset({"store", "metadata", "user"})
 DEPRECATED_MAX_TOKENS = '299 - "max_tokens is deprecated; use max_completion_tokens"'
 
 
@@ -96,6 +99,8 @@ async def _job(
     """The conversation on an audio chat model, or on a cascade of three models (whose audio
     the gateway decodes, so bad audio is refused by name before any route is tried)."""
     parameters = chat.standard_parameters()
+    if services.settings.strip_client_metadata:
+        parameters = {k: v for k, v in parameters.items() if k not in CLIENT_METADATA}
     check_parameters(row, parameters)
     voice = chat.audio.voice if chat.wants_audio and chat.audio else None
     # Audio is decoded before it is held: its duration, not its bytes, bounds what it costs.
