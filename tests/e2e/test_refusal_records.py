@@ -74,3 +74,36 @@ def test_an_unknown_field_has_one_code_on_both_endpoints(gateway: RunningGateway
         gateway, "/v1/chat/completions", {"model": "gpt-audio", "messages": MESSAGES, "x": 1}
     )
     assert unified["code"] == chat["code"] == "unknown_parameter"
+
+
+@pytest.mark.parametrize(
+    ("response_format", "session_format"),
+    [("pcm16", "audio/pcm"), ("g711_ulaw", "audio/pcmu"), ("g711_alaw", "audio/pcma")],
+)
+def test_a_realtime_session_takes_the_formats_it_speaks(
+    gateway: RunningGateway, response_format: str, session_format: str
+) -> None:
+    body = {
+        "model": "gpt-audio-1.5",
+        "task": "realtime",
+        "input": "Be brief.",
+        "response_format": response_format,
+    }
+    with gateway.client() as client:
+        response = client.post("/api/v1/audio", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["session"]["audio"]["output"]["format"]["type"] == session_format
+
+
+@pytest.mark.parametrize("response_format", ["mp3", "wav", "opus"])
+def test_a_realtime_session_refuses_other_formats_by_name(
+    gateway: RunningGateway, response_format: str
+) -> None:
+    body = {
+        "model": "gpt-audio-1.5",
+        "task": "realtime",
+        "input": "Be brief.",
+        "response_format": response_format,
+    }
+    error, _ = refused(gateway, "/api/v1/audio", body)
+    assert (error["param"], error["code"]) == ("response_format", "invalid_value")
