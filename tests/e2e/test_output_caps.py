@@ -279,3 +279,31 @@ def test_streamed_gemini_speech_is_metered_from_geminis_own_usage(
     record = settled_record(gateway, key)
     assert record["output_audio_tokens"] == 25
     assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]
+
+
+@pytest.mark.parametrize("speed", [1, 2])
+def test_long_speech_on_a_chat_model_streams_piece_after_piece_in_one_charge(
+    routed: tuple[RunningGateway, RunningSimulator], speed: float
+) -> None:
+    gateway, sim = routed
+    sim.reset()
+    text = SENTENCE * 200
+    key = workspace(gateway, "5.00")
+    body = {
+        "model": "gpt-audio-1.5",
+        "input": text,
+        "voice": "alloy",
+        "speed": speed,
+        "response_format": "pcm",
+    }
+    with gateway.client(key) as client, client.stream("POST", "/v1/audio/speech", json=body) as r:
+        assert r.status_code == 200
+        audio = r.read()
+    sent = chat_requests(sim)
+    assert len(sent) > 1 and all(b["stream"] for b in sent)
+    # One second of tone a piece, heard at the speed asked for.
+    assert len(audio) / 48_000 == pytest.approx(len(sent) / speed, abs=0.05)
+    record = settled_record(gateway, key)
+    assert record["status"] == "succeeded"
+    assert record["output_audio_tokens"] == 20 * len(sent)
+    assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]

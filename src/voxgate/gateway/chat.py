@@ -156,9 +156,10 @@ class ChatJob:
         held: dict[int, list[PcmAudio]] = {}
         provider = self.providers.chat_stream[attempt.route.provider]
         seam = Seam()
+        last_turn = len(self.turns) - 1
         for index, turn in enumerate(self.turns):
             chunks = provider.stream_chat(self.chat_request(attempt, turn), attempt.upstream)
-            last = index == len(self.turns) - 1
+            last = index == last_turn
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for piece in chunks:
                     words, usage = delta_transcript(piece.event), piece.usage
@@ -175,10 +176,12 @@ class ChatJob:
         if held:
             whole = joined([_concatenated(*audio) for audio in held.values()])
             stretched = change_tempo(whole, speed)
-            yield SpokenChunk(encoder.feed(stretched), stretched.duration_seconds, "", None, 0.0, 0)
+            yield SpokenChunk(
+                encoder.feed(stretched), stretched.duration_seconds, "", None, 0.0, last_turn
+            )
         tail = seam.flush()
         yield SpokenChunk(
-            encoder.feed(tail) + encoder.finish(), tail.duration_seconds, "", None, 0.0, 0
+            encoder.feed(tail) + encoder.finish(), tail.duration_seconds, "", None, 0.0, last_turn
         )
 
     def meter(self) -> "SpokenMeter":

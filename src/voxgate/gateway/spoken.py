@@ -74,28 +74,43 @@ def _spoken_letters(character: str) -> int:
 
 
 def pieces(text: str, fits: Callable[[str], bool]) -> list[str]:
-    """`text` cut into consecutive pieces that each `fits`: whole sentences where they fit,
-    else whole words, else characters. Joined, the pieces are the text again."""
+    """`text` cut into consecutive pieces that each `fits`: as many whole sentences as fit,
+    else whole words, else characters (a character that does not fit alone is a piece of its
+    own). Joined, the pieces are the text again. Each piece's end is found by bisection, so
+    `fits` is asked a few times a piece, whatever the text's length."""
     return _packed(text, fits, [_SENTENCE_END, _WORD_END])
 
 
 def _packed(text: str, fits: Callable[[str], bool], cuts: list[re.Pattern[str]]) -> list[str]:
     if fits(text):
         return [text]
-    if not cuts:
-        return _by_characters(text, fits)
-    units = [unit for unit in _split_keeping(text, cuts[0]) if unit]
-    if len(units) == 1:
+    units = [unit for unit in _split_keeping(text, cuts[0]) if unit] if cuts else list(text)
+    if cuts and len(units) == 1:
         return _packed(text, fits, cuts[1:])
     packed: list[str] = []
-    for unit in units:
-        if packed and fits(packed[-1] + unit):
-            packed[-1] += unit
-        elif fits(unit):
-            packed.append(unit)
+    start = 0
+    while start < len(units):
+        end = _furthest(units, start, fits)
+        if end > start:
+            packed.append("".join(units[start:end]))
+        elif cuts:
+            packed.extend(_packed(units[start], fits, cuts[1:]))
         else:
-            packed.extend(_packed(unit, fits, cuts[1:]))
+            packed.append(units[start])
+        start = max(end, start + 1)
     return packed
+
+
+def _furthest(units: list[str], start: int, fits: Callable[[str], bool]) -> int:
+    """The largest `end` such that `units[start:end]` joined fits (`start` if none does)."""
+    low, high = start, len(units)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits("".join(units[start:middle])):
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _split_keeping(text: str, cut: re.Pattern[str]) -> list[str]:
@@ -106,15 +121,6 @@ def _split_keeping(text: str, cut: re.Pattern[str]) -> list[str]:
             units.append(text[start : match.end()])
             start = match.end()
     return [*units, text[start:]]
-
-
-def _by_characters(text: str, fits: Callable[[str], bool]) -> list[str]:
-    packed = [""]
-    for character in text:
-        if packed[-1] and not fits(packed[-1] + character):
-            packed.append("")
-        packed[-1] += character
-    return packed
 
 
 def joined(audio: list[PcmAudio]) -> PcmAudio:
