@@ -5,7 +5,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.cpu_budget import cpu_seconds_at_most
-
 from voxgate.audio.pcm import PcmAudio
 from voxgate.gateway.spoken import SEAM_SECONDS, joined, pieces, spoken_length
 
