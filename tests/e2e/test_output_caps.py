@@ -307,3 +307,26 @@ def test_long_speech_on_a_chat_model_streams_piece_after_piece_in_one_charge(
     assert record["status"] == "succeeded"
     assert record["output_audio_tokens"] == 20 * len(sent)
     assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]
+
+
+def test_speech_needing_too_many_answers_is_refused_before_any_is_asked_for(
+    routed: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = routed
+    sim.reset()
+    key = workspace(gateway, "5.00")
+    body = {
+        "model": "gpt-audio-1.5",
+        "task": "tts",
+        "input": SENTENCE * 20,
+        "max_output_tokens": 50,
+    }
+    with gateway.client(key) as client:
+        response = client.post("/api/v1/audio", json=body)
+    assert response.status_code == 400, response.text
+    assert (response.json()["error"]["param"], response.json()["error"]["code"]) == (
+        "input",
+        "speech_too_long",
+    )
+    assert chat_requests(sim) == []
+    assert only_record(gateway, key)["status"] == "rejected"

@@ -55,6 +55,9 @@ HOLD_MARGIN = 2
 # The most audio tokens a letter read aloud can take: slow speech, at 20 tokens a second. The
 # provider speaks at its own pace (speed is applied here afterwards), so speed does not change it.
 AUDIO_TOKENS_PER_SPOKEN_LETTER = SLOWEST_SECONDS_PER_LETTER * AUDIO_OUTPUT_TOKENS_PER_SECOND
+# The most answers one text is spoken in: 8 x 16,384 tokens is well past the 32,000
+# characters an input may have, read at an ordinary pace.
+MAX_SPEECH_TURNS = 8
 # How long a chat answer's audio can be referred to by its id, as OpenAI keeps it.
 AUDIO_LIFETIME_SECONDS = 3600
 
@@ -93,6 +96,15 @@ class ChatJob:
                 Turn(self._user_text(), self.request.max_output_tokens or output_cap(self.row)),
             )
         said = pieces(self.request.input, lambda text: self._to_say(text) <= limit)
+        if len(said) > MAX_SPEECH_TURNS:
+            # Each piece is an upstream request made one after the other, within one deadline.
+            raise InvalidRequestError(
+                f"Field 'input' would take {len(said)} answers of at most {limit} output tokens "
+                f"to speak; this gateway speaks at most {MAX_SPEECH_TURNS}. Send shorter text"
+                + (" or a larger max_output_tokens." if self.request.max_output_tokens else "."),
+                param="input",
+                code="speech_too_long",
+            )
         return tuple(Turn(text, min(limit, self._to_say(text))) for text in said)
 
     def worst_case(self) -> list[Metered]:
