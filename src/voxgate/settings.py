@@ -202,6 +202,14 @@ class Settings(BaseSettings):
         default="text", description="json: one JSON object per log line."
     )
 
+    # What reaches the operator's provider accounts of the client's own bookkeeping.
+    strip_client_metadata: bool = Field(
+        default=False,
+        description="Chat completions are forwarded without the client's `store`, `metadata` "
+        "and `user`, so nothing is stored or tagged on the operator's provider accounts on "
+        "a client's say.",
+    )
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -34,6 +34,7 @@ def test_seed_row_is_exactly_the_contract() -> None:
         "response_format",
         "speed",
         "instructions",
+        "max_output_tokens",
     ]
     speed = row.field("speed")
     assert speed is not None and (speed.minimum, speed.maximum) == (0.25, 4)

@@ -384,11 +384,17 @@ def test_every_standard_parameter_has_a_value_here() -> None:
     assert set(PARAMETER_VALUES) == set(STANDARD_PARAMETERS)
 
 
+def every_route_parameters(model: str) -> set[str]:
+    row = CATALOG.get(model)
+    assert row is not None
+    return set.intersection(*(set(route.chat_parameters) for route in row.routes))
+
+
 @pytest.mark.parametrize("model", MODELS)
-def test_parameters_a_route_takes_are_sent_upstream_as_given(
+def test_parameters_every_route_takes_are_sent_upstream_as_given(
     client: openai.OpenAI, upstream: FakeUpstream, model: str
 ) -> None:
-    taken = {k: v for k, v in PARAMETER_VALUES.items() if k in route_parameters(model)}
+    taken = {k: v for k, v in PARAMETER_VALUES.items() if k in every_route_parameters(model)}
     assert {"tools", "tool_choice", "logprobs", "top_logprobs"} <= set(taken)
     client.chat.completions.create(
         model=model, messages=[{"role": "user", "content": "hi"}], **taken
@@ -411,6 +417,23 @@ def test_a_parameter_no_route_takes_is_refused_by_name(
             )
         assert caught.value.param == name
         assert caught.value.code == "unsupported_parameter"
+    assert upstream.seen == []
+
+
+def test_a_parameter_only_some_routes_take_is_refused_rather_than_choosing_the_route(
+    client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    # Only gpt-audio-1.5's OpenAI route takes service_tier: sent, it would move the request
+    # from Azure's gpt-audio-1.5 to OpenAI's gpt-audio at gpt-audio-1.5's prices.
+    some = route_parameters("gpt-audio-1.5") - every_route_parameters("gpt-audio-1.5")
+    assert "service_tier" in some
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="gpt-audio-1.5",
+            messages=[{"role": "user", "content": "hi"}],
+            service_tier="default",
+        )
+    assert (caught.value.param, caught.value.code) == ("service_tier", "unsupported_parameter")
     assert upstream.seen == []
 
 

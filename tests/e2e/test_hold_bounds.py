@@ -12,6 +12,8 @@ import pytest
 from tests.gateway_process import RunningGateway, routed_gateway
 
 EMOJI = "😀🎉🚀🌍🍕🎵🐶🌈🔥💡" * 10
+ETHIOPIC = "ሰላም ለዓለም እንዴት ነህ ዛሬ ጥሩ ቀን ነው። " * 6
+ROMAN = "MMMCMXCIX MDCCLXXVI XLII CDXLIV " * 4
 INSTRUCTIONS = "Speak slowly, warmly and clearly, like a patient teacher reading aloud. " * 8
 
 
@@ -38,6 +40,15 @@ def record_of(gateway: RunningGateway, body: dict[str, Any]) -> dict[str, Any]:
         pytest.param(
             {"model": "gemini-2.5-flash-tts", "input": "Hello.", "instructions": INSTRUCTIONS},
             id="gemini-speaks-its-instructions",
+        ),
+        pytest.param({"model": "gpt-4o-mini-tts", "input": ETHIOPIC}, id="ethiopic-script"),
+        pytest.param(
+            {"model": "gpt-4o-mini-tts", "input": ROMAN, "speed": 0.25},
+            id="roman-numerals-slowly",
+        ),
+        pytest.param(
+            {"model": "gemini-2.5-flash-tts", "input": ROMAN, "speed": 4},
+            id="gemini-at-four-times-speed",
         ),
     ],
 )

@@ -82,9 +82,11 @@ NARROW = Route(provider="openai-compatible", upstream_model="m", chat_parameters
 WIDE = Route(provider="openai", upstream_model="m", chat_parameters=("temperature", "seed"))
 
 
-def test_a_route_that_does_not_take_a_parameter_is_not_tried() -> None:
-    attempts = planned(job({"temperature": 0.2, "seed": 7}), NARROW, WIDE)
-    assert [attempt.route for attempt in attempts] == [WIDE]
+def test_a_parameter_only_some_routes_take_is_refused_rather_than_choosing_the_route() -> None:
+    # Sent, `seed` would skip NARROW for WIDE: another upstream, at another price.
+    with pytest.raises(InvalidRequestError) as refused:
+        planned(job({"temperature": 0.2, "seed": 7}), NARROW, WIDE)
+    assert refused.value.param == "seed" and refused.value.code == "unsupported_parameter"
     assert [attempt.route for attempt in planned(job({"temperature": 0.2}), NARROW, WIDE)] == [
         NARROW,
         WIDE,

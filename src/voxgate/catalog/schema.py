@@ -18,6 +18,7 @@ FieldName = Literal[
     "instructions",
     "language",
     "prompt",
+    "max_output_tokens",
 ]
 
 

@@ -13,6 +13,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
 from voxgate.audio.encode import encode_off_loop
@@ -62,6 +63,7 @@ CHARACTERS_PER_TOKEN_CEILING = 8
 # audio model would count for the same seconds.
 HEARD_TOKENS_PER_SECOND = AUDIO_INPUT_TOKENS_PER_SECOND
 AUDIO_ID_PREFIX = "audio_vgc_"
+UTF8_MAX_BYTES = 4
 # A sentence ends at . ! ? or … followed by white space.
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
@@ -239,7 +241,7 @@ class CascadeChatJob:
         out = self.output_tokens
         return [
             Metered(
-                text_input_tokens=self.legs.tokens.count(conversation_text(self.messages))
+                text_input_tokens=self.legs.tokens.count(conversation_text(self.read_back))
                 + math.ceil(heard * HEARD_TOKENS_PER_SECOND),
                 text_output_tokens=out,
                 audio_milliseconds=math.ceil(heard * 1000),
@@ -300,7 +302,7 @@ class CascadeChatJob:
         return Metered(
             text_input_tokens=reported_or_measured(
                 usage.input_text_tokens,
-                self.legs.tokens.count(conversation_text(self.messages)),
+                self.legs.tokens.count(conversation_text(self.read_back)),
             ),
             text_output_tokens=reported_or_measured(
                 usage.output_text_tokens, self.legs.tokens.count(text)
@@ -313,10 +315,19 @@ class CascadeChatJob:
     def _heard_seconds(self) -> float:
         return sum(clip.audio.duration_seconds for clip in self.clips)
 
+    @cached_property
+    def read_back(self) -> tuple[dict[str, Any], ...]:
+        """The conversation as the text model reads it: each reference to an earlier spoken
+        answer replaced by that answer's text, read no further than an answer can be long."""
+        longest = (self.row.max_output_tokens or self.output_tokens) * CHARACTERS_PER_TOKEN_CEILING
+        return tuple(
+            _read_back(index, message, longest) for index, message in enumerate(self.messages)
+        )
+
     async def _request(self) -> tuple[ChatAudioRequest, float]:
         """The conversation in text, with the seconds of audio heard to make it: clips heard,
         earlier spoken answers read back."""
-        messages = [_read_back(index, message) for index, message in enumerate(self.messages)]
+        messages = [copy.deepcopy(message) for message in self.read_back]
         for index, clip in enumerate(self.clips):
             if index not in self.transcripts:
                 self.transcripts[index] = await self.legs.heard(clip.audio)
@@ -410,9 +421,10 @@ def _clip_param(message: int, part: int) -> str:
     return f"messages[{message}].content[{part}].input_audio.data"
 
 
-def _read_back(index: int, message: dict[str, Any]) -> dict[str, Any]:
+def _read_back(index: int, message: dict[str, Any], longest: int) -> dict[str, Any]:
     """A copy of `message` a text model can read: a reference to an earlier spoken answer
-    becomes that answer's text."""
+    becomes that answer's text, of at most `longest` characters (an id that unpacks to more
+    was not made by this cascade, and is not unpacked further)."""
     copied = copy.deepcopy(message)
     reference = copied.pop("audio", None)
     if reference is None:
@@ -425,8 +437,13 @@ def _read_back(index: int, message: dict[str, Any]) -> dict[str, Any]:
             code="invalid_value",
         )
     packed = audio.removeprefix(AUDIO_ID_PREFIX)
+    unpacker = zlib.decompressobj()
     try:
-        text = zlib.decompress(base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4)))
+        compressed = base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4))
+        # UTF-8 takes at most 4 bytes a character; one byte more tells an id that is too long.
+        text = unpacker.decompress(compressed, longest * UTF8_MAX_BYTES + 1)
+        if not unpacker.eof or len(text) > longest * UTF8_MAX_BYTES:
+            raise ValueError("longer than any answer")
         copied["content"] = text.decode()
     except (ValueError, zlib.error) as exc:
         raise InvalidRequestError(

@@ -1,9 +1,9 @@
 """A chat completion on an audio chat model, whole or streamed: the conversation as the client
 sent it.
 
-Every parameter the client gave is sent upstream. A route that does not take one of them is not
-tried (the parameter would be dropped or refused there); a parameter that no route of the model
-takes is refused up front by name.
+Every parameter the client gave is sent upstream. A parameter that no route of the model takes
+is refused up front by name; so is one that only some of its configured routes take, since it
+would choose the route (and the upstream price) rather than the model.
 """
 
 import math
@@ -15,7 +15,7 @@ import orjson
 
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered
-from voxgate.catalog.schema import ModelRow, Route, VoiceTable
+from voxgate.catalog.schema import ModelRow, VoiceTable
 from voxgate.errors import InvalidRequestError
 from voxgate.gateway.chat import (
     AUDIO_INPUT_TOKENS_PER_SECOND,
@@ -35,9 +35,6 @@ from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import Task
 
-# The most compressed audio a client may send (16 kbit/s), so the hold covers any input.
-MIN_AUDIO_BYTES_PER_SECOND = 2_000
-
 
 @dataclass(frozen=True)
 class ChatCompletionJob:
@@ -49,6 +46,8 @@ class ChatCompletionJob:
     voices: VoiceTable
     providers: ProviderRegistry
     tokens: TokenCounter
+    # The seconds of audio the conversation's input_audio parts hold, decoded to measure them.
+    heard_seconds: float = 0.0
     task: Task = "audio_chat"
     # A streamed answer is planned only over the routes whose provider streams chat.
     streamed: bool = False
@@ -65,16 +64,19 @@ class ChatCompletionJob:
 
     def worst_case(self) -> list[Metered]:
         out = self.output_tokens
+        # An earlier answer referred to by its audio id is heard again, and was at most the
+        # row's whole output of audio.
+        referred = audio_references(self.messages) * (self.row.max_output_tokens or out)
         base = Metered(
             text_input_tokens=self.tokens.count(self._text()),
             audio_input_tokens=math.ceil(
-                self._audio_bytes()
-                / MIN_AUDIO_BYTES_PER_SECOND
-                * AUDIO_INPUT_TOKENS_PER_SECOND
-                * HOLD_MARGIN
-            ),
+                self.heard_seconds * AUDIO_INPUT_TOKENS_PER_SECOND * HOLD_MARGIN
+            )
+            + referred,
         )
-        return [replace(base, text_output_tokens=out), replace(base, audio_output_tokens=out)]
+        # Without a voice the answer is text only (`modalities: ["text"]` upstream), held as such.
+        answers = [replace(base, text_output_tokens=out)]
+        return [*answers, replace(base, audio_output_tokens=out)] if self.voice else answers
 
     def request(self, attempt: PlannedAttempt[Any]) -> ChatAudioRequest:
         """The upstream request for `attempt`, streamed or not."""
@@ -111,7 +113,10 @@ class ChatCompletionJob:
             text_input_tokens=reported_or_measured(
                 usage.input_text_tokens, self.tokens.count(self._text())
             ),
-            audio_input_tokens=reported_or_measured(usage.input_audio_tokens, 0),
+            audio_input_tokens=reported_or_measured(
+                usage.input_audio_tokens,
+                math.ceil(self.heard_seconds * AUDIO_INPUT_TOKENS_PER_SECOND),
+            ),
             text_output_tokens=reported_or_measured(
                 usage.output_text_tokens, self.tokens.count(text)
             ),
@@ -124,14 +129,6 @@ class ChatCompletionJob:
 
     def _text(self) -> str:
         return conversation_text(self.messages)
-
-    def _audio_bytes(self) -> int:
-        return sum(
-            len(str(part["input_audio"].get("data", ""))) * 3 // 4
-            for message in self.messages
-            for part in content_parts(message)
-            if part.get("type") == "input_audio" and isinstance(part.get("input_audio"), dict)
-        )
 
 
 @dataclass
@@ -166,18 +163,22 @@ def check_parameters(row: ModelRow, parameters: Mapping[str, Any]) -> None:
 def taking(
     row: ModelRow, attempts: list[PlannedAttempt[Any]], parameters: Mapping[str, Any]
 ) -> list[PlannedAttempt[Any]]:
-    """The attempts whose routes take every parameter; refused by name if there are none."""
-    kept = [attempt for attempt in attempts if _takes(attempt.route, parameters)]
-    if not kept:
-        name = next(
-            n for n in parameters if not all(n in a.route.chat_parameters for a in attempts)
-        )
-        raise _unsupported(row, name, "configured ")
-    return kept
-
-
-def _takes(route: Route, parameters: Mapping[str, Any]) -> bool:
-    return all(name in route.chat_parameters for name in parameters)
+    """The attempts, when every one takes every parameter. A parameter none of them takes is
+    refused by name; so is one only some take, since sending it would move the request to
+    another route than the one the model is priced by (another upstream, at another price)."""
+    for name in parameters:
+        takers = [a for a in attempts if name in a.route.chat_parameters]
+        if not takers:
+            raise _unsupported(row, name, "configured ")
+        if len(takers) < len(attempts):
+            raise InvalidRequestError(
+                f"Unsupported parameter: '{name}' is taken by only some routes of model "
+                f"'{row.id}'; sending it would choose the route, and the price, that serve the "
+                "request. Leave it out, or use a model all of whose routes take it.",
+                param=name,
+                code="unsupported_parameter",
+            )
+    return attempts
 
 
 def _unsupported(row: ModelRow, name: str, which: str) -> InvalidRequestError:
@@ -187,6 +188,11 @@ def _unsupported(row: ModelRow, name: str, which: str) -> InvalidRequestError:
         param=name,
         code="unsupported_parameter",
     )
+
+
+def audio_references(messages: tuple[dict[str, Any], ...]) -> int:
+    """How many messages refer to an earlier spoken answer by its audio id."""
+    return sum(isinstance(message.get("audio"), dict) for message in messages)
 
 
 def delta_text(event: dict[str, Any]) -> str:

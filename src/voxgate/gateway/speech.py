@@ -2,7 +2,6 @@
 
 import base64
 import math
-import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, replace
@@ -18,53 +17,56 @@ from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import ModelRow, VoiceTable
 from voxgate.gateway.chat import AUDIO_OUTPUT_TOKENS_PER_SECOND
 from voxgate.gateway.jobs import Outcome
+from voxgate.gateway.spoken import SLOWEST_SECONDS_PER_LETTER, spoken_length
 from voxgate.gateway.validation import UnifiedRequest
-from voxgate.providers.protocols import SpeechProvider, SpeechRequest, Upstream
+from voxgate.providers.protocols import (
+    MeteredPcm,
+    ProviderUsage,
+    SpeechProvider,
+    SpeechRequest,
+    Upstream,
+)
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import AudioFormat, Task
 
 FALLBACK_FORMAT: AudioFormat = "mp3"
-SLOWEST_SECONDS_PER_CHARACTER = 0.15
-# How many letters a character becomes when read aloud, at most: an emoji is read by its name
-# ("smiling face with heart-shaped eyes"), a digit by its number words.
-SPOKEN_SYMBOL_LETTERS = 40
-SPOKEN_DIGIT_LETTERS = 10
-SPOKEN_OTHER_SCRIPT_LETTERS = 3
-
-
-def spoken_length(text: str) -> int:
-    """The letters `text` can take to say, for a hold that bounds speech priced by duration."""
-    return sum(_spoken_letters(character) for character in text)
-
-
-def _spoken_letters(character: str) -> int:
-    if character.isascii():
-        return SPOKEN_DIGIT_LETTERS if character.isdigit() else 1
-    if unicodedata.category(character).startswith("S"):
-        return SPOKEN_SYMBOL_LETTERS
-    return SPOKEN_OTHER_SCRIPT_LETTERS
+# The most a provider bills for a second of the audio it makes (Gemini's 25 tokens), so that
+# the hold bounds every route.
+MOST_AUDIO_TOKENS_PER_SECOND = 25
 
 
 @dataclass(frozen=True, slots=True)
 class SpeechChunk:
-    """Encoded audio ready to send, and how long it plays."""
+    """Encoded audio ready to send and how long it plays; the seconds of audio the provider made
+    for it (before any change of speed), what it bills a second of that, and the usage it
+    reported so far, if any."""
 
     data: bytes
     seconds: float
+    made: float = 0.0
+    tokens_per_second: int = AUDIO_OUTPUT_TOKENS_PER_SECOND
+    usage: ProviderUsage | None = None
 
 
 @dataclass
 class SpeechMeter:
     job: "SpeechJob"
     seconds: float = 0.0
+    made_tokens: float = 0.0
+    reported: int | None = None
 
     def add(self, chunk: SpeechChunk) -> None:
         self.seconds += chunk.seconds
+        self.made_tokens += chunk.made * chunk.tokens_per_second
+        if chunk.usage is not None and chunk.usage.output_audio_tokens is not None:
+            self.reported = chunk.usage.output_audio_tokens
 
     @property
     def delivered(self) -> Metered:
-        return self.job.metered(self.seconds)
+        """The provider's own count where it gave one, else the audio it made, measured."""
+        tokens = self.reported if self.reported is not None else math.ceil(self.made_tokens)
+        return self.job.metered(self.seconds, tokens)
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,18 @@ class SpeechJob:
         return list(planner.plan(self.row, self.providers.speech))
 
     def worst_case(self) -> list[Metered]:
-        # Slow speech runs about 0.15 s per spoken character; a faster speed shortens it. A
-        # provider may speak its instructions too (Gemini takes them in the prompt).
+        return [replace(self._metered_input, audio_output_tokens=self.most_audio_tokens)]
+
+    @cached_property
+    def most_audio_tokens(self) -> int:
+        """The most audio tokens the speech can bill. Slow speech runs about 0.15 s per spoken
+        letter. A provider may speak its instructions too (Gemini takes them in the prompt);
+        a faster speed shortens the speech only where the provider applies it, so a provider
+        that speaks at its own pace (the gateway stretching after) is held at that pace."""
         spoken = spoken_length(self.request.input) + spoken_length(self.request.instructions or "")
-        seconds = spoken * SLOWEST_SECONDS_PER_CHARACTER / (self.request.speed or 1.0)
-        tokens = math.ceil(seconds * AUDIO_OUTPUT_TOKENS_PER_SECOND)
-        return [replace(self._metered_input, audio_output_tokens=tokens)]
+        speed = min(self.request.speed or 1.0, 1.0)
+        seconds = spoken * SLOWEST_SECONDS_PER_LETTER / speed
+        return math.ceil(seconds * MOST_AUDIO_TOKENS_PER_SECOND)
 
     @cached_property
     def _metered_input(self) -> Metered:
@@ -113,12 +121,11 @@ class SpeechJob:
             speed=self.request.speed or 1.0,
             instructions=self.request.instructions,
             response_format=self.response_format,
+            max_output_tokens=self.most_audio_tokens,
         )
 
-    def metered(self, seconds: float, reported_audio_tokens: int | None = None) -> Metered:
-        tokens = reported_audio_tokens
-        if tokens is None:
-            tokens = math.ceil(seconds * AUDIO_OUTPUT_TOKENS_PER_SECOND)
+    def metered(self, seconds: float, tokens: int) -> Metered:
+        """`seconds` delivered, the provider's `tokens` billed."""
         return replace(
             self._metered_input,
             audio_milliseconds=round(seconds * 1000),
@@ -132,20 +139,35 @@ class SpeechJob:
             "content_type": OUTPUT_FORMATS[self.response_format].content_type,
             "audio_base64": base64.b64encode(audio).decode("ascii"),
         }
-        metered = self.metered(result.audio.duration_seconds, result.usage.output_audio_tokens)
-        return Outcome(data, metered, result)
+        delivered = result.audio.duration_seconds
+        tokens = result.usage.output_audio_tokens
+        if tokens is None:
+            made = result.made_seconds if result.made_seconds is not None else delivered
+            tokens = math.ceil(made * self._tokens_per_second(attempt))
+        return Outcome(data, self.metered(delivered, tokens), result)
 
     async def stream(self, attempt: PlannedAttempt[Any]) -> AsyncIterator[SpeechChunk]:
         """The audio encoded as it arrives; a provider that cannot stream answers whole."""
         encoder = StreamEncoder(self.response_format)
         source = self._pcm(attempt)
+        rate = self._tokens_per_second(attempt)
         async with aclosing(source):  # type: ignore[type-var]
             async for pcm in source:
-                yield SpeechChunk(encoder.feed(pcm), pcm.duration_seconds)
-        yield SpeechChunk(encoder.finish(), 0.0)
+                seconds = pcm.duration_seconds
+                made, usage = (
+                    (pcm.made_seconds, pcm.usage)
+                    if isinstance(pcm, MeteredPcm)
+                    else (seconds, None)
+                )
+                yield SpeechChunk(encoder.feed(pcm), seconds, made, rate, usage)
+        yield SpeechChunk(encoder.finish(), 0.0, 0.0, rate)
 
     def meter(self) -> SpeechMeter:
         return SpeechMeter(self)
+
+    def _tokens_per_second(self, attempt: PlannedAttempt[Any]) -> int:
+        declared = self.providers.declarations[attempt.route.provider].speech_output
+        return declared.audio_tokens_per_second if declared else AUDIO_OUTPUT_TOKENS_PER_SECOND
 
     def _pcm(self, attempt: PlannedAttempt[Any]) -> AsyncIterator[PcmAudio]:
         request = self.speech_request(attempt)

@@ -10,6 +10,8 @@ from voxgate.gateway.inputs import looks_like_audio
 from voxgate.types import AudioFormat, RequestedTask
 
 _SPEECH_TO_TEXT = ("transcription", "translation")
+# The audio a realtime session speaks, by the names OpenAI's realtime API gives its formats.
+REALTIME_FORMATS = ("pcm16", "g711_ulaw", "g711_alaw")
 _JSON_TYPE_NAMES = {"string": "a string", "number": "a number", "integer": "an integer"}
 
 
@@ -26,6 +28,9 @@ class UnifiedRequest:
     instructions: str | None = None
     language: str | None = None
     prompt: str | None = None
+    max_output_tokens: int | None = None
+    # `response_format` of a realtime session, which speaks its own formats.
+    realtime_format: str | None = None
 
 
 def validate(body: object, catalog: Catalog) -> tuple[ModelRow, UnifiedRequest]:
@@ -36,12 +41,18 @@ def validate(body: object, catalog: Catalog) -> tuple[ModelRow, UnifiedRequest]:
         if row.field(name) is None:
             raise _unknown_field(name, row)
     audio_input = _holds_audio(row, body)
+    realtime = _is_realtime(row, body)
     for spec in row.fields:
+        if realtime and spec.name == "response_format":
+            _check_realtime_format(body.get(spec.name))
+            continue
         # Audio is bounded by its decoded size and duration (gateway/inputs.py), not by the
         # characters its base64 takes: the field's text limit stays for text.
         text_limit = not (audio_input and spec.name == "input")
         _check_field(spec, body.get(spec.name), text_limit=text_limit)
     values = {name: value for name, value in body.items() if value is not None}
+    if realtime and "response_format" in values:
+        values["realtime_format"] = values.pop("response_format")
     values.setdefault("task", "auto")
     if "speed" in values:
         values["speed"] = float(values["speed"])
@@ -77,6 +88,22 @@ def _holds_audio(row: ModelRow, body: dict[str, Any]) -> bool:
     if task != "auto":
         return task in row.tasks
     return "transcription" in row.tasks and looks_like_audio(value)
+
+
+def _is_realtime(row: ModelRow, body: dict[str, Any]) -> bool:
+    """Whether the request sets up a realtime session, as `tasks.resolve_task` will decide."""
+    task = body.get("task") or "auto"
+    return task == "realtime" or (task == "auto" and row.default_task == "realtime")
+
+
+def _check_realtime_format(value: object) -> None:
+    if value is not None and value not in REALTIME_FORMATS:
+        raise InvalidRequestError(
+            f"Invalid value for 'response_format': {_clip(str(value))!r}. A realtime session "
+            f"speaks {', '.join(REALTIME_FORMATS)}.",
+            param="response_format",
+            code="invalid_value",
+        )
 
 
 def _unknown_field(name: str, row: ModelRow) -> InvalidRequestError:

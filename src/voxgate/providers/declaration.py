@@ -18,6 +18,8 @@ class SpeechOutput:
 
     wire_format: str
     sample_rate: int
+    # What the provider bills a second of the audio it makes, when it reports no usage.
+    audio_tokens_per_second: int = 20
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,11 @@ class SpeechRequest(BaseModel):
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
     instructions: str | None = None
     response_format: AudioFormat = "mp3"
+    max_output_tokens: int | None = Field(
+        default=None,
+        description="The most audio tokens the answer may take, for providers "
+        "that take such a bound.",
+    )
 
 
 class TranscriptionRequest(BaseModel):
@@ -65,6 +70,17 @@ class ProviderUsage:
 class SpeechResult:
     audio: PcmAudio
     usage: ProviderUsage = field(default_factory=ProviderUsage)
+    # The seconds of audio the provider made, where the gateway changed its speed afterwards.
+    made_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MeteredPcm(PcmAudio):
+    """Streamed speech that says what the provider billed for it: the seconds of audio it made
+    (before the gateway changed their speed) and the usage it reported, cumulative, if any."""
+
+    made_seconds: float = 0.0
+    usage: ProviderUsage | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,9 +45,10 @@ class Simulator:
         fault = self.faults.next_for(credential)
         request.state.pace = pace_from_header(request.headers.get(PACE_HEADER))
         request.state.unstreamed = fault is not None and fault.kind == "unstreamed"
+        request.state.uncapped = fault is not None and fault.kind == "uncapped"
         if fault is not None and fault.kind == "paced":
             request.state.pace = Pace(fault.first_chunk_ms, fault.chunk_interval_ms)
-        if fault is not None and fault.kind in ("paced", "unstreamed"):
+        if fault is not None and fault.kind in ("paced", "unstreamed", "uncapped"):
             fault = None
         return await answer(fault, shape, lambda: handler(request, self.engine))
 

@@ -20,6 +20,7 @@ from voxgate.simulator.tool_calls import logprobs, streamed_tool_call, tool_call
 from voxgate.simulator.voices import OPENAI_VOICES
 from voxgate.simulator.wire import (
     SimError,
+    ignores_caps,
     ignores_streaming,
     json_body,
     json_response,
@@ -43,12 +44,14 @@ async def chat(request: Request, engine: SimEngine, model: str | None) -> Respon
     call = tool_call(body)
     reply = "" if call else await _reply(engine, system, text, heard_audio)
     spoken = await engine.speak(reply) if audio_options is not None and not call else None
+    cap = None if ignores_caps(request) else _cap(body)
+    reply, spoken, cut = _within(cap, reply, spoken)
     usage = _chat_usage(system, text, heard_audio, reply, spoken)
     top = int(body.get("top_logprobs") or 0)
     scored = body.get("logprobs") is True and spoken is None and call is None
     if body.get("stream") is True and not ignores_streaming(request):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        choices = _streamed_choices(reply, spoken, call, top if scored else None)
+        choices = _streamed_choices(reply, spoken, call, top if scored else None, cut)
         chunks = _chunks(model, choices, usage if include_usage else None)
         events = [b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks]
         return StreamingResponse(
@@ -58,12 +61,42 @@ async def chat(request: Request, engine: SimEngine, model: str | None) -> Respon
     choice: dict[str, Any] = {
         "index": 0,
         "message": _message(reply, spoken, (audio_options or {}).get("format"), call),
-        "finish_reason": "tool_calls" if call else "stop",
+        "finish_reason": _finish(call, cut),
         "logprobs": logprobs(_words(reply), top) if scored else None,
     }
     return json_response(
         _completion(model, "chat.completion") | {"choices": [choice], "usage": usage}
     )
+
+
+def _cap(body: dict[str, Any]) -> int | None:
+    """The most completion tokens the request lets the answer take."""
+    cap = body.get("max_completion_tokens") or body.get("max_tokens")
+    return cap if isinstance(cap, int) and not isinstance(cap, bool) else None
+
+
+def _within(
+    cap: int | None, reply: str, spoken: PcmAudio | None
+) -> tuple[str, PcmAudio | None, bool]:
+    """The answer cut at `cap` completion tokens (its words, then its audio), as OpenAI cuts
+    it; and whether it was cut."""
+    words = reply.split()
+    if cap is None or len(words) + _audio_tokens(spoken) <= cap:
+        return reply, spoken, False
+    kept = " ".join(words[:cap])
+    if spoken is None:
+        return kept, None, True
+    seconds = max(cap - len(kept.split()), 0) / TOKENS_PER_SECOND_OUT
+    samples = int(seconds * spoken.sample_rate) * 2
+    return kept, PcmAudio(spoken.samples[:samples], spoken.sample_rate), True
+
+
+def _audio_tokens(spoken: PcmAudio | None) -> int:
+    return math.ceil(spoken.duration_seconds * TOKENS_PER_SECOND_OUT) if spoken else 0
+
+
+def _finish(call: dict[str, Any] | None, cut: bool) -> str:
+    return "tool_calls" if call else "length" if cut else "stop"
 
 
 def _audio_options(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -105,7 +138,11 @@ def _words(reply: str) -> list[str]:
 
 
 def _streamed_choices(
-    reply: str, spoken: PcmAudio | None, call: dict[str, Any] | None, top: int | None
+    reply: str,
+    spoken: PcmAudio | None,
+    call: dict[str, Any] | None,
+    top: int | None,
+    cut: bool,
 ) -> list[dict[str, Any]]:
     """Each streamed choice: the role, the deltas (with a word's logprobs when scored), the
     finish."""
@@ -128,8 +165,7 @@ def _streamed_choices(
         choices.append({"index": 0, "delta": delta, "finish_reason": None})
         if top is not None and delta.get("content"):
             choices[-1]["logprobs"] = logprobs([delta["content"]], top)
-    finish = "tool_calls" if call else "stop"
-    return [*choices, {"index": 0, "delta": {}, "finish_reason": finish}]
+    return [*choices, {"index": 0, "delta": {}, "finish_reason": _finish(call, cut)}]
 
 
 def _chunks(
@@ -203,7 +239,7 @@ def _chat_usage(
     system: str, text: str, heard: PcmAudio | None, reply: str, spoken: PcmAudio | None
 ) -> dict[str, Any]:
     audio_in = math.ceil(heard.duration_seconds * TOKENS_PER_SECOND_IN) if heard else 0
-    audio_out = math.ceil(spoken.duration_seconds * TOKENS_PER_SECOND_OUT) if spoken else 0
+    audio_out = _audio_tokens(spoken)
     text_in = len((system + " " + text).split())
     text_out = len(reply.split())
     return {

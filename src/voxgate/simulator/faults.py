@@ -5,7 +5,13 @@ a long delay), `reset` (drops the connection), `cut` (a body that stops midway; 
 chunk), `malformed`
 (a 200 whose body is not what the protocol promises), each with optional latency and
 Retry-After. `paced` is not a failure: the answer is normal, streamed at the fault's pace (see
-`voxgate.simulator.pacing`).
+`voxgate.simulator.pacing`). `unstreamed` answers whole whatever the request asked.
+
+`uncapped` is a dishonest provider: it ignores the bounds a request sets on its answer. Chat
+completions answer past `max_completion_tokens` (the whole reply, spoken in full), Gemini
+speech past `generationConfig.maxOutputTokens`, and OpenAI speech says its text twice, so the
+answer is longer than the text asked for. An honest simulator (no fault) cuts each answer at
+its bound, as the real APIs do (`finish_reason: "length"`, `MAX_TOKENS`).
 """
 
 import random
@@ -20,7 +26,10 @@ class Fault(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str = Field(
-        description="An HTTP status as text, or timeout, reset, cut, malformed, paced, unstreamed."
+        description=(
+            "An HTTP status as text, or timeout, reset, cut, malformed, paced, unstreamed, "
+            "uncapped."
+        )
     )
     retry_after_seconds: float | None = None
     message: str | None = Field(

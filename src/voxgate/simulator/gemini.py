@@ -19,9 +19,10 @@ from voxgate.audio.pcm import PcmAudio
 from voxgate.simulator.engine import RATE, SimEngine
 from voxgate.simulator.pacing import pace_of, paced
 from voxgate.simulator.voices import GEMINI_VOICES
-from voxgate.simulator.wire import SimError, json_response
+from voxgate.simulator.wire import SimError, ignores_caps, json_response
 
 STREAM_PIECE_BYTES = 9_600  # 200 ms of 24 kHz PCM16 per streamed chunk
+SPEECH_TOKENS_PER_SECOND = 25
 _SNAKE = re.compile(r"_([a-z])")
 
 
@@ -47,10 +48,13 @@ async def stream_generate_content(request: Request, engine: SimEngine) -> Respon
 class _Answer:
     """One model turn: its parts (text or audio) and the token counts it reports."""
 
-    def __init__(self, part: dict[str, Any], *, prompt: int, out: int) -> None:
+    def __init__(
+        self, part: dict[str, Any], *, prompt: int, out: int, finish: str = "STOP"
+    ) -> None:
         self.part = part
         self.prompt = prompt
         self.out = out
+        self.finish = finish
 
     def pieces(self) -> list["_Answer"]:
         """The turn cut as streamGenerateContent sends it: audio in 200 ms chunks, the usage on
@@ -64,7 +68,7 @@ class _Answer:
             for start in range(0, len(samples), STREAM_PIECE_BYTES)
         ] or [b""]
         return [_Answer(_audio_part(piece), prompt=0, out=0) for piece in cut[:-1]] + [
-            _Answer(_audio_part(cut[-1]), prompt=self.prompt, out=self.out)
+            _Answer(_audio_part(cut[-1]), prompt=self.prompt, out=self.out, finish=self.finish)
         ]
 
 
@@ -78,21 +82,26 @@ async def _answer(request: Request, engine: SimEngine) -> _Answer:
         raise SimError(400, "contents[].parts is required")
     config = body.get("generationConfig") or {}
     if "AUDIO" in [str(m).upper() for m in config.get("responseModalities") or []]:
-        return await _speech(engine, parts, config.get("speechConfig") or {})
+        cap = None if ignores_caps(request) else config.get("maxOutputTokens")
+        return await _speech(engine, parts, config.get("speechConfig") or {}, cap)
     return await _transcription(engine, parts, config)
 
 
-async def _speech(engine: SimEngine, parts: list[Any], speech_config: dict[str, Any]) -> _Answer:
+async def _speech(
+    engine: SimEngine, parts: list[Any], speech_config: dict[str, Any], cap: object
+) -> _Answer:
+    """The text spoken, cut at `maxOutputTokens` (`MAX_TOKENS`) when it sets one."""
     for voice in _voices(speech_config):
         if voice not in GEMINI_VOICES:
             raise SimError(400, f"Voice name {voice} is not supported.")
     text = " ".join(str(part.get("text", "")) for part in parts)
-    audio = await engine.speak(text)
-    return _Answer(
-        _audio_part(audio.samples),
-        prompt=len(text.split()),
-        out=round(audio.duration_seconds * 25),
-    )
+    samples = (await engine.speak(text)).samples
+    out = round(PcmAudio(samples, RATE).duration_seconds * SPEECH_TOKENS_PER_SECOND)
+    finish = "STOP"
+    if isinstance(cap, int) and not isinstance(cap, bool) and out > cap:
+        samples = samples[: cap * RATE // SPEECH_TOKENS_PER_SECOND * 2]
+        out, finish = cap, "MAX_TOKENS"
+    return _Answer(_audio_part(samples), prompt=len(text.split()), out=out, finish=finish)
 
 
 def _voices(speech_config: dict[str, Any]) -> list[str | None]:
@@ -155,7 +164,7 @@ def _audio_part(samples: bytes) -> dict[str, Any]:
 def _candidate(answer: _Answer, *, finished: bool, usage: bool) -> dict[str, Any]:
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": [answer.part]}, "index": 0}
     if finished:
-        candidate["finishReason"] = "STOP"
+        candidate["finishReason"] = answer.finish
     chunk: dict[str, Any] = {"candidates": [candidate], "modelVersion": "simulated"}
     if usage:
         chunk["usageMetadata"] = {

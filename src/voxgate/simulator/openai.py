@@ -18,6 +18,7 @@ from voxgate.simulator.pacing import pace_of, paced
 from voxgate.simulator.voices import OPENAI_VOICES
 from voxgate.simulator.wire import (
     SimError,
+    ignores_caps,
     ignores_streaming,
     json_body,
     json_response,
@@ -54,7 +55,8 @@ async def speech(request: Request, engine: SimEngine, model: str | None) -> Resp
     speed = float(body.get("speed", 1.0))
     if not 0.25 <= speed <= 4.0:
         raise SimError(400, "speed must be between 0.25 and 4.", "speed")
-    audio = await engine.speak(text, speed)
+    # A dishonest provider (`uncapped`) says more than it was given.
+    audio = await engine.speak(f"{text} {text}" if ignores_caps(request) else text, speed)
     output = SPEECH_FORMATS[fmt]
     data = audio.samples if output == "pcm16" else encode(audio, output)
     pace = pace_of(request)

@@ -87,6 +87,11 @@ def ignores_streaming(request: Request) -> bool:
     return bool(getattr(request.state, "unstreamed", False))
 
 
+def ignores_caps(request: Request) -> bool:
+    """Whether this request was queued an `uncapped` fault: answer past the bounds it set."""
+    return bool(getattr(request.state, "uncapped", False))
+
+
 async def answer(
     fault: Fault | None, shape: ErrorShape, produce: Callable[[], Awaitable[Response]]
 ) -> Response:

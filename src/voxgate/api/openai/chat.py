@@ -40,42 +40,76 @@ from voxgate.providers.protocols import ChatAudioResult, ChatChunk
 from voxgate.services import Services
 from voxgate.types import Task
 
+# The client's own bookkeeping, kept from the provider when the operator sets
+# `strip_client_metadata`.
+CLIENT_METADATA = frozenset({"store", "metadata", "user"})
 DEPRECATED_MAX_TOKENS = '299 - "max_tokens is deprecated; use max_completion_tokens"'
 
 
 async def create_chat_completion(request: Request) -> Response:
     services = services_of(request)
     principal = await authenticate(request, services)
-    chat = parse(ChatCompletionBody, await json_body(request))
+    body = await json_body(request)
+    parsed: list[ChatCompletionBody] = []
 
     async def build(charge: Charge) -> tuple[ModelRow, Task, Job]:
+        # Validated here, inside the pipeline, so that a refusal leaves a usage record.
+        chat = _parsed(body)
+        parsed.append(chat)
         row = _chat_model(services, chat)
         chat.check_against(row)
         return row, "audio_chat", await _job(services, charge, chat, row)
 
     request_id = request.state.request_id
-    model = chat.model[:200]
-    headers = {"warning": DEPRECATED_MAX_TOKENS} if chat.max_tokens is not None else {}
-    if chat.stream:
+    model = _named(body)
+    if isinstance(body, dict) and body.get("stream") is True:
         streamed = await services.gateway.stream(principal, request_id, build, model=model)
-        return sse_response(_relayed(chat, streamed), headers)
+        return sse_response(_relayed(parsed[0], streamed), _headers(parsed[0]))
     completed = await services.gateway.run(principal, request_id, build, model=model)
-    return JSONResponse(await _completion(chat, completed, request_id), headers=headers)
+    answer = await _completion(parsed[0], completed, request_id)
+    return JSONResponse(answer, headers=_headers(parsed[0]))
+
+
+def _parsed(body: object) -> ChatCompletionBody:
+    """The body, validated; a field OpenAI's API does not have is refused as unknown, with the
+    code the unified endpoint uses."""
+    if isinstance(body, dict):
+        for name in body:
+            if name not in ChatCompletionBody.model_fields:
+                raise InvalidRequestError(
+                    f"Unrecognized request argument supplied: {name}",
+                    param=str(name),
+                    code="unknown_parameter",
+                )
+    return parse(ChatCompletionBody, body)
+
+
+def _named(body: object) -> str:
+    model = body.get("model") if isinstance(body, dict) else None
+    return model[:200] if isinstance(model, str) else ""
+
+
+def _headers(chat: ChatCompletionBody) -> dict[str, str]:
+    return {"warning": DEPRECATED_MAX_TOKENS} if chat.max_tokens is not None else {}
 
 
 async def _job(services: Services, charge: Charge, chat: ChatCompletionBody, row: ModelRow) -> Job:
     """The conversation on an audio chat model, or on a cascade of three models (whose audio
     the gateway decodes, so bad audio is refused by name before any route is tried)."""
     parameters = chat.standard_parameters()
+    if services.settings.strip_client_metadata:
+        parameters = {k: v for k, v in parameters.items() if k not in CLIENT_METADATA}
     check_parameters(row, parameters)
     voice = chat.audio.voice if chat.wants_audio and chat.audio else None
+    # Audio is decoded before it is held: its duration, not its bytes, bounds what it costs.
+    if has_audio(chat.messages):
+        await charge.cover_decoding(row)
+    clips = await decoded_clips(chat.messages, services.settings.max_audio_seconds)
     if row.cascade is not None:
-        if has_audio(chat.messages):
-            await charge.cover_decoding(row)
         return CascadeChatJob(
             row=row,
             messages=tuple(chat.messages),
-            clips=await decoded_clips(chat.messages, services.settings.max_audio_seconds),
+            clips=clips,
             parameters=parameters,
             voice=voice,
             max_output_tokens=chat.output_tokens,
@@ -91,6 +125,7 @@ async def _job(services: Services, charge: Charge, chat: ChatCompletionBody, row
         voices=services.catalog.voices,
         providers=services.gateway.providers,
         tokens=services.gateway.tokens,
+        heard_seconds=sum(clip.audio.duration_seconds for clip in clips),
         streamed=chat.stream,
     )
 

@@ -126,6 +126,8 @@ class ChatCompletionBody(BaseModel):
             raise _refused("stop", "takes at most 4 sequences")
         if self.wants_audio and self.audio is None:
             raise _refused("audio", "{voice, format} is required when modalities include audio")
+        if self.audio is not None and not self.wants_audio:
+            raise _refused("audio", 'is only for answers in audio: add "audio" to modalities')
         if self.stream and self.audio is not None and self.audio.format != "pcm16":
             raise _refused("audio.format", "must be pcm16 when the answer is streamed")
         if self.tool_choice is not None and not self.tools:

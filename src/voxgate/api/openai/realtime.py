@@ -44,6 +44,12 @@ from voxgate.types import MicroUSD
 MIN_TTL_SECONDS, MAX_TTL_SECONDS, DEFAULT_TTL_SECONDS = 10, 7200, 600
 SECRET_TASK = "realtime_secret"  # noqa: S105 - a task name
 PCM_RATE = 24_000
+# The unified endpoint's realtime formats (gateway/validation.py) as a session names them.
+SESSION_FORMATS: dict[str, dict[str, Any]] = {
+    "pcm16": {"type": "audio/pcm", "rate": PCM_RATE},
+    "g711_ulaw": {"type": "audio/pcmu"},
+    "g711_alaw": {"type": "audio/pcma"},
+}
 SUBPROTOCOL_KEY = "openai-insecure-api-key."
 POLICY_VIOLATION = 1008
 # What a session holds ahead of its next piece of work; each piece is charged exactly.
@@ -134,13 +140,9 @@ async def unified_realtime(
     if resolve_task(row, request) != "realtime":
         raise InvalidRequestError("Only task realtime mints a session.", param="task")
     row = _realtime_model(services, row.id)
-    if request.response_format not in (None, "pcm16"):
-        raise InvalidRequestError(
-            "A realtime session speaks pcm16 (24 kHz PCM).", param="response_format"
-        )
     output: dict[str, Any] = {
         "voice": request.voice or row.default_voice,
-        "format": {"type": "audio/pcm", "rate": PCM_RATE},
+        "format": SESSION_FORMATS[request.realtime_format or "pcm16"],
     }
     if request.speed is not None:
         output["speed"] = request.speed

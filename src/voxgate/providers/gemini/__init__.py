@@ -8,9 +8,10 @@ from voxgate.audio.pcm import PcmAudio
 from voxgate.providers.declaration import ProviderDeclaration, SpeechOutput
 from voxgate.providers.errors import UpstreamError
 from voxgate.providers.gemini import speech, transcription
-from voxgate.providers.gemini.responses import has_parts
+from voxgate.providers.gemini.responses import has_parts, usage
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.protocols import (
+    MeteredPcm,
     SpeechRequest,
     SpeechResult,
     TranscriptionRequest,
@@ -22,7 +23,11 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DECLARATION = ProviderDeclaration(
     name="gemini",
     capabilities=frozenset({"speech", "transcription"}),
-    speech_output=SpeechOutput(wire_format="pcm", sample_rate=speech.DEFAULT_RATE),
+    speech_output=SpeechOutput(
+        wire_format="pcm",
+        sample_rate=speech.DEFAULT_RATE,
+        audio_tokens_per_second=speech.AUDIO_TOKENS_PER_SECOND,
+    ),
     speech_streaming="stream_generate_content",
 )
 NAME = DECLARATION.name
@@ -44,10 +49,13 @@ class GeminiProvider:
     async def stream_speech(
         self, request: SpeechRequest, upstream: Upstream
     ) -> AsyncIterator[PcmAudio]:
-        """Each event's audio as it arrives. At another speed than 1 the answer is read whole:
-        Gemini has no speed setting, and the gateway's time-stretch needs all of it."""
+        """Each event's audio as it arrives, with the usage Gemini reports. At another speed
+        than 1 the answer is read whole: Gemini has no speed setting, and the gateway's
+        time-stretch needs all of it. Each piece says how much audio Gemini made for it."""
         if request.speed != 1.0:
-            yield (await self.synthesize(request, upstream)).audio
+            whole = await self.synthesize(request, upstream)
+            made = whole.made_seconds or whole.audio.duration_seconds
+            yield MeteredPcm(whole.audio.samples, whole.audio.sample_rate, made, whole.usage)
             return
         events = self.http.post_events(
             NAME,
@@ -60,9 +68,12 @@ class GeminiProvider:
             if "error" in event:
                 raise UpstreamError(NAME, f"the stream failed: {str(event)[:200]}")
             pcm = speech.audio(NAME, event) if has_parts(event) else None
-            if pcm is not None and pcm.samples:
-                produced = True
-                yield pcm
+            pcm = pcm or PcmAudio(b"", speech.DEFAULT_RATE)
+            # The usage comes with the last event, which may carry nothing else.
+            reported = usage(event, audio_out=True) if "usageMetadata" in event else None
+            if pcm.samples or reported is not None:
+                produced = produced or bool(pcm.samples)
+                yield MeteredPcm(pcm.samples, pcm.sample_rate, pcm.duration_seconds, reported)
         if not produced:
             raise UpstreamError(NAME, "the speech stream carried no audio", retriable=True)
 

@@ -14,26 +14,31 @@ from voxgate.providers.protocols import SpeechRequest, SpeechResult
 
 _RATE = re.compile(r"rate=(\d+)")
 DEFAULT_RATE = 24_000
+# Gemini bills 25 tokens a second of the audio it makes.
+AUDIO_TOKENS_PER_SECOND = 25
 
 
 def body(request: SpeechRequest) -> dict[str, Any]:
     # Gemini takes its style as words in the prompt; there is no instructions field.
     text = f"{request.instructions}: {request.text}" if request.instructions else request.text
-    return {
-        "contents": [{"role": "user", "parts": [{"text": text}]}],
-        "generationConfig": {
-            "responseModalities": ["AUDIO"],
-            "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": request.voice}}},
-        },
+    config: dict[str, Any] = {
+        "responseModalities": ["AUDIO"],
+        "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": request.voice}}},
     }
+    if request.max_output_tokens:
+        config["maxOutputTokens"] = request.max_output_tokens
+    return {"contents": [{"role": "user", "parts": [{"text": text}]}], "generationConfig": config}
 
 
 def result(provider: str, payload: Any, speed: float) -> SpeechResult:
     pcm = audio(provider, payload)
     if pcm is None:
         raise UpstreamError(provider, "the answer carries no audio", retriable=True)
-    # Gemini has no speed setting, so the gateway time-stretches what comes back.
-    return SpeechResult(change_tempo(pcm, speed), usage(payload, audio_out=True))
+    # Gemini has no speed setting, so the gateway time-stretches what comes back; it billed
+    # the audio it made.
+    return SpeechResult(
+        change_tempo(pcm, speed), usage(payload, audio_out=True), pcm.duration_seconds
+    )
 
 
 def audio(provider: str, payload: Any) -> PcmAudio | None:
