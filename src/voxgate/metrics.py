@@ -105,13 +105,17 @@ class Metrics:
         self._spent.labels(model).inc(micro_usd)
 
     def observe_flags(self, model: str, *, overrun: bool, estimated: bool, mismatch: bool) -> None:
+        """Count each flag of a charge; an overrun or a mismatch is also a log line (an estimate
+        is routine where a provider never reports usage, as OpenAI's unstreamed speech)."""
         for flag, raised in (
             ("provider_overrun", overrun),
             ("estimated", estimated),
             ("usage_mismatch", mismatch),
         ):
-            if raised:
-                self._flagged.labels(model, flag).inc()
+            if not raised:
+                continue
+            self._flagged.labels(model, flag).inc()
+            if flag != "estimated":
                 logger.warning(
                     "flagged charge: model=%s flag=%s", model, flag, extra={"flag": flag}
                 )

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from voxgate.billing.pricing import Metered, cost, hold_amount
+from voxgate.billing.pricing import Metered, cost, hold_amount, within_cap
 from voxgate.catalog.schema import Pricing
 from voxgate.money import format_usd
 from voxgate.types import MicroUSD
@@ -72,3 +72,10 @@ def test_negative_quantities_are_refused() -> None:
 )
 def test_format_usd(micro_usd: int, text: str) -> None:
     assert format_usd(MicroUSD(micro_usd)) == text
+
+
+def test_an_answer_past_its_cap_is_charged_the_cap_audio_first() -> None:
+    answer = Metered(text_output_tokens=8, audio_output_tokens=20)
+    assert within_cap(answer, 28) == answer
+    assert within_cap(answer, 10) == Metered(text_output_tokens=8, audio_output_tokens=2)
+    assert within_cap(answer, 5) == Metered(text_output_tokens=5, audio_output_tokens=0)

@@ -106,7 +106,7 @@ def calls(draw: st.DrawFn) -> Call:
 
 # What the provider does: answer as asked, fail first (then the next route or key answers),
 # stop a stream after its first chunk, or send past the request's cap.
-BEHAVIOURS = st.sampled_from([None, "500", "cut", "overrun"])
+BEHAVIOURS = st.sampled_from([None, "500", "cut", "uncapped"])
 
 
 @pytest.fixture(scope="module")

@@ -39,12 +39,15 @@ def catalog_price(model: str) -> dict[str, Decimal]:
 
 def micro_usd(prices: dict[str, Decimal], record: dict[str, Any]) -> int:
     """Tokens at per-1M prices; audio at the audio rate where the row has one."""
-    text_in, text_out = prices["text_input_per_1m_tokens"], prices["text_output_per_1m_tokens"]
+    zero = Decimal(0)
+    text_in = prices.get("text_input_per_1m_tokens", zero)
+    text_out = prices.get("text_output_per_1m_tokens", zero)
     exact = (
         text_in * record["input_text_tokens"]
         + text_out * record["output_text_tokens"]
         + prices.get("audio_input_per_1m_tokens", text_in) * record["input_audio_tokens"]
         + prices.get("audio_output_per_1m_tokens", text_out) * record["output_audio_tokens"]
+        + prices.get("per_1m_characters", zero) * record["input_characters"]
     )
     return int(exact.quantize(Decimal(1), rounding="ROUND_HALF_UP"))
 
@@ -163,3 +166,49 @@ def test_a_route_dearer_than_its_max_cost_ratio_is_not_tried(
     assert response.status_code >= 500 and response.status_code != 500, response.text
     assert [call["credential"] for call in sim.requests()] == [AZURE]
     assert balance["balance_micro_usd"] == 1_000_000 and balance["held_micro_usd"] == 0
+
+
+def test_a_provider_past_its_cap_is_charged_the_cap_and_flagged(
+    routed: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = routed
+    sim.reset()
+    sim.queue_faults(AZURE, {"kind": "uncapped"})
+    workspace_id, key = workspace_with_key(gateway, "1.00")
+    # A cap of 5 output tokens: the dishonest provider speaks its whole answer all the same.
+    body = {
+        "model": "gpt-audio-1.5",
+        "task": "audio_chat",
+        "input": "Tell me a long story.",
+        "max_output_tokens": 5,
+    }
+    with gateway.client(key) as client:
+        response = client.post("/api/v1/audio", json=body)
+        assert response.status_code == 200, response.text
+        balance = client.get("/api/v1/balance").json()
+    [call] = sim.requests()
+    assert call["body"]["max_completion_tokens"] == 5
+    [record] = admin_records(gateway, workspace_id)
+    assert record["provider_overrun"] is True
+    assert record["output_text_tokens"] + record["output_audio_tokens"] == 5
+    assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]
+    assert record["charged_micro_usd"] == micro_usd(catalog_price("gpt-audio-1.5"), record)
+    # What the provider sent past the cap, it bills the operator: shown, never charged.
+    assert record["provider_cost_micro_usd"] > record["charged_micro_usd"]
+    assert balance["balance_micro_usd"] == 1_000_000 - record["charged_micro_usd"]
+
+
+def test_an_answer_without_usage_is_charged_the_gateways_measure_and_marked(
+    routed: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = routed
+    sim.reset()
+    workspace_id, key = workspace_with_key(gateway, "1.00")
+    body = {"model": "gpt-4o-mini-tts", "input": "Hello there.", "voice": "alloy"}
+    with gateway.client(key) as client:
+        assert client.post("/api/v1/audio", json=body).status_code == 200
+    # OpenAI's unstreamed speech reports no usage: the audio it sent is measured.
+    [record] = admin_records(gateway, workspace_id)
+    assert record["estimated"] is True and record["provider_overrun"] is False
+    assert record["output_audio_tokens"] > 0
+    assert record["charged_micro_usd"] == micro_usd(catalog_price("gpt-4o-mini-tts"), record) > 0

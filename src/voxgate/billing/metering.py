@@ -20,6 +20,24 @@ CUT_SEARCH_CHARACTERS = 1_000
 MAX_COUNTED_CHARACTERS = 2_000_000
 
 
+# How far a provider's reported audio tokens may stray from the audio the gateway measured
+# (either way) before the charge is flagged `usage_mismatch`.
+USAGE_MISMATCH_RATIO = 2.0
+
+
+def usage_disagrees(
+    reported_tokens: int, measured_seconds: float, tokens_per_second: float
+) -> bool:
+    """Whether a provider's audio tokens and the audio it sent tell different stories."""
+    expected = measured_seconds * tokens_per_second
+    if expected < 1 and reported_tokens < tokens_per_second:
+        return False  # a fraction of a second: nothing to compare
+    return (
+        reported_tokens > USAGE_MISMATCH_RATIO * expected
+        or reported_tokens * USAGE_MISMATCH_RATIO < expected
+    )
+
+
 class _Encoding(Protocol):
     def encode_ordinary(self, text: str) -> list[int]: ...
 

@@ -1,6 +1,6 @@
 """Turns metered quantities into integer micro-USD at a catalog row's prices."""
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from decimal import Context, Decimal, Inexact, localcontext
 
 from voxgate.catalog.schema import Pricing
@@ -32,6 +32,20 @@ class Metered:
 
 
 _METERED_FIELDS = tuple(item.name for item in fields(Metered))
+
+
+def within_cap(metered: Metered, cap: int) -> Metered:
+    """What an answer is charged when it was asked to take at most `cap` output tokens: the
+    output cut to the cap, audio first, then text (a provider past it is its own overrun)."""
+    excess = metered.text_output_tokens + metered.audio_output_tokens - cap
+    if excess <= 0:
+        return metered
+    audio_cut = min(excess, metered.audio_output_tokens)
+    return replace(
+        metered,
+        audio_output_tokens=metered.audio_output_tokens - audio_cut,
+        text_output_tokens=metered.text_output_tokens - (excess - audio_cut),
+    )
 
 
 def cost(pricing: Pricing, metered: Metered) -> MicroUSD:

@@ -45,7 +45,7 @@ class UsageRecord:
     # The provider reported no usage: the cost comes from the gateway's own measurement.
     estimated: bool = False
     # The provider's reported usage and the gateway's measurement of the audio disagree by
-    # more than VOXGATE_USAGE_MISMATCH_RATIO.
+    # more than billing.metering.USAGE_MISMATCH_RATIO.
     usage_mismatch: bool = False
     attempts: tuple[Attempt, ...] = ()
 

@@ -25,10 +25,11 @@ from voxgate.billing.keeper import HoldKeeper
 from voxgate.billing.pricing import Metered, cost, hold_amount
 from voxgate.billing.usage import Attempt, UsageRecord
 from voxgate.catalog.schema import ModelRow, Pricing, Route
-from voxgate.errors import GatewayError
+from voxgate.errors import GatewayError, InsufficientCreditError
 from voxgate.gateway.failures import recorded_failure
 from voxgate.logs import record_usage
 from voxgate.metrics import Metrics
+from voxgate.money import format_usd
 from voxgate.routing.planner import PlannedAttempt
 from voxgate.store.keys import Principal
 from voxgate.tracing import genai_system
@@ -59,6 +60,9 @@ class Delivery:
     # The provider reported no usage: `metered` is the gateway's own measurement.
     estimated: bool = False
     usage_mismatch: bool = False
+    # The provider answered past the cap it was sent: `metered` is cut at the cap, and this is
+    # what the provider used (and bills).
+    overrun: Metered | None = None
 
 
 class Charges:
@@ -112,7 +116,10 @@ class Charge:
         if amount <= self.held:
             return
         if self._hold_id is not None:
-            await self.grow(MicroUSD(amount - self.held))
+            try:
+                await self.grow(MicroUSD(amount - self.held))
+            except InsufficientCreditError as exc:
+                raise await self._short_of(amount, exc) from exc
             return
         with self._charges.tracer.start_as_current_span(
             "hold", attributes={"voxgate.hold_micro_usd": amount}
@@ -125,6 +132,19 @@ class Charge:
                 ttl_seconds=self._charges.ttl,
             )
         self.held = amount
+
+    async def _short_of(
+        self, amount: MicroUSD, exc: InsufficientCreditError
+    ) -> InsufficientCreditError:
+        """The refusal of a hold grown to `amount`, naming the whole amount as a first hold's
+        refusal does (not the step it took to grow)."""
+        if exc.code != "insufficient_credit":  # a key limit or a budget says its own
+            return exc
+        available = await self._holds.available(self.trace.principal.workspace_id)
+        return InsufficientCreditError(
+            f"Not enough credit: this request must hold ${format_usd(amount)} and the "
+            f"workspace has ${format_usd(MicroUSD(available + self.held))} available."
+        )
 
     async def cover_decoding(self, row: ModelRow) -> None:
         """Decoding costs the gateway CPU and memory: the model's minimum hold is really held
@@ -171,10 +191,12 @@ class Charge:
             attempts=delivery.log,
             hold_micro_usd=self.held,
             provider_cost_micro_usd=cost(
-                self._charges.provider_pricing(self.row, route), delivery.metered
+                self._charges.provider_pricing(self.row, route),
+                delivery.overrun or delivery.metered,
             ),
             estimated=delivery.estimated,
             usage_mismatch=delivery.usage_mismatch,
+            provider_overrun=delivery.overrun is not None,
             **metered_fields(delivery.metered),
         )
         price = self.cost(delivery.metered)
@@ -187,7 +209,7 @@ class Charge:
         metrics.observe_charge(self.row.id, charged)
         metrics.observe_flags(
             self.row.id,
-            overrun=price > self.held,
+            overrun=delivery.overrun is not None or price > self.held,
             estimated=delivery.estimated,
             mismatch=delivery.usage_mismatch,
         )

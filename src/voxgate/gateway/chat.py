@@ -18,7 +18,7 @@ from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.stream import StreamEncoder
 from voxgate.audio.tempo import change_tempo
 from voxgate.billing.metering import TokenCounter
-from voxgate.billing.pricing import Metered
+from voxgate.billing.pricing import Metered, within_cap
 from voxgate.catalog.schema import ModelRow, VoiceTable
 from voxgate.errors import InvalidRequestError
 from voxgate.gateway.jobs import Outcome
@@ -144,14 +144,29 @@ class ChatJob:
         delivered = self._at_speed(attempt, result) if self.speaks else None
         # Usage reports the audio the client hears; the provider's own figure stays on the
         # result, and in the tokens it billed.
-        metered = _summed(
+        used = [
             self.metered(answer.usage, answer.text, _seconds(answer.audio), turn)
             for answer, turn in zip(results, self.turns, strict=True)
+        ]
+        # Each turn is charged no more than the cap it was sent: past it is the provider's
+        # overrun, which it bills the operator all the same.
+        metered = _summed(
+            within_cap(turn_used, turn.cap)
+            for turn_used, turn in zip(used, self.turns, strict=True)
         )
+        provider_used = _summed(used)
         heard = self.audio.duration_seconds if self.audio else 0.0
         heard_ms = round((heard + (delivered.duration_seconds if delivered else spoken)) * 1000)
         outcome = replace(metered, audio_milliseconds=heard_ms)
-        return Outcome(await self._data(result, delivered), outcome, result)
+        return Outcome(
+            await self._data(result, delivered),
+            outcome,
+            result,
+            estimated=not all(answer.usage.reported for answer in results),
+            overrun=None
+            if provider_used == metered
+            else replace(provider_used, audio_milliseconds=heard_ms),
+        )
 
     async def stream(self, attempt: PlannedAttempt[Any]) -> AsyncIterator["SpokenChunk"]:
         """The answer's speech encoded as its audio deltas arrive, piece after piece. Speech at

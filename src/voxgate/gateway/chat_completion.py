@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from voxgate.billing.metering import TokenCounter
-from voxgate.billing.pricing import Metered
+from voxgate.billing.pricing import Metered, within_cap
 from voxgate.catalog.schema import ModelRow, VoiceTable
 from voxgate.errors import InvalidRequestError
 from voxgate.gateway.chat import (
@@ -91,8 +91,14 @@ class ChatCompletionJob:
     async def run(self, attempt: PlannedAttempt[ChatAudioProvider]) -> Outcome:
         result = await attempt.provider.chat(self.request(attempt), attempt.upstream)
         spoken = result.audio.duration_seconds if result.audio else 0.0
+        used = self.metered(result.usage, result.text, spoken)
+        metered = within_cap(used, self.output_tokens)
         return Outcome(
-            {"text": result.text}, self.metered(result.usage, result.text, spoken), result
+            {"text": result.text},
+            metered,
+            result,
+            estimated=not result.usage.reported,
+            overrun=used if used != metered else None,
         )
 
     @property

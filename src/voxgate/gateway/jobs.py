@@ -22,6 +22,9 @@ class Outcome:
     estimated: bool = False
     # The provider's reported usage and the gateway's measurement of the audio disagree.
     usage_mismatch: bool = False
+    # The provider answered past the cap it was sent: `metered` is cut at the cap, and this is
+    # what the provider used (and bills).
+    overrun: Metered | None = None
 
 
 @dataclass(frozen=True, slots=True)

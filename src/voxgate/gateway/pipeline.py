@@ -160,6 +160,7 @@ class AudioGateway:
                         served.log,
                         estimated=outcome.estimated,
                         usage_mismatch=outcome.usage_mismatch,
+                        overrun=outcome.overrun,
                     )
                 )
             return Completed(prepared.task, outcome, charged)

@@ -12,7 +12,7 @@ from voxgate.audio.encode import encode_off_loop
 from voxgate.audio.formats import OUTPUT_FORMATS
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.stream import StreamEncoder
-from voxgate.billing.metering import TokenCounter
+from voxgate.billing.metering import TokenCounter, usage_disagrees
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import ModelRow, VoiceTable
 from voxgate.gateway.chat import AUDIO_OUTPUT_TOKENS_PER_SECOND
@@ -140,11 +140,17 @@ class SpeechJob:
             "audio_base64": base64.b64encode(audio).decode("ascii"),
         }
         delivered = result.audio.duration_seconds
+        made = result.made_seconds if result.made_seconds is not None else delivered
+        rate = self._tokens_per_second(attempt)
         tokens = result.usage.output_audio_tokens
-        if tokens is None:
-            made = result.made_seconds if result.made_seconds is not None else delivered
-            tokens = math.ceil(made * self._tokens_per_second(attempt))
-        return Outcome(data, self.metered(delivered, tokens), result)
+        return Outcome(
+            data,
+            self.metered(delivered, math.ceil(made * rate) if tokens is None else tokens),
+            result,
+            # Priced by its audio tokens, a speech answer without them is the gateway's measure.
+            estimated=tokens is None and self._priced_by_tokens,
+            usage_mismatch=tokens is not None and usage_disagrees(tokens, made, rate),
+        )
 
     async def stream(self, attempt: PlannedAttempt[Any]) -> AsyncIterator[SpeechChunk]:
         """The audio encoded as it arrives; a provider that cannot stream answers whole."""
@@ -164,6 +170,11 @@ class SpeechJob:
 
     def meter(self) -> SpeechMeter:
         return SpeechMeter(self)
+
+    @property
+    def _priced_by_tokens(self) -> bool:
+        pricing = self.row.pricing
+        return (pricing.audio_output_per_1m_tokens or pricing.text_output_per_1m_tokens) is not None
 
     def _tokens_per_second(self, attempt: PlannedAttempt[Any]) -> int:
         declared = self.providers.declarations[attempt.route.provider].speech_output

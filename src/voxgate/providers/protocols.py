@@ -65,6 +65,20 @@ class ProviderUsage:
     output_audio_tokens: int | None = None
     audio_seconds: float | None = None
 
+    @property
+    def reported(self) -> bool:
+        """Whether the provider said anything of what it used."""
+        return any(
+            value is not None
+            for value in (
+                self.input_text_tokens,
+                self.output_text_tokens,
+                self.input_audio_tokens,
+                self.output_audio_tokens,
+                self.audio_seconds,
+            )
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SpeechResult:
