@@ -12,7 +12,14 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from voxgate.errors import GatewayError, InvalidRequestError
-from voxgate.gateway.realtime.responses import ResponseOptions, new_id, respond
+from voxgate.gateway.realtime.responses import (
+    Reply,
+    ResponseOptions,
+    announce,
+    close_cancelled,
+    new_id,
+    respond,
+)
 from voxgate.gateway.realtime.session_config import RATE, SessionConfig
 from voxgate.gateway.realtime.vad import Vad
 from voxgate.gateway.realtime.wire import ClientChannel, error_event, failure_event
@@ -51,6 +58,7 @@ class Conversation:
         self._messages: dict[str, dict[str, Any]] = {}
         self._last_item: str | None = None
         self._responding: asyncio.Task[None] | None = None
+        self._reply: Reply | None = None
         # Set by whichever step finds the session cannot go on (a response runs on its own task).
         self._over: asyncio.Future[SessionOver] = asyncio.get_running_loop().create_future()
         self._handlers: dict[str, Handler] = {
@@ -299,16 +307,18 @@ class Conversation:
         await self._stop_response()
 
     async def _start_response(self, options: ResponseOptions = DEFAULT_RESPONSE) -> None:
-        self._responding = asyncio.create_task(self._respond(options))
+        reply = await announce(self._channel, self._config, options)
+        self._reply = reply
+        self._responding = asyncio.create_task(self._respond(options, reply))
 
-    async def _respond(self, options: ResponseOptions) -> None:
+    async def _respond(self, options: ResponseOptions, reply: Reply) -> None:
         previous = self._last_item
         messages = list(self._messages.values())[-CONTEXT_MESSAGES:] or [
             {"role": "user", "content": "Hello."}
         ]
         try:
-            reply = await respond(
-                self._channel, self._work, self._config, options, messages, previous
+            await respond(
+                self._channel, self._work, self._config, options, messages, previous, reply
             )
         except SessionOver as over:
             self._end(over)
@@ -325,6 +335,8 @@ class Conversation:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            if self._reply is not None:  # cancelled before its work began, it is closed here
+                await close_cancelled(self._channel, self._reply, self._work)
 
 
 def _audio(value: object, param: str) -> bytes:

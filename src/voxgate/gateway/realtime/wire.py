@@ -105,6 +105,11 @@ class ClientChannel:
 
     async def next_event(self) -> dict[str, Any]:
         """The next client event that parses to an object with a type; refuses the others."""
+        event, _ = await self.next_message()
+        return event
+
+    async def next_message(self) -> tuple[dict[str, Any], str]:
+        """`next_event` with the text it came as (for a relay that passes it on unchanged)."""
         while True:
             delay = self._throttle.wait_seconds()
             if delay:
@@ -114,7 +119,7 @@ class ClientChannel:
                 raise ClientGone
             refusal, event = _parse(message)
             if refusal is None and event is not None:
-                return event
+                return event, str(message["text"])
             if refusal is not None:
                 await self.send(refusal)
 
