@@ -31,6 +31,10 @@ class Reply:
     max_output_tokens: int | str | None = None
     # Set once its response.done is sent: a response is closed exactly once.
     closed: bool = False
+    status: str = "in_progress"
+    # Set once its item joined the conversation; then the PCM16 spoken for it so far.
+    added: bool = False
+    audio_bytes: int = 0
 
     def item(self, status: str) -> dict[str, Any]:
         part = (
@@ -179,7 +183,7 @@ async def respond(
         return reply
     body = _response(reply, "completed", reply.modalities, output=[reply.item("completed")])
     body["usage"] = work.usage(reply.id)
-    reply.closed = True
+    reply.closed, reply.status = True, "completed"
     await channel.send({"type": "response.done", "response": body})
     return reply
 
@@ -210,6 +214,7 @@ async def _produce(
     await channel.send(
         {"type": "conversation.item.added", "previous_item_id": previous_item_id, "item": added}
     )
+    reply.added = True
     reply.text = await work.answer(messages, config.instructions)
     at = reply.at()
     await channel.send(
@@ -220,6 +225,7 @@ async def _produce(
             {"type": "response.output_audio_transcript.delta", **at, "delta": reply.text}
         )
         async for pcm in work.speak(reply.text, config.voice, config.speed):
+            reply.audio_bytes += len(pcm)
             delta = base64.b64encode(pcm).decode()
             await channel.send({"type": "response.output_audio.delta", **at, "delta": delta})
         await channel.send({"type": "response.output_audio.done", **at})
@@ -252,7 +258,7 @@ async def _close(
     """End a response that did not complete: its item incomplete, then response.done."""
     if reply.closed:
         return
-    reply.closed = True
+    reply.closed, reply.status = True, status
     item = reply.item("incomplete")
     await channel.send(
         {
