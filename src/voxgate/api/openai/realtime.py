@@ -183,24 +183,26 @@ async def realtime_socket(websocket: WebSocket) -> None:
     handshake with its HTTP status and error body), then the socket is accepted and served;
     a session ended after that closes with an RFC 6455 code and the error's code as reason."""
     services = services_of(websocket)
-    channel: ClientChannel | None = None
     try:
         principal, row, session = await _admit(websocket, services)
         async with _sessions(services).opened(principal, row, new_request_id()) as opened:
             protocols = websocket.scope.get("subprotocols") or []
             await websocket.accept(subprotocol="realtime" if "realtime" in protocols else None)
             channel = ClientChannel(StarletteClient(websocket), dialect_of(websocket.headers))
-            await opened.serve(channel, session)
+            try:
+                await opened.serve(channel, session)
+            except GatewayError as exc:
+                await _end(channel, exc)
     except GatewayError as exc:
-        if channel is None:
-            refusal = JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
-            await websocket.send_denial_response(refusal)
-            return
-        await channel.send(error_event(exc.message, code=exc.code or "failed", kind=exc.error_type))
-        reason = (
-            (exc.code or exc.error_type).encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
-        )
-        await channel.close(_close_code(exc), reason)
+        refusal = JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+        await websocket.send_denial_response(refusal)
+
+
+async def _end(channel: ClientChannel, exc: GatewayError) -> None:
+    """A session the gateway ends after accepting it: an error event, then a close code."""
+    await channel.send(error_event(exc.message, code=exc.code or "failed", kind=exc.error_type))
+    reason = (exc.code or exc.error_type).encode()[:MAX_CLOSE_REASON_BYTES]
+    await channel.close(_close_code(exc), reason.decode(errors="ignore"))
 
 
 def _close_code(exc: GatewayError) -> int:

@@ -46,6 +46,8 @@ class SessionBill:
     remaining: int = 0
     reserved: int = 0
     drawn: int = 0
+    # What the session has been charged so far, in micro-USD.
+    charged: int = 0
     lines: list[Attempt] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     _charging: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -142,6 +144,7 @@ class SessionBill:
                 status=status,
             )
             charged = await self.holds.draw(self.hold_id, amount, usage)
+            self.charged += charged
             self.observe_charge(priced_by.id, charged)
             self.lines.append(line)
             self.remaining = max(0, self.remaining - amount)

@@ -15,6 +15,7 @@ import orjson
 
 from voxgate.billing.pricing import Metered
 from voxgate.gateway.realtime.dialect import as_object
+from voxgate.gateway.realtime.wire import decoded_size as _decoded_size
 from voxgate.types import MicroUSD
 
 # OpenAI's realtime token rates: one input token per 100 ms heard, one output token per 50 ms
@@ -116,13 +117,6 @@ def wanted_output(holder: dict[str, Any], default: int) -> int:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return min(value, MAX_RESPONSE_OUTPUT_TOKENS)
     return default
-
-
-def _decoded_size(value: object) -> int:
-    """The size of the bytes a base64 string holds (without decoding them)."""
-    if not isinstance(value, str):
-        return 0
-    return len(value) * 3 // 4 - value[-2:].count("=") if value else 0
 
 
 def delta_size(event: dict[str, Any]) -> int:

@@ -7,10 +7,11 @@ Minting a client secret lives here too: it is refused for a workspace that could
 model's minimum hold, and its stored session is bounded in size.
 """
 
+import logging
 import time
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -24,10 +25,12 @@ from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequest
 from voxgate.gateway.jobs import usage_body
 from voxgate.gateway.pipeline import AudioGateway
 from voxgate.gateway.realtime.bill import BillTerms, SessionBill
+from voxgate.gateway.realtime.held import PCM16_BYTES_PER_SECOND
 from voxgate.gateway.realtime.local import LocalWork, initial_config, serve_locally
 from voxgate.gateway.realtime.relay import RealtimeRelay
 from voxgate.gateway.realtime.session import run_session
-from voxgate.gateway.realtime.wire import ClientChannel
+from voxgate.gateway.realtime.wire import ClientChannel, SessionStats
+from voxgate.logs import ACCESS_LOGGER
 from voxgate.metrics import Metrics
 from voxgate.routing.planner import PlannedAttempt
 from voxgate.settings import Settings
@@ -40,6 +43,8 @@ SECRET_TASK = "realtime_secret"  # noqa: S105 - a task name
 HOLD_STEP = MicroUSD(10_000)
 # A minted secret stores its session: instructions, tools and settings, not a payload.
 MAX_SECRET_SESSION_BYTES = 256 * 1024
+NORMAL_CLOSE = 1000
+access_logger = logging.getLogger(ACCESS_LOGGER)
 
 
 @dataclass(frozen=True)
@@ -51,10 +56,13 @@ class OpenSession:
     principal: Principal
     attempts: list[PlannedAttempt[Any]]
     bill: SessionBill
+    # The socket it was served on, once accepted (its stats make the access line).
+    channels: list[ClientChannel] = field(default_factory=list)
 
     async def serve(self, channel: ClientChannel, session: dict[str, Any]) -> None:
         """Relay or serve the session until either side ends it; the bill is closed."""
         sessions = self.sessions
+        self.channels.append(channel)
         await run_session(
             channel,
             self.bill,
@@ -110,7 +118,12 @@ class RealtimeSessions:
             except InsufficientCreditError as exc:  # refused before it held anything
                 await self.holds.record(_refused(bill, exc, started))
                 raise
-            yield OpenSession(self, row, principal, attempts, bill)
+            opened = OpenSession(self, row, principal, attempts, bill)
+            try:
+                yield opened
+            finally:
+                if opened.channels:
+                    self._observe(opened, opened.channels[0].stats, started)
 
     async def mint(
         self,
@@ -158,6 +171,31 @@ class RealtimeSessions:
                     error_code=code,
                 )
             )
+
+    def _observe(self, opened: OpenSession, stats: SessionStats, started: float) -> None:
+        """One access line and the session metrics, as the session ends."""
+        seconds = time.perf_counter() - started
+        close_code = stats.close_code or NORMAL_CLOSE
+        self.metrics.observe_session(opened.row.id, close_code, seconds)
+        bill = opened.bill
+        fields = {
+            "request_id": bill.request_id,
+            "key": opened.principal.key_id,
+            "method": "WEBSOCKET",
+            "path": "/v1/realtime",
+            "status": 101,
+            "latency_ms": round(seconds * 1000, 1),
+            "model": opened.row.id,
+            "route": bill.route,
+            "cost_micro_usd": bill.charged,
+            "responses": stats.responses,
+            "audio_in_seconds": round(stats.audio_in_bytes / PCM16_BYTES_PER_SECOND, 3),
+            "audio_out_seconds": round(stats.audio_out_bytes / PCM16_BYTES_PER_SECOND, 3),
+            "close_code": close_code,
+        }
+        access_logger.info(
+            " ".join(f"{name}={value}" for name, value in fields.items()), extra=fields
+        )
 
     def _terms(self, row: ModelRow) -> BillTerms:
         minimum = hold_amount(row.pricing, [])

@@ -187,10 +187,11 @@ class RealtimeRelay:
         with contextlib.suppress(ConnectionClosed):
             async for message in upstream:
                 text = _text(message)
+                event = None
                 try:
-                    await self._account(text, upstream)
+                    event = await self._account(text, upstream)
                 finally:  # the client sees what it was charged for, even when that ends it
-                    await self._channel.send_raw(text)
+                    await self._channel.send_raw(text, event)
         if upstream.close_code not in (None, NORMAL_CLOSE):
             raise SessionOver(
                 f"The realtime provider closed the session ({upstream.close_code}).",
@@ -198,12 +199,12 @@ class RealtimeRelay:
                 kind="server_error",
             )
 
-    async def _account(self, text: str, upstream: Any) -> None:
-        """Note what an upstream event opens, passes or bills. Only the events that do are
-        parsed; the rest pass as they came."""
+    async def _account(self, text: str, upstream: Any) -> dict[str, Any] | None:
+        """Note what an upstream event opens, passes or bills: the event, parsed, if it does
+        (the rest pass as they came, unparsed)."""
         if not any(kind in text for kind in _PARSED):
-            return
-        event = orjson.loads(text)
+            return None
+        event: dict[str, Any] = orjson.loads(text)
         kind = event.get("type")
         if kind == "response.created":
             await self._created(_response_id(event), upstream)
@@ -219,6 +220,7 @@ class RealtimeRelay:
             usage = _transcription_usage(event)
             row = self._transcriber if usage.audio_milliseconds else None
             await self._bill.charge(usage, TRANSCRIBED, row)
+        return event
 
     async def _created(self, response_id: str, upstream: Any) -> None:
         """A response the client asked for takes its hold; one the provider started itself
