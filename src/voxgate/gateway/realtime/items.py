@@ -48,17 +48,18 @@ class Items:
         chosen = list(self.texts.values())[-CONTEXT_MESSAGES:]
         return [{"role": role, "content": text} for role, text in chosen]
 
-    def get(self, item_id: object) -> dict[str, Any]:
+    def get(self, item_id: object, operation: str = "retrieve") -> dict[str, Any]:
+        """The item, or the error OpenAI gives `operation` for an unknown one."""
         if not isinstance(item_id, str) or item_id not in self.items:
             raise InvalidRequestError(
                 f"There is no item '{item_id}' in the conversation.",
                 param="item_id",
-                code="item_not_found",
+                code=f"item_{operation}_invalid_item_id",
             )
         return copy.deepcopy(self.items[item_id])
 
     def delete(self, item_id: object) -> str:
-        found = str(self.get(item_id)["id"])
+        found = str(self.get(item_id, "delete")["id"])
         del self.items[found]
         self.texts.pop(found, None)
         self.spoken_ms.pop(found, None)
@@ -67,7 +68,7 @@ class Items:
     def truncate(self, item_id: object, content_index: object, audio_end_ms: object) -> int:
         """Cut an assistant item's audio at `audio_end_ms` and its transcript with it; an
         InvalidRequestError names what OpenAI would refuse."""
-        item = self.get(item_id)
+        item = self.get(item_id, "truncate")
         found = str(item["id"])
         if item.get("role") != "assistant":
             raise InvalidRequestError(
