@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import websockets
 
+from tests.e2e.test_realtime import question_pcm
 from tests.e2e.test_realtime_money import (
     SECOND,
     append,
@@ -323,3 +324,49 @@ def test_no_secret_is_minted_for_a_workspace_that_cannot_pay_the_minimum_hold(
         older = client.post("/v1/realtime/sessions", json={"model": "gpt-audio-1.5"})
     assert (refused.status_code, older.status_code) == (402, 402), refused.text
     assert refused.json()["error"]["code"] == "insufficient_credit"
+
+
+async def vad_turn(gateway: RunningGateway, key: str, instructions: str) -> list[dict[str, Any]]:
+    """A spoken turn that the server's voice detector ends (its default: answer each turn),
+    until the turn's response is created or refused."""
+    pcm = question_pcm(gateway, gateway.key) + bytes(48_000)  # then a second of silence
+    events: list[dict[str, Any]] = []
+    async with connect(gateway, key) as socket:
+        await until(socket, "session.created")
+        update = {"type": "session.update", "session": {"instructions": instructions}}
+        await socket.send(json.dumps(update))
+        await until(socket, "session.updated")
+        for start in range(0, len(pcm), 9600):
+            await append(socket, pcm[start : start + 9600])
+        while not events or events[-1]["type"] not in ("response.created", "error"):
+            events.append(json.loads(await asyncio.wait_for(socket.recv(), 60)))
+        if events[-1]["type"] == "response.created":
+            events.append(await until(socket, "response.done"))
+    return events
+
+
+def test_a_response_server_vad_starts_is_held_and_capped_first(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-vad-{secrets.token_hex(4)}", "0.02")
+    events = asyncio.run(vad_turn(gateway, key, "Answer briefly."))
+    kinds = [event["type"] for event in events]
+    assert "input_audio_buffer.speech_stopped" in kinds, kinds
+    [created] = [event for event in events if event["type"] == "response.created"]
+    assert 0 < created["response"]["max_output_tokens"] < 20_000 // OUTPUT_TOKEN_MICRO_USD
+    assert events[-1]["response"]["status"] == "completed"
+    books_hold(gateway, key)
+
+
+def test_a_response_server_vad_would_start_past_the_credit_never_runs(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-vad-dear-{secrets.token_hex(4)}", "0.02")
+    events = asyncio.run(vad_turn(gateway, key, "word " * 1_000_000))
+    refusal = events[-1]
+    assert refusal["type"] == "error" and refusal["error"]["code"] == "insufficient_credit"
+    assert "response.created" not in [event["type"] for event in events]
+    records = books_hold(gateway, key)
+    assert sum(r["charged_micro_usd"] or 0 for r in records) == 0

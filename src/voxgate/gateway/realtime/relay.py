@@ -5,9 +5,10 @@ wrote them (audio is never buffered); the gateway rewrites only what it owns: vo
 each `response.create`'s output cap. Before a `response.create` is forwarded, the session's
 hold grows by that response's worst case (the conversation so far, as the gateway bounds it,
 plus its output tokens), and the response is capped to the output the credit holds; one the
-credit cannot cover gets an `error` event and never reaches the provider. A response the
-provider starts itself (server VAD) is held when it is created, and cancelled when the credit
-cannot hold it. Each `response.done` is charged from its usage, from what the response held.
+credit cannot cover gets an `error` event and never reaches the provider. The responses server
+VAD would start are taken over the same way (`turns.VadTurns`): the provider never starts one
+by itself; should one start all the same, it is held when created, or cancelled. Each
+`response.done` is charged from its usage, from what the response held.
 
 A response still under way when the session ends (the client left, or the gateway ended it) is
 cancelled upstream and charged from the `response.done` that closes it: the provider bills it
@@ -42,6 +43,7 @@ from voxgate.gateway.realtime.held import (
     delta_size,
     wanted_output,
 )
+from voxgate.gateway.realtime.turns import VadTurns
 from voxgate.gateway.realtime.wire import MAX_EVENT_BYTES, ClientChannel, error_event, is_closed
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.providers.errors import UpstreamError
@@ -81,6 +83,7 @@ class RealtimeRelay:
         # the ones it created and has not yet closed with their response.done.
         self._pending: deque[HeldResponse] = deque()
         self._open_responses: dict[str, HeldResponse] = {}
+        self._turns = VadTurns()
 
     async def run(self, session: dict[str, Any]) -> None:
         """Open the upstream session on the first route and key that accepts it (failing over
@@ -89,6 +92,8 @@ class RealtimeRelay:
         self._attempt = serving.attempt
         self._bill.serving(serving.attempt.route.provider, serving.attempt.label)
         async with serving.result as upstream:
+            opening = self._turns.opening(self._channel.dialect.beta)
+            await upstream.send(orjson.dumps(opening).decode())
             if session:
                 shaped = beta_session(session) if self._channel.dialect.beta else session
                 update = {"type": "session.update", "session": shaped}
@@ -135,7 +140,10 @@ class RealtimeRelay:
                 return
             text = capped
         elif kind == "session.update":
-            text = self._mapped(event) or text
+            mapped = self._mapped(event)
+            if self._turns.client_update(event, self._channel.dialect.beta):
+                mapped = orjson.dumps(event).decode()
+            text = mapped or text
         self._conversation.client_event(event, text)
         await upstream.send(text)
 
@@ -191,7 +199,8 @@ class RealtimeRelay:
                 try:
                     event = await self._account(text, upstream)
                 finally:  # the client sees what it was charged for, even when that ends it
-                    await self._channel.send_raw(text, event)
+                    if self._turns.passes(event and event.get("type")):
+                        await self._channel.send_raw(text, event)
         if upstream.close_code not in (None, NORMAL_CLOSE):
             raise SessionOver(
                 f"The realtime provider closed the session ({upstream.close_code}).",
@@ -216,6 +225,10 @@ class RealtimeRelay:
             self._conversation.response_done(usage)
             reserved = held.worst if held else 0
             await self._bill.charge(usage, "response.done", reserved=reserved)
+        elif self._turns.turn_ended(kind):
+            capped = await self._held_create({"type": "response.create"})
+            if capped is not None:
+                await upstream.send(capped)
         elif kind == TRANSCRIBED:
             usage = _transcription_usage(event)
             row = self._transcriber if usage.audio_milliseconds else None
@@ -378,6 +391,9 @@ _TEXT_DELTAS = frozenset(
     }
 )
 _PARSED = (
+    '"session.updated"',
+    '"input_audio_buffer.speech_stopped"',
+    '"input_audio_buffer.committed"',
     '"response.created"',
     '"response.done"',
     TRANSCRIBED,
