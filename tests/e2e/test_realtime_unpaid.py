@@ -335,10 +335,10 @@ async def vad_turn(gateway: RunningGateway, key: str, instructions: str) -> list
         await until(socket, "session.created")
         update = {"type": "session.update", "session": {"instructions": instructions}}
         await socket.send(json.dumps(update))
-        await until(socket, "session.updated")
+        events.append(await until(socket, "session.updated"))
         for start in range(0, len(pcm), 9600):
             await append(socket, pcm[start : start + 9600])
-        while not events or events[-1]["type"] not in ("response.created", "error"):
+        while events[-1]["type"] not in ("response.created", "error"):
             events.append(json.loads(await asyncio.wait_for(socket.recv(), 60)))
         if events[-1]["type"] == "response.created":
             events.append(await until(socket, "response.done"))
@@ -353,6 +353,9 @@ def test_a_response_server_vad_starts_is_held_and_capped_first(
     events = asyncio.run(vad_turn(gateway, key, "Answer briefly."))
     kinds = [event["type"] for event in events]
     assert "input_audio_buffer.speech_stopped" in kinds, kinds
+    # The client sees the session it asked for: the provider's turns answered, by the gateway.
+    detection = events[0]["session"]["audio"]["input"]["turn_detection"]
+    assert detection["create_response"] is True, detection
     [created] = [event for event in events if event["type"] == "response.created"]
     assert 0 < created["response"]["max_output_tokens"] < 20_000 // OUTPUT_TOKEN_MICRO_USD
     assert events[-1]["response"]["status"] == "completed"

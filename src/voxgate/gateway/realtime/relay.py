@@ -200,13 +200,21 @@ class RealtimeRelay:
                     event = await self._account(text, upstream)
                 finally:  # the client sees what it was charged for, even when that ends it
                     if self._turns.passes(event and event.get("type")):
-                        await self._channel.send_raw(text, event)
+                        await self._channel.send_raw(self._shown(text, event), event)
         if upstream.close_code not in (None, NORMAL_CLOSE):
             raise SessionOver(
                 f"The realtime provider closed the session ({upstream.close_code}).",
                 code="upstream_closed",
                 kind="server_error",
             )
+
+    def _shown(self, text: str, event: dict[str, Any] | None) -> str:
+        """The upstream event as the client sees it: as it came, but for a session.updated's
+        create_response, which the relay owns."""
+        if event is None or event.get("type") != "session.updated":
+            return text
+        restored = self._turns.shown(event, self._channel.dialect.beta)
+        return text if restored is None else orjson.dumps(restored).decode()
 
     async def _account(self, text: str, upstream: Any) -> dict[str, Any] | None:
         """Note what an upstream event opens, passes or bills: the event, parsed, if it does

@@ -47,6 +47,17 @@ class VadTurns:
         detection["create_response"] = False
         return True
 
+    def shown(self, event: dict[str, Any], beta: bool) -> dict[str, Any] | None:
+        """A session.updated as the client asked for it: with its own create_response (the
+        provider's is the relay's); None when the event shows no turn detection."""
+        session = as_object(event.get("session"))
+        holder = session if beta else as_object(as_object(session.get("audio")).get("input"))
+        detection = holder.get("turn_detection")
+        if not isinstance(detection, dict) or "create_response" not in detection:
+            return None
+        detection["create_response"] = self.respond
+        return event
+
     def passes(self, kind: object) -> bool:
         """Whether an upstream event reaches the client (not the answer to the relay's own
         update)."""
