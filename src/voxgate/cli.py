@@ -128,8 +128,32 @@ def serve(
             "cancelled (a cut stream is charged for what it delivered).",
         ),
     ] = float(DEFAULTS["shutdown_grace_seconds"].default),
+    ssl_certfile: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="VOXGATE_SSL_CERTFILE",
+            show_envvar=True,
+            exists=True,
+            dir_okay=False,
+            metavar="PEM",
+            help="Serve HTTPS and wss:// with this certificate chain (with --ssl-keyfile).",
+        ),
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="VOXGATE_SSL_KEYFILE",
+            show_envvar=True,
+            exists=True,
+            dir_okay=False,
+            metavar="PEM",
+            help="The private key of --ssl-certfile.",
+        ),
+    ] = None,
 ) -> None:
     """Run the gateway. The first start creates the 'default' workspace and shows its key once."""
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise typer.BadParameter("--ssl-certfile and --ssl-keyfile go together.")
     overrides = {
         "host": host,
         "port": port,
@@ -142,7 +166,7 @@ def serve(
             os.environ[f"VOXGATE_{name.upper()}"] = str(value)
     settings = Settings()
     raise_open_file_limit()
-    config = _server_config(settings)
+    config = _server_config(settings, ssl_certfile, ssl_keyfile)
     listening = _bind(config)
     prepare_data_dir(settings)
     try:
@@ -162,7 +186,9 @@ def serve(
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _server_config(settings: Settings) -> uvicorn.Config:
+def _server_config(
+    settings: Settings, ssl_certfile: Path | None = None, ssl_keyfile: Path | None = None
+) -> uvicorn.Config:
     limits = ConnectionLimits.from_settings(settings)
     return uvicorn.Config(
         "voxgate.app:create_app",
@@ -181,6 +207,8 @@ def _server_config(settings: Settings) -> uvicorn.Config:
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # type: ignore[arg-type]
         # The app applies X-Forwarded-* itself, after noting which peer sent them.
         proxy_headers=False,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
 
 

@@ -23,6 +23,8 @@ logger = logging.getLogger("voxgate.upstream")
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Latency buckets in seconds, from a fast cached answer to a long synthesis.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Realtime session lengths in seconds, from a refused turn to an hour-long call.
+SESSION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -66,9 +68,22 @@ class Metrics:
         self._flagged = Counter(
             "voxgate_flagged_charges",
             "Charges flagged for a look: provider_overrun (the provider sent past the request's "
-            "cap; charged the hold), estimated (no provider usage; the gateway measured), "
+            "cap; charged the cap), estimated (no provider usage; the gateway measured), "
             "usage_mismatch (provider usage and the measured audio disagree).",
             ("model", "flag"),
+            registry=self._registry,
+        )
+        self._sessions = Counter(
+            "voxgate_realtime_sessions",
+            "Realtime sessions ended, by model and RFC 6455 close code.",
+            ("model", "close_code"),
+            registry=self._registry,
+        )
+        self._session_seconds = Histogram(
+            "voxgate_realtime_session_seconds",
+            "How long realtime sessions lasted.",
+            ("model",),
+            buckets=SESSION_BUCKETS,
             registry=self._registry,
         )
         if self._registry is not None:
@@ -103,6 +118,10 @@ class Metrics:
 
     def observe_charge(self, model: str, micro_usd: int) -> None:
         self._spent.labels(model).inc(micro_usd)
+
+    def observe_session(self, model: str, close_code: int, seconds: float) -> None:
+        self._sessions.labels(model, str(close_code)).inc()
+        self._session_seconds.labels(model).observe(seconds)
 
     def observe_flags(self, model: str, *, overrun: bool, estimated: bool, mismatch: bool) -> None:
         """Count each flag of a charge; an overrun or a mismatch is also a log line (an estimate

@@ -173,6 +173,13 @@ class Settings(BaseSettings):
     realtime_max_live_secrets_per_key: int = Field(
         default=100, ge=1, description="Realtime client secrets one key may have unexpired."
     )
+    # Realtime (the realtime engineer's block).
+    realtime_max_buffer_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="The most uncommitted input audio a session served here holds (24 kHz "
+        "PCM16: 120 s is 5.8 MB); an append past it gets an error event.",
+    )
     request_deadline_seconds: float = Field(
         default=120.0, description="Every attempt and backoff of one request fits in this."
     )

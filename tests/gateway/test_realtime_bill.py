@@ -12,6 +12,7 @@ from voxgate.billing.holds import Holds
 from voxgate.billing.ledger import Ledger
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.loader import load_catalog
+from voxgate.errors import InsufficientCreditError
 from voxgate.gateway.realtime.bill import BillTerms, SessionBill
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.settings import Settings
@@ -40,6 +41,14 @@ def bill(database: Database, workspace_id: str, **terms: float) -> SessionBill:
     )
 
 
+async def held_and_charged(session: SessionBill, metered: Metered) -> MicroUSD:
+    """A piece of work as a session runs it: its cost held first, then charged."""
+    assert ROW is not None
+    worst = cost(ROW.pricing, metered)
+    await session.reserve(worst)
+    return await session.charge(metered, "response.done", reserved=worst)
+
+
 async def test_each_piece_is_charged_as_it_is_done_and_one_step_stays_held(
     database: Database,
 ) -> None:
@@ -48,7 +57,7 @@ async def test_each_piece_is_charged_as_it_is_done_and_one_step_stays_held(
     await session.open()
     assert ROW is not None
     small = Metered(text_input_tokens=100, text_output_tokens=100, requests=0)
-    charged = [await session.charge(metered, "response.done") for metered in (small, BIG, small)]
+    charged = [await held_and_charged(session, metered) for metered in (small, BIG, small)]
     assert charged == [cost(ROW.pricing, m) for m in (small, BIG, small)]
     wallet = await Ledger(database).wallet(workspace_id)
     assert wallet is not None
@@ -67,7 +76,7 @@ async def test_a_step_that_cannot_be_held_ends_the_session_after_charging(
     session = bill(database, workspace_id)
     await session.open()
     with pytest.raises(SessionOver) as over:
-        await session.charge(BIG, "response.done")
+        await held_and_charged(session, BIG)
     assert over.value.code == "insufficient_credit"
     await session.close()
     wallet = await Ledger(database).wallet(workspace_id)
@@ -115,3 +124,39 @@ async def test_a_hold_reaped_under_a_stalled_session_is_held_again(database: Dat
     wallet = await Ledger(database).wallet(workspace_id)
     assert wallet is not None
     assert (wallet.balance_micro_usd, wallet.held_micro_usd) == (1_000_000 - charged, 0)
+
+
+async def test_a_response_is_held_before_it_runs_and_capped_to_the_credit(
+    database: Database,
+) -> None:
+    workspace_id = await funded(database, 20_000)
+    session = bill(database, workspace_id)
+    await session.open()
+    given = Metered(text_input_tokens=1_000, requests=0)  # 2,500 micro-USD
+    cap, worst = await session.reserve_response(given, 4096)
+    # $10 per 1M output tokens: the 17,500 left after the input holds 1,750 tokens, not 4,096.
+    assert (cap, worst) == (1_750, 20_000)
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None and wallet.held_micro_usd == 20_000
+    with pytest.raises(InsufficientCreditError):  # nothing is left for a second response
+        await session.reserve_response(given, 4096)
+    whole = Metered(text_input_tokens=1_000, text_output_tokens=1_750, requests=0)
+    with pytest.raises(SessionOver):  # charged in full, then no step is left to hold
+        await session.charge(whole, "response.done", reserved=worst)
+    await session.close()
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None and (wallet.balance_micro_usd, wallet.held_micro_usd) == (0, 0)
+
+
+async def test_a_response_whose_input_alone_is_past_the_credit_holds_nothing(
+    database: Database,
+) -> None:
+    workspace_id = await funded(database, 10_000)
+    session = bill(database, workspace_id)
+    await session.open()
+    with pytest.raises(InsufficientCreditError):
+        await session.reserve_response(Metered(text_input_tokens=4_000, requests=0), 4096)
+    assert (session.remaining, session.reserved) == (STEP, 0)
+    await session.close()
+    wallet = await Ledger(database).wallet(workspace_id)
+    assert wallet is not None and (wallet.balance_micro_usd, wallet.held_micro_usd) == (10_000, 0)

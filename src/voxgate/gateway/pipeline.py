@@ -21,6 +21,7 @@ from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow, Pricing, Route
 from voxgate.errors import (
     GatewayError,
+    InsufficientCreditError,
     InvalidRequestError,
     RateLimitError,
     ServiceUnavailableError,
@@ -43,6 +44,7 @@ from voxgate.gateway.tasks import is_speech_to_text, looks_like_audio, resolve_t
 from voxgate.gateway.transcription import TranscriptionJob
 from voxgate.gateway.validation import UnifiedRequest, validate
 from voxgate.metrics import Metrics
+from voxgate.money import format_usd
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.breaker import Breaker, calling_tenant
 from voxgate.routing.failover import AttemptsFailed, RetryPolicy, Success, first_success
@@ -330,6 +332,17 @@ class AudioGateway:
             )
         # No provider in this build serves the task, so every route counts as unconfigured.
         raise self._planner.unavailable(row, providers={})
+
+    async def require_minimum(self, principal: Principal, row: ModelRow) -> None:
+        """Refuse (402) a workspace that could not pay even the model's minimum hold, before
+        work that holds nothing yet (minting a realtime secret)."""
+        needed = hold_amount(row.pricing, [])
+        available = await self._charges.available(principal.workspace_id)
+        if available < needed:
+            raise InsufficientCreditError(
+                f"Not enough credit: this model needs at least ${format_usd(needed)} held and "
+                f"the workspace has ${format_usd(available)} available."
+            )
 
     def legs(self, row: ModelRow) -> Legs:
         assert row.cascade is not None

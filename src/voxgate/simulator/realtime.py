@@ -4,13 +4,16 @@ carrying token usage as OpenAI bills it.
 
 The conversation is the gateway's own served-session code (so relay tests meet the same event
 set a real provider sends); only the work behind it is simulated. A queued `paced` fault paces
-the session's spoken audio, so a test can act while a response is still being produced.
+the session's spoken audio, so a test can act while a response is still being produced; a
+queued `cut` drops the socket (1011) after a response's first piece of audio, as a provider
+that dies mid-response does.
 """
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -22,7 +25,7 @@ from voxgate.gateway.realtime.dialect import dialect_of
 from voxgate.gateway.realtime.responses import new_id
 from voxgate.gateway.realtime.session_config import SessionConfig
 from voxgate.gateway.realtime.vad import Vad, silero
-from voxgate.gateway.realtime.wire import ClientChannel, is_closed
+from voxgate.gateway.realtime.wire import ClientChannel, ClientGone, is_closed
 from voxgate.gateway.realtime.work import Heard
 from voxgate.simulator.engine import RATE, SimEngine
 from voxgate.simulator.faults import Fault
@@ -33,12 +36,15 @@ CHUNK_BYTES = RATE * 2 // 5  # 200 ms of 24 kHz PCM16
 TOKENS_PER_SECOND_IN, TOKENS_PER_SECOND_OUT = 10, 20
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 MAX_BUFFER_SECONDS = 1800.0
+INTERNAL_ERROR = 1011
 
 
 @dataclass
 class SimWork:
     engine: SimEngine
     pace: Pace | None = None
+    # Drops the socket: set for a session with a `cut` fault.
+    hang_up: Callable[[], Awaitable[None]] | None = None
     heard_seconds: float = 0.0
     text_in: int = 0
     text_out: int = 0
@@ -66,6 +72,9 @@ class SimWork:
         )
         async for chunk in paced(chunks, self.pace):
             yield chunk
+            if self.hang_up is not None:
+                await self.hang_up()
+                raise ClientGone
 
     def usage(self, response_id: str) -> dict[str, Any]:
         audio_in = math.ceil(self.heard_seconds * TOKENS_PER_SECOND_IN)
@@ -100,6 +109,9 @@ async def serve_realtime(
     pace = None
     if fault is not None and fault.kind == "paced":
         pace = Pace(fault.first_chunk_ms, fault.chunk_interval_ms)
+    hang_up = None
+    if fault is not None and fault.kind == "cut":
+        hang_up = partial(websocket.close, INTERNAL_ERROR, "simulated cut")
     await websocket.accept()
     await asyncio.to_thread(silero)  # the detector's first load stays off the event loop
     channel = ClientChannel(StarletteClient(websocket), dialect_of(websocket.headers))
@@ -107,7 +119,7 @@ async def serve_realtime(
     config = SessionConfig(id=new_id("sess"), model=model, voice="alloy")
     conversation = Conversation(
         channel,
-        SimWork(engine, pace),
+        SimWork(engine, pace, hang_up),
         config,
         VOICES,
         max_buffer_seconds=MAX_BUFFER_SECONDS,

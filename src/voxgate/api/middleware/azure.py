@@ -6,12 +6,15 @@ served as `/v1/{operation}`; the key may come in Azure's `api-key` header as wel
 `Authorization: Bearer`. A deployment is a catalog model id or alias: the official clients also
 name it as the body's `model`, and a JSON body that names no model (as Azure's REST examples
 send) is given the deployment's.
+
+Realtime WebSockets too: `/openai/realtime?api-version=…&deployment=…` (what `AzureOpenAI`'s
+`realtime.connect` opens; the deployment names the model) and `/openai/v1/realtime?model=…`.
 """
 
 import re
 from collections.abc import MutableMapping
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote, urlencode
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +24,7 @@ _DEPLOYMENT = re.compile(
     r"(audio/speech|audio/transcriptions|audio/translations|chat/completions)$"
 )
 _V1 = re.compile(r"^/openai/v1/(.+)$")
+_REALTIME = "/openai/realtime"
 
 
 class AzurePathsMiddleware:
@@ -28,6 +32,9 @@ class AzurePathsMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] in (_REALTIME, "/openai/v1/realtime"):
+            await self.app(_realtime_scope(scope), receive, send)
+            return
         if scope["type"] != "http" or not scope["path"].startswith("/openai/"):
             await self.app(scope, receive, send)
             return
@@ -41,6 +48,23 @@ class AzurePathsMiddleware:
         if deployment is not None and _is_json(headers):
             receive = await _naming_model(receive, deployment, scope)
         await self.app(scope, receive, send)
+
+
+def _realtime_scope(scope: Scope) -> Scope:
+    """An Azure realtime socket as `/v1/realtime`: its deployment is the model it names."""
+    query = parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True)
+    names = {name for name, _ in query}
+    deployment = next((value for name, value in query if name == "deployment"), None)
+    if deployment is not None and "model" not in names:
+        query.append(("model", deployment))
+    path = "/v1/realtime"
+    return {
+        **scope,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": urlencode(query).encode(),
+        "headers": _with_bearer(scope["headers"]),
+    }
 
 
 def _operation(path: str) -> tuple[str | None, str | None]:

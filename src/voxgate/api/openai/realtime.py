@@ -1,8 +1,6 @@
 """Realtime: minted client secrets (`ek_…`) and the WebSocket the gateway relays and meters."""
 
 import time
-from collections.abc import Coroutine
-from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,33 +14,25 @@ from voxgate.api.context import services_of
 from voxgate.api.middleware.request_id import new_request_id
 from voxgate.api.responses import JSONResponse
 from voxgate.api.websocket import StarletteClient
-from voxgate.billing.pricing import Metered, hold_amount
-from voxgate.billing.usage import UsageRecord
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import (
+    AuthenticationError,
     GatewayError,
-    InsufficientCreditError,
     InvalidRequestError,
     NotFoundError,
     UpgradeRequiredError,
 )
-from voxgate.gateway.jobs import usage_body
-from voxgate.gateway.realtime.bill import BillTerms, SessionBill
 from voxgate.gateway.realtime.dialect import dialect_of
-from voxgate.gateway.realtime.local import LocalWork, initial_config, serve_locally
-from voxgate.gateway.realtime.relay import RealtimeRelay, transcriber
-from voxgate.gateway.realtime.session import run_session
-from voxgate.gateway.realtime.wire import ClientChannel
+from voxgate.gateway.realtime.opening import RealtimeSessions, no_usage
+from voxgate.gateway.realtime.relay import transcriber
+from voxgate.gateway.realtime.wire import ClientChannel, error_event
 from voxgate.gateway.tasks import resolve_task
 from voxgate.gateway.validation import validate
-from voxgate.routing.planner import PlannedAttempt
 from voxgate.services import Services
 from voxgate.store.keys import Principal
 from voxgate.store.realtime import MintedSecret
-from voxgate.types import MicroUSD
 
 MIN_TTL_SECONDS, MAX_TTL_SECONDS, DEFAULT_TTL_SECONDS = 10, 7200, 600
-SECRET_TASK = "realtime_secret"  # noqa: S105 - a task name
 PCM_RATE = 24_000
 # The unified endpoint's realtime formats (gateway/validation.py) as a session names them.
 SESSION_FORMATS: dict[str, dict[str, Any]] = {
@@ -51,9 +41,9 @@ SESSION_FORMATS: dict[str, dict[str, Any]] = {
     "g711_alaw": {"type": "audio/pcma"},
 }
 SUBPROTOCOL_KEY = "openai-insecure-api-key."
-POLICY_VIOLATION = 1008
-# What a session holds ahead of its next piece of work; each piece is charged exactly.
-HOLD_STEP = MicroUSD(10_000)
+# RFC 6455 close codes for a session the gateway ends after accepting it.
+POLICY_VIOLATION, INTERNAL_ERROR, TRY_AGAIN_LATER = 1008, 1011, 1013
+MAX_CLOSE_REASON_BYTES = 123
 
 
 class ExpiresAfter(BaseModel):
@@ -163,7 +153,7 @@ async def unified_realtime(
             "websocket_url": _ws_url(services, row),
             "session": session,
         },
-        "usage": usage_body(Metered(requests=0), MicroUSD(0)),
+        "usage": no_usage(),
     }
 
 
@@ -175,36 +165,7 @@ async def _mint(
     ttl_seconds: int,
     request_id: str,
 ) -> MintedSecret:
-    """Mint a secret under the key's quota of live secrets; either way, a usage record."""
-    started = time.perf_counter()
-    status, http_status, code = "succeeded", 200, None
-    try:
-        if row.cascade is not None:
-            initial_config(row, session)  # a session the cascade cannot take is refused now
-        return await services.realtime_secrets.mint(
-            principal,
-            row.id,
-            session,
-            ttl_seconds,
-            max_live=services.settings.realtime_max_live_secrets_per_key,
-        )
-    except GatewayError as exc:
-        status, http_status, code = "rejected", exc.status_code, exc.code
-        raise
-    finally:
-        await services.holds.record(
-            UsageRecord(
-                request_id=request_id,
-                workspace_id=principal.workspace_id,
-                key_id=principal.key_id,
-                model=row.id,
-                task=SECRET_TASK,
-                status=status,
-                http_status=http_status,
-                latency_ms=round((time.perf_counter() - started) * 1000),
-                error_code=code,
-            )
-        )
+    return await _sessions(services).mint(principal, row, session, ttl_seconds, request_id)
 
 
 async def realtime_over_http(request: Request) -> Response:
@@ -220,92 +181,45 @@ async def realtime_over_http(request: Request) -> Response:
 
 
 async def realtime_socket(websocket: WebSocket) -> None:
+    """Who connects, to which model: the gateway opens the session (a refusal answers the
+    handshake with its HTTP status and error body), then the socket is accepted and served;
+    a session ended after that closes with an RFC 6455 code and the error's code as reason."""
     services = services_of(websocket)
-    request_id = new_request_id()
-    gateway = services.gateway
     try:
         principal, row, session = await _admit(websocket, services)
-        providers = gateway.providers.chat if row.cascade else gateway.providers.realtime
-        attempts = gateway.planner.plan(row, providers)
-        attempt = attempts[0]
-    except GatewayError as exc:
-        await websocket.close(POLICY_VIOLATION, exc.message[:120])
-        return
-    protocols = websocket.scope.get("subprotocols") or []
-    await websocket.accept(subprotocol="realtime" if "realtime" in protocols else None)
-    channel = ClientChannel(StarletteClient(websocket), dialect_of(websocket.headers))
-    bill = SessionBill(
-        services.holds,
-        row,
-        principal,
-        request_id,
-        _terms(services, row),
-        provider=attempt.route.provider,
-        route=attempt.label,
-        observe_charge=services.metrics.observe_charge,
-    )
-    started = time.perf_counter()
-    try:
-        # Held for the whole session: rpm counts session opens, concurrency open sessions.
-        async with gateway.admitted(principal, request_id, row.id, task="realtime"):
+        async with _sessions(services).opened(principal, row, new_request_id()) as opened:
+            protocols = websocket.scope.get("subprotocols") or []
+            await websocket.accept(subprotocol="realtime" if "realtime" in protocols else None)
+            channel = ClientChannel(StarletteClient(websocket), dialect_of(websocket.headers))
             try:
-                await bill.open()
-            except InsufficientCreditError as exc:  # refused before it held anything
-                await services.holds.record(_refused(bill, exc, started))
-                raise
-            body = _session_body(services, row, attempts, channel, bill, session)
-            await run_session(
-                channel,
-                bill,
-                body,
-                lambda: services.realtime_secrets.key_is_live(principal.key_id),
-                services.settings.realtime_key_check_seconds,
-            )
+                await opened.serve(channel, session)
+            except GatewayError as exc:
+                await _end(channel, exc)
     except GatewayError as exc:
-        await channel.send({"type": "error", "error": exc.body()["error"]})
-        await channel.close(POLICY_VIOLATION, (exc.code or "refused")[:120])
+        refusal = JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+        await websocket.send_denial_response(refusal)
 
 
-def _refused(bill: SessionBill, exc: GatewayError, started: float) -> UsageRecord:
-    return UsageRecord(
-        request_id=bill.request_id,
-        workspace_id=bill.principal.workspace_id,
-        key_id=bill.principal.key_id,
-        model=bill.row.id,
-        task="realtime",
-        status="rejected",
-        http_status=exc.status_code,
-        latency_ms=round((time.perf_counter() - started) * 1000),
-        error_code=exc.code,
-    )
+async def _end(channel: ClientChannel, exc: GatewayError) -> None:
+    """A session the gateway ends after accepting it: an error event, then a close code."""
+    await channel.send(error_event(exc.message, code=exc.code or "failed", kind=exc.error_type))
+    reason = (exc.code or exc.error_type).encode()[:MAX_CLOSE_REASON_BYTES]
+    await channel.close(_close_code(exc), reason.decode(errors="ignore"))
 
 
-def _session_body(
-    services: Services,
-    row: ModelRow,
-    attempts: list[PlannedAttempt[Any]],
-    channel: ClientChannel,
-    bill: SessionBill,
-    session: dict[str, Any],
-) -> Coroutine[Any, Any, None]:
-    """The local cascade's conversation, or the relay to the row's realtime routes."""
-    if row.cascade is None:
-        connect = partial(services.gateway.attempts, row.id, attempts)
-        relay = RealtimeRelay(channel, bill, services.catalog, connect)
-        return relay.run(session)
-    work = LocalWork(row, services.gateway.legs(row), attempts[0], bill)
-    return serve_locally(
-        channel, work, row, session, max_buffer_seconds=services.settings.max_audio_seconds
-    )
+def _close_code(exc: GatewayError) -> int:
+    if exc.status_code in (429, 503):
+        return TRY_AGAIN_LATER
+    return INTERNAL_ERROR if exc.status_code >= 500 else POLICY_VIOLATION
 
 
-def _terms(services: Services, row: ModelRow) -> BillTerms:
-    settings = services.settings
-    minimum = hold_amount(row.pricing, [])
-    return BillTerms(
-        step=MicroUSD(max(HOLD_STEP, minimum)),
-        hold_ttl_seconds=settings.hold_ttl_seconds,
-        max_session_seconds=services.settings.realtime_max_session_seconds,
+def _sessions(services: Services) -> RealtimeSessions:
+    return RealtimeSessions(
+        services.gateway,
+        services.holds,
+        services.realtime_secrets,
+        services.settings,
+        services.metrics,
     )
 
 
@@ -322,7 +236,7 @@ async def _admit(
         return grant.principal, _realtime_model(services, grant.model), grant.session
     principal = await services.keys.authenticate(secret)
     if principal is None:
-        raise InvalidRequestError("Invalid, expired or revoked key or client secret.")
+        raise AuthenticationError("Invalid, expired or revoked key or client secret.")
     return principal, _realtime_model(services, wanted or ""), {}
 
 

@@ -12,15 +12,21 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from voxgate.errors import GatewayError, InvalidRequestError
-from voxgate.gateway.realtime.responses import ResponseOptions, new_id, respond
+from voxgate.gateway.realtime.items import Items
+from voxgate.gateway.realtime.responses import (
+    Reply,
+    ResponseOptions,
+    announce,
+    close_cancelled,
+    new_id,
+    respond,
+)
 from voxgate.gateway.realtime.session_config import RATE, SessionConfig
 from voxgate.gateway.realtime.vad import Vad
 from voxgate.gateway.realtime.wire import ClientChannel, error_event, failure_event
 from voxgate.gateway.realtime.work import SessionOver, SessionWork
 from voxgate.providers.errors import UpstreamError
 
-# The chat route sees the latest messages of the conversation, not all of a long session.
-CONTEXT_MESSAGES = 40
 BYTES_PER_SECOND = RATE * 2
 
 DEFAULT_RESPONSE = ResponseOptions()
@@ -47,10 +53,10 @@ class Conversation:
         self._vad = vad_factory(config)
         self._buffer = bytearray()
         self._buffer_item: str | None = None
-        # The conversation as chat messages, by item id (in order), for the chat route.
-        self._messages: dict[str, dict[str, Any]] = {}
+        self._items = Items()
         self._last_item: str | None = None
         self._responding: asyncio.Task[None] | None = None
+        self._reply: Reply | None = None
         # Set by whichever step finds the session cannot go on (a response runs on its own task).
         self._over: asyncio.Future[SessionOver] = asyncio.get_running_loop().create_future()
         self._handlers: dict[str, Handler] = {
@@ -60,6 +66,9 @@ class Conversation:
             "input_audio_buffer.clear": self._clear,
             "conversation.item.create": self._item_create,
             "conversation.item.delete": self._item_delete,
+            "conversation.item.retrieve": self._item_retrieve,
+            "conversation.item.truncate": self._item_truncate,
+            "output_audio_buffer.clear": self._output_clear,
             "response.create": self._response_create,
             "response.cancel": self._response_cancel,
         }
@@ -196,7 +205,7 @@ class Conversation:
         item = _user_item(item_id, {"type": "input_audio", "transcript": None})
         await self._add_item(item, previous)
         heard = await self._work.hear(pcm)
-        self._messages[item_id] = {"role": "user", "content": heard.text}
+        self._items.heard(item_id, heard.text)
         await self._channel.send(
             {
                 "type": "conversation.item.input_audio_transcription.completed",
@@ -231,18 +240,15 @@ class Conversation:
         texts = [await self._content_text(part, index) for index, part in enumerate(content)]
         item_id = str(item.get("id") or new_id("item"))
         previous = self._last_item
-        await self._add_item(
-            {
-                "id": item_id,
-                "object": "realtime.item",
-                "type": "message",
-                "role": role,
-                "status": "completed",
-                "content": content,
-            },
-            previous,
-        )
-        self._messages[item_id] = {"role": role, "content": " ".join(texts)}
+        created = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "role": role,
+            "status": "completed",
+            "content": content,
+        }
+        await self._add_item(created, previous, " ".join(texts))
 
     async def _content_text(self, part: object, index: int) -> str:
         param = f"item.content[{index}]"
@@ -264,18 +270,46 @@ class Conversation:
         )
 
     async def _item_delete(self, event: dict[str, Any]) -> None:
-        item_id = event.get("item_id")
-        if not isinstance(item_id, str) or item_id not in self._messages:
-            raise InvalidRequestError(
-                f"There is no item '{item_id}' in the conversation.",
-                param="item_id",
-                code="item_not_found",
-            )
-        del self._messages[item_id]
+        item_id = self._items.delete(event.get("item_id"))
         await self._channel.send({"type": "conversation.item.deleted", "item_id": item_id})
 
-    async def _add_item(self, item: dict[str, Any], previous: str | None) -> None:
+    async def _item_retrieve(self, event: dict[str, Any]) -> None:
+        item = self._items.get(event.get("item_id"))
+        await self._channel.send({"type": "conversation.item.retrieved", "item": item})
+
+    async def _item_truncate(self, event: dict[str, Any]) -> None:
+        """Barge-in: the client heard the answer up to `audio_end_ms`. An answer still being
+        spoken stops first, so what is cut is what was sent."""
+        if self._reply is not None and self._reply.item_id == event.get("item_id"):
+            await self._stop_response()
+        end = self._items.truncate(
+            event.get("item_id"), event.get("content_index"), event.get("audio_end_ms")
+        )
+        await self._channel.send(
+            {
+                "type": "conversation.item.truncated",
+                "item_id": event["item_id"],
+                "content_index": 0,
+                "audio_end_ms": end,
+            }
+        )
+
+    async def _output_clear(self, event: dict[str, Any]) -> None:
+        """Cut off the answer being spoken; what was already sent stays in its item."""
+        if self._reply is None:
+            raise InvalidRequestError(
+                "There is no response audio to clear.", code="response_audio_not_found"
+            )
+        await self._stop_response()
+        await self._channel.send(
+            {"type": "output_audio_buffer.cleared", "response_id": self._reply.id}
+        )
+
+    async def _add_item(
+        self, item: dict[str, Any], previous: str | None, text: str | None = None
+    ) -> None:
         self._last_item = item["id"]
+        self._items.add(item, text)
         await self._channel.send(
             {"type": "conversation.item.added", "previous_item_id": previous, "item": item}
         )
@@ -299,22 +333,26 @@ class Conversation:
         await self._stop_response()
 
     async def _start_response(self, options: ResponseOptions = DEFAULT_RESPONSE) -> None:
-        self._responding = asyncio.create_task(self._respond(options))
+        reply = await announce(self._channel, self._config, options)
+        self._reply = reply
+        self._responding = asyncio.create_task(self._respond(options, reply))
 
-    async def _respond(self, options: ResponseOptions) -> None:
+    async def _respond(self, options: ResponseOptions, reply: Reply) -> None:
         previous = self._last_item
-        messages = list(self._messages.values())[-CONTEXT_MESSAGES:] or [
-            {"role": "user", "content": "Hello."}
-        ]
+        messages = self._items.messages() or [{"role": "user", "content": "Hello."}]
         try:
-            reply = await respond(
-                self._channel, self._work, self._config, options, messages, previous
+            await respond(
+                self._channel, self._work, self._config, options, messages, previous, reply
             )
         except SessionOver as over:
             self._end(over)
             return
-        self._last_item = reply.item_id
-        self._messages[reply.item_id] = {"role": "assistant", "content": reply.text}
+        finally:
+            if reply.added:  # completed or cut off, the answer stays in the conversation
+                self._last_item = reply.item_id
+                status = "completed" if reply.status == "completed" else "incomplete"
+                spoken_ms = reply.audio_bytes * 1000 // BYTES_PER_SECOND
+                self._items.answered(reply.item(status), reply.text, spoken_ms)
 
     def _end(self, over: SessionOver) -> None:
         if not self._over.done():
@@ -325,6 +363,8 @@ class Conversation:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            if self._reply is not None:  # cancelled before its work began, it is closed here
+                await close_cancelled(self._channel, self._reply, self._work)
 
 
 def _audio(value: object, param: str) -> bytes:

@@ -1,15 +1,18 @@
 """The realtime protocol served by the gateway itself, for users with no realtime provider:
 Silero server VAD on 24 kHz PCM16, Whisper to hear, a text chat route to answer, Piper to
-speak. Each leg is charged as it is done, whether or not a response completes."""
+speak. Each leg is held before it runs (the chat's output capped to what the credit holds) and
+charged from that hold as it is done, whether or not a response completes: a chat call cut off
+mid-way is charged its whole held worst case, as the route bills it either way."""
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
-from voxgate.billing.pricing import Metered
+from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
 from voxgate.gateway.cascade import Legs
 from voxgate.gateway.realtime.bill import SessionBill
@@ -22,8 +25,12 @@ from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.realtime.work import Heard
 from voxgate.providers.protocols import ChatAudioRequest, SpeechRequest, TranscriptionRequest
 from voxgate.routing.planner import PlannedAttempt
+from voxgate.types import MicroUSD
 
 HEARING_RATE = 16_000
+# Past this many characters a text is bounded by its UTF-8 size (never fewer bytes than
+# tokens) instead of being tokenized on the event loop.
+COUNTED_CHARACTERS = 100_000
 
 
 @dataclass
@@ -41,26 +48,30 @@ class LocalWork:
             return Heard("", 0.0)
         [hear, *_] = self.legs.planner.plan(self.legs.hear, self.legs.providers.transcription)
         request = TranscriptionRequest(audio=resample(audio, HEARING_RATE), language="en")
-        result = await hear.provider.transcribe(request, hear.upstream)
-        milliseconds = round(audio.duration_seconds * 1000)
-        await self.bill.charge(
-            Metered(audio_milliseconds=milliseconds, requests=0), "transcription"
-        )
+        metered = Metered(audio_milliseconds=round(audio.duration_seconds * 1000), requests=0)
+        async with self._held(metered, "transcription"):
+            result = await hear.provider.transcribe(request, hear.upstream)
         return Heard(result.text, audio.duration_seconds)
 
     async def answer(self, messages: list[dict[str, Any]], instructions: str) -> str:
         system = [{"role": "system", "content": instructions}] if instructions else []
-        request = ChatAudioRequest(
-            messages=tuple(system + messages), max_output_tokens=self.row.max_output_tokens
-        )
-        answer = await self.chat.provider.chat(request, self.chat.upstream)
-        count = self.legs.tokens.count
-        self.tokens_in = sum(count(str(m.get("content") or "")) for m in request.messages or ())
-        self.tokens_out = count(answer.text)
-        metered = Metered(
-            text_input_tokens=self.tokens_in, text_output_tokens=self.tokens_out, requests=0
-        )
-        await self.bill.charge(metered, "chat")
+        given = tuple(system + messages)
+        self.tokens_in = sum(self._tokens(str(m.get("content") or "")) for m in given)
+        held_input = Metered(text_input_tokens=self.tokens_in, requests=0)
+        cap, worst = await self.bill.reserve_response(held_input, self.row.max_output_tokens or 1)
+        request = ChatAudioRequest(messages=given, max_output_tokens=cap)
+        try:
+            answer = await self.chat.provider.chat(request, self.chat.upstream)
+        except asyncio.CancelledError:
+            # Cut off mid-call: the route served (and bills) it, so the worst case held is due.
+            await asyncio.shield(self._charge_worst(held_input, cap, worst))
+            raise
+        except BaseException:
+            await asyncio.shield(self.bill.release(worst))
+            raise
+        self.tokens_out = min(cap, self._tokens(answer.text))
+        metered = replace(held_input, text_output_tokens=self.tokens_out)
+        await self.bill.charge(metered, "chat", reserved=worst)
         return str(answer.text)
 
     async def speak(self, text: str, voice: str, speed: float) -> AsyncIterator[bytes]:
@@ -69,11 +80,40 @@ class LocalWork:
         [speak, *_] = self.legs.planner.plan(self.legs.speak, self.legs.providers.speech_stream)
         native = self.legs.voices.native_voice(voice, "local")
         # The speech is ordered whole: its characters are charged before the first piece.
-        await self.bill.charge(Metered(characters=len(text), requests=0), "speech")
+        metered = Metered(characters=len(text), requests=0)
+        worst = cost(self.row.pricing, metered)
+        await self.bill.reserve(worst)
+        await self.bill.charge(metered, "speech", reserved=worst)
         async for pcm in speak.provider.stream_speech(
             SpeechRequest(text=text, voice=native, speed=speed), speak.upstream
         ):
             yield resample(pcm, RATE).samples
+
+    @asynccontextmanager
+    async def _held(self, metered: Metered, what: str) -> AsyncIterator[None]:
+        """Hold a leg's exact cost before it runs; charge it when it ran (or was cut off),
+        release it when the leg failed."""
+        worst = cost(self.row.pricing, metered)
+        await self.bill.reserve(worst)
+        try:
+            yield
+        except asyncio.CancelledError:
+            await asyncio.shield(self.bill.charge(metered, what, reserved=worst, status="partial"))
+            raise
+        except BaseException:
+            await asyncio.shield(self.bill.release(worst))
+            raise
+        await self.bill.charge(metered, what, reserved=worst)
+
+    async def _charge_worst(self, held_input: Metered, cap: int, worst: MicroUSD) -> None:
+        metered = replace(held_input, text_output_tokens=cap)
+        await self.bill.charge(metered, "chat", reserved=worst, status="partial")
+
+    def _tokens(self, text: str) -> int:
+        """The text's tokens, or a bound on them for a text too long to count here."""
+        if len(text) > COUNTED_CHARACTERS:
+            return len(text.encode())
+        return self.legs.tokens.count(text)
 
     def usage(self, response_id: str) -> dict[str, Any]:
         tokens_in, tokens_out = self.tokens_in, self.tokens_out

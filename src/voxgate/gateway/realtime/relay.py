@@ -1,16 +1,27 @@
-"""A realtime session relayed to its upstream, charged response by response.
+"""A realtime session relayed to its upstream, held and charged response by response.
 
-Events pass both ways as they arrive (audio is never buffered) and as the provider wrote them;
-the gateway only maps voice names and guards what the client sends. Each `response.done` is
-charged from its usage as it passes; the bill then holds the next step ahead. A response still
-under way when the session ends (the client left, or the gateway ended it) is cancelled
-upstream and charged from the `response.done` that closes it: the provider bills it either way.
+Client events pass upstream as the client wrote them and the provider's events come back as it
+wrote them (audio is never buffered); the gateway rewrites only what it owns: voice names, and
+each `response.create`'s output cap. Before a `response.create` is forwarded, the session's
+hold grows by that response's worst case (the conversation so far, as the gateway bounds it,
+plus its output tokens), and the response is capped to the output the credit holds; one the
+credit cannot cover gets an `error` event and never reaches the provider. The responses server
+VAD would start are taken over the same way (`turns.VadTurns`): the provider never starts one
+by itself; should one start all the same, it is held when created, or cancelled. Each
+`response.done` is charged from its usage, from what the response held.
+
+A response still under way when the session ends (the client left, or the gateway ended it) is
+cancelled upstream and charged from the `response.done` that closes it: the provider bills it
+either way. One the provider never accounts for (its socket died, or it did not answer in
+time) is charged from what passed: its input and the output that reached the client.
 Input transcription billed by duration is priced by the transcription model the session names,
 which must be in the catalog (its row has the per-minute price).
 """
 
 import asyncio
+import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,19 +34,31 @@ from websockets.protocol import State
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
-from voxgate.errors import InvalidRequestError
+from voxgate.errors import InsufficientCreditError, InvalidRequestError
 from voxgate.gateway.realtime.bill import SessionBill
 from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, as_object, beta_session
-from voxgate.gateway.realtime.wire import ClientChannel, error_event, is_closed
+from voxgate.gateway.realtime.held import (
+    ConversationBound,
+    HeldResponse,
+    delta_size,
+    wanted_output,
+)
+from voxgate.gateway.realtime.turns import VadTurns
+from voxgate.gateway.realtime.wire import MAX_EVENT_BYTES, ClientChannel, error_event, is_closed
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.providers.errors import UpstreamError
 from voxgate.routing.failover import Success
 from voxgate.routing.planner import PlannedAttempt
+from voxgate.types import MicroUSD
 
 logger = logging.getLogger(__name__)
 
 # How long a session that ended mid-response waits for the provider's account of it.
 CANCELLED_RESPONSE_WAIT_SECONDS = 5.0
+# The largest event the upstream socket takes: a provider echoes client events of up to
+# MAX_EVENT_BYTES in its own (larger) envelopes, so well past the websockets default of 1 MiB.
+UPSTREAM_MAX_EVENT_BYTES = 2 * MAX_EVENT_BYTES
+NORMAL_CLOSE = 1000
 
 # The gateway's one failover loop, given how to open one attempt's upstream socket.
 Connector = Callable[
@@ -55,8 +78,12 @@ class RealtimeRelay:
         self._attempt: PlannedAttempt[Any] | None = None
         # The row that prices input transcription billed by duration, once the session names it.
         self._transcriber: ModelRow | None = None
-        # Responses the provider has created and not yet closed with their response.done.
-        self._open_responses: set[str] = set()
+        self._conversation = ConversationBound()
+        # Responses held and forwarded that the provider has not created yet, in order; then
+        # the ones it created and has not yet closed with their response.done.
+        self._pending: deque[HeldResponse] = deque()
+        self._open_responses: dict[str, HeldResponse] = {}
+        self._turns = VadTurns()
 
     async def run(self, session: dict[str, Any]) -> None:
         """Open the upstream session on the first route and key that accepts it (failing over
@@ -65,9 +92,12 @@ class RealtimeRelay:
         self._attempt = serving.attempt
         self._bill.serving(serving.attempt.route.provider, serving.attempt.label)
         async with serving.result as upstream:
+            opening = self._turns.opening(self._channel.dialect.beta)
+            await upstream.send(orjson.dumps(opening).decode())
             if session:
                 shaped = beta_session(session) if self._channel.dialect.beta else session
-                await self._forward(upstream, {"type": "session.update", "session": shaped})
+                update = {"type": "session.update", "session": shaped}
+                await self._forward(upstream, update, orjson.dumps(update).decode())
             try:
                 await _first_done(
                     self._client_to_upstream(upstream), self._upstream_to_client(upstream)
@@ -81,7 +111,9 @@ class RealtimeRelay:
             headers = headers | {BETA_HEADER: BETA_VALUE}
         provider = attempt.route.provider
         try:
-            return await websockets.connect(url, additional_headers=headers)
+            return await websockets.connect(
+                url, additional_headers=headers, max_size=UPSTREAM_MAX_EVENT_BYTES
+            )
         except InvalidStatus as exc:
             status = exc.response.status_code
             raise UpstreamError(provider, f"refused the session ({status})", status=status) from exc
@@ -90,16 +122,30 @@ class RealtimeRelay:
 
     async def _client_to_upstream(self, upstream: Any) -> None:
         while True:
-            await self._forward(upstream, await self._channel.next_event())
+            event, text = await self._channel.next_message()
+            await self._forward(upstream, event, text)
 
-    async def _forward(self, upstream: Any, event: dict[str, Any]) -> None:
-        """Send the client's event upstream, unless it names a transcription model the gateway
-        cannot price: then the client gets an error naming the field, and nothing changes."""
+    async def _forward(self, upstream: Any, event: dict[str, Any], text: str) -> None:
+        """Send the client's event upstream as it came, unless the gateway refuses it (an
+        unknown transcription model, a response the credit cannot hold): then the client gets
+        an error naming why, and nothing changes."""
         refusal = self._refusal(event)
         if refusal is not None:
             await self._channel.send(refusal)
             return
-        await upstream.send(self._mapped(event))
+        kind = event.get("type")
+        if kind == "response.create":
+            capped = await self._held_create(event)
+            if capped is None:
+                return
+            text = capped
+        elif kind == "session.update":
+            mapped = self._mapped(event)
+            if self._turns.client_update(event, self._channel.dialect.beta):
+                mapped = orjson.dumps(event).decode()
+            text = mapped or text
+        self._conversation.client_event(event, text)
+        await upstream.send(text)
 
     def _refusal(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The error event for a session.update naming an unknown transcription model; for a
@@ -118,78 +164,182 @@ class RealtimeRelay:
         self._transcriber = row or self._transcriber
         return None
 
-    async def _upstream_to_client(self, upstream: Any) -> None:
-        async for message in upstream:
-            text = _text(message)
-            # Only the events that open or bill work are parsed; the rest pass as they came.
-            if any(kind in text for kind in _PARSED):
-                event = orjson.loads(text)
-                meter = self._meter(event)
-                if meter is not None:
-                    await self._charge(meter, str(event["type"]), text)
-                    continue
-            await self._channel.send_raw(text)
+    async def _held_create(self, event: dict[str, Any]) -> str | None:
+        """Hold the response's worst case and cap its output to it: the event to forward, or
+        None (and an error event to the client) when the credit cannot hold it."""
+        response = as_object(event.get("response"))
+        wanted = wanted_output(response, self._conversation.session_cap)
+        try:
+            held = await self._hold(self._conversation.given(response), wanted)
+        except InsufficientCreditError as exc:
+            await self._channel.send(
+                error_event(
+                    exc.message,
+                    code=exc.code or "insufficient_credit",
+                    kind="insufficient_quota",
+                    client_event_id=event.get("event_id"),
+                )
+            )
+            return None
+        self._pending.append(held)
+        cap = "max_response_output_tokens" if self._channel.dialect.beta else "max_output_tokens"
+        return orjson.dumps(event | {"response": response | {cap: held.output_cap}}).decode()
 
-    def _pricing_row(self, metered: Metered) -> ModelRow | None:
-        """Transcription by duration is priced by its own model; the rest by the session's."""
-        return self._transcriber if metered.audio_milliseconds else None
+    async def _hold(self, given: Metered, wanted: int) -> HeldResponse:
+        cap, worst = await self._bill.reserve_response(given, wanted)
+        return HeldResponse(given, cap, worst)
 
-    def _meter(self, event: dict[str, Any]) -> Metered | None:
-        """What the event bills, if it bills; notes the responses it opens and closes."""
+    async def _upstream_to_client(self, upstream: ClientConnection) -> None:
+        """Pass the provider's events on; a provider that drops the session ends it with an
+        error naming how."""
+        with contextlib.suppress(ConnectionClosed):
+            async for message in upstream:
+                text = _text(message)
+                event = None
+                try:
+                    event = await self._account(text, upstream)
+                finally:  # the client sees what it was charged for, even when that ends it
+                    if self._turns.passes(event and event.get("type")):
+                        await self._channel.send_raw(self._shown(text, event), event)
+        if upstream.close_code not in (None, NORMAL_CLOSE):
+            raise SessionOver(
+                f"The realtime provider closed the session ({upstream.close_code}).",
+                code="upstream_closed",
+                kind="server_error",
+            )
+
+    def _shown(self, text: str, event: dict[str, Any] | None) -> str:
+        """The upstream event as the client sees it: as it came, but for a session.updated's
+        create_response, which the relay owns."""
+        if event is None or event.get("type") != "session.updated":
+            return text
+        restored = self._turns.shown(event, self._channel.dialect.beta)
+        return text if restored is None else orjson.dumps(restored).decode()
+
+    async def _account(self, text: str, upstream: Any) -> dict[str, Any] | None:
+        """Note what an upstream event opens, passes or bills: the event, parsed, if it does
+        (the rest pass as they came, unparsed)."""
+        if not any(kind in text for kind in _PARSED):
+            return None
+        event: dict[str, Any] = orjson.loads(text)
         kind = event.get("type")
         if kind == "response.created":
-            self._open_responses.add(_response_id(event))
+            await self._created(_response_id(event), upstream)
+        elif kind in _AUDIO_DELTAS or kind in _TEXT_DELTAS:
+            self._passed(event)
         elif kind == "response.done":
-            self._open_responses.discard(_response_id(event))
-        meter = _METERS.get(str(kind))
-        return None if meter is None else meter(event)
+            held = self._open_responses.pop(_response_id(event), None)
+            usage = _response_usage(event)
+            self._conversation.response_done(usage)
+            reserved = held.worst if held else 0
+            await self._bill.charge(usage, "response.done", reserved=reserved)
+        elif self._turns.turn_ended(kind):
+            capped = await self._held_create({"type": "response.create"})
+            if capped is not None:
+                await upstream.send(capped)
+        elif kind == TRANSCRIBED:
+            usage = _transcription_usage(event)
+            row = self._transcriber if usage.audio_milliseconds else None
+            await self._bill.charge(usage, TRANSCRIBED, row)
+        return event
 
-    async def _charge(self, metered: Metered, what: str, text: str) -> None:
-        """Charge the work the event reports, then pass it on (also when the charge ends the
-        session: the client sees what it was charged for)."""
+    async def _created(self, response_id: str, upstream: Any) -> None:
+        """A response the client asked for takes its hold; one the provider started itself
+        (server VAD) is held now, or cancelled when the credit cannot hold it."""
+        if self._pending:
+            self._open_responses[response_id] = self._pending.popleft()
+            return
+        given = self._conversation.given({})
         try:
-            await self._bill.charge(metered, what, self._pricing_row(metered))
-        finally:
-            await self._channel.send_raw(text)
+            self._open_responses[response_id] = await self._hold(
+                given, self._conversation.session_cap
+            )
+        except InsufficientCreditError as exc:
+            cancel = {"type": "response.cancel", "response_id": response_id}
+            await upstream.send(orjson.dumps(cancel).decode())
+            self._open_responses[response_id] = HeldResponse(given, 0, MicroUSD(0))
+            await self._channel.send(
+                error_event(
+                    exc.message, code=exc.code or "insufficient_credit", kind="insufficient_quota"
+                )
+            )
+
+    def _passed(self, event: dict[str, Any]) -> None:
+        held = self._open_responses.get(str(event.get("response_id")))
+        if held is None:
+            return
+        if event.get("type") in _AUDIO_DELTAS:
+            held.audio_bytes += delta_size(event)
+        else:
+            held.text_bytes += len(str(event.get("delta") or "").encode())
 
     async def _charge_unfinished(self, upstream: ClientConnection) -> None:
         """Cancel the responses still under way and charge what their response.done reports;
-        nothing reaches the client, which has left or is being shown out."""
-        if not self._open_responses or upstream.state is not State.OPEN:
+        those the provider never reports are charged from what passed. Nothing reaches the
+        client, which has left or is being shown out."""
+        if not self._pending and not self._open_responses:
             return
-        try:
-            async with asyncio.timeout(CANCELLED_RESPONSE_WAIT_SECONDS):
-                await upstream.send(orjson.dumps({"type": "response.cancel"}).decode())
-                async for message in upstream:
-                    text = _text(message)
-                    if '"response.done"' not in text:
-                        continue
-                    event = orjson.loads(text)
-                    meter = self._meter(event)
-                    if meter is not None:
-                        await self._bill.charge(meter, "response.done", self._pricing_row(meter))
-                    if not self._open_responses:
-                        return
-        except (TimeoutError, ConnectionClosed, SessionOver) as exc:
-            if not isinstance(exc, SessionOver):  # a SessionOver comes after its charge
-                logger.warning(
-                    "%d realtime response(s) left under way were not reported by the provider "
-                    "(%s): not charged",
-                    len(self._open_responses),
-                    type(exc).__name__,
+        if upstream.state is State.OPEN:
+            try:
+                async with asyncio.timeout(CANCELLED_RESPONSE_WAIT_SECONDS):
+                    await self._cancel_all(upstream)
+            except (TimeoutError, ConnectionClosed):
+                pass
+        await self._charge_passed(upstream)
+
+    async def _cancel_all(self, upstream: ClientConnection) -> None:
+        for response_id in [*self._open_responses, None]:
+            await _cancel(upstream, response_id)
+        async for message in upstream:
+            text = _text(message)
+            if '"response.created"' in text:
+                await _cancel(upstream, _response_id(orjson.loads(text)))
+            # A SessionOver comes after its charge: the next step is all it lacks.
+            with contextlib.suppress(SessionOver):
+                await self._account(text, upstream)
+            if not self._pending and not self._open_responses:
+                return
+
+    async def _charge_passed(self, upstream: ClientConnection) -> None:
+        unreported = [*self._open_responses.values(), *self._pending]
+        self._open_responses.clear()
+        self._pending.clear()
+        if not unreported:
+            return
+        logger.warning(
+            "%d realtime response(s) under way were not reported by the provider (upstream "
+            "closed with %s): charged from what passed",
+            len(unreported),
+            upstream.close_code,
+        )
+        rate = self._conversation.output_bytes_per_second
+        for held in unreported:
+            with contextlib.suppress(SessionOver):
+                await self._bill.charge(
+                    held.passed(rate), "response.partial", reserved=held.worst, status="partial"
                 )
 
-    def _mapped(self, event: dict[str, Any]) -> str:
-        """The client's event with OpenAI voice names mapped to the serving provider's."""
-        session = event.get("session")
-        if event.get("type") == "session.update" and isinstance(session, dict):
-            output = (session.get("audio") or {}).get("output")
-            holder = output if isinstance(output, dict) and "voice" in output else session
-            voice = holder.get("voice")
-            if isinstance(voice, str) and self._attempt is not None:
-                provider = self._attempt.route.provider
-                holder["voice"] = self._catalog.voices.native_voice(voice, provider)
+    def _mapped(self, event: dict[str, Any]) -> str | None:
+        """The client's session.update with OpenAI voice names mapped to the serving
+        provider's; None when it names no voice (it passes as it came)."""
+        session = as_object(event.get("session"))
+        output = as_object(as_object(session.get("audio")).get("output"))
+        holder = output if "voice" in output else session
+        voice = holder.get("voice")
+        if not isinstance(voice, str) or self._attempt is None:
+            return None
+        native = self._catalog.voices.native_voice(voice, self._attempt.route.provider)
+        if native == voice:
+            return None
+        holder["voice"] = native
         return orjson.dumps(event).decode()
+
+
+async def _cancel(upstream: ClientConnection, response_id: str | None) -> None:
+    cancel: dict[str, Any] = {"type": "response.cancel"}
+    if response_id is not None:
+        cancel["response_id"] = response_id
+    await upstream.send(orjson.dumps(cancel).decode())
 
 
 async def _first_done(*work: Any) -> None:
@@ -239,8 +389,24 @@ def _transcription_usage(event: dict[str, Any]) -> Metered:
     )
 
 
-_METERS = {"response.done": _response_usage, TRANSCRIBED: _transcription_usage}
-_PARSED = ('"response.created"', '"response.done"', TRANSCRIBED)
+_AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
+_TEXT_DELTAS = frozenset(
+    {
+        "response.output_text.delta",
+        "response.text.delta",
+        "response.output_audio_transcript.delta",
+        "response.audio_transcript.delta",
+    }
+)
+_PARSED = (
+    '"session.updated"',
+    '"input_audio_buffer.speech_stopped"',
+    '"input_audio_buffer.committed"',
+    '"response.created"',
+    '"response.done"',
+    TRANSCRIBED,
+    *(f'"{kind}"' for kind in _AUDIO_DELTAS | _TEXT_DELTAS),
+)
 
 
 def transcriber(catalog: Catalog, session: dict[str, Any], where: str) -> ModelRow | None:

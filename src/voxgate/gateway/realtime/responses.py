@@ -27,6 +27,14 @@ class Reply:
     text: str = ""
     audio: bool = True
     metadata: dict[str, str] | None = None
+    modalities: list[str] = field(default_factory=lambda: ["audio"])
+    max_output_tokens: int | str | None = None
+    # Set once its response.done is sent: a response is closed exactly once.
+    closed: bool = False
+    status: str = "in_progress"
+    # Set once its item joined the conversation; then the PCM16 spoken for it so far.
+    added: bool = False
+    audio_bytes: int = 0
 
     def item(self, status: str) -> dict[str, Any]:
         part = (
@@ -66,6 +74,7 @@ class ResponseOptions:
     instructions: str | None = None
     modalities: tuple[str, ...] | None = None
     metadata: dict[str, str] | None = None
+    max_output_tokens: int | str | None = None
 
     @classmethod
     def parse(cls, value: object) -> "ResponseOptions":
@@ -101,7 +110,13 @@ class ResponseOptions:
                 f"{key} must list text and/or audio.", param=f"response.{key}"
             )
         shown = None if modalities is None else (("audio",) if "audio" in modalities else ("text",))
-        return cls(instructions, shown, metadata)
+        cap = value.get("max_output_tokens", value.get("max_response_output_tokens"))
+        if cap is not None and cap != "inf" and (not isinstance(cap, int) or cap < 1):
+            raise InvalidRequestError(
+                "max_output_tokens must be a positive integer or 'inf'.",
+                param="response.max_output_tokens",
+            )
+        return cls(instructions, shown, metadata, cap)
 
 
 _RESPONSE_FIELDS = frozenset(
@@ -122,6 +137,27 @@ _RESPONSE_FIELDS = frozenset(
 )
 
 
+async def announce(
+    channel: ClientChannel, config: SessionConfig, options: ResponseOptions
+) -> Reply:
+    """Open a response (`response.created`) before any of its work runs, so that one cancelled
+    at once is still closed as OpenAI closes it."""
+    modalities = list(options.modalities or config.output_modalities)
+    reply = Reply(
+        audio="audio" in modalities,
+        metadata=options.metadata,
+        modalities=modalities,
+        max_output_tokens=options.max_output_tokens,
+    )
+    await channel.send(
+        {
+            "type": "response.created",
+            "response": _response(reply, "in_progress", modalities, output=[]),
+        }
+    )
+    return reply
+
+
 async def respond(
     channel: ClientChannel,
     work: SessionWork,
@@ -129,34 +165,33 @@ async def respond(
     options: ResponseOptions,
     messages: list[dict[str, Any]],
     previous_item_id: str | None,
+    reply: Reply,
 ) -> Reply:
     """Answer the conversation; on cancellation the response is closed as cancelled."""
-    modalities = list(options.modalities or config.output_modalities)
-    reply = Reply(audio="audio" in modalities, metadata=options.metadata)
     if options.instructions is not None:
         config = replace(config, instructions=options.instructions)
-    await channel.send(
-        {
-            "type": "response.created",
-            "response": _response(reply, "in_progress", modalities, output=[]),
-        }
-    )
     try:
         await _produce(channel, work, config, messages, previous_item_id, reply)
     except asyncio.CancelledError:
-        cancelled = {"type": "cancelled", "reason": "client_cancelled"}
-        await asyncio.shield(_close(channel, reply, "cancelled", modalities, work, cancelled))
+        await asyncio.shield(close_cancelled(channel, reply, work))
         raise
     except (GatewayError, UpstreamError) as exc:  # the work done so far is already charged
         event = failure_event(exc)
         await channel.send(event)
         failed = {"type": "failed", "error": {k: event["error"][k] for k in ("type", "code")}}
-        await _close(channel, reply, "failed", modalities, work, failed)
+        await _close(channel, reply, "failed", work, failed)
         return reply
-    body = _response(reply, "completed", modalities, output=[reply.item("completed")])
+    body = _response(reply, "completed", reply.modalities, output=[reply.item("completed")])
     body["usage"] = work.usage(reply.id)
+    reply.closed, reply.status = True, "completed"
     await channel.send({"type": "response.done", "response": body})
     return reply
+
+
+async def close_cancelled(channel: ClientChannel, reply: Reply, work: SessionWork) -> None:
+    """Close a response the client (or its speech) cancelled, unless it is closed already."""
+    cancelled = {"type": "cancelled", "reason": "client_cancelled"}
+    await _close(channel, reply, "cancelled", work, cancelled)
 
 
 async def _produce(
@@ -179,6 +214,7 @@ async def _produce(
     await channel.send(
         {"type": "conversation.item.added", "previous_item_id": previous_item_id, "item": added}
     )
+    reply.added = True
     reply.text = await work.answer(messages, config.instructions)
     at = reply.at()
     await channel.send(
@@ -189,6 +225,7 @@ async def _produce(
             {"type": "response.output_audio_transcript.delta", **at, "delta": reply.text}
         )
         async for pcm in work.speak(reply.text, config.voice, config.speed):
+            reply.audio_bytes += len(pcm)
             delta = base64.b64encode(pcm).decode()
             await channel.send({"type": "response.output_audio.delta", **at, "delta": delta})
         await channel.send({"type": "response.output_audio.done", **at})
@@ -215,11 +252,13 @@ async def _close(
     channel: ClientChannel,
     reply: Reply,
     status: str,
-    modalities: list[str],
     work: SessionWork,
     details: dict[str, Any],
 ) -> None:
     """End a response that did not complete: its item incomplete, then response.done."""
+    if reply.closed:
+        return
+    reply.closed, reply.status = True, status
     item = reply.item("incomplete")
     await channel.send(
         {
@@ -229,7 +268,7 @@ async def _close(
             "item": item,
         }
     )
-    body = _response(reply, status, modalities, output=[item])
+    body = _response(reply, status, reply.modalities, output=[item])
     body["usage"] = work.usage(reply.id)
     body["status_details"] = details
     await channel.send({"type": "response.done", "response": body})
@@ -249,4 +288,5 @@ def _response(
         "output_modalities": modalities,
         "output": output,
         "metadata": reply.metadata,
+        "max_output_tokens": reply.max_output_tokens or "inf",
     }

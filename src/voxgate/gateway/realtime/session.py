@@ -10,7 +10,9 @@ from voxgate.gateway.realtime.bill import SessionBill
 from voxgate.gateway.realtime.wire import ClientChannel, error_event, is_closed
 from voxgate.gateway.realtime.work import SessionOver
 
-NORMAL_CLOSE = 1000
+# RFC 6455 close codes: a session that ran its length ends normally; one the provider dropped
+# is a server error; any other end (credit, a revoked key) is the gateway's policy.
+NORMAL_CLOSE, POLICY_VIOLATION, INTERNAL_ERROR = 1000, 1008, 1011
 
 
 async def run_session(
@@ -55,7 +57,13 @@ async def _watch_key(key_is_live: Callable[[], Awaitable[bool]], every: float) -
 async def _end(channel: ClientChannel, over: SessionOver) -> None:
     try:
         await channel.send(error_event(over.message, code=over.code, kind=over.kind))
-        await channel.close(NORMAL_CLOSE, over.code)
+        await channel.close(_close_code(over), over.code)
     except Exception as exc:  # the client may already be gone
         if not is_closed(exc) and not isinstance(exc, RuntimeError):
             raise
+
+
+def _close_code(over: SessionOver) -> int:
+    if over.code == "session_expired":
+        return NORMAL_CLOSE
+    return INTERNAL_ERROR if over.kind == "server_error" else POLICY_VIOLATION

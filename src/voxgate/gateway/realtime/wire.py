@@ -77,6 +77,27 @@ def failure_event(exc: GatewayError | UpstreamError) -> dict[str, Any]:
 
 
 @dataclass
+class SessionStats:
+    """What a session's socket carried, for its access line and metrics."""
+
+    audio_in_bytes: int = 0
+    audio_out_bytes: int = 0
+    responses: int = 0
+    # The RFC 6455 code the session closed with (the gateway's, or the client's).
+    close_code: int | None = None
+
+
+_AUDIO_OUT = frozenset({"response.output_audio.delta", "response.audio.delta"})
+
+
+def decoded_size(value: object) -> int:
+    """The size of the bytes a base64 string holds (without decoding them)."""
+    if not isinstance(value, str) or not value:
+        return 0
+    return len(value) * 3 // 4 - value[-2:].count("=")
+
+
+@dataclass
 class Throttle:
     """A token bucket: each event takes one; an empty bucket waits for the next."""
 
@@ -102,19 +123,28 @@ class ClientChannel:
         self.dialect = dialect
         self._throttle = Throttle()
         self._sending = asyncio.Lock()
+        self.stats = SessionStats()
 
     async def next_event(self) -> dict[str, Any]:
         """The next client event that parses to an object with a type; refuses the others."""
+        event, _ = await self.next_message()
+        return event
+
+    async def next_message(self) -> tuple[dict[str, Any], str]:
+        """`next_event` with the text it came as (for a relay that passes it on unchanged)."""
         while True:
             delay = self._throttle.wait_seconds()
             if delay:
                 await asyncio.sleep(delay)
             message = await self._socket.receive()
             if message.get("type") == "websocket.disconnect":
+                self.stats.close_code = self.stats.close_code or message.get("code", 1005)
                 raise ClientGone
             refusal, event = _parse(message)
             if refusal is None and event is not None:
-                return event
+                if event["type"] == "input_audio_buffer.append":
+                    self.stats.audio_in_bytes += decoded_size(event.get("audio"))
+                return event, str(message["text"])
             if refusal is not None:
                 await self.send(refusal)
 
@@ -123,15 +153,26 @@ class ClientChannel:
         if shaped is None:
             return
         shaped.setdefault("event_id", event_id())
+        self._count(event)
         async with self._sending:
             await self._socket.send_text(orjson.dumps(shaped).decode())
 
-    async def send_raw(self, text: str) -> None:
-        """An event as a provider sent it, unchanged."""
+    async def send_raw(self, text: str, event: dict[str, Any] | None = None) -> None:
+        """An event as a provider sent it, unchanged (`event`: its parsed form, if it was)."""
+        if event is not None:
+            self._count(event)
         async with self._sending:
             await self._socket.send_text(text)
 
+    def _count(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind in _AUDIO_OUT:
+            self.stats.audio_out_bytes += decoded_size(event.get("delta"))
+        elif kind == "response.done":
+            self.stats.responses += 1
+
     async def close(self, code: int, reason: str) -> None:
+        self.stats.close_code = code
         async with self._sending:
             await self._socket.close(code, reason)
 

@@ -1,0 +1,225 @@
+"""A realtime session on the gateway's path: admitted under the key's limits, planned, held,
+then relayed to its realtime routes or served here (the local cascade). The WebSocket handler
+keeps only who connects, accepting and closing; a refusal comes out of `opened` before the
+socket is accepted, so the handshake itself can answer it.
+
+Minting a client secret lives here too: it is refused for a workspace that could not pay the
+model's minimum hold, and its stored session is bounded in size.
+"""
+
+import logging
+import time
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import orjson
+
+from voxgate.billing.holds import HoldBook
+from voxgate.billing.pricing import Metered, hold_amount
+from voxgate.billing.usage import UsageRecord
+from voxgate.catalog.schema import ModelRow
+from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequestError
+from voxgate.gateway.jobs import usage_body
+from voxgate.gateway.pipeline import AudioGateway
+from voxgate.gateway.realtime.bill import BillTerms, SessionBill
+from voxgate.gateway.realtime.held import PCM16_BYTES_PER_SECOND
+from voxgate.gateway.realtime.local import LocalWork, initial_config, serve_locally
+from voxgate.gateway.realtime.relay import RealtimeRelay
+from voxgate.gateway.realtime.session import run_session
+from voxgate.gateway.realtime.wire import ClientChannel, SessionStats
+from voxgate.logs import ACCESS_LOGGER
+from voxgate.metrics import Metrics
+from voxgate.routing.planner import PlannedAttempt
+from voxgate.settings import Settings
+from voxgate.store.keys import Principal
+from voxgate.store.realtime import MintedSecret, RealtimeSecrets
+from voxgate.types import MicroUSD
+
+SECRET_TASK = "realtime_secret"  # noqa: S105 - a task name
+# What a session holds ahead of its next piece of work, beside what its work under way holds.
+HOLD_STEP = MicroUSD(10_000)
+# A minted secret stores its session: instructions, tools and settings, not a payload.
+MAX_SECRET_SESSION_BYTES = 256 * 1024
+NORMAL_CLOSE = 1000
+access_logger = logging.getLogger(ACCESS_LOGGER)
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    """A session admitted and held, waiting for its socket to be accepted."""
+
+    sessions: "RealtimeSessions"
+    row: ModelRow
+    principal: Principal
+    attempts: list[PlannedAttempt[Any]]
+    bill: SessionBill
+    # The socket it was served on, once accepted (its stats make the access line).
+    channels: list[ClientChannel] = field(default_factory=list)
+
+    async def serve(self, channel: ClientChannel, session: dict[str, Any]) -> None:
+        """Relay or serve the session until either side ends it; the bill is closed."""
+        sessions = self.sessions
+        self.channels.append(channel)
+        await run_session(
+            channel,
+            self.bill,
+            self._body(channel, session),
+            partial(sessions.secrets.key_is_live, self.principal.key_id),
+            sessions.settings.realtime_key_check_seconds,
+        )
+
+    def _body(self, channel: ClientChannel, session: dict[str, Any]) -> Coroutine[Any, Any, None]:
+        gateway, row = self.sessions.gateway, self.row
+        if row.cascade is None:
+            connect = partial(gateway.attempts, row.id, self.attempts)
+            return RealtimeRelay(channel, self.bill, gateway.catalog, connect).run(session)
+        work = LocalWork(row, gateway.legs(row), self.attempts[0], self.bill)
+        settings = self.sessions.settings
+        buffer = min(settings.max_audio_seconds, settings.realtime_max_buffer_seconds)
+        return serve_locally(channel, work, row, session, max_buffer_seconds=buffer)
+
+
+@dataclass(frozen=True)
+class RealtimeSessions:
+    gateway: AudioGateway
+    holds: HoldBook
+    secrets: RealtimeSecrets
+    settings: Settings
+    metrics: Metrics
+
+    @asynccontextmanager
+    async def opened(
+        self, principal: Principal, row: ModelRow, request_id: str
+    ) -> AsyncIterator[OpenSession]:
+        """Admit (rpm counts opens, concurrency open sessions, for as long as it runs), plan
+        and hold the first step; a GatewayError before the session is yielded changed nothing
+        and is recorded."""
+        gateway = self.gateway
+        providers = gateway.providers.chat if row.cascade else gateway.providers.realtime
+        attempts = gateway.planner.plan(row, providers)
+        first = attempts[0]
+        bill = SessionBill(
+            self.holds,
+            row,
+            principal,
+            request_id,
+            self._terms(row),
+            provider=first.route.provider,
+            route=first.label,
+            observe_charge=self.metrics.observe_charge,
+        )
+        started = time.perf_counter()
+        async with gateway.admitted(principal, request_id, row.id, task="realtime"):
+            try:
+                await bill.open()
+            except InsufficientCreditError as exc:  # refused before it held anything
+                await self.holds.record(_refused(bill, exc, started))
+                raise
+            opened = OpenSession(self, row, principal, attempts, bill)
+            try:
+                yield opened
+            finally:
+                if opened.channels:
+                    self._observe(opened, opened.channels[0].stats, started)
+
+    async def mint(
+        self,
+        principal: Principal,
+        row: ModelRow,
+        session: dict[str, Any],
+        ttl_seconds: int,
+        request_id: str,
+    ) -> MintedSecret:
+        """Mint a secret under the key's quota of live secrets, for a workspace that could pay
+        the model's minimum hold; either way, a usage record."""
+        started = time.perf_counter()
+        status, http_status, code = "succeeded", 200, None
+        try:
+            if len(orjson.dumps(session)) > MAX_SECRET_SESSION_BYTES:
+                raise InvalidRequestError(
+                    f"A minted session may be at most {MAX_SECRET_SESSION_BYTES} bytes of JSON.",
+                    param="session",
+                    code="session_too_large",
+                )
+            if row.cascade is not None:
+                initial_config(row, session)  # a session the cascade cannot take is refused now
+            await self.gateway.require_minimum(principal, row)
+            return await self.secrets.mint(
+                principal,
+                row.id,
+                session,
+                ttl_seconds,
+                max_live=self.settings.realtime_max_live_secrets_per_key,
+            )
+        except GatewayError as exc:
+            status, http_status, code = "rejected", exc.status_code, exc.code
+            raise
+        finally:
+            await self.holds.record(
+                UsageRecord(
+                    request_id=request_id,
+                    workspace_id=principal.workspace_id,
+                    key_id=principal.key_id,
+                    model=row.id,
+                    task=SECRET_TASK,
+                    status=status,
+                    http_status=http_status,
+                    latency_ms=round((time.perf_counter() - started) * 1000),
+                    error_code=code,
+                )
+            )
+
+    def _observe(self, opened: OpenSession, stats: SessionStats, started: float) -> None:
+        """One access line and the session metrics, as the session ends."""
+        seconds = time.perf_counter() - started
+        close_code = stats.close_code or NORMAL_CLOSE
+        self.metrics.observe_session(opened.row.id, close_code, seconds)
+        bill = opened.bill
+        fields = {
+            "request_id": bill.request_id,
+            "key": opened.principal.key_id,
+            "method": "WEBSOCKET",
+            "path": "/v1/realtime",
+            "status": 101,
+            "latency_ms": round(seconds * 1000, 1),
+            "model": opened.row.id,
+            "route": bill.route,
+            "cost_micro_usd": bill.charged,
+            "responses": stats.responses,
+            "audio_in_seconds": round(stats.audio_in_bytes / PCM16_BYTES_PER_SECOND, 3),
+            "audio_out_seconds": round(stats.audio_out_bytes / PCM16_BYTES_PER_SECOND, 3),
+            "close_code": close_code,
+        }
+        access_logger.info(
+            " ".join(f"{name}={value}" for name, value in fields.items()), extra=fields
+        )
+
+    def _terms(self, row: ModelRow) -> BillTerms:
+        minimum = hold_amount(row.pricing, [])
+        return BillTerms(
+            step=MicroUSD(max(HOLD_STEP, minimum)),
+            hold_ttl_seconds=self.settings.hold_ttl_seconds,
+            max_session_seconds=self.settings.realtime_max_session_seconds,
+        )
+
+
+def no_usage() -> dict[str, Any]:
+    """The usage of minting a session: nothing is charged."""
+    return usage_body(Metered(requests=0), MicroUSD(0))
+
+
+def _refused(bill: SessionBill, exc: GatewayError, started: float) -> UsageRecord:
+    return UsageRecord(
+        request_id=bill.request_id,
+        workspace_id=bill.principal.workspace_id,
+        key_id=bill.principal.key_id,
+        model=bill.row.id,
+        task="realtime",
+        status="rejected",
+        http_status=exc.status_code,
+        latency_ms=round((time.perf_counter() - started) * 1000),
+        error_code=exc.code,
+    )

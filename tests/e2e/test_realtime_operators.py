@@ -1,0 +1,82 @@
+"""Realtime is visible to operators (issue 26): one access line per session (duration,
+responses, audio in and out, cost, close code) and session counts, durations and close codes
+in /metrics."""
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.test_realtime_money import SECOND, append, connect, manual_turns, settled, until
+from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+    env = {"VOXGATE_LOG_FORMAT": "json"}
+    with routed_gateway(tmp_path_factory.mktemp("rt-operators"), **env) as served:
+        yield served
+
+
+def session_lines(gateway: RunningGateway) -> list[dict[str, Any]]:
+    """The realtime access lines written so far (whole lines only)."""
+    lines = gateway.output.read_text(errors="replace").split("\n")[:-1]
+    parsed = [json.loads(line) for line in lines if line.startswith("{")]
+    return [
+        line
+        for line in parsed
+        if line.get("logger") == "voxgate.access" and line.get("path") == "/v1/realtime"
+    ]
+
+
+def sessions_ended(gateway: RunningGateway, close_code: str) -> float:
+    text = httpx.get(f"{gateway.base_url}/metrics").text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "voxgate_realtime_sessions_total"
+        and sample.labels == {"model": "gpt-audio-1.5", "close_code": close_code}
+    )
+
+
+def test_a_session_writes_one_access_line_and_its_metrics(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-ops-{secrets.token_hex(4)}", "1.00")
+    before = sessions_ended(gateway, "1000")
+
+    async def two_turns() -> list[dict[str, Any]]:
+        done = []
+        async with connect(gateway, key) as socket:
+            await manual_turns(socket)
+            for _ in range(2):
+                await append(socket, SECOND)
+                await socket.send(json.dumps({"type": "input_audio_buffer.commit"}))
+                await socket.send(json.dumps({"type": "response.create"}))
+                done.append(await until(socket, "response.done"))
+        return done
+
+    responses = asyncio.run(two_turns())
+    spent = 1_000_000 - settled(gateway, key)["balance_micro_usd"]
+    deadline = time.monotonic() + 30
+    while not (lines := session_lines(gateway)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [line] = lines
+    assert (line["status"], line["method"], line["model"]) == (101, "WEBSOCKET", "gpt-audio-1.5")
+    assert line["responses"] == len(responses) == 2
+    assert line["audio_in_seconds"] == 2.0
+    assert line["audio_out_seconds"] > 0
+    assert line["cost_micro_usd"] == spent > 0
+    assert line["close_code"] == 1000
+    assert line["latency_ms"] > 0
+    assert sessions_ended(gateway, "1000") == before + 1
