@@ -116,9 +116,11 @@ async def test_a_hold_reaped_under_a_stalled_session_is_held_again(database: Dat
     session = bill(database, workspace_id, hold_ttl_seconds=1)
     await session.open()
     first = session.hold_id
-    # As if the process had stalled past the hold's lifetime: the reaper releases it.
+    # As if the process had stalled past the hold's lifetime: the reaper releases it. The work
+    # done under it is still charged, from free credit, but no more than it held.
     assert await holds.reap_expired(utcnow() + timedelta(seconds=5)) == 1
     charged = await session.charge(BIG, "response.done")
+    assert charged == STEP < cost(ROW.pricing, BIG)
     assert session.hold_id != first and await holds.open_count() == 1
     await session.close()
     wallet = await Ledger(database).wallet(workspace_id)

@@ -137,19 +137,21 @@ class Holds:
         """Charge `cost` now (one piece of a session) and keep the hold open for the rest.
 
         Never more than the hold has left: a cost past it is charged what is left and the record
-        flagged `provider_overrun`. A closed hold charges nothing. The usage record (with a
-        request id of its own) carries what was charged.
+        flagged `provider_overrun`. A hold the reaper released under a stalled session still
+        pays its pieces from free credit, up to what it held; a settled one pays nothing. The
+        usage record (with a request id of its own) carries what was charged.
         """
 
         async def work(tx: Tx) -> MicroUSD:
             now = utcnow()
             hold = await tx.fetch_one(sql.OPEN_HOLD, hold_id=hold_id)
-            held = MicroUSD(int(hold[2])) if hold else MicroUSD(0)
+            if hold is None:
+                return await _draw_expired(tx, hold_id, cost, usage, now)
+            held = MicroUSD(int(hold[2]))
             charged = MicroUSD(min(cost, held))
-            if hold is not None:
-                await tx.execute(sql.DRAW_HOLD, hold_id=hold_id, amount=charged)
-                await _unhold(tx, _Claimed(hold[0], hold[1], charged), charged)
-                await _spent(tx, hold_id, released=charged, charged=charged, usage=usage)
+            await tx.execute(sql.DRAW_HOLD, hold_id=hold_id, amount=charged)
+            await _unhold(tx, _Claimed(hold[0], hold[1], charged), charged)
+            await _spent(tx, hold_id, released=charged, charged=charged, usage=usage)
             await _record_charge(tx, usage, now, cost, charged, held)
             return charged
 
@@ -298,6 +300,21 @@ async def _unhold(tx: Tx, claimed: _Claimed, charged: MicroUSD) -> None:
                 workspace_id=claimed.workspace_id,
                 balance_crossed=(after + charged, after),
             )
+
+
+async def _draw_expired(
+    tx: Tx, hold_id: str, cost: MicroUSD, usage: UsageRecord, now: datetime
+) -> MicroUSD:
+    row = await tx.fetch_one(sql.EXPIRED_HOLD, hold_id=hold_id)
+    held = MicroUSD(int(row[2])) if row else MicroUSD(0)
+    charged = MicroUSD(0)
+    if row is not None:
+        billed = MicroUSD(min(cost, held))
+        charged = await _charge_free(tx, _Claimed(row[0], row[1], held), billed)
+        await tx.execute(sql.DRAW_EXPIRED_HOLD, hold_id=hold_id, amount=charged)
+        await _spent(tx, hold_id, released=MicroUSD(0), charged=charged, usage=usage)
+    await _record_charge(tx, usage, now, cost, charged, held)
+    return charged
 
 
 async def _spent(

@@ -46,6 +46,16 @@ CLAIM_EXPIRED_HOLD = Sql(
     "WHERE id = :hold_id AND status = 'expired' "
     "RETURNING workspace_id, key_id, amount_micro_usd"
 )
+# An expired hold's work still owed, piece by piece (a session that stalled past its hold's
+# lifetime): what it held is the most its pieces may still take.
+EXPIRED_HOLD = Sql(
+    "SELECT workspace_id, key_id, amount_micro_usd FROM holds "
+    "WHERE id = :hold_id AND status = 'expired'"
+)
+DRAW_EXPIRED_HOLD = Sql(
+    "UPDATE holds SET amount_micro_usd = amount_micro_usd - :amount "
+    "WHERE id = :hold_id AND status = 'expired' AND amount_micro_usd >= :amount"
+)
 UNHOLD_WALLET = Sql(
     "UPDATE wallets SET held_micro_usd = held_micro_usd - :amount, "
     "balance_micro_usd = balance_micro_usd - :charged WHERE workspace_id = :workspace_id "

@@ -132,8 +132,9 @@ class SessionBill:
         status: str = "succeeded",
     ) -> MicroUSD:
         """Charge one piece of work now (at `row`'s prices, the session model's by default)
-        from the hold, freeing what it `reserved`, then hold the next step; SessionOver when
-        the next step cannot be held (the work done is charged all the same)."""
+        from the hold, never past it, freeing what it `reserved`, then hold the next step;
+        returns what was charged. SessionOver when the next step cannot be held (the work done
+        is charged all the same)."""
         priced_by = row or self.row
         amount = cost(priced_by.pricing, metered)
         async with self._charging:
@@ -150,7 +151,7 @@ class SessionBill:
             self.remaining = max(0, self.remaining - amount)
             self.reserved = max(0, self.reserved - reserved)
             await self._hold_ahead()
-        return amount
+        return charged
 
     async def _hold_ahead(self) -> None:
         """Hold a step beside what work under way has reserved; when the credit cannot, the
