@@ -12,7 +12,7 @@ import pytest
 import yaml
 from markdown_it import MarkdownIt
 
-from tests.e2e.test_docs_pages import CATALOG, LANGUAGES, LOCALES
+from tests.api.test_docs_pages import CATALOG, LANGUAGES, LOCALES
 from tests.gateway_process import RunningGateway
 from voxgate.catalog.schema import ModelRow
 
