@@ -6,21 +6,13 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from voxgate.api.admin import (
-    CreditChange,
-    KeyLimits,
-    MarginQuery,
-    NewKey,
-    NewOwnerToken,
-    NewWorkspace,
-)
-from voxgate.api.admin_budgets import Limits as BudgetLimitsBody
-from voxgate.api.admin_budgets import NewBudget
-from voxgate.api.admin_webhooks import NewWebhook
+from voxgate import __version__
+from voxgate.api.admin import CreditChange, NewKey, NewWorkspace
 from voxgate.api.catalog import ModelFilter
 from voxgate.api.context import services_of
 from voxgate.api.openai.chat_body import ChatCompletionBody
 from voxgate.api.openai.realtime import ClientSecretBody, SessionBody
+from voxgate.api.openapi_admin import ADMIN_MONEY_OPERATIONS, REF_TEMPLATE
 from voxgate.api.responses import JSONResponse
 from voxgate.api.usage import UsageQuery
 from voxgate.catalog.loader import Catalog
@@ -92,7 +84,6 @@ ANSWERS: dict[str, dict[str, Any]] = {
     "/api/v1/usage": {**JSON_ANSWER, "text/csv": {"schema": {"type": "string"}}},
 }
 # Pydantic's references, pointed at the document's components instead of a local $defs.
-REF_TEMPLATE = "#/components/schemas/{model}"
 # (method, path, summary, auth, request body schema or None, query model or None)
 Operation = tuple[str, str, str, str | None, dict[str, Any] | None, type[BaseModel] | None]
 
@@ -115,108 +106,6 @@ CREATED = frozenset(
         ("post", "/admin/v1/webhooks"),
     }
 )
-WORKSPACE = "/admin/v1/workspaces/{workspace_id}"
-
-
-def _schema(model: type[BaseModel]) -> dict[str, Any]:
-    return model.model_json_schema(ref_template=REF_TEMPLATE)
-
-
-# Limits, budgets, margins, roles and alerts: the admin token, or (where a workspace is named)
-# that workspace's owner token.
-ADMIN_MONEY_OPERATIONS: list[tuple[str, str, str, str, Any, Any]] = [
-    ("get", f"{WORKSPACE}/keys/{{key_id}}", "A key's limits and spend.", "adminToken", None, None),
-    (
-        "patch",
-        f"{WORKSPACE}/keys/{{key_id}}",
-        "Change a key's limits (one left out is lifted).",
-        "adminToken",
-        _schema(KeyLimits),
-        None,
-    ),
-    (
-        "get",
-        f"{WORKSPACE}/budgets",
-        "A workspace's budgets and their use this period.",
-        "adminToken",
-        None,
-        None,
-    ),
-    (
-        "post",
-        f"{WORKSPACE}/budgets",
-        "Add a daily or monthly budget to a workspace or one of its keys.",
-        "adminToken",
-        _schema(NewBudget),
-        None,
-    ),
-    (
-        "patch",
-        f"{WORKSPACE}/budgets/{{budget_id}}",
-        "Change a budget's limits (one left out is lifted).",
-        "adminToken",
-        _schema(BudgetLimitsBody),
-        None,
-    ),
-    ("delete", f"{WORKSPACE}/budgets/{{budget_id}}", "Lift a budget.", "adminToken", None, None),
-    (
-        "get",
-        f"{WORKSPACE}/owner_tokens",
-        "A workspace's owner tokens (operator only).",
-        "adminToken",
-        None,
-        None,
-    ),
-    (
-        "post",
-        f"{WORKSPACE}/owner_tokens",
-        "A token for the workspace's owner; the secret is shown once (operator only).",
-        "adminToken",
-        _schema(NewOwnerToken),
-        None,
-    ),
-    (
-        "post",
-        f"{WORKSPACE}/owner_tokens/{{token_id}}/revoke",
-        "Revoke an owner token (operator only).",
-        "adminToken",
-        None,
-        None,
-    ),
-    (
-        "get",
-        "/admin/v1/margins",
-        "Charged beside the providers' cost, per model and route (operator only).",
-        "adminToken",
-        None,
-        MarginQuery,
-    ),
-    ("get", "/admin/v1/webhooks", "The alert webhooks (operator only).", "adminToken", None, None),
-    (
-        "post",
-        "/admin/v1/webhooks",
-        "Send alerts to a URL, signed; the secret is shown once (operator only).",
-        "adminToken",
-        _schema(NewWebhook),
-        None,
-    ),
-    (
-        "delete",
-        "/admin/v1/webhooks/{webhook_id}",
-        "Remove a webhook (operator only).",
-        "adminToken",
-        None,
-        None,
-    ),
-    (
-        "get",
-        "/admin/v1/webhooks/{webhook_id}/deliveries",
-        "A webhook's delivery log (operator only).",
-        "adminToken",
-        None,
-        None,
-    ),
-]
 
 
 def document(catalog: Catalog, base_url: str) -> dict[str, Any]:
@@ -234,7 +123,7 @@ def document(catalog: Catalog, base_url: str) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "voxgate",
-            "version": "0.1.0",
+            "version": __version__,
             "description": "A unified audio AI gateway: one endpoint and one key.",
         },
         "servers": [{"url": base_url}],

@@ -4,21 +4,18 @@ of `data` and `usage`, and a sample response. The shapes follow the job that ser
 end-to-end test checks them against a real gateway's answers."""
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, cast
 
 from voxgate.audio.formats import OUTPUT_FORMATS
-from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
-from voxgate.gateway.jobs import usage_body
 from voxgate.gateway.pipeline import RESPONSE_OBJECTS
+from voxgate.gateway.quotes import SAMPLE_SECONDS, sample_usage
 from voxgate.types import AudioFormat, Task
 
 REALTIME_RATE = 24_000
-SAMPLE_SECONDS = 6
 SAMPLE_EXPIRES_AT = 1_767_225_600
 
 
@@ -125,22 +122,5 @@ USAGE_TYPES: Mapping[str, str] = MappingProxyType(
 
 def _usage(row: ModelRow, task: Task) -> tuple[ResponseKey, ...]:
     """A usage object as the gateway would write it for a short request, priced by the row."""
-    metered = _sample_metered(row, task)
-    body = usage_body(metered, cost(row.pricing, metered))
+    body = sample_usage(row, task)
     return tuple(ResponseKey(name, kind, body[name]) for name, kind in USAGE_TYPES.items())
-
-
-def _sample_metered(row: ModelRow, task: Task) -> Metered:
-    if task == "realtime":
-        return Metered(requests=0)  # minting a session is free; the session bills its work
-    text = str(row.example.get("input", ""))
-    milliseconds = SAMPLE_SECONDS * 1000
-    if task in ("transcription", "translation"):
-        return Metered(audio_input_tokens=10 * SAMPLE_SECONDS, audio_milliseconds=milliseconds)
-    return Metered(
-        text_input_tokens=math.ceil(len(text) / 4),
-        text_output_tokens=10 if task == "audio_chat" else 0,
-        audio_output_tokens=20 * SAMPLE_SECONDS,
-        audio_milliseconds=milliseconds,
-        characters=len(text),
-    )

@@ -9,8 +9,8 @@ from typing import Any
 from voxgate.api.docs.locales import ChatParameter, Language
 from voxgate.api.docs.responses import TaskResponse, task_responses
 from voxgate.api.docs.samples import LANGUAGES, code_samples
-from voxgate.billing.pricing import Metered, hold_amount
 from voxgate.catalog.schema import FieldSpec, ModelRow
+from voxgate.gateway.quotes import typical_hold
 from voxgate.money import MICRO, format_usd
 from voxgate.types import MicroUSD
 
@@ -219,17 +219,8 @@ def _prices(row: ModelRow, t: dict[str, str]) -> tuple[Price, ...]:
 
 
 def _typical_hold(row: ModelRow) -> str | None:
-    """The most the example payload holds: its input counted as one token per character (no
-    token is shorter), and the row's output cap at the dearer of its output prices."""
-    cap = row.default_output_tokens
-    if cap is None:
-        return None
-    text_in = len(str(row.example.get("input", ""))) + len(str(row.example.get("instructions", "")))
-    worst = [
-        Metered(text_input_tokens=text_in, text_output_tokens=cap),
-        Metered(text_input_tokens=text_in, audio_output_tokens=cap),
-    ]
-    return "$" + format_usd(hold_amount(row.pricing, worst))
+    held = typical_hold(row)
+    return None if held is None else "$" + format_usd(held)
 
 
 def _text(translation: str | None, english: str, t: dict[str, str]) -> Text:
