@@ -117,6 +117,17 @@ def test_a_two_hour_mp3_transcribes_through_whisper_1_in_pieces_charged_once(
     assert record["charged_micro_usd"] == record["cost_micro_usd"] > 0
     assert before - balance(gateway, key) == record["cost_micro_usd"]
 
+    # Asked as a stream, the stitched answer comes as OpenAI streams a whole transcript.
+    events = list(
+        client.audio.transcriptions.create(
+            model="whisper-1",
+            file=("meeting.mp3", io.BytesIO(recording), "audio/mpeg"),
+            stream=True,
+        )
+    )
+    assert events[-1].type == "transcript.text.done"
+    assert events[-1].text == verbose.text
+
 
 def balance(gateway: RunningGateway, key: str) -> int:
     with gateway.client(key) as http:
