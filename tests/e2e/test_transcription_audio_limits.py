@@ -1,6 +1,6 @@
-"""Audio on the unified endpoint is limited in audio terms: its decoded size (the providers'
-25 MB) and its duration (`max_audio_seconds`), not the 32,000 characters a text input may take;
-text keeps its limit. Each refusal is a clear OpenAI-shape error that holds nothing."""
+"""Audio on the unified endpoint is limited in audio terms: its decoded size (the gateway's own
+bound on one file) and its duration (`max_audio_seconds`), not the 32,000 characters a text
+input may take; text keeps its limit. Each refusal is a clear OpenAI-shape error that holds nothing."""
 
 import base64
 import io
@@ -13,6 +13,7 @@ import pytest
 
 from tests.audio_probe import probe
 from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway
+from voxgate.gateway.inputs import MAX_AUDIO_BYTES
 
 MAX_AUDIO_SECONDS = 60
 RATE = 24_000
@@ -36,7 +37,11 @@ def served(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
     root = tmp_path_factory.mktemp("audio-limits")
-    with routed_gateway(root, VOXGATE_MAX_AUDIO_SECONDS=str(MAX_AUDIO_SECONDS)) as served:
+    # A body that can carry a file past the gateway's bound as base64.
+    body_bytes = str(2 * MAX_AUDIO_BYTES)
+    with routed_gateway(
+        root, VOXGATE_MAX_AUDIO_SECONDS=str(MAX_AUDIO_SECONDS), VOXGATE_MAX_BODY_BYTES=body_bytes
+    ) as served:
         yield served
 
 
@@ -99,18 +104,18 @@ def test_audio_past_the_duration_limit_is_400_naming_input(
     assert balance(gateway) == before
 
 
-def test_audio_over_25_mb_is_413_naming_input(
+def test_audio_past_the_gateways_bound_is_413_naming_input(
     served: tuple[RunningGateway, RunningSimulator],
 ) -> None:
     gateway, _ = served
     before = balance(gateway)
-    # A WAV header and 25 MB of samples (about 9 minutes at 24 kHz, within no duration limit
-    # that matters here: the size is refused before anything is decoded).
-    audio = spoken_wav(1)[:44] + bytes(25 * 1024 * 1024)
+    # A WAV header and samples past the bound (within no duration limit that matters here:
+    # the size is refused before anything is decoded).
+    audio = spoken_wav(1)[:44] + bytes(MAX_AUDIO_BYTES)
     value = base64.b64encode(audio).decode()
     response = post(gateway, {"model": "whisper-1", "task": "transcription", "input": value})
     assert response.status_code == 413, response.text
     error = response.json()["error"]
     assert (error["param"], error["code"]) == ("input", "audio_too_large")
-    assert "25 MB" in error["message"]
+    assert f"{MAX_AUDIO_BYTES // (1024 * 1024)} MB" in error["message"]
     assert balance(gateway) == before

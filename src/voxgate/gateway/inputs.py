@@ -10,9 +10,10 @@ from voxgate.errors import InvalidRequestError, PayloadTooLargeError
 
 RECOGNIZER_SAMPLE_RATE = 16_000
 CHAT_SAMPLE_RATE = 24_000
-# OpenAI's and Azure's upload limit, the smallest of the providers': audio is bounded by its
-# own size and duration, not by the characters its base64 takes.
-MAX_AUDIO_BYTES = 25 * 1024 * 1024
+# The gateway's own bound on one audio file (a request body is bounded too, by the operator's
+# `max_body_bytes`): audio past a route's upload limit (OpenAI's 25 MB) is sent to it in pieces.
+# Audio is bounded by its own size and duration, not by the characters its base64 takes.
+MAX_AUDIO_BYTES = 64 * 1024 * 1024
 # OpenAI refuses shorter files ("Minimum audio length is 0.1 seconds"); none holds a word.
 MIN_AUDIO_SECONDS = 0.1
 
@@ -131,8 +132,8 @@ def decode_input(
 
 def _too_large(param: str, max_bytes: int) -> PayloadTooLargeError:
     return PayloadTooLargeError(
-        f"The audio in '{param}' is larger than {max_bytes // (1024 * 1024)} MB, the providers' "
-        "upload limit.",
+        f"The audio in '{param}' is larger than {max_bytes // (1024 * 1024)} MB, this gateway's "
+        "limit on one file.",
         param=param,
         code="audio_too_large",
     )

@@ -7,7 +7,7 @@ where the route's model streams, made from the whole answer where it does not.
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from voxgate.audio.pcm import PcmAudio
@@ -16,12 +16,14 @@ from voxgate.catalog.schema import ModelRow
 from voxgate.errors import InvalidRequestError
 from voxgate.gateway.inputs import audio_bytes, container_of
 from voxgate.gateway.jobs import DEFAULT_OPTIONS, JobOptions, Outcome
+from voxgate.gateway.long_audio import fits, in_bounded_parallel, split_at_silences, stitch
 from voxgate.gateway.validation import UnifiedRequest
-from voxgate.providers.declaration import ProviderDeclaration
+from voxgate.providers.declaration import ProviderDeclaration, UploadLimit
 from voxgate.providers.protocols import (
     TranscriptEvent,
     TranscriptionProvider,
     TranscriptionRequest,
+    TranscriptionResult,
     whole_transcript_events,
 )
 from voxgate.providers.registry import ProviderRegistry
@@ -31,6 +33,8 @@ from voxgate.types import Task
 # What every route honours: the gateway renders every response format itself, and every
 # recognizer gives segments (the local engine words too). The rest a provider declares it takes.
 EVERY_ROUTE = frozenset({"response_format", "timestamp_granularities[]"})
+# How many pieces of audio past a route's upload limit are sent at once.
+PARALLEL_PIECES = 3
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class TranscriptionJob:
     providers: ProviderRegistry
     task: Task = "transcription"
     options: JobOptions = DEFAULT_OPTIONS
+    parallel_pieces: int = PARALLEL_PIECES
 
     @property
     def audio_milliseconds(self) -> int:
@@ -75,8 +80,13 @@ class TranscriptionJob:
         )
 
     async def run(self, attempt: PlannedAttempt[TranscriptionProvider]) -> Outcome:
-        request = self.transcription_request()
-        result = await attempt.provider.transcribe(request, attempt.upstream)
+        limit = self._upload_limit(attempt)
+        if limit is not None:
+            result = await self._in_pieces(attempt, limit)
+        else:
+            result = await attempt.provider.transcribe(
+                self.transcription_request(), attempt.upstream
+            )
         data = {
             "text": result.text,
             "language": result.language,
@@ -89,8 +99,13 @@ class TranscriptionJob:
         it streams them, else made from its whole answer."""
         request = self.transcription_request()
         streaming = self.providers.transcription_stream.get(attempt.route.provider)
-        if streaming is None:
-            whole = await attempt.provider.transcribe(request, attempt.upstream)
+        limit = self._upload_limit(attempt)
+        if streaming is None or limit is not None:
+            whole = (
+                await attempt.provider.transcribe(request, attempt.upstream)
+                if limit is None
+                else await self._in_pieces(attempt, limit)
+            )
             for event in whole_transcript_events(whole):
                 yield event
             return
@@ -98,6 +113,38 @@ class TranscriptionJob:
         async with aclosing(events):  # type: ignore[type-var]
             async for event in events:
                 yield event
+
+    def _upload_limit(self, attempt: PlannedAttempt[Any]) -> UploadLimit | None:
+        """The route's upload limit where what would go upstream is past it (the client's file
+        where the provider takes its container, else the decoded samples in a WAV)."""
+        declared = self.providers.declarations.get(attempt.route.provider)
+        limit = declared.transcription_upload if declared is not None else None
+        if limit is None:
+            return None
+        if container_of(self.upload) in limit.containers and len(self.upload) <= limit.max_bytes:
+            return None
+        return None if fits(self.audio, limit.max_bytes) else limit
+
+    async def _in_pieces(
+        self, attempt: PlannedAttempt[TranscriptionProvider], limit: UploadLimit
+    ) -> TranscriptionResult:
+        """The audio in pieces within the route's limit, all on this attempt's route (a piece
+        that fails fails the attempt, and the failover loop tries the next route whole), stitched
+        into one answer. The pieces go as decoded samples, so none carries the client's file."""
+        whole = self.transcription_request()
+        pieces = split_at_silences(self.audio, limit.max_bytes)
+        requests = [
+            whole.model_copy(update={"audio": piece.audio, "upload": None, "container": None})
+            for piece in pieces
+        ]
+        results = await in_bounded_parallel(
+            [
+                partial(attempt.provider.transcribe, request, attempt.upstream)
+                for request in requests
+            ],
+            self.parallel_pieces,
+        )
+        return stitch(pieces, results, self.audio.duration_seconds)
 
     def meter(self) -> "TranscriptMeter":
         return TranscriptMeter(self.metered)

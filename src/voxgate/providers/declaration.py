@@ -23,6 +23,16 @@ class SpeechOutput:
 
 
 @dataclass(frozen=True, slots=True)
+class UploadLimit:
+    """The largest audio file a provider takes in one transcription request, and the containers
+    it takes as they came (by the name `gateway.inputs.container_of` gives them; any other goes
+    as the decoded samples in a 16 kHz WAV). Longer audio is sent in pieces that fit."""
+
+    max_bytes: int
+    containers: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderDeclaration:
     name: str
     capabilities: frozenset[Capability]
@@ -36,6 +46,8 @@ class ProviderDeclaration:
     # The OpenAI transcription parameters the provider takes as the client sent them, by
     # OpenAI's name (an object's bracketed keys, `chunking_strategy[type]`, go by its name).
     transcription_parameters: frozenset[str] = frozenset()
+    # The provider's limit on one transcription upload; None where it has none (the local engine).
+    transcription_upload: UploadLimit | None = None
 
     def takes_transcription_parameter(self, name: str) -> bool:
         return (
@@ -55,3 +67,5 @@ class ProviderDeclaration:
             raise ValueError(f"{self.name}: only a transcription provider streams transcripts")
         if self.transcription_parameters and "transcription" not in self.capabilities:
             raise ValueError(f"{self.name}: only a transcription provider takes its parameters")
+        if self.transcription_upload and "transcription" not in self.capabilities:
+            raise ValueError(f"{self.name}: only a transcription provider limits its uploads")

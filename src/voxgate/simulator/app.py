@@ -196,8 +196,8 @@ AUTH_HEADERS = ("authorization", "api-key", "x-goog-api-key")
 
 
 async def _logged(request: Request, credential: str | None) -> dict[str, Any]:
-    """What tests assert on: where the call went, with which key and auth header, its JSON
-    body, and a multipart form's fields (a file's content type in place of its bytes)."""
+    """What tests assert on: where the call went, with which key and auth header, its size,
+    its JSON body, and a multipart form's fields (a file's content type in place of its bytes)."""
     content_type = request.headers.get("content-type", "")
     body = None
     if content_type.startswith("application/json"):
@@ -211,6 +211,7 @@ async def _logged(request: Request, credential: str | None) -> dict[str, Any]:
         "query": request.url.query,
         "credential": credential,
         "auth_headers": [name for name in AUTH_HEADERS if name in request.headers],
+        "body_bytes": len(await request.body()),
         "body": body,
         "form": await _form_fields(request) if content_type.startswith("multipart/") else None,
     }

@@ -17,6 +17,7 @@ from voxgate.api.openai.captions import srt, vtt
 from voxgate.api.openai.sse import event, sse_response
 from voxgate.api.responses import JSONResponse
 from voxgate.errors import GatewayError, InvalidRequestError, PayloadTooLargeError
+from voxgate.gateway.inputs import MAX_AUDIO_BYTES
 from voxgate.gateway.jobs import JobOptions
 from voxgate.gateway.pipeline import Completed
 from voxgate.gateway.streaming import Streamed
@@ -28,7 +29,6 @@ from voxgate.providers.protocols import (
 )
 from voxgate.types import Task
 
-MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 MAX_FORM_FILES, MAX_FORM_FIELDS = 4, 64
 RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 # The formats asked of an OpenAI-style route as they are; the captions and plain text are made
@@ -147,9 +147,11 @@ async def _upload(form: FormData) -> bytes:
             param="file",
             code="missing_required_parameter" if upload is None else "invalid_type",
         )
-    data = await upload.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise PayloadTooLargeError("The file is larger than 25 MB.", param="file")
+    data = await upload.read(MAX_AUDIO_BYTES + 1)
+    if len(data) > MAX_AUDIO_BYTES:
+        raise PayloadTooLargeError(
+            f"The file is larger than {MAX_AUDIO_BYTES // (1024 * 1024)} MB.", param="file"
+        )
     return data
 
 

@@ -2,6 +2,7 @@
 streamGenerateContent for speech as it is made."""
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from voxgate.audio.pcm import PcmAudio
@@ -18,6 +19,7 @@ from voxgate.providers.protocols import (
     TranscriptionResult,
     Upstream,
 )
+from voxgate.providers.sentence_speech import by_sentences
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DECLARATION = ProviderDeclaration(
@@ -50,12 +52,16 @@ class GeminiProvider:
         self, request: SpeechRequest, upstream: Upstream
     ) -> AsyncIterator[PcmAudio]:
         """Each event's audio as it arrives, with the usage Gemini reports. At another speed
-        than 1 the answer is read whole: Gemini has no speed setting, and the gateway's
-        time-stretch needs all of it. Each piece says how much audio Gemini made for it."""
+        than 1 each sentence is asked whole and sent on when made: Gemini has no speed setting,
+        and the gateway's time-stretch needs a whole answer. Each piece says how much audio
+        Gemini made for it."""
         if request.speed != 1.0:
-            whole = await self.synthesize(request, upstream)
-            made = whole.made_seconds or whole.audio.duration_seconds
-            yield MeteredPcm(whole.audio.samples, whole.audio.sample_rate, made, whole.usage)
+            pieces = by_sentences(
+                self.synthesize, request, upstream, speech.AUDIO_TOKENS_PER_SECOND
+            )
+            async with aclosing(pieces):
+                async for piece in pieces:
+                    yield piece
             return
         events = self.http.post_events(
             NAME,

@@ -16,6 +16,7 @@ DECLARATION = ProviderDeclaration(
     chat_streaming=True,
     transcription_streaming=True,
     transcription_parameters=transcription.PARAMETERS,
+    transcription_upload=transcription.UPLOAD_LIMIT,
 )
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from voxgate.audio.encode import wav
+from voxgate.providers.declaration import UploadLimit
 from voxgate.providers.errors import NotStreamed, UpstreamError
 from voxgate.providers.http import json_answer
 from voxgate.providers.protocols import (
@@ -52,6 +53,8 @@ ACCEPTED_CONTAINERS: Mapping[str, tuple[str, str]] = MappingProxyType(
         "webm": ("audio.webm", "audio/webm"),
     }
 )
+# OpenAI's limit on one upload (Azure's is the same): 25 MB, whatever the container.
+UPLOAD_LIMIT = UploadLimit(max_bytes=25 * 1024 * 1024, containers=frozenset(ACCEPTED_CONTAINERS))
 # Any other container goes as the decoded samples in a WAV, mono at the recognizer's 16 kHz
 # (two thirds of the 24 kHz WAV every upload used to become): a copy of the samples, cheap
 # enough to write on the event loop; 13 minutes fit OpenAI's 25 MB.
