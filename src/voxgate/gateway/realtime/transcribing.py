@@ -12,7 +12,7 @@ through `Hearing`, which holds and charges the new audio it covers before it run
 import asyncio
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -97,12 +97,12 @@ class TranscriptionSession:
             {"type": kind, "session": self._config.view(self._channel.dialect)}
         )
 
-    async def run(self, first: dict[str, Any] | None = None) -> None:
-        """Serve events (after `first`, already read) until the client leaves or the session
-        is over."""
+    async def run(self, pending: Sequence[dict[str, Any]] = ()) -> None:
+        """Serve events (after `pending`, already read) until the client leaves or the
+        session is over."""
         try:
-            if first is not None:
-                await self.dispatch(first)
+            for event in pending:
+                await self.dispatch(event)
             while not self._over.done():
                 await self.dispatch(await self._next_event())
         finally:

@@ -36,11 +36,13 @@ from voxgate.gateway.realtime.transcription_config import (
 )
 from voxgate.gateway.realtime.transcription_relay import TranscriptionRelay
 from voxgate.gateway.realtime.vad import Vad, silero
-from voxgate.gateway.realtime.wire import ClientChannel
+from voxgate.gateway.realtime.wire import ClientChannel, decoded_size
 from voxgate.providers.protocols import TranscriptionRequest
 from voxgate.routing.planner import PlannedAttempt
 
 HEARING_RATE = 16_000
+# The audio a session that named no model may send before its settings, kept until they come.
+SETTINGS_WAIT_SECONDS = 30.0
 UPDATES = frozenset({"session.update", "transcription_session.update"})
 
 
@@ -109,7 +111,8 @@ async def serve_transcription(
     *,
     max_buffer_seconds: float,
 ) -> None:
-    """Greet, read the session's first event, then relay or serve it until either side ends."""
+    """Greet, read the events that decide where the session runs, then relay or serve it
+    until either side ends."""
     await asyncio.to_thread(silero)  # the detector's first load stays off the event loop
     config = TranscriptionConfig(
         id=new_id("sess"), model=url_model or named_model(session) or DEFAULT_TRANSCRIPTION_MODEL
@@ -126,16 +129,36 @@ async def serve_transcription(
         check_model=lambda model: transcription_row(gateway, model),
     )
     await local.created()
-    first = await channel.next_event()
-    row = transcription_row(gateway, _first_model(gateway, first, config.model))
+    named = url_model or named_model(session)
+    budget = min(max_buffer_seconds, SETTINGS_WAIT_SECONDS) * BYTES_PER_SECOND
+    pending = await _until_settings(channel, int(budget), named)
+    row = transcription_row(gateway, _first_model(gateway, pending[0], config.model))
     try:
         attempts = gateway.planner.plan(row, gateway.providers.realtime)
     except ServiceUnavailableError:  # no realtime route: heard here
         bill.serving(*_local_label(gateway, row))
-        await local.run(first)
+        await local.run(pending)
         return
     relay = TranscriptionRelay(channel, bill, gateway, row, attempts)
-    await relay.run(local.config, first)
+    await relay.run(local.config, pending)
+
+
+async def _until_settings(
+    channel: ClientChannel, budget: int, named: str | None
+) -> list[dict[str, Any]]:
+    """The events that decide where the session runs, settings first. A session whose URL or
+    secret named no model waits for its settings (Pipecat sends audio before them), keeping
+    up to `budget` bytes of audio; past it, or with a model named, the first event decides."""
+    early: list[dict[str, Any]] = []
+    held = 0
+    while True:
+        event = await channel.next_event()
+        if event.get("type") in UPDATES:
+            return [event, *early]
+        early.append(event)
+        held += decoded_size(event.get("audio"))
+        if named or held >= budget:
+            return early
 
 
 def _first_model(gateway: AudioGateway, event: dict[str, Any], model: str) -> str:

@@ -12,6 +12,7 @@ no more audio than was sent.
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -61,15 +62,15 @@ class TranscriptionRelay:
         # Upstream events the client must not see: the greeting, the answer to our settings.
         self._hidden = {"greeting": 1, "answer": 1}
 
-    async def run(self, config: TranscriptionConfig, first: dict[str, Any] | None) -> None:
+    async def run(self, config: TranscriptionConfig, pending: Sequence[dict[str, Any]]) -> None:
         serving = await self._gateway.attempts(self._row.id, self._attempts, self._open)
         attempt = serving.attempt
         self._upstream_model = attempt.upstream.model or self._row.id
         self._bill.serving(attempt.route.provider, attempt.label)
         async with serving.result as upstream:
             await upstream.send(orjson.dumps(self._settings(config)).decode())
-            if first is not None:
-                await self._forward(upstream, first)
+            for event in pending:
+                await self._forward(upstream, event)
             tasks = [self._client_to_upstream(upstream), self._upstream_to_client(upstream)]
             await _first_done(*tasks)
 
