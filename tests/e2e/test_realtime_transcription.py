@@ -192,8 +192,10 @@ def test_relayed_session_reaches_the_simulator(
     assert heard_ms == round(events[-1]["usage"]["seconds"] * 1000), (heard_ms, usage[:3])
 
 
-def test_unknown_transcription_model_is_refused_by_name(
-    served: tuple[RunningGateway, RunningSimulator],
+# An unknown model, and one a session served here cannot switch to (it is relayed).
+@pytest.mark.parametrize("model", ["no-such-model", "gpt-4o-mini-transcribe"])
+def test_a_model_the_session_cannot_switch_to_is_refused_by_name(
+    served: tuple[RunningGateway, RunningSimulator], model: str
 ) -> None:
     gateway, _ = served
     key = gateway.new_workspace(f"stt-bad-{secrets.token_hex(4)}", "1.00")
@@ -203,12 +205,15 @@ def test_unknown_transcription_model_is_refused_by_name(
         headers = {"Authorization": f"Bearer {key}"}
         async with websockets.connect(url, additional_headers=headers) as socket:
             await socket.recv()
-            session = {
-                "type": "transcription",
-                "audio": {"input": {"transcription": {"model": "no-such-model"}}},
-            }
-            await socket.send(json.dumps({"type": "session.update", "session": session}))
-            return dict(json.loads(await asyncio.wait_for(socket.recv(), timeout=TIMEOUT)))
+            # The first settings choose where the session runs (here); the next switch.
+            for named in ("local-whisper-tiny-en", model):
+                session = {
+                    "type": "transcription",
+                    "audio": {"input": {"transcription": {"model": named}}},
+                }
+                await socket.send(json.dumps({"type": "session.update", "session": session}))
+                answer = json.loads(await asyncio.wait_for(socket.recv(), timeout=TIMEOUT))
+            return dict(answer)
 
     error = asyncio.run(refused())
     GA.validate_python(error)

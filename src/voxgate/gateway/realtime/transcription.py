@@ -126,16 +126,15 @@ async def serve_transcription(
         config,
         max_buffer_seconds=max_buffer_seconds,
         vad_factory=silero_vad,
-        check_model=lambda model: transcription_row(gateway, model),
+        check_model=lambda model: _served_here(gateway, model),
     )
     await local.created()
     named = url_model or named_model(session)
     budget = min(max_buffer_seconds, SETTINGS_WAIT_SECONDS) * BYTES_PER_SECOND
     pending = await _until_settings(channel, int(budget), named)
     row = transcription_row(gateway, _first_model(gateway, pending[0], config.model))
-    try:
-        attempts = gateway.planner.plan(row, gateway.providers.realtime)
-    except ServiceUnavailableError:  # no realtime route: heard here
+    attempts = _realtime_attempts(gateway, row)
+    if attempts is None:  # no realtime route: heard here
         bill.serving(*_local_label(gateway, row))
         await local.run(pending)
         return
@@ -169,6 +168,28 @@ def _first_model(gateway: AudioGateway, event: dict[str, Any], model: str) -> st
     named = named_model(as_object(event.get("session")))
     row = gateway.catalog.get(named or "")
     return named if named and row is not None and "transcription" in row.tasks else model
+
+
+def _realtime_attempts(gateway: AudioGateway, row: ModelRow) -> list[PlannedAttempt[Any]] | None:
+    """The row's realtime routes, or None when it has none configured."""
+    try:
+        return gateway.planner.plan(row, gateway.providers.realtime)
+    except ServiceUnavailableError:
+        return None
+
+
+def _served_here(gateway: AudioGateway, model: str) -> ModelRow:
+    """A model a session served here may switch to: one that is served here too (a model with
+    a realtime route is relayed there, from a session of its own)."""
+    row = transcription_row(gateway, model)
+    if _realtime_attempts(gateway, row) is not None:
+        raise InvalidRequestError(
+            f"'{model}' is served by its realtime route: open a new session that names it in "
+            "its first settings or on the URL.",
+            param="model",
+            code="invalid_value",
+        )
+    return row
 
 
 def _local_label(gateway: AudioGateway, row: ModelRow) -> tuple[str, str]:
