@@ -65,7 +65,9 @@ async def session_events(
 
     async def until(socket: Any, kind: str) -> dict[str, Any]:
         while True:
-            event = json.loads(await asyncio.wait_for(socket.recv(), timeout=TIMEOUT))
+            event: dict[str, Any] = json.loads(
+                await asyncio.wait_for(socket.recv(), timeout=TIMEOUT)
+            )
             events.append(event)
             if event["type"] == kind:
                 return event
