@@ -172,18 +172,22 @@ def test_local_session_is_charged_per_minute_at_the_transcription_row(
     assert abs(heard_ms - seconds * 1000) <= 5, (heard_ms, seconds)
 
 
+@pytest.mark.parametrize("beta", [False, True], ids=["ga", "beta"])
 def test_relayed_session_reaches_the_simulator(
-    served: tuple[RunningGateway, RunningSimulator], speech: bytes
+    served: tuple[RunningGateway, RunningSimulator], speech: bytes, beta: bool
 ) -> None:
     gateway, _ = served
     key = gateway.new_workspace(f"stt-relay-{secrets.token_hex(4)}", "1.00")
     url = address(gateway, "intent=transcription")
     events = asyncio.run(
-        session_events(url, key, speech, beta=False, model="gpt-4o-mini-transcribe")
+        session_events(url, key, speech, beta=beta, model="gpt-4o-mini-transcribe")
     )
-    judged(events, False)
+    judged(events, beta)
     kinds = [e["type"] for e in events]
-    assert kinds.count("session.created") == 1 and kinds.count("session.updated") == 1, kinds
+    # One greeting and one answer: the provider's own stay upstream.
+    prefix = "transcription_session" if beta else "session"
+    assert kinds.count(f"{prefix}.created") == 1, kinds
+    assert kinds.count(f"{prefix}.updated") == 1, kinds
     assert events[-1]["transcript"] == FAST_TRANSCRIPT
     assert any(k.endswith("input_audio_transcription.delta") for k in kinds), kinds
     # Charged at the row the alias names (whisper-1), for the duration the provider reported.
