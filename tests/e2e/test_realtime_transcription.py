@@ -8,6 +8,7 @@ import base64
 import json
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -150,6 +151,22 @@ def test_local_session_hears_interim_and_final_text(
     assert set(re.findall(r"[a-z]+", interim.lower())) & set(SENTENCE.lower().split()), interim
     seconds = completed["usage"]["seconds"]
     assert 0 < seconds < len(speech) / 48_000 + 2.0
+    if not beta:
+        # The URL named no model: the access line names the one the settings chose.
+        line = access_line(gateway, "model=local-whisper-tiny-en")
+        assert "route=local/" in line and "close_code=" in line, line
+
+
+def access_line(gateway: RunningGateway, *parts: str) -> str:
+    """The first whole realtime access line with `parts`, once the session has written it."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        lines = gateway.output.read_text(errors="replace").split("\n")[:-1]
+        for line in lines:
+            if "method=WEBSOCKET" in line and all(part in line for part in parts):
+                return line
+        time.sleep(0.05)
+    raise AssertionError(f"no access line with {parts}")
 
 
 def test_local_session_is_charged_per_minute_at_the_transcription_row(

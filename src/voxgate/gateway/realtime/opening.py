@@ -193,8 +193,8 @@ class RealtimeSessions:
         """One access line and the session metrics, as the session ends."""
         seconds = time.perf_counter() - started
         close_code = stats.close_code or NORMAL_CLOSE
-        self.metrics.observe_session(opened.row.id, close_code, seconds)
         bill = opened.bill
+        self.metrics.observe_session(bill.row.id, close_code, seconds)
         fields = {
             "request_id": bill.request_id,
             "key": opened.principal.key_id,
@@ -202,7 +202,7 @@ class RealtimeSessions:
             "path": "/v1/realtime",
             "status": 101,
             "latency_ms": round(seconds * 1000, 1),
-            "model": opened.row.id,
+            "model": bill.row.id,
             "route": bill.route,
             "cost_micro_usd": bill.charged,
             "responses": stats.responses,

@@ -133,6 +133,7 @@ async def serve_transcription(
     budget = min(max_buffer_seconds, SETTINGS_WAIT_SECONDS) * BYTES_PER_SECOND
     pending = await _until_settings(channel, int(budget), named)
     row = transcription_row(gateway, _first_model(gateway, pending[0], config.model))
+    bill.row = row  # the session's own record and access line name the model that served it
     attempts = _realtime_attempts(gateway, row)
     if attempts is None:  # no realtime route: heard here
         bill.serving(*_local_label(gateway, row))
