@@ -29,8 +29,6 @@ BYTES_PER_SECOND = RATE * 2
 INTERIM_SECONDS = 1.0
 # Audio kept before speech starts (the detector's prefix padding reaches into it).
 LEAD_IN_SECONDS = 1.0
-UPDATED = {"session.update": "session.updated"}
-BETA_UPDATED = {"transcription_session.update": "transcription_session.updated"}
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -78,10 +76,11 @@ class TranscriptionSession:
         self._last_item: str | None = None
         self._interim: asyncio.Task[None] | None = None
         self._over: asyncio.Future[SessionOver] = asyncio.get_running_loop().create_future()
-        updates = BETA_UPDATED if channel.dialect.beta else UPDATED
-        self._updated = next(iter(updates.values()))
+        # The beta protocol names a transcription session's settings events apart.
+        prefix = "transcription_session" if channel.dialect.beta else "session"
+        self._prefix = prefix
         self._handlers: dict[str, Handler] = {
-            next(iter(updates)): self._session_update,
+            f"{prefix}.update": self._session_update,
             "input_audio_buffer.append": self._append,
             "input_audio_buffer.commit": self._commit_event,
             "input_audio_buffer.clear": self._clear,
@@ -92,9 +91,8 @@ class TranscriptionSession:
         return self._config
 
     async def created(self) -> None:
-        kind = "transcription_session.created" if self._channel.dialect.beta else "session.created"
         await self._channel.send(
-            {"type": kind, "session": self._config.view(self._channel.dialect)}
+            {"type": f"{self._prefix}.created", "session": self._config.view(self._channel.dialect)}
         )
 
     async def run(self, pending: Sequence[dict[str, Any]] = ()) -> None:
@@ -170,7 +168,7 @@ class TranscriptionSession:
             self._vad = self._vad_factory(config)
         self._config = config
         await self._channel.send(
-            {"type": self._updated, "session": config.view(self._channel.dialect)}
+            {"type": f"{self._prefix}.updated", "session": config.view(self._channel.dialect)}
         )
 
     async def _append(self, event: dict[str, Any]) -> None:
