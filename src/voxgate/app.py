@@ -43,6 +43,7 @@ from voxgate.api.openai.models import get_model, list_models
 from voxgate.api.openai.realtime import (
     create_client_secret,
     create_session,
+    create_transcription_session,
     realtime_over_http,
     realtime_socket,
 )
@@ -159,6 +160,11 @@ def create_app(
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/realtime/client_secrets", create_client_secret, methods=["POST"]),
             Route("/v1/realtime/sessions", create_session, methods=["POST"]),
+            Route(
+                "/v1/realtime/transcription_sessions",
+                create_transcription_session,
+                methods=["POST"],
+            ),
             WebSocketRoute("/v1/realtime", realtime_socket),
             Route("/v1/realtime", realtime_over_http, methods=["GET"]),
             Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),

@@ -43,6 +43,7 @@ BILLED = {
     "/v1/chat/completions",
     "/v1/realtime/client_secrets",
     "/v1/realtime/sessions",
+    "/v1/realtime/transcription_sessions",
     "/v1/realtime",
 }
 # Reads of the caller's own workspace.

@@ -11,7 +11,11 @@ from voxgate.api.admin import CreditChange, NewKey, NewWorkspace
 from voxgate.api.catalog import ModelFilter
 from voxgate.api.context import services_of
 from voxgate.api.openai.chat_body import ChatCompletionBody
-from voxgate.api.openai.realtime import ClientSecretBody, SessionBody
+from voxgate.api.openai.realtime import (
+    ClientSecretBody,
+    SessionBody,
+    TranscriptionSessionBody,
+)
 from voxgate.api.openapi_admin import ADMIN_MONEY_OPERATIONS, REF_TEMPLATE
 from voxgate.api.responses import JSONResponse
 from voxgate.api.usage import UsageQuery
@@ -249,6 +253,14 @@ def operations(catalog: Catalog) -> list[Operation]:
             "Mint a realtime session (the older shape).",
             "workspaceKey",
             SessionBody.model_json_schema(ref_template=REF_TEMPLATE),
+            None,
+        ),
+        (
+            "post",
+            "/v1/realtime/transcription_sessions",
+            "Mint a realtime transcription session (the beta shape).",
+            "workspaceKey",
+            TranscriptionSessionBody.model_json_schema(ref_template=REF_TEMPLATE),
             None,
         ),
         (

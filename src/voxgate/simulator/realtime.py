@@ -1,6 +1,7 @@
 """The realtime WebSocket protocol as the simulator speaks it (OpenAI and Azure paths): both
 dialects, server VAD, conversation items and the full response lifecycle, with `response.done`
-carrying token usage as OpenAI bills it.
+carrying token usage as OpenAI bills it; and transcription sessions (`intent=transcription`),
+served by the gateway's own transcription-session code with the simulator's engine hearing.
 
 The conversation is the gateway's own served-session code (so relay tests meet the same event
 set a real provider sends); only the work behind it is simulated. A queued `paced` fault paces
@@ -24,6 +25,8 @@ from voxgate.gateway.realtime.conversation import Conversation
 from voxgate.gateway.realtime.dialect import dialect_of
 from voxgate.gateway.realtime.responses import new_id
 from voxgate.gateway.realtime.session_config import SessionConfig
+from voxgate.gateway.realtime.transcribing import TranscriptionSession
+from voxgate.gateway.realtime.transcription_config import TranscriptionConfig
 from voxgate.gateway.realtime.vad import Vad, silero
 from voxgate.gateway.realtime.wire import ClientChannel, ClientGone, is_closed
 from voxgate.gateway.realtime.work import Heard
@@ -95,6 +98,34 @@ class SimWork:
         }
 
 
+@dataclass
+class SimHearing:
+    """The simulator's transcription sessions hear with its engine (Whisper when it has one)."""
+
+    engine: SimEngine
+
+    async def hear(self, pcm: bytes, config: TranscriptionConfig, new_bytes: int) -> str:
+        audio = PcmAudio(pcm[: len(pcm) // 2 * 2], RATE)
+        return (await self.engine.hear(audio)).text if audio.samples else ""
+
+
+async def _transcribe(channel: ClientChannel, engine: SimEngine, model: str) -> None:
+    """A transcription session (`intent=transcription`), as OpenAI serves one."""
+    session = TranscriptionSession(
+        channel,
+        SimHearing(engine),
+        TranscriptionConfig(id=new_id("sess"), model=model),
+        max_buffer_seconds=MAX_BUFFER_SECONDS,
+        vad_factory=lambda c: Vad(c.turn_detection) if c.turn_detection else None,
+    )
+    await session.created()
+    try:
+        await session.run()
+    except Exception as exc:
+        if not is_closed(exc):
+            raise
+
+
 async def serve_realtime(
     websocket: WebSocket, engine: SimEngine, credential: str | None, fault: Fault | None
 ) -> None:
@@ -116,6 +147,9 @@ async def serve_realtime(
     await asyncio.to_thread(silero)  # the detector's first load stays off the event loop
     channel = ClientChannel(StarletteClient(websocket), dialect_of(websocket.headers))
     model = websocket.query_params.get("model") or websocket.query_params.get("deployment") or ""
+    if websocket.query_params.get("intent") == "transcription":
+        await _transcribe(channel, engine, model or "whisper-1")
+        return
     config = SessionConfig(id=new_id("sess"), model=model, voice="alloy")
     conversation = Conversation(
         channel,

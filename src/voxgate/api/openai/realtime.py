@@ -22,9 +22,16 @@ from voxgate.errors import (
     NotFoundError,
     UpgradeRequiredError,
 )
-from voxgate.gateway.realtime.dialect import dialect_of
+from voxgate.gateway.realtime.dialect import BETA, dialect_of
 from voxgate.gateway.realtime.opening import RealtimeSessions, no_usage
 from voxgate.gateway.realtime.relay import transcriber
+from voxgate.gateway.realtime.responses import new_id
+from voxgate.gateway.realtime.transcription_config import (
+    DEFAULT_TRANSCRIPTION_MODEL,
+    TranscriptionConfig,
+    ga_settings,
+    named_model,
+)
 from voxgate.gateway.realtime.wire import ClientChannel, error_event
 from voxgate.gateway.tasks import resolve_task
 from voxgate.gateway.validation import validate
@@ -41,6 +48,7 @@ SESSION_FORMATS: dict[str, dict[str, Any]] = {
     "g711_alaw": {"type": "audio/pcma"},
 }
 SUBPROTOCOL_KEY = "openai-insecure-api-key."
+TRANSCRIPTION = "transcription"
 # RFC 6455 close codes for a session the gateway ends after accepting it.
 POLICY_VIOLATION, INTERNAL_ERROR, TRY_AGAIN_LATER = 1008, 1011, 1013
 MAX_CLOSE_REASON_BYTES = 123
@@ -60,6 +68,13 @@ class ClientSecretBody(BaseModel):
     session: dict[str, Any]
 
 
+class TranscriptionSessionBody(BaseModel):
+    """The beta POST /v1/realtime/transcription_sessions body: its settings are checked by
+    name when they are read."""
+
+    model_config = ConfigDict(extra="allow")
+
+
 class SessionBody(BaseModel):
     """The older POST /v1/realtime/sessions body."""
 
@@ -72,7 +87,11 @@ async def create_client_secret(request: Request) -> Response:
     services = services_of(request)
     principal = await authenticate(request, services)
     body = await parse_body(request, ClientSecretBody)
-    row = _realtime_model(services, str(body.session.get("model", "")))
+    if body.session.get("type") == TRANSCRIPTION:
+        row = _transcription_model(services, named_model(body.session))
+        TranscriptionConfig(id="", model=row.id).updated(body.session, beta=False)
+    else:
+        row = _realtime_model(services, str(body.session.get("model", "")))
     transcriber(services.catalog, body.session, "session.")
     minted = await _mint(
         services, principal, row, body.session, body.expires_after.seconds, _request_id(request)
@@ -106,6 +125,30 @@ async def create_session(request: Request) -> Response:
             "object": "realtime.session",
             "client_secret": {"value": minted.value, "expires_at": expires_at},
             "websocket_url": _ws_url(services, row),
+        }
+    )
+
+
+async def create_transcription_session(request: Request) -> Response:
+    """POST /v1/realtime/transcription_sessions (beta): a secret for a transcription session;
+    the settings are stored as the GA session they amount to."""
+    services = services_of(request)
+    principal = await authenticate(request, services)
+    body = await parse_body(request, TranscriptionSessionBody)
+    given = body.model_dump(exclude_none=True)
+    row = _transcription_model(services, named_model(given))
+    config = TranscriptionConfig(id=new_id("sess"), model=row.id).updated(given, beta=True)
+    session = ga_settings(config)
+    minted = await _mint(
+        services, principal, row, session, DEFAULT_TTL_SECONDS, _request_id(request)
+    )
+    return JSONResponse(
+        config.view(BETA)
+        | {
+            "client_secret": {
+                "value": minted.value,
+                "expires_at": int(minted.expires_at.timestamp()),
+            },
         }
     )
 
@@ -187,7 +230,15 @@ async def realtime_socket(websocket: WebSocket) -> None:
     services = services_of(websocket)
     try:
         principal, row, session = await _admit(websocket, services)
-        async with _sessions(services).opened(principal, row, new_request_id()) as opened:
+        transcription = _is_transcription(websocket, session)
+        opening = _sessions(services).opened(
+            principal,
+            row,
+            new_request_id(),
+            transcription=transcription,
+            url_model=websocket.query_params.get("model") if transcription else None,
+        )
+        async with opening as opened:
             protocols = websocket.scope.get("subprotocols") or []
             await websocket.accept(subprotocol="realtime" if "realtime" in protocols else None)
             channel = ClientChannel(StarletteClient(websocket), dialect_of(websocket.headers))
@@ -230,14 +281,28 @@ async def _admit(
     secret = _presented_secret(websocket)
     wanted = websocket.query_params.get("model")
     grant = await services.realtime_secrets.resolve(secret) if secret.startswith("ek_") else None
+    transcribing = websocket.query_params.get("intent") == TRANSCRIPTION
     if grant is not None:
-        if wanted and _realtime_model(services, wanted).id != grant.model:
+        model = (
+            _transcription_model
+            if _is_transcription(websocket, grant.session)
+            else (_realtime_model)
+        )
+        if wanted and model(services, wanted).id != grant.model:
             raise InvalidRequestError("This secret was minted for another model.", param="model")
-        return grant.principal, _realtime_model(services, grant.model), grant.session
+        return grant.principal, model(services, grant.model), grant.session
     principal = await services.keys.authenticate(secret)
     if principal is None:
         raise AuthenticationError("Invalid, expired or revoked key or client secret.")
+    if transcribing:
+        return principal, _transcription_model(services, wanted), {}
     return principal, _realtime_model(services, wanted or ""), {}
+
+
+def _is_transcription(websocket: WebSocket, session: dict[str, Any]) -> bool:
+    """A transcription session: asked for on the URL, or minted as one."""
+    intent = websocket.query_params.get("intent") == TRANSCRIPTION
+    return intent or session.get("type") == TRANSCRIPTION
 
 
 def _presented_secret(websocket: WebSocket) -> str:
@@ -263,6 +328,23 @@ def _realtime_model(services: Services, model_id: str) -> ModelRow:
         )
     if "realtime" not in row.tasks:
         raise InvalidRequestError(f"Model '{row.id}' has no realtime sessions.", param="model")
+    return row
+
+
+def _transcription_model(services: Services, model_id: str | None) -> ModelRow:
+    """The row of the transcription model a transcription session names on its URL (or the
+    default's); a 404 naming an unknown one, a 400 for a model that does not transcribe."""
+    row = services.catalog.get(model_id or DEFAULT_TRANSCRIPTION_MODEL)
+    if row is None:
+        raise NotFoundError(
+            f"The model '{model_id}' does not exist.", param="model", code="model_not_found"
+        )
+    if "transcription" not in row.tasks:
+        raise InvalidRequestError(
+            f"Model '{row.id}' does not transcribe; a transcription session names a "
+            "transcription model.",
+            param="model",
+        )
     return row
 
 

@@ -29,6 +29,7 @@ from voxgate.gateway.realtime.held import PCM16_BYTES_PER_SECOND
 from voxgate.gateway.realtime.local import LocalWork, initial_config, serve_locally
 from voxgate.gateway.realtime.relay import RealtimeRelay
 from voxgate.gateway.realtime.session import run_session
+from voxgate.gateway.realtime.transcription import serve_transcription
 from voxgate.gateway.realtime.wire import ClientChannel, SessionStats
 from voxgate.logs import ACCESS_LOGGER
 from voxgate.metrics import Metrics
@@ -56,6 +57,9 @@ class OpenSession:
     principal: Principal
     attempts: list[PlannedAttempt[Any]]
     bill: SessionBill
+    # A transcription session, and the transcription model its URL named (if any).
+    transcription: bool = False
+    url_model: str | None = None
     # The socket it was served on, once accepted (its stats make the access line).
     channels: list[ClientChannel] = field(default_factory=list)
 
@@ -73,12 +77,16 @@ class OpenSession:
 
     def _body(self, channel: ClientChannel, session: dict[str, Any]) -> Coroutine[Any, Any, None]:
         gateway, row = self.sessions.gateway, self.row
+        settings = self.sessions.settings
+        buffer = min(settings.max_audio_seconds, settings.realtime_max_buffer_seconds)
+        if self.transcription:
+            return serve_transcription(
+                channel, gateway, self.bill, session, self.url_model, max_buffer_seconds=buffer
+            )
         if row.cascade is None:
             connect = partial(gateway.attempts, row.id, self.attempts)
             return RealtimeRelay(channel, self.bill, gateway.catalog, connect).run(session)
         work = LocalWork(row, gateway.legs(row), self.attempts[0], self.bill)
-        settings = self.sessions.settings
-        buffer = min(settings.max_audio_seconds, settings.realtime_max_buffer_seconds)
         return serve_locally(channel, work, row, session, max_buffer_seconds=buffer)
 
 
@@ -92,13 +100,22 @@ class RealtimeSessions:
 
     @asynccontextmanager
     async def opened(
-        self, principal: Principal, row: ModelRow, request_id: str
+        self,
+        principal: Principal,
+        row: ModelRow,
+        request_id: str,
+        *,
+        transcription: bool = False,
+        url_model: str | None = None,
     ) -> AsyncIterator[OpenSession]:
         """Admit (rpm counts opens, concurrency open sessions, for as long as it runs), plan
         and hold the first step; a GatewayError before the session is yielded changed nothing
-        and is recorded."""
+        and is recorded. A transcription session is planned on its row's transcription routes
+        (where it runs is decided once it names its model)."""
         gateway = self.gateway
-        providers = gateway.providers.chat if row.cascade else gateway.providers.realtime
+        providers: Any = gateway.providers.chat if row.cascade else gateway.providers.realtime
+        if transcription:
+            providers = gateway.providers.transcription
         attempts = gateway.planner.plan(row, providers)
         first = attempts[0]
         bill = SessionBill(
@@ -118,7 +135,7 @@ class RealtimeSessions:
             except InsufficientCreditError as exc:  # refused before it held anything
                 await self.holds.record(_refused(bill, exc, started))
                 raise
-            opened = OpenSession(self, row, principal, attempts, bill)
+            opened = OpenSession(self, row, principal, attempts, bill, transcription, url_model)
             try:
                 yield opened
             finally:
@@ -176,8 +193,8 @@ class RealtimeSessions:
         """One access line and the session metrics, as the session ends."""
         seconds = time.perf_counter() - started
         close_code = stats.close_code or NORMAL_CLOSE
-        self.metrics.observe_session(opened.row.id, close_code, seconds)
         bill = opened.bill
+        self.metrics.observe_session(bill.row.id, close_code, seconds)
         fields = {
             "request_id": bill.request_id,
             "key": opened.principal.key_id,
@@ -185,7 +202,7 @@ class RealtimeSessions:
             "path": "/v1/realtime",
             "status": 101,
             "latency_ms": round(seconds * 1000, 1),
-            "model": opened.row.id,
+            "model": bill.row.id,
             "route": bill.route,
             "cost_micro_usd": bill.charged,
             "responses": stats.responses,

@@ -107,18 +107,18 @@ class SessionConfig:
             key = modalities_key if modalities_key in update else "modalities"
             config = replace(config, output_modalities=_modalities(update[key], key))
         for fmt_path in (("input", "format"), ("output", "format")):
-            _check_format(_dig(audio, *fmt_path), "session.audio." + ".".join(fmt_path))
+            check_format(_dig(audio, *fmt_path), "session.audio." + ".".join(fmt_path))
         for key in ("input_audio_format", "output_audio_format"):
-            _check_format(update.get(key), f"session.{key}")
+            check_format(update.get(key), f"session.{key}")
         detection_path = ("input", "turn_detection")
         if "audio" in update and _has(audio, *detection_path):
             detection = _dig(audio, *detection_path)
             param = "session.audio.input.turn_detection"
-            config = replace(config, turn_detection=_turn_detection(detection, param))
+            config = replace(config, turn_detection=parse_turn_detection(detection, param))
         elif "turn_detection" in update:
             param = "session.turn_detection"
             config = replace(
-                config, turn_detection=_turn_detection(update["turn_detection"], param)
+                config, turn_detection=parse_turn_detection(update["turn_detection"], param)
             )
         return config
 
@@ -206,7 +206,7 @@ def _speed(value: object, param: str) -> float:
     return float(value)
 
 
-def _check_format(value: object, param: str) -> None:
+def check_format(value: object, param: str) -> None:
     if value is None:
         return
     kind = value.get("type") if isinstance(value, dict) else value
@@ -224,7 +224,7 @@ def _check_tools(tools: object) -> None:
         )
 
 
-def _turn_detection(value: object, param: str) -> TurnDetection | None:
+def parse_turn_detection(value: object, param: str) -> TurnDetection | None:
     if value is None:
         return None
     kind = value.get("type", "server_vad") if isinstance(value, dict) else None
