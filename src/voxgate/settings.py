@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         default=64 * 1024 * 1024, description="Largest answer read from a provider."
     )
     max_audio_seconds: float = 1800.0
+    transcription_parallel_pieces: int = Field(
+        default=3,
+        ge=1,
+        le=16,
+        description="Audio past a route's upload limit is sent in pieces, this many at once.",
+    )
     hold_ttl_seconds: int = Field(
         default=900, description="A hold whose request died is released after this long."
     )

@@ -328,7 +328,13 @@ class AudioGateway:
         if is_speech_to_text(task):
             audio = await self._audio_input(request, RECOGNIZER_SAMPLE_RATE, charge, row)
             return TranscriptionJob(
-                row, request, audio, self._providers, task=task, options=options
+                row,
+                request,
+                audio,
+                self._providers,
+                task=task,
+                options=options,
+                parallel_pieces=self._settings.transcription_parallel_pieces,
             )
         # No provider in this build serves the task, so every route counts as unconfigured.
         raise self._planner.unavailable(row, providers={})
