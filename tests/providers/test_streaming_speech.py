@@ -106,8 +106,10 @@ async def test_speech_streams_as_the_upstream_sends_it(
     assert isinstance(case.provider, StreamingSpeechProvider)
     sim.reset()
     request = SpeechRequest(text="One two three.", voice=case.voice)
+    # The whole answer, in however many reads the socket made of it (that is not the
+    # provider's to say: the held-back answer below shows it passes audio on as it comes).
     pieces = [pcm async for pcm in case.provider.stream_speech(request, case.upstream)]
-    assert len(pieces) > 2
+    assert pieces
     assert {pcm.sample_rate for pcm in pieces} == {24_000}
     seconds = sum(pcm.duration_seconds for pcm in pieces)
     assert seconds == pytest.approx(1.0, abs=0.05)  # the simulator's one-second tone

@@ -29,6 +29,15 @@ async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
 
 
 def parse_query(request: Request, model: type[ModelT]) -> ModelT:
+    """The query string's parameters, each given once: a repeated one is refused by name
+    rather than one of its values picked silently."""
+    for name in request.query_params:
+        if len(request.query_params.getlist(name)) > 1:
+            raise InvalidRequestError(
+                f"The query parameter '{name}' is given more than once.",
+                param=name,
+                code="invalid_value",
+            )
     return parse(model, dict(request.query_params))
 
 
