@@ -25,6 +25,7 @@ from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequest
 from voxgate.gateway.jobs import usage_body
 from voxgate.gateway.pipeline import AudioGateway
 from voxgate.gateway.realtime.bill import BillTerms, SessionBill
+from voxgate.gateway.realtime.failover import FailoverTerms
 from voxgate.gateway.realtime.held import PCM16_BYTES_PER_SECOND
 from voxgate.gateway.realtime.local import LocalWork, initial_config, serve_locally
 from voxgate.gateway.realtime.relay import RealtimeRelay
@@ -74,8 +75,12 @@ class OpenSession:
     def _body(self, channel: ClientChannel, session: dict[str, Any]) -> Coroutine[Any, Any, None]:
         gateway, row = self.sessions.gateway, self.row
         if row.cascade is None:
-            connect = partial(gateway.attempts, row.id, self.attempts)
-            return RealtimeRelay(channel, self.bill, gateway.catalog, connect).run(session)
+            connect = partial(gateway.attempts, row.id)
+            terms = failover_terms(self.sessions.settings)
+            relay = RealtimeRelay(
+                channel, self.bill, gateway.catalog, connect, self.attempts, terms
+            )
+            return relay.run(session)
         work = LocalWork(row, gateway.legs(row), self.attempts[0], self.bill)
         settings = self.sessions.settings
         buffer = min(settings.max_audio_seconds, settings.realtime_max_buffer_seconds)
@@ -204,6 +209,14 @@ class RealtimeSessions:
             hold_ttl_seconds=self.settings.hold_ttl_seconds,
             max_session_seconds=self.settings.realtime_max_session_seconds,
         )
+
+
+def failover_terms(settings: Settings) -> FailoverTerms:
+    return FailoverTerms(
+        enabled=settings.realtime_failover,
+        stall_seconds=settings.realtime_failover_stall_seconds,
+        recreate=settings.realtime_failover_responses == "recreate",
+    )
 
 
 def no_usage() -> dict[str, Any]:

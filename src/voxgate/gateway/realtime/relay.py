@@ -34,9 +34,16 @@ from websockets.protocol import State
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
-from voxgate.errors import InsufficientCreditError, InvalidRequestError
+from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequestError
 from voxgate.gateway.realtime.bill import SessionBill
 from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, as_object, beta_session
+from voxgate.gateway.realtime.failover import (
+    FailoverTerms,
+    SessionReplay,
+    UpstreamLost,
+    failed_done,
+    moved_event,
+)
 from voxgate.gateway.realtime.held import (
     ConversationBound,
     HeldResponse,
@@ -60,22 +67,36 @@ CANCELLED_RESPONSE_WAIT_SECONDS = 5.0
 UPSTREAM_MAX_EVENT_BYTES = 2 * MAX_EVENT_BYTES
 NORMAL_CLOSE = 1000
 
-# The gateway's one failover loop, given how to open one attempt's upstream socket.
+# The gateway's one failover loop over the attempts given, and how to open one's socket.
 Connector = Callable[
-    [Callable[[PlannedAttempt[Any]], Awaitable[ClientConnection]]],
+    [list[PlannedAttempt[Any]], Callable[[PlannedAttempt[Any]], Awaitable[ClientConnection]]],
     Awaitable[Success[ClientConnection]],
 ]
 
 
 class RealtimeRelay:
     def __init__(
-        self, channel: ClientChannel, bill: SessionBill, catalog: Catalog, connect: Connector
+        self,
+        channel: ClientChannel,
+        bill: SessionBill,
+        catalog: Catalog,
+        connect: Connector,
+        attempts: list[PlannedAttempt[Any]],
+        terms: FailoverTerms,
     ) -> None:
         self._channel = channel
         self._bill = bill
         self._catalog = catalog
         self._connect = connect
+        self._attempts = attempts
+        self._terms = terms
         self._attempt: PlannedAttempt[Any] | None = None
+        self._upstream: Any = None
+        # Set while an upstream takes the client's events (cleared while the session moves).
+        self._ready = asyncio.Event()
+        self._switch = asyncio.Condition()
+        self._replay = SessionReplay(channel.dialect.beta)
+        self._hidden_created = False
         # The row that prices input transcription billed by duration, once the session names it.
         self._transcriber: ModelRow | None = None
         self._conversation = ConversationBound()
@@ -87,23 +108,83 @@ class RealtimeRelay:
 
     async def run(self, session: dict[str, Any]) -> None:
         """Open the upstream session on the first route and key that accepts it (failing over
-        as every request does), then relay until either side closes."""
-        serving = await self._connect(self._open)
+        as every request does), then relay until either side closes; an upstream lost
+        mid-session moves the session to the next route (`failover`)."""
+        upstream = await self._connect_next(self._attempts)
+        await upstream.send(orjson.dumps(self._turns.opening(self._channel.dialect.beta)).decode())
+        if session:
+            shaped = beta_session(session) if self._channel.dialect.beta else session
+            update = {"type": "session.update", "session": shaped}
+            await self._forward(upstream, update, orjson.dumps(update).decode())
+        self._ready.set()
+        reader = asyncio.ensure_future(self._client_to_upstream())
+        try:
+            while (
+                lost := await _until_lost(reader, self._upstream_to_client(upstream))
+            ) is not None:
+                upstream = await self._moved(upstream, lost)
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            await asyncio.shield(self._charge_unfinished(self._upstream))
+            await self._upstream.close()
+
+    async def _connect_next(self, attempts: list[PlannedAttempt[Any]]) -> ClientConnection:
+        serving = await self._connect(attempts, self._open)
         self._attempt = serving.attempt
         self._bill.serving(serving.attempt.route.provider, serving.attempt.label)
-        async with serving.result as upstream:
-            opening = self._turns.opening(self._channel.dialect.beta)
-            await upstream.send(orjson.dumps(opening).decode())
-            if session:
-                shaped = beta_session(session) if self._channel.dialect.beta else session
-                update = {"type": "session.update", "session": shaped}
-                await self._forward(upstream, update, orjson.dumps(update).decode())
-            try:
-                await _first_done(
-                    self._client_to_upstream(upstream), self._upstream_to_client(upstream)
+        self._upstream = serving.result
+        return serving.result
+
+    async def _moved(self, lost_on: ClientConnection, lost: UpstreamLost) -> ClientConnection:
+        """Charge what the lost route served, open the next route and replay the session to
+        it; SessionOver (the session ends as before) when failover is off or no route is left."""
+        self._ready.clear()
+        await lost_on.close()
+        under_way = [*self._open_responses.items(), *((None, held) for held in self._pending)]
+        await self._charge_passed(lost_on)
+        moved_from = (self._bill.provider, self._bill.route)
+        left = self._attempts[self._attempts.index(self._attempt) + 1 :] if self._attempt else []
+        if not self._terms.enabled or not left:
+            raise _over(lost)
+        logger.warning("realtime upstream lost (%s); moving the session", lost.detail)
+        try:
+            upstream = await self._connect_next(left)
+        except GatewayError as exc:
+            raise _over(lost) from exc
+        self._hidden_created = True
+        await upstream.send(orjson.dumps(self._turns.opening(self._channel.dialect.beta)).decode())
+        for event in self._replay.events():
+            await self._replayed(upstream, event)
+        action = "recreated" if self._terms.recreate else "failed"
+        responses = [{"id": response_id or "", "action": action} for response_id, _ in under_way]
+        moved_to = (self._bill.provider, self._bill.route)
+        await self._channel.send(moved_event(lost.reason, moved_from, moved_to, responses))
+        for response_id, held in under_way:
+            if response_id is not None:
+                await self._channel.send(failed_done(response_id, lost.reason))
+            if self._terms.recreate:
+                capped = await self._held_create(
+                    {"type": "response.create", "response": held.asked}
                 )
-            finally:
-                await asyncio.shield(self._charge_unfinished(upstream))
+                if capped is not None:
+                    await upstream.send(capped)
+        self._ready.set()
+        async with self._switch:
+            self._switch.notify_all()
+        return upstream
+
+    async def _replayed(self, upstream: ClientConnection, event: dict[str, Any]) -> None:
+        """Send one replayed event as the relay sends the client's own: voices mapped, the
+        provider's own responses off, counted in the conversation's bound."""
+        if event["type"] == "session.update":
+            self._turns.own_updates += 1
+            self._turns.client_update(event, self._channel.dialect.beta)
+            text = self._mapped(event) or orjson.dumps(event).decode()
+        else:
+            text = orjson.dumps(event).decode()
+        self._conversation.client_event(event, text)
+        await upstream.send(text)
 
     async def _open(self, attempt: PlannedAttempt[Any]) -> ClientConnection:
         url, headers = attempt.provider.realtime_target(attempt.upstream)
@@ -120,10 +201,23 @@ class RealtimeRelay:
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             raise UpstreamError(provider, f"no session: {type(exc).__name__}") from exc
 
-    async def _client_to_upstream(self, upstream: Any) -> None:
+    async def _client_to_upstream(self) -> None:
+        """The client's events, to whichever upstream serves the session: held while it
+        moves; one the lost upstream could not take goes to the next."""
         while True:
             event, text = await self._channel.next_message()
-            await self._forward(upstream, event, text)
+            while True:
+                await self._ready.wait()
+                try:
+                    await self._forward(self._upstream, event, text)
+                    break
+                except ConnectionClosed:
+                    await self._moved_from(self._upstream)
+
+    async def _moved_from(self, lost: Any) -> None:
+        """Wait until the session has moved off the upstream that was lost."""
+        async with self._switch:
+            await self._switch.wait_for(lambda: self._upstream is not lost)
 
     async def _forward(self, upstream: Any, event: dict[str, Any], text: str) -> None:
         """Send the client's event upstream as it came, unless the gateway refuses it (an
@@ -140,6 +234,7 @@ class RealtimeRelay:
                 return
             text = capped
         elif kind == "session.update":
+            self._replay.client_update(as_object(event.get("session")))
             mapped = self._mapped(event)
             if self._turns.client_update(event, self._channel.dialect.beta):
                 mapped = orjson.dumps(event).decode()
@@ -181,6 +276,7 @@ class RealtimeRelay:
                 )
             )
             return None
+        held.asked = response
         self._pending.append(held)
         cap = "max_response_output_tokens" if self._channel.dialect.beta else "max_output_tokens"
         return orjson.dumps(event | {"response": response | {cap: held.output_cap}}).decode()
@@ -190,23 +286,41 @@ class RealtimeRelay:
         return HeldResponse(given, cap, worst)
 
     async def _upstream_to_client(self, upstream: ClientConnection) -> None:
-        """Pass the provider's events on; a provider that drops the session ends it with an
-        error naming how."""
+        """Pass the provider's events on; UpstreamLost when the provider drops the session,
+        reports a server_error or stalls with a response under way."""
         with contextlib.suppress(ConnectionClosed):
-            async for message in upstream:
-                text = _text(message)
+            while True:
+                text = _text(await self._receive(upstream))
+                if '"server_error"' in text and _is_server_error(text):
+                    raise UpstreamLost("server_error", "reported a server_error")
                 event = None
                 try:
                     event = await self._account(text, upstream)
                 finally:  # the client sees what it was charged for, even when that ends it
-                    if self._turns.passes(event and event.get("type")):
+                    if self._shows(event):
                         await self._channel.send_raw(self._shown(text, event), event)
         if upstream.close_code not in (None, NORMAL_CLOSE):
-            raise SessionOver(
-                f"The realtime provider closed the session ({upstream.close_code}).",
-                code="upstream_closed",
-                kind="server_error",
-            )
+            raise UpstreamLost("upstream_closed", f"closed the session ({upstream.close_code})")
+
+    async def _receive(self, upstream: ClientConnection) -> str | bytes:
+        """The next upstream event; a response under way waits for it at most the stall time."""
+        if not self._pending and not self._open_responses:
+            return await upstream.recv()
+        try:
+            async with asyncio.timeout(self._terms.stall_seconds):
+                return await upstream.recv()
+        except TimeoutError:
+            seconds = f"{self._terms.stall_seconds:g}"
+            raise UpstreamLost("stalled", f"sent nothing for {seconds} s mid-response") from None
+
+    def _shows(self, event: dict[str, Any] | None) -> bool:
+        """Whether an upstream event reaches the client: not the answers to the relay's own
+        updates and replay, nor a moved session's second session.created."""
+        kind = event and event.get("type")
+        if kind == "session.created" and self._hidden_created:
+            self._hidden_created = False
+            return False
+        return self._turns.passes(kind) and not self._replay.hides(event)
 
     def _shown(self, text: str, event: dict[str, Any] | None) -> str:
         """The upstream event as the client sees it: as it came, but for a session.updated's
@@ -222,6 +336,7 @@ class RealtimeRelay:
         if not any(kind in text for kind in _PARSED):
             return None
         event: dict[str, Any] = orjson.loads(text)
+        self._replay.upstream_event(event)
         kind = event.get("type")
         if kind == "response.created":
             await self._created(_response_id(event), upstream)
@@ -342,19 +457,29 @@ async def _cancel(upstream: ClientConnection, response_id: str | None) -> None:
     await upstream.send(orjson.dumps(cancel).decode())
 
 
-async def _first_done(*work: Any) -> None:
-    """Run both directions; when either ends (a side closed), stop the other."""
-    tasks = [asyncio.ensure_future(w) for w in work]
+async def _until_lost(reader: "asyncio.Future[None]", pumping: Any) -> UpstreamLost | None:
+    """Run the upstream's direction beside the client's (which outlives one upstream) until
+    either ends: how the upstream was lost, or None when a side closed."""
+    pump = asyncio.ensure_future(pumping)
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({reader, pump}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
     for task in done:
         error = None if task.cancelled() else task.exception()
+        if isinstance(error, UpstreamLost) and task is pump:
+            return error
         if error is not None and not is_closed(error):
             raise error
+    return None
+
+
+def _over(lost: UpstreamLost) -> SessionOver:
+    """A lost upstream with nowhere to move: the session ends, saying how it was lost."""
+    return SessionOver(
+        f"The realtime provider {lost.detail}.", code="upstream_closed", kind="server_error"
+    )
 
 
 TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
@@ -399,7 +524,12 @@ _TEXT_DELTAS = frozenset(
     }
 )
 _PARSED = (
+    '"session.created"',
     '"session.updated"',
+    '"conversation.item.created"',
+    '"conversation.item.added"',
+    '"conversation.item.done"',
+    '"conversation.item.deleted"',
     '"input_audio_buffer.speech_stopped"',
     '"input_audio_buffer.committed"',
     '"response.created"',
@@ -430,6 +560,13 @@ def transcriber(catalog: Catalog, session: dict[str, Any], where: str) -> ModelR
             )
         return row
     return None
+
+
+def _is_server_error(text: str) -> bool:
+    event = orjson.loads(text)
+    return bool(
+        event.get("type") == "error" and as_object(event.get("error")).get("type") == "server_error"
+    )
 
 
 def _text(message: str | bytes) -> str:

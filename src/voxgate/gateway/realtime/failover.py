@@ -1,0 +1,173 @@
+"""Mid-session failover for a relayed session: what the relay must know to open the session
+again on the next route, and what the client is told when it does.
+
+The relay notes the session as it passes: every `session.update` the client sent (merged, as
+the client wrote them, before any voice was mapped), and the conversation as the provider
+confirmed it (items added, input audio transcripts, each `response.done`'s output). On the next
+route that session is replayed as one `session.update` and one `conversation.item.create` per
+item, audio turns carried as their transcripts (a route cannot take another's audio items).
+The provider's answers to the replay are the relay's own and do not reach the client.
+
+The client's socket stays open; it gets one `voxgate.session.moved` event (see
+docs/architecture.md, "Mid-session failover").
+"""
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from voxgate.gateway.realtime.dialect import as_object
+from voxgate.gateway.realtime.wire import event_id
+
+MOVED = "voxgate.session.moved"
+Reason = Literal["upstream_closed", "server_error", "stalled"]
+_ITEM_ACKS = frozenset(
+    {"conversation.item.created", "conversation.item.added", "conversation.item.done"}
+)
+
+
+@dataclass(frozen=True)
+class FailoverTerms:
+    """Whether a lost upstream moves the session, how long a response may go without an
+    upstream event before the upstream counts as stalled, and what becomes of a response that
+    was under way: re-created on the next route, or reported failed."""
+
+    enabled: bool = True
+    stall_seconds: float = 15.0
+    recreate: bool = True
+
+
+class UpstreamLost(Exception):
+    """The upstream socket closed abnormally, sent a server_error, or stalled mid-response."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+@dataclass
+class SessionReplay:
+    """The session as the next route must be given it."""
+
+    beta: bool
+    session: dict[str, Any] = field(default_factory=dict)
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Item ids replayed on the current upstream whose acknowledgements the client never sees.
+    replayed: set[str] = field(default_factory=set)
+
+    def client_update(self, session: dict[str, Any]) -> None:
+        """A session.update the client sent, as it wrote it."""
+        _merge(self.session, copy.deepcopy(session))
+
+    def upstream_event(self, event: dict[str, Any]) -> None:
+        """Note what an upstream event says about the conversation."""
+        kind = event.get("type")
+        if kind in ("conversation.item.created", "conversation.item.added"):
+            item = as_object(event.get("item"))
+            if isinstance(item.get("id"), str):
+                self.items.setdefault(item["id"], copy.deepcopy(item))
+        elif kind == "conversation.item.deleted":
+            self.items.pop(str(event.get("item_id")), None)
+        elif kind == "conversation.item.input_audio_transcription.completed":
+            self._heard(str(event.get("item_id")), str(event.get("transcript") or ""))
+        elif kind == "response.done":
+            for item in as_object(event.get("response")).get("output") or []:
+                if isinstance(item, dict) and isinstance(item.get("id"), str):
+                    self.items[item["id"]] = copy.deepcopy(item)
+
+    def hides(self, event: dict[str, Any] | None) -> bool:
+        """Whether an upstream event answers the replay (the client never asked for it)."""
+        if event is None or event.get("type") not in _ITEM_ACKS:
+            return False
+        item_id = as_object(event.get("item")).get("id")
+        if item_id not in self.replayed:
+            return False
+        if event.get("type") != "conversation.item.added":  # .added is followed by .done
+            self.replayed.discard(item_id)
+        return True
+
+    def events(self) -> list[dict[str, Any]]:
+        """The replay: the session's settings, then each item the next route can take."""
+        replay: list[dict[str, Any]] = []
+        if self.session:
+            replay.append({"type": "session.update", "session": copy.deepcopy(self.session)})
+        self.replayed = set()
+        for item_id, item in self.items.items():
+            carried = self._carried(item)
+            if carried is not None:
+                self.replayed.add(item_id)
+                replay.append({"type": "conversation.item.create", "item": carried})
+        return replay
+
+    def _heard(self, item_id: str, transcript: str) -> None:
+        for part in self.items.get(item_id, {}).get("content") or []:
+            if isinstance(part, dict) and part.get("type") == "input_audio":
+                part["transcript"] = transcript
+
+    def _carried(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        """An item as the next route takes it: audio as its transcript; None when nothing of
+        it can be carried (audio never transcribed)."""
+        kept = {k: v for k, v in item.items() if k not in ("object", "status")}
+        if item.get("type", "message") != "message":
+            return kept
+        assistant = item.get("role") == "assistant"
+        text_type = ("text" if self.beta else "output_text") if assistant else "input_text"
+        content = []
+        for part in item.get("content") or []:
+            text = _part_text(as_object(part))
+            if text:
+                content.append({"type": text_type, "text": text})
+        return kept | {"content": content} if content else None
+
+
+def _part_text(part: dict[str, Any]) -> str:
+    for name in ("text", "transcript"):
+        value = part.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _merge(into: dict[str, Any], update: dict[str, Any]) -> None:
+    for name, value in update.items():
+        if isinstance(value, dict) and isinstance(into.get(name), dict):
+            _merge(into[name], value)
+        else:
+            into[name] = value
+
+
+def moved_event(
+    reason: Reason,
+    moved_from: tuple[str, str],
+    moved_to: tuple[str, str],
+    responses: list[dict[str, str]],
+) -> dict[str, Any]:
+    """The one event that tells the client its session moved: why, from which route to which
+    (provider and route label), and what became of each response that was under way."""
+    return {
+        "type": MOVED,
+        "event_id": event_id(),
+        "reason": reason,
+        "from": {"provider": moved_from[0], "route": moved_from[1]},
+        "to": {"provider": moved_to[0], "route": moved_to[1]},
+        "responses": responses,
+    }
+
+
+def failed_done(response_id: str, reason: Reason) -> dict[str, Any]:
+    """A response the lost upstream never finished, closed for the client as failed."""
+    return {
+        "type": "response.done",
+        "event_id": event_id(),
+        "response": {
+            "id": response_id,
+            "object": "realtime.response",
+            "status": "failed",
+            "status_details": {
+                "type": "failed",
+                "error": {"type": "server_error", "code": "session_moved", "message": reason},
+            },
+            "output": [],
+            "usage": None,
+        },
+    }

@@ -1,0 +1,143 @@
+"""Mid-session failover (issue 27) against the real gateway and the provider simulator: the
+official openai-python realtime client holds a conversation whose upstream drops, stalls or
+reports a server_error mid-response; the session moves to the next route on the same socket,
+the client is told where, the answer under way is re-created (or reported failed) there, the
+next route is given the conversation so far, and each route's pieces are charged from its own
+usage."""
+
+import asyncio
+import base64
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+import yaml
+
+from tests.e2e.test_realtime_money import SECOND, settled, usage
+from tests.gateway_process import SIM_KEYS, RunningGateway, RunningSimulator, routed_gateway
+from voxgate.settings import PACKAGE_DIR
+
+MODEL = "gpt-audio-1.5"
+TIMEOUT = 60
+QUESTION = "What is the tallest mountain?"
+
+
+def openai_first_catalog(root: Path) -> Path:
+    """The package catalog with gpt-audio-1.5's routes in the other order: OpenAI first,
+    Azure OpenAI next."""
+    catalog = root / "catalog"
+    shutil.copytree(PACKAGE_DIR / "catalog", catalog)
+    path = catalog / "models" / f"{MODEL}.yaml"
+    row = yaml.safe_load(path.read_text())
+    row["routes"] = list(reversed(row["routes"]))
+    path.write_text(yaml.safe_dump(row, sort_keys=False))
+    return catalog
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+    root = tmp_path_factory.mktemp("rt-failover")
+    settings = {
+        "VOXGATE_CATALOG_DIR": str(openai_first_catalog(root)),
+        "VOXGATE_REALTIME_FAILOVER_STALL_SECONDS": "2",
+    }
+    with routed_gateway(root, fast=True, **settings) as served:
+        yield served
+
+
+def sessions(sim: RunningSimulator) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = httpx.get(f"{sim.base_url}/_sim/realtime").json()["sessions"]
+    return found
+
+
+async def conversation(gateway: RunningGateway, key: str) -> list[Any]:
+    """Two turns on one socket (a spoken one, then a typed one), each answered; every event
+    the client saw, until the second turn's answer is done (after a move, its re-creation)."""
+    client = openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=key)
+    seen: list[Any] = []
+    async with client.realtime.connect(model=MODEL) as connection:
+        manual = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+        await connection.session.update(session=manual)  # type: ignore[arg-type]
+        await connection.input_audio_buffer.append(audio=base64.b64encode(SECOND).decode())
+        await connection.input_audio_buffer.commit()
+        await connection.response.create()
+        await _until_done(connection, seen)
+        await connection.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": QUESTION}],
+            }
+        )
+        await connection.response.create()
+        while (await _until_done(connection, seen)).response.status != "completed":
+            pass
+    return seen
+
+
+async def _until_done(connection: Any, seen: list[Any]) -> Any:
+    async for event in connection:
+        seen.append(event)
+        if event.type == "response.done":
+            return event
+    raise AssertionError("the socket closed before the answer was done")
+
+
+def talk(gateway: RunningGateway, key: str) -> list[Any]:
+    return asyncio.run(asyncio.wait_for(conversation(gateway, key), TIMEOUT))
+
+
+def failing_after(sim: RunningSimulator, gateway: RunningGateway, key: str) -> int:
+    """How many events the first route sends before the second answer's first audio: the same
+    conversation, unfaulted, read off the simulator's own log."""
+    talk(gateway, key)
+    sent: list[str] = sessions(sim)[-1]["sent"]
+    second = [i for i, kind in enumerate(sent) if kind == "response.created"][1]
+    return sent.index("response.output_audio.delta", second) + 1
+
+
+def moved(seen: list[Any]) -> Any:
+    [event] = [e for e in seen if e.type == "voxgate.session.moved"]
+    return event
+
+
+@pytest.mark.parametrize("fault", ["drop", "server_error", "stall"])
+def test_a_session_moves_from_openai_to_azure_mid_answer_and_keeps_its_conversation(
+    served: tuple[RunningGateway, RunningSimulator], fault: str
+) -> None:
+    gateway, sim = served
+    key = gateway.new_workspace(f"rt-move-{fault}", "1.00")
+    after = failing_after(sim, gateway, gateway.new_workspace(f"rt-probe-{fault}", "1.00"))
+    sim.queue_faults(SIM_KEYS["primary"], {"kind": fault, "after_events": after})
+
+    seen = talk(gateway, key)
+
+    event = moved(seen)
+    reason = {"drop": "upstream_closed", "server_error": "server_error", "stall": "stalled"}
+    assert event.reason == reason[fault]
+    assert event.model_extra["from"]["provider"] == "openai"
+    assert event.model_extra["to"]["provider"] == "azure-openai"
+    # The answer under way on OpenAI is closed for the client as failed, then re-created.
+    [cut] = [e for e in seen if e.type == "response.done" and e.response.status == "failed"]
+    assert event.responses == [{"id": cut.response.id, "action": "recreated"}]
+    assert not [e for e in seen if e.type == "error"], "no error reaches the client"
+    assert seen[-1].response.status == "completed"
+    # Azure was given the session so far: the spoken turn as its transcript, the first answer,
+    # and the typed question, which its answer read.
+    heard = next(e.transcript for e in seen if e.type.endswith("transcription.completed"))
+    first_answer = next(e.transcript for e in seen if e.type.endswith("transcript.done"))
+    [azure] = [s for s in sessions(sim)[-2:] if s["credential"] == SIM_KEYS["azure"]]
+    read = [(m["role"], m["content"]) for m in azure["answers"][0]["messages"]]
+    assert read == [("user", heard), ("assistant", first_answer), ("user", QUESTION)]
+    # Each route's pieces are charged from its own usage and name their route.
+    assert settled(gateway, key)["held_micro_usd"] == 0
+    records = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
+    for record in records:
+        assert record["charged_micro_usd"] == record["cost_micro_usd"], record
+    assert {r["provider"] for r in records} == {"openai", "azure-openai"}, records
