@@ -26,29 +26,52 @@ TIMEOUT = 60
 QUESTION = "What is the tallest mountain?"
 
 
-def openai_first_catalog(root: Path) -> Path:
-    """The package catalog with gpt-audio-1.5's routes in the other order: OpenAI first,
-    Azure OpenAI next."""
+def overlay(root: Path, **row: object) -> Path:
+    """The package catalog with gpt-audio-1.5's row changed: OpenAI's route first (the rest
+    after it, or `routes` when given), and whatever else `row` sets."""
     catalog = root / "catalog"
     shutil.copytree(PACKAGE_DIR / "catalog", catalog)
     path = catalog / "models" / f"{MODEL}.yaml"
-    row = yaml.safe_load(path.read_text())
-    row["routes"] = list(reversed(row["routes"]))
-    path.write_text(yaml.safe_dump(row, sort_keys=False))
+    shipped = yaml.safe_load(path.read_text())
+    routes = sorted(shipped["routes"], key=lambda route: route["provider"] != "openai")
+    path.write_text(yaml.safe_dump(shipped | {"routes": routes} | row, sort_keys=False))
     return catalog
+
+
+def failing_over(
+    tmp_path_factory: pytest.TempPathFactory, name: str, **row: object
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+    root = tmp_path_factory.mktemp(name)
+    settings = {
+        "VOXGATE_CATALOG_DIR": str(overlay(root, **row)),
+        "VOXGATE_REALTIME_FAILOVER_STALL_SECONDS": "2",
+    }
+    with routed_gateway(root, fast=True, **settings) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
 def served(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
-    root = tmp_path_factory.mktemp("rt-failover")
-    settings = {
-        "VOXGATE_CATALOG_DIR": str(openai_first_catalog(root)),
-        "VOXGATE_REALTIME_FAILOVER_STALL_SECONDS": "2",
-    }
-    with routed_gateway(root, fast=True, **settings) as served:
-        yield served
+    yield from failing_over(tmp_path_factory, "rt-failover")
+
+
+@pytest.fixture(scope="module")
+def last_hop(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+    """OpenAI's route alone, then the local cascade as the last hop."""
+    openai_only = [
+        route
+        for route in yaml.safe_load(
+            (PACKAGE_DIR / "catalog/models/gpt-audio-1.5.yaml").read_text()
+        )["routes"]
+        if route["provider"] == "openai"
+    ]
+    yield from failing_over(
+        tmp_path_factory, "rt-last-hop", routes=openai_only, realtime_last_hop="local-realtime"
+    )
 
 
 def sessions(sim: RunningSimulator) -> list[dict[str, Any]]:
@@ -141,3 +164,37 @@ def test_a_session_moves_from_openai_to_azure_mid_answer_and_keeps_its_conversat
     for record in records:
         assert record["charged_micro_usd"] == record["cost_micro_usd"], record
     assert {r["provider"] for r in records} == {"openai", "azure-openai"}, records
+
+
+def test_a_session_whose_routes_are_all_lost_goes_on_at_its_local_last_hop(
+    last_hop: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = last_hop
+    key = gateway.new_workspace("rt-last-hop", "1.00")
+    after = failing_after(sim, gateway, gateway.new_workspace("rt-last-hop-probe", "1.00"))
+    sim.queue_faults(SIM_KEYS["primary"], {"kind": "drop", "after_events": after})
+
+    seen = talk(gateway, key)
+
+    event = moved(seen)
+    assert event.reason == "upstream_closed"
+    assert event.model_extra["from"]["provider"] == "openai"
+    assert event.model_extra["to"]["provider"] == "openai-compatible"
+    [cut] = [e for e in seen if e.type == "response.done" and e.response.status == "failed"]
+    assert event.responses == [{"id": cut.response.id, "action": "recreated"}]
+    assert [e.type for e in seen].count("session.created") == 1
+    assert not [e for e in seen if e.type == "error"], "no error reaches the client"
+    assert seen[-1].response.status == "completed"
+    # The local cascade's chat read the session so far, replayed as text.
+    heard = next(e.transcript for e in seen if e.type.endswith("transcription.completed"))
+    first_answer = next(e.transcript for e in seen if e.type.endswith("transcript.done"))
+    [chat] = [r for r in sim.requests() if r["path"].endswith("/chat/completions")][-1:]
+    read = [(m["role"], m["content"]) for m in chat["body"]["messages"] if m["role"] != "system"]
+    assert read == [("user", heard), ("assistant", first_answer), ("user", QUESTION)]
+    # OpenAI's pieces at gpt-audio-1.5's prices, the local ones at local-realtime's.
+    assert settled(gateway, key)["held_micro_usd"] == 0
+    records = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
+    for record in records:
+        assert record["charged_micro_usd"] == record["cost_micro_usd"], record
+    routes = {(r["provider"], r["model"]) for r in records}
+    assert routes == {("openai", MODEL), ("openai-compatible", "local-realtime")}, records

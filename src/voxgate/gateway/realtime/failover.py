@@ -12,12 +12,14 @@ The client's socket stays open; it gets one `voxgate.session.moved` event (see
 docs/architecture.md, "Mid-session failover").
 """
 
+import asyncio
 import copy
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from voxgate.gateway.realtime.dialect import as_object
-from voxgate.gateway.realtime.wire import event_id
+from voxgate.gateway.realtime.wire import event_id, is_closed
+from voxgate.gateway.realtime.work import SessionOver
 
 MOVED = "voxgate.session.moved"
 Reason = Literal["upstream_closed", "server_error", "stalled"]
@@ -171,3 +173,28 @@ def failed_done(response_id: str, reason: Reason) -> dict[str, Any]:
             "usage": None,
         },
     }
+
+
+async def until_lost(reader: "asyncio.Future[None]", pumping: Any) -> UpstreamLost | None:
+    """Run the upstream's direction beside the client's (which outlives one upstream) until
+    either ends: how the upstream was lost, or None when a side closed."""
+    pump = asyncio.ensure_future(pumping)
+    try:
+        done, _ = await asyncio.wait({reader, pump}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+    for task in done:
+        error = None if task.cancelled() else task.exception()
+        if isinstance(error, UpstreamLost) and task is pump:
+            return error
+        if error is not None and not is_closed(error):
+            raise error
+    return None
+
+
+def over(lost: UpstreamLost) -> SessionOver:
+    """A lost upstream with nowhere to move: the session ends, saying how it was lost."""
+    return SessionOver(
+        f"The realtime provider {lost.detail}.", code="upstream_closed", kind="server_error"
+    )

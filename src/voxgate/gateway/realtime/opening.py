@@ -27,6 +27,7 @@ from voxgate.gateway.pipeline import AudioGateway
 from voxgate.gateway.realtime.bill import BillTerms, SessionBill
 from voxgate.gateway.realtime.failover import FailoverTerms
 from voxgate.gateway.realtime.held import PCM16_BYTES_PER_SECOND
+from voxgate.gateway.realtime.last_hop import last_hop
 from voxgate.gateway.realtime.local import LocalWork, initial_config, serve_locally
 from voxgate.gateway.realtime.relay import RealtimeRelay
 from voxgate.gateway.realtime.session import run_session
@@ -73,17 +74,16 @@ class OpenSession:
         )
 
     def _body(self, channel: ClientChannel, session: dict[str, Any]) -> Coroutine[Any, Any, None]:
-        gateway, row = self.sessions.gateway, self.row
+        gateway, row, settings = self.sessions.gateway, self.row, self.sessions.settings
+        buffer = min(settings.max_audio_seconds, settings.realtime_max_buffer_seconds)
         if row.cascade is None:
             connect = partial(gateway.attempts, row.id)
-            terms = failover_terms(self.sessions.settings)
+            hop = last_hop(gateway, row, self.bill, buffer)
             relay = RealtimeRelay(
-                channel, self.bill, gateway.catalog, connect, self.attempts, terms
+                channel, self.bill, gateway.catalog, connect, self.attempts, failover(settings), hop
             )
             return relay.run(session)
         work = LocalWork(row, gateway.legs(row), self.attempts[0], self.bill)
-        settings = self.sessions.settings
-        buffer = min(settings.max_audio_seconds, settings.realtime_max_buffer_seconds)
         return serve_locally(channel, work, row, session, max_buffer_seconds=buffer)
 
 
@@ -211,7 +211,7 @@ class RealtimeSessions:
         )
 
 
-def failover_terms(settings: Settings) -> FailoverTerms:
+def failover(settings: Settings) -> FailoverTerms:
     return FailoverTerms(
         enabled=settings.realtime_failover,
         stall_seconds=settings.realtime_failover_stall_seconds,

@@ -43,6 +43,8 @@ from voxgate.gateway.realtime.failover import (
     UpstreamLost,
     failed_done,
     moved_event,
+    over,
+    until_lost,
 )
 from voxgate.gateway.realtime.held import (
     ConversationBound,
@@ -50,8 +52,20 @@ from voxgate.gateway.realtime.held import (
     delta_size,
     wanted_output,
 )
+from voxgate.gateway.realtime.last_hop import LastHop
+from voxgate.gateway.realtime.relay_events import (
+    AUDIO_DELTAS,
+    PARSED,
+    TEXT_DELTAS,
+    TRANSCRIBED,
+    is_server_error,
+    response_id_of,
+    response_usage,
+    text_of,
+    transcription_usage,
+)
 from voxgate.gateway.realtime.turns import VadTurns
-from voxgate.gateway.realtime.wire import MAX_EVENT_BYTES, ClientChannel, error_event, is_closed
+from voxgate.gateway.realtime.wire import MAX_EVENT_BYTES, ClientChannel, error_event
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.providers.errors import UpstreamError
 from voxgate.routing.failover import Success
@@ -83,6 +97,7 @@ class RealtimeRelay:
         connect: Connector,
         attempts: list[PlannedAttempt[Any]],
         terms: FailoverTerms,
+        last_hop: LastHop | None = None,
     ) -> None:
         self._channel = channel
         self._bill = bill
@@ -90,6 +105,7 @@ class RealtimeRelay:
         self._connect = connect
         self._attempts = attempts
         self._terms = terms
+        self._last_hop = last_hop
         self._attempt: PlannedAttempt[Any] | None = None
         self._upstream: Any = None
         # Set while an upstream takes the client's events (cleared while the session moves).
@@ -97,6 +113,8 @@ class RealtimeRelay:
         self._switch = asyncio.Condition()
         self._replay = SessionReplay(channel.dialect.beta)
         self._hidden_created = False
+        # The responses under way on the route last lost: (their id once created, their hold).
+        self._under_way: list[tuple[str | None, HeldResponse]] = []
         # The row that prices input transcription billed by duration, once the session names it.
         self._transcriber: ModelRow | None = None
         self._conversation = ConversationBound()
@@ -120,9 +138,15 @@ class RealtimeRelay:
         reader = asyncio.ensure_future(self._client_to_upstream())
         try:
             while (
-                lost := await _until_lost(reader, self._upstream_to_client(upstream))
+                lost := await until_lost(reader, self._upstream_to_client(upstream))
             ) is not None:
-                upstream = await self._moved(upstream, lost)
+                moved = await self._moved(upstream, lost)
+                if moved is None:
+                    reader.cancel()
+                    await asyncio.gather(reader, return_exceptions=True)
+                    await self._hand_over(upstream, lost)
+                    return
+                upstream = moved
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
@@ -136,43 +160,68 @@ class RealtimeRelay:
         self._upstream = serving.result
         return serving.result
 
-    async def _moved(self, lost_on: ClientConnection, lost: UpstreamLost) -> ClientConnection:
+    async def _moved(
+        self, lost_on: ClientConnection, lost: UpstreamLost
+    ) -> ClientConnection | None:
         """Charge what the lost route served, open the next route and replay the session to
-        it; SessionOver (the session ends as before) when failover is off or no route is left."""
+        it; None when only the row's last hop is left. SessionOver (the session ends as before)
+        when failover is off or nothing is left."""
         self._ready.clear()
         await lost_on.close()
-        under_way = [*self._open_responses.items(), *((None, held) for held in self._pending)]
+        self._under_way = [*self._open_responses.items(), *((None, h) for h in self._pending)]
         await self._charge_passed(lost_on)
         moved_from = (self._bill.provider, self._bill.route)
         left = self._attempts[self._attempts.index(self._attempt) + 1 :] if self._attempt else []
-        if not self._terms.enabled or not left:
-            raise _over(lost)
+        if not self._terms.enabled:
+            raise over(lost)
         logger.warning("realtime upstream lost (%s); moving the session", lost.detail)
         try:
-            upstream = await self._connect_next(left)
+            upstream = await self._connect_next(left) if left else None
         except GatewayError as exc:
-            raise _over(lost) from exc
+            if self._last_hop is None:
+                raise over(lost) from exc
+            upstream = None
+        if upstream is None:
+            if self._last_hop is None:
+                raise over(lost)
+            return None
         self._hidden_created = True
         await upstream.send(orjson.dumps(self._turns.opening(self._channel.dialect.beta)).decode())
         for event in self._replay.events():
             await self._replayed(upstream, event)
-        action = "recreated" if self._terms.recreate else "failed"
-        responses = [{"id": response_id or "", "action": action} for response_id, _ in under_way]
-        moved_to = (self._bill.provider, self._bill.route)
-        await self._channel.send(moved_event(lost.reason, moved_from, moved_to, responses))
-        for response_id, held in under_way:
-            if response_id is not None:
-                await self._channel.send(failed_done(response_id, lost.reason))
-            if self._terms.recreate:
-                capped = await self._held_create(
-                    {"type": "response.create", "response": held.asked}
-                )
-                if capped is not None:
-                    await upstream.send(capped)
+        await self._announce(lost, moved_from)
+        for held in self._recreated():
+            capped = await self._held_create({"type": "response.create", "response": held})
+            if capped is not None:
+                await upstream.send(capped)
         self._ready.set()
         async with self._switch:
             self._switch.notify_all()
         return upstream
+
+    async def _announce(self, lost: UpstreamLost, moved_from: tuple[str, str]) -> None:
+        """Tell the client where its session went, and close the answers that were under way."""
+        action = "recreated" if self._terms.recreate else "failed"
+        responses = [{"id": rid or "", "action": action} for rid, _ in self._under_way]
+        moved_to = (self._bill.provider, self._bill.route)
+        await self._channel.send(moved_event(lost.reason, moved_from, moved_to, responses))
+        for response_id, _ in self._under_way:
+            if response_id is not None:
+                await self._channel.send(failed_done(response_id, lost.reason))
+
+    def _recreated(self) -> list[dict[str, Any]]:
+        """The settings of each response to ask the next route for again, per the settings."""
+        return [held.asked for _, held in self._under_way] if self._terms.recreate else []
+
+    async def _hand_over(self, lost_on: ClientConnection, lost: UpstreamLost) -> None:
+        """Serve the rest of the session here, on the row's last hop, replayed."""
+        assert self._last_hop is not None  # _moved hands over only to one
+        hop = self._last_hop
+        moved_from = (self._bill.provider, self._bill.route)
+        self._bill.serving(hop.provider, hop.route, hop.row)
+        await self._announce(lost, moved_from)
+        recreated = [{"type": "response.create", "response": r} for r in self._recreated()]
+        await hop.serve(self._channel, self._replay.events(), recreated)
 
     async def _replayed(self, upstream: ClientConnection, event: dict[str, Any]) -> None:
         """Send one replayed event as the relay sends the client's own: voices mapped, the
@@ -287,11 +336,12 @@ class RealtimeRelay:
 
     async def _upstream_to_client(self, upstream: ClientConnection) -> None:
         """Pass the provider's events on; UpstreamLost when the provider drops the session,
-        reports a server_error or stalls with a response under way."""
+        reports a server_error or stalls with a response under way (the last two watched only
+        when failover is on: off, the session runs as it always did)."""
         with contextlib.suppress(ConnectionClosed):
             while True:
-                text = _text(await self._receive(upstream))
-                if '"server_error"' in text and _is_server_error(text):
+                text = text_of(await self._receive(upstream))
+                if self._terms.enabled and '"server_error"' in text and is_server_error(text):
                     raise UpstreamLost("server_error", "reported a server_error")
                 event = None
                 try:
@@ -304,7 +354,7 @@ class RealtimeRelay:
 
     async def _receive(self, upstream: ClientConnection) -> str | bytes:
         """The next upstream event; a response under way waits for it at most the stall time."""
-        if not self._pending and not self._open_responses:
+        if not self._terms.enabled or not (self._pending or self._open_responses):
             return await upstream.recv()
         try:
             async with asyncio.timeout(self._terms.stall_seconds):
@@ -333,18 +383,18 @@ class RealtimeRelay:
     async def _account(self, text: str, upstream: Any) -> dict[str, Any] | None:
         """Note what an upstream event opens, passes or bills: the event, parsed, if it does
         (the rest pass as they came, unparsed)."""
-        if not any(kind in text for kind in _PARSED):
+        if not any(kind in text for kind in PARSED):
             return None
         event: dict[str, Any] = orjson.loads(text)
         self._replay.upstream_event(event)
         kind = event.get("type")
         if kind == "response.created":
-            await self._created(_response_id(event), upstream)
-        elif kind in _AUDIO_DELTAS or kind in _TEXT_DELTAS:
+            await self._created(response_id_of(event), upstream)
+        elif kind in AUDIO_DELTAS or kind in TEXT_DELTAS:
             self._passed(event)
         elif kind == "response.done":
-            held = self._open_responses.pop(_response_id(event), None)
-            usage = _response_usage(event)
+            held = self._open_responses.pop(response_id_of(event), None)
+            usage = response_usage(event)
             self._conversation.response_done(usage)
             reserved = held.worst if held else 0
             await self._bill.charge(usage, "response.done", reserved=reserved)
@@ -353,7 +403,7 @@ class RealtimeRelay:
             if capped is not None:
                 await upstream.send(capped)
         elif kind == TRANSCRIBED:
-            usage = _transcription_usage(event)
+            usage = transcription_usage(event)
             row = self._transcriber if usage.audio_milliseconds else None
             await self._bill.charge(usage, TRANSCRIBED, row)
         return event
@@ -383,7 +433,7 @@ class RealtimeRelay:
         held = self._open_responses.get(str(event.get("response_id")))
         if held is None:
             return
-        if event.get("type") in _AUDIO_DELTAS:
+        if event.get("type") in AUDIO_DELTAS:
             held.audio_bytes += delta_size(event)
         else:
             held.text_bytes += len(str(event.get("delta") or "").encode())
@@ -406,9 +456,9 @@ class RealtimeRelay:
         for response_id in [*self._open_responses, None]:
             await _cancel(upstream, response_id)
         async for message in upstream:
-            text = _text(message)
+            text = text_of(message)
             if '"response.created"' in text:
-                await _cancel(upstream, _response_id(orjson.loads(text)))
+                await _cancel(upstream, response_id_of(orjson.loads(text)))
             # A SessionOver comes after its charge: the next step is all it lacks.
             with contextlib.suppress(SessionOver):
                 await self._account(text, upstream)
@@ -457,88 +507,6 @@ async def _cancel(upstream: ClientConnection, response_id: str | None) -> None:
     await upstream.send(orjson.dumps(cancel).decode())
 
 
-async def _until_lost(reader: "asyncio.Future[None]", pumping: Any) -> UpstreamLost | None:
-    """Run the upstream's direction beside the client's (which outlives one upstream) until
-    either ends: how the upstream was lost, or None when a side closed."""
-    pump = asyncio.ensure_future(pumping)
-    try:
-        done, _ = await asyncio.wait({reader, pump}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)
-    for task in done:
-        error = None if task.cancelled() else task.exception()
-        if isinstance(error, UpstreamLost) and task is pump:
-            return error
-        if error is not None and not is_closed(error):
-            raise error
-    return None
-
-
-def _over(lost: UpstreamLost) -> SessionOver:
-    """A lost upstream with nowhere to move: the session ends, saying how it was lost."""
-    return SessionOver(
-        f"The realtime provider {lost.detail}.", code="upstream_closed", kind="server_error"
-    )
-
-
-TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
-
-
-def _response_usage(event: dict[str, Any]) -> Metered:
-    usage = as_object(as_object(event.get("response")).get("usage"))
-    details_in = as_object(usage.get("input_token_details"))
-    details_out = as_object(usage.get("output_token_details"))
-    return Metered(
-        text_input_tokens=_count(details_in.get("text_tokens")),
-        audio_input_tokens=_count(details_in.get("audio_tokens")),
-        text_output_tokens=_count(details_out.get("text_tokens")),
-        audio_output_tokens=_count(details_out.get("audio_tokens")),
-        requests=0,
-    )
-
-
-def _transcription_usage(event: dict[str, Any]) -> Metered:
-    """Input transcription is billed apart from responses: by tokens, or by duration."""
-    usage = as_object(event.get("usage"))
-    if usage.get("type") == "duration":
-        seconds = usage.get("seconds")
-        milliseconds = round(float(seconds) * 1000) if isinstance(seconds, int | float) else 0
-        return Metered(audio_milliseconds=max(0, milliseconds), requests=0)
-    details = as_object(usage.get("input_token_details"))
-    return Metered(
-        text_input_tokens=_count(details.get("text_tokens")),
-        audio_input_tokens=_count(details.get("audio_tokens")),
-        text_output_tokens=_count(usage.get("output_tokens")),
-        requests=0,
-    )
-
-
-_AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
-_TEXT_DELTAS = frozenset(
-    {
-        "response.output_text.delta",
-        "response.text.delta",
-        "response.output_audio_transcript.delta",
-        "response.audio_transcript.delta",
-    }
-)
-_PARSED = (
-    '"session.created"',
-    '"session.updated"',
-    '"conversation.item.created"',
-    '"conversation.item.added"',
-    '"conversation.item.done"',
-    '"conversation.item.deleted"',
-    '"input_audio_buffer.speech_stopped"',
-    '"input_audio_buffer.committed"',
-    '"response.created"',
-    '"response.done"',
-    TRANSCRIBED,
-    *(f'"{kind}"' for kind in _AUDIO_DELTAS | _TEXT_DELTAS),
-)
-
-
 def transcriber(catalog: Catalog, session: dict[str, Any], where: str) -> ModelRow | None:
     """The row of the transcription model a session names (GA or beta shape), None when it
     names none; InvalidRequestError naming the field (under `where`) for one the catalog lacks."""
@@ -560,23 +528,3 @@ def transcriber(catalog: Catalog, session: dict[str, Any], where: str) -> ModelR
             )
         return row
     return None
-
-
-def _is_server_error(text: str) -> bool:
-    event = orjson.loads(text)
-    return bool(
-        event.get("type") == "error" and as_object(event.get("error")).get("type") == "server_error"
-    )
-
-
-def _text(message: str | bytes) -> str:
-    return message if isinstance(message, str) else message.decode()
-
-
-def _response_id(event: dict[str, Any]) -> str:
-    return str(as_object(event.get("response")).get("id"))
-
-
-def _count(value: object) -> int:
-    """A token count as the provider reported it; anything but a non-negative integer is 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
