@@ -39,12 +39,16 @@ def overlay(root: Path, **row: object) -> Path:
 
 
 def failing_over(
-    tmp_path_factory: pytest.TempPathFactory, name: str, **row: object
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    responses: str = "recreate",
+    **row: object,
 ) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
     root = tmp_path_factory.mktemp(name)
     settings = {
         "VOXGATE_CATALOG_DIR": str(overlay(root, **row)),
         "VOXGATE_REALTIME_FAILOVER_STALL_SECONDS": "2",
+        "VOXGATE_REALTIME_FAILOVER_RESPONSES": responses,
     }
     with routed_gateway(root, fast=True, **settings) as served:
         yield served
@@ -55,6 +59,13 @@ def served(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
     yield from failing_over(tmp_path_factory, "rt-failover")
+
+
+@pytest.fixture(scope="module")
+def reported_failed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+    yield from failing_over(tmp_path_factory, "rt-failover-fail", responses="fail")
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +112,31 @@ async def conversation(gateway: RunningGateway, key: str) -> list[Any]:
         await connection.response.create()
         while (await _until_done(connection, seen)).response.status != "completed":
             pass
+    return seen
+
+
+async def asked_again(gateway: RunningGateway, key: str) -> list[Any]:
+    """The same two turns, but the second answer asked for once more after it failed."""
+    client = openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=key)
+    seen: list[Any] = []
+    async with client.realtime.connect(model=MODEL) as connection:
+        manual = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+        await connection.session.update(session=manual)  # type: ignore[arg-type]
+        await connection.input_audio_buffer.append(audio=base64.b64encode(SECOND).decode())
+        await connection.input_audio_buffer.commit()
+        await connection.response.create()
+        await _until_done(connection, seen)
+        await connection.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": QUESTION}],
+            }
+        )
+        await connection.response.create()
+        assert (await _until_done(connection, seen)).response.status == "failed"
+        await connection.response.create()
+        await _until_done(connection, seen)
     return seen
 
 
@@ -198,3 +234,25 @@ def test_a_session_whose_routes_are_all_lost_goes_on_at_its_local_last_hop(
         assert record["charged_micro_usd"] == record["cost_micro_usd"], record
     routes = {(r["provider"], r["model"]) for r in records}
     assert routes == {("openai", MODEL), ("openai-compatible", "local-realtime")}, records
+
+
+def test_an_answer_under_way_is_reported_failed_when_the_settings_say_so(
+    reported_failed: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = reported_failed
+    key = gateway.new_workspace("rt-move-fail", "1.00")
+    after = failing_after(sim, gateway, gateway.new_workspace("rt-move-fail-probe", "1.00"))
+    sim.queue_faults(SIM_KEYS["primary"], {"kind": "drop", "after_events": after})
+
+    seen = asyncio.run(asyncio.wait_for(asked_again(gateway, key), TIMEOUT))
+
+    event = moved(seen)
+    [cut] = [e for e in seen if e.type == "response.done" and e.response.status == "failed"]
+    assert event.responses == [{"id": cut.response.id, "action": "failed"}]
+    assert seen[-1].response.status == "completed"
+    # Azure answered once: the response the client asked for again, with the context.
+    [azure] = [s for s in sessions(sim)[-2:] if s["credential"] == SIM_KEYS["azure"]]
+    assert azure["sent"].count("response.created") == 1
+    read = [(m["role"], m["content"]) for m in azure["answers"][0]["messages"]]
+    assert read[-1] == ("user", QUESTION) and len(read) == 3
+    assert settled(gateway, key)["held_micro_usd"] == 0
