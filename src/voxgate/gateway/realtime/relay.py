@@ -21,6 +21,7 @@ which must be in the catalog (its row has the per-minute price).
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -113,6 +114,8 @@ class RealtimeRelay:
         self._switch = asyncio.Condition()
         self._replay = SessionReplay(channel.dialect.beta)
         self._hidden_created = False
+        # When the latest response was asked for (the stall watch counts from it).
+        self._asked_at = 0.0
         # The responses under way on the route last lost: (their id once created, their hold).
         self._under_way: list[tuple[str | None, HeldResponse]] = []
         # The row that prices input transcription billed by duration, once the session names it.
@@ -144,7 +147,7 @@ class RealtimeRelay:
                 if moved is None:
                     reader.cancel()
                     await asyncio.gather(reader, return_exceptions=True)
-                    await self._hand_over(upstream, lost)
+                    await self._hand_over(lost)
                     return
                 upstream = moved
         finally:
@@ -213,7 +216,7 @@ class RealtimeRelay:
         """The settings of each response to ask the next route for again, per the settings."""
         return [held.asked for _, held in self._under_way] if self._terms.recreate else []
 
-    async def _hand_over(self, lost_on: ClientConnection, lost: UpstreamLost) -> None:
+    async def _hand_over(self, lost: UpstreamLost) -> None:
         """Serve the rest of the session here, on the row's last hop, replayed."""
         assert self._last_hop is not None  # _moved hands over only to one
         hop = self._last_hop
@@ -327,6 +330,7 @@ class RealtimeRelay:
             return None
         held.asked = response
         self._pending.append(held)
+        self._asked_at = time.monotonic()
         cap = "max_response_output_tokens" if self._channel.dialect.beta else "max_output_tokens"
         return orjson.dumps(event | {"response": response | {cap: held.output_cap}}).decode()
 
@@ -353,15 +357,22 @@ class RealtimeRelay:
             raise UpstreamLost("upstream_closed", f"closed the session ({upstream.close_code})")
 
     async def _receive(self, upstream: ClientConnection) -> str | bytes:
-        """The next upstream event; a response under way waits for it at most the stall time."""
-        if not self._terms.enabled or not (self._pending or self._open_responses):
+        """The next upstream event. With a response under way, one must come within the stall
+        time of the last event or of the response's asking, whichever is later."""
+        if not self._terms.enabled:
             return await upstream.recv()
-        try:
-            async with asyncio.timeout(self._terms.stall_seconds):
-                return await upstream.recv()
-        except TimeoutError:
-            seconds = f"{self._terms.stall_seconds:g}"
-            raise UpstreamLost("stalled", f"sent nothing for {seconds} s mid-response") from None
+        stall, since = self._terms.stall_seconds, time.monotonic()
+        while True:
+            wait = stall
+            if self._pending or self._open_responses:
+                wait = max(since, self._asked_at) + stall - time.monotonic()
+                if wait <= 0:
+                    raise UpstreamLost("stalled", f"sent nothing for {stall:g} s mid-response")
+            try:  # a cancelled recv loses nothing: the next one reads the same event
+                async with asyncio.timeout(wait):
+                    return await upstream.recv()
+            except TimeoutError:
+                continue
 
     def _shows(self, event: dict[str, Any] | None) -> bool:
         """Whether an upstream event reaches the client: not the answers to the relay's own
