@@ -152,11 +152,16 @@ def talk(gateway: RunningGateway, key: str) -> list[Any]:
     return asyncio.run(asyncio.wait_for(conversation(gateway, key), TIMEOUT))
 
 
-def failing_after(sim: RunningSimulator, gateway: RunningGateway, key: str) -> int:
-    """How many events the first route sends before the second answer's first audio: the same
-    conversation, unfaulted, read off the simulator's own log."""
+def failing_after(
+    sim: RunningSimulator, gateway: RunningGateway, key: str, unconfirmed: bool = False
+) -> int:
+    """How many events the first route sends before the second answer's first audio went out
+    (or, `unconfirmed`, before it confirms the typed question): the same conversation,
+    unfaulted, read off the simulator's own log."""
     talk(gateway, key)
     sent: list[str] = sessions(sim)[-1]["sent"]
+    if unconfirmed:
+        return sent.index("conversation.item.added", sent.index("response.done"))
     second = [i for i, kind in enumerate(sent) if kind == "response.created"][1]
     return sent.index("response.output_audio.delta", second) + 1
 
@@ -251,6 +256,31 @@ def test_an_answer_under_way_is_reported_failed_when_the_settings_say_so(
     assert event.responses == [{"id": cut.response.id, "action": "failed"}]
     assert seen[-1].response.status == "completed"
     # Azure answered once: the response the client asked for again, with the context.
+    [azure] = [s for s in sessions(sim)[-2:] if s["credential"] == SIM_KEYS["azure"]]
+    assert azure["sent"].count("response.created") == 1
+    read = [(m["role"], m["content"]) for m in azure["answers"][0]["messages"]]
+    assert read[-1] == ("user", QUESTION) and len(read) == 3
+    assert settled(gateway, key)["held_micro_usd"] == 0
+
+
+def test_a_question_the_lost_route_never_confirmed_is_asked_on_the_next(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    key = gateway.new_workspace("rt-move-unconfirmed", "1.00")
+    probe = gateway.new_workspace("rt-move-unconfirmed-probe", "1.00")
+    after = failing_after(sim, gateway, probe, unconfirmed=True)
+    sim.queue_faults(SIM_KEYS["primary"], {"kind": "drop", "after_events": after})
+
+    seen = talk(gateway, key)
+
+    event = moved(seen)
+    assert event.model_extra["to"]["provider"] == "azure-openai"
+    # The answer asked for with the question was never created upstream: whether the relay
+    # held it before the loss (re-created by the move) or after (sent on to Azure) is the
+    # client's timing; either way it is asked of Azure once.
+    assert event.responses in ([], [{"id": "", "action": "recreated"}])
+    assert seen[-1].response.status == "completed"
     [azure] = [s for s in sessions(sim)[-2:] if s["credential"] == SIM_KEYS["azure"]]
     assert azure["sent"].count("response.created") == 1
     read = [(m["role"], m["content"]) for m in azure["answers"][0]["messages"]]

@@ -93,3 +93,16 @@ def test_the_next_routes_acknowledgements_of_the_replay_are_hidden() -> None:
     # Once acknowledged, the item's later events are the client's again.
     assert not replay.hides({"type": "conversation.item.done", "item": item})
     assert not replay.hides({"type": "conversation.item.added", "item": {"id": "item_new"}})
+
+
+def test_an_item_the_provider_never_confirmed_is_replayed_as_sent_until_it_does() -> None:
+    replay = SessionReplay(beta=False)
+    typed = {"type": "input_text", "text": "And the second?"}
+    question: dict[str, Any] = {"type": "message", "role": "user", "content": [typed]}
+    replay.client_item(question)
+    [unconfirmed] = replay.events()
+    assert unconfirmed["item"] == question
+    assert not replay.replayed, "its acknowledgement is the client's to see"
+    replay.upstream_event(added(question | {"id": "item_2", "status": "completed"}))
+    [confirmed] = replay.events()
+    assert confirmed["item"] == question | {"id": "item_2"}

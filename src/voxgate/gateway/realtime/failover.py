@@ -56,16 +56,23 @@ class SessionReplay:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Item ids replayed on the current upstream whose acknowledgements the client never sees.
     replayed: set[str] = field(default_factory=set)
+    # Items the client sent that the provider has not confirmed yet, in order.
+    unconfirmed: list[dict[str, Any]] = field(default_factory=list)
 
     def client_update(self, session: dict[str, Any]) -> None:
         """A session.update the client sent, as it wrote it."""
         _merge(self.session, copy.deepcopy(session))
+
+    def client_item(self, item: dict[str, Any]) -> None:
+        """An item the client sent: replayed as sent until the provider confirms it."""
+        self.unconfirmed.append(copy.deepcopy(item))
 
     def upstream_event(self, event: dict[str, Any]) -> None:
         """Note what an upstream event says about the conversation."""
         kind = event.get("type")
         if kind in ("conversation.item.created", "conversation.item.added"):
             item = as_object(event.get("item"))
+            self._confirm(item)
             if isinstance(item.get("id"), str):
                 self.items.setdefault(item["id"], copy.deepcopy(item))
         elif kind == "conversation.item.deleted":
@@ -99,7 +106,20 @@ class SessionReplay:
             if carried is not None:
                 self.replayed.add(item_id)
                 replay.append({"type": "conversation.item.create", "item": carried})
+        # What the client sent and never saw confirmed: its acknowledgements are the client's.
+        for item in self.unconfirmed:
+            carried = self._carried(item)
+            if carried is not None:
+                replay.append({"type": "conversation.item.create", "item": carried})
         return replay
+
+    def _confirm(self, given: dict[str, Any]) -> None:
+        """The provider confirmed an item: the first the client sent that it matches (by id,
+        or by type, role and text) is in the conversation now."""
+        for index, sent in enumerate(self.unconfirmed):
+            if _matches(sent, given):
+                del self.unconfirmed[index]
+                return
 
     def _heard(self, item_id: str, transcript: str) -> None:
         for part in self.items.get(item_id, {}).get("content") or []:
@@ -120,6 +140,17 @@ class SessionReplay:
             if text:
                 content.append({"type": text_type, "text": text})
         return kept | {"content": content} if content else None
+
+
+def _matches(sent: dict[str, Any], given: dict[str, Any]) -> bool:
+    if "id" in sent:
+        return bool(sent["id"] == given.get("id"))
+    return _shape(sent) == _shape(given)
+
+
+def _shape(item: dict[str, Any]) -> tuple[object, object, list[str]]:
+    texts = [_part_text(as_object(part)) for part in item.get("content") or []]
+    return item.get("type", "message"), item.get("role"), texts
 
 
 def _part_text(part: dict[str, Any]) -> str:

@@ -112,6 +112,7 @@ class RealtimeRelay:
         # Set while an upstream takes the client's events (cleared while the session moves).
         self._ready = asyncio.Event()
         self._switch = asyncio.Condition()
+        self._forwarding = asyncio.Lock()
         self._replay = SessionReplay(channel.dialect.beta)
         self._hidden_created = False
         # When the latest response was asked for (the stall watch counts from it).
@@ -171,8 +172,9 @@ class RealtimeRelay:
         when failover is off or nothing is left."""
         self._ready.clear()
         await lost_on.close()
-        self._under_way = [*self._open_responses.items(), *((None, h) for h in self._pending)]
-        await self._charge_passed(lost_on)
+        async with self._forwarding:  # a client event under way is held (or not) by now
+            self._under_way = [*self._open_responses.items(), *((None, h) for h in self._pending)]
+            await self._charge_passed(lost_on)
         moved_from = (self._bill.provider, self._bill.route)
         left = self._attempts[self._attempts.index(self._attempt) + 1 :] if self._attempt else []
         if not self._terms.enabled:
@@ -255,16 +257,24 @@ class RealtimeRelay:
 
     async def _client_to_upstream(self) -> None:
         """The client's events, to whichever upstream serves the session: held while it
-        moves; one the lost upstream could not take goes to the next."""
+        moves; one the lost upstream could not take goes to the next, but a response.create,
+        which the move re-created or reported failed."""
         while True:
             event, text = await self._channel.next_message()
             while True:
                 await self._ready.wait()
-                try:
-                    await self._forward(self._upstream, event, text)
+                async with self._forwarding:
+                    if not self._ready.is_set():
+                        continue  # the session began to move meanwhile
+                    lost = self._upstream
+                    try:
+                        await self._forward(lost, event, text)
+                        break
+                    except ConnectionClosed:
+                        pass
+                await self._moved_from(lost)
+                if event.get("type") == "response.create":
                     break
-                except ConnectionClosed:
-                    await self._moved_from(self._upstream)
 
     async def _moved_from(self, lost: Any) -> None:
         """Wait until the session has moved off the upstream that was lost."""
@@ -293,6 +303,8 @@ class RealtimeRelay:
             text = mapped or text
         self._conversation.client_event(event, text)
         await upstream.send(text)
+        if kind == "conversation.item.create":  # sent: the replay has it until confirmed
+            self._replay.client_item(as_object(event.get("item")))
 
     def _refusal(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The error event for a session.update naming an unknown transcription model; for a
