@@ -186,6 +186,24 @@ class Settings(BaseSettings):
         description="The most uncommitted input audio a session served here holds (24 kHz "
         "PCM16: 120 s is 5.8 MB); an append past it gets an error event.",
     )
+    # Mid-session failover of relayed realtime sessions (the failover engineer's block).
+    realtime_failover: bool = Field(
+        default=True,
+        description="A relayed realtime session whose upstream closes abnormally, reports a "
+        "server_error or stalls mid-response moves to the next route (the client's socket "
+        "stays open); off, such a session ends with an error event.",
+    )
+    realtime_failover_stall_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long a response under way may go without an upstream event before "
+        "the upstream counts as stalled.",
+    )
+    realtime_failover_responses: Literal["recreate", "fail"] = Field(
+        default="recreate",
+        description="What becomes of a response under way when its session moves: re-created "
+        "on the next route, or reported failed (its response.done, status failed).",
+    )
     request_deadline_seconds: float = Field(
         default=120.0, description="Every attempt and backoff of one request fits in this."
     )

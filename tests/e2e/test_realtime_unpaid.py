@@ -37,7 +37,11 @@ def served(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
     root = tmp_path_factory.mktemp("rt-unpaid")
-    limits = {"VOXGATE_REALTIME_MAX_BUFFER_SECONDS": str(BUFFER_SECONDS)}
+    limits = {
+        "VOXGATE_REALTIME_MAX_BUFFER_SECONDS": str(BUFFER_SECONDS),
+        # An upstream that dies here ends the session (failover is test_realtime_failover's).
+        "VOXGATE_REALTIME_FAILOVER": "false",
+    }
     with routed_gateway(root, fast=True, **limits) as served:
         yield served
 

@@ -19,6 +19,7 @@ def check_catalog(
         _check_ids(row, rows)
         _check_cascade(row, rows)
         _check_billed_as(row, rows)
+        _check_last_hop(row, rows)
         _check_row_voices(row, rows, voices, native)
         _check_example(row)
     _check_aliases_unique(rows)
@@ -45,6 +46,20 @@ def _check_billed_as(row: ModelRow, rows: Mapping[str, ModelRow]) -> None:
             raise CatalogError(
                 f"{_where(row, 'routes')}: billed_as {route.billed_as!r} is not a catalog id"
             )
+
+
+def _check_last_hop(row: ModelRow, rows: Mapping[str, ModelRow]) -> None:
+    """A last hop is a cascade row that serves realtime, named by a relayed realtime row."""
+    if row.realtime_last_hop is None:
+        return
+    last = rows.get(row.realtime_last_hop)
+    where = _where(row, "realtime_last_hop")
+    if "realtime" not in row.tasks or row.cascade is not None:
+        raise CatalogError(f"{where}: only a relayed realtime row has a last hop")
+    if last is None or last.cascade is None or "realtime" not in last.tasks:
+        raise CatalogError(
+            f"{where}: {row.realtime_last_hop!r} is not a cascade row that serves realtime"
+        )
 
 
 def _check_aliases_unique(rows: Mapping[str, ModelRow]) -> None:

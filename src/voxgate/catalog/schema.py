@@ -149,6 +149,11 @@ class ModelRow(_Frozen):
     fields: tuple[FieldSpec, ...]
     pricing: Pricing
     routes: tuple[Route, ...] = Field(min_length=1)
+    realtime_last_hop: str | None = Field(
+        default=None,
+        description="A realtime row's last hop: the id of a cascade row (local-realtime) that a "
+        "relayed session moves to, mid-session, when every route of this row is lost.",
+    )
     example: dict[str, Any] = Field(description="A model-safe example payload for the docs.")
 
     @model_validator(mode="after")

@@ -35,6 +35,7 @@ class Simulator:
         self.faults = FaultBook()
         # The newest requests only: a soak or a benchmark would otherwise grow it without end.
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        self.sessions: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
 
     async def serve(
         self, request: Request, credential: str | None, shape: ErrorShape, handler: Handler
@@ -139,7 +140,9 @@ def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) ->
 
     async def realtime(websocket: WebSocket, credential: str | None) -> None:
         fault = sim.faults.next_for(credential) if credential else None
-        await serve_realtime(websocket, sim.engine, credential, fault)
+        log: dict[str, Any] = {}
+        sim.sessions.append(log)
+        await serve_realtime(websocket, sim.engine, credential, fault, log)
 
     async def add_faults(request: Request) -> Response:
         sim.faults.add(FaultPlan.model_validate(await request.json()))
@@ -152,10 +155,14 @@ def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) ->
     async def reset(request: Request) -> Response:
         sim.faults.clear()
         sim.requests.clear()
+        sim.sessions.clear()
         return json_response({"ok": True})
 
     async def log(request: Request) -> Response:
         return json_response({"requests": list(sim.requests)})
+
+    async def sessions(request: Request) -> Response:
+        return json_response({"sessions": list(sim.sessions)})
 
     routes = [
         *openai_style_routes(sim, "/v1", bearer, no_model, versioned=False),
@@ -172,6 +179,7 @@ def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) ->
         Route("/_sim/chaos", set_chaos, methods=["POST"]),
         Route("/_sim/reset", reset, methods=["POST"]),
         Route("/_sim/requests", log, methods=["GET"]),
+        Route("/_sim/realtime", sessions, methods=["GET"]),
     ]
 
     @asynccontextmanager

@@ -7,6 +7,9 @@ chunk), `malformed`
 Retry-After. `paced` is not a failure: the answer is normal, streamed at the fault's pace (see
 `voxgate.simulator.pacing`). `unstreamed` answers whole whatever the request asked.
 
+A realtime session takes `drop`, `stall` and `server_error` after `after_events` events (see
+`voxgate.simulator.realtime`).
+
 `uncapped` is a dishonest provider: it ignores the bounds a request sets on its answer. Chat
 completions answer past `max_completion_tokens` (the whole reply, spoken in full), Gemini
 speech past `generationConfig.maxOutputTokens`, and OpenAI speech says its text twice, so the
@@ -38,6 +41,9 @@ class Fault(BaseModel):
     latency_ms: int = 0
     first_chunk_ms: int = Field(default=0, ge=0, description="paced: before the first chunk.")
     chunk_interval_ms: int = Field(default=0, ge=0, description="paced: between chunks.")
+    after_events: int = Field(
+        default=0, ge=0, description="drop, stall, server_error (realtime): events sent first."
+    )
 
     @property
     def status(self) -> int | None:

@@ -8,15 +8,22 @@ set a real provider sends); only the work behind it is simulated. A queued `pace
 the session's spoken audio, so a test can act while a response is still being produced; a
 queued `cut` drops the socket (1011) after a response's first piece of audio, as a provider
 that dies mid-response does.
+
+Faults for mid-session failover fire once the session has sent `after_events` events: `drop`
+closes the socket (1011), `stall` sends nothing more (the socket stays open), and
+`server_error` sends an `error` event of type server_error, then nothing more. Each session
+is logged (`/_sim/realtime`): its credential, the event types it sent, and the messages each
+answer read (a replayed conversation shows there).
 """
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import orjson
 from starlette.websockets import WebSocket
 
 from voxgate.api.websocket import StarletteClient
@@ -40,6 +47,7 @@ TOKENS_PER_SECOND_IN, TOKENS_PER_SECOND_OUT = 10, 20
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 MAX_BUFFER_SECONDS = 1800.0
 INTERNAL_ERROR = 1011
+FAILOVER_FAULTS = frozenset({"drop", "stall", "server_error"})
 
 
 @dataclass
@@ -48,6 +56,8 @@ class SimWork:
     pace: Pace | None = None
     # Drops the socket: set for a session with a `cut` fault.
     hang_up: Callable[[], Awaitable[None]] | None = None
+    # What each answer read, for the session's log.
+    answered: list[dict[str, Any]] = field(default_factory=list)
     heard_seconds: float = 0.0
     text_in: int = 0
     text_out: int = 0
@@ -60,6 +70,7 @@ class SimWork:
         return Heard(text, audio.duration_seconds)
 
     async def answer(self, messages: list[dict[str, Any]], instructions: str) -> str:
+        self.answered.append({"instructions": instructions, "messages": list(messages)})
         heard = next((str(m["content"]) for m in reversed(messages) if m.get("role") == "user"), "")
         reply = f"The simulator heard: {heard}" if heard else "Hello from the simulator."
         self.text_in = len(instructions.split()) + 1
@@ -126,8 +137,46 @@ async def _transcribe(channel: ClientChannel, engine: SimEngine, model: str) -> 
             raise
 
 
+class FaultySocket:
+    """The simulator's socket, counting the events it sends; a failover fault fires once
+    `after_events` have been sent."""
+
+    def __init__(self, socket: StarletteClient, fault: Fault | None, sent: list[str]) -> None:
+        self._socket = socket
+        self._fault = fault if fault is not None and fault.kind in FAILOVER_FAULTS else None
+        self._sent = sent
+
+    async def receive(self) -> Mapping[str, Any]:
+        return await self._socket.receive()
+
+    async def send_text(self, data: str) -> None:
+        fault = self._fault
+        if fault is not None and len(self._sent) >= fault.after_events:
+            await self._fire(fault)
+        self._sent.append(str(orjson.loads(data).get("type")))
+        await self._socket.send_text(data)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self._socket.close(code, reason)
+
+    async def _fire(self, fault: Fault) -> None:
+        if fault.kind == "drop":
+            self._fault = None
+            await self._socket.close(INTERNAL_ERROR, "simulated drop")
+            raise ClientGone
+        if fault.kind == "server_error":
+            self._fault = Fault(kind="stall")
+            error = {"type": "server_error", "code": None, "message": "Simulated server error."}
+            await self._socket.send_text(orjson.dumps({"type": "error", "error": error}).decode())
+        await asyncio.Event().wait()  # a stalled provider: nothing more, the socket open
+
+
 async def serve_realtime(
-    websocket: WebSocket, engine: SimEngine, credential: str | None, fault: Fault | None
+    websocket: WebSocket,
+    engine: SimEngine,
+    credential: str | None,
+    fault: Fault | None,
+    log: dict[str, Any],
 ) -> None:
     if not credential:
         await websocket.close(1008, "missing credential")
@@ -145,7 +194,11 @@ async def serve_realtime(
         hang_up = partial(websocket.close, INTERNAL_ERROR, "simulated cut")
     await websocket.accept()
     await asyncio.to_thread(silero)  # the detector's first load stays off the event loop
-    channel = ClientChannel(StarletteClient(websocket), dialect_of(websocket.headers))
+    sent: list[str] = []
+    work = SimWork(engine, pace, hang_up)
+    log.update(credential=credential, path=websocket.url.path, sent=sent, answers=work.answered)
+    socket = FaultySocket(StarletteClient(websocket), fault, sent)
+    channel = ClientChannel(socket, dialect_of(websocket.headers))
     model = websocket.query_params.get("model") or websocket.query_params.get("deployment") or ""
     if websocket.query_params.get("intent") == "transcription":
         await _transcribe(channel, engine, model or "whisper-1")
@@ -153,7 +206,7 @@ async def serve_realtime(
     config = SessionConfig(id=new_id("sess"), model=model, voice="alloy")
     conversation = Conversation(
         channel,
-        SimWork(engine, pace, hang_up),
+        work,
         config,
         VOICES,
         max_buffer_seconds=MAX_BUFFER_SECONDS,

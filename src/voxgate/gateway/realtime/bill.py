@@ -41,6 +41,8 @@ class SessionBill:
     route: str
     # Where charges are counted as spend (the gateway's metrics); nowhere in unit tests.
     observe_charge: Callable[[str, int], None] = field(default=lambda model, micro_usd: None)
+    # The row that prices the session's work when it is not `row`'s (its last hop's).
+    priced_by: ModelRow | None = None
     hold_id: str = ""
     # What the hold still holds, and how much of it is promised to work under way.
     remaining: int = 0
@@ -52,9 +54,11 @@ class SessionBill:
     started: float = field(default_factory=time.monotonic)
     _charging: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def serving(self, provider: str, route: str) -> None:
-        """The route that took the session, once its upstream answered."""
+    def serving(self, provider: str, route: str, row: ModelRow | None = None) -> None:
+        """The route that took the session, once its upstream answered (and the row that
+        prices it from then on, when the session moved to its last hop)."""
         self.provider, self.route = provider, route
+        self.priced_by = row or self.priced_by
 
     async def open(self) -> None:
         """Hold the first step; InsufficientCreditError when the workspace or key can't."""
@@ -84,7 +88,7 @@ class SessionBill:
         many output tokens, up to `wanted_output_tokens`, as the credit covers at the dearest
         output price. Returns the output cap and what was reserved; InsufficientCreditError
         when not even one output token can be held."""
-        pricing = (row or self.row).pricing
+        pricing = (row or self.priced_by or self.row).pricing
         text, audio = _dearest(pricing)
         per_token = _output_price(pricing)
         spare = self.remaining - self.reserved
@@ -135,7 +139,7 @@ class SessionBill:
         from the hold, never past it, freeing what it `reserved`, then hold the next step;
         returns what was charged. SessionOver when the next step cannot be held (the work done
         is charged all the same)."""
-        priced_by = row or self.row
+        priced_by = row or self.priced_by or self.row
         amount = cost(priced_by.pricing, metered)
         async with self._charging:
             self.drawn += 1

@@ -8,7 +8,7 @@ earlier answer by the output tokens its `response.done` reported.
 """
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -38,6 +38,8 @@ class HeldResponse:
     worst: MicroUSD
     audio_bytes: int = 0
     text_bytes: int = 0
+    # The response.create's own settings, for a response re-created on another route.
+    asked: dict[str, Any] = field(default_factory=dict)
 
     def passed(self, output_bytes_per_second: int) -> Metered:
         """The response as far as it passed: its input, and output tokens from the audio and

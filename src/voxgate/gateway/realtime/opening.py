@@ -25,7 +25,9 @@ from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequest
 from voxgate.gateway.jobs import usage_body
 from voxgate.gateway.pipeline import AudioGateway
 from voxgate.gateway.realtime.bill import BillTerms, SessionBill
+from voxgate.gateway.realtime.failover import FailoverTerms
 from voxgate.gateway.realtime.held import PCM16_BYTES_PER_SECOND
+from voxgate.gateway.realtime.last_hop import last_hop
 from voxgate.gateway.realtime.local import LocalWork, initial_config, serve_locally
 from voxgate.gateway.realtime.relay import RealtimeRelay
 from voxgate.gateway.realtime.session import run_session
@@ -76,16 +78,19 @@ class OpenSession:
         )
 
     def _body(self, channel: ClientChannel, session: dict[str, Any]) -> Coroutine[Any, Any, None]:
-        gateway, row = self.sessions.gateway, self.row
-        settings = self.sessions.settings
+        gateway, row, settings = self.sessions.gateway, self.row, self.sessions.settings
         buffer = min(settings.max_audio_seconds, settings.realtime_max_buffer_seconds)
         if self.transcription:
             return serve_transcription(
                 channel, gateway, self.bill, session, self.url_model, max_buffer_seconds=buffer
             )
         if row.cascade is None:
-            connect = partial(gateway.attempts, row.id, self.attempts)
-            return RealtimeRelay(channel, self.bill, gateway.catalog, connect).run(session)
+            connect = partial(gateway.attempts, row.id)
+            hop = last_hop(gateway, row, self.bill, buffer)
+            relay = RealtimeRelay(
+                channel, self.bill, gateway.catalog, connect, self.attempts, failover(settings), hop
+            )
+            return relay.run(session)
         work = LocalWork(row, gateway.legs(row), self.attempts[0], self.bill)
         return serve_locally(channel, work, row, session, max_buffer_seconds=buffer)
 
@@ -221,6 +226,14 @@ class RealtimeSessions:
             hold_ttl_seconds=self.settings.hold_ttl_seconds,
             max_session_seconds=self.settings.realtime_max_session_seconds,
         )
+
+
+def failover(settings: Settings) -> FailoverTerms:
+    return FailoverTerms(
+        enabled=settings.realtime_failover,
+        stall_seconds=settings.realtime_failover_stall_seconds,
+        recreate=settings.realtime_failover_responses == "recreate",
+    )
 
 
 def no_usage() -> dict[str, Any]:

@@ -21,6 +21,7 @@ which must be in the catalog (its row has the per-minute price).
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,17 +35,38 @@ from websockets.protocol import State
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
-from voxgate.errors import InsufficientCreditError, InvalidRequestError
+from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequestError
 from voxgate.gateway.realtime.bill import SessionBill
 from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, as_object, beta_session
+from voxgate.gateway.realtime.failover import (
+    FailoverTerms,
+    SessionReplay,
+    UpstreamLost,
+    failed_done,
+    moved_event,
+    over,
+    until_lost,
+)
 from voxgate.gateway.realtime.held import (
     ConversationBound,
     HeldResponse,
     delta_size,
     wanted_output,
 )
+from voxgate.gateway.realtime.last_hop import LastHop
+from voxgate.gateway.realtime.relay_events import (
+    AUDIO_DELTAS,
+    PARSED,
+    TEXT_DELTAS,
+    TRANSCRIBED,
+    is_server_error,
+    response_id_of,
+    response_usage,
+    text_of,
+    transcription_usage,
+)
 from voxgate.gateway.realtime.turns import VadTurns
-from voxgate.gateway.realtime.wire import MAX_EVENT_BYTES, ClientChannel, error_event, is_closed
+from voxgate.gateway.realtime.wire import MAX_EVENT_BYTES, ClientChannel, error_event
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.providers.errors import UpstreamError
 from voxgate.routing.failover import Success
@@ -60,22 +82,43 @@ CANCELLED_RESPONSE_WAIT_SECONDS = 5.0
 UPSTREAM_MAX_EVENT_BYTES = 2 * MAX_EVENT_BYTES
 NORMAL_CLOSE = 1000
 
-# The gateway's one failover loop, given how to open one attempt's upstream socket.
+# The gateway's one failover loop over the attempts given, and how to open one's socket.
 Connector = Callable[
-    [Callable[[PlannedAttempt[Any]], Awaitable[ClientConnection]]],
+    [list[PlannedAttempt[Any]], Callable[[PlannedAttempt[Any]], Awaitable[ClientConnection]]],
     Awaitable[Success[ClientConnection]],
 ]
 
 
 class RealtimeRelay:
     def __init__(
-        self, channel: ClientChannel, bill: SessionBill, catalog: Catalog, connect: Connector
+        self,
+        channel: ClientChannel,
+        bill: SessionBill,
+        catalog: Catalog,
+        connect: Connector,
+        attempts: list[PlannedAttempt[Any]],
+        terms: FailoverTerms,
+        last_hop: LastHop | None = None,
     ) -> None:
         self._channel = channel
         self._bill = bill
         self._catalog = catalog
         self._connect = connect
+        self._attempts = attempts
+        self._terms = terms
+        self._last_hop = last_hop
         self._attempt: PlannedAttempt[Any] | None = None
+        self._upstream: Any = None
+        # Set while an upstream takes the client's events (cleared while the session moves).
+        self._ready = asyncio.Event()
+        self._switch = asyncio.Condition()
+        self._forwarding = asyncio.Lock()
+        self._replay = SessionReplay(channel.dialect.beta)
+        self._hidden_created = False
+        # When the latest response was asked for (the stall watch counts from it).
+        self._asked_at = 0.0
+        # The responses under way on the route last lost: (their id once created, their hold).
+        self._under_way: list[tuple[str | None, HeldResponse]] = []
         # The row that prices input transcription billed by duration, once the session names it.
         self._transcriber: ModelRow | None = None
         self._conversation = ConversationBound()
@@ -87,23 +130,115 @@ class RealtimeRelay:
 
     async def run(self, session: dict[str, Any]) -> None:
         """Open the upstream session on the first route and key that accepts it (failing over
-        as every request does), then relay until either side closes."""
-        serving = await self._connect(self._open)
+        as every request does), then relay until either side closes; an upstream lost
+        mid-session moves the session to the next route (`failover`)."""
+        upstream = await self._connect_next(self._attempts)
+        await upstream.send(orjson.dumps(self._turns.opening(self._channel.dialect.beta)).decode())
+        if session:
+            shaped = beta_session(session) if self._channel.dialect.beta else session
+            update = {"type": "session.update", "session": shaped}
+            await self._forward(upstream, update, orjson.dumps(update).decode())
+        self._ready.set()
+        reader = asyncio.ensure_future(self._client_to_upstream())
+        try:
+            while (
+                lost := await until_lost(reader, self._upstream_to_client(upstream))
+            ) is not None:
+                moved = await self._moved(upstream, lost)
+                if moved is None:
+                    reader.cancel()
+                    await asyncio.gather(reader, return_exceptions=True)
+                    await self._hand_over(lost)
+                    return
+                upstream = moved
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            await asyncio.shield(self._charge_unfinished(self._upstream))
+            await self._upstream.close()
+
+    async def _connect_next(self, attempts: list[PlannedAttempt[Any]]) -> ClientConnection:
+        serving = await self._connect(attempts, self._open)
         self._attempt = serving.attempt
         self._bill.serving(serving.attempt.route.provider, serving.attempt.label)
-        async with serving.result as upstream:
-            opening = self._turns.opening(self._channel.dialect.beta)
-            await upstream.send(orjson.dumps(opening).decode())
-            if session:
-                shaped = beta_session(session) if self._channel.dialect.beta else session
-                update = {"type": "session.update", "session": shaped}
-                await self._forward(upstream, update, orjson.dumps(update).decode())
-            try:
-                await _first_done(
-                    self._client_to_upstream(upstream), self._upstream_to_client(upstream)
-                )
-            finally:
-                await asyncio.shield(self._charge_unfinished(upstream))
+        self._upstream = serving.result
+        return serving.result
+
+    async def _moved(
+        self, lost_on: ClientConnection, lost: UpstreamLost
+    ) -> ClientConnection | None:
+        """Charge what the lost route served, open the next route and replay the session to
+        it; None when only the row's last hop is left. SessionOver (the session ends as before)
+        when failover is off or nothing is left."""
+        self._ready.clear()
+        await lost_on.close()
+        async with self._forwarding:  # a client event under way is held (or not) by now
+            self._under_way = [*self._open_responses.items(), *((None, h) for h in self._pending)]
+            await self._charge_passed(lost_on)
+        moved_from = (self._bill.provider, self._bill.route)
+        left = self._attempts[self._attempts.index(self._attempt) + 1 :] if self._attempt else []
+        if not self._terms.enabled:
+            raise over(lost)
+        logger.warning("realtime upstream lost (%s); moving the session", lost.detail)
+        try:
+            upstream = await self._connect_next(left) if left else None
+        except GatewayError as exc:
+            if self._last_hop is None:
+                raise over(lost) from exc
+            upstream = None
+        if upstream is None:
+            if self._last_hop is None:
+                raise over(lost)
+            return None
+        self._hidden_created = True
+        await upstream.send(orjson.dumps(self._turns.opening(self._channel.dialect.beta)).decode())
+        for event in self._replay.events():
+            await self._replayed(upstream, event)
+        await self._announce(lost, moved_from)
+        for held in self._recreated():
+            capped = await self._held_create({"type": "response.create", "response": held})
+            if capped is not None:
+                await upstream.send(capped)
+        self._ready.set()
+        async with self._switch:
+            self._switch.notify_all()
+        return upstream
+
+    async def _announce(self, lost: UpstreamLost, moved_from: tuple[str, str]) -> None:
+        """Tell the client where its session went, and close the answers that were under way."""
+        action = "recreated" if self._terms.recreate else "failed"
+        responses = [{"id": rid or "", "action": action} for rid, _ in self._under_way]
+        moved_to = (self._bill.provider, self._bill.route)
+        await self._channel.send(moved_event(lost.reason, moved_from, moved_to, responses))
+        for response_id, _ in self._under_way:
+            if response_id is not None:
+                await self._channel.send(failed_done(response_id, lost.reason))
+
+    def _recreated(self) -> list[dict[str, Any]]:
+        """The settings of each response to ask the next route for again, per the settings."""
+        return [held.asked for _, held in self._under_way] if self._terms.recreate else []
+
+    async def _hand_over(self, lost: UpstreamLost) -> None:
+        """Serve the rest of the session here, on the row's last hop, replayed."""
+        assert self._last_hop is not None  # _moved hands over only to one
+        hop = self._last_hop
+        moved_from = (self._bill.provider, self._bill.route)
+        self._bill.serving(hop.provider, hop.route, hop.row)
+        await self._announce(lost, moved_from)
+        recreated = [{"type": "response.create", "response": r} for r in self._recreated()]
+        await hop.serve(self._channel, self._replay.events(), recreated)
+
+    async def _replayed(self, upstream: ClientConnection, event: dict[str, Any]) -> None:
+        """Send one replayed event as the relay sends the client's own: voices mapped, the
+        provider's own responses off, counted in the conversation's bound."""
+        if event["type"] == "session.update":
+            self._turns.own_updates += 1
+            self._turns.client_update(event, self._channel.dialect.beta)
+            text = self._mapped(event) or orjson.dumps(event).decode()
+        else:
+            text = orjson.dumps(event).decode()
+        self._conversation.client_event(event, text)
+        await upstream.send(text)
 
     async def _open(self, attempt: PlannedAttempt[Any]) -> ClientConnection:
         url, headers = attempt.provider.realtime_target(attempt.upstream)
@@ -120,10 +255,31 @@ class RealtimeRelay:
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             raise UpstreamError(provider, f"no session: {type(exc).__name__}") from exc
 
-    async def _client_to_upstream(self, upstream: Any) -> None:
+    async def _client_to_upstream(self) -> None:
+        """The client's events, to whichever upstream serves the session: held while it
+        moves; one the lost upstream could not take goes to the next, but a response.create,
+        which the move re-created or reported failed."""
         while True:
             event, text = await self._channel.next_message()
-            await self._forward(upstream, event, text)
+            while True:
+                await self._ready.wait()
+                async with self._forwarding:
+                    if not self._ready.is_set():
+                        continue  # the session began to move meanwhile
+                    lost = self._upstream
+                    try:
+                        await self._forward(lost, event, text)
+                        break
+                    except ConnectionClosed:
+                        pass
+                await self._moved_from(lost)
+                if event.get("type") == "response.create":
+                    break
+
+    async def _moved_from(self, lost: Any) -> None:
+        """Wait until the session has moved off the upstream that was lost."""
+        async with self._switch:
+            await self._switch.wait_for(lambda: self._upstream is not lost)
 
     async def _forward(self, upstream: Any, event: dict[str, Any], text: str) -> None:
         """Send the client's event upstream as it came, unless the gateway refuses it (an
@@ -140,12 +296,15 @@ class RealtimeRelay:
                 return
             text = capped
         elif kind == "session.update":
+            self._replay.client_update(as_object(event.get("session")))
             mapped = self._mapped(event)
             if self._turns.client_update(event, self._channel.dialect.beta):
                 mapped = orjson.dumps(event).decode()
             text = mapped or text
         self._conversation.client_event(event, text)
         await upstream.send(text)
+        if kind == "conversation.item.create":  # sent: the replay has it until confirmed
+            self._replay.client_item(as_object(event.get("item")))
 
     def _refusal(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The error event for a session.update naming an unknown transcription model; for a
@@ -181,7 +340,9 @@ class RealtimeRelay:
                 )
             )
             return None
+        held.asked = response
         self._pending.append(held)
+        self._asked_at = time.monotonic()
         cap = "max_response_output_tokens" if self._channel.dialect.beta else "max_output_tokens"
         return orjson.dumps(event | {"response": response | {cap: held.output_cap}}).decode()
 
@@ -190,23 +351,49 @@ class RealtimeRelay:
         return HeldResponse(given, cap, worst)
 
     async def _upstream_to_client(self, upstream: ClientConnection) -> None:
-        """Pass the provider's events on; a provider that drops the session ends it with an
-        error naming how."""
+        """Pass the provider's events on; UpstreamLost when the provider drops the session,
+        reports a server_error or stalls with a response under way (the last two watched only
+        when failover is on: off, the session runs as it always did)."""
         with contextlib.suppress(ConnectionClosed):
-            async for message in upstream:
-                text = _text(message)
+            while True:
+                text = text_of(await self._receive(upstream))
+                if self._terms.enabled and '"server_error"' in text and is_server_error(text):
+                    raise UpstreamLost("server_error", "reported a server_error")
                 event = None
                 try:
                     event = await self._account(text, upstream)
                 finally:  # the client sees what it was charged for, even when that ends it
-                    if self._turns.passes(event and event.get("type")):
+                    if self._shows(event):
                         await self._channel.send_raw(self._shown(text, event), event)
         if upstream.close_code not in (None, NORMAL_CLOSE):
-            raise SessionOver(
-                f"The realtime provider closed the session ({upstream.close_code}).",
-                code="upstream_closed",
-                kind="server_error",
-            )
+            raise UpstreamLost("upstream_closed", f"closed the session ({upstream.close_code})")
+
+    async def _receive(self, upstream: ClientConnection) -> str | bytes:
+        """The next upstream event. With a response under way, one must come within the stall
+        time of the last event or of the response's asking, whichever is later."""
+        if not self._terms.enabled:
+            return await upstream.recv()
+        stall, since = self._terms.stall_seconds, time.monotonic()
+        while True:
+            wait = stall
+            if self._pending or self._open_responses:
+                wait = max(since, self._asked_at) + stall - time.monotonic()
+                if wait <= 0:
+                    raise UpstreamLost("stalled", f"sent nothing for {stall:g} s mid-response")
+            try:  # a cancelled recv loses nothing: the next one reads the same event
+                async with asyncio.timeout(wait):
+                    return await upstream.recv()
+            except TimeoutError:
+                continue
+
+    def _shows(self, event: dict[str, Any] | None) -> bool:
+        """Whether an upstream event reaches the client: not the answers to the relay's own
+        updates and replay, nor a moved session's second session.created."""
+        kind = event and event.get("type")
+        if kind == "session.created" and self._hidden_created:
+            self._hidden_created = False
+            return False
+        return self._turns.passes(kind) and not self._replay.hides(event)
 
     def _shown(self, text: str, event: dict[str, Any] | None) -> str:
         """The upstream event as the client sees it: as it came, but for a session.updated's
@@ -219,17 +406,18 @@ class RealtimeRelay:
     async def _account(self, text: str, upstream: Any) -> dict[str, Any] | None:
         """Note what an upstream event opens, passes or bills: the event, parsed, if it does
         (the rest pass as they came, unparsed)."""
-        if not any(kind in text for kind in _PARSED):
+        if not any(kind in text for kind in PARSED):
             return None
         event: dict[str, Any] = orjson.loads(text)
+        self._replay.upstream_event(event)
         kind = event.get("type")
         if kind == "response.created":
-            await self._created(_response_id(event), upstream)
-        elif kind in _AUDIO_DELTAS or kind in _TEXT_DELTAS:
+            await self._created(response_id_of(event), upstream)
+        elif kind in AUDIO_DELTAS or kind in TEXT_DELTAS:
             self._passed(event)
         elif kind == "response.done":
-            held = self._open_responses.pop(_response_id(event), None)
-            usage = _response_usage(event)
+            held = self._open_responses.pop(response_id_of(event), None)
+            usage = response_usage(event)
             self._conversation.response_done(usage)
             reserved = held.worst if held else 0
             await self._bill.charge(usage, "response.done", reserved=reserved)
@@ -238,7 +426,7 @@ class RealtimeRelay:
             if capped is not None:
                 await upstream.send(capped)
         elif kind == TRANSCRIBED:
-            usage = _transcription_usage(event)
+            usage = transcription_usage(event)
             row = self._transcriber if usage.audio_milliseconds else None
             await self._bill.charge(usage, TRANSCRIBED, row)
         return event
@@ -268,7 +456,7 @@ class RealtimeRelay:
         held = self._open_responses.get(str(event.get("response_id")))
         if held is None:
             return
-        if event.get("type") in _AUDIO_DELTAS:
+        if event.get("type") in AUDIO_DELTAS:
             held.audio_bytes += delta_size(event)
         else:
             held.text_bytes += len(str(event.get("delta") or "").encode())
@@ -291,9 +479,9 @@ class RealtimeRelay:
         for response_id in [*self._open_responses, None]:
             await _cancel(upstream, response_id)
         async for message in upstream:
-            text = _text(message)
+            text = text_of(message)
             if '"response.created"' in text:
-                await _cancel(upstream, _response_id(orjson.loads(text)))
+                await _cancel(upstream, response_id_of(orjson.loads(text)))
             # A SessionOver comes after its charge: the next step is all it lacks.
             with contextlib.suppress(SessionOver):
                 await self._account(text, upstream)
@@ -342,73 +530,6 @@ async def _cancel(upstream: ClientConnection, response_id: str | None) -> None:
     await upstream.send(orjson.dumps(cancel).decode())
 
 
-async def _first_done(*work: Any) -> None:
-    """Run both directions; when either ends (a side closed), stop the other."""
-    tasks = [asyncio.ensure_future(w) for w in work]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in done:
-        error = None if task.cancelled() else task.exception()
-        if error is not None and not is_closed(error):
-            raise error
-
-
-TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
-
-
-def _response_usage(event: dict[str, Any]) -> Metered:
-    usage = as_object(as_object(event.get("response")).get("usage"))
-    details_in = as_object(usage.get("input_token_details"))
-    details_out = as_object(usage.get("output_token_details"))
-    return Metered(
-        text_input_tokens=_count(details_in.get("text_tokens")),
-        audio_input_tokens=_count(details_in.get("audio_tokens")),
-        text_output_tokens=_count(details_out.get("text_tokens")),
-        audio_output_tokens=_count(details_out.get("audio_tokens")),
-        requests=0,
-    )
-
-
-def _transcription_usage(event: dict[str, Any]) -> Metered:
-    """Input transcription is billed apart from responses: by tokens, or by duration."""
-    usage = as_object(event.get("usage"))
-    if usage.get("type") == "duration":
-        seconds = usage.get("seconds")
-        milliseconds = round(float(seconds) * 1000) if isinstance(seconds, int | float) else 0
-        return Metered(audio_milliseconds=max(0, milliseconds), requests=0)
-    details = as_object(usage.get("input_token_details"))
-    return Metered(
-        text_input_tokens=_count(details.get("text_tokens")),
-        audio_input_tokens=_count(details.get("audio_tokens")),
-        text_output_tokens=_count(usage.get("output_tokens")),
-        requests=0,
-    )
-
-
-_AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
-_TEXT_DELTAS = frozenset(
-    {
-        "response.output_text.delta",
-        "response.text.delta",
-        "response.output_audio_transcript.delta",
-        "response.audio_transcript.delta",
-    }
-)
-_PARSED = (
-    '"session.updated"',
-    '"input_audio_buffer.speech_stopped"',
-    '"input_audio_buffer.committed"',
-    '"response.created"',
-    '"response.done"',
-    TRANSCRIBED,
-    *(f'"{kind}"' for kind in _AUDIO_DELTAS | _TEXT_DELTAS),
-)
-
-
 def transcriber(catalog: Catalog, session: dict[str, Any], where: str) -> ModelRow | None:
     """The row of the transcription model a session names (GA or beta shape), None when it
     names none; InvalidRequestError naming the field (under `where`) for one the catalog lacks."""
@@ -430,16 +551,3 @@ def transcriber(catalog: Catalog, session: dict[str, Any], where: str) -> ModelR
             )
         return row
     return None
-
-
-def _text(message: str | bytes) -> str:
-    return message if isinstance(message, str) else message.decode()
-
-
-def _response_id(event: dict[str, Any]) -> str:
-    return str(as_object(event.get("response")).get("id"))
-
-
-def _count(value: object) -> int:
-    """A token count as the provider reported it; anything but a non-negative integer is 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
