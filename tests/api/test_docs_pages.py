@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from voxgate.catalog.checks import CatalogError
 from voxgate.catalog.loader import load_catalog
 from voxgate.catalog.schema import FieldSpec, ModelRow
+from voxgate.gateway.inputs import MAX_AUDIO_BYTES
 from voxgate.settings import Settings
 from voxgate.testing import gateway_app
 
@@ -125,7 +126,8 @@ def expected_accepted(row: ModelRow, spec: FieldSpec, t: dict[str, str]) -> str:
     if spec.name == "input" and "audio" in row.modalities.input:
         # Audio is limited by its decoded size and duration, not by the text limit.
         minutes = Settings().max_audio_seconds / 60
-        heard = t["audio_limit"].replace("{mb}", "25").replace("{minutes}", f"{minutes:g}")
+        megabytes = f"{MAX_AUDIO_BYTES // 2**20:g}"
+        heard = t["audio_limit"].replace("{mb}", megabytes).replace("{minutes}", f"{minutes:g}")
         if "text" not in row.modalities.input:
             return heard
         text = t["text_limit"].replace("{n}", f"{spec.max_length:,}")
@@ -163,7 +165,7 @@ def test_every_model_page_shows_its_catalog_fields(
     if model_id == "gpt-audio-1.5":
         accepted = {cells[0]: cells[3] for cells in shown}
         assert "32,000" in accepted["input"] and "4,096" in accepted["instructions"]
-        assert "25" in accepted["input"] and "30" in accepted["input"]
+        assert f"{MAX_AUDIO_BYTES // 2**20}" in accepted["input"] and "30" in accepted["input"]
 
 
 class Outline(HTMLParser):
