@@ -1,14 +1,17 @@
 """A hold is a hard cap, whatever the client sends and whatever the provider does.
 
 Hypothesis draws a wallet, a request (its model, task, surface, text in any script, speed,
-streamed or not) and a provider behaviour (normal, a fault before the answer, a stream cut
-midway, or one that ignores the request's cap), sends it to a real gateway routed to the
+streamed or not, audio at a low byte rate, compressed audio references), a client that may
+hang up after any chunk, and a provider behaviour (normal, a fault before the answer, a stream
+cut midway, or one that ignores the request's cap), sends it to a real gateway routed to the
 simulator, and reads the books: every usage record has `charged == cost <= held`, the balance
 never goes below zero, the ledger sums to it, and nothing stays held.
 """
 
+import base64
 import secrets
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.gateway_process import SIM_KEYS, RunningGateway, RunningSimulator, routed_gateway
+from voxgate.audio.encode import encode
+from voxgate.audio.pcm import PcmAudio
 
 # Letters of several scripts, digits, Roman numerals and emoji: each is spoken at its own length.
 SCRIPTS = st.sampled_from(
@@ -49,6 +54,19 @@ class Call:
     body: dict[str, Any]
     credential: str
     streamed: bool
+    # A streamed answer's client hangs up after this many reads (None: it reads to the end).
+    hang_up_after: int | None = None
+
+
+def silent_flac(seconds: int) -> str:
+    """Audio at a few bytes a second: silence, as FLAC compresses it."""
+    pcm = PcmAudio(bytes(2 * 16_000 * seconds), 16_000)
+    return base64.b64encode(encode(pcm, "flac")).decode()
+
+
+def cascade_id(text: bytes) -> str:
+    """An earlier answer's audio id on the local cascade: its text, compressed."""
+    return "audio_vgc_" + base64.urlsafe_b64encode(zlib.compress(text)).decode().rstrip("=")
 
 
 @st.composite
@@ -65,6 +83,8 @@ def calls(draw: st.DrawFn) -> Call:
                 "chat-text",
                 "chat-audio",
                 "speech-stream",
+                "chat-heard",
+                "cascade-reference",
             ]
         )
     )
@@ -81,6 +101,7 @@ def calls(draw: st.DrawFn) -> Call:
     if kind == "gemini-tts":
         body = {"model": "gemini-2.5-flash-tts", "input": text, "speed": speed}
         return Call("/api/v1/audio", body, gemini, streamed=False)
+    hang_up = draw(st.one_of(st.none(), st.integers(min_value=1, max_value=4)))
     if kind == "speech-stream":
         body = {
             "model": "gpt-4o-mini-tts",
@@ -90,18 +111,44 @@ def calls(draw: st.DrawFn) -> Call:
             "speed": speed,
             "stream_format": "sse",
         }
-        return Call("/v1/audio/speech", body, openai, streamed=True)
+        return Call("/v1/audio/speech", body, openai, streamed=True, hang_up_after=hang_up)
+    if kind == "chat-heard":
+        # Minutes of audio in a few hundred bytes: held by what it lasts, not by its size.
+        part = {
+            "type": "input_audio",
+            "input_audio": {
+                "data": silent_flac(draw(st.sampled_from([1, 60, 600]))),
+                "format": "flac",
+            },
+        }
+        body = {
+            "model": "gpt-audio",
+            "modalities": ["text"],
+            "messages": [{"role": "user", "content": [part]}],
+        }
+        return Call("/v1/chat/completions", body, openai, streamed=False)
+    if kind == "cascade-reference":
+        # An earlier answer named by its compressed id: held as the text it unpacks to.
+        unpacked = text.encode() * draw(st.sampled_from([1, 100, 100_000]))
+        messages = [
+            {"role": "user", "content": "Hi."},
+            {"role": "assistant", "audio": {"id": cascade_id(unpacked)}},
+            {"role": "user", "content": text},
+        ]
+        body = {"model": "local-voice-chat", "messages": messages}
+        return Call("/v1/chat/completions", body, "cascade-key", streamed=False)
     messages = [{"role": "user", "content": text}]
     if kind == "chat-text":
         body = {"model": "gpt-audio", "modalities": ["text"], "messages": messages}
-        return Call("/v1/chat/completions", body, openai, streamed=draw(st.booleans()))
+        streamed = draw(st.booleans())
+        return Call("/v1/chat/completions", body, openai, streamed, hang_up if streamed else None)
     body = {
         "model": "gpt-audio",
         "modalities": ["text", "audio"],
         "messages": messages,
         "audio": {"voice": "alloy", "format": "pcm16"},
     }
-    return Call("/v1/chat/completions", body, openai, streamed=True)
+    return Call("/v1/chat/completions", body, openai, streamed=True, hang_up_after=hang_up)
 
 
 # What the provider does: answer as asked, fail first (then the next route or key answers),
@@ -121,13 +168,16 @@ def send(client: httpx.Client, call: Call) -> int:
     if not call.streamed:
         return client.post(call.path, json=call.body).status_code
     body = call.body | ({"stream": True} if call.path.endswith("completions") else {})
-    try:
-        with client.stream("POST", call.path, json=body) as response:
-            for _ in response.iter_raw():
-                pass
-            return response.status_code
-    except httpx.HTTPError:
-        return 0  # a stream cut midway: the books are what this test reads
+    # A connection of its own: one the client hangs up on is never reused to read the books.
+    with httpx.Client(base_url=client.base_url, headers=client.headers, timeout=120) as own:
+        try:
+            with own.stream("POST", call.path, json=body) as response:
+                for read, _ in enumerate(response.iter_raw(), start=1):
+                    if read == call.hang_up_after:
+                        break  # the client hangs up: closing the response drops the connection
+                return response.status_code
+        except httpx.HTTPError:
+            return 0  # a stream cut midway: the books are what this test reads
 
 
 def settled_books(client: httpx.Client) -> tuple[dict[str, Any], list[dict[str, Any]]]:
