@@ -8,7 +8,9 @@ simulator, and reads the books: every usage record has `charged == cost <= held`
 never goes below zero, the ledger sums to it, and nothing stays held.
 """
 
+import asyncio
 import base64
+import json
 import secrets
 import time
 import zlib
@@ -19,9 +21,11 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.e2e import test_realtime_money as rt
 from tests.gateway_process import SIM_KEYS, RunningGateway, RunningSimulator, routed_gateway
 from voxgate.audio.encode import encode
 from voxgate.audio.pcm import PcmAudio
@@ -219,6 +223,74 @@ def test_charged_equals_cost_within_the_hold_on_every_path(
     for record in records:
         assert record["charged_micro_usd"] == record["cost_micro_usd"], record
         assert record["cost_micro_usd"] <= record["hold_micro_usd"] or (
+            record["cost_micro_usd"] == 0
+        ), record
+    charged = sum(record["charged_micro_usd"] for record in records)
+    assert balance["balance_micro_usd"] == wallet - charged >= 0
+    assert balance["held_micro_usd"] == 0
+
+
+# What a realtime upstream does: answer as asked, drop the socket or go quiet after a few
+# events (the session then moves to the next route), or report a server_error.
+REALTIME_BEHAVIOURS = st.one_of(
+    st.none(),
+    st.builds(
+        lambda kind, after: {"kind": kind, "after_events": after},
+        st.sampled_from(["drop", "server_error"]),
+        st.integers(min_value=1, max_value=6),
+    ),
+)
+
+
+async def realtime_turn(gateway: RunningGateway, key: str, text: str, cap: int | None) -> None:
+    """One typed turn and its answer on a relayed session; a refused handshake or an error
+    event ends it early (the books are what the test reads)."""
+    try:
+        async with rt.connect(gateway, key) as socket:
+            await rt.manual_turns(socket)
+            item = {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": text}],
+            }
+            await socket.send(json.dumps({"type": "conversation.item.create", "item": item}))
+            response = {"max_output_tokens": cap} if cap is not None else {}
+            await socket.send(json.dumps({"type": "response.create", "response": response}))
+            await rt.until(socket, "response.done", "error")
+    except (websockets.InvalidStatus, websockets.ConnectionClosed):
+        pass
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    wallet=st.integers(min_value=0, max_value=150_000),
+    text=texts(),
+    cap=st.one_of(st.none(), st.integers(min_value=1, max_value=4096)),
+    behaviour=REALTIME_BEHAVIOURS,
+)
+def test_a_realtime_session_is_never_charged_past_its_holds(
+    routed: tuple[RunningGateway, RunningSimulator],
+    wallet: int,
+    text: str,
+    cap: int | None,
+    behaviour: dict[str, Any] | None,
+) -> None:
+    gateway, sim = routed
+    sim.reset()
+    if behaviour is not None:
+        sim.queue_faults(SIM_KEYS["azure"], behaviour)
+    credit = f"{wallet // 1_000_000}.{wallet % 1_000_000:06d}"
+    key = gateway.new_workspace(f"rt-bounds-{secrets.token_hex(5)}", credit)
+    asyncio.run(asyncio.wait_for(realtime_turn(gateway, key, text[:2000], cap), 120))
+    balance = rt.settled(gateway, key)
+    records = rt.usage(gateway, key)
+    for record in records:
+        assert record["charged_micro_usd"] == record["cost_micro_usd"], record
+        assert record["cost_micro_usd"] <= max(record["hold_micro_usd"], 0) or (
             record["cost_micro_usd"] == 0
         ), record
     charged = sum(record["charged_micro_usd"] for record in records)
