@@ -1,10 +1,13 @@
-"""The fault soak: 20,000 requests at concurrency 32 while a fifth of upstream calls fail.
+"""The fault soak: 20,000 requests at concurrency 32 while a fifth of upstream calls fail,
+mixed with the red team's attacks.
 
-The simulator injects 500, 503, 429 with Retry-After, timeouts, connection resets and cut
-bodies at random (seeded). Afterwards every request either succeeded and was billed exactly
-once, was a stream cut short after it began and billed once for what it delivered, or failed
-with a clean error and its hold released; the ledger sums to the balance; no hold is left open;
-every request has exactly one usage record.
+The simulator injects 500, 503, 429 with Retry-After, timeouts, connection resets, cut bodies
+and answers past their caps at random (seeded); among the requests, audio chat whose audio is a
+few bytes a second, and clients that hang up after the first chunk of a stream. Afterwards
+every request either succeeded and was billed exactly once, was a stream cut short after it
+began and billed once for what it delivered, or failed with a clean error and its hold
+released; every record has `charged == cost <= held`; the ledger sums to the balance; no hold
+is left open; every request has exactly one usage record.
 """
 
 import asyncio
@@ -21,16 +24,20 @@ import httpx
 
 from tests.audio_probe import probe, probe_pcm16
 from tests.gateway_process import SIM_KEYS, RunningGateway, routed_gateway
+from voxgate.audio.encode import encode
+from voxgate.audio.pcm import PcmAudio
 
 REQUESTS = 20_000
 CONCURRENCY = 32
 FAULT_RATE = 0.2
-FAULT_KINDS = ["500", "503", "429", "timeout", "reset", "cut"]
+FAULT_KINDS = ["500", "503", "429", "timeout", "reset", "cut", "uncapped"]
 OPENING_CREDIT_USD = "1000.00"
 # Each kind of request, with its share of the load. Transcription is left out: whisper-1 falls
 # back to the local engine, and a fifth of 20,000 uploads through real Whisper would take the
 # soak past ten minutes (tests/e2e/test_providers.py covers that fallback).
-MIX = {"unified_speech": 4, "openai_speech": 3, "chat": 3}
+MIX = {"unified_speech": 4, "openai_speech": 3, "chat": 3, "low_rate_audio_chat": 1, "hang_up": 1}
+# Two seconds of silence as FLAC: a few hundred bytes that decode to a held duration.
+SILENT_FLAC = base64.b64encode(encode(PcmAudio(bytes(2 * 16_000 * 2), 16_000), "flac")).decode()
 AUDIO_SAMPLES_TO_DECODE = 25
 
 
@@ -45,7 +52,22 @@ class Outcome:
 
 async def send(session: aiohttp.ClientSession, base_url: str, key: str, kind: str) -> Outcome:
     headers = {"Authorization": f"Bearer {key}"}
-    if kind == "unified_speech":
+    if kind == "hang_up":
+        body = {"model": "gpt-4o-mini-tts", "input": "Soak.", "voice": "coral"}
+        async with session.post(
+            f"{base_url}/v1/audio/speech", json=body | {"response_format": "pcm"}, headers=headers
+        ) as response:
+            first = await response.content.readany()  # then the client goes away
+            return Outcome(kind, response.status, response.headers["x-request-id"], first, True)
+    if kind == "low_rate_audio_chat":
+        part = {"type": "input_audio", "input_audio": {"data": SILENT_FLAC, "format": "flac"}}
+        body = {
+            "model": "gpt-audio",
+            "modalities": ["text"],
+            "messages": [{"role": "user", "content": [part]}],
+        }
+        call = session.post(f"{base_url}/v1/chat/completions", json=body, headers=headers)
+    elif kind == "unified_speech":
         body = {"model": "gpt-4o-mini-tts", "input": "Soak.", "response_format": "pcm16"}
         call = session.post(f"{base_url}/api/v1/audio", json=body, headers=headers)
     elif kind == "openai_speech":
@@ -90,8 +112,10 @@ def assert_clean(outcome: Outcome) -> None:
     from the gateway itself."""
     assert outcome.status != 500, outcome.body[:300]
     if outcome.cut:
-        # Only a streamed answer can stop after its status: cut upstream after the first audio.
-        assert (outcome.kind, outcome.status) == ("openai_speech", 200), outcome
+        # Only a streamed answer can stop after its status: cut upstream after the first
+        # audio, or left by its client.
+        assert outcome.kind in ("openai_speech", "hang_up"), outcome
+        assert outcome.status == 200 or outcome.kind == "hang_up", outcome
         return
     if outcome.status != 200:
         assert 400 <= outcome.status < 600, outcome
@@ -128,6 +152,12 @@ def books(data_dir: Path, workspace_id: str) -> dict[str, object]:
                 (workspace_id,),
             )
         }
+        over_or_off = db.execute(
+            "SELECT request_id, cost_micro_usd, charged_micro_usd, hold_micro_usd "
+            "FROM usage_records WHERE workspace_id = ? AND (charged_micro_usd != "
+            "cost_micro_usd OR (cost_micro_usd > 0 AND cost_micro_usd > hold_micro_usd))",
+            (workspace_id,),
+        ).fetchall()
         charges = Counter(
             row[0]
             for row in db.execute(
@@ -137,6 +167,7 @@ def books(data_dir: Path, workspace_id: str) -> dict[str, object]:
         )
         return {
             "usage": usage,
+            "over_or_off": over_or_off,
             "usage_rows": one("SELECT count(*) FROM usage_records WHERE workspace_id = ?"),
             "charges": charges,
             "charged": -one(
@@ -185,7 +216,12 @@ def test_twenty_thousand_requests_through_a_fifth_of_faults(tmp_path: Path) -> N
     statuses = Counter(outcome.status for outcome in outcomes)
     assert statuses[200] > 0.9 * REQUESTS, statuses  # failover rescues nearly every request
     assert faults_seen > 0.1 * REQUESTS, "the simulator should have failed a fifth of calls"
-    successes = [outcome for outcome in outcomes if outcome.status == 200 and not outcome.cut]
+    spoken = ("unified_speech", "openai_speech", "chat")
+    successes = [
+        outcome
+        for outcome in outcomes
+        if outcome.status == 200 and not outcome.cut and outcome.kind in spoken
+    ]
     for outcome in random.Random(3).sample(successes, AUDIO_SAMPLES_TO_DECODE):
         assert decoded_audio_seconds(outcome) > 0
 
@@ -195,9 +231,17 @@ def test_twenty_thousand_requests_through_a_fifth_of_faults(tmp_path: Path) -> N
     request_ids = [outcome.request_id for outcome in outcomes]
     assert len(set(request_ids)) == REQUESTS
     assert state["usage_rows"] == REQUESTS and set(usage) == set(request_ids)
+    hung_up = {o.request_id for o in outcomes if o.kind == "hang_up" and o.status == 200}
     for outcome in outcomes:
         status, cost = usage[outcome.request_id]
-        if outcome.cut:
+        if outcome.request_id in hung_up:
+            # Left after the first chunk: charged once for what reached it, or for the whole
+            # answer where all of it was on its way before the client went.
+            assert status in ("partial", "succeeded"), outcome
+            assert charges[outcome.request_id] == 1, outcome
+        elif outcome.cut and outcome.kind == "hang_up":
+            assert status in ("failed", "rejected") and cost == 0, (outcome, status)
+        elif outcome.cut:
             assert status == "partial" and charges[outcome.request_id] == 1, outcome
         elif outcome.status == 200:
             assert status == "succeeded" and charges[outcome.request_id] == 1, outcome
@@ -208,6 +252,7 @@ def test_twenty_thousand_requests_through_a_fifth_of_faults(tmp_path: Path) -> N
     assert state["charged"] == sum(
         cost for status, cost in usage.values() if status in ("succeeded", "partial")
     )
+    assert state["over_or_off"] == [], "every record: charged == cost <= held"
     assert state["open_holds"] == 0 and state["held"] == 0
     assert state["ledger"] == state["balance"]
     # Thousands of upstream failures were logged and recorded: no secret went with them.
