@@ -1,8 +1,8 @@
 """A hold is a hard cap, whatever the client sends and whatever the provider does.
 
 Hypothesis draws a wallet, a request (its model, task, surface, text in any script, speed,
-streamed or not, audio at a low byte rate, compressed audio references), a client that may
-hang up after any chunk, and a provider behaviour (normal, a fault before the answer, a stream
+streamed or not, audio at a low byte rate, compressed audio references, realtime items past a
+megabyte), a client that may hang up after any chunk, and a provider behaviour (normal, a fault before the answer, a stream
 cut midway, or one that ignores the request's cap), sends it to a real gateway routed to the
 simulator, and reads the books: every usage record has `charged == cost <= held`, the balance
 never goes below zero, the ledger sums to it, and nothing stays held.
@@ -246,7 +246,11 @@ async def realtime_turn(gateway: RunningGateway, key: str, text: str, cap: int |
     """One typed turn and its answer on a relayed session; a refused handshake or an error
     event ends it early (the books are what the test reads)."""
     try:
-        async with rt.connect(gateway, key) as socket:
+        async with websockets.connect(
+            rt.url(gateway),
+            additional_headers={"Authorization": f"Bearer {key}"},
+            max_size=None,
+        ) as socket:
             await rt.manual_turns(socket)
             item = {
                 "type": "message",
@@ -271,6 +275,9 @@ async def realtime_turn(gateway: RunningGateway, key: str, text: str, cap: int |
     text=texts(),
     cap=st.one_of(st.none(), st.integers(min_value=1, max_value=4096)),
     behaviour=REALTIME_BEHAVIOURS,
+    # An item past a megabyte: larger than a websocket library's default frame, which the
+    # provider echoes back.
+    oversize=st.booleans(),
 )
 def test_a_realtime_session_is_never_charged_past_its_holds(
     routed: tuple[RunningGateway, RunningSimulator],
@@ -278,6 +285,7 @@ def test_a_realtime_session_is_never_charged_past_its_holds(
     text: str,
     cap: int | None,
     behaviour: dict[str, Any] | None,
+    oversize: bool,
 ) -> None:
     gateway, sim = routed
     sim.reset()
@@ -285,7 +293,8 @@ def test_a_realtime_session_is_never_charged_past_its_holds(
         sim.queue_faults(SIM_KEYS["azure"], behaviour)
     credit = f"{wallet // 1_000_000}.{wallet % 1_000_000:06d}"
     key = gateway.new_workspace(f"rt-bounds-{secrets.token_hex(5)}", credit)
-    asyncio.run(asyncio.wait_for(realtime_turn(gateway, key, text[:2000], cap), 120))
+    said = text[:2000] + (" and more" * 150_000 if oversize else "")
+    asyncio.run(asyncio.wait_for(realtime_turn(gateway, key, said, cap), 120))
     balance = rt.settled(gateway, key)
     records = rt.usage(gateway, key)
     for record in records:
