@@ -261,6 +261,11 @@ class AudioGateway:
         except GatewayError as exc:
             await charge.refuse(exc)
             raise
+        except BaseException as exc:
+            # A client gone while its audio was decoded (or a fault): the hold placed for the
+            # decoding goes back now, not when the reaper finds it.
+            await charge.release(exc)
+            raise
         return Prepared(charge, row, task, job, attempts)
 
     def _affordable(
