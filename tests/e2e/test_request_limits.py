@@ -62,8 +62,9 @@ def test_a_body_that_stops_arriving_is_408_and_the_connection_is_freed(
         "Content-Type: application/json\r\nContent-Length: 200\r\n\r\n"
     )
     with socket.create_connection((host, int(port)), timeout=10) as client:
-        client.sendall(head.encode() + b'{"model": "gpt-4o-mini-tts", ')  # then nothing more
+        # Timed from before the first byte: the gateway's clock starts when it reads it.
         started = time.monotonic()
+        client.sendall(head.encode() + b'{"model": "gpt-4o-mini-tts", ')  # then nothing more
         answer = b""
         while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
             chunk = client.recv(65536)
