@@ -143,7 +143,7 @@ def test_a_minted_secret_opens_a_metered_session(
     # The transcription and the response were each charged as they finished, on records of
     # their own; the session's record lists what it charged and costs nothing more.
     [session] = [r for r in records if "." not in r["request_id"]]
-    kinds = [line["status"] for line in session["attempts"]]
+    kinds = [line["piece"] for line in session["lines"]]
     assert kinds == ["conversation.item.input_audio_transcription.completed", "response.done"]
     [response] = [r for r in records if r["request_id"] == session["request_id"] + ".2"]
     assert response["cost_micro_usd"] == expected and session["cost_micro_usd"] == 0

@@ -157,7 +157,8 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(out, fieldnames=WORKSPACE_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow(row | {"attempts": orjson.dumps(row["attempts"]).decode()})
+        arrays = {column: orjson.dumps(row[column]).decode() for column in ("attempts", "lines")}
+        writer.writerow(row | arrays)
     return out.getvalue()
 
 

@@ -27,13 +27,20 @@ class HoldKeeper:
     @contextmanager
     def kept(self, hold_id: str) -> Iterator[None]:
         """The hold stays open for as long as the block runs."""
-        self._live.add(hold_id)
-        if self._beating is None:
-            self._beating = asyncio.get_running_loop().create_task(self._beat())
+        self.keep(hold_id)
         try:
             yield
         finally:
-            self._live.discard(hold_id)
+            self.let_go(hold_id)
+
+    def keep(self, hold_id: str) -> None:
+        """Keep the hold open until `let_go`."""
+        self._live.add(hold_id)
+        if self._beating is None:
+            self._beating = asyncio.get_running_loop().create_task(self._beat())
+
+    def let_go(self, hold_id: str) -> None:
+        self._live.discard(hold_id)
 
     @property
     def beating(self) -> bool:

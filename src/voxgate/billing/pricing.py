@@ -74,6 +74,35 @@ def cost(pricing: Pricing, metered: Metered) -> MicroUSD:
     return round_half_up(numerator, denominator * MILLISECONDS_PER_MINUTE)
 
 
+def affordable_output(pricing: Pricing, given: Metered, wanted: int, spare: int) -> int:
+    """How many output tokens, up to `wanted`, an answer to `given` may take at the dearest
+    output price within `spare` micro-USD (0 when not even one)."""
+    per_token = _output_price(pricing)
+    tokens = wanted
+    if per_token > 0:
+        tokens = min(tokens, int((spare - cost(pricing, given)) / per_token))
+    # The total is rounded once, up: a bound from the per-token price can be one token over.
+    while tokens > 1 and cost(pricing, with_output(pricing, given, tokens)) > spare:
+        tokens -= 1
+    if tokens < 1 or cost(pricing, with_output(pricing, given, tokens)) > spare:
+        return 0
+    return tokens
+
+
+def with_output(pricing: Pricing, given: Metered, output_tokens: int) -> Metered:
+    """`given` answered with `output_tokens` of the dearest output kind (text or audio)."""
+    text = pricing.text_output_per_1m_tokens or _ZERO
+    if text >= _output_price(pricing):
+        return replace(given, text_output_tokens=output_tokens, audio_output_tokens=0)
+    return replace(given, text_output_tokens=0, audio_output_tokens=output_tokens)
+
+
+def _output_price(pricing: Pricing) -> Decimal:
+    """The dearest output token's price in micro-USD (audio falls back to the text rate)."""
+    text = pricing.text_output_per_1m_tokens or _ZERO
+    return max(text, pricing.audio_output_per_1m_tokens or text)
+
+
 def hold_amount(pricing: Pricing, worst_cases: list[Metered]) -> MicroUSD:
     """What to hold before a call: the dearest worst case, never below the minimum hold."""
     minimum = round_half_up(*EXACT.multiply(pricing.minimum_hold_usd, MICRO).as_integer_ratio())

@@ -1,7 +1,7 @@
 """The usage record every request leaves behind, and each upstream attempt on it."""
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -15,6 +15,24 @@ class Attempt:
     error: str | None = None
 
 
+# succeeded; partial (cut short, charged what was delivered); failed; rejected (refused before
+# any call).
+UsageStatus = Literal["succeeded", "partial", "failed", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLine:
+    """One piece of a realtime session drawn from its hold: what it was (`response.done`,
+    `response.partial`, a transcription, `chat`, `speech`), where it ran, and the usage record
+    (`<session request id>.N`) that prices it."""
+
+    piece: str
+    request_id: str
+    provider: str
+    route: str
+    status: UsageStatus
+
+
 @dataclass(frozen=True, slots=True)
 class UsageRecord:
     request_id: str
@@ -22,7 +40,7 @@ class UsageRecord:
     key_id: str
     model: str
     task: str
-    status: str  # succeeded, partial (cut short, charged what was delivered), failed, rejected
+    status: UsageStatus
     http_status: int
     latency_ms: int
     provider: str | None = None
@@ -48,12 +66,17 @@ class UsageRecord:
     # more than billing.metering.USAGE_MISMATCH_RATIO.
     usage_mismatch: bool = False
     attempts: tuple[Attempt, ...] = ()
+    # A realtime session's pieces: on the session's record, each one drawn; on a piece's own
+    # record, that piece.
+    lines: tuple[SessionLine, ...] = ()
 
     def row(self) -> dict[str, Any]:
-        """The record's columns, its attempts as a JSON array (orjson writes dataclasses)."""
+        """The record's columns, its attempts and lines as JSON arrays (orjson writes
+        dataclasses)."""
         # Not asdict(): its deep copy is the costliest part of writing a record.
         values = {name: getattr(self, name) for name in _RECORD_FIELDS}
         values["attempts"] = orjson.dumps(self.attempts).decode()
+        values["lines"] = orjson.dumps(self.lines).decode()
         return values
 
 

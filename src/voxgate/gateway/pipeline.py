@@ -5,7 +5,7 @@ settle, for unary answers (`run`), streamed ones (`stream`) and, through `admitt
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -206,14 +206,15 @@ class AudioGateway:
             model=_named_model(body),
         )
 
+    def open_charge(self, principal: Principal, request_id: str, model: str = "") -> Charge:
+        """The Charge of work that holds and settles as it goes (a realtime session, a minted
+        secret), kept alive by the same keeper as every request's."""
+        return self._charges.open(principal, request_id, model)
+
     @asynccontextmanager
-    async def admitted(
-        self, principal: Principal, request_id: str, model: str = "", task: str = ""
-    ) -> AsyncIterator[None]:
-        """Admission alone, for work that holds and settles by itself (a realtime session):
-        the key's limits apply for as long as it runs; a refusal is recorded."""
-        charge = self._charges.open(principal, request_id, model)
-        charge.trace = replace(charge.trace, task=task)
+    async def admitted(self, charge: Charge) -> AsyncIterator[None]:
+        """Admission alone, for a session that holds and draws by itself: the key's limits
+        apply for as long as it runs; a refusal is recorded on its Charge."""
         async with self._admitted(charge):
             yield
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from voxgate.billing.pricing import Metered
-from voxgate.errors import InsufficientCreditError, UpstreamFailedError
+from voxgate.errors import UpstreamFailedError
 from voxgate.gateway.charge import Charge, Delivery
 from voxgate.gateway.jobs import Job, usage_body
 from voxgate.providers.errors import UpstreamError
@@ -134,14 +134,12 @@ class Streamed(Generic[ChunkT]):
         """Grow the hold, before a chunk is handed over, to cover all delivered with it; the
         stream ends (InsufficientCreditError) where the workspace cannot pay for more."""
         needed = self._charge.cost(with_next)
-        if needed <= self._charge.held:
+        held = self._charge.held
+        if needed <= held:
             return
         # In steps of the first hold, so that a long stream grows its hold a few times, not at
         # every chunk; at the end of the credit, just what this chunk needs.
-        try:
-            await self._charge.grow(MicroUSD(max(self._first_hold, needed - self._charge.held)))
-        except InsufficientCreditError:
-            await self._charge.grow(MicroUSD(needed - self._charge.held))
+        await self._charge.hold_ahead(MicroUSD(max(held + self._first_hold, needed)), needed)
 
     async def _close(self, delivered: Metered, ending: BaseException | None) -> None:
         try:

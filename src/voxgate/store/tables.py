@@ -227,6 +227,8 @@ class Usage(Base):
     estimated: Mapped[bool] = mapped_column(Boolean, default=False)
     usage_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # A realtime session's pieces (billing.usage.SessionLine), each priced on a record of its own.
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -267,7 +267,6 @@ def _close_code(exc: GatewayError) -> int:
 def _sessions(services: Services) -> RealtimeSessions:
     return RealtimeSessions(
         services.gateway,
-        services.holds,
         services.realtime_secrets,
         services.settings,
         services.metrics,

@@ -18,8 +18,8 @@ import orjson
 
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError
+from voxgate.gateway.charge import Charge
 from voxgate.gateway.pipeline import AudioGateway
-from voxgate.gateway.realtime.bill import SessionBill
 from voxgate.gateway.realtime.local import LocalWork, serve_locally
 from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.routing.planner import PlannedAttempt
@@ -39,7 +39,7 @@ class LastHop:
 
 
 def last_hop(
-    gateway: AudioGateway, row: ModelRow, bill: SessionBill, max_buffer_seconds: float
+    gateway: AudioGateway, row: ModelRow, charge: Charge, max_buffer_seconds: float
 ) -> LastHop | None:
     """The row's last hop, when it names one whose chat route can be planned now."""
     last = gateway.catalog.get(row.realtime_last_hop) if row.realtime_last_hop else None
@@ -49,7 +49,7 @@ def last_hop(
         [chat, *_] = gateway.planner.plan(last, gateway.providers.chat)
     except GatewayError:
         return None
-    serve = partial(_serve, gateway, last, chat, bill, max_buffer_seconds)
+    serve = partial(_serve, gateway, last, chat, charge, max_buffer_seconds)
     return LastHop(chat.route.provider, chat.label, last, serve)
 
 
@@ -57,13 +57,13 @@ async def _serve(
     gateway: AudioGateway,
     row: ModelRow,
     chat: PlannedAttempt[Any],
-    bill: SessionBill,
+    charge: Charge,
     max_buffer_seconds: float,
     channel: ClientChannel,
     replay: list[dict[str, Any]],
     recreated: list[dict[str, Any]],
 ) -> None:
-    work = LocalWork(row, gateway.legs(row), chat, bill)
+    work = LocalWork(row, gateway.legs(row), chat, charge)
     replaying = ReplayingChannel(channel, replay, recreated)
     await serve_locally(replaying, work, row, {}, max_buffer_seconds=max_buffer_seconds)
 

@@ -15,7 +15,7 @@ from voxgate.audio.resample import resample
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
 from voxgate.gateway.cascade import Legs
-from voxgate.gateway.realtime.bill import SessionBill
+from voxgate.gateway.charge import Charge
 from voxgate.gateway.realtime.conversation import Conversation
 from voxgate.gateway.realtime.dialect import GA
 from voxgate.gateway.realtime.responses import new_id
@@ -38,7 +38,7 @@ class LocalWork:
     row: ModelRow
     legs: Legs
     chat: PlannedAttempt[Any]
-    bill: SessionBill
+    charge: Charge
     tokens_in: int = 0
     tokens_out: int = 0
 
@@ -58,7 +58,7 @@ class LocalWork:
         given = tuple(system + messages)
         self.tokens_in = sum(self._tokens(str(m.get("content") or "")) for m in given)
         held_input = Metered(text_input_tokens=self.tokens_in, requests=0)
-        cap, worst = await self.bill.reserve_response(held_input, self.row.max_output_tokens or 1)
+        cap, worst = await self.charge.reserve_response(held_input, self.row.max_output_tokens or 1)
         request = ChatAudioRequest(messages=given, max_output_tokens=cap)
         try:
             answer = await self.chat.provider.chat(request, self.chat.upstream)
@@ -67,11 +67,11 @@ class LocalWork:
             await asyncio.shield(self._charge_worst(held_input, cap, worst))
             raise
         except BaseException:
-            await asyncio.shield(self.bill.release(worst))
+            await asyncio.shield(self.charge.unreserve(worst))
             raise
         self.tokens_out = min(cap, self._tokens(answer.text))
         metered = replace(held_input, text_output_tokens=self.tokens_out)
-        await self.bill.charge(metered, "chat", reserved=worst)
+        await self.charge.draw(metered, "chat", reserved=worst)
         return str(answer.text)
 
     async def speak(self, text: str, voice: str, speed: float) -> AsyncIterator[bytes]:
@@ -82,8 +82,8 @@ class LocalWork:
         # The speech is ordered whole: its characters are charged before the first piece.
         metered = Metered(characters=len(text), requests=0)
         worst = cost(self.row.pricing, metered)
-        await self.bill.reserve(worst)
-        await self.bill.charge(metered, "speech", reserved=worst)
+        await self.charge.reserve(worst)
+        await self.charge.draw(metered, "speech", reserved=worst)
         async for pcm in speak.provider.stream_speech(
             SpeechRequest(text=text, voice=native, speed=speed), speak.upstream
         ):
@@ -94,20 +94,20 @@ class LocalWork:
         """Hold a leg's exact cost before it runs; charge it when it ran (or was cut off),
         release it when the leg failed."""
         worst = cost(self.row.pricing, metered)
-        await self.bill.reserve(worst)
+        await self.charge.reserve(worst)
         try:
             yield
         except asyncio.CancelledError:
-            await asyncio.shield(self.bill.charge(metered, what, reserved=worst, status="partial"))
+            await asyncio.shield(self.charge.draw(metered, what, reserved=worst, status="partial"))
             raise
         except BaseException:
-            await asyncio.shield(self.bill.release(worst))
+            await asyncio.shield(self.charge.unreserve(worst))
             raise
-        await self.bill.charge(metered, what, reserved=worst)
+        await self.charge.draw(metered, what, reserved=worst)
 
     async def _charge_worst(self, held_input: Metered, cap: int, worst: MicroUSD) -> None:
         metered = replace(held_input, text_output_tokens=cap)
-        await self.bill.charge(metered, "chat", reserved=worst, status="partial")
+        await self.charge.draw(metered, "chat", reserved=worst, status="partial")
 
     def _tokens(self, text: str) -> int:
         """The text's tokens, or a bound on them for a text too long to count here."""

@@ -1,10 +1,12 @@
 """A realtime session on the gateway's path: admitted under the key's limits, planned, held,
-then relayed to its realtime routes or served here (the local cascade). The WebSocket handler
+then relayed to its realtime routes or served here (the local cascade). Its money is its
+`Charge`, opened as every request's is, each piece drawn from it. The WebSocket handler
 keeps only who connects, accepting and closing; a refusal comes out of `opened` before the
 socket is accepted, so the handshake itself can answer it.
 
 Minting a client secret lives here too: it is refused for a workspace that could not pay the
-model's minimum hold, and its stored session is bounded in size.
+model's minimum hold, and its stored session is bounded in size; its usage record is its
+Charge's, as every request's is.
 """
 
 import logging
@@ -17,14 +19,12 @@ from typing import Any
 
 import orjson
 
-from voxgate.billing.holds import HoldBook
 from voxgate.billing.pricing import Metered, hold_amount
-from voxgate.billing.usage import UsageRecord
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequestError
+from voxgate.gateway.charge import Charge
 from voxgate.gateway.jobs import usage_body
 from voxgate.gateway.pipeline import AudioGateway
-from voxgate.gateway.realtime.bill import BillTerms, SessionBill
 from voxgate.gateway.realtime.failover import FailoverTerms
 from voxgate.gateway.realtime.held import PCM16_BYTES_PER_SECOND
 from voxgate.gateway.realtime.last_hop import last_hop
@@ -58,7 +58,7 @@ class OpenSession:
     row: ModelRow
     principal: Principal
     attempts: list[PlannedAttempt[Any]]
-    bill: SessionBill
+    charge: Charge
     # A transcription session, and the transcription model its URL named (if any).
     transcription: bool = False
     url_model: str | None = None
@@ -66,15 +66,16 @@ class OpenSession:
     channels: list[ClientChannel] = field(default_factory=list)
 
     async def serve(self, channel: ClientChannel, session: dict[str, Any]) -> None:
-        """Relay or serve the session until either side ends it; the bill is closed."""
+        """Relay or serve the session until either side ends it; its Charge is closed."""
         sessions = self.sessions
         self.channels.append(channel)
         await run_session(
             channel,
-            self.bill,
+            self.charge,
             self._body(channel, session),
             partial(sessions.secrets.key_is_live, self.principal.key_id),
             sessions.settings.realtime_key_check_seconds,
+            sessions.settings.realtime_max_session_seconds,
         )
 
     def _body(self, channel: ClientChannel, session: dict[str, Any]) -> Coroutine[Any, Any, None]:
@@ -82,23 +83,28 @@ class OpenSession:
         buffer = min(settings.max_audio_seconds, settings.realtime_max_buffer_seconds)
         if self.transcription:
             return serve_transcription(
-                channel, gateway, self.bill, session, self.url_model, max_buffer_seconds=buffer
+                channel, gateway, self.charge, session, self.url_model, max_buffer_seconds=buffer
             )
         if row.cascade is None:
             connect = partial(gateway.attempts, row.id)
-            hop = last_hop(gateway, row, self.bill, buffer)
+            hop = last_hop(gateway, row, self.charge, buffer)
             relay = RealtimeRelay(
-                channel, self.bill, gateway.catalog, connect, self.attempts, failover(settings), hop
+                channel,
+                self.charge,
+                gateway.catalog,
+                connect,
+                self.attempts,
+                failover(settings),
+                hop,
             )
             return relay.run(session)
-        work = LocalWork(row, gateway.legs(row), self.attempts[0], self.bill)
+        work = LocalWork(row, gateway.legs(row), self.attempts[0], self.charge)
         return serve_locally(channel, work, row, session, max_buffer_seconds=buffer)
 
 
 @dataclass(frozen=True)
 class RealtimeSessions:
     gateway: AudioGateway
-    holds: HoldBook
     secrets: RealtimeSecrets
     settings: Settings
     metrics: Metrics
@@ -123,24 +129,16 @@ class RealtimeSessions:
             providers = gateway.providers.transcription
         attempts = gateway.planner.plan(row, providers)
         first = attempts[0]
-        bill = SessionBill(
-            self.holds,
-            row,
-            principal,
-            request_id,
-            self._terms(row),
-            provider=first.route.provider,
-            route=first.label,
-            observe_charge=self.metrics.observe_charge,
-        )
+        charge = gateway.open_charge(principal, request_id)
+        charge.identify(row, "realtime")
         started = time.perf_counter()
-        async with gateway.admitted(principal, request_id, row.id, task="realtime"):
+        async with gateway.admitted(charge):
             try:
-                await bill.open()
+                await charge.open_session(self._step(row), first.route.provider, first.label)
             except InsufficientCreditError as exc:  # refused before it held anything
-                await self.holds.record(_refused(bill, exc, started))
+                await charge.refuse(exc)
                 raise
-            opened = OpenSession(self, row, principal, attempts, bill, transcription, url_model)
+            opened = OpenSession(self, row, principal, attempts, charge, transcription, url_model)
             try:
                 yield opened
             finally:
@@ -157,8 +155,8 @@ class RealtimeSessions:
     ) -> MintedSecret:
         """Mint a secret under the key's quota of live secrets, for a workspace that could pay
         the model's minimum hold; either way, a usage record."""
-        started = time.perf_counter()
-        status, http_status, code = "succeeded", 200, None
+        charge = self.gateway.open_charge(principal, request_id)
+        charge.identify(row, SECRET_TASK)
         try:
             if len(orjson.dumps(session)) > MAX_SECRET_SESSION_BYTES:
                 raise InvalidRequestError(
@@ -169,7 +167,7 @@ class RealtimeSessions:
             if row.cascade is not None:
                 initial_config(row, session)  # a session the cascade cannot take is refused now
             await self.gateway.require_minimum(principal, row)
-            return await self.secrets.mint(
+            minted = await self.secrets.mint(
                 principal,
                 row.id,
                 session,
@@ -177,39 +175,30 @@ class RealtimeSessions:
                 max_live=self.settings.realtime_max_live_secrets_per_key,
             )
         except GatewayError as exc:
-            status, http_status, code = "rejected", exc.status_code, exc.code
+            await charge.refuse(exc)
             raise
-        finally:
-            await self.holds.record(
-                UsageRecord(
-                    request_id=request_id,
-                    workspace_id=principal.workspace_id,
-                    key_id=principal.key_id,
-                    model=row.id,
-                    task=SECRET_TASK,
-                    status=status,
-                    http_status=http_status,
-                    latency_ms=round((time.perf_counter() - started) * 1000),
-                    error_code=code,
-                )
-            )
+        except BaseException as exc:
+            await charge.release(exc)
+            raise
+        await charge.settle_free()
+        return minted
 
     def _observe(self, opened: OpenSession, stats: SessionStats, started: float) -> None:
         """One access line and the session metrics, as the session ends."""
         seconds = time.perf_counter() - started
         close_code = stats.close_code or NORMAL_CLOSE
-        bill = opened.bill
-        self.metrics.observe_session(bill.row.id, close_code, seconds)
+        charge = opened.charge
+        self.metrics.observe_session(charge.trace.model, close_code, seconds)
         fields = {
-            "request_id": bill.request_id,
+            "request_id": charge.trace.request_id,
             "key": opened.principal.key_id,
             "method": "WEBSOCKET",
             "path": "/v1/realtime",
             "status": 101,
             "latency_ms": round(seconds * 1000, 1),
-            "model": bill.row.id,
-            "route": bill.route,
-            "cost_micro_usd": bill.charged,
+            "model": charge.trace.model,
+            "route": charge.serving_route,
+            "cost_micro_usd": charge.charged,
             "responses": stats.responses,
             "audio_in_seconds": round(stats.audio_in_bytes / PCM16_BYTES_PER_SECOND, 3),
             "audio_out_seconds": round(stats.audio_out_bytes / PCM16_BYTES_PER_SECOND, 3),
@@ -219,13 +208,9 @@ class RealtimeSessions:
             " ".join(f"{name}={value}" for name, value in fields.items()), extra=fields
         )
 
-    def _terms(self, row: ModelRow) -> BillTerms:
-        minimum = hold_amount(row.pricing, [])
-        return BillTerms(
-            step=MicroUSD(max(HOLD_STEP, minimum)),
-            hold_ttl_seconds=self.settings.hold_ttl_seconds,
-            max_session_seconds=self.settings.realtime_max_session_seconds,
-        )
+    @staticmethod
+    def _step(row: ModelRow) -> MicroUSD:
+        return MicroUSD(max(HOLD_STEP, hold_amount(row.pricing, [])))
 
 
 def failover(settings: Settings) -> FailoverTerms:
@@ -239,17 +224,3 @@ def failover(settings: Settings) -> FailoverTerms:
 def no_usage() -> dict[str, Any]:
     """The usage of minting a session: nothing is charged."""
     return usage_body(Metered(requests=0), MicroUSD(0))
-
-
-def _refused(bill: SessionBill, exc: GatewayError, started: float) -> UsageRecord:
-    return UsageRecord(
-        request_id=bill.request_id,
-        workspace_id=bill.principal.workspace_id,
-        key_id=bill.principal.key_id,
-        model=bill.row.id,
-        task="realtime",
-        status="rejected",
-        http_status=exc.status_code,
-        latency_ms=round((time.perf_counter() - started) * 1000),
-        error_code=exc.code,
-    )

@@ -36,7 +36,7 @@ from voxgate.billing.pricing import Metered
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequestError
-from voxgate.gateway.realtime.bill import SessionBill
+from voxgate.gateway.charge import Charge
 from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, as_object, beta_session
 from voxgate.gateway.realtime.failover import (
     FailoverTerms,
@@ -93,7 +93,7 @@ class RealtimeRelay:
     def __init__(
         self,
         channel: ClientChannel,
-        bill: SessionBill,
+        charge: Charge,
         catalog: Catalog,
         connect: Connector,
         attempts: list[PlannedAttempt[Any]],
@@ -101,7 +101,7 @@ class RealtimeRelay:
         last_hop: LastHop | None = None,
     ) -> None:
         self._channel = channel
-        self._bill = bill
+        self._charge = charge
         self._catalog = catalog
         self._connect = connect
         self._attempts = attempts
@@ -160,7 +160,7 @@ class RealtimeRelay:
     async def _connect_next(self, attempts: list[PlannedAttempt[Any]]) -> ClientConnection:
         serving = await self._connect(attempts, self._open)
         self._attempt = serving.attempt
-        self._bill.serving(serving.attempt.route.provider, serving.attempt.label)
+        self._charge.serving(serving.attempt.route.provider, serving.attempt.label)
         self._upstream = serving.result
         return serving.result
 
@@ -175,7 +175,7 @@ class RealtimeRelay:
         async with self._forwarding:  # a client event under way is held (or not) by now
             self._under_way = [*self._open_responses.items(), *((None, h) for h in self._pending)]
             await self._charge_passed(lost_on)
-        moved_from = (self._bill.provider, self._bill.route)
+        moved_from = (self._charge.serving_provider, self._charge.serving_route)
         left = self._attempts[self._attempts.index(self._attempt) + 1 :] if self._attempt else []
         if not self._terms.enabled:
             raise over(lost)
@@ -208,7 +208,7 @@ class RealtimeRelay:
         """Tell the client where its session went, and close the answers that were under way."""
         action = "recreated" if self._terms.recreate else "failed"
         responses = [{"id": rid or "", "action": action} for rid, _ in self._under_way]
-        moved_to = (self._bill.provider, self._bill.route)
+        moved_to = (self._charge.serving_provider, self._charge.serving_route)
         await self._channel.send(moved_event(lost.reason, moved_from, moved_to, responses))
         for response_id, _ in self._under_way:
             if response_id is not None:
@@ -222,8 +222,8 @@ class RealtimeRelay:
         """Serve the rest of the session here, on the row's last hop, replayed."""
         assert self._last_hop is not None  # _moved hands over only to one
         hop = self._last_hop
-        moved_from = (self._bill.provider, self._bill.route)
-        self._bill.serving(hop.provider, hop.route, hop.row)
+        moved_from = (self._charge.serving_provider, self._charge.serving_route)
+        self._charge.serving(hop.provider, hop.route, hop.row)
         await self._announce(lost, moved_from)
         recreated = [{"type": "response.create", "response": r} for r in self._recreated()]
         await hop.serve(self._channel, self._replay.events(), recreated)
@@ -347,7 +347,7 @@ class RealtimeRelay:
         return orjson.dumps(event | {"response": response | {cap: held.output_cap}}).decode()
 
     async def _hold(self, given: Metered, wanted: int) -> HeldResponse:
-        cap, worst = await self._bill.reserve_response(given, wanted)
+        cap, worst = await self._charge.reserve_response(given, wanted)
         return HeldResponse(given, cap, worst)
 
     async def _upstream_to_client(self, upstream: ClientConnection) -> None:
@@ -420,7 +420,7 @@ class RealtimeRelay:
             usage = response_usage(event)
             self._conversation.response_done(usage)
             reserved = held.worst if held else 0
-            await self._bill.charge(usage, "response.done", reserved=reserved)
+            await self._charge.draw(usage, "response.done", reserved=reserved)
         elif self._turns.turn_ended(kind):
             capped = await self._held_create({"type": "response.create"})
             if capped is not None:
@@ -428,7 +428,7 @@ class RealtimeRelay:
         elif kind == TRANSCRIBED:
             usage = transcription_usage(event)
             row = self._transcriber if usage.audio_milliseconds else None
-            await self._bill.charge(usage, TRANSCRIBED, row)
+            await self._charge.draw(usage, TRANSCRIBED, row)
         return event
 
     async def _created(self, response_id: str, upstream: Any) -> None:
@@ -503,7 +503,7 @@ class RealtimeRelay:
         rate = self._conversation.output_bytes_per_second
         for held in unreported:
             with contextlib.suppress(SessionOver):
-                await self._bill.charge(
+                await self._charge.draw(
                     held.passed(rate), "response.partial", reserved=held.worst, status="partial"
                 )
 

@@ -1,12 +1,13 @@
-"""What every realtime session runs beside its events: the bill's heartbeat and the key's
-watch. Whichever ends first ends the session; a session ended by the gateway gets an `error`
-event naming why, then a clean close. The bill is closed once, whatever happened."""
+"""What every realtime session runs beside its events: its length cap and the key's watch,
+with its hold kept alive by the process's one keeper. Whichever ends first ends the session; a
+session ended by the gateway gets an `error` event naming why, then a clean close. The
+session's Charge is closed once, whatever happened."""
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from voxgate.gateway.realtime.bill import SessionBill
+from voxgate.gateway.charge import Charge
 from voxgate.gateway.realtime.wire import ClientChannel, error_event, is_closed
 from voxgate.gateway.realtime.work import SessionOver
 
@@ -17,30 +18,41 @@ NORMAL_CLOSE, POLICY_VIOLATION, INTERNAL_ERROR = 1000, 1008, 1011
 
 async def run_session(
     channel: ClientChannel,
-    bill: SessionBill,
+    charge: Charge,
     body: Coroutine[Any, Any, None],
     key_is_live: Callable[[], Awaitable[bool]],
     check_seconds: float,
+    max_session_seconds: float,
 ) -> None:
     tasks = [
         asyncio.ensure_future(body),
-        asyncio.ensure_future(bill.heartbeat()),
+        asyncio.ensure_future(_expire(max_session_seconds)),
         asyncio.ensure_future(_watch_key(key_is_live, check_seconds)),
     ]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        error = next((t.exception() for t in done if not t.cancelled() and t.exception()), None)
-        if isinstance(error, SessionOver):
-            await _end(channel, error)
-        elif error is not None and not is_closed(error):
-            raise error
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.shield(bill.close())
+    with charge.kept():
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            error = next((t.exception() for t in done if not t.cancelled() and t.exception()), None)
+            if isinstance(error, SessionOver):
+                await _end(channel, error)
+            elif error is not None and not is_closed(error):
+                raise error
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.shield(charge.close_session())
+
+
+async def _expire(max_session_seconds: float) -> None:
+    await asyncio.sleep(max_session_seconds)
+    raise SessionOver(
+        f"The session reached its {max_session_seconds:g} s limit.",
+        code="session_expired",
+        kind="invalid_request_error",
+    )
 
 
 async def _watch_key(key_is_live: Callable[[], Awaitable[bool]], every: float) -> None:

@@ -21,8 +21,8 @@ from voxgate.audio.resample import resample
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import InvalidRequestError, ServiceUnavailableError
+from voxgate.gateway.charge import Charge
 from voxgate.gateway.pipeline import AudioGateway
-from voxgate.gateway.realtime.bill import SessionBill
 from voxgate.gateway.realtime.dialect import as_object
 from voxgate.gateway.realtime.responses import new_id
 from voxgate.gateway.realtime.transcribing import (
@@ -66,7 +66,7 @@ class LocalHearing:
     request does), its new audio held before and charged after at that row's price."""
 
     gateway: AudioGateway
-    bill: SessionBill
+    charge: Charge
 
     async def hear(self, pcm: bytes, config: TranscriptionConfig, new_bytes: int) -> str:
         row = transcription_row(self.gateway, config.model)
@@ -88,24 +88,24 @@ class LocalHearing:
     @asynccontextmanager
     async def _held(self, metered: Metered, row: ModelRow) -> AsyncIterator[None]:
         worst = cost(row.pricing, metered)
-        await self.bill.reserve(worst)
+        await self.charge.reserve(worst)
         try:
             yield
         except asyncio.CancelledError:
             await asyncio.shield(
-                self.bill.charge(metered, "transcription", row, reserved=worst, status="partial")
+                self.charge.draw(metered, "transcription", row, reserved=worst, status="partial")
             )
             raise
         except BaseException:
-            await asyncio.shield(self.bill.release(worst))
+            await asyncio.shield(self.charge.unreserve(worst))
             raise
-        await self.bill.charge(metered, "transcription", row, reserved=worst)
+        await self.charge.draw(metered, "transcription", row, reserved=worst)
 
 
 async def serve_transcription(
     channel: ClientChannel,
     gateway: AudioGateway,
-    bill: SessionBill,
+    charge: Charge,
     session: dict[str, Any],
     url_model: str | None,
     *,
@@ -122,7 +122,7 @@ async def serve_transcription(
     transcription_row(gateway, config.model)
     local = TranscriptionSession(
         channel,
-        LocalHearing(gateway, bill),
+        LocalHearing(gateway, charge),
         config,
         max_buffer_seconds=max_buffer_seconds,
         vad_factory=silero_vad,
@@ -133,13 +133,13 @@ async def serve_transcription(
     budget = min(max_buffer_seconds, SETTINGS_WAIT_SECONDS) * BYTES_PER_SECOND
     pending = await _until_settings(channel, int(budget), named)
     row = transcription_row(gateway, _first_model(gateway, pending[0], config.model))
-    bill.row = row  # the session's own record and access line name the model that served it
+    charge.identify(row, "realtime")  # its records and access line name the model that served it
     attempts = _realtime_attempts(gateway, row)
     if attempts is None:  # no realtime route: heard here
-        bill.serving(*_local_label(gateway, row))
+        charge.serving(*_local_label(gateway, row))
         await local.run(pending)
         return
-    relay = TranscriptionRelay(channel, bill, gateway, row, attempts)
+    relay = TranscriptionRelay(channel, charge, gateway, row, attempts)
     await relay.run(local.config, pending)
 
 

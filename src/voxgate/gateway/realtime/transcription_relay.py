@@ -24,8 +24,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import InsufficientCreditError, InvalidRequestError
+from voxgate.gateway.charge import Charge
 from voxgate.gateway.pipeline import AudioGateway
-from voxgate.gateway.realtime.bill import SessionBill
 from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, as_object
 from voxgate.gateway.realtime.relay import UPSTREAM_MAX_EVENT_BYTES, transcriber
 from voxgate.gateway.realtime.transcribing import BYTES_PER_SECOND
@@ -45,13 +45,13 @@ class TranscriptionRelay:
     def __init__(
         self,
         channel: ClientChannel,
-        bill: SessionBill,
+        charge: Charge,
         gateway: AudioGateway,
         row: ModelRow,
         attempts: list[PlannedAttempt[Any]],
     ) -> None:
         self._channel = channel
-        self._bill = bill
+        self._charge = charge
         self._gateway = gateway
         self._row = row
         self._attempts = attempts
@@ -66,7 +66,7 @@ class TranscriptionRelay:
         serving = await self._gateway.attempts(self._row.id, self._attempts, self._open)
         attempt = serving.attempt
         self._upstream_model = attempt.upstream.model or self._row.id
-        self._bill.serving(attempt.route.provider, attempt.label)
+        self._charge.serving(attempt.route.provider, attempt.label)
         async with serving.result as upstream:
             await upstream.send(orjson.dumps(self._settings(config)).decode())
             for event in pending:
@@ -131,7 +131,7 @@ class TranscriptionRelay:
             milliseconds = decoded_size(event.get("audio")) * 1000 // BYTES_PER_SECOND
             worst = cost(self._row.pricing, Metered(audio_milliseconds=milliseconds, requests=0))
             try:
-                await self._bill.reserve(worst)
+                await self._charge.reserve(worst)
             except InsufficientCreditError as exc:
                 await self._channel.send(
                     error_event(
@@ -176,7 +176,7 @@ class TranscriptionRelay:
                 event = None
                 if TRANSCRIBED in text:
                     event = orjson.loads(text)
-                    await self._charge(as_object(event))
+                    await self._draw_transcribed(as_object(event))
                 await self._channel.send_raw(text, event)
         if upstream.close_code not in (None, NORMAL_CLOSE):
             raise SessionOver(
@@ -192,7 +192,7 @@ class TranscriptionRelay:
                 return False
         return True
 
-    async def _charge(self, event: dict[str, Any]) -> None:
+    async def _draw_transcribed(self, event: dict[str, Any]) -> None:
         """Charge a finished transcription from what its audio held: the duration the provider
         reports, never more than was sent (all that was sent when it reports tokens)."""
         usage = as_object(event.get("usage"))
@@ -204,10 +204,10 @@ class TranscriptionRelay:
         metered = Metered(audio_milliseconds=milliseconds, requests=0)
         reserved, self._reserved = self._reserved, 0
         self._unbilled_ms -= milliseconds
-        await self._bill.charge(metered, TRANSCRIBED, self._row, reserved=reserved)
+        await self._charge.draw(metered, TRANSCRIBED, self._row, reserved=reserved)
         rest = cost(self._row.pricing, Metered(audio_milliseconds=self._unbilled_ms, requests=0))
         if rest:
-            await self._bill.reserve(rest)
+            await self._charge.reserve(rest)
             self._reserved = rest
 
 
