@@ -125,10 +125,10 @@ async def test_the_output_bound_held_is_the_one_sent() -> None:
     unbounded = job({})
     cap = output_cap(unbounded.row)
     assert 0 < cap <= (unbounded.row.max_output_tokens or 0)
-    assert {m.text_output_tokens + m.audio_output_tokens for m in unbounded.worst_case()} == {cap}
+    assert {m.output_text_tokens + m.output_audio_tokens for m in unbounded.worst_case()} == {cap}
     await unbounded.run(attempt)
     bounded = replace(unbounded, max_output_tokens=99)
-    assert {m.text_output_tokens + m.audio_output_tokens for m in bounded.worst_case()} == {99}
+    assert {m.output_text_tokens + m.output_audio_tokens for m in bounded.worst_case()} == {99}
     await bounded.run(attempt)
     assert [request.max_output_tokens for request in provider.seen] == [cap, 99]
 

@@ -35,8 +35,8 @@ STEP = MicroUSD(10_000)
 ROUTE = "openai/gpt-audio-1.5"
 ROW = load_catalog(Settings().catalog_dir).get("gpt-audio-1.5")
 # 1,000 input and 1,000 output tokens at $2.50 / $10.00 per 1M: 12,500 micro-USD, past a step.
-BIG = Metered(text_input_tokens=1_000, text_output_tokens=1_000, requests=0)
-SMALL = Metered(text_input_tokens=100, text_output_tokens=100, requests=0)
+BIG = Metered(input_text_tokens=1_000, output_text_tokens=1_000, requests=0)
+SMALL = Metered(input_text_tokens=100, output_text_tokens=100, requests=0)
 
 
 def charges(database: Database, hold_ttl_seconds: int = 60) -> Charges:
@@ -184,14 +184,14 @@ async def test_a_response_is_held_before_it_runs_and_capped_to_the_credit(
 ) -> None:
     workspace_id = await funded(database, 20_000)
     charge = await opened(database, workspace_id)
-    given = Metered(text_input_tokens=1_000, requests=0)  # 2,500 micro-USD
+    given = Metered(input_text_tokens=1_000, requests=0)  # 2,500 micro-USD
     cap, worst = await charge.reserve_response(given, 4096)
     # $10 per 1M output tokens: the 17,500 left after the input holds 1,750 tokens, not 4,096.
     assert (cap, worst) == (1_750, 20_000)
     assert await held(database, workspace_id) == (20_000, 20_000)
     with pytest.raises(InsufficientCreditError):  # nothing is left for a second response
         await charge.reserve_response(given, 4096)
-    whole = Metered(text_input_tokens=1_000, text_output_tokens=1_750, requests=0)
+    whole = Metered(input_text_tokens=1_000, output_text_tokens=1_750, requests=0)
     with pytest.raises(SessionOver):  # charged in full, then no step is left to hold
         await charge.draw(whole, "response.done", reserved=worst)
     await charge.close_session()
@@ -204,7 +204,7 @@ async def test_a_response_whose_input_alone_is_past_the_credit_holds_nothing(
     workspace_id = await funded(database, 10_000)
     charge = await opened(database, workspace_id)
     with pytest.raises(InsufficientCreditError):
-        await charge.reserve_response(Metered(text_input_tokens=4_000, requests=0), 4096)
+        await charge.reserve_response(Metered(input_text_tokens=4_000, requests=0), 4096)
     assert charge.held == STEP
     await charge.close_session()
     assert await held(database, workspace_id) == (10_000, 0)

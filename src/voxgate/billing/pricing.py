@@ -17,12 +17,12 @@ _ZERO = Decimal(0)
 class Metered:
     """What one request consumed, in the units providers bill."""
 
-    text_input_tokens: int = 0
-    text_output_tokens: int = 0
-    audio_input_tokens: int = 0
-    audio_output_tokens: int = 0
+    input_text_tokens: int = 0
+    output_text_tokens: int = 0
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
     audio_milliseconds: int = 0
-    characters: int = 0
+    input_characters: int = 0
     requests: int = 1
 
     def __post_init__(self) -> None:
@@ -32,19 +32,21 @@ class Metered:
 
 
 _METERED_FIELDS = tuple(item.name for item in fields(Metered))
+# What a usage record carries of a Metered, under the same names (billing.usage.UsageRecord).
+RECORDED_QUANTITIES = tuple(name for name in _METERED_FIELDS if name != "requests")
 
 
 def within_cap(metered: Metered, cap: int) -> Metered:
     """What an answer is charged when it was asked to take at most `cap` output tokens: the
     output cut to the cap, audio first, then text (a provider past it is its own overrun)."""
-    excess = metered.text_output_tokens + metered.audio_output_tokens - cap
+    excess = metered.output_text_tokens + metered.output_audio_tokens - cap
     if excess <= 0:
         return metered
-    audio_cut = min(excess, metered.audio_output_tokens)
+    audio_cut = min(excess, metered.output_audio_tokens)
     return replace(
         metered,
-        audio_output_tokens=metered.audio_output_tokens - audio_cut,
-        text_output_tokens=metered.text_output_tokens - (excess - audio_cut),
+        output_audio_tokens=metered.output_audio_tokens - audio_cut,
+        output_text_tokens=metered.output_text_tokens - (excess - audio_cut),
     )
 
 
@@ -59,11 +61,11 @@ def cost(pricing: Pricing, metered: Metered) -> MicroUSD:
     audio_out = pricing.audio_output_per_1m_tokens or pricing.text_output_per_1m_tokens
     with localcontext(EXACT):
         terminating = (
-            _per_unit(pricing.text_input_per_1m_tokens, metered.text_input_tokens)
-            + _per_unit(pricing.text_output_per_1m_tokens, metered.text_output_tokens)
-            + _per_unit(audio_in, metered.audio_input_tokens)
-            + _per_unit(audio_out, metered.audio_output_tokens)
-            + _per_unit(pricing.per_1m_characters, metered.characters)
+            _per_unit(pricing.text_input_per_1m_tokens, metered.input_text_tokens)
+            + _per_unit(pricing.text_output_per_1m_tokens, metered.output_text_tokens)
+            + _per_unit(audio_in, metered.input_audio_tokens)
+            + _per_unit(audio_out, metered.output_audio_tokens)
+            + _per_unit(pricing.per_1m_characters, metered.input_characters)
             + _per_unit(pricing.per_request, metered.requests) * MICRO
         )
         per_minute = _per_unit(pricing.audio_per_minute, metered.audio_milliseconds) * MICRO
@@ -93,8 +95,8 @@ def with_output(pricing: Pricing, given: Metered, output_tokens: int) -> Metered
     """`given` answered with `output_tokens` of the dearest output kind (text or audio)."""
     text = pricing.text_output_per_1m_tokens or _ZERO
     if text >= _output_price(pricing):
-        return replace(given, text_output_tokens=output_tokens, audio_output_tokens=0)
-    return replace(given, text_output_tokens=0, audio_output_tokens=output_tokens)
+        return replace(given, output_text_tokens=output_tokens, output_audio_tokens=0)
+    return replace(given, output_text_tokens=0, output_audio_tokens=output_tokens)
 
 
 def _output_price(pricing: Pricing) -> Decimal:

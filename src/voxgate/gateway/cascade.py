@@ -143,13 +143,13 @@ class CascadeJob:
         question = self.request.input if self.audio is None else ""
         return [
             Metered(
-                text_input_tokens=self.legs.tokens.count(
+                input_text_tokens=self.legs.tokens.count(
                     (self.request.instructions or "") + question
                 )
                 + round(heard * 10),
-                text_output_tokens=out,
+                output_text_tokens=out,
                 audio_milliseconds=round(heard * 1000),
-                characters=out * CHARACTERS_PER_TOKEN_CEILING,
+                input_characters=out * CHARACTERS_PER_TOKEN_CEILING,
             )
         ]
 
@@ -174,14 +174,14 @@ class CascadeJob:
         }
         tokens = self.legs.tokens
         metered = Metered(
-            text_input_tokens=reported_or_measured(
+            input_text_tokens=reported_or_measured(
                 answer.usage.input_text_tokens, tokens.count((chat.system or "") + question)
             ),
-            text_output_tokens=reported_or_measured(
+            output_text_tokens=reported_or_measured(
                 answer.usage.output_text_tokens, tokens.count(answer.text)
             ),
             audio_milliseconds=round(self.audio.duration_seconds * 1000) if self.audio else 0,
-            characters=len(answer.text),
+            input_characters=len(answer.text),
         )
         return Outcome(data, metered, answer)
 
@@ -241,11 +241,11 @@ class CascadeChatJob:
         out = self.output_tokens
         return [
             Metered(
-                text_input_tokens=self.legs.tokens.count(conversation_text(self.read_back))
+                input_text_tokens=self.legs.tokens.count(conversation_text(self.read_back))
                 + math.ceil(heard * HEARD_TOKENS_PER_SECOND),
-                text_output_tokens=out,
+                output_text_tokens=out,
                 audio_milliseconds=math.ceil(heard * 1000),
-                characters=out * CHARACTERS_PER_TOKEN_CEILING if self.voice else 0,
+                input_characters=out * CHARACTERS_PER_TOKEN_CEILING if self.voice else 0,
             )
         ]
 
@@ -300,15 +300,15 @@ class CascadeChatJob:
     ) -> Metered:
         """The text model's counts where it gave them; the legs' measures beside them."""
         return Metered(
-            text_input_tokens=reported_or_measured(
+            input_text_tokens=reported_or_measured(
                 usage.input_text_tokens,
                 self.legs.tokens.count(conversation_text(self.read_back)),
             ),
-            text_output_tokens=reported_or_measured(
+            output_text_tokens=reported_or_measured(
                 usage.output_text_tokens, self.legs.tokens.count(text)
             ),
             audio_milliseconds=round(heard_seconds * 1000),
-            characters=spoken_characters,
+            input_characters=spoken_characters,
         )
 
     @property

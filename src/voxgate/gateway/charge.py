@@ -25,7 +25,14 @@ from opentelemetry.trace import Tracer
 
 from voxgate.billing.holds import HoldBook
 from voxgate.billing.keeper import HoldKeeper
-from voxgate.billing.pricing import Metered, affordable_output, cost, hold_amount, with_output
+from voxgate.billing.pricing import (
+    RECORDED_QUANTITIES,
+    Metered,
+    affordable_output,
+    cost,
+    hold_amount,
+    with_output,
+)
 from voxgate.billing.usage import Attempt, SessionLine, UsageRecord, UsageStatus
 from voxgate.catalog.schema import ModelRow, Pricing, Route
 from voxgate.errors import GatewayError, InsufficientCreditError
@@ -520,14 +527,7 @@ def _usage_attributes(usage: UsageRecord, provider: str) -> dict[str, str | int]
 
 
 def metered_fields(metered: Metered) -> dict[str, int]:
-    return {
-        "input_text_tokens": metered.text_input_tokens,
-        "output_text_tokens": metered.text_output_tokens,
-        "input_audio_tokens": metered.audio_input_tokens,
-        "output_audio_tokens": metered.audio_output_tokens,
-        "input_characters": metered.characters,
-        "audio_milliseconds": metered.audio_milliseconds,
-    }
+    return {name: getattr(metered, name) for name in RECORDED_QUANTITIES}
 
 
 def _status_of(failure: GatewayError | None) -> int:

@@ -111,14 +111,14 @@ class ChatJob:
         audio_seconds = self.audio.duration_seconds if self.audio else 0.0
         out = sum(turn.cap for turn in self.turns)
         base = Metered(
-            text_input_tokens=sum(self._text_in(turn) for turn in self.turns),
-            audio_input_tokens=math.ceil(
+            input_text_tokens=sum(self._text_in(turn) for turn in self.turns),
+            input_audio_tokens=math.ceil(
                 audio_seconds * AUDIO_INPUT_TOKENS_PER_SECOND * HOLD_MARGIN
             ),
         )
         # A spoken answer's tokens may all be audio; one in text is text at most.
-        answers = [replace(base, text_output_tokens=out)]
-        return [*answers, replace(base, audio_output_tokens=out)] if self.speaks else answers
+        answers = [replace(base, output_text_tokens=out)]
+        return [*answers, replace(base, output_audio_tokens=out)] if self.speaks else answers
 
     @property
     def content_type(self) -> str:
@@ -261,18 +261,18 @@ class ChatJob:
         turn = turn or self.turns[0]
         heard = self.audio.duration_seconds if self.audio else 0.0
         return Metered(
-            text_input_tokens=reported_or_measured(usage.input_text_tokens, self._text_in(turn)),
-            text_output_tokens=reported_or_measured(
+            input_text_tokens=reported_or_measured(usage.input_text_tokens, self._text_in(turn)),
+            output_text_tokens=reported_or_measured(
                 usage.output_text_tokens, self.tokens.count(text)
             ),
-            audio_input_tokens=reported_or_measured(
+            input_audio_tokens=reported_or_measured(
                 usage.input_audio_tokens, math.ceil(heard * AUDIO_INPUT_TOKENS_PER_SECOND)
             ),
-            audio_output_tokens=reported_or_measured(
+            output_audio_tokens=reported_or_measured(
                 usage.output_audio_tokens, math.ceil(spoken * AUDIO_OUTPUT_TOKENS_PER_SECOND)
             ),
             audio_milliseconds=round((heard + spoken) * 1000),
-            characters=len(turn.text or "") if self.audio is None else 0,
+            input_characters=len(turn.text or "") if self.audio is None else 0,
         )
 
 

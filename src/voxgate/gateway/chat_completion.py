@@ -68,15 +68,15 @@ class ChatCompletionJob:
         # row's whole output of audio.
         referred = audio_references(self.messages) * (self.row.max_output_tokens or out)
         base = Metered(
-            text_input_tokens=self.tokens.count(self._text()),
-            audio_input_tokens=math.ceil(
+            input_text_tokens=self.tokens.count(self._text()),
+            input_audio_tokens=math.ceil(
                 self.heard_seconds * AUDIO_INPUT_TOKENS_PER_SECOND * HOLD_MARGIN
             )
             + referred,
         )
         # Without a voice the answer is text only (`modalities: ["text"]` upstream), held as such.
-        answers = [replace(base, text_output_tokens=out)]
-        return [*answers, replace(base, audio_output_tokens=out)] if self.voice else answers
+        answers = [replace(base, output_text_tokens=out)]
+        return [*answers, replace(base, output_audio_tokens=out)] if self.voice else answers
 
     def request(self, attempt: PlannedAttempt[Any]) -> ChatAudioRequest:
         """The upstream request for `attempt`, streamed or not."""
@@ -116,17 +116,17 @@ class ChatCompletionJob:
     def metered(self, usage: ProviderUsage, text: str, spoken_seconds: float) -> Metered:
         """The provider's own counts; what it left out, measured here."""
         return Metered(
-            text_input_tokens=reported_or_measured(
+            input_text_tokens=reported_or_measured(
                 usage.input_text_tokens, self.tokens.count(self._text())
             ),
-            audio_input_tokens=reported_or_measured(
+            input_audio_tokens=reported_or_measured(
                 usage.input_audio_tokens,
                 math.ceil(self.heard_seconds * AUDIO_INPUT_TOKENS_PER_SECOND),
             ),
-            text_output_tokens=reported_or_measured(
+            output_text_tokens=reported_or_measured(
                 usage.output_text_tokens, self.tokens.count(text)
             ),
-            audio_output_tokens=reported_or_measured(
+            output_audio_tokens=reported_or_measured(
                 usage.output_audio_tokens,
                 math.ceil(spoken_seconds * AUDIO_OUTPUT_TOKENS_PER_SECOND),
             ),

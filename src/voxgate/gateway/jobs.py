@@ -63,9 +63,9 @@ def usage_body(metered: Metered, cost: MicroUSD) -> dict[str, Any]:
     return {
         "estimated_audio_minutes": str(minutes),
         "audio_seconds": metered.audio_milliseconds / 1000,
-        "input_characters": metered.characters,
-        "input_tokens": metered.text_input_tokens + metered.audio_input_tokens,
-        "output_tokens": metered.text_output_tokens + metered.audio_output_tokens,
+        "input_characters": metered.input_characters,
+        "input_tokens": metered.input_text_tokens + metered.input_audio_tokens,
+        "output_tokens": metered.output_text_tokens + metered.output_audio_tokens,
         "cost_usd": format_usd(cost),
         "cost_micro_usd": cost,
     }

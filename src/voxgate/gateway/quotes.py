@@ -20,8 +20,8 @@ def typical_hold(row: ModelRow) -> MicroUSD | None:
         return None
     text_in = len(str(row.example.get("input", ""))) + len(str(row.example.get("instructions", "")))
     worst = [
-        Metered(text_input_tokens=text_in, text_output_tokens=cap),
-        Metered(text_input_tokens=text_in, audio_output_tokens=cap),
+        Metered(input_text_tokens=text_in, output_text_tokens=cap),
+        Metered(input_text_tokens=text_in, output_audio_tokens=cap),
     ]
     return hold_amount(row.pricing, worst)
 
@@ -39,11 +39,11 @@ def _sample_metered(row: ModelRow, task: Task) -> Metered:
     text = str(row.example.get("input", ""))
     milliseconds = SAMPLE_SECONDS * 1000
     if task in ("transcription", "translation"):
-        return Metered(audio_input_tokens=10 * SAMPLE_SECONDS, audio_milliseconds=milliseconds)
+        return Metered(input_audio_tokens=10 * SAMPLE_SECONDS, audio_milliseconds=milliseconds)
     return Metered(
-        text_input_tokens=math.ceil(len(text) / 4),
-        text_output_tokens=10 if task == "audio_chat" else 0,
-        audio_output_tokens=20 * SAMPLE_SECONDS,
+        input_text_tokens=math.ceil(len(text) / 4),
+        output_text_tokens=10 if task == "audio_chat" else 0,
+        output_audio_tokens=20 * SAMPLE_SECONDS,
         audio_milliseconds=milliseconds,
-        characters=len(text),
+        input_characters=len(text),
     )

@@ -90,7 +90,7 @@ class SpeechJob:
         return list(planner.plan(self.row, self.providers.speech))
 
     def worst_case(self) -> list[Metered]:
-        return [replace(self._metered_input, audio_output_tokens=self.most_audio_tokens)]
+        return [replace(self._metered_input, output_audio_tokens=self.most_audio_tokens)]
 
     @cached_property
     def most_audio_tokens(self) -> int:
@@ -108,8 +108,8 @@ class SpeechJob:
         # Counted once: the hold and the settlement both price the same text.
         prompt = self.request.input + (self.request.instructions or "")
         return Metered(
-            characters=len(self.request.input),
-            text_input_tokens=self.tokens.count(prompt),
+            input_characters=len(self.request.input),
+            input_text_tokens=self.tokens.count(prompt),
         )
 
     def speech_request(self, attempt: PlannedAttempt[Any]) -> SpeechRequest:
@@ -129,7 +129,7 @@ class SpeechJob:
         return replace(
             self._metered_input,
             audio_milliseconds=round(seconds * 1000),
-            audio_output_tokens=tokens,
+            output_audio_tokens=tokens,
         )
 
     async def run(self, attempt: PlannedAttempt[SpeechProvider]) -> Outcome:

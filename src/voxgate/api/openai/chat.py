@@ -212,12 +212,12 @@ def _merged(upstream: Any, owned: dict[str, Any]) -> dict[str, Any]:
 
 def _usage(completed: Completed) -> dict[str, Any]:
     metered = completed.outcome.metered
-    prompt = metered.text_input_tokens + metered.audio_input_tokens
-    completion = metered.text_output_tokens + metered.audio_output_tokens
+    prompt = metered.input_text_tokens + metered.input_audio_tokens
+    completion = metered.output_text_tokens + metered.output_audio_tokens
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"audio_tokens": metered.audio_input_tokens},
-        "completion_tokens_details": {"audio_tokens": metered.audio_output_tokens},
+        "prompt_tokens_details": {"audio_tokens": metered.input_audio_tokens},
+        "completion_tokens_details": {"audio_tokens": metered.output_audio_tokens},
     }

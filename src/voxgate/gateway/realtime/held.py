@@ -49,7 +49,7 @@ class HeldResponse:
         )
         audio = min(audio, self.output_cap)
         text = min(self.text_bytes, self.output_cap - audio)
-        return replace(self.given, audio_output_tokens=audio, text_output_tokens=text)
+        return replace(self.given, output_audio_tokens=audio, output_text_tokens=text)
 
 
 @dataclass
@@ -84,15 +84,15 @@ class ConversationBound:
 
     def response_done(self, usage: Metered) -> None:
         """An answer joins the conversation: the next response reads what it produced."""
-        self.text_tokens += usage.text_output_tokens
-        self.audio_tokens += usage.audio_output_tokens
+        self.text_tokens += usage.output_text_tokens
+        self.audio_tokens += usage.output_audio_tokens
 
     def given(self, response: dict[str, Any]) -> Metered:
         """What a response reads: the conversation and its own settings."""
         extra = len(orjson.dumps(response)) if response else 0
         return Metered(
-            text_input_tokens=self.text_tokens + extra,
-            audio_input_tokens=self.audio_tokens,
+            input_text_tokens=self.text_tokens + extra,
+            input_audio_tokens=self.audio_tokens,
             requests=0,
         )
 

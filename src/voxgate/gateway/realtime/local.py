@@ -57,7 +57,7 @@ class LocalWork:
         system = [{"role": "system", "content": instructions}] if instructions else []
         given = tuple(system + messages)
         self.tokens_in = sum(self._tokens(str(m.get("content") or "")) for m in given)
-        held_input = Metered(text_input_tokens=self.tokens_in, requests=0)
+        held_input = Metered(input_text_tokens=self.tokens_in, requests=0)
         cap, worst = await self.charge.reserve_response(held_input, self.row.max_output_tokens or 1)
         request = ChatAudioRequest(messages=given, max_output_tokens=cap)
         try:
@@ -70,7 +70,7 @@ class LocalWork:
             await asyncio.shield(self.charge.unreserve(worst))
             raise
         self.tokens_out = min(cap, self._tokens(answer.text))
-        metered = replace(held_input, text_output_tokens=self.tokens_out)
+        metered = replace(held_input, output_text_tokens=self.tokens_out)
         await self.charge.draw(metered, "chat", reserved=worst)
         return str(answer.text)
 
@@ -80,7 +80,7 @@ class LocalWork:
         [speak, *_] = self.legs.planner.plan(self.legs.speak, self.legs.providers.speech_stream)
         native = self.legs.voices.native_voice(voice, "local")
         # The speech is ordered whole: its characters are charged before the first piece.
-        metered = Metered(characters=len(text), requests=0)
+        metered = Metered(input_characters=len(text), requests=0)
         worst = cost(self.row.pricing, metered)
         await self.charge.reserve(worst)
         await self.charge.draw(metered, "speech", reserved=worst)
@@ -106,7 +106,7 @@ class LocalWork:
         await self.charge.draw(metered, what, reserved=worst)
 
     async def _charge_worst(self, held_input: Metered, cap: int, worst: MicroUSD) -> None:
-        metered = replace(held_input, text_output_tokens=cap)
+        metered = replace(held_input, output_text_tokens=cap)
         await self.charge.draw(metered, "chat", reserved=worst, status="partial")
 
     def _tokens(self, text: str) -> int:

@@ -16,10 +16,10 @@ def response_usage(event: dict[str, Any]) -> Metered:
     details_in = as_object(usage.get("input_token_details"))
     details_out = as_object(usage.get("output_token_details"))
     return Metered(
-        text_input_tokens=_count(details_in.get("text_tokens")),
-        audio_input_tokens=_count(details_in.get("audio_tokens")),
-        text_output_tokens=_count(details_out.get("text_tokens")),
-        audio_output_tokens=_count(details_out.get("audio_tokens")),
+        input_text_tokens=_count(details_in.get("text_tokens")),
+        input_audio_tokens=_count(details_in.get("audio_tokens")),
+        output_text_tokens=_count(details_out.get("text_tokens")),
+        output_audio_tokens=_count(details_out.get("audio_tokens")),
         requests=0,
     )
 
@@ -33,9 +33,9 @@ def transcription_usage(event: dict[str, Any]) -> Metered:
         return Metered(audio_milliseconds=max(0, milliseconds), requests=0)
     details = as_object(usage.get("input_token_details"))
     return Metered(
-        text_input_tokens=_count(details.get("text_tokens")),
-        audio_input_tokens=_count(details.get("audio_tokens")),
-        text_output_tokens=_count(usage.get("output_tokens")),
+        input_text_tokens=_count(details.get("text_tokens")),
+        input_audio_tokens=_count(details.get("audio_tokens")),
+        output_text_tokens=_count(usage.get("output_tokens")),
         requests=0,
     )
 
