@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NoOpTracerProvider, Tracer
 
 from voxgate import __version__
+from voxgate.billing.usage import UsageRecord
 
 TRACER_NAME = "voxgate"
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -60,3 +61,17 @@ def configure_tracing(environment: Mapping[str, str]) -> Tracing:
 
 def genai_system(provider: str) -> str:
     return GENAI_SYSTEMS.get(provider, provider)
+
+
+def usage_attributes(usage: UsageRecord) -> dict[str, str | int]:
+    """What a charge is for, in the GenAI semantic conventions' names where they have one."""
+    return {
+        "gen_ai.system": genai_system(usage.provider or ""),
+        "gen_ai.request.model": usage.model,
+        "gen_ai.usage.input_tokens": usage.input_text_tokens + usage.input_audio_tokens,
+        "gen_ai.usage.output_tokens": usage.output_text_tokens + usage.output_audio_tokens,
+        "voxgate.usage.input_audio_tokens": usage.input_audio_tokens,
+        "voxgate.usage.output_audio_tokens": usage.output_audio_tokens,
+        "voxgate.usage.audio_milliseconds": usage.audio_milliseconds,
+        "voxgate.provider_cost_micro_usd": usage.provider_cost_micro_usd,
+    }

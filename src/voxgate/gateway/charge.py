@@ -37,13 +37,13 @@ from voxgate.billing.usage import Attempt, SessionLine, UsageRecord, UsageStatus
 from voxgate.catalog.schema import ModelRow, Pricing, Route
 from voxgate.errors import GatewayError, InsufficientCreditError
 from voxgate.gateway.failures import recorded_failure
+from voxgate.gateway.jobs import Delivery
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.logs import record_usage
 from voxgate.metrics import Metrics
 from voxgate.money import format_usd
-from voxgate.routing.planner import PlannedAttempt
 from voxgate.store.keys import Principal
-from voxgate.tracing import genai_system
+from voxgate.tracing import usage_attributes
 from voxgate.types import MicroUSD
 
 # The catalog's price card for what a route's provider bills (its `billed_as` row, else the row).
@@ -61,21 +61,6 @@ class Trace:
     started: float
     model: str = ""
     task: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """What an attempt delivered, as it is billed."""
-
-    metered: Metered
-    attempt: PlannedAttempt[Any]
-    log: tuple[Attempt, ...]
-    # The provider reported no usage: `metered` is the gateway's own measurement.
-    estimated: bool = False
-    usage_mismatch: bool = False
-    # The provider answered past the cap it was sent: `metered` is cut at the cap, and this is
-    # what the provider used (and bills).
-    overrun: Metered | None = None
 
 
 class Charges:
@@ -261,7 +246,7 @@ class Charge:
         )
         price = self.cost(delivery.metered)
         with self._charges.tracer.start_as_current_span(
-            "settle", attributes=_usage_attributes(usage, route.provider)
+            "settle", attributes=usage_attributes(usage)
         ) as span:
             charged = await asyncio.shield(self._holds.settle(self._hold_id, price, usage))
             span.set_attribute("voxgate.charged_micro_usd", charged)
@@ -312,12 +297,9 @@ class Charge:
         self._session = _Session(step, provider, route)
 
     @property
-    def serving_route(self) -> str:
-        return self._serving().route
-
-    @property
-    def serving_provider(self) -> str:
-        return self._serving().provider
+    def served_by(self) -> tuple[str, str]:
+        """The provider and route serving the session now."""
+        return self._serving().provider, self._serving().route
 
     @property
     def charged(self) -> int:
@@ -337,15 +319,15 @@ class Charge:
         session = self._serving()
         async with self._drawing:
             try:
-                await self.grow_to(MicroUSD(session.reserved + worst))
+                await self._grow_to(MicroUSD(session.reserved + worst))
             except InsufficientCreditError:
                 if await self._hold_is_open():
                     raise
                 await self._hold_again()  # reaped under a stalled session
-                await self.grow_to(MicroUSD(session.reserved + worst))
+                await self._grow_to(MicroUSD(session.reserved + worst))
             session.reserved += worst
 
-    async def grow_to(self, amount: MicroUSD) -> None:
+    async def _grow_to(self, amount: MicroUSD) -> None:
         if amount > self.held:
             await self.grow(MicroUSD(amount - self.held))
 
@@ -510,20 +492,6 @@ def _out_of_credit(exc: InsufficientCreditError) -> SessionOver:
     return SessionOver(
         f"{exc.message} The realtime session is closed.", code=exc.code or "insufficient_credit"
     )
-
-
-def _usage_attributes(usage: UsageRecord, provider: str) -> dict[str, str | int]:
-    """What a charge is for, in the GenAI semantic conventions' names where they have one."""
-    return {
-        "gen_ai.system": genai_system(provider),
-        "gen_ai.request.model": usage.model,
-        "gen_ai.usage.input_tokens": usage.input_text_tokens + usage.input_audio_tokens,
-        "gen_ai.usage.output_tokens": usage.output_text_tokens + usage.output_audio_tokens,
-        "voxgate.usage.input_audio_tokens": usage.input_audio_tokens,
-        "voxgate.usage.output_audio_tokens": usage.output_audio_tokens,
-        "voxgate.usage.audio_milliseconds": usage.audio_milliseconds,
-        "voxgate.provider_cost_micro_usd": usage.provider_cost_micro_usd,
-    }
 
 
 def metered_fields(metered: Metered) -> dict[str, int]:

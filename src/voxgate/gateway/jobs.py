@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from voxgate.billing.pricing import Metered
+from voxgate.billing.usage import Attempt
 from voxgate.money import format_usd
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import MicroUSD, Task
@@ -21,6 +22,21 @@ class Outcome:
     # The provider reported no usage, so `metered` is the gateway's own measurement (never $0).
     estimated: bool = False
     # The provider's reported usage and the gateway's measurement of the audio disagree.
+    usage_mismatch: bool = False
+    # The provider answered past the cap it was sent: `metered` is cut at the cap, and this is
+    # what the provider used (and bills).
+    overrun: Metered | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What an attempt delivered, as it is billed."""
+
+    metered: Metered
+    attempt: PlannedAttempt[Any]
+    log: tuple[Attempt, ...]
+    # The provider reported no usage: `metered` is the gateway's own measurement.
+    estimated: bool = False
     usage_mismatch: bool = False
     # The provider answered past the cap it was sent: `metered` is cut at the cap, and this is
     # what the provider used (and bills).

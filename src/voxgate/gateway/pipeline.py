@@ -27,7 +27,7 @@ from voxgate.errors import (
     ServiceUnavailableError,
 )
 from voxgate.gateway.cascade import CascadeJob, Legs
-from voxgate.gateway.charge import Charge, Charges, Delivery
+from voxgate.gateway.charge import Charge, Charges
 from voxgate.gateway.chat import ChatJob
 from voxgate.gateway.failures import client_error
 from voxgate.gateway.inputs import (
@@ -36,7 +36,7 @@ from voxgate.gateway.inputs import (
     audio_bytes,
     decode_input,
 )
-from voxgate.gateway.jobs import DEFAULT_OPTIONS, Job, JobOptions, Outcome, usage_body
+from voxgate.gateway.jobs import DEFAULT_OPTIONS, Delivery, Job, JobOptions, Outcome, usage_body
 from voxgate.gateway.limits import Limits
 from voxgate.gateway.speech import SpeechJob
 from voxgate.gateway.streaming import Streamed, StreamingJob, opener

@@ -15,8 +15,8 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from voxgate.billing.pricing import Metered
 from voxgate.errors import UpstreamFailedError
-from voxgate.gateway.charge import Charge, Delivery
-from voxgate.gateway.jobs import Job, usage_body
+from voxgate.gateway.charge import Charge
+from voxgate.gateway.jobs import Delivery, Job, usage_body
 from voxgate.providers.errors import UpstreamError
 from voxgate.routing.failover import Success
 from voxgate.routing.planner import PlannedAttempt

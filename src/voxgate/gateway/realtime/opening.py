@@ -197,7 +197,7 @@ class RealtimeSessions:
             "status": 101,
             "latency_ms": round(seconds * 1000, 1),
             "model": charge.trace.model,
-            "route": charge.serving_route,
+            "route": charge.served_by[1],
             "cost_micro_usd": charge.charged,
             "responses": stats.responses,
             "audio_in_seconds": round(stats.audio_in_bytes / PCM16_BYTES_PER_SECOND, 3),

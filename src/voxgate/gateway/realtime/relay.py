@@ -175,7 +175,7 @@ class RealtimeRelay:
         async with self._forwarding:  # a client event under way is held (or not) by now
             self._under_way = [*self._open_responses.items(), *((None, h) for h in self._pending)]
             await self._charge_passed(lost_on)
-        moved_from = (self._charge.serving_provider, self._charge.serving_route)
+        moved_from = self._charge.served_by
         left = self._attempts[self._attempts.index(self._attempt) + 1 :] if self._attempt else []
         if not self._terms.enabled:
             raise over(lost)
@@ -208,7 +208,7 @@ class RealtimeRelay:
         """Tell the client where its session went, and close the answers that were under way."""
         action = "recreated" if self._terms.recreate else "failed"
         responses = [{"id": rid or "", "action": action} for rid, _ in self._under_way]
-        moved_to = (self._charge.serving_provider, self._charge.serving_route)
+        moved_to = self._charge.served_by
         await self._channel.send(moved_event(lost.reason, moved_from, moved_to, responses))
         for response_id, _ in self._under_way:
             if response_id is not None:
@@ -222,7 +222,7 @@ class RealtimeRelay:
         """Serve the rest of the session here, on the row's last hop, replayed."""
         assert self._last_hop is not None  # _moved hands over only to one
         hop = self._last_hop
-        moved_from = (self._charge.serving_provider, self._charge.serving_route)
+        moved_from = self._charge.served_by
         self._charge.serving(hop.provider, hop.route, hop.row)
         await self._announce(lost, moved_from)
         recreated = [{"type": "response.create", "response": r} for r in self._recreated()]
