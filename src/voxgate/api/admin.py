@@ -316,11 +316,13 @@ def _micro(usd: Decimal) -> MicroUSD:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def by_method(get: Endpoint, post: Endpoint) -> Endpoint:
-    """One route for a path with two methods, so that a 405 lists both in its Allow header."""
+def by_method(**endpoints: Endpoint) -> Endpoint:
+    """One route for a path with several methods (each by its lower-case name), so that a 405
+    lists them all in its Allow header; HEAD is answered as GET."""
 
     async def endpoint(request: Request) -> Response:
-        return await (post if request.method == "POST" else get)(request)
+        method = "get" if request.method == "HEAD" else request.method.lower()
+        return await endpoints[method](request)
 
     return endpoint
 

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from voxgate.api.admin import MAX_COUNT, MAX_USD, admin_scope, workspace_of
+from voxgate.api.admin import MAX_COUNT, MAX_USD, admin_scope, by_method, workspace_of
 from voxgate.api.bodies import parse_body
 from voxgate.api.responses import JSONResponse
 from voxgate.errors import NotFoundError
@@ -118,23 +118,15 @@ def budget_body(budget: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def budgets_endpoint(request: Request) -> Response:
-    return await (create_budget if request.method == "POST" else list_budgets)(request)
-
-
-async def budget_endpoint(request: Request) -> Response:
-    return await (delete_budget if request.method == "DELETE" else change_budget)(request)
-
-
 ROUTES = [
     Route(
         "/admin/v1/workspaces/{workspace_id}/budgets",
-        budgets_endpoint,
+        by_method(get=list_budgets, post=create_budget),
         methods=["GET", "POST"],
     ),
     Route(
         "/admin/v1/workspaces/{workspace_id}/budgets/{budget_id}",
-        budget_endpoint,
+        by_method(patch=change_budget, delete=delete_budget),
         methods=["PATCH", "DELETE"],
     ),
 ]

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from voxgate.api.admin import MAX_USD, operator_services
+from voxgate.api.admin import MAX_USD, by_method, operator_services
 from voxgate.api.bodies import parse_body
 from voxgate.api.responses import JSONResponse
 from voxgate.courier import SIGNATURE_HEADER, webhook_secret
@@ -96,12 +96,12 @@ def webhook_body(webhook: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def webhooks_endpoint(request: Request) -> Response:
-    return await (create_webhook if request.method == "POST" else list_webhooks)(request)
-
-
 ROUTES = [
-    Route("/admin/v1/webhooks", webhooks_endpoint, methods=["GET", "POST"]),
+    Route(
+        "/admin/v1/webhooks",
+        by_method(get=list_webhooks, post=create_webhook),
+        methods=["GET", "POST"],
+    ),
     Route("/admin/v1/webhooks/{webhook_id}", delete_webhook, methods=["DELETE"]),
     Route("/admin/v1/webhooks/{webhook_id}/deliveries", list_deliveries, methods=["GET"]),
 ]

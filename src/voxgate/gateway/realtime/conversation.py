@@ -8,10 +8,10 @@ which the session goes on unchanged.
 import asyncio
 import base64
 import binascii
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
-from voxgate.errors import GatewayError, InvalidRequestError
+from voxgate.errors import InvalidRequestError
 from voxgate.gateway.realtime.items import Items
 from voxgate.gateway.realtime.responses import (
     Reply,
@@ -23,14 +23,12 @@ from voxgate.gateway.realtime.responses import (
 )
 from voxgate.gateway.realtime.session_config import RATE, SessionConfig
 from voxgate.gateway.realtime.vad import Vad
-from voxgate.gateway.realtime.wire import ClientChannel, error_event, failure_event
+from voxgate.gateway.realtime.wire import ClientChannel, Handler, dispatch
 from voxgate.gateway.realtime.work import SessionOver, SessionWork
-from voxgate.providers.errors import UpstreamError
 
 BYTES_PER_SECOND = RATE * 2
 
 DEFAULT_RESPONSE = ResponseOptions()
-Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Conversation:
@@ -102,34 +100,7 @@ class Conversation:
         return receiving.result()
 
     async def _dispatch(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        handler = self._handlers.get(kind)
-        client_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
-        if handler is None:
-            await self._channel.send(
-                error_event(
-                    f"Unknown or unsupported event type '{kind}'.",
-                    code="unknown_event",
-                    param="type",
-                    client_event_id=client_id,
-                )
-            )
-            return
-        try:
-            await handler(event)
-        except InvalidRequestError as exc:
-            await self._channel.send(
-                error_event(
-                    exc.message,
-                    code=exc.code or "invalid_value",
-                    param=exc.param,
-                    client_event_id=client_id,
-                )
-            )
-        except SessionOver as over:
-            self._end(over)
-        except (GatewayError, UpstreamError) as exc:  # a leg failed; the session goes on
-            await self._channel.send(failure_event(exc))
+        await dispatch(self._channel, self._handlers, event, self._end)
 
     async def _session_update(self, event: dict[str, Any]) -> None:
         config = self._config.updated(event.get("session"), self._channel.dialect, self._voices)

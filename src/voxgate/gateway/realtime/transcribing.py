@@ -12,7 +12,7 @@ through `Hearing`, which holds and charges the new audio it covers before it run
 import asyncio
 import base64
 import binascii
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,7 +21,7 @@ from voxgate.gateway.realtime.responses import new_id
 from voxgate.gateway.realtime.session_config import RATE
 from voxgate.gateway.realtime.transcription_config import TranscriptionConfig
 from voxgate.gateway.realtime.vad import Vad
-from voxgate.gateway.realtime.wire import ClientChannel, error_event, failure_event
+from voxgate.gateway.realtime.wire import ClientChannel, Handler, dispatch
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.providers.errors import UpstreamError
 
@@ -29,7 +29,6 @@ BYTES_PER_SECOND = RATE * 2
 INTERIM_SECONDS = 1.0
 # Audio kept before speech starts (the detector's prefix padding reaches into it).
 LEAD_IN_SECONDS = 1.0
-Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Hearing(Protocol):
@@ -100,9 +99,9 @@ class TranscriptionSession:
         session is over."""
         try:
             for event in pending:
-                await self.dispatch(event)
+                await self._dispatch(event)
             while not self._over.done():
-                await self.dispatch(await self._next_event())
+                await self._dispatch(await self._next_event())
         finally:
             if self._interim is not None:
                 self._interim.cancel()
@@ -122,35 +121,14 @@ class TranscriptionSession:
             raise self._over.result()
         return receiving.result()
 
-    async def dispatch(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        handler = self._handlers.get(kind)
-        client_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
-        if handler is None:
-            await self._channel.send(
-                error_event(
-                    f"Unknown or unsupported event type '{kind}' in a transcription session.",
-                    code="unknown_event",
-                    param="type",
-                    client_event_id=client_id,
-                )
-            )
-            return
-        try:
-            await handler(event)
-        except InvalidRequestError as exc:
-            await self._channel.send(
-                error_event(
-                    exc.message,
-                    code=exc.code or "invalid_value",
-                    param=exc.param,
-                    client_event_id=client_id,
-                )
-            )
-        except SessionOver as over:
-            self._end(over)
-        except (GatewayError, UpstreamError) as exc:  # a piece failed; the session goes on
-            await self._channel.send(failure_event(exc))
+    async def _dispatch(self, event: dict[str, Any]) -> None:
+        await dispatch(
+            self._channel,
+            self._handlers,
+            event,
+            self._end,
+            unknown_in=" in a transcription session",
+        )
 
     async def _session_update(self, event: dict[str, Any]) -> None:
         config = self._config.updated(event.get("session"), self._channel.dialect.beta)

@@ -7,15 +7,16 @@ its socket; a flood is slowed by reading it no faster than the session's event r
 import asyncio
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 import websockets
 
-from voxgate.errors import GatewayError
+from voxgate.errors import GatewayError, InvalidRequestError
 from voxgate.gateway.realtime.dialect import Dialect
+from voxgate.gateway.realtime.work import SessionOver
 from voxgate.providers.errors import UpstreamError
 
 # OpenAI accepts events up to 15 MiB; larger frames are refused unparsed (past 16 MiB the
@@ -23,6 +24,8 @@ from voxgate.providers.errors import UpstreamError
 MAX_EVENT_BYTES = 15 * 1024 * 1024
 EVENTS_PER_SECOND = 400
 EVENT_BURST = 800
+# What a served session does with one kind of client event.
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class ClientSocket(Protocol):
@@ -74,6 +77,47 @@ def failure_event(exc: GatewayError | UpstreamError) -> dict[str, Any]:
         code="upstream_error",
         kind="server_error",
     )
+
+
+async def dispatch(
+    channel: "ClientChannel",
+    handlers: Mapping[str, Handler],
+    event: dict[str, Any],
+    end: Callable[[SessionOver], None],
+    *,
+    unknown_in: str = "",
+) -> None:
+    """Hand a client event to its handler. An event the session cannot take, or a piece of
+    work that failed, gets an `error` event and the session goes on; a SessionOver is handed to
+    `end`. `unknown_in` names the session for an unknown type (" in a transcription session")."""
+    kind = event["type"]
+    handler = handlers.get(kind)
+    client_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+    if handler is None:
+        await channel.send(
+            error_event(
+                f"Unknown or unsupported event type '{kind}'{unknown_in}.",
+                code="unknown_event",
+                param="type",
+                client_event_id=client_id,
+            )
+        )
+        return
+    try:
+        await handler(event)
+    except InvalidRequestError as exc:
+        await channel.send(
+            error_event(
+                exc.message,
+                code=exc.code or "invalid_value",
+                param=exc.param,
+                client_event_id=client_id,
+            )
+        )
+    except SessionOver as over:
+        end(over)
+    except (GatewayError, UpstreamError) as exc:  # a piece failed; the session goes on
+        await channel.send(failure_event(exc))
 
 
 @dataclass
