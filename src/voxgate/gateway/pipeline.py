@@ -342,7 +342,7 @@ class AudioGateway:
                 parallel_pieces=self._settings.transcription_parallel_pieces,
             )
         # No provider in this build serves the task, so every route counts as unconfigured.
-        raise self._planner.unavailable(row, providers={})
+        raise self._planner.unavailable(row, lambda provider: None)
 
     async def require_minimum(self, principal: Principal, row: ModelRow) -> None:
         """Refuse (402) a workspace that could not pay even the model's minimum hold, before

@@ -98,7 +98,7 @@ class TranscriptionJob:
         """The transcript's events, ending with `transcript.text.done`: the provider's own where
         it streams them, else made from its whole answer."""
         request = self.transcription_request()
-        streaming = self.providers.transcription_stream.get(attempt.route.provider)
+        streaming = self.providers.entry(attempt.route.provider).transcription_stream
         limit = self._upload_limit(attempt)
         if streaming is None or limit is not None:
             whole = (
@@ -117,8 +117,7 @@ class TranscriptionJob:
     def _upload_limit(self, attempt: PlannedAttempt[Any]) -> UploadLimit | None:
         """The route's upload limit where what would go upstream is past it (the client's file
         where the provider takes its container, else the decoded samples in a WAV)."""
-        declared = self.providers.declarations.get(attempt.route.provider)
-        limit = declared.transcription_upload if declared is not None else None
+        limit = self.providers.entry(attempt.route.provider).declaration.transcription_upload
         if limit is None:
             return None
         if container_of(self.upload) in limit.containers and len(self.upload) <= limit.max_bytes:
@@ -156,7 +155,7 @@ class TranscriptionJob:
     def _check_params(self) -> None:
         """A parameter is forwarded where a route takes it; one that none of the row's routes
         takes (configured or not) is refused rather than dropped."""
-        declared = (self.providers.declarations.get(route.provider) for route in self.row.routes)
+        declared = (self.providers.declaration(route.provider) for route in self.row.routes)
         refuse_unforwarded(self.row, self.options.params, [d for d in declared if d is not None])
 
 
