@@ -7,14 +7,14 @@ where the route's model streams, made from the whole answer where it does not.
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import partial
 from typing import Any
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import InvalidRequestError
-from voxgate.gateway.inputs import audio_bytes, container_of
+from voxgate.gateway.inputs import container_of
 from voxgate.gateway.jobs import DEFAULT_OPTIONS, JobOptions, Outcome
 from voxgate.gateway.long_audio import fits, in_bounded_parallel, split_at_silences, stitch
 from voxgate.gateway.validation import UnifiedRequest
@@ -42,6 +42,8 @@ class TranscriptionJob:
     row: ModelRow
     request: UnifiedRequest
     audio: PcmAudio
+    # The client's file as it sent it, to go upstream in its own container.
+    upload: bytes
     providers: ProviderRegistry
     task: Task = "transcription"
     options: JobOptions = DEFAULT_OPTIONS
@@ -50,11 +52,6 @@ class TranscriptionJob:
     @property
     def audio_milliseconds(self) -> int:
         return round(self.audio.duration_seconds * 1000)
-
-    @cached_property
-    def upload(self) -> bytes:
-        """The client's file as it sent it, to go upstream in its own container."""
-        return audio_bytes(self.request.input)
 
     def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]:
         self._check_params()
