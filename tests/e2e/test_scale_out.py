@@ -27,7 +27,7 @@ from tests.gateway_process import (
     SIM_KEYS,
     RunningGateway,
     RunningSimulator,
-    free_port,
+    on_a_free_port,
     simulated_providers,
     start_gateway,
     start_simulator,
@@ -100,16 +100,21 @@ def cluster(
         VOXGATE_ENGINE_QUEUE_SIZE="400",
     )
     started = [start_gateway(root / f"gateway-{n}", env) for n in range(PROCESSES)]
-    port = free_port()
     servers = "\n".join(
         f"        server {gateway.base_url.removeprefix('http://')};" for _, gateway in started
     )
-    conf = root / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(prefix=root, servers=servers, port=port))
-    nginx = subprocess.Popen([NGINX, "-p", str(root), "-c", str(conf)])
+
+    def start_nginx(port: int) -> tuple[subprocess.Popen[bytes], str]:
+        conf = root / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(prefix=root, servers=servers, port=port))
+        nginx = subprocess.Popen([NGINX, "-p", str(root), "-c", str(conf)])
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_ready(nginx, base_url, root / "error.log")
+        return nginx, base_url
+
+    nginx, base_url = on_a_free_port(start_nginx)
     first = started[0][1]
-    front = RunningGateway(f"http://127.0.0.1:{port}", first.key, "", root, first.output)
-    wait_until_ready(nginx, front.base_url, root / "error.log")
+    front = RunningGateway(base_url, first.key, "", root, first.output)
     try:
         yield front, sim, database_url
     finally:
