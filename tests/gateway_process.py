@@ -6,11 +6,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -27,6 +27,7 @@ CURL_LINE = re.compile(r"^curl .*$", re.MULTILINE)
 # then exits saying so, and is started again on another port.
 PORT_ATTEMPTS = 3
 ADDRESS_IN_USE = "address already in use"
+Started = TypeVar("Started")
 
 
 @dataclass
@@ -79,21 +80,26 @@ def whole_lines(path: Path) -> list[str]:
     return written[: written.rfind(b"\n") + 1].decode().split("\n")[:-1]
 
 
+def on_a_free_port(start: Callable[[int], Started]) -> Started:
+    """`start(port)` on a port picked free, and again on another while the server it starts
+    finds its port taken (`start` raises `PortTaken`: `wait_until_ready` does)."""
+    for _ in range(PORT_ATTEMPTS - 1):
+        try:
+            return start(free_port())
+        except PortTaken:
+            continue
+    return start(free_port())
+
+
 def start_gateway(
     data_dir: Path, extra_env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], RunningGateway]:
-    for _ in range(PORT_ATTEMPTS - 1):
-        try:
-            return _start_gateway(data_dir, extra_env)
-        except PortTaken:
-            continue
-    return _start_gateway(data_dir, extra_env)
+    return on_a_free_port(lambda port: _start_gateway(data_dir, extra_env, port))
 
 
 def _start_gateway(
-    data_dir: Path, extra_env: dict[str, str] | None
+    data_dir: Path, extra_env: dict[str, str] | None, port: int
 ) -> tuple[subprocess.Popen[bytes], RunningGateway]:
-    port = free_port()
     output = data_dir / "gateway.log"
     inherited = {
         name: value for name, value in os.environ.items() if not name.startswith("VOXGATE_")
@@ -149,7 +155,7 @@ def wait_until_ready(
     log = output.read_text if output is not None else lambda: "(no log)"
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise _exited_early(process, log())
+            raise exited_early(process, log())
         try:
             if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
                 return
@@ -176,7 +182,8 @@ class RunningSimulator:
         return log
 
 
-def _exited_early(process: subprocess.Popen[bytes], log: str) -> RuntimeError:
+def exited_early(process: subprocess.Popen[bytes], log: str) -> RuntimeError:
+    """The error of a server that exited while starting: `PortTaken` where its port was."""
     message = f"{process.args!r} exited early:\n{log}"
     return PortTaken(message) if ADDRESS_IN_USE in log.lower() else RuntimeError(message)
 
@@ -184,18 +191,12 @@ def _exited_early(process: subprocess.Popen[bytes], log: str) -> RuntimeError:
 def start_simulator(
     data_dir: Path, *, fast: bool = False
 ) -> tuple[subprocess.Popen[bytes], RunningSimulator]:
-    for _ in range(PORT_ATTEMPTS - 1):
-        try:
-            return _start_simulator(data_dir, fast)
-        except PortTaken:
-            continue
-    return _start_simulator(data_dir, fast)
+    return on_a_free_port(lambda port: _start_simulator(data_dir, fast, port))
 
 
 def _start_simulator(
-    data_dir: Path, fast: bool
+    data_dir: Path, fast: bool, port: int
 ) -> tuple[subprocess.Popen[bytes], RunningSimulator]:
-    port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     output = data_dir / "simulator.log"
     env = {**os.environ, "VOXGATE_DATA_DIR": str(data_dir)}
@@ -208,7 +209,7 @@ def _start_simulator(
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise _exited_early(process, output.read_text())
+            raise exited_early(process, output.read_text())
         try:
             httpx.get(f"{base_url}/_sim/requests", timeout=1).raise_for_status()
             return process, RunningSimulator(base_url)

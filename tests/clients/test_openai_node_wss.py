@@ -19,7 +19,8 @@ from tests.clients.conftest import CLIENT_SECONDS, NODE, NODE_DIR, needs_node_sd
 from tests.gateway_process import (
     ADMIN_TOKEN,
     STARTUP_SECONDS,
-    free_port,
+    exited_early,
+    on_a_free_port,
     simulated_providers,
     start_simulator,
     stop_gateway,
@@ -49,18 +50,21 @@ def self_signed(root: Path) -> tuple[Path, Path]:
     return certificate, private_key
 
 
-def wait_until_ready(process: subprocess.Popen[bytes], base_url: str, certificate: Path) -> None:
+def wait_until_ready(
+    process: subprocess.Popen[bytes], base_url: str, certificate: Path, output: Path
+) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     with httpx.Client(verify=str(certificate)) as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError("the gateway exited early")
+                raise exited_early(process, output.read_text())
             try:
                 if client.get(f"{base_url}/readyz").status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
+    process.kill()
     raise RuntimeError("the gateway did not become ready over TLS")
 
 
@@ -69,17 +73,26 @@ def tls_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsGateway
     root = tmp_path_factory.mktemp("wss")
     certificate, private_key = self_signed(root)
     sim_process, sim = start_simulator(root / "sim", fast=True)
-    port = free_port()
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("VOXGATE_")}
     env = inherited | simulated_providers(sim, VOXGATE_ENGINE_PRELOAD="false")
     env |= {"VOXGATE_DATA_DIR": str(root / "gateway"), "VOXGATE_ADMIN_TOKEN": ADMIN_TOKEN}
-    command = [sys.executable, "-m", "voxgate", "serve", "--port", str(port)]
-    command += ["--ssl-certfile", str(certificate), "--ssl-keyfile", str(private_key)]
-    with (root / "gateway.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
+
+    def serve(port: int) -> tuple[subprocess.Popen[bytes], str]:
+        command = [sys.executable, "-m", "voxgate", "serve", "--port", str(port)]
+        command += ["--ssl-certfile", str(certificate), "--ssl-keyfile", str(private_key)]
+        output = root / "gateway.log"
+        with output.open("wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         base_url = f"https://127.0.0.1:{port}"
-        wait_until_ready(process, base_url, certificate)
+        wait_until_ready(process, base_url, certificate, output)
+        return process, base_url
+
+    try:
+        process, base_url = on_a_free_port(serve)
+    except BaseException:
+        stop_gateway(sim_process)
+        raise
+    try:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         with httpx.Client(base_url=base_url, verify=str(certificate), headers=headers) as admin:
             workspace = admin.post(

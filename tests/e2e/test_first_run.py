@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.audio_probe import probe
 from tests.e2e.conftest import RunningGateway, curl_argv, stop_gateway
-from tests.gateway_process import free_port
+from tests.gateway_process import free_port, whole_lines
 
 
 def test_printed_curl_line_returns_decodable_audio(gateway: RunningGateway) -> None:
@@ -62,8 +62,8 @@ def serve_once(data_dir: Path | None, log: Path, cwd: Path, **env_overrides: str
     process = start_in(data_dir, log, cwd, **env_overrides)
     try:
         deadline = time.monotonic() + 60
-        while "serving on" not in log.read_text() and time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
+        while not any("serving on" in line for line in whole_lines(log)):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
     finally:
         stop_gateway(process)

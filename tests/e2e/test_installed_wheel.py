@@ -19,7 +19,7 @@ import pytest
 from tests.gateway_process import (
     FIRST_KEY,
     STARTUP_SECONDS,
-    free_port,
+    on_a_free_port,
     stop_gateway,
     wait_until_ready,
 )
@@ -83,22 +83,28 @@ def installed(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Install
 def served(installed: Installed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     workdir = tmp_path_factory.mktemp("operator")
     data_dir = workdir / "data"
-    output = workdir / "serve.log"
-    port = free_port()
     env = {**installed.env, "VOXGATE_DATA_DIR": str(data_dir), "VOXGATE_ENGINE_PRELOAD": "false"}
-    with output.open("wb") as log:
-        process = subprocess.Popen(
-            [installed.voxgate, "serve", "--port", str(port)],
-            cwd=workdir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+
+    def serve(port: int) -> tuple[subprocess.Popen[bytes], str]:
+        output = workdir / f"serve-{port}.log"
+        with output.open("wb") as log:
+            process = subprocess.Popen(
+                [installed.voxgate, "serve", "--port", str(port)],
+                cwd=workdir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         base_url = f"http://127.0.0.1:{port}"
         wait_until_ready(process, base_url, output)
-        key = FIRST_KEY.search(output.read_text())
-        assert key is not None, output.read_text()
+        return process, base_url
+
+    process, base_url = on_a_free_port(serve)
+    try:
+        # The key is shown by the first start, which may have found its port taken.
+        shown = "".join(log.read_text() for log in workdir.glob("serve-*.log"))
+        key = FIRST_KEY.search(shown)
+        assert key is not None, shown
         yield Served(base_url, key.group(1))
     finally:
         stop_gateway(process)

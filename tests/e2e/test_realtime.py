@@ -104,12 +104,11 @@ def balance(gateway: RunningGateway, key: str) -> dict[str, Any]:
 
 def settled(gateway: RunningGateway, key: str) -> dict[str, Any]:
     """The balance once the session has been settled (the server settles after the socket ends)."""
-    for _ in range(50):
-        wallet = balance(gateway, key)
-        if wallet["held_micro_usd"] == 0:
-            return wallet
+    deadline = time.monotonic() + 30
+    while (wallet := balance(gateway, key))["held_micro_usd"]:
+        assert time.monotonic() < deadline, f"the session's hold was never settled: {wallet}"
         time.sleep(0.1)
-    raise AssertionError(f"the session's hold was never settled: {wallet}")
+    return wallet
 
 
 def test_a_minted_secret_opens_a_metered_session(

@@ -19,7 +19,7 @@ from openai.types.realtime import RealtimeServerEvent as GAServerEvent
 from pydantic import TypeAdapter
 
 from tests.audio_probe import word_error_rate
-from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway
+from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway, whole_lines
 from voxgate.simulator.engine import FAST_TRANSCRIPT
 
 GA: TypeAdapter[Any] = TypeAdapter(GAServerEvent)  # type: ignore[arg-type]
@@ -161,8 +161,7 @@ def access_line(gateway: RunningGateway, *parts: str) -> str:
     """The first whole realtime access line with `parts`, once the session has written it."""
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
-        lines = gateway.output.read_text(errors="replace").split("\n")[:-1]
-        for line in lines:
+        for line in whole_lines(gateway.output):
             if "method=WEBSOCKET" in line and all(part in line for part in parts):
                 return line
         time.sleep(0.05)

@@ -25,7 +25,13 @@ from tests.e2e.test_realtime_money import (
     wallet,
 )
 from tests.e2e.test_realtime_money import url as ws_url
-from tests.gateway_process import SIM_KEYS, RunningGateway, RunningSimulator, routed_gateway
+from tests.gateway_process import (
+    SIM_KEYS,
+    RunningGateway,
+    RunningSimulator,
+    routed_gateway,
+    whole_lines,
+)
 
 # gpt-audio-1.5's dearest output token: $10.00 per 1M tokens, 10 micro-USD.
 OUTPUT_TOKEN_MICRO_USD = 10
@@ -149,8 +155,7 @@ def log_line(gateway: RunningGateway, phrase: str) -> str:
     """The first whole line of the gateway's log that says `phrase` (waiting for it)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        lines = gateway.output.read_text(errors="replace").split("\n")[:-1]
-        found = next((line for line in lines if phrase in line), None)
+        found = next((line for line in whole_lines(gateway.output) if phrase in line), None)
         if found:
             return found
         time.sleep(0.05)

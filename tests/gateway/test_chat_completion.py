@@ -11,13 +11,14 @@ from voxgate.catalog.schema import Route
 from voxgate.errors import InvalidRequestError
 from voxgate.gateway.chat import output_cap
 from voxgate.gateway.chat_completion import ChatCompletionJob, check_parameters
+from voxgate.providers.declaration import ProviderDeclaration
 from voxgate.providers.protocols import (
     ChatAudioProvider,
     ChatAudioRequest,
     ChatAudioResult,
     Upstream,
 )
-from voxgate.providers.registry import ProviderRegistry
+from voxgate.providers.registry import ProviderEntry, ProviderRegistry
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.settings import Settings
 
@@ -34,14 +35,15 @@ class RecordingProvider:
 
 
 def registry(chat: dict[str, Any], chat_stream: dict[str, Any] | None = None) -> ProviderRegistry:
+    """Chat providers by name, those in `chat_stream` streaming too."""
+    streams = chat_stream or {}
     return ProviderRegistry(
-        speech={},
-        transcription={},
-        chat=chat,
-        chat_stream=chat_stream or {},
-        speech_stream={},
-        realtime={},
-        declarations={},
+        ProviderEntry(
+            ProviderDeclaration(name, frozenset({"chat"}), chat_streaming=name in streams),
+            chat=provider,
+            chat_stream=streams.get(name),
+        )
+        for name, provider in chat.items()
     )
 
 

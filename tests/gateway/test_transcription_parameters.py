@@ -44,6 +44,7 @@ def job(provider: str, params: tuple[tuple[str, str], ...]) -> TranscriptionJob:
         row=row,
         request=UnifiedRequest(model=row.id, task="transcription", input=""),
         audio=PcmAudio(b"", 16_000),
+        upload=b"",
         providers=registry_of([(TEMPERATE, Recognizer()), (PLAIN, Recognizer())]),
         options=JobOptions(params=params),
     )

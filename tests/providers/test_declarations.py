@@ -1,13 +1,14 @@
-"""Providers declared once: the registry's maps come from the declarations, and a declaration a
-provider does not live up to stops start-up."""
+"""Providers declared once: the registry's entries come from the declarations, and a declaration
+a provider does not live up to stops start-up."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from voxgate.providers import azure_openai, gemini, local, openai, openai_compatible
-from voxgate.providers.declaration import ProviderDeclaration, SpeechOutput
+from voxgate.providers.declaration import Capability, ProviderDeclaration, SpeechOutput
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.local import LocalProvider
 from voxgate.providers.protocols import (
@@ -32,20 +33,25 @@ DECLARED = [
 def test_the_registry_is_what_the_declarations_say(tmp_path: Path) -> None:
     http = UpstreamHttp(timeout_seconds=5, max_response_bytes=1024)
     registry = build_registry(http, LocalProvider(Settings(data_dir=tmp_path)))
-    assert set(registry.declarations) == {declaration.name for declaration in DECLARED}
-    maps = {
+    assert set(registry.entries) == {declaration.name for declaration in DECLARED}
+    lookups: dict[Capability, Callable[[str], object]] = {
         "speech": registry.speech,
         "transcription": registry.transcription,
         "chat": registry.chat,
         "realtime": registry.realtime,
     }
     for declaration in DECLARED:
-        for capability, providers in maps.items():
-            assert (declaration.name in providers) == (capability in declaration.capabilities)
-        assert (declaration.name in registry.speech_stream) == (
-            declaration.speech_streaming is not None
-        )
-        assert (declaration.name in registry.chat_stream) == declaration.chat_streaming
+        entry = registry.entry(declaration.name)
+        assert entry.declaration == declaration
+        for capability, serving in lookups.items():
+            served = serving(declaration.name)
+            assert (served is not None) == (capability in declaration.capabilities)
+            assert served is getattr(entry, capability)
+        assert (entry.speech_stream is not None) == (declaration.speech_streaming is not None)
+        assert (entry.chat_stream is not None) == declaration.chat_streaming
+        assert (entry.transcription_stream is not None) == declaration.transcription_streaming
+    assert registry.speech("no-such-provider") is None
+    assert registry.declaration("no-such-provider") is None
 
 
 def test_every_chat_provider_streams_its_chat() -> None:
@@ -114,6 +120,14 @@ def test_a_declaration_the_provider_does_not_live_up_to_stops_start_up() -> None
     honest = ProviderDeclaration("honest", frozenset({"speech"}), SpeechOutput("pcm", 24_000))
     with pytest.raises(ValueError, match="declared twice"):
         registry_of([(honest, SpeechOnly()), (honest, SpeechOnly())])
+
+
+def test_an_entry_serves_only_what_its_provider_declares() -> None:
+    speaks = ProviderDeclaration("quiet", frozenset({"speech"}), SpeechOutput("pcm", 24_000))
+    registry = registry_of([(speaks, ChatWithoutStream())])
+    entry = registry.entry("quiet")
+    assert entry.speech is not None and registry.speech("quiet") is entry.speech
+    assert entry.chat is None and registry.chat("quiet") is None
 
 
 def test_a_speech_provider_states_its_output() -> None:

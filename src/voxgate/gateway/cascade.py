@@ -47,6 +47,7 @@ from voxgate.providers.protocols import (
     ProviderUsage,
     SpeechRequest,
     SpeechResult,
+    StreamingChatProvider,
     TranscriptionRequest,
     TranscriptionResult,
 )
@@ -268,13 +269,15 @@ class CascadeChatJob:
         metered = self.metered(answer.usage, answer.text, len(answer.text) if spoken else 0, heard)
         return Outcome({"text": answer.text}, metered, result)
 
-    async def stream(self, attempt: PlannedAttempt[Any]) -> AsyncIterator["CascadeChunk"]:
+    async def stream(
+        self, attempt: PlannedAttempt[StreamingChatProvider]
+    ) -> AsyncIterator["CascadeChunk"]:
         """The text model's chunks as they come. With audio wanted, their text is held back
         until a sentence is whole, then sent spoken with its transcript; the audio's id
         follows the last sentence."""
         request, heard = await self._request()
         pending, said = "", []
-        provider = self.legs.providers.chat_stream[attempt.route.provider]
+        provider = attempt.provider  # a streamed job is planned where chat streams
         async for chunk in provider.stream_chat(request, attempt.upstream):
             if not self.voice:
                 yield CascadeChunk(chunk.event, None, chunk.usage, heard_seconds=heard)

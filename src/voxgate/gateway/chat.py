@@ -37,6 +37,7 @@ from voxgate.providers.protocols import (
     ChatAudioRequest,
     ChatAudioResult,
     ProviderUsage,
+    StreamingChatProvider,
 )
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
@@ -168,7 +169,9 @@ class ChatJob:
             else replace(provider_used, audio_milliseconds=heard_ms),
         )
 
-    async def stream(self, attempt: PlannedAttempt[Any]) -> AsyncIterator["SpokenChunk"]:
+    async def stream(
+        self, attempt: PlannedAttempt[StreamingChatProvider]
+    ) -> AsyncIterator["SpokenChunk"]:
         """The answer's speech encoded as its audio deltas arrive, piece after piece. Speech at
         another speed is stretched whole (per delta it would click at every seam), so it comes
         in one piece."""
@@ -181,7 +184,7 @@ class ChatJob:
         encoder = StreamEncoder(self.response_format)
         speed = self.request.speed or 1.0
         held: dict[int, list[PcmAudio]] = {}
-        provider = self.providers.chat_stream[attempt.route.provider]
+        provider = attempt.provider  # a streamed job is planned where chat streams
         seam = Seam()
         last_turn = len(self.turns) - 1
         for index, turn in enumerate(self.turns):

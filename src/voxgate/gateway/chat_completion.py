@@ -30,6 +30,7 @@ from voxgate.providers.protocols import (
     ChatAudioRequest,
     ChatChunk,
     ProviderUsage,
+    StreamingChatProvider,
 )
 from voxgate.providers.registry import ProviderRegistry
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
@@ -105,10 +106,9 @@ class ChatCompletionJob:
     def content_type(self) -> str:
         return "text/event-stream"
 
-    def stream(self, attempt: PlannedAttempt[Any]) -> AsyncIterator[ChatChunk]:
-        """The provider's chunks as they come."""
-        provider = self.providers.chat_stream[attempt.route.provider]
-        return provider.stream_chat(self.request(attempt), attempt.upstream)
+    def stream(self, attempt: PlannedAttempt[StreamingChatProvider]) -> AsyncIterator[ChatChunk]:
+        """The provider's chunks as they come (a streamed job is planned where chat streams)."""
+        return attempt.provider.stream_chat(self.request(attempt), attempt.upstream)
 
     def meter(self) -> "ChatStreamMeter":
         return ChatStreamMeter(self)

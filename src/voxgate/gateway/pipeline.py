@@ -33,14 +33,13 @@ from voxgate.gateway.failures import client_error
 from voxgate.gateway.inputs import (
     CHAT_SAMPLE_RATE,
     RECOGNIZER_SAMPLE_RATE,
-    audio_bytes,
     decode_input,
 )
 from voxgate.gateway.jobs import DEFAULT_OPTIONS, Delivery, Job, JobOptions, Outcome, usage_body
 from voxgate.gateway.limits import Limits
 from voxgate.gateway.speech import SpeechJob
 from voxgate.gateway.streaming import Streamed, StreamingJob, opener
-from voxgate.gateway.tasks import is_speech_to_text, looks_like_audio, resolve_task
+from voxgate.gateway.tasks import is_speech_to_text, resolve_task
 from voxgate.gateway.transcription import TranscriptionJob
 from voxgate.gateway.validation import UnifiedRequest, validate
 from voxgate.metrics import Metrics
@@ -314,14 +313,14 @@ class AudioGateway:
     ) -> Job:
         if row.cascade is not None:
             audio = (
-                await self._audio_input(request, RECOGNIZER_SAMPLE_RATE, charge, row)
-                if looks_like_audio(request.input)
+                await self._audio_input(request.audio_file(), RECOGNIZER_SAMPLE_RATE, charge, row)
+                if request.holds_audio
                 else None
             )
             return CascadeJob(row, request, audio, self.legs(row))
         if row.interface == "chat":
             audio = (
-                await self._audio_input(request, CHAT_SAMPLE_RATE, charge, row)
+                await self._audio_input(request.audio_file(), CHAT_SAMPLE_RATE, charge, row)
                 if is_speech_to_text(task)
                 else None
             )
@@ -332,18 +331,20 @@ class AudioGateway:
         if task == "tts":
             return SpeechJob(row, request, self._catalog.voices, self._providers, self._tokens)
         if is_speech_to_text(task):
-            audio = await self._audio_input(request, RECOGNIZER_SAMPLE_RATE, charge, row)
+            upload = request.audio_file()
+            audio = await self._audio_input(upload, RECOGNIZER_SAMPLE_RATE, charge, row)
             return TranscriptionJob(
                 row,
                 request,
                 audio,
+                upload,
                 self._providers,
                 task=task,
                 options=options,
                 parallel_pieces=self._settings.transcription_parallel_pieces,
             )
         # No provider in this build serves the task, so every route counts as unconfigured.
-        raise self._planner.unavailable(row, providers={})
+        raise self._planner.unavailable(row, lambda provider: None)
 
     async def require_minimum(self, principal: Principal, row: ModelRow) -> None:
         """Refuse (402) a workspace that could not pay even the model's minimum hold, before
@@ -375,9 +376,8 @@ class AudioGateway:
         )
 
     async def _audio_input(
-        self, request: UnifiedRequest, sample_rate: int, charge: Charge, row: ModelRow
+        self, data: bytes, sample_rate: int, charge: Charge, row: ModelRow
     ) -> PcmAudio:
-        data = audio_bytes(request.input)
         await charge.cover_decoding(row)
         with self._tracer.start_as_current_span(
             "decode audio", attributes={"voxgate.audio.bytes": len(data)}

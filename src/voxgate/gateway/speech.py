@@ -177,12 +177,12 @@ class SpeechJob:
         return (pricing.audio_output_per_1m_tokens or pricing.text_output_per_1m_tokens) is not None
 
     def _tokens_per_second(self, attempt: PlannedAttempt[Any]) -> int:
-        declared = self.providers.declarations[attempt.route.provider].speech_output
+        declared = self.providers.entry(attempt.route.provider).declaration.speech_output
         return declared.audio_tokens_per_second if declared else AUDIO_OUTPUT_TOKENS_PER_SECOND
 
     def _pcm(self, attempt: PlannedAttempt[Any]) -> AsyncIterator[PcmAudio]:
         request = self.speech_request(attempt)
-        streaming = self.providers.speech_stream.get(attempt.route.provider)
+        streaming = self.providers.entry(attempt.route.provider).speech_stream
         if streaming is not None:
             return streaming.stream_speech(request, attempt.upstream)
         return _whole(attempt.provider, request, attempt.upstream)

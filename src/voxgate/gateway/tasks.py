@@ -14,7 +14,7 @@ def resolve_task(row: ModelRow, request: UnifiedRequest) -> Task:
     # The row's field table accepts only its own tasks, so a named task is one it supports.
     if request.task != "auto":
         return request.task
-    if "transcription" in row.tasks and looks_like_audio(request.input):
+    if "transcription" in row.tasks and request.holds_audio:
         return "transcription"
     return row.default_task
 

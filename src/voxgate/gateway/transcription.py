@@ -7,14 +7,14 @@ where the route's model streams, made from the whole answer where it does not.
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import partial
 from typing import Any
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import InvalidRequestError
-from voxgate.gateway.inputs import audio_bytes, container_of
+from voxgate.gateway.inputs import container_of
 from voxgate.gateway.jobs import DEFAULT_OPTIONS, JobOptions, Outcome
 from voxgate.gateway.long_audio import fits, in_bounded_parallel, split_at_silences, stitch
 from voxgate.gateway.validation import UnifiedRequest
@@ -42,6 +42,8 @@ class TranscriptionJob:
     row: ModelRow
     request: UnifiedRequest
     audio: PcmAudio
+    # The client's file as it sent it, to go upstream in its own container.
+    upload: bytes
     providers: ProviderRegistry
     task: Task = "transcription"
     options: JobOptions = DEFAULT_OPTIONS
@@ -50,11 +52,6 @@ class TranscriptionJob:
     @property
     def audio_milliseconds(self) -> int:
         return round(self.audio.duration_seconds * 1000)
-
-    @cached_property
-    def upload(self) -> bytes:
-        """The client's file as it sent it, to go upstream in its own container."""
-        return audio_bytes(self.request.input)
 
     def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]:
         self._check_params()
@@ -98,7 +95,7 @@ class TranscriptionJob:
         """The transcript's events, ending with `transcript.text.done`: the provider's own where
         it streams them, else made from its whole answer."""
         request = self.transcription_request()
-        streaming = self.providers.transcription_stream.get(attempt.route.provider)
+        streaming = self.providers.entry(attempt.route.provider).transcription_stream
         limit = self._upload_limit(attempt)
         if streaming is None or limit is not None:
             whole = (
@@ -117,8 +114,7 @@ class TranscriptionJob:
     def _upload_limit(self, attempt: PlannedAttempt[Any]) -> UploadLimit | None:
         """The route's upload limit where what would go upstream is past it (the client's file
         where the provider takes its container, else the decoded samples in a WAV)."""
-        declared = self.providers.declarations.get(attempt.route.provider)
-        limit = declared.transcription_upload if declared is not None else None
+        limit = self.providers.entry(attempt.route.provider).declaration.transcription_upload
         if limit is None:
             return None
         if container_of(self.upload) in limit.containers and len(self.upload) <= limit.max_bytes:
@@ -156,7 +152,7 @@ class TranscriptionJob:
     def _check_params(self) -> None:
         """A parameter is forwarded where a route takes it; one that none of the row's routes
         takes (configured or not) is refused rather than dropped."""
-        declared = (self.providers.declarations.get(route.provider) for route in self.row.routes)
+        declared = (self.providers.declaration(route.provider) for route in self.row.routes)
         refuse_unforwarded(self.row, self.options.params, [d for d in declared if d is not None])
 
 

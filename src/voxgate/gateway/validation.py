@@ -1,12 +1,12 @@
 """Strict validation of a unified request against its model's catalog row."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import FieldSpec, ModelRow
 from voxgate.errors import InvalidRequestError, NotFoundError
-from voxgate.gateway.inputs import looks_like_audio
+from voxgate.gateway.inputs import audio_bytes, looks_like_audio
 from voxgate.types import AudioFormat, RequestedTask
 
 _SPEECH_TO_TEXT = ("transcription", "translation")
@@ -21,6 +21,7 @@ class UnifiedRequest:
 
     model: str
     task: RequestedTask
+    # The text, or audio as base64 or a data URL; empty where the audio came as `upload`.
     input: str
     voice: str | None = None
     response_format: AudioFormat | None = None
@@ -31,20 +32,41 @@ class UnifiedRequest:
     max_output_tokens: int | None = None
     # `response_format` of a realtime session, which speaks its own formats.
     realtime_format: str | None = None
+    # The audio file as the client uploaded it (a multipart form's `file`), in place of `input`.
+    upload: bytes | None = field(default=None, repr=False)
+
+    @property
+    def holds_audio(self) -> bool:
+        """Whether the request carries an audio file: uploaded, or in `input` (base64 of a
+        known container, or an audio data URL)."""
+        return self.upload is not None or looks_like_audio(self.input)
+
+    def audio_file(self) -> bytes:
+        """The audio file's bytes: as uploaded, or decoded from `input`'s base64 (bounded and
+        checked: see `inputs.audio_bytes`). The decoding is not kept, so take it once."""
+        return self.upload if self.upload is not None else audio_bytes(self.input)
 
 
 def validate(body: object, catalog: Catalog) -> tuple[ModelRow, UnifiedRequest]:
+    """The request `body` on its row. Its `input` is a string (JSON), or the bytes of a file the
+    client uploaded (a form parsed in process: JSON has no bytes)."""
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.", code="invalid_body")
     row = _find_model(body, catalog)
     for name in body:
         if row.field(name) is None:
             raise _unknown_field(name, row)
+    upload = body.get("input")
+    if isinstance(upload, bytes):
+        body = {**body, "input": "", "upload": upload}
     audio_input = _holds_audio(row, body)
     realtime = _is_realtime(row, body)
     for spec in row.fields:
         if realtime and spec.name == "response_format":
             _check_realtime_format(body.get(spec.name))
+            continue
+        if isinstance(upload, bytes) and spec.name == "input":
+            _check_upload(spec, upload)
             continue
         # Audio is bounded by its decoded size and duration (gateway/inputs.py), not by the
         # characters its base64 takes: the field's text limit stays for text.
@@ -88,6 +110,12 @@ def _holds_audio(row: ModelRow, body: dict[str, Any]) -> bool:
     if task != "auto":
         return task in row.tasks
     return "transcription" in row.tasks and looks_like_audio(value)
+
+
+def _check_upload(spec: FieldSpec, upload: bytes) -> None:
+    # An audio file is bounded by its size and duration (gateway/inputs.py), not as text.
+    if spec.required and not upload:
+        raise _invalid(spec, f"Field '{spec.name}' must not be empty.", "empty_input")
 
 
 def _is_realtime(row: ModelRow, body: dict[str, Any]) -> bool:

@@ -12,6 +12,9 @@ from voxgate.errors import ServiceUnavailableError
 from voxgate.providers.protocols import Upstream
 
 ProviderT = TypeVar("ProviderT")
+# What serves a capability, by provider name (None where the build has none that does): a
+# registry's lookup, such as `ProviderRegistry.speech`.
+Serving = Callable[[str], ProviderT | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,29 +41,25 @@ class RoutePlanner:
         # change while the process runs. Keyed by id, the route kept alive beside its answer.
         self._upstreams_of: dict[int, tuple[Route, list[tuple[Upstream, str | None]]]] = {}
 
-    def plan(
-        self, row: ModelRow, providers: Mapping[str, ProviderT]
-    ) -> list[PlannedAttempt[ProviderT]]:
-        """Every usable (route, credential) pair among `providers`, in catalog order."""
+    def plan(self, row: ModelRow, serving: Serving[ProviderT]) -> list[PlannedAttempt[ProviderT]]:
+        """Every usable (route, credential) pair whose provider is `serving`, in catalog order."""
         attempts = [
             PlannedAttempt(provider, route, upstream, credential)
             for route in self._ordered(row)
-            if (provider := providers.get(route.provider)) is not None
+            if (provider := serving(route.provider)) is not None
             for upstream, credential in self._usable(route)
         ]
         if not attempts:
-            raise self.unavailable(row, providers)
+            raise self.unavailable(row, serving)
         return attempts
 
-    def unavailable(
-        self, row: ModelRow, providers: Mapping[str, object]
-    ) -> ServiceUnavailableError:
+    def unavailable(self, row: ModelRow, serving: Serving[object]) -> ServiceUnavailableError:
         """The 503 for a model none of whose routes can be served, naming what to configure.
 
         Nothing changes by trying again, so clients that honour it (every OpenAI SDK) don't.
         """
         return ServiceUnavailableError(
-            self._what_to_configure(row, providers),
+            self._what_to_configure(row, serving),
             code="no_route_configured",
             headers={"x-should-retry": "false"},
         )
@@ -98,10 +97,10 @@ class RoutePlanner:
             api_version=route.api_version,
         )
 
-    def _what_to_configure(self, row: ModelRow, providers: Mapping[str, object]) -> str:
+    def _what_to_configure(self, row: ModelRow, serving: Serving[object]) -> str:
         needs = []
         for route in row.routes:
-            if route.provider not in providers:
+            if serving(route.provider) is None:
                 needs.append(f"the '{route.provider}' provider, which this build does not include")
             needs.extend(
                 f"credential '{credential.name}' ({' and '.join(name for name in names if name)})"

@@ -1,6 +1,5 @@
 """POST /v1/audio/transcriptions and /v1/audio/translations (multipart, as OpenAI takes them)."""
 
-import base64
 import math
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -126,7 +125,8 @@ async def _parse(form: FormData, task: Task) -> tuple[dict[str, Any], JobOptions
     unified: dict[str, Any] = {
         name: str(form[name]) for name in UNIFIED_FIELDS if form.get(name) not in (None, "")
     }
-    unified |= {"task": task, "input": base64.b64encode(data).decode()}
+    # The file goes on as its bytes (the gateway's validation takes them as an upload).
+    unified |= {"task": task, "input": data}
     upstream_format = fmt if fmt in UPSTREAM_FORMATS else "verbose_json"
     params = (
         ("response_format", upstream_format),

@@ -2,26 +2,36 @@
 Markdown a CommonMark renderer reads as the page means it, nothing an operator configures, the
 realtime task's formats, and text that keeps its direction on a right-to-left page."""
 
+import gc
 import html
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from markdown_it import MarkdownIt
+from starlette.testclient import TestClient
 
 from tests.api.test_docs_pages import CATALOG, LANGUAGES, LOCALES
-from tests.gateway_process import RunningGateway
 from voxgate.catalog.schema import ModelRow
+from voxgate.testing import gateway_app
 
 MODEL_IDS = sorted(row.id for row in CATALOG)
 ARABIC_CATALOG = yaml.safe_load((LOCALES / "catalog" / "ar.yaml").read_text(encoding="utf-8"))
 
 
-def page_of(gateway: RunningGateway, model_id: str, language: str, suffix: str = "") -> str:
-    response = httpx.get(f"{gateway.base_url}/{language}/docs/models/{model_id}{suffix}")
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app for the module's pages, in process with its lifespan; the pages are public."""
+    with TestClient(gateway_app(tmp_path_factory.mktemp("docs-text"))) as started:
+        yield started
+    gc.unfreeze()  # what the lifespan froze at start
+
+
+def page_of(client: TestClient, model_id: str, language: str, suffix: str = "") -> str:
+    response = client.get(f"/{language}/docs/models/{model_id}{suffix}")
     assert response.status_code == 200
     return response.text
 
@@ -37,9 +47,9 @@ def code_samples(page: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("model_id", ["gpt-audio-1.5", "gpt-audio", "local-tts"])
 def test_code_samples_are_pretty_printed_one_field_a_line(
-    gateway: RunningGateway, model_id: str
+    client: TestClient, model_id: str
 ) -> None:
-    page = page_of(gateway, model_id, "en")
+    page = page_of(client, model_id, "en")
     row = CATALOG.get(model_id)
     assert row is not None
     samples = code_samples(page)
@@ -66,8 +76,8 @@ def rendered_text(markdown: str) -> str:
 
 
 @pytest.mark.parametrize("language", ["en", "ar"])
-def test_markdown_keeps_angle_bracket_text_as_text(gateway: RunningGateway, language: str) -> None:
-    markdown = page_of(gateway, "gpt-audio-1.5", language, ".md")
+def test_markdown_keeps_angle_bracket_text_as_text(client: TestClient, language: str) -> None:
+    markdown = page_of(client, "gpt-audio-1.5", language, ".md")
     t = LANGUAGES[language]
     assert "<workspace key>" in t["checklist_auth"] or "<مفتاح" in t["checklist_auth"]
     # Rendered, the checklist reads exactly as written, brackets and all.
@@ -99,12 +109,12 @@ OPERATOR_VARIABLE = re.compile(r"\b[A-Z][A-Z0-9]*_(?:[A-Z0-9]+_)*(?:API_KEY|BASE
 
 
 @pytest.mark.parametrize("language", ["en", "ar"])
-def test_public_pages_name_no_operator_variable(gateway: RunningGateway, language: str) -> None:
+def test_public_pages_name_no_operator_variable(client: TestClient, language: str) -> None:
     names = set().union(*(operator_names(row) for row in CATALOG))
     assert "AZURE_OPENAI_API_KEY_SECONDARY" in names
-    pages = [httpx.get(f"{gateway.base_url}/{language}/docs/models").text]
+    pages = [client.get(f"/{language}/docs/models").text]
     for model_id in MODEL_IDS:
-        pages += [page_of(gateway, model_id, language), page_of(gateway, model_id, language, ".md")]
+        pages += [page_of(client, model_id, language), page_of(client, model_id, language, ".md")]
     for text in pages:
         assert not OPERATOR_VARIABLE.findall(text)
         assert not [name for name in names if name in text]
@@ -112,23 +122,23 @@ def test_public_pages_name_no_operator_variable(gateway: RunningGateway, languag
 
 @pytest.mark.parametrize("model_id", MODEL_IDS)
 def test_gemini_voice_mapping_only_where_a_route_uses_gemini(
-    gateway: RunningGateway, model_id: str
+    client: TestClient, model_id: str
 ) -> None:
     row = CATALOG.get(model_id)
     assert row is not None
     gemini = any(route.provider == "gemini" for route in row.routes)
     for language in ("en", "ar"):
         for suffix in ("", ".md"):
-            mentioned = "gemini" in page_of(gateway, model_id, language, suffix).lower()
+            mentioned = "gemini" in page_of(client, model_id, language, suffix).lower()
             assert mentioned == gemini, (model_id, language, suffix)
 
 
 @pytest.mark.parametrize("language", ["en", "ar"])
 def test_the_realtime_task_lists_only_the_formats_a_session_speaks(
-    gateway: RunningGateway, language: str
+    client: TestClient, language: str
 ) -> None:
     t = LANGUAGES[language]
-    page = page_of(gateway, "gpt-audio-1.5", language)
+    page = page_of(client, "gpt-audio-1.5", language)
     cell = re.search(
         r'<tr data-field="response_format">.*?<td class="accepted"[^>]*>(.*?)</td>', page, re.S
     )
@@ -138,27 +148,27 @@ def test_the_realtime_task_lists_only_the_formats_a_session_speaks(
         f"{t['for_other_tasks']}: mp3, wav, opus, flac, pcm16, aac",
         f"{t['for_realtime']}: pcm16, g711_ulaw, g711_alaw",
     ]
-    markdown = page_of(gateway, "gpt-audio-1.5", language, ".md")
+    markdown = page_of(client, "gpt-audio-1.5", language, ".md")
     assert "pcm16, g711_ulaw, g711_alaw" in markdown
     # A row without the realtime task lists its formats alone.
-    plain = page_of(gateway, "gpt-audio", language)
+    plain = page_of(client, "gpt-audio", language)
     assert "g711" not in plain
 
 
-def test_arabic_arrows_point_the_way_the_page_reads(gateway: RunningGateway) -> None:
-    arabic = page_of(gateway, "gpt-audio-1.5", "ar")
+def test_arabic_arrows_point_the_way_the_page_reads(client: TestClient) -> None:
+    arabic = page_of(client, "gpt-audio-1.5", "ar")
     assert re.search(r'<a href="/ar/docs/models">→ ', arabic)
     assert "نصي + صوتي ← نصي + صوتي" in arabic and "صوتي →" not in arabic
-    listing = httpx.get(f"{gateway.base_url}/ar/docs/models").text
+    listing = client.get("/ar/docs/models").text
     assert " → " not in listing and " ← " in listing
-    english = page_of(gateway, "gpt-audio-1.5", "en")
+    english = page_of(client, "gpt-audio-1.5", "en")
     assert re.search(r'<a href="/en/docs/models">← ', english) and "text + audio → text" in english
 
 
 def test_arabic_texts_read_right_to_left_and_english_left_to_right(
-    gateway: RunningGateway,
+    client: TestClient,
 ) -> None:
-    page = page_of(gateway, "gpt-audio", "ar")
+    page = page_of(client, "gpt-audio", "ar")
     # tool_choice's Arabic note begins with a Latin word; it is still an Arabic sentence.
     row = re.search(r'<tr data-parameter="tool_choice">(.*?)</tr>', page)
     assert row is not None
@@ -166,5 +176,5 @@ def test_arabic_texts_read_right_to_left_and_english_left_to_right(
     fields = re.findall(r'<tr data-field="\w+">.*?</tr>', page, re.S)
     assert fields and all('<td dir="rtl"' in field for field in fields)
     assert 'dir="auto"' not in page
-    listing = httpx.get(f"{gateway.base_url}/ar/docs/models").text
+    listing = client.get("/ar/docs/models").text
     assert 'dir="auto"' not in listing
