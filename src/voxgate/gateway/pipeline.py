@@ -238,6 +238,10 @@ class AudioGateway:
     def tokens(self) -> TokenCounter:
         return self._tokens
 
+    @property
+    def tracer(self) -> Tracer:
+        return self._tracer
+
     @asynccontextmanager
     async def _admitted(self, charge: Charge) -> AsyncIterator[None]:
         # Whose failures the breaker counts.
