@@ -333,7 +333,10 @@ class AudioGateway:
                 row, request, task, audio, voices, self._providers, self._tokens, streamed=streamed
             )
         if task == "tts":
-            return SpeechJob(row, request, self._catalog.voices, self._providers, self._tokens)
+            voices = self._catalog.voices
+            return SpeechJob(
+                row, request, voices, self._providers, self._tokens, tracer=self._tracer
+            )
         if is_speech_to_text(task):
             audio = await self._audio_input(request, RECOGNIZER_SAMPLE_RATE, charge, row)
             return TranscriptionJob(
