@@ -70,7 +70,8 @@ class OpenSession:
         """Relay or serve the session until either side ends it; the bill is closed."""
         sessions = self.sessions
         self.channels.append(channel)
-        report_stages(channel.stages, sessions.metrics, sessions.gateway.tracer, self.bill)
+        bill, tracer = self.bill, sessions.gateway.tracer
+        report_stages(channel.stages, sessions.metrics, tracer, self.row.id, lambda: bill.provider)
         await run_session(
             channel,
             self.bill,

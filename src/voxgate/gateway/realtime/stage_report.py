@@ -5,6 +5,7 @@ per stage (and one per set-up step). The session's access line carries each stag
 Spans carry the GenAI semantic conventions' attributes and the usage the response reported,
 never its text or audio."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,15 +13,16 @@ from opentelemetry import context
 from opentelemetry.context import Context
 from opentelemetry.trace import Tracer, set_span_in_context
 
-from voxgate.gateway.realtime.bill import SessionBill
 from voxgate.gateway.realtime.stages import ResponseTimes, StageClock
 from voxgate.metrics import Metrics
 from voxgate.tracing import genai_system
 
 
-def report_stages(clock: StageClock, metrics: Metrics, tracer: Tracer, bill: SessionBill) -> None:
+def report_stages(
+    clock: StageClock, metrics: Metrics, tracer: Tracer, model: str, provider: Callable[[], str]
+) -> None:
     """Report the session's stages from now on; its span is the one current here."""
-    report = StageReport(clock, metrics, tracer, context.get_current(), bill)
+    report = StageReport(clock, metrics, tracer, context.get_current(), model, provider)
     clock.watch(report.response, report.setup)
 
 
@@ -31,12 +33,13 @@ class StageReport:
     tracer: Tracer
     # The session's own span, which each response's span is a child of.
     session: Context
-    # The session's bill knows its model and the provider serving it now (a session may move).
-    bill: SessionBill
+    model: str
+    # The provider serving the session now (a session may move).
+    provider: Callable[[], str]
 
     def response(self, times: ResponseTimes) -> None:
         for stage, seconds in times.stages().items():
-            self.metrics.observe_stage(self.bill.row.id, stage, seconds)
+            self.metrics.observe_stage(self.model, stage, seconds)
         unix = self.clock.unix_nanos
         span = self.tracer.start_span(
             "realtime response",
@@ -56,7 +59,7 @@ class StageReport:
         span.end(end_time=unix(times.done))
 
     def setup(self, step: str, seconds: float) -> None:
-        self.metrics.observe_setup(self.bill.row.id, step, seconds)
+        self.metrics.observe_setup(self.model, step, seconds)
         span = self.tracer.start_span(
             f"setup {step}",
             context=self.session,
@@ -69,8 +72,8 @@ class StageReport:
         usage = times.usage
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "realtime",
-            "gen_ai.system": genai_system(self.bill.provider),
-            "gen_ai.request.model": self.bill.row.id,
+            "gen_ai.system": genai_system(self.provider()),
+            "gen_ai.request.model": self.model,
             "gen_ai.response.id": times.response_id,
         }
         for name, key in (
