@@ -1,11 +1,17 @@
 """The stage clock: a turn's marks, read off the events a session's socket carries, become each
 stage's time, whatever order a provider sends its transcript in; set-up is timed from the
-handshake. A fake clock stands in for time, so the figures are exact."""
+handshake; each response is reported as histograms and a span per stage under the session's.
+A fake clock stands in for time, so the figures are exact."""
 
 from typing import Any
 
-from voxgate.gateway.realtime.stage_report import access_fields
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from voxgate.gateway.realtime.stage_report import access_fields, report_stages
 from voxgate.gateway.realtime.stages import ResponseTimes, StageClock
+from voxgate.metrics import Books, Metrics
 
 MS = 1_000_000  # nanoseconds
 
@@ -133,3 +139,51 @@ def test_set_up_is_timed_from_the_handshake_once() -> None:
         "setup_upstream_connected_ms": 15.0,
         "setup_session_created_ms": 30.0,
     }
+
+
+def test_a_response_is_reported_as_histograms_and_a_span_per_stage() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    metrics = Metrics()
+    time = FakeTime().at(5)
+    clock = StageClock(time)
+    with tracer.start_as_current_span("WEBSOCKET /v1/realtime") as session:
+        report_stages(clock, metrics, tracer, "local-realtime", lambda: "openai")
+    time.at(20)
+    clock.sent({"type": "session.created", "session": {}})
+    time.at(1000)
+    clock.sent(STOPPED)
+    time.at(1300)
+    clock.sent(TRANSCRIBED)
+    clock.sent(created())
+    time.at(1700)
+    clock.sent(delta("response.output_text.delta"))
+    time.at(1900)
+    clock.sent(delta("response.output_audio.delta"))
+    clock.sent(done(usage={"input_tokens": 5, "output_tokens": 7}))
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    response = spans["realtime response"]
+    assert response.parent is not None
+    assert response.parent.span_id == session.get_span_context().span_id
+    assert response.attributes is not None
+    assert response.attributes["gen_ai.system"] == "openai"
+    assert response.attributes["gen_ai.usage.output_tokens"] == 7
+    for stage in ("transcript", "first_token", "first_audio", "speech_to_audio"):
+        parent = spans[stage].parent
+        assert parent is not None and parent.span_id == response.get_span_context().span_id
+    whole = spans["speech_to_audio"]
+    assert whole.end_time is not None and whole.start_time is not None
+    assert whole.end_time - whole.start_time == 900 * MS
+    setup = spans["setup session_created"].parent
+    assert setup is not None and setup.span_id == session.get_span_context().span_id
+    exposition = metrics.render(Books(holds_open=0))
+    assert (
+        'voxgate_realtime_stage_seconds_count{model="local-realtime",stage="speech_to_audio"} 1.0'
+        in exposition
+    )
+    assert (
+        'voxgate_realtime_setup_seconds_count{model="local-realtime",step="session_created"} 1.0'
+        in exposition
+    )
