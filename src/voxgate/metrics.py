@@ -86,6 +86,23 @@ class Metrics:
             buckets=SESSION_BUCKETS,
             registry=self._registry,
         )
+        self._stages = Histogram(
+            "voxgate_realtime_stage_seconds",
+            "Each stage of a realtime turn (docs/operations.md): transcript (end of speech to "
+            "the final transcript), first_token, first_audio, and speech_to_audio, the whole "
+            "wait from the end of speech to the first audio byte.",
+            ("model", "stage"),
+            buckets=BUCKETS,
+            registry=self._registry,
+        )
+        self._setup = Histogram(
+            "voxgate_realtime_setup_seconds",
+            "A realtime session's set-up, from its handshake: to session.created, and (relayed) "
+            "to its upstream socket's opening.",
+            ("model", "step"),
+            buckets=BUCKETS,
+            registry=self._registry,
+        )
         if self._registry is not None:
             ProcessCollector(registry=self._registry)
             PlatformCollector(registry=self._registry)
@@ -122,6 +139,12 @@ class Metrics:
     def observe_session(self, model: str, close_code: int, seconds: float) -> None:
         self._sessions.labels(model, str(close_code)).inc()
         self._session_seconds.labels(model).observe(seconds)
+
+    def observe_stage(self, model: str, stage: str, seconds: float) -> None:
+        self._stages.labels(model, stage).observe(seconds)
+
+    def observe_setup(self, model: str, step: str, seconds: float) -> None:
+        self._setup.labels(model, step).observe(seconds)
 
     def observe_flags(self, model: str, *, overrun: bool, estimated: bool, mismatch: bool) -> None:
         """Count each flag of a charge; an overrun or a mismatch is also a log line (an estimate

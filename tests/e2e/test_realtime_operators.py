@@ -13,6 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e.test_realtime import local_turn, question_pcm
 from tests.e2e.test_realtime_money import SECOND, append, connect, manual_turns, settled, until
 from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway
 
@@ -80,3 +81,55 @@ def test_a_session_writes_one_access_line_and_its_metrics(
     assert line["close_code"] == 1000
     assert line["latency_ms"] > 0
     assert sessions_ended(gateway, "1000") == before + 1
+    # Each turn was ended by the client's commit: its stages are on the line.
+    assert line["transcript_p50_ms"] > 0 and line["first_token_p50_ms"] > 0
+    assert 0 < line["first_audio_p50_ms"] <= line["speech_to_audio_p50_ms"]
+    assert 0 < line["setup_upstream_connected_ms"] <= line["setup_session_created_ms"]
+
+
+def stage_counts(gateway: RunningGateway, model: str) -> dict[str, float]:
+    """Each realtime histogram's count for `model`, by its stage or set-up step."""
+    text = httpx.get(f"{gateway.base_url}/metrics").text
+    return {
+        sample.labels.get("stage") or sample.labels["step"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name
+        in ("voxgate_realtime_stage_seconds_count", "voxgate_realtime_setup_seconds_count")
+        and sample.labels["model"] == model
+    }
+
+
+def test_a_spoken_local_turn_is_timed_stage_by_stage(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    """One spoken turn on the local cascade, its end found by the server's VAD: each stage is
+    counted in /metrics and its median is on the session's access line, in chain order."""
+    gateway, _ = served
+    key = gateway.new_workspace(f"rt-stages-{secrets.token_hex(4)}", "1.00")
+    pcm = question_pcm(gateway, key)
+    url = "ws" + gateway.base_url.removeprefix("http") + "/v1/realtime?model=local-realtime"
+    events = asyncio.run(local_turn(url, key, pcm))
+    assert events[-1]["response"]["status"] == "completed"
+    deadline = time.monotonic() + 30
+    while not (lines := local_lines(gateway)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [line] = lines
+    heard, answered = line["transcript_p50_ms"], line["first_token_p50_ms"]
+    spoken, whole = line["first_audio_p50_ms"], line["speech_to_audio_p50_ms"]
+    assert min(heard, answered, spoken) > 0
+    assert whole >= max(heard, answered, spoken)
+    assert line["setup_session_created_ms"] > 0
+    assert "setup_upstream_connected_ms" not in line  # nothing is relayed
+    counts = stage_counts(gateway, "local-realtime")
+    assert counts == {
+        "transcript": 1,
+        "first_token": 1,
+        "first_audio": 1,
+        "speech_to_audio": 1,
+        "session_created": 1,
+    }
+
+
+def local_lines(gateway: RunningGateway) -> list[dict[str, Any]]:
+    return [line for line in session_lines(gateway) if line["model"] == "local-realtime"]

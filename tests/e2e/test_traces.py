@@ -3,10 +3,12 @@ server span with a child per attempt (the failed one marked as such) and per bil
 received by an OTLP/HTTP endpoint in this test and read with OpenTelemetry's own protobuf
 types; no secret and no audio is in any attribute."""
 
+import asyncio
+import json
 import queue
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from tests.e2e.test_realtime_money import SECOND, append, connect, manual_turns, until
 from tests.gateway_process import SIM_KEYS, RunningGateway, RunningSimulator, routed_gateway
 
 
@@ -48,12 +51,16 @@ class Collector:
 
     def trace_of(self, request_id: str, timeout: float = 60) -> list[Span]:
         """Every span of the trace whose server span carries `request_id`, once all arrived."""
+        return self.trace_where(lambda s: attributes(s).get("voxgate.request_id") == request_id)
+
+    def trace_where(self, is_root: Callable[[Span], bool], timeout: float = 60) -> list[Span]:
+        """Every span of the trace whose server span `is_root`, once all arrived."""
         seen: list[Span] = []
         root: Span | None = None
         while True:
             seen.append(self.spans.get(timeout=timeout))
             root = root or next(
-                (s for s in seen if attributes(s).get("voxgate.request_id") == request_id), None
+                (s for s in seen if s.kind == Span.SPAN_KIND_SERVER and is_root(s)), None
             )
             if root is not None:
                 # The server span ends last: everything of its trace has been sent with it.
@@ -109,6 +116,9 @@ def test_a_failover_request_is_one_tree_of_spans(
     assert served.status.code != Status.STATUS_CODE_ERROR
     assert attributes(served)["gen_ai.system"] == "openai"
     assert attributes(served)["gen_ai.request.model"] == "gpt-4o-mini-tts"
+    [encoded] = [span for span in spans if span.parent_span_id == served.span_id]
+    assert encoded.name == "encode audio"
+    assert attributes(encoded)["voxgate.audio.seconds"] > 0
     [settle] = [span for span in children if span.name == "settle"]
     usage = attributes(settle)
     assert usage["gen_ai.request.model"] == "gpt-4o-mini-tts"
@@ -118,3 +128,48 @@ def test_a_failover_request_is_one_tree_of_spans(
             text = str(shown)
             assert all(secret not in text for secret in (*SIM_KEYS.values(), key)), name
             assert len(text) < 300, name  # no audio, no prompt
+
+
+def test_a_realtime_session_has_a_span_per_response_with_its_stages(
+    traced: tuple[RunningGateway, RunningSimulator, Collector],
+) -> None:
+    gateway, _, collector = traced
+    key = gateway.new_workspace(f"traced-rt-{secrets.token_hex(4)}", "1.00")
+
+    async def one_turn() -> str:
+        async with connect(gateway, key) as socket:
+            await manual_turns(socket)
+            await append(socket, SECOND)
+            await socket.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            await socket.send(json.dumps({"type": "response.create"}))
+            done = await until(socket, "response.done")
+        return str(done["response"]["id"])
+
+    response_id = asyncio.run(one_turn())
+    spans = collector.trace_where(lambda span: span.name == "WEBSOCKET /v1/realtime")
+    [root] = [span for span in spans if span.kind == Span.SPAN_KIND_SERVER]
+    assert attributes(root)["http.response.status_code"] == 101
+    assert attributes(root)["voxgate.request_id"].startswith("req_")
+    children = {span.name: span for span in spans if span.parent_span_id == root.span_id}
+    assert {"setup session_created", "setup upstream_connected"} <= set(children)
+    [connected] = [span for name, span in children.items() if name.startswith("upstream ")]
+    response = children["realtime response"]
+    told = attributes(response)
+    assert told["gen_ai.response.id"] == response_id
+    assert told["gen_ai.system"] == attributes(connected)["gen_ai.system"]
+    assert told["gen_ai.request.model"] == "gpt-audio-1.5"
+    assert told["gen_ai.usage.input_tokens"] > 0 and told["gen_ai.usage.output_tokens"] > 0
+    stages = {span.name: span for span in spans if span.parent_span_id == response.span_id}
+    assert set(stages) == {"transcript", "first_token", "first_audio", "speech_to_audio"}
+    for stage in stages.values():
+        assert response.start_time_unix_nano <= stage.start_time_unix_nano
+        assert stage.start_time_unix_nano <= stage.end_time_unix_nano
+        assert stage.end_time_unix_nano <= response.end_time_unix_nano
+    whole = stages["speech_to_audio"]
+    assert (whole.start_time_unix_nano, whole.end_time_unix_nano) == (
+        response.start_time_unix_nano,
+        stages["first_audio"].end_time_unix_nano,
+    )
+    for span in spans:
+        for name, shown in attributes(span).items():
+            assert key not in str(shown) and len(str(shown)) < 300, name

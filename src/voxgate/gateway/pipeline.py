@@ -238,6 +238,10 @@ class AudioGateway:
     def tokens(self) -> TokenCounter:
         return self._tokens
 
+    @property
+    def tracer(self) -> Tracer:
+        return self._tracer
+
     @asynccontextmanager
     async def _admitted(self, charge: Charge) -> AsyncIterator[None]:
         # Whose failures the breaker counts.
@@ -329,7 +333,10 @@ class AudioGateway:
                 row, request, task, audio, voices, self._providers, self._tokens, streamed=streamed
             )
         if task == "tts":
-            return SpeechJob(row, request, self._catalog.voices, self._providers, self._tokens)
+            voices = self._catalog.voices
+            return SpeechJob(
+                row, request, voices, self._providers, self._tokens, tracer=self._tracer
+            )
         if is_speech_to_text(task):
             upload = request.audio_file()
             audio = await self._audio_input(upload, RECOGNIZER_SAMPLE_RATE, charge, row)

@@ -4,9 +4,11 @@ import base64
 import math
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
+
+from opentelemetry.trace import NoOpTracer, Tracer
 
 from voxgate.audio.encode import encode_off_loop
 from voxgate.audio.formats import OUTPUT_FORMATS
@@ -77,6 +79,8 @@ class SpeechJob:
     providers: ProviderRegistry
     tokens: TokenCounter
     task: Task = "tts"
+    # Where the encoding of a whole answer is traced (a span within the attempt's).
+    tracer: Tracer = field(default_factory=NoOpTracer)
 
     @property
     def response_format(self) -> AudioFormat:
@@ -134,7 +138,14 @@ class SpeechJob:
 
     async def run(self, attempt: PlannedAttempt[SpeechProvider]) -> Outcome:
         result = await attempt.provider.synthesize(self.speech_request(attempt), attempt.upstream)
-        audio = await encode_off_loop(result.audio, self.response_format)
+        with self.tracer.start_as_current_span(
+            "encode audio",
+            attributes={
+                "voxgate.audio.format": self.response_format,
+                "voxgate.audio.seconds": result.audio.duration_seconds,
+            },
+        ):
+            audio = await encode_off_loop(result.audio, self.response_format)
         data = {
             "content_type": OUTPUT_FORMATS[self.response_format].content_type,
             "audio_base64": base64.b64encode(audio).decode("ascii"),

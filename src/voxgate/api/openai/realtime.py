@@ -3,6 +3,7 @@
 import time
 from typing import Any
 
+from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,6 +27,7 @@ from voxgate.gateway.realtime.dialect import BETA, dialect_of
 from voxgate.gateway.realtime.opening import RealtimeSessions, no_usage
 from voxgate.gateway.realtime.relay import transcriber
 from voxgate.gateway.realtime.responses import new_id
+from voxgate.gateway.realtime.stages import StageClock
 from voxgate.gateway.realtime.transcription_config import (
     DEFAULT_TRANSCRIPTION_MODEL,
     TranscriptionConfig,
@@ -228,20 +230,25 @@ async def realtime_socket(websocket: WebSocket) -> None:
     handshake with its HTTP status and error body), then the socket is accepted and served;
     a session ended after that closes with an RFC 6455 code and the error's code as reason."""
     services = services_of(websocket)
+    stages = StageClock()  # set-up is timed from the handshake
+    request_id = new_request_id()
+    trace.get_current_span().set_attribute("voxgate.request_id", request_id)
     try:
         principal, row, session = await _admit(websocket, services)
         transcription = _is_transcription(websocket, session)
         opening = _sessions(services).opened(
             principal,
             row,
-            new_request_id(),
+            request_id,
             transcription=transcription,
             url_model=websocket.query_params.get("model") if transcription else None,
         )
         async with opening as opened:
             protocols = websocket.scope.get("subprotocols") or []
             await websocket.accept(subprotocol="realtime" if "realtime" in protocols else None)
-            channel = ClientChannel(StarletteClient(websocket), dialect_of(websocket.headers))
+            channel = ClientChannel(
+                StarletteClient(websocket), dialect_of(websocket.headers), stages
+            )
             try:
                 await opened.serve(channel, session)
             except GatewayError as exc:

@@ -31,6 +31,7 @@ from voxgate.gateway.realtime.last_hop import last_hop
 from voxgate.gateway.realtime.local import LocalWork, initial_config, serve_locally
 from voxgate.gateway.realtime.relay import RealtimeRelay
 from voxgate.gateway.realtime.session import run_session
+from voxgate.gateway.realtime.stage_report import access_fields, report_stages
 from voxgate.gateway.realtime.transcription import serve_transcription
 from voxgate.gateway.realtime.wire import ClientChannel, SessionStats
 from voxgate.logs import ACCESS_LOGGER
@@ -69,6 +70,10 @@ class OpenSession:
         """Relay or serve the session until either side ends it; its Charge is closed."""
         sessions = self.sessions
         self.channels.append(channel)
+        charge, tracer = self.charge, sessions.gateway.tracer
+        report_stages(
+            channel.stages, sessions.metrics, tracer, self.row.id, lambda: charge.served_by[0]
+        )
         await run_session(
             channel,
             self.charge,
@@ -203,6 +208,7 @@ class RealtimeSessions:
             "audio_in_seconds": round(stats.audio_in_bytes / PCM16_BYTES_PER_SECOND, 3),
             "audio_out_seconds": round(stats.audio_out_bytes / PCM16_BYTES_PER_SECOND, 3),
             "close_code": close_code,
+            **access_fields(opened.channels[0].stages),
         }
         access_logger.info(
             " ".join(f"{name}={value}" for name, value in fields.items()), extra=fields

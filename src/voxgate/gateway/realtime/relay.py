@@ -133,6 +133,7 @@ class RealtimeRelay:
         as every request does), then relay until either side closes; an upstream lost
         mid-session moves the session to the next route (`failover`)."""
         upstream = await self._connect_next(self._attempts)
+        self._channel.stages.upstream_connected()
         await upstream.send(orjson.dumps(self._turns.opening(self._channel.dialect.beta)).decode())
         if session:
             shaped = beta_session(session) if self._channel.dialect.beta else session

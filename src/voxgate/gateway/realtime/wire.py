@@ -16,6 +16,7 @@ import websockets
 
 from voxgate.errors import GatewayError, InvalidRequestError
 from voxgate.gateway.realtime.dialect import Dialect
+from voxgate.gateway.realtime.stages import StageClock
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.providers.errors import UpstreamError
 
@@ -162,12 +163,16 @@ class ClientChannel:
     """One client's socket: `next_event` yields only well-formed events, `send` stamps and
     renames each server event for the client's dialect."""
 
-    def __init__(self, socket: ClientSocket, dialect: Dialect) -> None:
+    def __init__(
+        self, socket: ClientSocket, dialect: Dialect, stages: StageClock | None = None
+    ) -> None:
         self._socket = socket
         self.dialect = dialect
         self._throttle = Throttle()
         self._sending = asyncio.Lock()
         self.stats = SessionStats()
+        # Timed from the socket's handshake when the caller started the clock there.
+        self.stages = stages or StageClock()
 
     async def next_event(self) -> dict[str, Any]:
         """The next client event that parses to an object with a type; refuses the others."""
@@ -188,6 +193,7 @@ class ClientChannel:
             if refusal is None and event is not None:
                 if event["type"] == "input_audio_buffer.append":
                     self.stats.audio_in_bytes += decoded_size(event.get("audio"))
+                self.stages.received(event)
                 return event, str(message["text"])
             if refusal is not None:
                 await self.send(refusal)
@@ -209,6 +215,7 @@ class ClientChannel:
             await self._socket.send_text(text)
 
     def _count(self, event: dict[str, Any]) -> None:
+        self.stages.sent(event)
         kind = event.get("type")
         if kind in _AUDIO_OUT:
             self.stats.audio_out_bytes += decoded_size(event.get("delta"))

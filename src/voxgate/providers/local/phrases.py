@@ -28,6 +28,31 @@ def bounded_phrases(
             yield rest
 
 
+def first_clause_apart(phrases: Iterable[list[str]]) -> Iterator[list[str]]:
+    """The phrases with the first one's opening clause ("Sure,", "You asked:") made a phrase
+    of its own: streamed speech then starts once that clause is spoken, a third of the wait
+    for a fifteen-word phrase, and the cut falls on the pause its mark makes anyway."""
+    pieces = iter(phrases)
+    first = next(pieces, None)
+    if first is None:
+        return
+    cut = next(
+        (
+            index
+            for index in range(1, len(first))
+            if first[index] == WORD_BREAK and first[index - 1] in CLAUSE_MARKS
+        ),
+        None,
+    )
+    rest = _without_leading_breaks(first[cut:]) if cut is not None else []
+    if cut is None or not any(phoneme != WORD_BREAK for phoneme in rest):
+        yield first
+    else:
+        yield first[:cut]
+        yield rest
+    yield from pieces
+
+
 def _last_break(window: list[str]) -> int:
     """The last clause break in the window's second half, else its last word break."""
     breaks = [index for index in range(1, len(window)) if window[index] == WORD_BREAK]

@@ -12,7 +12,7 @@ from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.tempo import change_tempo
 from voxgate.errors import InvalidRequestError
 from voxgate.providers.local.engine import LocalEngine, stop_if_asked
-from voxgate.providers.local.phrases import bounded_phrases
+from voxgate.providers.local.phrases import bounded_phrases, first_clause_apart
 from voxgate.providers.protocols import ProviderUsage, SpeechRequest, SpeechResult, Upstream
 
 if TYPE_CHECKING:
@@ -45,9 +45,12 @@ class LocalSpeech:
     def stream_sentences(
         self, request: SpeechRequest, upstream: Upstream
     ) -> AsyncGenerator[PcmAudio, None]:
-        """One PcmAudio per phrase, each as soon as Piper has made it; close it to stop early."""
+        """One PcmAudio per phrase, each as soon as Piper has made it (the first clause apart,
+        so the first audio comes sooner); close it to stop early."""
         voice_name = self._engine.models.voice_name(request.voice, upstream.model)
-        job = partial(self._speak_phrases, voice_name, request.text, request.speed)
+        job = partial(
+            self._speak_phrases, voice_name, request.text, request.speed, first_clause=True
+        )
         return self._engine.iterate(job)
 
     def _speak_whole(
@@ -59,7 +62,13 @@ class LocalSpeech:
         return PcmAudio(samples, voice.config.sample_rate)
 
     def _speak_phrases(
-        self, voice_name: str, text: str, speed: float, stop: threading.Event
+        self,
+        voice_name: str,
+        text: str,
+        speed: float,
+        stop: threading.Event,
+        *,
+        first_clause: bool = False,
     ) -> Iterator[PcmAudio]:
         # Speed is a tempo change rather than Piper's length_scale: measured on this voice,
         # length_scale 1/2 shortens speech only to 0.64 of its length and 1/4 only to 0.5.
@@ -67,6 +76,8 @@ class LocalSpeech:
         rate = voice.config.sample_rate
         spoken_samples = 0
         phrases = list(bounded_phrases(voice.phonemize(text.translate(UNSPOKEN_CONTROLS))))
+        if first_clause:
+            phrases = list(first_clause_apart(phrases))
         if sum(map(len, phrases)) * MOST_SECONDS_PER_PHONEME > MAX_SPEECH_SECONDS:
             raise _too_long()
         for phonemes in phrases:
