@@ -35,6 +35,8 @@ from voxgate.store.keys import Principal
 from voxgate.tracing import genai_system
 from voxgate.types import MicroUSD
 
+# The route an answer from the speech cache names on its usage record.
+CACHE_ROUTE = "cache"
 # The catalog's price card for what a route's provider bills (its `billed_as` row, else the row).
 ProviderPricing = Callable[[ModelRow, Route], Pricing]
 
@@ -214,6 +216,34 @@ class Charge:
             mismatch=delivery.usage_mismatch,
         )
         record_usage(model=self.row.id, route=delivery.attempt.label, cost_micro_usd=charged)
+        return charged
+
+    async def settle_cached(
+        self, metered: Metered, price: MicroUSD, *, interrupted_by: BaseException | None = None
+    ) -> MicroUSD:
+        """Charge an answer served from the speech cache at the cache's `price` (held before
+        it was served): no provider was called, so nothing is the provider's cost, and the
+        record says `cached`."""
+        assert self.row is not None and self._hold_id is not None
+        failure = recorded_failure(interrupted_by) if interrupted_by is not None else None
+        usage = self._record(
+            route=CACHE_ROUTE,
+            status="succeeded" if interrupted_by is None else "partial",
+            http_status=200 if interrupted_by is None else _status_of(failure),
+            error_code=None if interrupted_by is None else _code_of(failure),
+            hold_micro_usd=self.held,
+            cached=True,
+            **metered_fields(metered),
+        )
+        attributes: dict[str, str | bool] = {
+            "gen_ai.request.model": self.row.id,
+            "voxgate.cached": True,
+        }
+        with self._charges.tracer.start_as_current_span("settle", attributes=attributes) as span:
+            charged = await asyncio.shield(self._holds.settle(self._hold_id, price, usage))
+            span.set_attribute("voxgate.charged_micro_usd", charged)
+        self._charges.metrics.observe_charge(self.row.id, charged)
+        record_usage(model=self.row.id, route=CACHE_ROUTE, cost_micro_usd=charged)
         return charged
 
     async def release(self, exc: BaseException, log: tuple[Attempt, ...] = ()) -> None:
