@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from voxgate.catalog.loader import Catalog, load_catalog
+from voxgate.errors import UpstreamFailedError
 from voxgate.gateway.speech import SpeechJob
 from voxgate.gateway.speech_cache import cache_key
 from voxgate.gateway.validation import UnifiedRequest
@@ -20,6 +21,7 @@ from voxgate.testing import FakeProvider, InProcessGateway
 TEXT = "One moment, please."
 # $2.50 per million characters: 2.5 micro-USD a character.
 CACHE_PRICE = 2_500_000
+SPEECH = {"model": "tts-1", "voice": "alloy", "input": TEXT, "response_format": "pcm16"}
 CACHE_COST = (len(TEXT) * CACHE_PRICE + 500_000) // 1_000_000
 
 
@@ -166,8 +168,7 @@ async def test_a_stream_the_client_left_is_not_kept(tmp_path: Path) -> None:
     async with caching_gateway(tmp_path, openai) as vox:
         await vox.services.set_speech_cache(vox.workspace_id, True)
         principal = replace(vox.principal, speech_cache=True)
-        body = {"model": "tts-1", "voice": "alloy", "input": TEXT, "response_format": "pcm16"}
-        stream = await vox.services.gateway.stream_speech(principal, body, "hung-up")
+        stream = await vox.services.gateway.stream_speech(principal, SPEECH, "hung-up")
 
         async def listen() -> None:
             async for _ in stream.chunks():
@@ -187,12 +188,15 @@ async def test_a_stream_the_client_left_is_not_kept(tmp_path: Path) -> None:
         assert (await vox.usage("hung-up"))["status"] == "partial"
 
 
-async def test_a_failed_stream_is_not_kept(tmp_path: Path) -> None:
+async def test_a_stream_the_provider_broke_is_not_kept(tmp_path: Path) -> None:
     openai = FakeProvider("openai", chunks=4, fail_after=2)
     async with caching_gateway(tmp_path, openai) as vox:
         await vox.services.set_speech_cache(vox.workspace_id, True)
-        with pytest.raises(Exception):  # noqa: B017 (the body is cut short: the SDK's own error)
-            await say(vox)
+        principal = replace(vox.principal, speech_cache=True)
+        stream = await vox.services.gateway.stream_speech(principal, SPEECH, "broken")
+        with pytest.raises(UpstreamFailedError):
+            async for _ in stream.chunks():
+                pass
         openai.fail_after = None
 
         await say(vox)
