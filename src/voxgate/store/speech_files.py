@@ -5,7 +5,7 @@ Every process of a host shares the directory, and none keeps an index of its own
 appears whole or not at all (written aside, then renamed into place), a read touches the
 file's time (recency is the files' modification times), and each write scans the directory
 and evicts down to the bound, so the bound holds whichever process wrote last. The methods do
-file I/O: call them off the event loop.
+file I/O: call them off the event loop, but for a look (`size`) or a small read.
 """
 
 import contextlib
@@ -40,6 +40,13 @@ class SpeechFiles:
 
     def path(self, key: str) -> Path:
         return self.directory / f"{key}{SUFFIX}"
+
+    def size(self, key: str) -> int | None:
+        """The bytes the answer under `key` takes on disk, if there is one."""
+        try:
+            return self.path(key).stat().st_size
+        except FileNotFoundError:
+            return None
 
     def get(self, key: str) -> CachedAudio | None:
         """The answer kept under `key`, now the most recently used; None when there is none
