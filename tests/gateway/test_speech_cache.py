@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from voxgate.api.console.session import COOKIE, encode, session_key, sign_in
 from voxgate.catalog.loader import Catalog, load_catalog
 from voxgate.errors import UpstreamFailedError
 from voxgate.gateway.speech import SpeechJob
@@ -202,3 +203,18 @@ async def test_a_stream_the_provider_broke_is_not_kept(tmp_path: Path) -> None:
         await say(vox)
 
         assert len(openai.calls) == 2
+
+
+async def test_the_consoles_request_log_marks_a_cached_answer(tmp_path: Path) -> None:
+    async with caching_gateway(tmp_path, FakeProvider("openai")) as vox:
+        await vox.services.set_speech_cache(vox.workspace_id, True)
+        await say(vox)
+        await say(vox)
+        session = await sign_in(vox.services, vox.key)
+        assert session is not None
+        vox.http.cookies.set(COOKIE, encode(session_key(vox.services), session))
+
+        page = await vox.http.get(f"/console/workspaces/{vox.workspace_id}/requests")
+
+        assert page.status_code == 200
+        assert page.text.count('<span class="tag">cached</span>') == 1
