@@ -3,7 +3,10 @@ openai client. A workspace that opted in is answered its repeated speech from th
 simulator sees one request) at the configured cache price; no other workspace hears it, and a
 workspace that did not opt in never caches."""
 
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,3 +150,27 @@ def test_a_workspace_setting_is_checked_and_changed_only_by_an_admin_token(
     assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "speech_cash"
     assert unchanged["speech_cache"] is False
     assert not_admin.status_code == 401
+
+
+def test_the_command_line_turns_a_workspaces_cache_on(
+    routed: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = routed
+    # A key the gateway has not seen yet, so it reads the workspace's setting on first use.
+    key, client, workspace_id = workspace(gateway, speech_cache=False)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("VOXGATE_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "voxgate", "workspaces", "speech-cache", workspace_id, "--on"],
+        capture_output=True,
+        text=True,
+        env={**env, "VOXGATE_DATA_DIR": str(gateway.data_dir)},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("speech cache on")
+    sim.reset()
+
+    ids = [speak(client)[1] for _ in range(2)]
+
+    assert len(sim.requests()) == 1
+    assert record(gateway, key, ids[1])["cached"] is True
