@@ -4,6 +4,7 @@ workspace's repeated speech from it at the cache price, without calling a provid
 import asyncio
 import base64
 import functools
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -218,3 +219,21 @@ async def test_the_consoles_request_log_marks_a_cached_answer(tmp_path: Path) ->
 
         assert page.status_code == 200
         assert page.text.count('<span class="tag">cached</span>') == 1
+
+
+async def test_a_cached_answer_streams_as_server_sent_events(tmp_path: Path) -> None:
+    openai = FakeProvider("openai", chunks=2)
+    body = {**SPEECH, "response_format": "pcm", "stream_format": "sse"}
+    async with caching_gateway(tmp_path, openai) as vox:
+        await vox.services.set_speech_cache(vox.workspace_id, True)
+
+        streams = [(await vox.http.post("/v1/audio/speech", json=body)).text for _ in range(2)]
+
+        def audio(events: str) -> bytes:
+            found = [json.loads(line[6:]) for line in events.splitlines() if line[:6] == "data: "]
+            assert found[-1]["type"] == "speech.audio.done"
+            return b"".join(base64.b64decode(e["audio"]) for e in found[:-1])
+
+        assert len(openai.calls) == 1
+        assert audio(streams[1]) == audio(streams[0]) != b""
+        assert (await vox.usage(vox.last_request_id))["cached"] is True
