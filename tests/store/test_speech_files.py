@@ -104,3 +104,19 @@ def test_a_temporary_file_left_long_ago_is_swept_and_a_fresh_one_is_not(tmp_path
 
     assert not abandoned.exists()
     assert writing.exists()
+
+
+def test_two_processes_sharing_the_directory_keep_one_bound(tmp_path: Path) -> None:
+    probe = SpeechFiles(tmp_path / "probe", max_bytes=10**9)
+    probe.put("x", entry(1000))
+    one = stored_size(probe, "x")
+    first, second = (SpeechFiles(tmp_path / "shared", max_bytes=4 * one) for _ in range(2))
+
+    for index in range(10):
+        writer = (first, second)[index % 2]
+        writer.put(f"k{index}", entry(1000))
+        aged(writer, f"k{index}", 100 - index)  # each older than the next
+
+    kept = sorted(path.stem for path in (tmp_path / "shared").iterdir())
+    assert kept == ["k6", "k7", "k8", "k9"]
+    assert second.get("k6") == first.get("k6") == entry(1000)
