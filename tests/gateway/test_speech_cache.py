@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from voxgate.api.console.session import COOKIE, encode, session_key, sign_in
+from voxgate.api.console.session import COOKIE, csrf_token, encode, session_key, sign_in
 from voxgate.catalog.loader import Catalog, load_catalog
 from voxgate.errors import UpstreamFailedError
 from voxgate.gateway.speech import SpeechJob
@@ -237,3 +237,24 @@ async def test_a_cached_answer_streams_as_server_sent_events(tmp_path: Path) -> 
         assert len(openai.calls) == 1
         assert audio(streams[1]) == audio(streams[0]) != b""
         assert (await vox.usage(vox.last_request_id))["cached"] is True
+
+
+async def test_the_operator_turns_the_cache_on_in_the_console(tmp_path: Path) -> None:
+    async with caching_gateway(tmp_path, FakeProvider("openai"), admin_token="op-token") as vox:
+        session = await sign_in(vox.services, "op-token")
+        assert session is not None and session.is_operator
+        vox.http.cookies.set(COOKIE, encode(session_key(vox.services), session))
+        page = f"/console/workspaces/{vox.workspace_id}"
+        before = await vox.http.get(page)
+
+        turned = await vox.http.post(
+            f"{page}/speech_cache",
+            data={"csrf": csrf_token(session_key(vox.services), session), "speech_cache": "on"},
+        )
+        after = await vox.http.get(page)
+        workspace = await vox.services.workspaces.get(vox.workspace_id)
+
+        assert '<dd id="speech-cache">off</dd>' in before.text
+        assert turned.status_code == 303
+        assert '<dd id="speech-cache">on</dd>' in after.text
+        assert workspace is not None and workspace.speech_cache
