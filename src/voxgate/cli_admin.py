@@ -96,6 +96,26 @@ def list_workspaces() -> None:
     run(work)
 
 
+@workspaces.command("speech-cache")
+def speech_cache(
+    workspace: WorkspaceArg,
+    enabled: Annotated[
+        bool, typer.Option("--on/--off", help="Turn the workspace's speech cache on or off.")
+    ],
+) -> None:
+    """Answer a speech request the workspace asked before from the speech cache (at the
+    cache price, without a provider call), or stop; running gateways see it within
+    VOXGATE_KEY_TRUST_SECONDS."""
+
+    async def work(services: Services) -> WorkspaceRecord:
+        found = await find_workspace(services, workspace)
+        await services.set_speech_cache(found.id, enabled)
+        return found
+
+    found = run(work)
+    typer.echo(f"{found.id}  {found.name}  speech cache {'on' if enabled else 'off'}")
+
+
 def credit(
     workspace: WorkspaceArg,
     amount_usd: Annotated[Decimal, typer.Argument(help="Positive adds, negative removes.")],

@@ -66,6 +66,11 @@ class Services:
     redis: Redis | None
     http: UpstreamHttp
 
+    async def set_speech_cache(self, workspace_id: str, enabled: bool) -> None:
+        """Opt a workspace in to the speech cache, or out; its keys here see it at once."""
+        await self.workspaces.set_speech_cache(workspace_id, enabled)
+        self.keys.forget_workspace(workspace_id)
+
     async def aclose(self) -> None:
         await self.gateway.aclose()
         await asyncio.to_thread(self.tracing.shutdown)

@@ -134,6 +134,24 @@ class Settings(BaseSettings):
         le=16,
         description="Audio past a route's upload limit is sent in pieces, this many at once.",
     )
+    # The speech cache (gateway/speech_cache.py): workspaces opt in one by one.
+    speech_cache_dir: Path | None = Field(
+        default=None,
+        description="Where cached speech is kept (default: speech-cache in data_dir); "
+        "shared by every process of one host.",
+    )
+    speech_cache_max_bytes: int = Field(
+        default=1024**3,
+        ge=0,
+        description="The most the speech cache keeps on disk; past it, the answers used least "
+        "recently are removed. 0 turns the cache off for every workspace.",
+    )
+    speech_cache_price_per_million_characters: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="What an answer from the speech cache costs, in micro-USD per million "
+        "characters of its text (default $1.00 per 1M characters).",
+    )
     hold_ttl_seconds: int = Field(
         default=900, description="A hold whose request died is released after this long."
     )
@@ -246,6 +264,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'voxgate.db').as_posix()}"
+
+    @property
+    def resolved_speech_cache_dir(self) -> Path:
+        return self.speech_cache_dir or self.data_dir / "speech-cache"
 
     @property
     def server_workers(self) -> int:

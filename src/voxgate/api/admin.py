@@ -2,7 +2,7 @@
 
 import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -39,6 +39,18 @@ class NewWorkspace(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     credit_usd: Decimal = Field(default=Decimal(0), ge=0, le=MAX_USD, decimal_places=6)
+
+
+class WorkspaceSettings(BaseModel):
+    """A workspace's settings to change; one left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    speech_cache: bool | None = Field(
+        default=None,
+        description="Answer a speech request the workspace asked before from the speech "
+        "cache, at the cache price, without calling a provider.",
+    )
 
 
 class CreditChange(BaseModel):
@@ -85,9 +97,15 @@ async def list_workspaces(request: Request) -> Response:
     )
 
 
-async def get_workspace(request: Request) -> Response:
+async def one_workspace(request: Request) -> Response:
+    """GET: the workspace; PATCH: change its settings (its operator or its owner)."""
     scope = await admin_scope(request)
     workspace = await workspace_of(request, scope)
+    if request.method == "PATCH":
+        body = await parse_body(request, WorkspaceSettings)
+        if body.speech_cache is not None:
+            await scope.services.set_speech_cache(workspace.id, body.speech_cache)
+            workspace = replace(workspace, speech_cache=body.speech_cache)
     return JSONResponse(await _workspace_body(scope.services, workspace))
 
 
@@ -303,6 +321,7 @@ async def _workspace_body(services: Services, workspace: WorkspaceRecord) -> dic
         "id": workspace.id,
         "name": workspace.name,
         "created_at": workspace.created_at,
+        "speech_cache": workspace.speech_cache,
         "balance_usd": format_usd(MicroUSD(wallet.balance_micro_usd)),
         "held_usd": format_usd(MicroUSD(wallet.held_micro_usd)),
         "available_usd": format_usd(MicroUSD(wallet.available_micro_usd)),
@@ -333,7 +352,7 @@ ROUTES = [
         by_method(get=list_workspaces, post=create_workspace),
         methods=["GET", "POST"],
     ),
-    Route("/admin/v1/workspaces/{workspace_id}", get_workspace, methods=["GET"]),
+    Route("/admin/v1/workspaces/{workspace_id}", one_workspace, methods=["GET", "PATCH"]),
     Route("/admin/v1/workspaces/{workspace_id}/credit", change_credit, methods=["POST"]),
     Route(
         "/admin/v1/workspaces/{workspace_id}/keys",

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from voxgate import __version__
-from voxgate.api.admin import CreditChange, NewKey, NewWorkspace
+from voxgate.api.admin import CreditChange, NewKey, NewWorkspace, WorkspaceSettings
 from voxgate.api.catalog import ModelFilter
 from voxgate.api.context import services_of
 from voxgate.api.openai.chat_body import ChatCompletionBody
@@ -287,6 +287,14 @@ def operations(catalog: Catalog) -> list[Operation]:
             "One workspace and its balance.",
             "adminToken",
             None,
+            None,
+        ),
+        (
+            "patch",
+            "/admin/v1/workspaces/{workspace_id}",
+            "Change a workspace's settings (the speech cache); one left out stays.",
+            "adminToken",
+            WorkspaceSettings.model_json_schema(ref_template=REF_TEMPLATE),
             None,
         ),
         (

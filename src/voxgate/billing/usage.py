@@ -65,6 +65,8 @@ class UsageRecord:
     # The provider's reported usage and the gateway's measurement of the audio disagree by
     # more than billing.metering.USAGE_MISMATCH_RATIO.
     usage_mismatch: bool = False
+    # Answered from the speech cache at its price: no provider was called.
+    cached: bool = False
     attempts: tuple[Attempt, ...] = ()
     # A realtime session's pieces: on the session's record, each one drawn; on a piece's own
     # record, that piece.

@@ -46,6 +46,8 @@ from voxgate.store.keys import Principal
 from voxgate.tracing import usage_attributes
 from voxgate.types import MicroUSD
 
+# The route an answer from the speech cache names on its usage record.
+CACHE_ROUTE = "cache"
 # The catalog's price card for what a route's provider bills (its `billed_as` row, else the row).
 ProviderPricing = Callable[[ModelRow, Route], Pricing]
 # The HTTP status a realtime session's records carry: its socket was switched to (101).
@@ -264,6 +266,34 @@ class Charge:
     async def settle_free(self, http_status: int = 200) -> None:
         """Record a request that succeeded at no cost and held nothing (minting a secret)."""
         await self._close_without_charge(self._record(status="succeeded", http_status=http_status))
+
+    async def settle_cached(
+        self, metered: Metered, price: MicroUSD, *, interrupted_by: BaseException | None = None
+    ) -> MicroUSD:
+        """Charge an answer served from the speech cache at the cache's `price` (held before
+        it was served): no provider was called, so nothing is the provider's cost, and the
+        record says `cached`."""
+        assert self.row is not None and self._hold_id is not None
+        failure = recorded_failure(interrupted_by) if interrupted_by is not None else None
+        usage = self._record(
+            route=CACHE_ROUTE,
+            status="succeeded" if interrupted_by is None else "partial",
+            http_status=200 if interrupted_by is None else _status_of(failure),
+            error_code=None if interrupted_by is None else _code_of(failure),
+            hold_micro_usd=self.held,
+            cached=True,
+            **metered_fields(metered),
+        )
+        attributes: dict[str, str | bool] = {
+            "gen_ai.request.model": self.row.id,
+            "voxgate.cached": True,
+        }
+        with self._charges.tracer.start_as_current_span("settle", attributes=attributes) as span:
+            charged = await asyncio.shield(self._holds.settle(self._hold_id, price, usage))
+            span.set_attribute("voxgate.charged_micro_usd", charged)
+        self._charges.metrics.observe_charge(self.row.id, charged)
+        record_usage(model=self.row.id, route=CACHE_ROUTE, cost_micro_usd=charged)
+        return charged
 
     async def release(self, exc: BaseException, log: tuple[Attempt, ...] = ()) -> None:
         """Give the whole hold back (no attempt delivered anything) and record why."""

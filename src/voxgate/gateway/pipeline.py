@@ -38,6 +38,7 @@ from voxgate.gateway.inputs import (
 from voxgate.gateway.jobs import DEFAULT_OPTIONS, Delivery, Job, JobOptions, Outcome, usage_body
 from voxgate.gateway.limits import Limits
 from voxgate.gateway.speech import SpeechJob
+from voxgate.gateway.speech_cache import CachedSpeech, CachedStream, SpeechAnswer, SpeechCache
 from voxgate.gateway.streaming import Streamed, StreamingJob, opener
 from voxgate.gateway.tasks import is_speech_to_text, resolve_task
 from voxgate.gateway.transcription import TranscriptionJob
@@ -76,6 +77,8 @@ class Prepared:
     task: Task
     job: Job
     attempts: list[PlannedAttempt[Any]]
+    # A speech answer the workspace's cache holds: served without attempts.
+    cached: CachedSpeech | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,7 @@ class AudioGateway:
         self._charges = Charges(
             holds, settings.hold_ttl_seconds, metrics, tracer, self._provider_pricing
         )
+        self._speech_cache = SpeechCache(settings)
 
     async def handle(
         self,
@@ -150,7 +154,11 @@ class AudioGateway:
         """
         charge = self._charges.open(principal, request_id, model)
         async with self._admitted(charge):
-            prepared = await self._prepare(charge, build)
+            prepared = await self._prepare(charge, build, from_cache=True)
+            if prepared.cached is not None:
+                hit = prepared.cached
+                charged = await charge.settle_cached(hit.metered, hit.price)
+                return Completed(prepared.task, hit.outcome(), charged)
             with charge.kept():
                 served = await self._call(prepared, prepared.job.run)
                 outcome = served.result
@@ -164,6 +172,7 @@ class AudioGateway:
                         overrun=outcome.overrun,
                     )
                 )
+            await self._speech_cache.keep(principal, prepared.job, outcome)
             return Completed(prepared.task, outcome, charged)
 
     async def stream(
@@ -175,19 +184,44 @@ class AudioGateway:
         stack = AsyncExitStack()
         await stack.enter_async_context(self._admitted(charge))
         try:
-            prepared = await self._prepare(charge, build)
-            job = prepared.job
-            if not isinstance(job, StreamingJob):
-                raise InvalidRequestError(
-                    f"Model '{prepared.row.id}' cannot stream this task.",
-                    param="model",
-                    code="unsupported_model",
-                )
-            stack.enter_context(charge.kept())
-            served = await self._call(prepared, opener(job))
+            return await self._streamed(await self._prepare(charge, build), stack)
         except BaseException:
             await stack.aclose()
             raise
+
+    async def stream_speech(
+        self, principal: Principal, body: object, request_id: str
+    ) -> SpeechAnswer:
+        """A unified speech request's answer, streamed: from the workspace's speech cache when
+        it holds the answer, else as `stream`, kept in the cache once delivered whole."""
+        charge = self._charges.open(principal, request_id, _named_model(body))
+        stack = AsyncExitStack()
+        await stack.enter_async_context(self._admitted(charge))
+        try:
+            prepared = await self._prepare(
+                charge,
+                lambda charge: self._unified_job(body, DEFAULT_OPTIONS, charge, streamed=True),
+                from_cache=True,
+            )
+            if prepared.cached is not None:
+                stack.enter_context(charge.kept())
+                return CachedStream(charge, prepared.cached, stack)
+            return await self._streamed(prepared, stack)
+        except BaseException:
+            await stack.aclose()
+            raise
+
+    async def _streamed(self, prepared: Prepared, stack: AsyncExitStack) -> Streamed[Any]:
+        job, charge = prepared.job, prepared.charge
+        if not isinstance(job, StreamingJob):
+            raise InvalidRequestError(
+                f"Model '{prepared.row.id}' cannot stream this task.",
+                param="model",
+                code="unsupported_model",
+            )
+        stack.enter_context(charge.kept())
+        served = await self._call(prepared, opener(job))
+        served = self._speech_cache.teed(charge.trace.principal, job, served)
         return Streamed(charge, job, served, stack)
 
     async def stream_unified(
@@ -253,12 +287,20 @@ class AudioGateway:
             await charge.refuse(exc)
             raise
 
-    async def _prepare(self, charge: Charge, build: JobBuilder) -> Prepared:
-        """Build (validating), plan and hold; a refusal here is recorded and costs nothing."""
+    async def _prepare(
+        self, charge: Charge, build: JobBuilder, *, from_cache: bool = False
+    ) -> Prepared:
+        """Build (validating), plan and hold; a refusal here is recorded and costs nothing.
+        `from_cache`: a speech answer the workspace's cache holds is held at its price instead,
+        to be served from there."""
         try:
             await self._tokens.ready()
             row, task, job = await build(charge)
             charge.identify(row, task)
+            hit = await self._speech_cache.find(charge.trace.principal, job) if from_cache else None
+            if hit is not None:
+                await charge.cover(MicroUSD(max(hit.price, hold_amount(row.pricing, []))))
+                return Prepared(charge, row, task, job, [], hit)
             worst = job.worst_case()
             attempts = self._affordable(row, job.plan(self._planner), worst)
             await charge.cover(hold_amount(row.pricing, worst))

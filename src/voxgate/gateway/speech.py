@@ -90,6 +90,11 @@ class SpeechJob:
     def content_type(self) -> str:
         return OUTPUT_FORMATS[self.response_format].content_type
 
+    @property
+    def voice(self) -> str:
+        """The voice asked for, else the model's default, by its catalog (OpenAI) name."""
+        return self.request.voice or self.row.default_voice or "alloy"
+
     def plan(self, planner: RoutePlanner) -> list[PlannedAttempt[Any]]:
         return list(planner.plan(self.row, self.providers.speech))
 
@@ -118,10 +123,9 @@ class SpeechJob:
 
     def speech_request(self, attempt: PlannedAttempt[Any]) -> SpeechRequest:
         """The request as the attempt's provider takes it, with its own voice name."""
-        voice = self.request.voice or self.row.default_voice or "alloy"
         return SpeechRequest(
             text=self.request.input,
-            voice=self.voices.native_voice(voice, attempt.route.provider),
+            voice=self.voices.native_voice(self.voice, attempt.route.provider),
             speed=self.request.speed or 1.0,
             instructions=self.request.instructions,
             response_format=self.response_format,

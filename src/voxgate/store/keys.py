@@ -22,7 +22,9 @@ MAX_TRUSTED_KEYS = 10_000
 # Every request authenticates, so this read goes straight to the driver (see store/sql.py).
 LIVE_KEY = Sql(
     "SELECT secret_hash, workspace_id, id, name, spend_limit_micro_usd, rpm_limit, "
-    "concurrency_limit, last_used_at IS NULL OR last_used_at < :stale_before "
+    "concurrency_limit, "
+    "(SELECT speech_cache FROM workspaces WHERE workspaces.id = api_keys.workspace_id), "
+    "last_used_at IS NULL OR last_used_at < :stale_before "
     "FROM api_keys WHERE secret_hash = :digest AND revoked_at IS NULL "
     "AND (expires_at IS NULL OR expires_at > :now)"
 )
@@ -30,7 +32,8 @@ LIVE_KEY = Sql(
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the key and its workspace, with the key's limits."""
+    """Who is calling: the key and its workspace, with the key's limits and whether the
+    workspace opted in to the speech cache."""
 
     workspace_id: str
     key_id: str
@@ -38,6 +41,7 @@ class Principal:
     spend_limit_micro_usd: int | None = None
     rpm_limit: int | None = None
     concurrency_limit: int | None = None
+    speech_cache: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +133,19 @@ class KeyStore:
         row = await self._database.read(live_key)
         if row is None or not hmac.compare_digest(row[0], digest):
             return None
-        *fields, stale = row[1:]
+        workspace_id, key_id, name, spend_limit, rpm_limit, concurrency_limit = row[1:7]
+        speech_cache, stale = row[7:]
         if stale:
-            await self._touch(row[2], now)
-        principal = Principal(*fields)
+            await self._touch(key_id, now)
+        principal = Principal(
+            workspace_id,
+            key_id,
+            name,
+            spend_limit,
+            rpm_limit,
+            concurrency_limit,
+            speech_cache=bool(speech_cache),
+        )
         if self._trust_seconds > 0:
             self._trust(digest, principal)
         return principal
@@ -203,6 +216,15 @@ class KeyStore:
     def _forget(self, key_id: str) -> None:
         self._trusted = {
             digest: entry for digest, entry in self._trusted.items() if entry[0].key_id != key_id
+        }
+
+    def forget_workspace(self, workspace_id: str) -> None:
+        """The workspace's settings changed: its keys are read again on their next request
+        here (other processes read them within the trust time)."""
+        self._trusted = {
+            digest: entry
+            for digest, entry in self._trusted.items()
+            if entry[0].workspace_id != workspace_id
         }
 
     async def list(self, workspace_id: str) -> list[KeyRecord]:

@@ -47,6 +47,8 @@ class Workspace(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Opted in to the speech cache: a repeated speech request is answered from it.
+    speech_cache: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ApiKey(Base):
@@ -226,6 +228,8 @@ class Usage(Base):
     provider_overrun: Mapped[bool] = mapped_column(Boolean, default=False)
     estimated: Mapped[bool] = mapped_column(Boolean, default=False)
     usage_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Answered from the speech cache, at its price, without calling a provider.
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # A realtime session's pieces (billing.usage.SessionLine), each priced on a record of its own.
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

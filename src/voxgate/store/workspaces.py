@@ -4,7 +4,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voxgate.store.database import Database
@@ -16,6 +16,8 @@ class WorkspaceRecord:
     id: str
     name: str
     created_at: datetime
+    # Opted in to the speech cache (gateway/speech_cache.py).
+    speech_cache: bool = False
 
 
 class WorkspaceNameTaken(ValueError):
@@ -76,18 +78,25 @@ class Workspaces:
 
     async def list(self) -> list[WorkspaceRecord]:
         async with self._database.reading() as connection:
-            rows = await connection.execute(
-                select(Workspace.id, Workspace.name, Workspace.created_at).order_by(
-                    Workspace.created_at
-                )
-            )
+            rows = await connection.execute(select(*_COLUMNS).order_by(Workspace.created_at))
             return [WorkspaceRecord(*row) for row in rows]
+
+    async def set_speech_cache(self, workspace_id: str, enabled: bool) -> None:
+        """Opt the workspace in to the speech cache, or out (its cached answers stay on disk
+        until evicted, served to nobody while it is out)."""
+        async with self._database.transaction() as connection:
+            await connection.execute(
+                update(Workspace).where(Workspace.id == workspace_id).values(speech_cache=enabled)
+            )
 
     async def _one(self, condition: object) -> WorkspaceRecord | None:
         async with self._database.reading() as connection:
             row = (
                 await connection.execute(
-                    select(Workspace.id, Workspace.name, Workspace.created_at).where(condition)  # type: ignore[arg-type]
+                    select(*_COLUMNS).where(condition)  # type: ignore[arg-type]
                 )
             ).first()
         return WorkspaceRecord(*row) if row else None
+
+
+_COLUMNS = (Workspace.id, Workspace.name, Workspace.created_at, Workspace.speech_cache)

@@ -92,6 +92,14 @@ async def workspace(page: Page) -> Response:
     )
 
 
+async def speech_cache(page: Page) -> Response:
+    """Turn the workspace's speech cache on or off, as PATCH /admin/v1/workspaces/{id} does."""
+    record = await visible_workspace(page)
+    operator_only(page)
+    await page.services.set_speech_cache(record.id, page.field("speech_cache") == "on")
+    return RedirectResponse(f"/console/workspaces/{record.id}", status_code=303)
+
+
 async def keys(page: Page) -> Response:
     record = await visible_workspace(page)
     created: dict[str, Any] | None = None
@@ -242,6 +250,7 @@ async def _with_wallet(page: Page, record: WorkspaceRecord) -> dict[str, Any]:
         "id": record.id,
         "name": record.name,
         "created_at": record.created_at,
+        "speech_cache": record.speech_cache,
         "balance_micro_usd": wallet.balance_micro_usd,
         "held_micro_usd": wallet.held_micro_usd,
         "available_micro_usd": wallet.available_micro_usd,

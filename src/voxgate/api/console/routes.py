@@ -17,6 +17,7 @@ ROUTES = [
     Route("/console/language/{code}", page(pages.language, public=True), methods=READ),
     Route("/console/workspaces", page(pages.workspaces), methods=READ),
     Route(WORKSPACE, page(pages.workspace), methods=READ),
+    Route(f"{WORKSPACE}/speech_cache", page(pages.speech_cache), methods=["POST"]),
     Route(f"{WORKSPACE}/keys", page(pages.keys), methods=FORM),
     Route(f"{WORKSPACE}/keys/{{key_id}}", page(pages.key_limits), methods=FORM),
     Route(f"{WORKSPACE}/keys/{{key_id}}/revoke", page(pages.revoke_key), methods=["POST"]),

@@ -14,8 +14,7 @@ from voxgate.api.context import services_of
 from voxgate.api.openai.sse import event, sse_response
 from voxgate.api.responses import StreamingResponse
 from voxgate.errors import GatewayError, InvalidRequestError
-from voxgate.gateway.speech import SpeechChunk
-from voxgate.gateway.streaming import Streamed
+from voxgate.gateway.speech_cache import SpeechAnswer
 
 # OpenAI's names for the formats, where they differ from the catalog's.
 FORMATS = {"pcm": "pcm16"}
@@ -36,7 +35,7 @@ async def create_speech(request: Request) -> Response:
             code="invalid_value",
         )
     unified = _unified(body)
-    stream = await services.gateway.stream_unified(principal, unified, request.state.request_id)
+    stream = await services.gateway.stream_speech(principal, unified, request.state.request_id)
     if stream_format == "sse":
         return sse_response(_events(stream))
     return StreamingResponse(_bytes(stream), media_type=stream.content_type)
@@ -50,14 +49,14 @@ def _unified(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "task": "tts"}
 
 
-async def _bytes(stream: Streamed[SpeechChunk]) -> AsyncIterator[bytes]:
+async def _bytes(stream: SpeechAnswer) -> AsyncIterator[bytes]:
     """The audio as it is made; a failure after the first byte can only cut the body short."""
     async with aclosing(stream.chunks()) as chunks:
         async for chunk in chunks:
             yield chunk.data
 
 
-async def _events(stream: Streamed[SpeechChunk]) -> AsyncIterator[bytes]:
+async def _events(stream: SpeechAnswer) -> AsyncIterator[bytes]:
     try:
         async with aclosing(stream.chunks()) as chunks:
             async for chunk in chunks:
