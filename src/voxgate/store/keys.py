@@ -22,7 +22,8 @@ MAX_TRUSTED_KEYS = 10_000
 # Every request authenticates, so this read goes straight to the driver (see store/sql.py).
 LIVE_KEY = Sql(
     "SELECT secret_hash, workspace_id, id, name, spend_limit_micro_usd, rpm_limit, "
-    "concurrency_limit, last_used_at IS NULL OR last_used_at < :stale_before "
+    "concurrency_limit, max_session_cost_micro_usd, max_response_cost_micro_usd, cap_policy, "
+    "last_used_at IS NULL OR last_used_at < :stale_before "
     "FROM api_keys WHERE secret_hash = :digest AND revoked_at IS NULL "
     "AND (expires_at IS NULL OR expires_at > :now)"
 )
@@ -38,6 +39,19 @@ class Principal:
     spend_limit_micro_usd: int | None = None
     rpm_limit: int | None = None
     concurrency_limit: int | None = None
+    # Realtime cost caps in micro-USD, and what a response past one gets (None: the default).
+    max_session_cost_micro_usd: int | None = None
+    max_response_cost_micro_usd: int | None = None
+    cap_policy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCapLimits:
+    """A key's realtime cost caps (None lifts one; a policy of None is the gateway's)."""
+
+    max_session_cost_micro_usd: int | None = None
+    max_response_cost_micro_usd: int | None = None
+    cap_policy: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +96,7 @@ class KeyStore:
         spend_limit_micro_usd: int | None = None,
         rpm_limit: int | None = None,
         concurrency_limit: int | None = None,
+        caps: SessionCapLimits | None = None,
     ) -> tuple[KeyRecord, str]:
         """A new key and its secret; the secret is not stored and cannot be shown again."""
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -108,6 +123,7 @@ class KeyStore:
                     spend_limit_micro_usd=spend_limit_micro_usd,
                     rpm_limit=rpm_limit,
                     concurrency_limit=concurrency_limit,
+                    **vars_of(caps or SessionCapLimits()),
                 )
             )
         return record, secret
@@ -166,6 +182,9 @@ class KeyStore:
                             ApiKey.spend_limit_micro_usd,
                             ApiKey.rpm_limit,
                             ApiKey.concurrency_limit,
+                            ApiKey.max_session_cost_micro_usd,
+                            ApiKey.max_response_cost_micro_usd,
+                            ApiKey.cap_policy,
                             ApiKey.spent_micro_usd,
                             ApiKey.held_micro_usd,
                         ).where(ApiKey.id == key_id, ApiKey.workspace_id == workspace_id)
@@ -200,6 +219,17 @@ class KeyStore:
         self._forget(key_id)
         return result.rowcount == 1
 
+    async def set_caps(self, workspace_id: str, key_id: str, caps: SessionCapLimits) -> bool:
+        """New realtime cost caps for the key's sessions opened from now on."""
+        async with self._database.transaction() as connection:
+            result = await connection.execute(
+                update(ApiKey)
+                .where(ApiKey.id == key_id, ApiKey.workspace_id == workspace_id)
+                .values(**vars_of(caps))
+            )
+        self._forget(key_id)
+        return result.rowcount == 1
+
     def _forget(self, key_id: str) -> None:
         self._trusted = {
             digest: entry for digest, entry in self._trusted.items() if entry[0].key_id != key_id
@@ -228,3 +258,11 @@ class KeyStore:
             await connection.execute(
                 update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
             )
+
+
+def vars_of(caps: SessionCapLimits) -> dict[str, Any]:
+    return {
+        "max_session_cost_micro_usd": caps.max_session_cost_micro_usd,
+        "max_response_cost_micro_usd": caps.max_response_cost_micro_usd,
+        "cap_policy": caps.cap_policy,
+    }

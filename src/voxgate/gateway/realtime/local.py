@@ -14,8 +14,9 @@ from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
-from voxgate.gateway.cascade import Legs
+from voxgate.gateway.cascade import CHARACTERS_PER_TOKEN_CEILING, Legs
 from voxgate.gateway.realtime.bill import SessionBill
+from voxgate.gateway.realtime.caps import LocalGate, SessionBudget, SessionCaps
 from voxgate.gateway.realtime.conversation import Conversation
 from voxgate.gateway.realtime.dialect import GA
 from voxgate.gateway.realtime.responses import new_id
@@ -115,6 +116,16 @@ class LocalWork:
             return len(text.encode())
         return self.legs.tokens.count(text)
 
+    def gate(self, caps: SessionCaps) -> LocalGate:
+        """The session's caps, as its responses are priced and counted here."""
+        return LocalGate(
+            SessionBudget(caps, self.bill),
+            self.row.pricing,
+            self._tokens,
+            self.row.max_output_tokens or 1,
+            CHARACTERS_PER_TOKEN_CEILING,
+        )
+
     def usage(self, response_id: str) -> dict[str, Any]:
         tokens_in, tokens_out = self.tokens_in, self.tokens_out
         self.tokens_in = self.tokens_out = 0
@@ -138,6 +149,7 @@ async def serve_locally(
     session: dict[str, Any],
     *,
     max_buffer_seconds: float,
+    caps: SessionCaps | None = None,
 ) -> None:
     """The session's conversation, starting from the settings it was minted with."""
     await asyncio.to_thread(silero)  # the detector's first load stays off the event loop
@@ -148,6 +160,7 @@ async def serve_locally(
         row.voices,
         max_buffer_seconds=max_buffer_seconds,
         vad_factory=silero_vad,
+        gate=work.gate(caps or SessionCaps()),
     )
     await conversation.run()
 

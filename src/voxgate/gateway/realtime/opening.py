@@ -25,6 +25,7 @@ from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequest
 from voxgate.gateway.jobs import usage_body
 from voxgate.gateway.pipeline import AudioGateway
 from voxgate.gateway.realtime.bill import BillTerms, SessionBill
+from voxgate.gateway.realtime.caps import SessionCaps
 from voxgate.gateway.realtime.failover import FailoverTerms
 from voxgate.gateway.realtime.held import PCM16_BYTES_PER_SECOND
 from voxgate.gateway.realtime.last_hop import last_hop
@@ -64,6 +65,7 @@ class OpenSession:
     url_model: str | None = None
     # The socket it was served on, once accepted (its stats make the access line).
     channels: list[ClientChannel] = field(default_factory=list)
+    caps: SessionCaps = field(default_factory=SessionCaps)
 
     async def serve(self, channel: ClientChannel, session: dict[str, Any]) -> None:
         """Relay or serve the session until either side ends it; the bill is closed."""
@@ -88,11 +90,18 @@ class OpenSession:
             connect = partial(gateway.attempts, row.id)
             hop = last_hop(gateway, row, self.bill, buffer)
             relay = RealtimeRelay(
-                channel, self.bill, gateway.catalog, connect, self.attempts, failover(settings), hop
+                channel,
+                self.bill,
+                gateway.catalog,
+                connect,
+                self.attempts,
+                failover(settings),
+                hop,
+                caps=self.caps,
             )
             return relay.run(session)
         work = LocalWork(row, gateway.legs(row), self.attempts[0], self.bill)
-        return serve_locally(channel, work, row, session, max_buffer_seconds=buffer)
+        return serve_locally(channel, work, row, session, max_buffer_seconds=buffer, caps=self.caps)
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,7 @@ class RealtimeSessions:
         *,
         transcription: bool = False,
         url_model: str | None = None,
+        caps: SessionCaps | None = None,
     ) -> AsyncIterator[OpenSession]:
         """Admit (rpm counts opens, concurrency open sessions, for as long as it runs), plan
         and hold the first step; a GatewayError before the session is yielded changed nothing
@@ -140,7 +150,16 @@ class RealtimeSessions:
             except InsufficientCreditError as exc:  # refused before it held anything
                 await self.holds.record(_refused(bill, exc, started))
                 raise
-            opened = OpenSession(self, row, principal, attempts, bill, transcription, url_model)
+            opened = OpenSession(
+                self,
+                row,
+                principal,
+                attempts,
+                bill,
+                transcription,
+                url_model,
+                caps=caps or SessionCaps(),
+            )
             try:
                 yield opened
             finally:

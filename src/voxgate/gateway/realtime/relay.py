@@ -37,6 +37,7 @@ from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequestError
 from voxgate.gateway.realtime.bill import SessionBill
+from voxgate.gateway.realtime.caps import CapExceeded, RelayedTurns, SessionBudget, SessionCaps
 from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, as_object, beta_session
 from voxgate.gateway.realtime.failover import (
     FailoverTerms,
@@ -99,6 +100,8 @@ class RealtimeRelay:
         attempts: list[PlannedAttempt[Any]],
         terms: FailoverTerms,
         last_hop: LastHop | None = None,
+        *,
+        caps: SessionCaps | None = None,
     ) -> None:
         self._channel = channel
         self._bill = bill
@@ -127,11 +130,14 @@ class RealtimeRelay:
         self._pending: deque[HeldResponse] = deque()
         self._open_responses: dict[str, HeldResponse] = {}
         self._turns = VadTurns()
+        self._budget = SessionBudget(caps or SessionCaps(), bill)
+        self._items = RelayedTurns()
 
     async def run(self, session: dict[str, Any]) -> None:
         """Open the upstream session on the first route and key that accepts it (failing over
         as every request does), then relay until either side closes; an upstream lost
         mid-session moves the session to the next route (`failover`)."""
+        self._budget.session_update(session)
         upstream = await self._connect_next(self._attempts)
         await upstream.send(orjson.dumps(self._turns.opening(self._channel.dialect.beta)).decode())
         if session:
@@ -285,11 +291,12 @@ class RealtimeRelay:
         """Send the client's event upstream as it came, unless the gateway refuses it (an
         unknown transcription model, a response the credit cannot hold): then the client gets
         an error naming why, and nothing changes."""
+        kind = event.get("type")
         refusal = self._refusal(event)
         if refusal is not None:
             await self._channel.send(refusal)
             return
-        kind = event.get("type")
+        owned = kind == "session.update" and self._budget.session_update(event.get("session"))
         if kind == "response.create":
             capped = await self._held_create(event)
             if capped is None:
@@ -300,19 +307,33 @@ class RealtimeRelay:
             mapped = self._mapped(event)
             if self._turns.client_update(event, self._channel.dialect.beta):
                 mapped = orjson.dumps(event).decode()
-            text = mapped or text
-        self._conversation.client_event(event, text)
+            text = mapped or (orjson.dumps(event).decode() if owned else text)
+        self._counted(event, text)
         await upstream.send(text)
         if kind == "conversation.item.create":  # sent: the replay has it until confirmed
             self._replay.client_item(as_object(event.get("item")))
 
+    def _counted(self, event: dict[str, Any], text: str) -> None:
+        """Count what a client event adds to the conversation, and to which item."""
+        before = self._conversation.given({})
+        self._conversation.client_event(event, text)
+        after = self._conversation.given({})
+        added = Metered(
+            text_input_tokens=max(0, after.text_input_tokens - before.text_input_tokens),
+            audio_input_tokens=after.audio_input_tokens - before.audio_input_tokens,
+            requests=0,
+        )
+        self._items.client_event(event, added)
+
     def _refusal(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        """The error event for a session.update naming an unknown transcription model; for a
-        known one, notes its row."""
+        """The error event for a session.update naming an unknown transcription model or a bad
+        cap; for a known model, notes its row."""
         if event.get("type") != "session.update":
             return None
         try:
-            row = transcriber(self._catalog, as_object(event.get("session")), "session.")
+            session = as_object(event.get("session"))
+            row = transcriber(self._catalog, session, "session.")
+            self._budget.check_update(session)
         except InvalidRequestError as exc:
             return error_event(
                 exc.message,
@@ -329,7 +350,18 @@ class RealtimeRelay:
         response = as_object(event.get("response"))
         wanted = wanted_output(response, self._conversation.session_cap)
         try:
+            await self._within_caps(response, wanted)
             held = await self._hold(self._conversation.given(response), wanted)
+        except CapExceeded as exc:
+            await self._channel.send(
+                error_event(
+                    exc.message,
+                    code=exc.code or "budget_exceeded",
+                    param=exc.param,
+                    client_event_id=event.get("event_id"),
+                )
+            )
+            return None
         except InsufficientCreditError as exc:
             await self._channel.send(
                 error_event(
@@ -345,6 +377,21 @@ class RealtimeRelay:
         self._asked_at = time.monotonic()
         cap = "max_response_output_tokens" if self._channel.dialect.beta else "max_output_tokens"
         return orjson.dumps(event | {"response": response | {cap: held.output_cap}}).decode()
+
+    async def _within_caps(self, response: dict[str, Any], wanted: int) -> None:
+        """Check the response against the session's caps and spend limits; under `trim`,
+        delete the oldest items upstream first (the provider confirms each to the client)."""
+        verdict = await self._budget.admit(
+            self._channel,
+            (self._bill.priced_by or self._bill.row).pricing,
+            given=self._conversation.given(response),
+            turns=self._items.ordered(),
+            output_tokens=wanted,
+        )
+        for item_id in verdict.dropped:
+            delete = {"type": "conversation.item.delete", "item_id": item_id}
+            await self._upstream.send(orjson.dumps(delete).decode())
+        self._conversation.forget(self._items.dropped(verdict.dropped))
 
     async def _hold(self, given: Metered, wanted: int) -> HeldResponse:
         cap, worst = await self._bill.reserve_response(given, wanted)
@@ -411,6 +458,8 @@ class RealtimeRelay:
         event: dict[str, Any] = orjson.loads(text)
         self._replay.upstream_event(event)
         kind = event.get("type")
+        answered = response_usage(event) if kind == "response.done" else None
+        self._conversation.forget(self._items.upstream_event(event, answered))
         if kind == "response.created":
             await self._created(response_id_of(event), upstream)
         elif kind in AUDIO_DELTAS or kind in TEXT_DELTAS:
