@@ -5,7 +5,10 @@ request; a session running out of credit is told before it is closed."""
 
 import asyncio
 import json
+import os
 import secrets
+import subprocess
+import sys
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -266,3 +269,49 @@ def test_a_session_is_told_its_credit_runs_low_before_it_is_closed(
     assert low["available_micro_usd"] == int(Decimal(credit) * 1_000_000)
     assert low["available_micro_usd"] < 2 * low["next_response_micro_usd"]
     assert low["responses_left"] == low["available_micro_usd"] // low["next_response_micro_usd"]
+
+
+def test_an_operator_sets_a_keys_caps_by_the_admin_api_and_the_command_line(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    name = f"caps-admin-{secrets.token_hex(4)}"
+    with gateway.admin() as admin:
+        workspace = admin.post("/admin/v1/workspaces", json={"name": name, "credit_usd": "1"})
+        workspace_id = workspace.json()["id"]
+        created = admin.post(
+            f"/admin/v1/workspaces/{workspace_id}/keys",
+            json={"name": "caps", "max_session_cost_usd": "0.25", "cap_policy": "trim"},
+        )
+        assert created.status_code == 201, created.text
+        key_id, secret = created.json()["id"], created.json()["secret"]
+        path = f"/admin/v1/workspaces/{workspace_id}/keys/{key_id}"
+        limits = admin.get(path).json()
+        assert limits["max_session_cost_micro_usd"] == 250_000
+        assert limits["max_session_cost_usd"] == "0.250000"
+        assert limits["max_response_cost_usd"] is None
+        assert limits["cap_policy"] == "trim"
+        bad = admin.patch(path, json={"max_response_cost_usd": "0.0000001"})
+        assert bad.status_code == 400
+        assert "max_response_cost_usd" in bad.text
+    env = {name: value for name, value in os.environ.items() if not name.startswith("VOXGATE_")}
+    env["VOXGATE_DATA_DIR"] = str(gateway.data_dir)
+    command = [sys.executable, "-m", "voxgate", "keys", "caps", workspace_id, key_id]
+    options = ["--max-response-cost-usd", "0.000001", "--cap-policy", "refuse"]
+    done = subprocess.run(
+        command + options, capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    with gateway.admin() as admin:
+        limits = admin.get(path).json()
+    assert limits["max_response_cost_micro_usd"] == 1
+    assert limits["max_session_cost_micro_usd"] is None  # a cap left out is lifted
+
+    async def refused() -> dict[str, Any]:
+        async with connect(gateway, secret, "gpt-audio-1.5") as socket:
+            await manual_text_session(socket)
+            await say(socket, "item_question", "What is the capital of France?")
+            await send(socket, {"type": "response.create"})
+            return await until(socket, "error", "response.created")
+
+    assert asyncio.run(refused())["error"]["code"] == "response_budget_exceeded"
