@@ -13,7 +13,7 @@ from voxgate.billing.holds import Holds
 from voxgate.billing.pricing import Metered
 from voxgate.catalog.loader import load_catalog
 from voxgate.catalog.schema import ModelRow
-from voxgate.errors import InsufficientCreditError, InvalidRequestError
+from voxgate.errors import InvalidRequestError
 from voxgate.gateway.realtime.bill import BillTerms, SessionBill
 from voxgate.gateway.realtime.caps import (
     CapExceeded,
@@ -27,6 +27,7 @@ from voxgate.gateway.realtime.caps import (
 )
 from voxgate.gateway.realtime.dialect import GA
 from voxgate.gateway.realtime.wire import ClientChannel
+from voxgate.gateway.realtime.work import SessionOver
 from voxgate.settings import Settings
 from voxgate.store.budgets import UTC_CLOCK, BudgetLimits, BudgetStore
 from voxgate.store.database import Database
@@ -246,7 +247,7 @@ async def opened_bill(database: Database, workspace_id: str) -> SessionBill:
     return bill
 
 
-async def test_a_spend_budget_made_mid_session_refuses_the_next_response(
+async def test_a_spend_budget_made_mid_session_caps_the_next_response_or_ends_the_session(
     database: Database,
 ) -> None:
     workspace_id = await funded(database, 1_000_000)
@@ -257,13 +258,22 @@ async def test_a_spend_budget_made_mid_session_refuses_the_next_response(
     items = turns(1_000)
     ask = {"given": conversation(items), "turns": items, "output_tokens": 1_000}
     first = await budget.admit(channel, AUDIO_ROW.pricing, **ask)  # type: ignore[arg-type]
-    assert first.cost == expected(AUDIO_ROW, 1_000, 0, 1_000)
-    # A daily budget made now, counted in no hold of this session: its room is its limit.
+    assert (first.cost, first.output_tokens) == (expected(AUDIO_ROW, 1_000, 0, 1_000), 1_000)
+    # A daily budget made now, counted in no hold of this session: its room is its limit,
+    # and the response's output is capped to the tokens that fit it.
+    budgets = BudgetStore(database, UTC_CLOCK)
     limits = BudgetLimits(spend_limit_micro_usd=first.cost - 1)
-    await BudgetStore(database, UTC_CLOCK).create(workspace_id, "day", limits, key_id=KEY_ID)
-    with pytest.raises(InsufficientCreditError) as refused:
+    await budgets.create(workspace_id, "day", limits, key_id=KEY_ID)
+    capped = await budget.admit(channel, AUDIO_ROW.pricing, **ask)  # type: ignore[arg-type]
+    assert capped.output_tokens == 999
+    assert capped.cost == expected(AUDIO_ROW, 1_000, 0, 999) <= first.cost - 1
+    # One that leaves less than the input and one output token ends the session, naming it.
+    input_only = expected(AUDIO_ROW, 1_000, 0, 0)
+    limits = BudgetLimits(spend_limit_micro_usd=input_only)
+    await budgets.create(workspace_id, "month", limits)
+    with pytest.raises(SessionOver) as over:
         await budget.admit(channel, AUDIO_ROW.pricing, **ask)  # type: ignore[arg-type]
-    assert refused.value.code == "daily_spend_budget_exceeded"
+    assert over.value.code == "monthly_spend_budget_exceeded"
     assert socket.sent == []  # plenty of credit: no credit-low event
     await bill.close()
 

@@ -17,9 +17,10 @@ from typing import Any, Literal, cast
 
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import Pricing
-from voxgate.errors import InsufficientCreditError, InvalidRequestError
+from voxgate.errors import InvalidRequestError
 from voxgate.gateway.realtime.bill import SessionBill
 from voxgate.gateway.realtime.wire import ClientChannel
+from voxgate.gateway.realtime.work import SessionOver
 from voxgate.money import MICRO, format_usd
 from voxgate.store.keys import Principal
 from voxgate.types import MicroUSD
@@ -149,10 +150,12 @@ class Turn:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What a response may do: run after dropping `dropped` (oldest first), at `cost`."""
+    """What a response may do: run after dropping `dropped` (oldest first), at `cost` at
+    most, with at most `output_tokens` of output."""
 
     dropped: tuple[str, ...]
     cost: MicroUSD
+    output_tokens: int = 0
 
 
 def judge(
@@ -171,7 +174,7 @@ def judge(
     first = projected(pricing, given, output_tokens)
     exceeded = _exceeded(caps, first, session_spent)
     if exceeded is None:
-        return Verdict((), first)
+        return Verdict((), first, output_tokens)
     if caps.policy == "trim":
         left, dropped = given, []
         for turn in turns[:-1]:  # the newest turn is what the response answers
@@ -179,7 +182,7 @@ def judge(
             dropped.append(turn.item_id)
             trimmed = projected(pricing, left, output_tokens)
             if _exceeded(caps, trimmed, session_spent) is None:
-                return Verdict(tuple(dropped), trimmed)
+                return Verdict(tuple(dropped), trimmed, output_tokens)
     raise exceeded
 
 
@@ -200,6 +203,30 @@ def _exceeded(caps: SessionCaps, projection: MicroUSD, spent: int) -> CapExceede
             code="session_budget_exceeded",
         )
     return None
+
+
+def _affordable(
+    pricing: Pricing, given: Metered, output_tokens: int, room: tuple[MicroUSD, str]
+) -> int:
+    """The most output tokens, up to `output_tokens`, whose projection fits the room a spend
+    limit leaves; SessionOver naming the limit when not even one does (the key or workspace
+    may spend no more: the session ends as when its credit runs out)."""
+    left, code = room
+    text = pricing.text_output_per_1m_tokens or Decimal(0)
+    per_token = max(text, pricing.audio_output_per_1m_tokens or text)
+    tokens = output_tokens
+    if per_token > 0:
+        tokens = min(tokens, int((left - projected(pricing, given, 0)) / per_token))
+    while tokens > 1 and projected(pricing, given, tokens) > left:  # rounded once, up
+        tokens -= 1
+    if tokens < 1 or projected(pricing, given, tokens) > left:
+        raise SessionOver(
+            f"A spend limit of this key or workspace leaves ${format_usd(MicroUSD(max(0, left)))}"
+            ", less than the next response's input and one output token. The realtime session "
+            "is closed.",
+            code=code,
+        )
+    return tokens
 
 
 def _less(given: Metered, turn: Metered) -> Metered:
@@ -259,29 +286,25 @@ class SessionBudget:
         turns: Sequence[Turn],
         output_tokens: int,
     ) -> Verdict:
-        """A response's verdict under the caps and the spend limits as they are now, and the
-        credit-low event when the wallet covers fewer than two more like it. CapExceeded or
-        InsufficientCreditError (naming the limit) when it may not run."""
-        spent = self.bill.charged + self.bill.reserved
+        """A response's verdict under the spend limits as they are now (its output capped to
+        what they leave) and under the caps, and the credit-low event when the credit covers
+        fewer than two more like it. CapExceeded when a cap refuses it; SessionOver naming the
+        limit when a spend limit leaves not even its input and one output token."""
+        own = MicroUSD(max(0, self.bill.remaining - self.bill.reserved))
+        principal = self.bill.principal
+        room = await self.bill.holds.spend_room(
+            self.bill.hold_id, principal.workspace_id, principal.key_id, own
+        )
+        if room is not None:
+            output_tokens = _affordable(pricing, given, output_tokens, room)
         verdict = judge(
             self.caps,
             pricing,
             given=given,
             turns=turns,
             output_tokens=output_tokens,
-            session_spent=spent,
+            session_spent=self.bill.charged + self.bill.reserved,
         )
-        own = MicroUSD(max(0, self.bill.remaining - self.bill.reserved))
-        principal = self.bill.principal
-        room = await self.bill.holds.spend_room(
-            self.bill.hold_id, principal.workspace_id, principal.key_id, own
-        )
-        if room is not None and verdict.cost > room[0]:
-            raise InsufficientCreditError(
-                f"This response could cost ${format_usd(verdict.cost)}; the spend limit "
-                f"leaves ${format_usd(MicroUSD(max(0, room[0])))}.",
-                code=room[1],
-            )
         if not self.warned:
             available = await self.bill.holds.available(principal.workspace_id) + own
             event = credit_low(available, verdict.cost)
@@ -366,6 +389,8 @@ class LocalGate:
     count: Callable[[str], int]
     output_tokens: int
     characters_per_token: int
+    # Caps the next chat answer's output (to what a spend limit leaves).
+    cap_next: Callable[[int], None] = lambda tokens: None
 
     def session_update(self, session: object) -> None:
         self.budget.session_update(session)
@@ -395,6 +420,7 @@ class LocalGate:
             turns=turns,
             output_tokens=self.output_tokens,
         )
+        self.cap_next(verdict.output_tokens)
         return verdict.dropped
 
 

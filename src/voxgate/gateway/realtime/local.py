@@ -42,6 +42,8 @@ class LocalWork:
     bill: SessionBill
     tokens_in: int = 0
     tokens_out: int = 0
+    # The next answer's output cap, when the session's budget lowered it.
+    output_cap: int | None = None
 
     async def hear(self, pcm: bytes) -> Heard:
         audio = PcmAudio(pcm[: len(pcm) // 2 * 2], RATE)
@@ -59,7 +61,8 @@ class LocalWork:
         given = tuple(system + messages)
         self.tokens_in = sum(self._tokens(str(m.get("content") or "")) for m in given)
         held_input = Metered(text_input_tokens=self.tokens_in, requests=0)
-        cap, worst = await self.bill.reserve_response(held_input, self.row.max_output_tokens or 1)
+        wanted, self.output_cap = self.output_cap or self.row.max_output_tokens or 1, None
+        cap, worst = await self.bill.reserve_response(held_input, wanted)
         request = ChatAudioRequest(messages=given, max_output_tokens=cap)
         try:
             answer = await self.chat.provider.chat(request, self.chat.upstream)
@@ -124,7 +127,11 @@ class LocalWork:
             self._tokens,
             self.row.max_output_tokens or 1,
             CHARACTERS_PER_TOKEN_CEILING,
+            cap_next=self._cap_next,
         )
+
+    def _cap_next(self, tokens: int) -> None:
+        self.output_cap = tokens
 
     def usage(self, response_id: str) -> dict[str, Any]:
         tokens_in, tokens_out = self.tokens_in, self.tokens_out

@@ -350,7 +350,7 @@ class RealtimeRelay:
         response = as_object(event.get("response"))
         wanted = wanted_output(response, self._conversation.session_cap)
         try:
-            await self._within_caps(response, wanted)
+            wanted = await self._within_caps(response, wanted)
             held = await self._hold(self._conversation.given(response), wanted)
         except CapExceeded as exc:
             await self._channel.send(
@@ -378,9 +378,10 @@ class RealtimeRelay:
         cap = "max_response_output_tokens" if self._channel.dialect.beta else "max_output_tokens"
         return orjson.dumps(event | {"response": response | {cap: held.output_cap}}).decode()
 
-    async def _within_caps(self, response: dict[str, Any], wanted: int) -> None:
-        """Check the response against the session's caps and spend limits; under `trim`,
-        delete the oldest items upstream first (the provider confirms each to the client)."""
+    async def _within_caps(self, response: dict[str, Any], wanted: int) -> int:
+        """Check the response against the session's caps and spend limits (its output cap,
+        lowered to what the limits leave, is returned); under `trim`, delete the oldest items
+        upstream first (the provider confirms each to the client)."""
         verdict = await self._budget.admit(
             self._channel,
             (self._bill.priced_by or self._bill.row).pricing,
@@ -392,6 +393,7 @@ class RealtimeRelay:
             delete = {"type": "conversation.item.delete", "item_id": item_id}
             await self._upstream.send(orjson.dumps(delete).decode())
         self._conversation.forget(self._items.dropped(verdict.dropped))
+        return verdict.output_tokens
 
     async def _hold(self, given: Metered, wanted: int) -> HeldResponse:
         cap, worst = await self._bill.reserve_response(given, wanted)
