@@ -315,3 +315,38 @@ def test_an_operator_sets_a_keys_caps_by_the_admin_api_and_the_command_line(
             return await until(socket, "error", "response.created")
 
     assert asyncio.run(refused())["error"]["code"] == "response_budget_exceeded"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_minted_secret_carries_caps_its_browser_cannot_raise(
+    served: tuple[RunningGateway, RunningSimulator], model: str
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(
+        f"caps-mint-{secrets.token_hex(4)}", "1.00", max_response_cost_usd="0.50"
+    )
+    session = {"type": "realtime", "model": model}
+    with gateway.client(key) as client:
+        raised = client.post(
+            "/v1/realtime/client_secrets",
+            json={"session": session | {"voxgate": {"max_response_cost_usd": "0.60"}}},
+        )
+        assert raised.status_code == 400, raised.text
+        assert raised.json()["error"]["param"] == "session.voxgate.max_response_cost_usd"
+        minted = client.post(
+            "/v1/realtime/client_secrets",
+            json={"session": session | {"voxgate": {"max_response_cost_usd": "0.000001"}}},
+        )
+        assert minted.status_code == 200, minted.text
+    secret = minted.json()["value"]
+
+    async def refused() -> dict[str, Any]:
+        async with connect(gateway, secret, model) as socket:
+            await manual_text_session(socket)
+            await say(socket, "item_question", "What is the capital of France?")
+            await send(socket, {"type": "response.create"})
+            return await until(socket, "error", "response.created")
+
+    error = asyncio.run(refused())
+    assert error["type"] == "error", error
+    assert error["error"]["code"] == "response_budget_exceeded"

@@ -83,6 +83,13 @@ class SessionCaps:
             caps = replace(caps, policy=policy_of(asked[POLICY], f"{where}{POLICY}"))
         return caps
 
+    def asked_in(self, asked: object) -> "SessionCaps":
+        """`lowered` by the value of a session's `voxgate` object."""
+        where = f"session.{GATEWAY_FIELD}"
+        if not isinstance(asked, dict):
+            raise InvalidRequestError(f"{where} must be an object.", param=where)
+        return self.lowered(asked, f"{where}.")
+
 
 def session_caps(
     principal: Principal, url: Mapping[str, str], default_policy: CapPolicy
@@ -96,6 +103,13 @@ def session_caps(
         policy,
     )
     return caps.lowered({name: url[name] for name in FIELDS if name in url}, "")
+
+
+def check_minted(principal: Principal, session: Mapping[str, object]) -> None:
+    """Refuse a minted session whose caps (under `voxgate`) are bad or above its key's, naming
+    the field; the session applies them when it is opened."""
+    if GATEWAY_FIELD in session:
+        session_caps(principal, {}, "refuse").asked_in(session[GATEWAY_FIELD])
 
 
 def _micro_or_none(value: int | None) -> MicroUSD | None:
@@ -265,11 +279,7 @@ class SessionBudget:
         never sees them) and lower the caps by them; True when there were some."""
         if not isinstance(session, dict) or GATEWAY_FIELD not in session:
             return False
-        asked = session.pop(GATEWAY_FIELD)
-        where = f"session.{GATEWAY_FIELD}"
-        if not isinstance(asked, dict):
-            raise InvalidRequestError(f"{where} must be an object.", param=where)
-        self.caps = self.caps.lowered(asked, f"{where}.")
+        self.caps = self.caps.asked_in(session.pop(GATEWAY_FIELD))
         return True
 
     def check_update(self, session: object) -> None:

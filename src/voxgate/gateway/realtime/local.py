@@ -16,7 +16,7 @@ from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
 from voxgate.gateway.cascade import CHARACTERS_PER_TOKEN_CEILING, Legs
 from voxgate.gateway.realtime.bill import SessionBill
-from voxgate.gateway.realtime.caps import LocalGate, SessionBudget, SessionCaps
+from voxgate.gateway.realtime.caps import GATEWAY_FIELD, LocalGate, SessionBudget, SessionCaps
 from voxgate.gateway.realtime.conversation import Conversation
 from voxgate.gateway.realtime.dialect import GA
 from voxgate.gateway.realtime.responses import new_id
@@ -160,6 +160,8 @@ async def serve_locally(
 ) -> None:
     """The session's conversation, starting from the settings it was minted with."""
     await asyncio.to_thread(silero)  # the detector's first load stays off the event loop
+    gate = work.gate(caps or SessionCaps())
+    gate.session_update(session)  # caps it was minted with
     conversation = Conversation(
         channel,
         work,
@@ -167,7 +169,7 @@ async def serve_locally(
         row.voices,
         max_buffer_seconds=max_buffer_seconds,
         vad_factory=silero_vad,
-        gate=work.gate(caps or SessionCaps()),
+        gate=gate,
     )
     await conversation.run()
 
@@ -176,7 +178,8 @@ def initial_config(row: ModelRow, session: dict[str, Any]) -> SessionConfig:
     """A new session's settings: the row's defaults under what it was minted with (an
     InvalidRequestError names a field the session cannot take)."""
     config = SessionConfig(id=new_id("sess"), model=row.id, voice=row.default_voice or "alloy")
-    return config.updated(session, GA, row.voices) if session else config
+    settings = {name: value for name, value in session.items() if name != GATEWAY_FIELD}
+    return config.updated(settings, GA, row.voices) if settings else config
 
 
 def silero_vad(config: SessionConfig) -> Vad | None:

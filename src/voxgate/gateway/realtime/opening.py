@@ -25,7 +25,7 @@ from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequest
 from voxgate.gateway.jobs import usage_body
 from voxgate.gateway.pipeline import AudioGateway
 from voxgate.gateway.realtime.bill import BillTerms, SessionBill
-from voxgate.gateway.realtime.caps import SessionCaps
+from voxgate.gateway.realtime.caps import SessionCaps, check_minted
 from voxgate.gateway.realtime.failover import FailoverTerms
 from voxgate.gateway.realtime.held import PCM16_BYTES_PER_SECOND
 from voxgate.gateway.realtime.last_hop import last_hop
@@ -185,6 +185,7 @@ class RealtimeSessions:
                     param="session",
                     code="session_too_large",
                 )
+            check_minted(principal, session)
             if row.cascade is not None:
                 initial_config(row, session)  # a session the cascade cannot take is refused now
             await self.gateway.require_minimum(principal, row)
