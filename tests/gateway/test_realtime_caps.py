@@ -297,3 +297,11 @@ async def test_the_session_is_told_once_when_its_credit_covers_under_two_respons
     assert event["next_response_micro_usd"] == cost
     assert event["responses_left"] == 1
     await bill.close()
+
+
+def test_a_relayed_sessions_caps_go_on_to_its_last_hop() -> None:
+    caps = SessionCaps(MicroUSD(120_000), MicroUSD(7), "trim")
+    update = caps.update()
+    assert update["type"] == "session.update"
+    assert SessionCaps().asked_in(update["session"]["voxgate"]) == caps
+    assert SessionCaps().asked_in(SessionCaps().update()["session"]["voxgate"]) == SessionCaps()

@@ -83,6 +83,15 @@ class SessionCaps:
             caps = replace(caps, policy=policy_of(asked[POLICY], f"{where}{POLICY}"))
         return caps
 
+    def update(self) -> dict[str, Any]:
+        """The session.update that sets these caps on a session served here (the last hop
+        of a relayed session, which starts with none)."""
+        asked: dict[str, object] = {POLICY: self.policy}
+        for name, cap in ((SESSION_CAP, self.session), (RESPONSE_CAP, self.response)):
+            if cap is not None:
+                asked[name] = format_usd(cap)
+        return {"type": "session.update", "session": {GATEWAY_FIELD: asked}}
+
     def asked_in(self, asked: object) -> "SessionCaps":
         """`lowered` by the value of a session's `voxgate` object."""
         where = f"session.{GATEWAY_FIELD}"

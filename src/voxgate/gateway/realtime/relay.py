@@ -232,7 +232,8 @@ class RealtimeRelay:
         self._bill.serving(hop.provider, hop.route, hop.row)
         await self._announce(lost, moved_from)
         recreated = [{"type": "response.create", "response": r} for r in self._recreated()]
-        await hop.serve(self._channel, self._replay.events(), recreated)
+        replay = [*self._replay.events(), self._budget.caps.update()]  # the caps go on there
+        await hop.serve(self._channel, replay, recreated)
 
     async def _replayed(self, upstream: ClientConnection, event: dict[str, Any]) -> None:
         """Send one replayed event as the relay sends the client's own: voices mapped, the
