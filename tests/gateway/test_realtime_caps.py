@@ -1,6 +1,8 @@
 """Budgets inside realtime sessions, in process: the projection at the row's prices, both
 policies past a cap, the caps a request may ask for, and the spend limits read per response."""
 
+import base64
+import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -26,6 +28,7 @@ from voxgate.gateway.realtime.caps import (
     session_caps,
 )
 from voxgate.gateway.realtime.dialect import GA
+from voxgate.gateway.realtime.held import ConversationBound
 from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.settings import Settings
@@ -198,12 +201,19 @@ def test_a_session_starts_from_its_keys_caps_lowered_by_its_url() -> None:
 
 
 def test_relayed_items_are_known_by_what_each_added() -> None:
-    items = RelayedTurns()
+    items, bound = RelayedTurns(), ConversationBound()
+    # Three seconds of 24 kHz PCM16: 10 input tokens a second, as OpenAI counts them.
+    append = {
+        "type": "input_audio_buffer.append",
+        "audio": base64.b64encode(bytes(144_000)).decode(),
+    }
+    items.client_event(bound, append, "")
     heard = Metered(audio_input_tokens=30, requests=0)
-    items.client_event({"type": "input_audio_buffer.append"}, heard)
     items.upstream_event({"type": "input_audio_buffer.committed", "item_id": "item_a"})
-    typed = Metered(text_input_tokens=12, requests=0)
-    items.client_event({"type": "conversation.item.create", "item": {"type": "message"}}, typed)
+    create = {"type": "conversation.item.create", "item": {"type": "message"}}
+    text = json.dumps(create)
+    items.client_event(bound, create, text)
+    typed = Metered(text_input_tokens=len(text), requests=0)  # a token is at least a byte
     items.upstream_event(
         {"type": "conversation.item.added", "item": {"id": "item_b", "role": "user"}}
     )
@@ -215,6 +225,9 @@ def test_relayed_items_are_known_by_what_each_added() -> None:
     deleted = items.upstream_event({"type": "conversation.item.deleted", "item_id": "item_b"})
     assert deleted == typed
     assert [turn.item_id for turn in items.ordered()] == ["item_c"]
+    assert bound.given({}) == Metered(
+        text_input_tokens=len(text), audio_input_tokens=30, requests=0
+    )
 
 
 class Recorded:

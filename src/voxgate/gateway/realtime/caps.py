@@ -19,6 +19,7 @@ from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import Pricing
 from voxgate.errors import InvalidRequestError
 from voxgate.gateway.realtime.bill import SessionBill
+from voxgate.gateway.realtime.held import ConversationBound
 from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.money import MICRO, format_usd
@@ -344,8 +345,17 @@ class RelayedTurns:
     buffered: Metered = field(default_factory=lambda: Metered(requests=0))
     unnamed: list[Metered] = field(default_factory=list)
 
-    def client_event(self, event: dict[str, Any], added: Metered) -> None:
-        """A client event sent upstream, and what it added to the conversation's bound."""
+    def client_event(self, bound: ConversationBound, event: dict[str, Any], text: str) -> None:
+        """Count a client event sent upstream (as `text`) in the conversation's bound, and
+        what it added there to the item it makes."""
+        before = bound.given({})
+        bound.client_event(event, text)
+        after = bound.given({})
+        added = Metered(
+            text_input_tokens=max(0, after.text_input_tokens - before.text_input_tokens),
+            audio_input_tokens=after.audio_input_tokens - before.audio_input_tokens,
+            requests=0,
+        )
         kind = event.get("type")
         if kind == "input_audio_buffer.append":
             self.buffered = _plus(self.buffered, added)

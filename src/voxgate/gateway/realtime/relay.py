@@ -309,22 +309,10 @@ class RealtimeRelay:
             if self._turns.client_update(event, self._channel.dialect.beta):
                 mapped = orjson.dumps(event).decode()
             text = mapped or (orjson.dumps(event).decode() if owned else text)
-        self._counted(event, text)
+        self._items.client_event(self._conversation, event, text)
         await upstream.send(text)
         if kind == "conversation.item.create":  # sent: the replay has it until confirmed
             self._replay.client_item(as_object(event.get("item")))
-
-    def _counted(self, event: dict[str, Any], text: str) -> None:
-        """Count what a client event adds to the conversation, and to which item."""
-        before = self._conversation.given({})
-        self._conversation.client_event(event, text)
-        after = self._conversation.given({})
-        added = Metered(
-            text_input_tokens=max(0, after.text_input_tokens - before.text_input_tokens),
-            audio_input_tokens=after.audio_input_tokens - before.audio_input_tokens,
-            requests=0,
-        )
-        self._items.client_event(event, added)
 
     def _refusal(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The error event for a session.update naming an unknown transcription model or a bad
