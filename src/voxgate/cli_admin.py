@@ -17,6 +17,7 @@ from voxgate.services import Services, open_services
 from voxgate.settings import Settings
 from voxgate.store.budgets import BudgetLimits, Period
 from voxgate.store.database import MIGRATIONS, Database
+from voxgate.store.keys import SessionCapLimits
 from voxgate.store.workspaces import WorkspaceRecord
 from voxgate.types import MicroUSD
 
@@ -36,6 +37,15 @@ budgets = typer.Typer(
 )
 
 WorkspaceArg = Annotated[str, typer.Argument(help="Workspace id or name.")]
+SessionCapOption = Annotated[
+    Decimal | None, typer.Option(help="What one realtime session may cost, in USD.")
+]
+ResponseCapOption = Annotated[
+    Decimal | None, typer.Option(help="What one realtime response may cost, in USD.")
+]
+PolicyOption = Annotated[
+    str | None, typer.Option(help="Past a cap: trim (drop the oldest turns) or refuse.")
+]
 
 
 def run(work: Callable[[Services], Awaitable[ResultT]]) -> ResultT:
@@ -151,6 +161,9 @@ def create_key(
     rpm_limit: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
     concurrency_limit: Annotated[int | None, typer.Option(help="Requests at once.")] = None,
     spend_limit_usd: Annotated[Decimal | None, typer.Option(help="Total spend.")] = None,
+    max_session_cost_usd: SessionCapOption = None,
+    max_response_cost_usd: ResponseCapOption = None,
+    cap_policy: PolicyOption = None,
 ) -> None:
     """Create a key; its secret is printed once and cannot be shown again."""
 
@@ -162,10 +175,50 @@ def create_key(
             rpm_limit=rpm_limit,
             concurrency_limit=concurrency_limit,
             spend_limit_micro_usd=int(spend_limit_usd * MICRO) if spend_limit_usd else None,
+            caps=cap_limits(max_session_cost_usd, max_response_cost_usd, cap_policy),
         )
         typer.echo(f"{record.id}  {secret}")
 
     run(work)
+
+
+@keys.command("caps")
+def key_caps(
+    workspace: WorkspaceArg,
+    key_id: Annotated[str, typer.Argument(help="The key's id.")],
+    max_session_cost_usd: SessionCapOption = None,
+    max_response_cost_usd: ResponseCapOption = None,
+    cap_policy: PolicyOption = None,
+) -> None:
+    """Set a key's realtime cost caps for the sessions it opens from now on (a cap left out
+    is lifted)."""
+
+    async def work(services: Services) -> bool:
+        found = await find_workspace(services, workspace)
+        caps = cap_limits(max_session_cost_usd, max_response_cost_usd, cap_policy)
+        return await services.keys.set_caps(found.id, key_id, caps)
+
+    if not run(work):
+        typer.echo(f"no key '{key_id}'", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{key_id} caps set")
+
+
+def cap_limits(
+    session_usd: Decimal | None, response_usd: Decimal | None, policy: str | None
+) -> SessionCapLimits:
+    for name, amount in (("session", session_usd), ("response", response_usd)):
+        if amount is not None and (amount < 0 or amount * MICRO != int(amount * MICRO)):
+            typer.echo(f"the {name} cap must be US dollars, at most six decimals", err=True)
+            raise typer.Exit(2)
+    if policy not in (None, "trim", "refuse"):
+        typer.echo("the cap policy is trim or refuse", err=True)
+        raise typer.Exit(2)
+    return SessionCapLimits(
+        None if session_usd is None else int(session_usd * MICRO),
+        None if response_usd is None else int(response_usd * MICRO),
+        policy,
+    )
 
 
 @keys.command("list")

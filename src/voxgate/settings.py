@@ -222,6 +222,14 @@ class Settings(BaseSettings):
         description="What becomes of a response under way when its session moves: re-created "
         "on the next route, or reported failed (its response.done, status failed).",
     )
+    # Budgets inside realtime sessions (gateway/realtime/caps.py).
+    realtime_cap_policy: Literal["trim", "refuse"] = Field(
+        default="refuse",
+        description="What a realtime response whose projected cost is past its session's or "
+        "its own cost cap gets, unless its key or session says otherwise: refused with an "
+        "error event naming the cap, or run with the conversation's oldest turns dropped "
+        "until it fits.",
+    )
     request_deadline_seconds: float = Field(
         default=120.0, description="Every attempt and backoff of one request fits in this."
     )

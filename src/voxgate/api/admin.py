@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -25,6 +25,7 @@ from voxgate.errors import (
 )
 from voxgate.money import MICRO, format_usd
 from voxgate.services import Services
+from voxgate.store.keys import SessionCapLimits
 from voxgate.store.workspaces import WorkspaceNameTaken, WorkspaceRecord
 from voxgate.types import MicroUSD
 
@@ -62,7 +63,27 @@ class CreditChange(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class NewKey(BaseModel):
+class RealtimeCaps(BaseModel):
+    """A key's realtime cost caps: what one session, and one response in it, may cost."""
+
+    max_session_cost_usd: Decimal | None = Field(default=None, ge=0, le=MAX_USD, decimal_places=6)
+    max_response_cost_usd: Decimal | None = Field(default=None, ge=0, le=MAX_USD, decimal_places=6)
+    cap_policy: Literal["trim", "refuse"] | None = Field(
+        default=None,
+        description="What a response past a cap gets: refused, or run with the oldest turns "
+        "dropped; none is the gateway's VOXGATE_REALTIME_CAP_POLICY.",
+    )
+
+    def limits(self) -> SessionCapLimits:
+        session, response = self.max_session_cost_usd, self.max_response_cost_usd
+        return SessionCapLimits(
+            None if session is None else _micro(session),
+            None if response is None else _micro(response),
+            self.cap_policy,
+        )
+
+
+class NewKey(RealtimeCaps):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
@@ -135,12 +156,13 @@ async def create_key(request: Request) -> Response:
         spend_limit_micro_usd=_micro(body.spend_limit_usd) if body.spend_limit_usd else None,
         rpm_limit=body.rpm_limit,
         concurrency_limit=body.concurrency_limit,
+        caps=body.limits(),
     )
     # The only time the secret is ever shown.
     return JSONResponse(key_body(record) | {"secret": secret}, status_code=201)
 
 
-class KeyLimits(BaseModel):
+class KeyLimits(RealtimeCaps):
     """A key's limits as they are to be from now on; a limit left out is lifted."""
 
     model_config = ConfigDict(extra="forbid")
@@ -166,6 +188,7 @@ async def key_limits(request: Request) -> Response:
             rpm_limit=body.rpm_limit,
             concurrency_limit=body.concurrency_limit,
         )
+        await services.keys.set_caps(workspace.id, key_id, body.limits())
     limits = await services.keys.limits(workspace.id, key_id)
     if limits is None:
         raise NotFoundError(f"No key '{key_id}' in this workspace.", param="key_id")
@@ -177,6 +200,11 @@ async def key_limits(request: Request) -> Response:
             **limits,
             "spend_limit_usd": None if spend_limit is None else format_usd(spend_limit),
             "spent_usd": format_usd(limits["spent_micro_usd"]),
+            **{
+                name.replace("micro_usd", "usd"): None if value is None else format_usd(value)
+                for name, value in limits.items()
+                if name.startswith("max_")
+            },
         }
     )
 

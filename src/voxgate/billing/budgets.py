@@ -60,6 +60,19 @@ _SPEND = Sql(
 _SPEND_LIMIT = Sql(
     "SELECT workspace_id, key_id, period, spend_limit_micro_usd FROM budgets WHERE id = :budget_id"
 )
+_SPEND_BUDGETS = Sql(
+    "SELECT id, period, spend_limit_micro_usd FROM budgets "
+    "WHERE workspace_id = :workspace_id AND (key_id IS NULL OR key_id = :key_id) "
+    "AND spend_limit_micro_usd IS NOT NULL"
+)
+_COMMITTED = Sql(
+    "SELECT spent_micro_usd + held_micro_usd FROM budget_periods "
+    "WHERE budget_id = :budget_id AND period_key = :period_key"
+)
+_KEY_ROOM = Sql(
+    "SELECT spend_limit_micro_usd - spent_micro_usd - held_micro_usd FROM api_keys "
+    "WHERE id = :key_id AND spend_limit_micro_usd IS NOT NULL"
+)
 _LIMITS = Sql(
     "SELECT b.period, b.spend_limit_micro_usd, b.request_limit, b.audio_seconds_limit, "
     "p.spent_micro_usd + p.held_micro_usd, p.requests, p.audio_milliseconds "
@@ -102,6 +115,36 @@ async def hold_more(tx: Tx, clock: BudgetClock, hold_id: str, amount: MicroUSD) 
         if held != 1:
             now = datetime.now(UTC)
             raise await _refusal(tx, clock, budget_id, period_key, amount, now)
+
+
+async def spend_room(
+    tx: Tx,
+    clock: BudgetClock,
+    *,
+    hold_id: str,
+    workspace_id: str,
+    key_id: str,
+    own: MicroUSD,
+    now: datetime,
+) -> tuple[MicroUSD, str] | None:
+    """The least a request under way may still spend by the key's spend limit and the spend
+    budgets that apply now (budgets made, lowered or renewed since it began count too), with
+    the code that names the limit; None when none applies. `own` is what its hold holds and
+    no work of it has reserved: room in the key and in each period the hold was counted in."""
+    counted = {(row[0], row[1]) for row in await tx.fetch_all(_COUNTED_IN, hold_id=hold_id)}
+    rooms: list[tuple[MicroUSD, str]] = []
+    key_room = await tx.fetch_one(_KEY_ROOM, key_id=key_id)
+    if key_room is not None:
+        rooms.append((MicroUSD(int(key_room[0]) + own), "key_spend_limit_reached"))
+    for budget_id, period, limit in await tx.fetch_all(
+        _SPEND_BUDGETS, workspace_id=workspace_id, key_id=key_id
+    ):
+        period_key = clock.period_key(period, now)
+        committed = await tx.fetch_one(_COMMITTED, budget_id=budget_id, period_key=period_key)
+        mine = own if (budget_id, period_key) in counted else 0
+        room = int(limit) - (int(committed[0]) if committed else 0) + mine
+        rooms.append((MicroUSD(room), f"{ADJECTIVE[period]}_spend_budget_exceeded"))
+    return min(rooms, default=None)
 
 
 async def spend(

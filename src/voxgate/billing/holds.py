@@ -43,6 +43,10 @@ class HoldBook(Protocol):
 
     async def available(self, workspace_id: str) -> MicroUSD: ...
 
+    async def spend_room(
+        self, hold_id: str, workspace_id: str, key_id: str, own: MicroUSD
+    ) -> tuple[MicroUSD, str] | None: ...
+
     async def reap_expired(self, now: datetime | None = None) -> int: ...
 
     async def open_count(self) -> int: ...
@@ -221,6 +225,26 @@ class Holds:
         async def work(tx: Tx) -> MicroUSD:
             row = await tx.fetch_one(sql.AVAILABLE, workspace_id=workspace_id)
             return MicroUSD(int(row[0])) if row else MicroUSD(0)
+
+        return await self._database.read(work)
+
+    async def spend_room(
+        self, hold_id: str, workspace_id: str, key_id: str, own: MicroUSD
+    ) -> tuple[MicroUSD, str] | None:
+        """What a request under way (its hold still holding `own` for no work) may spend by
+        its key's and workspace's spend limits now, and the code naming the tightest."""
+        now = utcnow()
+
+        async def work(tx: Tx) -> tuple[MicroUSD, str] | None:
+            return await budgets.spend_room(
+                tx,
+                self._clock,
+                hold_id=hold_id,
+                workspace_id=workspace_id,
+                key_id=key_id,
+                own=own,
+                now=now,
+            )
 
         return await self._database.read(work)
 

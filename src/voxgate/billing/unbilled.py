@@ -39,6 +39,11 @@ class UnbilledHolds:
         # Nothing is billed, so nothing is refused for want of credit.
         return MicroUSD(2**63 - 1)
 
+    async def spend_room(
+        self, hold_id: str, workspace_id: str, key_id: str, own: MicroUSD
+    ) -> tuple[MicroUSD, str] | None:
+        return None
+
     async def reap_expired(self, now: datetime | None = None) -> int:
         return 0
 

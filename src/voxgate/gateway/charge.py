@@ -336,6 +336,34 @@ class Charge:
         """What the session's pieces have been charged so far."""
         return self._serving().charged
 
+    @property
+    def reserved(self) -> int:
+        """What the session's pieces under way have reserved of the hold."""
+        return self._serving().reserved
+
+    @property
+    def session_pricing(self) -> Pricing:
+        """The prices the session's pieces are charged at now (its last hop's, once moved)."""
+        return self._priced_by(None).pricing
+
+    async def spend_room(self) -> tuple[MicroUSD, str] | None:
+        """What the session may still spend by its key's and workspace's spend limits as they
+        are now, and the code naming the tightest (None: no limit binds)."""
+        assert self._hold_id is not None
+        principal = self.trace.principal
+        return await self._holds.spend_room(
+            self._hold_id, principal.workspace_id, principal.key_id, self._unreserved()
+        )
+
+    async def drawable(self) -> MicroUSD:
+        """The credit the session can still draw: the workspace's free credit and what its
+        hold holds beyond the work under way."""
+        available = await self._holds.available(self.trace.principal.workspace_id)
+        return MicroUSD(available + self._unreserved())
+
+    def _unreserved(self) -> MicroUSD:
+        return MicroUSD(max(0, self.held - self._serving().reserved))
+
     def serving(self, provider: str, route: str, row: ModelRow | None = None) -> None:
         """The route that took the session, once its upstream answered (and the row that
         prices it from then on, when the session moved to its last hop)."""

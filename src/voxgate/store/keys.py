@@ -22,7 +22,7 @@ MAX_TRUSTED_KEYS = 10_000
 # Every request authenticates, so this read goes straight to the driver (see store/sql.py).
 LIVE_KEY = Sql(
     "SELECT secret_hash, workspace_id, id, name, spend_limit_micro_usd, rpm_limit, "
-    "concurrency_limit, "
+    "concurrency_limit, max_session_cost_micro_usd, max_response_cost_micro_usd, cap_policy, "
     "(SELECT speech_cache FROM workspaces WHERE workspaces.id = api_keys.workspace_id), "
     "last_used_at IS NULL OR last_used_at < :stale_before "
     "FROM api_keys WHERE secret_hash = :digest AND revoked_at IS NULL "
@@ -41,7 +41,20 @@ class Principal:
     spend_limit_micro_usd: int | None = None
     rpm_limit: int | None = None
     concurrency_limit: int | None = None
+    # Realtime cost caps in micro-USD, and what a response past one gets (None: the default).
+    max_session_cost_micro_usd: int | None = None
+    max_response_cost_micro_usd: int | None = None
+    cap_policy: str | None = None
     speech_cache: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCapLimits:
+    """A key's realtime cost caps (None lifts one; a policy of None is the gateway's)."""
+
+    max_session_cost_micro_usd: int | None = None
+    max_response_cost_micro_usd: int | None = None
+    cap_policy: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +99,7 @@ class KeyStore:
         spend_limit_micro_usd: int | None = None,
         rpm_limit: int | None = None,
         concurrency_limit: int | None = None,
+        caps: SessionCapLimits | None = None,
     ) -> tuple[KeyRecord, str]:
         """A new key and its secret; the secret is not stored and cannot be shown again."""
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -112,6 +126,7 @@ class KeyStore:
                     spend_limit_micro_usd=spend_limit_micro_usd,
                     rpm_limit=rpm_limit,
                     concurrency_limit=concurrency_limit,
+                    **vars_of(caps or SessionCapLimits()),
                 )
             )
         return record, secret
@@ -134,7 +149,7 @@ class KeyStore:
         if row is None or not hmac.compare_digest(row[0], digest):
             return None
         workspace_id, key_id, name, spend_limit, rpm_limit, concurrency_limit = row[1:7]
-        speech_cache, stale = row[7:]
+        max_session_cost, max_response_cost, cap_policy, speech_cache, stale = row[7:]
         if stale:
             await self._touch(key_id, now)
         principal = Principal(
@@ -144,6 +159,9 @@ class KeyStore:
             spend_limit,
             rpm_limit,
             concurrency_limit,
+            max_session_cost,
+            max_response_cost,
+            cap_policy,
             speech_cache=bool(speech_cache),
         )
         if self._trust_seconds > 0:
@@ -179,6 +197,9 @@ class KeyStore:
                             ApiKey.spend_limit_micro_usd,
                             ApiKey.rpm_limit,
                             ApiKey.concurrency_limit,
+                            ApiKey.max_session_cost_micro_usd,
+                            ApiKey.max_response_cost_micro_usd,
+                            ApiKey.cap_policy,
                             ApiKey.spent_micro_usd,
                             ApiKey.held_micro_usd,
                         ).where(ApiKey.id == key_id, ApiKey.workspace_id == workspace_id)
@@ -209,6 +230,17 @@ class KeyStore:
                     rpm_limit=rpm_limit,
                     concurrency_limit=concurrency_limit,
                 )
+            )
+        self._forget(key_id)
+        return result.rowcount == 1
+
+    async def set_caps(self, workspace_id: str, key_id: str, caps: SessionCapLimits) -> bool:
+        """New realtime cost caps for the key's sessions opened from now on."""
+        async with self._database.transaction() as connection:
+            result = await connection.execute(
+                update(ApiKey)
+                .where(ApiKey.id == key_id, ApiKey.workspace_id == workspace_id)
+                .values(**vars_of(caps))
             )
         self._forget(key_id)
         return result.rowcount == 1
@@ -250,3 +282,11 @@ class KeyStore:
             await connection.execute(
                 update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
             )
+
+
+def vars_of(caps: SessionCapLimits) -> dict[str, Any]:
+    return {
+        "max_session_cost_micro_usd": caps.max_session_cost_micro_usd,
+        "max_response_cost_micro_usd": caps.max_response_cost_micro_usd,
+        "cap_policy": caps.cap_policy,
+    }

@@ -107,6 +107,9 @@ class RealtimeSecrets:
                 ApiKey.spend_limit_micro_usd,
                 ApiKey.rpm_limit,
                 ApiKey.concurrency_limit,
+                ApiKey.max_session_cost_micro_usd,
+                ApiKey.max_response_cost_micro_usd,
+                ApiKey.cap_policy,
                 ApiKey.revoked_at,
                 ApiKey.expires_at.label("key_expires_at"),
             )
@@ -128,5 +131,8 @@ class RealtimeSecrets:
             row.spend_limit_micro_usd,
             row.rpm_limit,
             row.concurrency_limit,
+            row.max_session_cost_micro_usd,
+            row.max_response_cost_micro_usd,
+            row.cap_policy,
         )
         return SecretGrant(principal, row.model, dict(row.session))

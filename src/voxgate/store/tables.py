@@ -66,6 +66,10 @@ class ApiKey(Base):
     spend_limit_micro_usd: Mapped[int | None] = mapped_column(BigInteger)
     rpm_limit: Mapped[int | None] = mapped_column(Integer)
     concurrency_limit: Mapped[int | None] = mapped_column(Integer)
+    # Realtime cost caps (gateway/realtime/caps.py), and `trim` or `refuse` past one.
+    max_session_cost_micro_usd: Mapped[int | None] = mapped_column(BigInteger)
+    max_response_cost_micro_usd: Mapped[int | None] = mapped_column(BigInteger)
+    cap_policy: Mapped[str | None] = mapped_column(String(8))
     # What the key has been charged and holds now, so a spend limit holds across processes.
     spent_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
     held_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -23,6 +23,7 @@ from voxgate.errors import (
     NotFoundError,
     UpgradeRequiredError,
 )
+from voxgate.gateway.realtime.caps import session_caps
 from voxgate.gateway.realtime.dialect import BETA, dialect_of
 from voxgate.gateway.realtime.opening import RealtimeSessions, no_usage
 from voxgate.gateway.realtime.relay import transcriber
@@ -236,12 +237,16 @@ async def realtime_socket(websocket: WebSocket) -> None:
     try:
         principal, row, session = await _admit(websocket, services)
         transcription = _is_transcription(websocket, session)
+        caps = session_caps(
+            principal, websocket.query_params, services.settings.realtime_cap_policy
+        )
         opening = _sessions(services).opened(
             principal,
             row,
             request_id,
             transcription=transcription,
             url_model=websocket.query_params.get("model") if transcription else None,
+            caps=caps,
         )
         async with opening as opened:
             protocols = websocket.scope.get("subprotocols") or []

@@ -8,8 +8,8 @@ which the session goes on unchanged.
 import asyncio
 import base64
 import binascii
-from collections.abc import Callable, Collection
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, Protocol
 
 from voxgate.errors import InvalidRequestError
 from voxgate.gateway.realtime.items import Items
@@ -31,6 +31,20 @@ BYTES_PER_SECOND = RATE * 2
 DEFAULT_RESPONSE = ResponseOptions()
 
 
+class ResponseGate(Protocol):
+    """The gateway's budget for a session it serves (caps.LocalGate); the simulator has none."""
+
+    def session_update(self, session: object) -> None: ...
+
+    async def admit(
+        self,
+        channel: ClientChannel,
+        texts: Sequence[tuple[str, str]],
+        instructions: str,
+        spoken: bool,
+    ) -> tuple[str, ...]: ...
+
+
 class Conversation:
     def __init__(
         self,
@@ -41,6 +55,7 @@ class Conversation:
         *,
         max_buffer_seconds: float,
         vad_factory: Callable[[SessionConfig], Vad | None],
+        gate: ResponseGate | None = None,
     ) -> None:
         self._channel = channel
         self._work = work
@@ -49,6 +64,7 @@ class Conversation:
         self._max_buffer_bytes = int(max_buffer_seconds * BYTES_PER_SECOND)
         self._vad_factory = vad_factory
         self._vad = vad_factory(config)
+        self._gate = gate
         self._buffer = bytearray()
         self._buffer_item: str | None = None
         self._items = Items()
@@ -103,6 +119,8 @@ class Conversation:
         await dispatch(self._channel, self._handlers, event, self._end)
 
     async def _session_update(self, event: dict[str, Any]) -> None:
+        if self._gate is not None:
+            self._gate.session_update(event.get("session"))
         config = self._config.updated(event.get("session"), self._channel.dialect, self._voices)
         if config.turn_detection != self._config.turn_detection:
             self._vad = self._vad_factory(config)
@@ -304,6 +322,12 @@ class Conversation:
         await self._stop_response()
 
     async def _start_response(self, options: ResponseOptions = DEFAULT_RESPONSE) -> None:
+        if self._gate is not None:  # past a cap: refused here, or the oldest turns dropped
+            spoken = "audio" in (options.modalities or self._config.output_modalities)
+            instructions = options.instructions or self._config.instructions
+            read = self._items.read()
+            for item_id in await self._gate.admit(self._channel, read, instructions, spoken):
+                await self._item_delete({"item_id": item_id})
         reply = await announce(self._channel, self._config, options)
         self._reply = reply
         self._responding = asyncio.create_task(self._respond(options, reply))

@@ -87,6 +87,11 @@ class ConversationBound:
         self.text_tokens += usage.output_text_tokens
         self.audio_tokens += usage.output_audio_tokens
 
+    def forget(self, dropped: Metered) -> None:
+        """Items deleted from the conversation: later responses no longer read them."""
+        self.text_tokens = max(0, self.text_tokens - dropped.text_input_tokens)
+        self.audio_tokens = max(0, self.audio_tokens - dropped.audio_input_tokens)
+
     def given(self, response: dict[str, Any]) -> Metered:
         """What a response reads: the conversation and its own settings."""
         extra = len(orjson.dumps(response)) if response else 0

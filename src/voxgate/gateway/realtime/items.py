@@ -48,6 +48,11 @@ class Items:
         chosen = list(self.texts.values())[-CONTEXT_MESSAGES:]
         return [{"role": role, "content": text} for role, text in chosen]
 
+    def read(self) -> list[tuple[str, str]]:
+        """The items the chat route reads, by id with their text, oldest first."""
+        chosen = list(self.texts.items())[-CONTEXT_MESSAGES:]
+        return [(item_id, text) for item_id, (_, text) in chosen]
+
     def get(self, item_id: object, operation: str = "retrieve") -> dict[str, Any]:
         """The item, or the error OpenAI gives `operation` for an unknown one."""
         if not isinstance(item_id, str) or item_id not in self.items:

@@ -14,8 +14,9 @@ from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
-from voxgate.gateway.cascade import Legs
+from voxgate.gateway.cascade import CHARACTERS_PER_TOKEN_CEILING, Legs
 from voxgate.gateway.charge import Charge
+from voxgate.gateway.realtime.caps import GATEWAY_FIELD, LocalGate, SessionBudget, SessionCaps
 from voxgate.gateway.realtime.conversation import Conversation
 from voxgate.gateway.realtime.dialect import GA
 from voxgate.gateway.realtime.responses import new_id
@@ -41,6 +42,8 @@ class LocalWork:
     charge: Charge
     tokens_in: int = 0
     tokens_out: int = 0
+    # The next answer's output cap, when the session's budget lowered it.
+    output_cap: int | None = None
 
     async def hear(self, pcm: bytes) -> Heard:
         audio = PcmAudio(pcm[: len(pcm) // 2 * 2], RATE)
@@ -58,7 +61,8 @@ class LocalWork:
         given = tuple(system + messages)
         self.tokens_in = sum(self._tokens(str(m.get("content") or "")) for m in given)
         held_input = Metered(input_text_tokens=self.tokens_in, requests=0)
-        cap, worst = await self.charge.reserve_response(held_input, self.row.max_output_tokens or 1)
+        wanted, self.output_cap = self.output_cap or self.row.max_output_tokens or 1, None
+        cap, worst = await self.charge.reserve_response(held_input, wanted)
         request = ChatAudioRequest(messages=given, max_output_tokens=cap)
         try:
             answer = await self.chat.provider.chat(request, self.chat.upstream)
@@ -115,6 +119,20 @@ class LocalWork:
             return len(text.encode())
         return self.legs.tokens.count(text)
 
+    def gate(self, caps: SessionCaps) -> LocalGate:
+        """The session's caps, as its responses are priced and counted here."""
+        return LocalGate(
+            SessionBudget(caps, self.charge),
+            self.row.pricing,
+            self._tokens,
+            self.row.max_output_tokens or 1,
+            CHARACTERS_PER_TOKEN_CEILING,
+            cap_next=self._cap_next,
+        )
+
+    def _cap_next(self, tokens: int) -> None:
+        self.output_cap = tokens
+
     def usage(self, response_id: str) -> dict[str, Any]:
         tokens_in, tokens_out = self.tokens_in, self.tokens_out
         self.tokens_in = self.tokens_out = 0
@@ -138,9 +156,12 @@ async def serve_locally(
     session: dict[str, Any],
     *,
     max_buffer_seconds: float,
+    caps: SessionCaps | None = None,
 ) -> None:
     """The session's conversation, starting from the settings it was minted with."""
     await asyncio.to_thread(silero)  # the detector's first load stays off the event loop
+    gate = work.gate(caps or SessionCaps())
+    gate.session_update(session)  # caps it was minted with
     conversation = Conversation(
         channel,
         work,
@@ -148,6 +169,7 @@ async def serve_locally(
         row.voices,
         max_buffer_seconds=max_buffer_seconds,
         vad_factory=silero_vad,
+        gate=gate,
     )
     await conversation.run()
 
@@ -156,7 +178,8 @@ def initial_config(row: ModelRow, session: dict[str, Any]) -> SessionConfig:
     """A new session's settings: the row's defaults under what it was minted with (an
     InvalidRequestError names a field the session cannot take)."""
     config = SessionConfig(id=new_id("sess"), model=row.id, voice=row.default_voice or "alloy")
-    return config.updated(session, GA, row.voices) if session else config
+    settings = {name: value for name, value in session.items() if name != GATEWAY_FIELD}
+    return config.updated(settings, GA, row.voices) if settings else config
 
 
 def silero_vad(config: SessionConfig) -> Vad | None:

@@ -25,6 +25,7 @@ from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequest
 from voxgate.gateway.charge import Charge
 from voxgate.gateway.jobs import usage_body
 from voxgate.gateway.pipeline import AudioGateway
+from voxgate.gateway.realtime.caps import SessionCaps, check_minted
 from voxgate.gateway.realtime.failover import FailoverTerms
 from voxgate.gateway.realtime.held import PCM16_BYTES_PER_SECOND
 from voxgate.gateway.realtime.last_hop import last_hop
@@ -65,6 +66,7 @@ class OpenSession:
     url_model: str | None = None
     # The socket it was served on, once accepted (its stats make the access line).
     channels: list[ClientChannel] = field(default_factory=list)
+    caps: SessionCaps = field(default_factory=SessionCaps)
 
     async def serve(self, channel: ClientChannel, session: dict[str, Any]) -> None:
         """Relay or serve the session until either side ends it; its Charge is closed."""
@@ -101,10 +103,11 @@ class OpenSession:
                 self.attempts,
                 failover(settings),
                 hop,
+                caps=self.caps,
             )
             return relay.run(session)
         work = LocalWork(row, gateway.legs(row), self.attempts[0], self.charge)
-        return serve_locally(channel, work, row, session, max_buffer_seconds=buffer)
+        return serve_locally(channel, work, row, session, max_buffer_seconds=buffer, caps=self.caps)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class RealtimeSessions:
         *,
         transcription: bool = False,
         url_model: str | None = None,
+        caps: SessionCaps | None = None,
     ) -> AsyncIterator[OpenSession]:
         """Admit (rpm counts opens, concurrency open sessions, for as long as it runs), plan
         and hold the first step; a GatewayError before the session is yielded changed nothing
@@ -143,7 +147,16 @@ class RealtimeSessions:
             except InsufficientCreditError as exc:  # refused before it held anything
                 await charge.refuse(exc)
                 raise
-            opened = OpenSession(self, row, principal, attempts, charge, transcription, url_model)
+            opened = OpenSession(
+                self,
+                row,
+                principal,
+                attempts,
+                charge,
+                transcription,
+                url_model,
+                caps=caps or SessionCaps(),
+            )
             try:
                 yield opened
             finally:
@@ -169,6 +182,7 @@ class RealtimeSessions:
                     param="session",
                     code="session_too_large",
                 )
+            check_minted(principal, session)
             if row.cascade is not None:
                 initial_config(row, session)  # a session the cascade cannot take is refused now
             await self.gateway.require_minimum(principal, row)

@@ -37,6 +37,7 @@ from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequestError
 from voxgate.gateway.charge import Charge
+from voxgate.gateway.realtime.caps import CapExceeded, RelayedTurns, SessionBudget, SessionCaps
 from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, as_object, beta_session
 from voxgate.gateway.realtime.failover import (
     FailoverTerms,
@@ -99,6 +100,8 @@ class RealtimeRelay:
         attempts: list[PlannedAttempt[Any]],
         terms: FailoverTerms,
         last_hop: LastHop | None = None,
+        *,
+        caps: SessionCaps | None = None,
     ) -> None:
         self._channel = channel
         self._charge = charge
@@ -127,11 +130,14 @@ class RealtimeRelay:
         self._pending: deque[HeldResponse] = deque()
         self._open_responses: dict[str, HeldResponse] = {}
         self._turns = VadTurns()
+        self._budget = SessionBudget(caps or SessionCaps(), charge)
+        self._items = RelayedTurns()
 
     async def run(self, session: dict[str, Any]) -> None:
         """Open the upstream session on the first route and key that accepts it (failing over
         as every request does), then relay until either side closes; an upstream lost
         mid-session moves the session to the next route (`failover`)."""
+        self._budget.session_update(session)
         upstream = await self._connect_next(self._attempts)
         self._channel.stages.upstream_connected()
         await upstream.send(orjson.dumps(self._turns.opening(self._channel.dialect.beta)).decode())
@@ -227,7 +233,8 @@ class RealtimeRelay:
         self._charge.serving(hop.provider, hop.route, hop.row)
         await self._announce(lost, moved_from)
         recreated = [{"type": "response.create", "response": r} for r in self._recreated()]
-        await hop.serve(self._channel, self._replay.events(), recreated)
+        replay = [*self._replay.events(), self._budget.caps.update()]  # the caps go on there
+        await hop.serve(self._channel, replay, recreated)
 
     async def _replayed(self, upstream: ClientConnection, event: dict[str, Any]) -> None:
         """Send one replayed event as the relay sends the client's own: voices mapped, the
@@ -286,11 +293,12 @@ class RealtimeRelay:
         """Send the client's event upstream as it came, unless the gateway refuses it (an
         unknown transcription model, a response the credit cannot hold): then the client gets
         an error naming why, and nothing changes."""
+        kind = event.get("type")
         refusal = self._refusal(event)
         if refusal is not None:
             await self._channel.send(refusal)
             return
-        kind = event.get("type")
+        owned = kind == "session.update" and self._budget.session_update(event.get("session"))
         if kind == "response.create":
             capped = await self._held_create(event)
             if capped is None:
@@ -301,19 +309,21 @@ class RealtimeRelay:
             mapped = self._mapped(event)
             if self._turns.client_update(event, self._channel.dialect.beta):
                 mapped = orjson.dumps(event).decode()
-            text = mapped or text
-        self._conversation.client_event(event, text)
+            text = mapped or (orjson.dumps(event).decode() if owned else text)
+        self._items.client_event(self._conversation, event, text)
         await upstream.send(text)
         if kind == "conversation.item.create":  # sent: the replay has it until confirmed
             self._replay.client_item(as_object(event.get("item")))
 
     def _refusal(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        """The error event for a session.update naming an unknown transcription model; for a
-        known one, notes its row."""
+        """The error event for a session.update naming an unknown transcription model or a bad
+        cap; for a known model, notes its row."""
         if event.get("type") != "session.update":
             return None
         try:
-            row = transcriber(self._catalog, as_object(event.get("session")), "session.")
+            session = as_object(event.get("session"))
+            row = transcriber(self._catalog, session, "session.")
+            self._budget.check_update(session)
         except InvalidRequestError as exc:
             return error_event(
                 exc.message,
@@ -330,7 +340,18 @@ class RealtimeRelay:
         response = as_object(event.get("response"))
         wanted = wanted_output(response, self._conversation.session_cap)
         try:
+            wanted = await self._within_caps(response, wanted)
             held = await self._hold(self._conversation.given(response), wanted)
+        except CapExceeded as exc:
+            await self._channel.send(
+                error_event(
+                    exc.message,
+                    code=exc.code or "budget_exceeded",
+                    param=exc.param,
+                    client_event_id=event.get("event_id"),
+                )
+            )
+            return None
         except InsufficientCreditError as exc:
             await self._channel.send(
                 error_event(
@@ -346,6 +367,23 @@ class RealtimeRelay:
         self._asked_at = time.monotonic()
         cap = "max_response_output_tokens" if self._channel.dialect.beta else "max_output_tokens"
         return orjson.dumps(event | {"response": response | {cap: held.output_cap}}).decode()
+
+    async def _within_caps(self, response: dict[str, Any], wanted: int) -> int:
+        """Check the response against the session's caps and spend limits (its output cap,
+        lowered to what the limits leave, is returned); under `trim`, delete the oldest items
+        upstream first (the provider confirms each to the client)."""
+        verdict = await self._budget.admit(
+            self._channel,
+            self._charge.session_pricing,
+            given=self._conversation.given(response),
+            turns=self._items.ordered(),
+            output_tokens=wanted,
+        )
+        for item_id in verdict.dropped:
+            delete = {"type": "conversation.item.delete", "item_id": item_id}
+            await self._upstream.send(orjson.dumps(delete).decode())
+        self._conversation.forget(self._items.dropped(verdict.dropped))
+        return verdict.output_tokens
 
     async def _hold(self, given: Metered, wanted: int) -> HeldResponse:
         cap, worst = await self._charge.reserve_response(given, wanted)
@@ -412,6 +450,8 @@ class RealtimeRelay:
         event: dict[str, Any] = orjson.loads(text)
         self._replay.upstream_event(event)
         kind = event.get("type")
+        answered = response_usage(event) if kind == "response.done" else None
+        self._conversation.forget(self._items.upstream_event(event, answered))
         if kind == "response.created":
             await self._created(response_id_of(event), upstream)
         elif kind in AUDIO_DELTAS or kind in TEXT_DELTAS:
