@@ -72,17 +72,17 @@ def expected(model: ModelRow, text_in: int, audio_in: int, output: int) -> int:
 
 def turns(*sizes: int) -> list[Turn]:
     return [
-        Turn(f"item_{index}", Metered(text_input_tokens=size, requests=0))
+        Turn(f"item_{index}", Metered(input_text_tokens=size, requests=0))
         for index, size in enumerate(sizes)
     ]
 
 
 def conversation(items: list[Turn], extra: int = 0) -> Metered:
-    return Metered(text_input_tokens=extra + sum(t.given.text_input_tokens for t in items))
+    return Metered(input_text_tokens=extra + sum(t.given.input_text_tokens for t in items))
 
 
 def test_the_projection_is_the_conversation_at_input_prices_and_the_cap_at_output_prices() -> None:
-    given = Metered(text_input_tokens=1_234, audio_input_tokens=567, requests=0)
+    given = Metered(input_text_tokens=1_234, input_audio_tokens=567, requests=0)
     assert projected(AUDIO_ROW.pricing, given, 4096) == expected(AUDIO_ROW, 1_234, 567, 4096)
     assert projected(LOCAL_ROW.pricing, given, 256) == expected(LOCAL_ROW, 1_234, 567, 256)
 
@@ -210,25 +210,25 @@ def test_relayed_items_are_known_by_what_each_added() -> None:
         "audio": base64.b64encode(bytes(144_000)).decode(),
     }
     items.client_event(bound, append, "")
-    heard = Metered(audio_input_tokens=30, requests=0)
+    heard = Metered(input_audio_tokens=30, requests=0)
     items.upstream_event({"type": "input_audio_buffer.committed", "item_id": "item_a"})
     create = {"type": "conversation.item.create", "item": {"type": "message"}}
     text = json.dumps(create)
     items.client_event(bound, create, text)
-    typed = Metered(text_input_tokens=len(text), requests=0)  # a token is at least a byte
+    typed = Metered(input_text_tokens=len(text), requests=0)  # a token is at least a byte
     items.upstream_event(
         {"type": "conversation.item.added", "item": {"id": "item_b", "role": "user"}}
     )
     done = {"type": "response.done", "response": {"output": [{"id": "item_c"}]}}
-    items.upstream_event(done, Metered(text_output_tokens=5, audio_output_tokens=40))
+    items.upstream_event(done, Metered(output_text_tokens=5, output_audio_tokens=40))
     assert [turn.item_id for turn in items.ordered()] == ["item_a", "item_b", "item_c"]
-    assert items.turns["item_c"] == Metered(text_input_tokens=5, audio_input_tokens=40, requests=0)
+    assert items.turns["item_c"] == Metered(input_text_tokens=5, input_audio_tokens=40, requests=0)
     assert items.dropped(["item_a"]) == heard
     deleted = items.upstream_event({"type": "conversation.item.deleted", "item_id": "item_b"})
     assert deleted == typed
     assert [turn.item_id for turn in items.ordered()] == ["item_c"]
     assert bound.given({}) == Metered(
-        text_input_tokens=len(text), audio_input_tokens=30, requests=0
+        input_text_tokens=len(text), input_audio_tokens=30, requests=0
     )
 
 

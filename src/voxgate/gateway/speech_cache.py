@@ -80,7 +80,7 @@ class CachedSpeech:
     @property
     def metered(self) -> Metered:
         return Metered(
-            characters=len(self.job.request.input),
+            input_characters=len(self.job.request.input),
             audio_milliseconds=self.cached.audio_milliseconds,
         )
 

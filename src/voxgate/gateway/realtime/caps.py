@@ -157,9 +157,9 @@ def projected(pricing: Pricing, given: Metered, output_tokens: int) -> MicroUSD:
     text = pricing.text_output_per_1m_tokens or Decimal(0)
     audio = pricing.audio_output_per_1m_tokens or text
     output = (
-        {"audio_output_tokens": output_tokens}
+        {"output_audio_tokens": output_tokens}
         if audio > text
-        else {"text_output_tokens": output_tokens}
+        else {"output_text_tokens": output_tokens}
     )
     return cost(pricing, replace(given, **output))
 
@@ -256,8 +256,8 @@ def _affordable(
 def _less(given: Metered, turn: Metered) -> Metered:
     return replace(
         given,
-        text_input_tokens=max(0, given.text_input_tokens - turn.text_input_tokens),
-        audio_input_tokens=max(0, given.audio_input_tokens - turn.audio_input_tokens),
+        input_text_tokens=max(0, given.input_text_tokens - turn.input_text_tokens),
+        input_audio_tokens=max(0, given.input_audio_tokens - turn.input_audio_tokens),
     )
 
 
@@ -348,8 +348,8 @@ class RelayedTurns:
         bound.client_event(event, text)
         after = bound.given({})
         added = Metered(
-            text_input_tokens=max(0, after.text_input_tokens - before.text_input_tokens),
-            audio_input_tokens=after.audio_input_tokens - before.audio_input_tokens,
+            input_text_tokens=max(0, after.input_text_tokens - before.input_text_tokens),
+            input_audio_tokens=after.input_audio_tokens - before.input_audio_tokens,
             requests=0,
         )
         kind = event.get("type")
@@ -387,8 +387,8 @@ class RelayedTurns:
             ids = [i.get("id") for i in output or [] if isinstance(i, dict)]
             if ids and isinstance(ids[0], str):
                 self.turns[ids[0]] = Metered(
-                    text_input_tokens=answered.text_output_tokens,
-                    audio_input_tokens=answered.audio_output_tokens,
+                    input_text_tokens=answered.output_text_tokens,
+                    input_audio_tokens=answered.output_audio_tokens,
                     requests=0,
                 )
         return NOTHING
@@ -430,14 +430,14 @@ class LocalGate:
         """The ids of the items to drop before the response runs (`texts` are the items the
         chat reads, oldest first); CapExceeded or InsufficientCreditError when it may not."""
         turns = [
-            Turn(item_id, Metered(text_input_tokens=self.count(text), requests=0))
+            Turn(item_id, Metered(input_text_tokens=self.count(text), requests=0))
             for item_id, text in texts
         ]
-        given = Metered(text_input_tokens=self.count(instructions) if instructions else 0)
+        given = Metered(input_text_tokens=self.count(instructions) if instructions else 0)
         for turn in turns:
             given = _plus(given, turn.given)
         if spoken:
-            given = replace(given, characters=self.output_tokens * self.characters_per_token)
+            given = replace(given, input_characters=self.output_tokens * self.characters_per_token)
         verdict = await self.budget.admit(
             channel,
             self.pricing,
@@ -452,6 +452,6 @@ class LocalGate:
 def _plus(left: Metered, right: Metered) -> Metered:
     return replace(
         left,
-        text_input_tokens=left.text_input_tokens + right.text_input_tokens,
-        audio_input_tokens=left.audio_input_tokens + right.audio_input_tokens,
+        input_text_tokens=left.input_text_tokens + right.input_text_tokens,
+        input_audio_tokens=left.input_audio_tokens + right.input_audio_tokens,
     )

@@ -89,8 +89,8 @@ class ConversationBound:
 
     def forget(self, dropped: Metered) -> None:
         """Items deleted from the conversation: later responses no longer read them."""
-        self.text_tokens = max(0, self.text_tokens - dropped.text_input_tokens)
-        self.audio_tokens = max(0, self.audio_tokens - dropped.audio_input_tokens)
+        self.text_tokens = max(0, self.text_tokens - dropped.input_text_tokens)
+        self.audio_tokens = max(0, self.audio_tokens - dropped.input_audio_tokens)
 
     def given(self, response: dict[str, Any]) -> Metered:
         """What a response reads: the conversation and its own settings."""

@@ -10,7 +10,7 @@ from alembic import op
 
 revision = "0013"
 # 0011 and 0012 are given to work not yet merged: the lead chains this after 0012 at merge.
-down_revision = "0010"
+down_revision = "0012"
 
 
 def upgrade() -> None:
