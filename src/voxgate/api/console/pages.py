@@ -97,7 +97,7 @@ async def keys(page: Page) -> Response:
     created: dict[str, Any] | None = None
     error = None
     if page.form is not None:
-        operator_only(page)
+        managers_only(page)
         try:
             created = await _create_key(page, record)
         except InvalidRequestError as exc:
@@ -127,7 +127,7 @@ async def _create_key(page: Page, record: WorkspaceRecord) -> dict[str, Any]:
 
 async def revoke_key(page: Page) -> Response:
     record = await visible_workspace(page)
-    operator_only(page)
+    managers_only(page)
     key_id = page.request.path_params["key_id"]
     if not await page.services.keys.revoke(record.id, key_id):
         raise ConsoleError(404, "error_not_found")
@@ -141,7 +141,7 @@ async def key_limits(page: Page) -> Response:
     key_id = page.request.path_params["key_id"]
     error = None
     if page.form is not None:
-        operator_only(page)
+        managers_only(page)
         try:
             body = parse(
                 KeyLimits, _fields(page, "spend_limit_usd", "rpm_limit", "concurrency_limit")
@@ -176,7 +176,7 @@ async def budgets(page: Page) -> Response:
     record = await visible_workspace(page)
     error = None
     if page.form is not None:
-        operator_only(page)
+        managers_only(page)
         fields = _fields(
             page, "period", "key_id", "spend_limit_usd", "request_limit", "audio_minutes_limit"
         )
@@ -212,7 +212,7 @@ async def _check_key(page: Page, record: WorkspaceRecord, key_id: str | None) ->
 
 async def delete_budget(page: Page) -> Response:
     record = await visible_workspace(page)
-    operator_only(page)
+    managers_only(page)
     if not await page.services.budgets.delete(record.id, page.request.path_params["budget_id"]):
         raise ConsoleError(404, "error_not_found")
     return RedirectResponse(f"/console/workspaces/{record.id}/budgets", status_code=303)
@@ -233,6 +233,13 @@ async def visible_workspace(page: Page, workspace_id: str | None = None) -> Work
 def operator_only(page: Page) -> None:
     if not page.signed_in.is_operator:
         raise ConsoleError(403, "error_operator_only")
+
+
+def managers_only(page: Page) -> None:
+    """Keys and budgets are changed by the operator and the workspace's owner (the workspace
+    itself was checked first); a workspace key only reads them."""
+    if not page.signed_in.manages:
+        raise ConsoleError(403, "error_managers_only")
 
 
 async def _with_wallet(page: Page, record: WorkspaceRecord) -> dict[str, Any]:
