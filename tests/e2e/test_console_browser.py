@@ -287,6 +287,19 @@ def test_the_console_speaks_arabic_right_to_left(gateway: RunningGateway, page: 
     assert page.eval_on_selector("svg.plot", "e => getComputedStyle(e).direction") == "ltr"
 
 
+def test_a_refused_form_says_why_in_arabic_naming_the_field(
+    gateway: RunningGateway, page: "Page"
+) -> None:
+    workspace_id, _, _ = workspace_with_usage(gateway, 0)
+    page.goto(f"{gateway.base_url}/console/language/ar?next=/console/login")
+    sign_in(page, gateway, ADMIN_TOKEN)
+    page.goto(f"{gateway.base_url}/console/workspaces/{workspace_id}/keys")
+    page.fill("input[name=name]", "refused")
+    page.fill("input[name=rpm_limit]", "-3")
+    page.click("section.card button[type=submit]")
+    assert page.text_content("p.error") == "قيمة «الطلبات في الدقيقة» غير صالحة."
+
+
 @pytest.mark.parametrize("width", [1280, 390])
 @pytest.mark.parametrize("language", ["en", "ar"])
 def test_every_page_fits_its_width_and_is_saved_as_a_screenshot(

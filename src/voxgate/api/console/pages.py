@@ -1,6 +1,7 @@
 """Sign-in, workspaces, keys and budgets: the console's pages that show and change state."""
 
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from starlette.responses import RedirectResponse, Response
@@ -21,6 +22,9 @@ from voxgate.api.console.session import (
 from voxgate.errors import InvalidRequestError
 from voxgate.money import MICRO
 from voxgate.store.workspaces import WorkspaceRecord
+
+# A form field whose label is not named after it.
+FIELD_LABELS = MappingProxyType({"key_id": "applies_to"})
 
 LANGUAGE_SECONDS = 365 * 24 * 3600
 
@@ -101,7 +105,7 @@ async def keys(page: Page) -> Response:
         try:
             created = await _create_key(page, record)
         except InvalidRequestError as exc:
-            error = exc.message
+            error = _form_error(page, exc)
     listed = await page.services.keys.list(record.id)
     return page.render(
         "keys.html",
@@ -147,7 +151,7 @@ async def key_limits(page: Page) -> Response:
                 KeyLimits, _fields(page, "spend_limit_usd", "rpm_limit", "concurrency_limit")
             )
         except InvalidRequestError as exc:
-            error = exc.message
+            error = _form_error(page, exc)
         else:
             await page.services.keys.set_limits(
                 record.id,
@@ -184,7 +188,7 @@ async def budgets(page: Page) -> Response:
             body = parse(NewBudget, fields)
             await _check_key(page, record, body.key_id)
         except InvalidRequestError as exc:
-            error = exc.message
+            error = _form_error(page, exc)
         else:
             await page.services.budgets.create(
                 record.id, body.period, body.stored(), key_id=body.key_id
@@ -253,6 +257,15 @@ async def _with_wallet(page: Page, record: WorkspaceRecord) -> dict[str, Any]:
         "held_micro_usd": wallet.held_micro_usd,
         "available_micro_usd": wallet.available_micro_usd,
     }
+
+
+def _form_error(page: Page, exc: InvalidRequestError) -> str:
+    """A refused form's error in the page's language: English keeps the validator's detail;
+    another language names the field by its label on the form."""
+    if page.language == "en" or exc.param is None:
+        return exc.message
+    field = page.t.get(FIELD_LABELS.get(exc.param, exc.param), exc.param)
+    return page.t["error_invalid_field"].format(field=field)
 
 
 def _fields(page: Page, *names: str) -> dict[str, str]:
