@@ -43,13 +43,19 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+PIN_ATTEMPTS = 3
+
+
 def pin(pid: int, cpus: str) -> None:
     for member in descendants(pid):
-        pinned = subprocess.run(
-            ["taskset", "-a", "-p", "-c", cpus, str(member)], capture_output=True, check=False
-        )
-        # A thread that ended between the listing and taskset is no failure; anything else is.
-        if pinned.returncode != 0 and Path(f"/proc/{member}").exists():
+        for _ in range(PIN_ATTEMPTS):
+            pinned = subprocess.run(
+                ["taskset", "-a", "-p", "-c", cpus, str(member)], capture_output=True, check=False
+            )
+            # A thread that ended while taskset walked the process's threads fails it: again.
+            if pinned.returncode == 0 or not Path(f"/proc/{member}").exists():
+                break
+        else:
             pinned.check_returncode()
 
 
