@@ -28,6 +28,7 @@ PORTKEY_SERVER = (
     Path(__file__).parent / "portkey/node_modules/@portkey-ai/gateway/build/start-server.js"
 )
 STARTUP_SECONDS = 120
+PIN_ATTEMPTS = 3
 REDIS_URL = "redis://127.0.0.1:6379/0"
 # A running gateway under test: its process id, its base URL and the headers a request needs.
 Running = tuple[int, str, dict[str, str]]
@@ -41,9 +42,6 @@ def descendants(pid: int) -> list[int]:
         for child in children:
             found.extend(descendants(int(child)))
     return found
-
-
-PIN_ATTEMPTS = 3
 
 
 def pin(pid: int, cpus: str) -> None:
