@@ -1,7 +1,8 @@
 """Every benchmark in one run, printed as Markdown tables with the machine they ran on.
 
 Run: scripts/bench (it installs the LiteLLM proxy beside the project, then runs this), or
-.venv/bin/python -m bench [overhead] [ttfb] [throughput] [servers] [engine] for some sections only.
+.venv/bin/python -m bench [overhead] [gateways] [ttfb] [throughput] [servers] [engine] for some
+sections only.
 """
 
 import datetime
@@ -13,6 +14,7 @@ from pathlib import Path
 from tests.gateway_process import start_simulator, stop_gateway
 
 from bench import ttfb
+from bench.gateways import DIRECT, GatewayFigure, measure_gateways
 from bench.local_engine import EngineFigures, measure_engine
 from bench.overhead import FLOOR, Overhead, measure_overhead
 from bench.processes import HARNESS_CPUS, litellm_available, pin
@@ -21,7 +23,7 @@ from bench.throughput import ThroughputReport, measure_throughput
 from bench.upstream import fast_upstream
 from bench.wrk import WrkResult
 
-SECTIONS = ("overhead", "ttfb", "throughput", "servers", "engine")
+SECTIONS = ("overhead", "gateways", "ttfb", "throughput", "servers", "engine")
 
 
 def main(sections: list[str]) -> None:
@@ -35,6 +37,8 @@ def main(sections: list[str]) -> None:
                 pin(upstream.pid, HARNESS_CPUS)
                 if "overhead" in chosen:
                     print(_overhead_table(measure_overhead(upstream)))
+                if "gateways" in chosen:
+                    print(_gateways_table(measure_gateways(upstream)))
                 if "throughput" in chosen:
                     print(_throughput_tables(measure_throughput(upstream)))
                 if "servers" in chosen:
@@ -91,6 +95,30 @@ def _overhead_table(rows: list[Overhead]) -> str:
             f"| **{row.gateway_spread:.2f}** | {versus_floor} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _gateways_table(figures: list[GatewayFigure]) -> str:
+    """Each request kind at each concurrency, one column per gateway: p50 ms / p99 ms / rps."""
+    gateways = list(dict.fromkeys(figure.gateway for figure in figures))
+    kinds = list(dict.fromkeys((figure.request, figure.concurrency) for figure in figures))
+    cell = {(f.gateway, f.request, f.concurrency): f for f in figures}
+    lines = [
+        "Every HTTP request kind side by side, one worker each (wrk; p50 ms / p99 ms / "
+        f"requests/s; {DIRECT} is the provider called without a gateway)\n",
+        "| request | c | " + " | ".join(gateways) + " |",
+        "|---|---:|" + "---|" * len(gateways),
+    ]
+    for request, concurrency in kinds:
+        cells = [_gateway_cell(cell.get((gateway, request, concurrency))) for gateway in gateways]
+        lines.append(f"| {request} | {concurrency} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _gateway_cell(figure: GatewayFigure | None) -> str:
+    if figure is None:
+        return "–"
+    failed = f" ({figure.failures} failed)" if figure.failures else ""
+    return f"{figure.p50_ms:.2f} / {figure.p99_ms:.1f} / {figure.rps:.0f}{failed}"
 
 
 def _failed(result: WrkResult) -> str:

@@ -9,23 +9,18 @@ voxgate bills every request (SQLite); LiteLLM runs without a database, so it rec
 """
 
 import os
-import secrets
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
-
-from tests.gateway_process import free_port, start_gateway, stop_gateway
 
 from bench.processes import (
     GATEWAY_CPUS,
     HARNESS_CPUS,
-    LITELLM_KEY,
+    Running,
     litellm_available,
     pin,
     rss_mb,
-    start_litellm,
+    running_litellm,
+    running_voxgate,
 )
 from bench.requests import CHAT, SPEECH
 from bench.upstream import Upstream
@@ -34,7 +29,6 @@ from bench.wrk import WrkResult, run_wrk
 SECONDS = 10
 CONCURRENCY = (16, 64)
 ALL_CPUS = "0-1"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True)
@@ -63,9 +57,10 @@ def measure_throughput(sim: Upstream, seconds: float = SECONDS) -> ThroughputRep
     report = ThroughputReport([], [])
     workers = {1: GATEWAY_CPUS, os.cpu_count() or 1: ALL_CPUS}
     for count, cpus in workers.items():
-        _run(sim, "voxgate", count, cpus, _voxgate(sim, count), report, seconds)
+        upstream = f"{sim.base_url}/v1"
+        _run(sim, "voxgate", count, cpus, running_voxgate(upstream, count), report, seconds)
         if litellm_available():
-            _run(sim, "LiteLLM", count, cpus, _litellm(sim, count), report, seconds)
+            _run(sim, "LiteLLM", count, cpus, running_litellm(upstream, count), report, seconds)
     return report
 
 
@@ -74,11 +69,11 @@ def _run(
     name: str,
     workers: int,
     cpus: str,
-    target: Iterator[tuple[int, str, dict[str, str]]],
+    target: AbstractContextManager[Running],
     report: ThroughputReport,
     seconds: float,
 ) -> None:
-    with _started(target) as (pid, base_url, headers):
+    with target as (pid, base_url, headers):
         pin(pid, cpus)
         idle = rss_mb(pid)
         for request, (path, body) in {
@@ -95,42 +90,3 @@ def _run(
                 report.rows.append(Throughput(name, workers, request, concurrency, result))
         if workers == 1:
             report.memory.append(Rss(name, idle, rss_mb(pid)))
-
-
-@contextmanager
-def _started(
-    target: Iterator[tuple[int, str, dict[str, str]]],
-) -> Iterator[tuple[int, str, dict[str, str]]]:
-    try:
-        yield next(target)
-    finally:
-        target.close()
-
-
-def _voxgate(sim: Upstream, workers: int) -> Iterator[tuple[int, str, dict[str, str]]]:
-    env = {
-        "OPENAI_API_KEY": "bench",
-        "OPENAI_BASE_URL": f"{sim.base_url}/v1",
-        "VOXGATE_ENGINE_PRELOAD": "false",
-        "VOXGATE_WORKERS": str(workers),
-        # Several workers share rate limits and circuit breakers through Redis, as in production.
-        **({"VOXGATE_REDIS_URL": REDIS_URL} if workers > 1 else {}),
-    }
-    with tempfile.TemporaryDirectory() as data_dir:
-        process, gateway = start_gateway(Path(data_dir), env)
-        try:
-            key = gateway.new_workspace(f"bench-{secrets.token_hex(4)}", "100000.00")
-            yield process.pid, gateway.base_url, {"Authorization": f"Bearer {key}"}
-        finally:
-            stop_gateway(process)
-
-
-def _litellm(sim: Upstream, workers: int) -> Iterator[tuple[int, str, dict[str, str]]]:
-    with tempfile.TemporaryDirectory() as data_dir:
-        process, base_url = start_litellm(
-            Path(data_dir), f"{sim.base_url}/v1", free_port(), workers=workers
-        )
-        try:
-            yield process.pid, base_url, {"Authorization": f"Bearer {LITELLM_KEY}"}
-        finally:
-            stop_gateway(process)

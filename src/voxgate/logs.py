@@ -1,10 +1,15 @@
 """Logging: the configuration handed to the server (plain text or one JSON object a line), and
 the access line written once per request."""
 
+import atexit
+import copy
 import json
 import logging
+import queue
+import sys
 import time
 from contextvars import ContextVar
+from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 from voxgate.settings import Settings
@@ -42,6 +47,40 @@ class JsonFormatter(logging.Formatter):
 JsonFormatter.converter = time.gmtime
 
 
+class ThreadedStderrHandler(QueueHandler):
+    """Writes the records to stderr from a thread of its own. The event loop logs every
+    request's access line, and a write to stderr blocks whenever its file or pipe is slow: a
+    full pipe to the journal, or a log file on a disk busy with the database's checkpoint
+    (measured stalling the loop 19–25 ms). Formatting happens on the thread too."""
+
+    def __init__(self) -> None:
+        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        super().__init__(records)
+        self._stream = logging.StreamHandler(sys.stderr)
+        self._listener: QueueListener | None = QueueListener(records, self._stream)
+        self._listener.start()
+        # Whatever was logged last is written before the process exits.
+        atexit.register(self.close)
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
+        self._stream.setFormatter(fmt)
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # The message is fixed now (its arguments may change later); the exception stays for
+        # the formatter (QueueHandler's own prepare folds it into the message).
+        prepared = copy.copy(record)
+        prepared.msg = record.getMessage()
+        prepared.args = None
+        return prepared
+
+    def close(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            listener.stop()
+            self._stream.close()
+        super().close()
+
+
 def logging_config(settings: Settings) -> dict[str, Any]:
     """A `logging.config.dictConfig` for the gateway and the server, at the settings' level."""
     formatter: dict[str, Any] = (
@@ -55,11 +94,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
         "handlers": {
-            "default": {
-                "class": "logging.StreamHandler",
-                "formatter": "default",
-                "stream": "ext://sys.stderr",
-            }
+            "default": {"()": "voxgate.logs.ThreadedStderrHandler", "formatter": "default"}
         },
         "loggers": {
             "voxgate": {"handlers": ["default"], "level": level, "propagate": False},

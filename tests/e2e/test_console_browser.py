@@ -1,6 +1,7 @@
 """The web console in headless Chromium against a real gateway: sign-in, a key shown once and
 revoked, limits and budgets changed, a chart drawn from real usage, the request log's filters,
-and a workspace key that sees its own workspace and nothing of another's."""
+a workspace key that sees its own workspace and nothing of another's, and an owner token that
+manages its own workspace."""
 
 import secrets
 import shutil
@@ -226,6 +227,38 @@ def test_a_workspace_key_sees_its_workspace_and_nothing_of_another_while_it_live
     assert page.url.endswith("/console/login")
 
 
+def test_an_owner_token_manages_its_workspaces_keys_and_nothing_of_another_while_it_lives(
+    gateway: RunningGateway, page: "Page"
+) -> None:
+    mine, _, _ = workspace_with_usage(gateway, 0)
+    theirs, _, _ = workspace_with_usage(gateway, 0)
+    with gateway.admin() as admin:
+        made = admin.post(f"/admin/v1/workspaces/{mine}/owner_tokens", json={"name": "alice"})
+        assert made.status_code == 201, made.text
+    sign_in(page, gateway, made.json()["secret"])
+    assert page.url.endswith(f"/console/workspaces/{mine}")
+    assert page.text_content("span.who") == "Workspace owner"
+    for path in ("/keys", "/budgets"):
+        answer = page.goto(f"{gateway.base_url}/console/workspaces/{theirs}{path}")
+        assert answer is not None and answer.status == 404, path
+    answer = page.goto(f"{gateway.base_url}/console/margins")
+    assert answer is not None and answer.status == 403
+    # Its own workspace's keys it creates, as the admin API lets it.
+    page.goto(f"{gateway.base_url}/console/workspaces/{mine}/keys")
+    name = f"by-owner-{secrets.token_hex(3)}"
+    page.fill("input[name=name]", name)
+    page.click("section.card button[type=submit]")
+    assert (page.text_content("#new-secret") or "").startswith("vg_live_")
+    with gateway.admin() as admin:
+        names = [k["name"] for k in admin.get(f"/admin/v1/workspaces/{mine}/keys").json()["data"]]
+        assert name in names
+        revoked = admin.post(f"/admin/v1/workspaces/{mine}/owner_tokens/{made.json()['id']}/revoke")
+        assert revoked.is_success, revoked.text
+    # The session lives no longer than its token.
+    page.goto(f"{gateway.base_url}/console/workspaces/{mine}")
+    assert page.url.endswith("/console/login")
+
+
 def test_a_post_without_the_forms_token_changes_nothing(
     gateway: RunningGateway, page: "Page"
 ) -> None:
@@ -252,6 +285,19 @@ def test_the_console_speaks_arabic_right_to_left(gateway: RunningGateway, page: 
     assert page.evaluate("document.documentElement.lang") == "ar"
     # Time still runs left to right in the charts.
     assert page.eval_on_selector("svg.plot", "e => getComputedStyle(e).direction") == "ltr"
+
+
+def test_a_refused_form_says_why_in_arabic_naming_the_field(
+    gateway: RunningGateway, page: "Page"
+) -> None:
+    workspace_id, _, _ = workspace_with_usage(gateway, 0)
+    page.goto(f"{gateway.base_url}/console/language/ar?next=/console/login")
+    sign_in(page, gateway, ADMIN_TOKEN)
+    page.goto(f"{gateway.base_url}/console/workspaces/{workspace_id}/keys")
+    page.fill("input[name=name]", "refused")
+    page.fill("input[name=rpm_limit]", "-3")
+    page.click("section.card button[type=submit]")
+    assert page.text_content("p.error") == "قيمة «الطلبات في الدقيقة» غير صالحة."
 
 
 @pytest.mark.parametrize("width", [1280, 390])

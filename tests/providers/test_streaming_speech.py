@@ -248,3 +248,28 @@ async def test_a_stream_may_outlast_the_timeout_while_each_wait_is_within_it(
         assert sum(pcm.duration_seconds for pcm in pieces) == pytest.approx(1.0, abs=0.05)
     finally:
         await http.aclose()
+
+
+async def test_deltas_that_arrive_together_leave_as_one_chunk(http: UpstreamHttp) -> None:
+    """A gateway behind its provider catches up in one chunk to encode and send, not one per
+    event; the audio is all there, in order, and the stream still ends at its done event."""
+    deltas = [
+        {"type": "speech.audio.delta", "audio": base64.b64encode(bytes([n, 0]) * 50).decode()}
+        for n in range(3)
+    ]
+    done = {"type": "speech.audio.done", "usage": {}}
+
+    async def answer(_: web.Request) -> web.Response:
+        return web.Response(body=_sse(*deltas, done), content_type="text/event-stream")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", answer)
+    async with TestServer(app, host="127.0.0.1") as server:
+        [case] = [
+            c for c in cases(http, str(server.make_url("")).rstrip("/")) if c.name == "openai"
+        ]
+        stream = case.provider.stream_speech(
+            SpeechRequest(text="Hi.", voice="coral"), case.upstream
+        )
+        chunks = [pcm.samples async for pcm in stream]
+    assert chunks == [b"".join(bytes([n, 0]) * 50 for n in range(3))]

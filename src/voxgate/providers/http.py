@@ -1,11 +1,11 @@
 """One pooled HTTP client per process for every upstream call (aiohttp: the fastest measured)."""
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import aiohttp
 import orjson
-from aiohttp.http_exceptions import LineTooLong
 
 from voxgate.providers.errors import NotStreamed, UpstreamError
 
@@ -113,6 +113,25 @@ class UpstreamHttp:
     ) -> AsyncIterator[dict[str, Any]]:
         """POST (a JSON body or a form) and read server-sent events (`data: <json>` lines) as
         they arrive; NotStreamed carries an answer that came whole instead."""
+        batches = self.post_event_batches(provider, url, headers=headers, json=json, data=data)
+        async with aclosing(batches):
+            async for batch in batches:
+                for event in batch:
+                    yield event
+
+    async def post_event_batches(
+        self,
+        provider: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        json: Any = None,
+        data: aiohttp.FormData | None = None,
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """The events of `post_events`, in batches: every whole event that had arrived when the
+        last batch was taken comes in the next one. A reader that fell behind the provider
+        catches up in one step (one chunk to encode and send) instead of one per event, and one
+        that keeps up gets each event as soon as it arrives."""
         try:
             async with self.session().post(
                 url, headers=headers, json=json, data=data, timeout=self._stream_timeout
@@ -122,18 +141,24 @@ class UpstreamHttp:
                 if response.content_type != "text/event-stream":
                     body = await self._read(provider, response)
                     raise NotStreamed(provider, body, response.content_type)
-                received = 0
                 # One event may be long (a second of audio in base64): a line may use the whole
-                # limit, where aiohttp's own line reader stops at 128 KiB with LineTooLong.
-                read_line = response.content.readline
-                while line := await read_line(max_line_length=self._max_response_bytes):
-                    received += len(line)
-                    if received > self._max_response_bytes:
+                # limit, however many reads it takes.
+                pending = bytearray()
+                async for received in response.content.iter_any():
+                    searched = len(pending)
+                    pending += received
+                    if response.content.total_bytes > self._max_response_bytes:
                         raise self._too_large(provider)
-                    if line.startswith(b"data: ") and line.strip() != b"data: [DONE]":
-                        yield orjson.loads(line[6:])
-        except LineTooLong as exc:
-            raise self._too_large(provider) from exc
+                    # Only the bytes just received can hold a line end not yet seen.
+                    last_end = pending.rfind(b"\n", searched)
+                    if last_end < 0:
+                        continue
+                    lines = bytes(pending[:last_end]).split(b"\n")
+                    del pending[: last_end + 1]
+                    if batch := _events(lines):
+                        yield batch
+                if batch := _events([bytes(pending)]):
+                    yield batch
         except aiohttp.ClientError as exc:
             raise UpstreamError(provider, f"{type(exc).__name__}: {exc}") from exc
         except orjson.JSONDecodeError as exc:
@@ -162,6 +187,15 @@ class UpstreamHttp:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _events(lines: list[bytes]) -> list[dict[str, Any]]:
+    """The JSON of each `data:` line, but the stream's closing `[DONE]`."""
+    return [
+        orjson.loads(line[6:])
+        for line in lines
+        if line.startswith(b"data: ") and line.strip() != b"data: [DONE]"
+    ]
 
 
 def _dumps(value: Any) -> str:

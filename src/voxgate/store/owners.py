@@ -39,17 +39,30 @@ class OwnerTokens:
 
     async def workspace_of(self, secret: str) -> str | None:
         """The workspace a live owner token manages, or None."""
+        owned = await self.owner_of(secret)
+        return owned[1] if owned else None
+
+    async def owner_of(self, secret: str) -> tuple[str, str] | None:
+        """A live owner token's id and the workspace it manages, or None."""
         if not secret.startswith(OWNER_PREFIX):
             return None
         digest = self._hasher.hash(secret)
-        query = select(OwnerToken.secret_hash, OwnerToken.workspace_id).where(
+        query = select(OwnerToken.secret_hash, OwnerToken.id, OwnerToken.workspace_id).where(
             OwnerToken.secret_hash == digest, OwnerToken.revoked_at.is_(None)
         )
         async with self._database.reading() as connection:
             row = (await connection.execute(query)).first()
         if row is None or not hmac.compare_digest(row[0], digest):
             return None
-        return str(row[1])
+        return str(row[1]), str(row[2])
+
+    async def is_live(self, token_id: str) -> bool:
+        """Whether the token exists unrevoked (checked on each console page it signed in)."""
+        query = select(OwnerToken.id).where(
+            OwnerToken.id == token_id, OwnerToken.revoked_at.is_(None)
+        )
+        async with self._database.reading() as connection:
+            return (await connection.execute(query)).first() is not None
 
     async def all(self, workspace_id: str) -> list[dict[str, Any]]:
         query = (

@@ -1,6 +1,7 @@
 """Sign-in, workspaces, keys and budgets: the console's pages that show and change state."""
 
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from starlette.responses import RedirectResponse, Response
@@ -21,6 +22,9 @@ from voxgate.api.console.session import (
 from voxgate.errors import InvalidRequestError
 from voxgate.money import MICRO
 from voxgate.store.workspaces import WorkspaceRecord
+
+# A form field whose label is not named after it.
+FIELD_LABELS = MappingProxyType({"key_id": "applies_to"})
 
 LANGUAGE_SECONDS = 365 * 24 * 3600
 
@@ -105,11 +109,11 @@ async def keys(page: Page) -> Response:
     created: dict[str, Any] | None = None
     error = None
     if page.form is not None:
-        operator_only(page)
+        managers_only(page)
         try:
             created = await _create_key(page, record)
         except InvalidRequestError as exc:
-            error = exc.message
+            error = _form_error(page, exc)
     listed = await page.services.keys.list(record.id)
     return page.render(
         "keys.html",
@@ -135,7 +139,7 @@ async def _create_key(page: Page, record: WorkspaceRecord) -> dict[str, Any]:
 
 async def revoke_key(page: Page) -> Response:
     record = await visible_workspace(page)
-    operator_only(page)
+    managers_only(page)
     key_id = page.request.path_params["key_id"]
     if not await page.services.keys.revoke(record.id, key_id):
         raise ConsoleError(404, "error_not_found")
@@ -149,13 +153,13 @@ async def key_limits(page: Page) -> Response:
     key_id = page.request.path_params["key_id"]
     error = None
     if page.form is not None:
-        operator_only(page)
+        managers_only(page)
         try:
             body = parse(
                 KeyLimits, _fields(page, "spend_limit_usd", "rpm_limit", "concurrency_limit")
             )
         except InvalidRequestError as exc:
-            error = exc.message
+            error = _form_error(page, exc)
         else:
             await page.services.keys.set_limits(
                 record.id,
@@ -184,7 +188,7 @@ async def budgets(page: Page) -> Response:
     record = await visible_workspace(page)
     error = None
     if page.form is not None:
-        operator_only(page)
+        managers_only(page)
         fields = _fields(
             page, "period", "key_id", "spend_limit_usd", "request_limit", "audio_minutes_limit"
         )
@@ -192,7 +196,7 @@ async def budgets(page: Page) -> Response:
             body = parse(NewBudget, fields)
             await _check_key(page, record, body.key_id)
         except InvalidRequestError as exc:
-            error = exc.message
+            error = _form_error(page, exc)
         else:
             await page.services.budgets.create(
                 record.id, body.period, body.stored(), key_id=body.key_id
@@ -220,7 +224,7 @@ async def _check_key(page: Page, record: WorkspaceRecord, key_id: str | None) ->
 
 async def delete_budget(page: Page) -> Response:
     record = await visible_workspace(page)
-    operator_only(page)
+    managers_only(page)
     if not await page.services.budgets.delete(record.id, page.request.path_params["budget_id"]):
         raise ConsoleError(404, "error_not_found")
     return RedirectResponse(f"/console/workspaces/{record.id}/budgets", status_code=303)
@@ -243,6 +247,13 @@ def operator_only(page: Page) -> None:
         raise ConsoleError(403, "error_operator_only")
 
 
+def managers_only(page: Page) -> None:
+    """Keys and budgets are changed by the operator and the workspace's owner (the workspace
+    itself was checked first); a workspace key only reads them."""
+    if not page.signed_in.manages:
+        raise ConsoleError(403, "error_managers_only")
+
+
 async def _with_wallet(page: Page, record: WorkspaceRecord) -> dict[str, Any]:
     wallet = await page.services.ledger.wallet(record.id)
     assert wallet is not None, "every workspace has a wallet"
@@ -255,6 +266,15 @@ async def _with_wallet(page: Page, record: WorkspaceRecord) -> dict[str, Any]:
         "held_micro_usd": wallet.held_micro_usd,
         "available_micro_usd": wallet.available_micro_usd,
     }
+
+
+def _form_error(page: Page, exc: InvalidRequestError) -> str:
+    """A refused form's error in the page's language: English keeps the validator's detail;
+    another language names the field by its label on the form."""
+    if page.language == "en" or exc.param is None:
+        return exc.message
+    field = page.t.get(FIELD_LABELS.get(exc.param, exc.param), exc.param)
+    return page.t["error_invalid_field"].format(field=field)
 
 
 def _fields(page: Page, *names: str) -> dict[str, str]:

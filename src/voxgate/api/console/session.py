@@ -1,5 +1,6 @@
-"""Console sessions: a signed cookie naming who signed in (the operator, or one workspace's
-key), never the secret itself; a CSRF token derived from it guards every form."""
+"""Console sessions: a signed cookie naming who signed in (the operator, one workspace's key,
+or that workspace's owner token), never the secret itself; a CSRF token derived from it guards
+every form."""
 
 import base64
 import hashlib
@@ -18,20 +19,26 @@ from voxgate.services import Services, key_pepper
 COOKIE = "vg_console"
 COOKIE_PATH = "/console"
 SESSION_SECONDS = 12 * 3600
-Role = Literal["operator", "workspace"]
+Role = Literal["operator", "workspace", "owner"]
+ROLES = ("operator", "workspace", "owner")
 
 
 @dataclass(frozen=True)
 class Session:
     role: Role
-    workspace_id: str | None  # a workspace key's workspace; None for the operator
-    key_id: str | None
+    workspace_id: str | None  # the key's or owner token's workspace; None for the operator
+    key_id: str | None  # the workspace key's id, or the owner token's: the session ends with it
     expires: int
     nonce: str
 
     @property
     def is_operator(self) -> bool:
         return self.role == "operator"
+
+    @property
+    def manages(self) -> bool:
+        """Whether it may change keys and budgets (of the workspaces it may see)."""
+        return self.role in ("operator", "owner")
 
     def may_see(self, workspace_id: str) -> bool:
         return self.is_operator or workspace_id == self.workspace_id
@@ -55,12 +62,17 @@ def valid_csrf(key: bytes, session: Session, given: str) -> bool:
 
 
 async def sign_in(services: Services, secret: str) -> Session | None:
-    """The admin token opens an operator session, a live workspace key its workspace's."""
+    """The admin token opens an operator session; a live owner token or workspace key opens
+    its workspace's."""
     expires = int(time.time()) + SESSION_SECONDS
     nonce = secrets.token_urlsafe(16)
     admin_token = services.settings.admin_token
     if admin_token and hmac.compare_digest(secret.encode(), admin_token.encode()):
         return Session("operator", None, None, expires, nonce)
+    owned = await services.owners.owner_of(secret)
+    if owned is not None:
+        token_id, workspace_id = owned
+        return Session("owner", workspace_id, token_id, expires, nonce)
     principal = await services.keys.authenticate(secret)
     if principal is None:
         return None
@@ -85,24 +97,29 @@ def decode(key: bytes, cookie: str) -> Session | None:
         )
     except (ValueError, TypeError):
         return None
-    if role not in ("operator", "workspace") or int(expires) < time.time():
+    if role not in ROLES or int(expires) < time.time():
         return None
     return Session(role, workspace_id, key_id, int(expires), str(nonce))
 
 
 async def current_session(request: Request, services: Services) -> Session | None:
-    """The request's session, if its cookie is genuine, unexpired, and its key still live."""
+    """The request's session, if its cookie is genuine, unexpired, and its key or owner token
+    still live."""
     cookie = request.cookies.get(COOKIE)
     if not cookie:
         return None
     session = decode(session_key(services), cookie)
-    if session is None:
-        return None
-    if session.key_id is not None and not await services.realtime_secrets.key_is_live(
-        session.key_id
-    ):
+    if session is None or not await _still_live(services, session):
         return None
     return session
+
+
+async def _still_live(services: Services, session: Session) -> bool:
+    if session.key_id is None:
+        return True
+    if session.role == "owner":
+        return await services.owners.is_live(session.key_id)
+    return await services.realtime_secrets.key_is_live(session.key_id)
 
 
 def set_cookie(response: Response, request: Request, value: str, max_age: int) -> None:

@@ -76,32 +76,46 @@ class OpenAIStyleProvider:
         headers = self.endpoints.headers(upstream)
         body = speech.body(request, self._model(upstream), self._speech_output)
         if self.declaration.speech_streaming == "sse":
-            events = self.http.post_events(
+            batches = self.http.post_event_batches(
                 self.name, url, headers=headers, json=body | {"stream_format": "sse"}
             )
-            return self._speech_events(events)
+            return self._speech_events(batches)
         chunks = self.http.post_audio_stream(self.name, url, headers=headers, json=body)
         return self._speech_chunks(chunks)
 
     async def _speech_events(
-        self, events: AsyncIterator[dict[str, Any]]
+        self, batches: AsyncIterator[list[dict[str, Any]]]
     ) -> AsyncIterator[PcmAudio]:
         """`speech.audio.delta` events until `speech.audio.done`; a stream without its done
-        event was cut short."""
+        event was cut short. The deltas that arrived together leave as one chunk."""
         decoder = self._speech_decoder()
         try:
-            async for event in events:
-                kind = event.get("type")
-                if kind == "speech.audio.done":
-                    return
-                if kind == "speech.audio.delta" and (pcm := decoder.feed(self._delta(event))):
+            async for batch in batches:
+                audio, ending = self._batch_audio(batch)
+                if pcm := decoder.feed(audio):
                     yield pcm
-                elif kind == "error":
-                    raise UpstreamError(self.name, f"the stream failed: {str(event)[:200]}")
+                if ending == "speech.audio.done":
+                    return
+                if ending is not None:
+                    raise UpstreamError(self.name, f"the stream failed: {ending[:200]}")
         except NotStreamed as whole:  # a server that ignores `stream_format`
             yield decoder.whole_answer(whole.body, whole.content_type)
             return
         raise UpstreamError(self.name, "the speech stream ended before speech.audio.done")
+
+    def _batch_audio(self, batch: list[dict[str, Any]]) -> tuple[bytes, str | None]:
+        """The audio of a batch's deltas, up to its end if it holds one: `speech.audio.done`,
+        or an error event (as text)."""
+        audio = bytearray()
+        for event in batch:
+            kind = event.get("type")
+            if kind == "speech.audio.delta":
+                audio += self._delta(event)
+            elif kind == "speech.audio.done":
+                return bytes(audio), kind
+            elif kind == "error":
+                return bytes(audio), str(event)
+        return bytes(audio), None
 
     async def _speech_chunks(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[PcmAudio]:
         decoder = self._speech_decoder()
