@@ -278,3 +278,22 @@ async def test_a_session_ends_at_its_length_cap_and_releases_its_hold(
     assert [event["error"]["code"] for event in socket.sent] == ["session_expired"]
     assert socket.closed == (1000, "session_expired")
     assert await held(database, workspace_id) == (1_000_000, 0)
+
+
+async def test_the_hold_grows_a_step_past_what_is_due_or_just_what_is_due(
+    database: Database,
+) -> None:
+    """The one hold-ahead rule, which streams and sessions share."""
+    workspace_id = await funded(database, 30_000)
+    charge = session_charge(charges(database), workspace_id)
+    await charge.cover(MicroUSD(10_000))
+    await charge.hold_ahead(MicroUSD(20_000), MicroUSD(15_000))  # a step ahead: affordable
+    assert charge.held == 20_000
+    await charge.hold_ahead(MicroUSD(40_000), MicroUSD(25_000))  # the step is not: just what is due
+    assert charge.held == 25_000
+    with pytest.raises(InsufficientCreditError):  # not even what is due: nothing changes
+        await charge.hold_ahead(MicroUSD(50_000), MicroUSD(35_000))
+    assert charge.held == 25_000
+    assert await held(database, workspace_id) == (30_000, 25_000)
+    await charge.release(RuntimeError("done"))
+    assert await held(database, workspace_id) == (30_000, 0)
