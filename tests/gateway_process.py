@@ -91,6 +91,11 @@ def on_a_free_port(start: Callable[[int], Started]) -> Started:
     return start(free_port())
 
 
+def written_text(path: Path) -> str:
+    """What a running process has written to `path`, in whole lines (see `whole_lines`)."""
+    return "\n".join(whole_lines(path))
+
+
 def start_gateway(
     data_dir: Path, extra_env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], RunningGateway]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_money_under_load import _admin_sql
-from tests.gateway_process import RunningGateway, routed_gateway
+from tests.gateway_process import RunningGateway, routed_gateway, written_text
 
 pytestmark = pytest.mark.postgres
 
@@ -55,6 +55,6 @@ def test_a_database_outage_is_503_and_service_resumes(tmp_path: Path, database: 
         assert speak(gateway)[0] == 200
         with gateway.client() as client:
             balance = client.get("/api/v1/balance").json()
-        log = gateway.output.read_text()
+        log = written_text(gateway.output)
     assert balance["held_micro_usd"] == 0
     assert "Traceback" not in log.split("serving on", 1)[1]

@@ -23,7 +23,7 @@ import aiohttp
 import httpx
 
 from tests.audio_probe import probe, probe_pcm16
-from tests.gateway_process import SIM_KEYS, RunningGateway, routed_gateway
+from tests.gateway_process import SIM_KEYS, RunningGateway, routed_gateway, written_text
 from voxgate.audio.encode import encode
 from voxgate.audio.pcm import PcmAudio
 
@@ -208,7 +208,7 @@ def test_twenty_thousand_requests_through_a_fifth_of_faults(tmp_path: Path) -> N
             if line.startswith("voxgate_upstream_attempts_total") and 'status="ok"' not in line
         )
         workspace_id = workspace_id_of(gateway, key)
-        log = gateway.output.read_text().split("serving on", 1)[1]
+        log = written_text(gateway.output).split("serving on", 1)[1]
 
     assert len(outcomes) == REQUESTS
     for outcome in outcomes:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway_process import SIM_KEYS, RunningGateway, RunningSimulator, routed_gateway
+from tests.gateway_process import (
+    SIM_KEYS,
+    RunningGateway,
+    RunningSimulator,
+    routed_gateway,
+    written_text,
+)
 
 OPERATOR_KEY = "sk-proj-operatorSecretKey0123456789abcdWXYZ"
 
@@ -43,5 +49,5 @@ def test_openais_401_text_reaches_the_client_without_the_key(
     message = response.json()["error"]["message"]
     assert "Incorrect API key provided: [redacted]." in message  # the provider's words remain
     assert "account/api-keys" in message
-    for seen in (response.text, record.text, gateway.output.read_text()):
+    for seen in (response.text, record.text, written_text(gateway.output)):
         assert "WXYZ" not in seen and "sk-proj-" not in seen and "****" not in seen

@@ -14,7 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway_process import SIM_KEYS, RunningGateway, RunningSimulator, routed_gateway
+from tests.gateway_process import (
+    SIM_KEYS,
+    RunningGateway,
+    RunningSimulator,
+    routed_gateway,
+    written_text,
+)
 
 PRIMARY, SECONDARY = SIM_KEYS["primary"], SIM_KEYS["secondary"]
 BODY = {"model": "gpt-4o-mini-tts", "input": "One, two, three, four.", "response_format": "pcm"}
@@ -186,4 +192,4 @@ def test_a_failure_after_the_first_audio_cuts_the_raw_body_short(
     assert received > 0
     assert (record["status"], record["http_status"]) == ("partial", 502)
     assert record["charged_micro_usd"] == record["cost_micro_usd"] > 0
-    assert "Traceback" not in gateway.output.read_text()
+    assert "Traceback" not in written_text(gateway.output)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from tests.gateway_process import ADMIN_TOKEN, RunningGateway, routed_gateway
+from tests.gateway_process import ADMIN_TOKEN, RunningGateway, routed_gateway, written_text
 from voxgate.app import create_app
 
 SPEECH = {"model": "gpt-4o-mini-tts", "input": "Mine.", "response_format": "pcm16"}
@@ -201,6 +201,6 @@ def test_a_minted_realtime_secret_stays_out_of_logs_and_other_workspaces(
     assert secret.startswith("ek_")
     with gateway.client(secret) as client:  # a minted secret is no workspace key
         assert client.get("/api/v1/balance").status_code == 401
-    log = gateway.output.read_text().split("serving on", 1)[1]
+    log = written_text(gateway.output).split("serving on", 1)[1]
     for value in (secret, alice, bob):
         assert value not in log
