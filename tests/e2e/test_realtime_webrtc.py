@@ -1,0 +1,183 @@
+"""Realtime over WebRTC: aiortc plays the browser. Its offer goes through the official SDK's
+`client.realtime.calls.create`; it speaks a question twice into its microphone track on
+`local-realtime`, hears the answers on the gateway's audio track (not as delta events), and
+the call's session is charged as a WebSocket's is."""
+
+import asyncio
+import base64
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+
+from tests.audio_probe import probe_pcm16, word_error_rate
+from tests.e2e.test_realtime import QUESTION, _wav, balance, question_pcm, settled
+from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway
+from voxgate.gateway.realtime.webrtc_media import SpeakerTrack, microphone_chunks
+
+MODEL = "local-realtime"
+# After the question, silence long enough for the server's VAD to end the turn.
+PAUSE = bytes(2 * 24_000 * 2)
+EVENT_WAIT_SECONDS = 120
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+    with routed_gateway(tmp_path_factory.mktemp("webrtc"), fast=False) as served:
+        yield served
+
+
+def mint(gateway: RunningGateway, key: str) -> str:
+    session = {"type": "realtime", "model": MODEL, "instructions": "Be brief."}
+    with gateway.client(key) as client:
+        minted = client.post("/v1/realtime/client_secrets", json={"session": session})
+    assert minted.status_code == 200, minted.text
+    value: str = minted.json()["value"]
+    return value
+
+
+class Caller:
+    """aiortc as a browser would use it: a microphone track, the `oai-events` data channel, and
+    the answer audio recorded from the gateway's track."""
+
+    def __init__(self) -> None:
+        self.peer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.microphone = SpeakerTrack()  # plays what it is given, in real time
+        self.peer.addTrack(self.microphone)
+        self.channel = self.peer.createDataChannel("oai-events")
+        self.opened = asyncio.Event()
+        self.channel.on("open", self.opened.set)
+        self.arrived: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.channel.on("message", lambda text: self.arrived.put_nowait(json.loads(text)))
+        self.events: list[dict[str, Any]] = []
+        self.heard = bytearray()
+        self.recording: list[asyncio.Task[None]] = []
+        self.peer.on("track", self._record)
+
+    def _record(self, track: MediaStreamTrack) -> None:
+        self.recording.append(asyncio.ensure_future(self._keep(track)))
+
+    async def _keep(self, track: MediaStreamTrack) -> None:
+        async for pcm in microphone_chunks(track):
+            self.heard += pcm
+
+    async def next_event(self) -> dict[str, Any]:
+        event = await asyncio.wait_for(self.arrived.get(), EVENT_WAIT_SECONDS)
+        self.events.append(event)
+        return event
+
+    async def until(self, kind: str) -> dict[str, Any]:
+        while (event := await self.next_event())["type"] != kind:
+            assert event["type"] != "error", event
+        return event
+
+    async def hang_up(self) -> None:
+        await self.peer.close()
+        await asyncio.gather(*self.recording, return_exceptions=True)
+
+
+async def call(base_url: str, secret: str, question: bytes, turns: int) -> tuple[Caller, Any]:
+    """Two turns of conversation over one call: each asked, answered and heard to its end."""
+    caller = Caller()
+    await caller.peer.setLocalDescription(await caller.peer.createOffer())
+    client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=secret)
+    created = await client.realtime.calls.with_raw_response.create(
+        sdp=caller.peer.localDescription.sdp
+    )
+    answer = RTCSessionDescription(sdp=created.text, type="answer")
+    await caller.peer.setRemoteDescription(answer)
+    await asyncio.wait_for(caller.opened.wait(), EVENT_WAIT_SECONDS)
+    try:
+        await caller.until("session.created")
+        for _ in range(turns):
+            caller.microphone.play(question + PAUSE, None)
+            done = await caller.until("response.done")
+            assert done["response"]["status"] == "completed", done
+            await caller.until("output_audio_buffer.stopped")
+    finally:
+        await caller.hang_up()
+    return caller, created
+
+
+def test_a_call_over_webrtc_holds_a_two_turn_spoken_conversation(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rtc-{secrets.token_hex(4)}", "1.00")
+    question = question_pcm(gateway, key)
+    before = balance(gateway, key)["balance_micro_usd"]
+    caller, created = asyncio.run(call(gateway.base_url, mint(gateway, key), question, turns=2))
+
+    assert created.status_code == 201
+    assert created.headers["content-type"].startswith("application/sdp")
+    assert created.headers["location"].startswith("/v1/realtime/calls/rtc_")
+    kinds = [event["type"] for event in caller.events]
+    # The answers' audio came on the track: never as delta events on the data channel.
+    assert "response.output_audio.delta" not in kinds
+    assert kinds.count("response.done") == 2 and kinds.count("output_audio_buffer.started") >= 2
+    asked = [
+        e["transcript"]
+        for e in caller.events
+        if e["type"] == "conversation.item.input_audio_transcription.completed"
+    ]
+    assert len(asked) == 2 and all(word_error_rate(QUESTION, said) <= 0.2 for said in asked)
+    answers = [
+        e["transcript"]
+        for e in caller.events
+        if e["type"] == "response.output_audio_transcript.done"
+    ]
+    heard = bytes(caller.heard)
+    assert probe_pcm16(heard).duration_seconds > 2
+    assert word_error_rate(" ".join(answers), transcribed(gateway, key, heard)) <= 0.3
+
+    wallet = settled(gateway, key)
+    request_id = created.headers["x-request-id"]
+    with gateway.client(key) as client:
+        records = client.get("/api/v1/usage").json()["data"]
+    charged = sum(
+        r["cost_micro_usd"] for r in records if r["request_id"].split(".")[0] == request_id
+    )
+    assert charged > 0 and before - wallet["balance_micro_usd"] == charged
+
+
+def transcribed(gateway: RunningGateway, key: str, pcm: bytes) -> str:
+    with gateway.client(key) as client:
+        spoken = client.post(
+            "/api/v1/audio",
+            json={
+                "model": "local-whisper-tiny-en",
+                "input": "data:audio/wav;base64," + base64.b64encode(_wav(pcm)).decode(),
+            },
+        )
+    assert spoken.status_code == 200, spoken.text
+    text: str = spoken.json()["data"]["text"]
+    return text
+
+
+def test_an_offer_without_the_events_channel_is_refused_by_name(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rtc-bad-{secrets.token_hex(4)}", "1.00")
+    with httpx.Client(base_url=gateway.base_url, timeout=30) as client:
+        refused = client.post(
+            "/v1/realtime/calls",
+            content="v=0\r\n",
+            headers={
+                "Authorization": f"Bearer {mint(gateway, key)}",
+                "Content-Type": "application/sdp",
+            },
+        )
+        unsigned = client.post(
+            "/v1/realtime/calls", content="v=0\r\n", headers={"Content-Type": "application/sdp"}
+        )
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "sdp"
+    assert unsigned.status_code == 401
