@@ -134,10 +134,6 @@ def test_a_call_over_webrtc_holds_a_two_turn_spoken_conversation(
         for e in caller.events
         if e["type"] == "response.output_audio_transcript.done"
     ]
-    heard = bytes(caller.heard)
-    assert probe_pcm16(heard).duration_seconds > 2
-    assert word_error_rate(" ".join(answers), transcribed(gateway, key, heard)) <= 0.3
-
     wallet = settled(gateway, key)
     request_id = created.headers["x-request-id"]
     with gateway.client(key) as client:
@@ -146,6 +142,11 @@ def test_a_call_over_webrtc_holds_a_two_turn_spoken_conversation(
         r["cost_micro_usd"] for r in records if r["request_id"].split(".")[0] == request_id
     )
     assert charged > 0 and before - wallet["balance_micro_usd"] == charged
+    assert any(r["request_id"] == request_id and r["task"] == "realtime" for r in records)
+    # What the caller heard on the track is the answers, spoken.
+    heard = bytes(caller.heard)
+    assert probe_pcm16(heard).duration_seconds > 2
+    assert word_error_rate(" ".join(answers), transcribed(gateway, key, heard)) <= 0.3
 
 
 def transcribed(gateway: RunningGateway, key: str, pcm: bytes) -> str:

@@ -44,6 +44,8 @@ EVENTS_CHANNEL = "oai-events"
 CONNECT_SECONDS = 30.0
 MAX_OFFER_BYTES = 64 * 1024
 AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
+# The events after which a response sends no more audio.
+AUDIO_ENDS = ("response.output_audio.done", "response.audio.done", "response.done")
 SESSION_FORMAT = {"type": "audio/pcm", "rate": PCM_RATE}
 DISCONNECT: Mapping[str, Any] = {"type": "websocket.disconnect", "code": 1000}
 
@@ -118,17 +120,25 @@ class CallChannel(ClientChannel):
         if event.get("type") in AUDIO_DELTAS:
             self._played(event)
             return
-        if event.get("type") == "input_audio_buffer.speech_started":
-            self._speaker.clear()
+        self._heed(str(event.get("type")))
         await super().send(event)
 
     async def send_raw(self, text: str, event: dict[str, Any] | None = None) -> None:
         if event is not None and event.get("type") in AUDIO_DELTAS:
             self._played(event)
             return
-        if '"input_audio_buffer.speech_started"' in text:
-            self._speaker.clear()
+        # A relayed event passes unparsed unless the relay reads it: its type is in its text.
+        kind = event.get("type") if event is not None else _type_in(text)
+        self._heed(str(kind))
         await super().send_raw(text, event)
+
+    def _heed(self, kind: str) -> None:
+        """What the speaker must know of an event: the caller spoke over the answer, or the
+        answer's audio is complete."""
+        if kind == "input_audio_buffer.speech_started":
+            self._speaker.clear()
+        elif kind in AUDIO_ENDS:
+            self._speaker.audio_complete()
 
     def _played(self, event: dict[str, Any]) -> None:
         self._count(event)
@@ -141,6 +151,14 @@ class CallChannel(ClientChannel):
         while True:
             kind, response_id = await self._speaker.playback.get()
             await self.send({"type": kind, "response_id": response_id})
+
+
+def _type_in(text: str) -> str | None:
+    """The type of a relayed event, read from its text only when it is one the speaker needs."""
+    for kind in ("input_audio_buffer.speech_started", *AUDIO_ENDS):
+        if f'"{kind}"' in text:
+            return kind
+    return None
 
 
 def _format_refusal(event: dict[str, Any]) -> dict[str, Any] | None:

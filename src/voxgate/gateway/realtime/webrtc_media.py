@@ -39,8 +39,9 @@ async def microphone_chunks(track: MediaStreamTrack) -> AsyncIterator[bytes]:
 
 class SpeakerTrack(MediaStreamTrack):
     """The session's answer, sent to the caller in real time: silence when there is nothing to
-    say. It notes when a response starts and stops being heard, for the
-    `output_audio_buffer.*` events OpenAI's WebRTC sends."""
+    say. It notes when a response starts being heard, when all of it has been (its audio
+    complete and played out: a pause between its sentences is not an end) and when it was
+    cleared, for the `output_audio_buffer.*` events OpenAI's WebRTC sends."""
 
     kind = "audio"
 
@@ -48,30 +49,37 @@ class SpeakerTrack(MediaStreamTrack):
         super().__init__()
         self._pending = bytearray()
         self._response_id: str | None = None
+        self._playing = False
+        self._complete = False
         self._started: float | None = None
         self._sent_samples = 0
-        # (event type, response id) as playback starts and runs dry.
+        # (event type, response id) as playback starts, ends and is cleared.
         self.playback: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
 
     def play(self, pcm: bytes, response_id: str | None) -> None:
-        if not self._pending:
+        if not self._playing or response_id != self._response_id:
+            self._playing, self._complete = True, False
+            self._response_id = response_id
             self.playback.put_nowait(("output_audio_buffer.started", response_id))
-        self._response_id = response_id
         self._pending += pcm
 
-    def clear(self) -> bool:
-        """Drop what is not yet heard (the caller spoke over it); whether anything was."""
-        had = bool(self._pending)
-        self._pending.clear()
-        if had:
+    def audio_complete(self) -> None:
+        """The response under way has sent all its audio: once played out, it has stopped."""
+        self._complete = True
+
+    def clear(self) -> None:
+        """Drop what is not yet heard (the caller spoke over it, or asked)."""
+        if self._playing:
+            self._pending.clear()
+            self._playing = False
             self.playback.put_nowait(("output_audio_buffer.cleared", self._response_id))
-        return had
 
     async def recv(self) -> AudioFrame:
         await self._pace()
         chunk = bytes(self._pending[:FRAME_BYTES])
         del self._pending[:FRAME_BYTES]
-        if chunk and not self._pending:
+        if self._playing and self._complete and not self._pending:
+            self._playing = False
             self.playback.put_nowait(("output_audio_buffer.stopped", self._response_id))
         return _frame(chunk.ljust(FRAME_BYTES, b"\0"), self._sent_samples - FRAME_SAMPLES)
 
