@@ -27,6 +27,7 @@ from voxgate.gateway.realtime.transcription_config import named_model
 from voxgate.gateway.realtime.webrtc import answer_offer, pcm_only
 from voxgate.services import Services
 from voxgate.store.keys import Principal
+from voxgate.store.realtime import SecretGrant
 
 SDP = "application/sdp"
 MULTIPART = "multipart/form-data"
@@ -34,8 +35,9 @@ MULTIPART = "multipart/form-data"
 
 async def create_call(request: Request) -> Response:
     services = services_of(request)
+    principal, grant = await _caller(request, services)
     offer, given = await _offer(request)
-    principal, row, session = await _caller(request, services, given)
+    row, session = _session(services, grant, given)
     param = pcm_only(session, "session.")
     if param is not None:
         raise InvalidRequestError(
@@ -102,26 +104,32 @@ async def _text(value: UploadFile | str | None) -> str:
     return value or ""
 
 
-async def _caller(
-    request: Request, services: Services, given: dict[str, Any]
-) -> tuple[Principal, ModelRow, dict[str, Any]]:
-    """Who calls, on which model, with which session: a minted secret carries both (a session
-    given with it is laid over the minted one, on the same model)."""
+async def _caller(request: Request, services: Services) -> tuple[Principal, SecretGrant | None]:
+    """Who calls: a minted secret's key (with the grant), or a workspace key."""
     header = request.headers.get("authorization", "")
     secret = header[7:].strip() if header.lower().startswith("bearer ") else ""
     if not secret.startswith("ek_"):
-        principal = await authenticate(request, services)
-        return principal, _model(services, given), given
+        return await authenticate(request, services), None
     grant = await services.realtime_secrets.resolve(secret)
     if grant is None:
         raise AuthenticationError("Invalid, expired or revoked client secret.")
+    return grant.principal, grant
+
+
+def _session(
+    services: Services, grant: SecretGrant | None, given: dict[str, Any]
+) -> tuple[ModelRow, dict[str, Any]]:
+    """The call's model and session: a minted secret carries both (a session given with it is
+    laid over the minted one, on the same model); with a key, the given session names them."""
+    if grant is None:
+        return _model(services, given), given
     session = grant.session | given
     row = _model(services, session)
     if row.id != grant.model:
         raise InvalidRequestError(
             "This secret was minted for another model.", param="session.model"
         )
-    return grant.principal, row, session
+    return row, session
 
 
 def _model(services: Services, session: dict[str, Any]) -> ModelRow:

@@ -183,7 +183,7 @@ def pcm_only(session: dict[str, Any], prefix: str = "") -> str | None:
     audio = as_object(session.get("audio"))
     for side in ("input", "output"):
         given = as_object(audio.get(side)).get("format")
-        if given is not None and as_object(given) | SESSION_FORMAT != SESSION_FORMAT:
+        if given is not None and SESSION_FORMAT | as_object(given) != SESSION_FORMAT:
             return f"{prefix}audio.{side}.format"
         beta = session.get(f"{side}_audio_format")
         if beta is not None and beta != "pcm16":
