@@ -57,6 +57,8 @@ class Caller:
         self.channel = self.peer.createDataChannel("oai-events")
         self.opened = asyncio.Event()
         self.channel.on("open", self.opened.set)
+        self.closed = asyncio.Event()
+        self.channel.on("close", self.closed.set)
         self.arrived: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.channel.on("message", lambda text: self.arrived.put_nowait(json.loads(text)))
         self.events: list[dict[str, Any]] = []
@@ -95,11 +97,16 @@ class Caller:
         await asyncio.gather(*self.recording, return_exceptions=True)
 
 
-async def call(base_url: str, secret: str, question: bytes, turns: int) -> tuple[Caller, Any]:
-    """Two turns of conversation over one call: each asked, answered and heard to its end."""
+async def call(base_url: str, key: str, question: bytes, turns: int) -> tuple[Caller, Any]:
+    """Turns of conversation over one call, each asked, answered and heard to its end; then
+    the call is hung up the way a server does it, with the workspace key."""
     caller = Caller()
     await caller.peer.setLocalDescription(await caller.peer.createOffer())
-    client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=secret)
+    server = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=key)
+    secret = await server.realtime.client_secrets.create(
+        session={"type": "realtime", "model": MODEL, "instructions": "Be brief."}
+    )
+    client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=secret.value)
     created = await client.realtime.calls.with_raw_response.create(
         sdp=caller.peer.localDescription.sdp
     )
@@ -116,6 +123,11 @@ async def call(base_url: str, secret: str, question: bytes, turns: int) -> tuple
         # The gateway has sent the answer's last frame; let it cross the call and the jitter
         # buffer before hanging up.
         await caller.heard_more(TAIL_BYTES)
+        call_id = created.headers["location"].rsplit("/", 1)[1]
+        await server.realtime.calls.hangup(call_id)
+        await asyncio.wait_for(caller.closed.wait(), EVENT_WAIT_SECONDS)
+        with pytest.raises(openai.NotFoundError):
+            await server.realtime.calls.hangup(call_id)
     finally:
         await caller.hang_up()
     return caller, created
@@ -128,7 +140,7 @@ def test_a_call_over_webrtc_holds_a_two_turn_spoken_conversation(
     key = gateway.new_workspace(f"rtc-{secrets.token_hex(4)}", "1.00")
     question = question_pcm(gateway, key)
     before = balance(gateway, key)["balance_micro_usd"]
-    caller, created = asyncio.run(call(gateway.base_url, mint(gateway, key), question, turns=2))
+    caller, created = asyncio.run(call(gateway.base_url, key, question, turns=2))
 
     assert created.status_code == 201
     assert created.headers["content-type"].startswith("application/sdp")
