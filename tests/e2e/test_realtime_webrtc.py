@@ -97,14 +97,16 @@ class Caller:
         await asyncio.gather(*self.recording, return_exceptions=True)
 
 
-async def call(base_url: str, key: str, question: bytes, turns: int) -> tuple[Caller, Any]:
+async def call(
+    base_url: str, key: str, question: bytes, turns: int, model: str = MODEL
+) -> tuple[Caller, Any]:
     """Turns of conversation over one call, each asked, answered and heard to its end; then
     the call is hung up the way a server does it, with the workspace key."""
     caller = Caller()
     await caller.peer.setLocalDescription(await caller.peer.createOffer())
     server = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=key)
     secret = await server.realtime.client_secrets.create(
-        session={"type": "realtime", "model": MODEL, "instructions": "Be brief."}
+        session={"type": "realtime", "model": model, "instructions": "Be brief."}
     )
     client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=secret.value)
     created = await client.realtime.calls.with_raw_response.create(
@@ -177,6 +179,29 @@ def test_a_call_over_webrtc_holds_a_two_turn_spoken_conversation(
     understood = transcribed(gateway, key, heard)
     assert word_error_rate(" ".join(answers), understood) <= 0.5, (answers, understood)
     assert understood.lower().count("simulator") == " ".join(answers).lower().count("simulator")
+
+
+def test_a_call_on_a_relayed_model_is_bridged_to_its_upstream(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rtc-relay-{secrets.token_hex(4)}", "1.00")
+    question = question_pcm(gateway, key)
+    before = balance(gateway, key)["balance_micro_usd"]
+    caller, created = asyncio.run(
+        call(gateway.base_url, key, question, turns=1, model="gpt-audio-1.5")
+    )
+    kinds = [event["type"] for event in caller.events]
+    assert "response.output_audio.delta" not in kinds and kinds.count("response.done") == 1
+    assert probe_pcm16(bytes(caller.heard)).duration_seconds > 1
+    wallet = settled(gateway, key)
+    with gateway.client(key) as client:
+        records = client.get("/api/v1/usage").json()["data"]
+    request_id = created.headers["x-request-id"]
+    charged = sum(
+        r["cost_micro_usd"] for r in records if r["request_id"].split(".")[0] == request_id
+    )
+    assert charged > 0 and before - wallet["balance_micro_usd"] == charged
 
 
 def transcribed(gateway: RunningGateway, key: str, pcm: bytes) -> str:
