@@ -204,6 +204,32 @@ def test_a_call_on_a_relayed_model_is_bridged_to_its_upstream(
     assert charged > 0 and before - wallet["balance_micro_usd"] == charged
 
 
+def test_a_call_that_never_connects_gives_its_hold_back_when_hung_up(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"rtc-idle-{secrets.token_hex(4)}", "1.00")
+
+    async def offer() -> str:
+        caller = Caller()
+        await caller.peer.setLocalDescription(await caller.peer.createOffer())
+        sdp: str = caller.peer.localDescription.sdp
+        await caller.peer.close()  # the answer is never taken: the call never connects
+        return sdp
+
+    with gateway.client(key) as client:
+        created = client.post(
+            "/v1/realtime/calls",
+            files={"sdp": (None, asyncio.run(offer()), "application/sdp")},
+            data={"session": json.dumps({"type": "realtime", "model": MODEL})},
+        )
+        assert created.status_code == 201, created.text
+        assert balance(gateway, key)["held_micro_usd"] > 0
+        call_id = created.headers["location"].rsplit("/", 1)[1]
+        assert client.post(f"/v1/realtime/calls/{call_id}/hangup").status_code == 200
+    assert settled(gateway, key)["balance_micro_usd"] == 1_000_000
+
+
 def transcribed(gateway: RunningGateway, key: str, pcm: bytes) -> str:
     with gateway.client(key) as client:
         spoken = client.post(

@@ -58,6 +58,7 @@ class CallSocket:
         self.inbox: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue()
         self.events: RTCDataChannel | None = None
         self.opened = asyncio.Event()
+        self.ended = asyncio.Event()
         self.peer: RTCPeerConnection | None = None
 
     def attach(self, channel: RTCDataChannel) -> None:
@@ -79,7 +80,17 @@ class CallSocket:
         self.inbox.put_nowait({"type": "websocket.receive", "text": orjson.dumps(append).decode()})
 
     def hang_up(self) -> None:
+        self.ended.set()
         self.inbox.put_nowait(DISCONNECT)
+
+    async def connected(self) -> bool:
+        """Whether the caller's data channel opened before it hung up or the connect time ran
+        out."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (self.opened, self.ended)]
+        await asyncio.wait(waits, timeout=CONNECT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in waits:
+            waiting.cancel()
+        return self.opened.is_set() and not self.ended.is_set()
 
     async def receive(self) -> Mapping[str, Any]:
         message = await self.inbox.get()
@@ -323,12 +334,10 @@ async def _serve(
     call: Call, opened: OpenSession, session: dict[str, Any], dialect: Dialect
 ) -> None:
     """Serve the session once the caller's data channel opens; a caller that never connects
-    is dropped."""
-    try:
-        async with asyncio.timeout(CONNECT_SECONDS):
-            await call.socket.opened.wait()
-    except TimeoutError:
+    is dropped, and what the session held given back."""
+    if not await call.socket.connected():
         logger.info("WebRTC call %s never connected", call.id)
+        await opened.bill.close(status="failed")
         return
     channel = CallChannel(call.socket, dialect, call.speaker)
     announcing = asyncio.ensure_future(channel.announce_playback())
