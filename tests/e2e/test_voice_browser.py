@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.audio_probe import word_error_rate
-from tests.e2e.test_console_browser import CHROMIUM, FLAGS
+from tests.e2e.test_console_browser import CHROMIUM, FLAGS, sign_in
 from tests.e2e.test_realtime import question_pcm
 from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway
 
@@ -81,6 +81,38 @@ def test_the_voice_page_holds_a_two_turn_conversation_over_webrtc(
     assert heard.count("simulator heard") >= 2, (answers, heard)
     first = " ".join(heard.split()[: len(answers[0].split())])
     assert word_error_rate(answers[0], first) <= 0.3, (answers, heard)
+
+
+def test_a_signed_in_workspace_key_talks_without_pasting_it(
+    served: tuple[RunningGateway, RunningSimulator], tmp_path: Path
+) -> None:
+    gateway, _ = served
+    key = gateway.new_workspace(f"voice-in-{secrets.token_hex(4)}", "1.00")
+    wav = microphone_file(tmp_path / "silence.wav", b"")
+    flags = [
+        *FLAGS,
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}",
+    ]
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=flags)
+        try:
+            page = browser.new_page()
+            sign_in(page, gateway, key)
+            page.click("nav.site a[href='/console/voice']")
+            assert page.locator("#voice-key").count() == 0
+            page.click("#voice-start")
+            # The secret was minted by the console for the signed-in key, and the call connected.
+            page.wait_for_selector('#voice-status[data-state="live"]', timeout=60_000)
+            page.click("#voice-stop")
+            page.wait_for_selector('#voice-status[data-state="ended"]')
+            assert page.locator("#voice-error").is_hidden()
+        finally:
+            browser.close()
+    with gateway.client(key) as client:
+        records = client.get("/api/v1/usage").json()["data"]
+    assert {"realtime_secret", "realtime"} <= {record["task"] for record in records}
 
 
 def transcribed(gateway: RunningGateway, key: str, webm: bytes) -> str:
