@@ -203,12 +203,11 @@ def pcm_only(session: dict[str, Any], prefix: str = "") -> str | None:
 
 
 def with_call_formats(session: dict[str, Any]) -> dict[str, Any]:
-    """The session a call serves: its audio formats are 24 kHz PCM."""
+    """The session a call serves: its audio formats are 24 kHz PCM (a transcription session
+    has input audio only)."""
     audio = as_object(session.get("audio"))
-    shaped = {
-        side: as_object(audio.get(side)) | {"format": dict(SESSION_FORMAT)}
-        for side in ("input", "output")
-    }
+    sides = ("input",) if session.get("type") == "transcription" else ("input", "output")
+    shaped = {side: as_object(audio.get(side)) | {"format": dict(SESSION_FORMAT)} for side in sides}
     return {"type": "realtime"} | session | {"audio": audio | shaped}
 
 
