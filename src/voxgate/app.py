@@ -47,6 +47,7 @@ from voxgate.api.openai.realtime import (
     realtime_over_http,
     realtime_socket,
 )
+from voxgate.api.openai.realtime_calls import create_call, hang_up_call
 from voxgate.api.openai.speech import create_speech
 from voxgate.api.openai.transcriptions import create_transcription, create_translation
 from voxgate.api.openapi import openapi
@@ -160,6 +161,8 @@ def create_app(
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/realtime/client_secrets", create_client_secret, methods=["POST"]),
             Route("/v1/realtime/sessions", create_session, methods=["POST"]),
+            Route("/v1/realtime/calls", create_call, methods=["POST"]),
+            Route("/v1/realtime/calls/{call_id}/hangup", hang_up_call, methods=["POST"]),
             Route(
                 "/v1/realtime/transcription_sessions",
                 create_transcription_session,

@@ -4,7 +4,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from voxgate.catalog.loader import Catalog, load_catalog
 from voxgate.courier import Courier
 from voxgate.gateway.limits import Limits, MemoryLimits, RedisLimits
 from voxgate.gateway.pipeline import AudioGateway
+from voxgate.gateway.realtime.webrtc import Calls
 from voxgate.metrics import Metrics
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.local import LocalProvider
@@ -65,6 +66,7 @@ class Services:
     gateway: AudioGateway
     redis: Redis | None
     http: UpstreamHttp
+    calls: Calls = field(default_factory=Calls)
 
     async def set_speech_cache(self, workspace_id: str, enabled: bool) -> None:
         """Opt a workspace in to the speech cache, or out; its keys here see it at once."""
@@ -72,6 +74,7 @@ class Services:
         self.keys.forget_workspace(workspace_id)
 
     async def aclose(self) -> None:
+        await self.calls.hang_up_all()
         await self.gateway.aclose()
         await asyncio.to_thread(self.tracing.shutdown)
         await self.local.aclose()

@@ -85,6 +85,7 @@ ANSWERS: dict[str, dict[str, Any]] = {
     "/v1/audio/translations": TRANSCRIPT_ANSWER,
     "/v1/chat/completions": {**JSON_ANSWER, "text/event-stream": {"schema": {"type": "string"}}},
     "/metrics": {"text/plain": {"schema": {"type": "string"}}},
+    "/v1/realtime/calls": {"application/sdp": {"schema": {"type": "string"}}},
     "/api/v1/usage": {**JSON_ANSWER, "text/csv": {"schema": {"type": "string"}}},
 }
 # Pydantic's references, pointed at the document's components instead of a local $defs.
@@ -261,6 +262,23 @@ def operations(catalog: Catalog) -> list[Operation]:
             "Mint a realtime transcription session (the beta shape).",
             "workspaceKey",
             TranscriptionSessionBody.model_json_schema(ref_template=REF_TEMPLATE),
+            None,
+        ),
+        (
+            "post",
+            "/v1/realtime/calls",
+            "A WebRTC call: the SDP offer (application/sdp, or multipart sdp and session); "
+            "answers 201 with the SDP answer.",
+            "workspaceKey",
+            None,
+            None,
+        ),
+        (
+            "post",
+            "/v1/realtime/calls/{call_id}/hangup",
+            "End a WebRTC call of the key's workspace.",
+            "workspaceKey",
+            None,
             None,
         ),
         (

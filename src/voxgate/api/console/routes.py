@@ -3,7 +3,7 @@
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from voxgate.api.console import pages, reports
+from voxgate.api.console import pages, reports, voice
 from voxgate.api.console.render import HERE, page
 
 WORKSPACE = "/console/workspaces/{workspace_id}"
@@ -28,5 +28,7 @@ ROUTES = [
     Route(f"{WORKSPACE}/realtime", page(reports.realtime), methods=READ),
     Route("/console/margins", page(reports.margins), methods=READ),
     Route("/console/catalog", page(reports.catalog), methods=READ),
+    Route("/console/voice", page(voice.voice, public=True), methods=READ),
+    Route("/console/voice/secret", page(voice.voice_secret), methods=["POST"]),
     Mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static"),
 ]
