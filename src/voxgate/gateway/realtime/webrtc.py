@@ -336,7 +336,7 @@ async def _serve(
     is dropped, and what the session held given back."""
     if not await call.socket.connected():
         logger.info("WebRTC call %s never connected", call.id)
-        await opened.bill.close(status="failed")
+        await opened.charge.close_session(status="failed")
         return
     channel = CallChannel(call.socket, dialect, call.speaker)
     announcing = asyncio.ensure_future(channel.announce_playback())
