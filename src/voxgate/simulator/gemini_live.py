@@ -12,14 +12,17 @@ turn's `usageMetadata`. Speech heard while an answer is still being sent stops i
 the `toolResponse` is answered in words.
 
 A session resumed with a handle (`setup.sessionResumption.handle`) continues the conversation
-it names. A queued `go_away` fault sends `goAway` once the session has sent `after_events`
-messages, then closes the socket once the client has gone elsewhere (or after `timeLeft`).
+it names. A queued `go_away` fault sends `goAway` at the first pause between turns once the
+session has sent `after_events` messages, then closes the socket once the client has gone
+elsewhere (or after `timeLeft`); a queued `drop` closes the socket (1011) instead of sending
+its next message after `after_events`.
 Each connection is logged (`/_sim/realtime`): its credential, model, the handle it resumed,
 its setup and the message kinds it sent and received.
 """
 
 import asyncio
 import base64
+import contextlib
 import math
 import secrets
 from collections.abc import MutableMapping
@@ -46,8 +49,9 @@ CHUNK_BYTES = RATE * 2 // 5  # 200 ms of 24 kHz PCM16
 # Gemini counts audio at 32 tokens a second heard and 25 spoken.
 AUDIO_TOKENS_IN_PER_SECOND, AUDIO_TOKENS_OUT_PER_SECOND = 32, 25
 GO_AWAY_SECONDS = 5
-INVALID_ARGUMENT, NORMAL = 1007, 1000
+INVALID_ARGUMENT, INTERNAL_ERROR, NORMAL = 1007, 1011, 1000
 INTERRUPTED = {"serverContent": {"interrupted": True}}
+LIVE_FAULTS = frozenset({"go_away", "drop"})
 
 # What each resumption handle continues: the conversation so far, by the simulator's own book.
 Handles = MutableMapping[str, list[dict[str, Any]]]
@@ -74,7 +78,7 @@ class LiveSession:
         self._socket = websocket
         self._engine = engine
         self._handles = handles
-        self._fault = fault if fault is not None and fault.kind == "go_away" else None
+        self._fault = fault if fault is not None and fault.kind in LIVE_FAULTS else None
         self._pace = _pace(fault)
         self._log = log
         self._sent: list[str] = log.setdefault("sent", [])
@@ -197,6 +201,10 @@ class LiveSession:
         self._answering = asyncio.ensure_future(self._answered(heard, heard_seconds, tools))
 
     async def _answered(self, heard: str, heard_seconds: float, tools: bool) -> None:
+        with contextlib.suppress(WebSocketDisconnect):  # a dropped session answers no more
+            await self._answer_turn(heard, heard_seconds, tools)
+
+    async def _answer_turn(self, heard: str, heard_seconds: float, tools: bool) -> None:
         called = next((name for name in self._tools if tools and name in heard), None)
         prompt = sum(len(str(part.get("text", "")).split()) for part in _parts(self._history))
         audio_in = math.ceil(heard_seconds * AUDIO_TOKENS_IN_PER_SECOND)
@@ -204,7 +212,9 @@ class LiveSession:
             call = {"id": f"call_{secrets.token_hex(4)}", "name": called, "args": {}}
             self._history.append({"role": "model", "parts": [{"functionCall": call}]})
             await self._send({"toolCall": {"functionCalls": [call]}})
-            await self._send({"usageMetadata": _usage(prompt, audio_in, 0, 0)})
+            usage = _usage(prompt, audio_in, 0, 0)
+            self._log.setdefault("usage", []).append(usage)
+            await self._send({"usageMetadata": usage})
             return
         reply = f"The simulator heard: {heard}" if heard else "Hello from the simulator."
         self._history.append({"role": "model", "parts": [{"text": reply}]})
@@ -217,12 +227,9 @@ class LiveSession:
             await self._send({"serverContent": {"modelTurn": {"parts": [{"text": reply}]}}})
         text_out = 0 if self._audio_out else len(reply.split())
         await self._send({"serverContent": {"generationComplete": True}})
-        await self._send(
-            {
-                "serverContent": {"turnComplete": True},
-                "usageMetadata": _usage(prompt, audio_in, text_out, spoken),
-            }
-        )
+        usage = _usage(prompt, audio_in, text_out, spoken)
+        self._log.setdefault("usage", []).append(usage)
+        await self._send({"serverContent": {"turnComplete": True}, "usageMetadata": usage})
         await self._resumable()
 
     async def _speak(self, samples: bytes, reply: str) -> None:
@@ -257,12 +264,16 @@ class LiveSession:
         self._handles[handle] = list(self._history)
         self._log.setdefault("handles", []).append(handle)
         await self._send({"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}})
+        fault = self._fault
+        if fault is not None and fault.kind == "go_away" and len(self._sent) >= fault.after_events:
+            self._fault = None
+            await self._go_away()
 
     async def _send(self, message: dict[str, Any]) -> None:
         fault = self._fault
-        if fault is not None and len(self._sent) >= fault.after_events:
-            self._fault = None
-            await self._go_away()
+        if fault is not None and fault.kind == "drop" and len(self._sent) >= fault.after_events:
+            await self._socket.close(INTERNAL_ERROR, "simulated drop")
+            raise WebSocketDisconnect(INTERNAL_ERROR)
         self._sent.extend(message)
         await self._socket.send_text(orjson.dumps(message).decode())
 

@@ -1,0 +1,231 @@
+"""Gemini Live as a realtime route (issues 26 and 27), against the real gateway and the
+provider simulator over sockets: the official openai-python realtime client holds spoken
+turns on `gemini-live-2.5-flash`, which the gateway translates to Gemini Live and back; each
+answer is charged at the Gemini row's prices from the usage the simulator reported; Gemini's
+`goAway` moves the session to a resumed connection unseen; and a Gemini session that drops
+moves to OpenAI with its conversation."""
+
+import asyncio
+import base64
+import shutil
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+import yaml
+
+from tests.e2e.test_realtime_money import SECOND, settled, usage
+from tests.gateway_process import SIM_KEYS, RunningGateway, RunningSimulator, routed_gateway
+from voxgate.settings import PACKAGE_DIR
+
+MODEL = "gemini-live-2.5-flash"
+ROW = PACKAGE_DIR / "catalog" / "models" / f"{MODEL}.yaml"
+TIMEOUT = 60
+HEARD = "This is the simulator's transcript."
+QUESTION = "What is the tallest mountain?"
+
+
+def with_openai_after_gemini(root: Path) -> Path:
+    """The package catalog with the Gemini Live row's route followed by OpenAI's (and only
+    OpenAI's voice names, which both routes speak)."""
+    catalog = root / "catalog"
+    shutil.copytree(PACKAGE_DIR / "catalog", catalog)
+    row = yaml.safe_load(ROW.read_text())
+    voices = [v for v in row["voices"] if v.islower()]
+    for field in row["fields"]:
+        if field["name"] == "voice":
+            field["accepted"] = voices
+    row |= {
+        "voices": voices,
+        "default_voice": "coral",
+        "example": row["example"] | {"voice": "coral"},
+    }
+    openai_route = {
+        "provider": "openai",
+        "upstream_model": "gpt-realtime",
+        "credentials": [
+            {"name": "openai", "api_key_env": "OPENAI_API_KEY", "base_url_env": "OPENAI_BASE_URL"}
+        ],
+    }
+    path = catalog / "models" / ROW.name
+    path.write_text(yaml.safe_dump(row | {"routes": [*row["routes"], openai_route]}))
+    return catalog
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningGateway, RunningSimulator]]:
+    root = tmp_path_factory.mktemp("rt-gemini")
+    settings = {"VOXGATE_CATALOG_DIR": str(with_openai_after_gemini(root))}
+    with routed_gateway(root, fast=True, **settings) as served:
+        yield served
+
+
+def sessions(sim: RunningSimulator) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = httpx.get(f"{sim.base_url}/_sim/realtime").json()["sessions"]
+    return found
+
+
+def live_sessions(sim: RunningSimulator) -> list[dict[str, Any]]:
+    return [s for s in sessions(sim) if s.get("credential") == SIM_KEYS["gemini"]]
+
+
+async def _until_done(connection: Any, seen: list[Any]) -> Any:
+    async for event in connection:
+        seen.append(event)
+        if event.type == "response.done":
+            return event
+    raise AssertionError("the socket closed before the answer was done")
+
+
+async def spoken_turns(gateway: RunningGateway, key: str, *, manual: bool = True) -> list[Any]:
+    """Two spoken turns on one socket (committed and asked for with manual turns, else
+    committed to Gemini's own detector), then a typed one; every event the client saw."""
+    client = openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=key)
+    seen: list[Any] = []
+    async with client.realtime.connect(model=MODEL) as connection:
+        if manual:
+            session = {
+                "type": "realtime",
+                "instructions": "Answer in one short sentence.",
+                "audio": {"input": {"turn_detection": None}, "output": {"voice": "coral"}},
+            }
+            await connection.session.update(session=session)  # type: ignore[arg-type]
+        for _ in range(2):
+            await connection.input_audio_buffer.append(audio=base64.b64encode(SECOND).decode())
+            await connection.input_audio_buffer.commit()
+            if manual:
+                await connection.response.create()
+            await _until_done(connection, seen)
+        await connection.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": QUESTION}],
+            }
+        )
+        await connection.response.create()
+        while (await _until_done(connection, seen)).response.status != "completed":
+            pass
+    return seen
+
+
+def talk(gateway: RunningGateway, key: str, *, manual: bool = True) -> list[Any]:
+    return asyncio.run(asyncio.wait_for(spoken_turns(gateway, key, manual=manual), TIMEOUT))
+
+
+def expected_charge(reported: dict[str, Any]) -> int:
+    """The Gemini row's prices (per 1M tokens, so micro-dollars per token) applied to one
+    usageMetadata as the simulator reported it, rounded half up."""
+    prices = {k: Decimal(v) for k, v in yaml.safe_load(ROW.read_text())["pricing"].items()}
+
+    def tokens(details: str, modality: str) -> int:
+        return sum(d["tokenCount"] for d in reported[details] if d["modality"] == modality)
+
+    exact = (
+        tokens("promptTokensDetails", "TEXT") * prices["text_input_per_1m_tokens"]
+        + tokens("promptTokensDetails", "AUDIO") * prices["audio_input_per_1m_tokens"]
+        + tokens("responseTokensDetails", "TEXT") * prices["text_output_per_1m_tokens"]
+        + tokens("responseTokensDetails", "AUDIO") * prices["audio_output_per_1m_tokens"]
+    )
+    return int((exact + Decimal("0.5")).to_integral_value(rounding="ROUND_FLOOR"))
+
+
+def test_two_spoken_turns_on_gemini_live_charged_at_the_gemini_row(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    sim.reset()
+    key = gateway.new_workspace("rt-gemini", "1.00")
+
+    seen = talk(gateway, key)
+
+    assert not [e for e in seen if e.type == "error"], "no error reaches the client"
+    done = [e for e in seen if e.type == "response.done"]
+    assert [d.response.status for d in done] == ["completed"] * 3
+    # Gemini's 24 kHz answers reach the client as OpenAI audio deltas: the simulator's one
+    # second of speech per spoken answer.
+    for answer in done:
+        audio = b"".join(
+            base64.b64decode(e.delta)
+            for e in seen
+            if e.type == "response.output_audio.delta" and e.response_id == answer.response.id
+        )
+        assert len(audio) == 24_000 * 2
+    heard = [e.transcript for e in seen if e.type.endswith("input_audio_transcription.completed")]
+    assert heard == [HEARD, HEARD]
+    said = [e.transcript for e in seen if e.type == "response.output_audio_transcript.done"]
+    assert said == [f"The simulator heard: {HEARD}"] * 2 + [f"The simulator heard: {QUESTION}"]
+    # Gemini was set up as the client asked: the session's instructions, the OpenAI voice as
+    # its nearest Gemini voice, manual turns, and the row's upstream model.
+    connections = live_sessions(sim)
+    setup = connections[-1]["setup"]
+    assert setup["model"] == "models/gemini-2.5-flash-native-audio-preview-09-2025"
+    assert setup["systemInstruction"] == {"parts": [{"text": "Answer in one short sentence."}]}
+    voice = setup["generationConfig"]["speechConfig"]["voiceConfig"]["prebuiltVoiceConfig"]
+    assert voice == {"voiceName": "Achird"}
+    assert setup["realtimeInputConfig"]["automaticActivityDetection"] == {"disabled": True}
+    # Each answer is charged at the Gemini row from the usage Gemini reported for it.
+    settled(gateway, key)
+    reported = [u for connection in connections for u in connection.get("usage", [])]
+    records = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
+    assert len(reported) == 3
+    assert sorted(r["cost_micro_usd"] for r in records) == sorted(map(expected_charge, reported))
+    for record in records:
+        assert record["charged_micro_usd"] == record["cost_micro_usd"], record
+        assert (record["model"], record["provider"]) == (MODEL, "gemini")
+
+
+def test_gemini_go_away_resumes_the_session_unseen(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    sim.reset()
+    # goAway at the first pause after the first spoken answer (setup, handle, transcript).
+    sim.queue_faults(SIM_KEYS["gemini"], {"kind": "go_away", "after_events": 3})
+    key = gateway.new_workspace("rt-gemini-go-away", "1.00")
+
+    seen = talk(gateway, key, manual=False)
+
+    assert not [e for e in seen if e.type in ("error", "voxgate.session.moved")]
+    done = [e for e in seen if e.type == "response.done"]
+    assert [d.response.status for d in done] == ["completed"] * 3
+    first, resumed = live_sessions(sim)
+    assert "goAway" in first["sent"]
+    assert resumed["resumed"] == first["handles"][-1]
+    assert len(first["usage"]) == 1 and len(resumed["usage"]) == 2
+
+
+def test_a_dropped_gemini_session_moves_to_openai_with_its_conversation(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    sim.reset()
+    # The Gemini connection drops during the second spoken answer (after the first answer's
+    # messages, the second's transcript and its first audio).
+    sim.queue_faults(SIM_KEYS["gemini"], {"kind": "drop", "after_events": 14})
+    key = gateway.new_workspace("rt-gemini-drop", "1.00")
+
+    seen = talk(gateway, key)
+
+    [moved] = [e for e in seen if e.type == "voxgate.session.moved"]
+    assert moved.model_extra["from"]["provider"] == "gemini"
+    assert moved.model_extra["to"]["provider"] == "openai"
+    assert not [e for e in seen if e.type == "error"], "no error reaches the client"
+    assert seen[-1].response.status == "completed"
+    # OpenAI was given the session so far: the Gemini turns carried as their transcripts.
+    [on_openai] = [s for s in sessions(sim) if s.get("credential") == SIM_KEYS["primary"]]
+    read = [(m["role"], m["content"]) for m in on_openai["answers"][-1]["messages"]]
+    assert ("user", HEARD) in read
+    assert ("assistant", f"The simulator heard: {HEARD}") in read
+    assert read[-1] == ("user", QUESTION)
+    settled(gateway, key)
+    records = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
+    for record in records:
+        assert record["charged_micro_usd"] == record["cost_micro_usd"], record
+    assert {r["provider"] for r in records} == {"gemini", "openai"}, records
