@@ -81,6 +81,7 @@ class LiveSession:
         self._fault = fault if fault is not None and fault.kind in LIVE_FAULTS else None
         self._pace = _pace(fault)
         self._log = log
+        # One entry a message: its fields' names (`serverContent+usageMetadata`).
         self._sent: list[str] = log.setdefault("sent", [])
         self._received: list[str] = log.setdefault("received", [])
         self._history: list[dict[str, Any]] = []
@@ -274,7 +275,7 @@ class LiveSession:
         if fault is not None and fault.kind == "drop" and len(self._sent) >= fault.after_events:
             await self._socket.close(INTERNAL_ERROR, "simulated drop")
             raise WebSocketDisconnect(INTERNAL_ERROR)
-        self._sent.extend(message)
+        self._sent.append("+".join(message))
         await self._socket.send_text(orjson.dumps(message).decode())
 
     async def _go_away(self) -> None:
