@@ -231,3 +231,57 @@ def test_a_dropped_gemini_session_moves_to_openai_with_its_conversation(
     for record in records:
         assert record["charged_micro_usd"] == record["cost_micro_usd"], record
     assert {r["provider"] for r in records} == {"gemini", "openai"}, records
+
+
+async def tool_round(gateway: RunningGateway, key: str) -> list[Any]:
+    """A typed question that calls the session's function, its output, and the answer."""
+    client = openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=key)
+    seen: list[Any] = []
+    weather = {
+        "type": "function",
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    async with client.realtime.connect(model=MODEL) as connection:
+        session = {"type": "realtime", "tools": [weather]}
+        await connection.session.update(session=session)  # type: ignore[arg-type]
+        text = {"type": "input_text", "text": "Please call get_weather for Paris."}
+        await connection.conversation.item.create(
+            item={"type": "message", "role": "user", "content": [text]}
+        )
+        await connection.response.create()
+        called = await _until_done(connection, seen)
+        [call] = called.response.output
+        await connection.conversation.item.create(
+            item={
+                "type": "function_call_output",
+                "call_id": call.call_id,
+                "output": '{"sky":"clear"}',
+            }
+        )
+        await connection.response.create()
+        await _until_done(connection, seen)
+    return seen
+
+
+def test_a_function_call_on_gemini_live(served: tuple[RunningGateway, RunningSimulator]) -> None:
+    gateway, sim = served
+    sim.reset()
+    key = gateway.new_workspace("rt-gemini-tools", "1.00")
+
+    seen = asyncio.run(asyncio.wait_for(tool_round(gateway, key), TIMEOUT))
+
+    called, answered = [e for e in seen if e.type == "response.done"]
+    [call] = called.response.output
+    assert (call.type, call.name) == ("function_call", "get_weather")
+    said = [e.transcript for e in seen if e.type == "response.output_audio_transcript.done"]
+    assert said == ['The simulator heard: The tool said [{"output":{"sky":"clear"}}]']
+    assert answered.response.status == "completed"
+    [declared] = live_sessions(sim)[-1]["setup"]["tools"][0]["functionDeclarations"]
+    assert declared["name"] == "get_weather"
+    settled(gateway, key)
+    records = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
+    assert len(records) == 2
+    for record in records:
+        assert record["charged_micro_usd"] == record["cost_micro_usd"], record

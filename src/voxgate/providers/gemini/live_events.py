@@ -33,6 +33,7 @@ import orjson
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
+from voxgate.providers.gemini.live_usage import openai_usage
 
 CLIENT_RATE, GEMINI_INPUT_RATE = 24_000, 16_000
 _RATE = re.compile(r"rate=(\d+)")
@@ -78,8 +79,10 @@ class LiveTranslation:
     _answered_user: _UserTurn | None = None
     _response: _Response | None = None
     _activity: bool = False
-    # A tool response was sent: Gemini answers it by itself.
+    # A tool response was sent: Gemini answers it by itself, and what it answers waits here
+    # for the client's response.create (as OpenAI waits for it).
     _continuing: bool = False
+    _continued: list[dict[str, Any]] = field(default_factory=list)
     _calls: dict[str, str] = field(default_factory=dict)
     _items: dict[str, dict[str, Any]] = field(default_factory=dict)
     _last_item: str | None = None
@@ -193,9 +196,12 @@ class LiveTranslation:
                 code="conversation_already_has_active_response",
             )
             return []
+        continuing, continued = self._continuing, self._continued
+        self._continued = []
         self._start(claimed=True)
-        if self._continuing:
-            self._continuing = False
+        if continuing:
+            for message in continued:
+                self.server_message(message)
             return []
         if self._activity:
             self._activity = False
@@ -214,6 +220,9 @@ class LiveTranslation:
 
     def server_message(self, message: dict[str, Any]) -> None:
         """The client's events for one Gemini message."""
+        if self._continuing and self._response is None:
+            self._continued.append(message)
+            return
         usage = _object(message.get("usageMetadata"))
         if usage and self._response is not None:
             self._response.usage = usage
@@ -451,49 +460,6 @@ class LiveTranslation:
 
     def _emit(self, kind: str, **fields: Any) -> None:
         self.out.append({"type": kind, "event_id": new_id("event"), **fields})
-
-
-def openai_usage(usage: dict[str, Any] | None, audio_out: bool) -> dict[str, Any]:
-    """Gemini's usageMetadata as OpenAI realtime usage: tokens in and out by modality (a
-    count Gemini gives without a breakdown is text in, and out in the session's modality)."""
-    usage = usage or {}
-    prompt = _by_modality(usage.get("promptTokensDetails"))
-    answer = _by_modality(usage.get("responseTokensDetails"))
-    prompt_total, answer_total = (
-        _count(usage.get("promptTokenCount")),
-        _count(usage.get("responseTokenCount")),
-    )
-    if not prompt:
-        prompt = {"TEXT": prompt_total}
-    if not answer:
-        answer = {"AUDIO" if audio_out else "TEXT": answer_total}
-    text_in, audio_in = prompt.get("TEXT", 0), prompt.get("AUDIO", 0)
-    text_out = answer.get("TEXT", 0) + _count(usage.get("thoughtsTokenCount"))
-    audio_out_tokens = answer.get("AUDIO", 0)
-    return {
-        "total_tokens": text_in + audio_in + text_out + audio_out_tokens,
-        "input_tokens": text_in + audio_in,
-        "output_tokens": text_out + audio_out_tokens,
-        "input_token_details": {
-            "text_tokens": text_in,
-            "audio_tokens": audio_in,
-            "cached_tokens": _count(usage.get("cachedContentTokenCount")),
-        },
-        "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out_tokens},
-    }
-
-
-def _by_modality(details: object) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for entry in details if isinstance(details, list) else []:
-        entry = _object(entry)
-        modality = str(entry.get("modality", "TEXT")).upper()
-        counts[modality] = counts.get(modality, 0) + _count(entry.get("tokenCount"))
-    return counts
-
-
-def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _parsed(output: object) -> object:
