@@ -285,3 +285,41 @@ def test_a_function_call_on_gemini_live(served: tuple[RunningGateway, RunningSim
     assert len(records) == 2
     for record in records:
         assert record["charged_micro_usd"] == record["cost_micro_usd"], record
+
+
+async def beta_turn(gateway: RunningGateway, key: str) -> list[Any]:
+    """One spoken turn from openai-python's beta realtime client (`OpenAI-Beta: realtime=v1`),
+    which is pointed at a plain `ws:` gateway by its websocket_base_url."""
+    websocket = "ws" + gateway.base_url.removeprefix("http") + "/v1"
+    client = openai.AsyncOpenAI(
+        base_url=f"{gateway.base_url}/v1", api_key=key, websocket_base_url=websocket
+    )
+    seen: list[Any] = []
+    async with client.beta.realtime.connect(model=MODEL) as connection:
+        await connection.session.update(session={"turn_detection": None, "voice": "coral"})
+        await connection.input_audio_buffer.append(audio=base64.b64encode(SECOND).decode())
+        await connection.input_audio_buffer.commit()
+        await connection.response.create()
+        await _until_done(connection, seen)
+    return seen
+
+
+def test_a_beta_client_is_answered_in_beta_names(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    sim.reset()
+    key = gateway.new_workspace("rt-gemini-beta", "1.00")
+
+    seen = asyncio.run(asyncio.wait_for(beta_turn(gateway, key), TIMEOUT))
+
+    types = {e.type for e in seen}
+    assert {"response.audio.delta", "conversation.item.created"} <= types
+    assert not types & {"response.output_audio.delta", "conversation.item.added", "error"}
+    audio = b"".join(base64.b64decode(e.delta) for e in seen if e.type == "response.audio.delta")
+    assert len(audio) == 24_000 * 2
+    [said] = [e.transcript for e in seen if e.type == "response.audio_transcript.done"]
+    assert said == f"The simulator heard: {HEARD}"
+    [updated] = [e for e in seen if e.type == "session.updated"]
+    assert updated.session.turn_detection is None
+    assert updated.session.voice == "Achird"
