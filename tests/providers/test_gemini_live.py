@@ -96,12 +96,14 @@ def test_server_vad_settings_and_text_output() -> None:
 
 def test_a_manual_turn_is_asked_for_and_answered() -> None:
     translation = LiveTranslation(manual=True)
-    first, second = translation.client_event(audio(TENTH_OF_A_SECOND_24K))
+    # Audio waits for its commit: Gemini would take it as the user speaking over an answer.
+    assert translation.client_event(audio(TENTH_OF_A_SECOND_24K)) == []
+    assert translation.client_event(audio(TENTH_OF_A_SECOND_24K)) == []
+    first, second = translation.client_event({"type": "input_audio_buffer.commit"})
     assert first == {"realtimeInput": {"activityStart": {}}}
     sent = base64.b64decode(second["realtimeInput"]["audio"]["data"])
     assert second["realtimeInput"]["audio"]["mimeType"] == "audio/pcm;rate=16000"
-    assert abs(len(sent) - len(TENTH_OF_A_SECOND_24K) * 2 // 3) <= 64  # 24 kHz to 16 kHz
-    assert translation.client_event({"type": "input_audio_buffer.commit"}) == []
+    assert abs(len(sent) - len(TENTH_OF_A_SECOND_24K) * 4 // 3) <= 64  # 24 kHz to 16 kHz
     committed = kinds(translation)
     assert committed == [
         "input_audio_buffer.committed",
@@ -226,6 +228,13 @@ def test_an_interrupted_answer_is_cancelled_and_a_cancelled_one_sends_no_more() 
     translation.server_message(spoken(bytes(960)))
     translation.server_message({"serverContent": {"turnComplete": True}, "usageMetadata": USAGE})
     assert "response.output_audio.delta" not in kinds(translation)
+
+
+def test_a_manual_commit_with_nothing_appended_is_refused() -> None:
+    translation = LiveTranslation(manual=True)
+    assert translation.client_event({"type": "input_audio_buffer.commit"}) == []
+    [error] = translation.out
+    assert error["error"]["code"] == "input_audio_buffer_commit_empty"
 
 
 def test_events_gemini_has_no_counterpart_for_are_answered_here_or_refused_by_name() -> None:

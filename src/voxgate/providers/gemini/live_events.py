@@ -2,10 +2,11 @@
 events told to Gemini (`gemini.live` does the socket work; this is only the translation).
 
 Client to Gemini:
-- `input_audio_buffer.append`: 24 kHz PCM16 resampled to 16 kHz `realtimeInput.audio`; with
-  manual turns, an `activityStart` opens the turn first.
-- `input_audio_buffer.commit`: with manual turns, the user item is committed and the turn's
-  `activityEnd` waits for `response.create`; with Gemini's detector, `audioStreamEnd`.
+- `input_audio_buffer.append`: 24 kHz PCM16 resampled to 16 kHz `realtimeInput.audio`, as it
+  comes with Gemini's detector; with manual turns it waits in the buffer for its commit.
+- `input_audio_buffer.commit`: with manual turns, the user item is committed and its audio sent
+  after an `activityStart`, the turn's `activityEnd` waiting for `response.create`; with
+  Gemini's detector, `audioStreamEnd`.
 - `conversation.item.create`: a message as `clientContent` turns (assistant as `model`); a
   `function_call_output` as a `toolResponse`.
 - `response.create`: claims the answer Gemini already started for a detected turn, or asks for
@@ -36,6 +37,8 @@ from voxgate.audio.resample import resample
 from voxgate.providers.gemini.live_usage import openai_usage
 
 CLIENT_RATE, GEMINI_INPUT_RATE = 24_000, 16_000
+# OpenAI's bound on a realtime input audio buffer.
+MAX_BUFFERED_BYTES = 15 * 2**20
 _RATE = re.compile(r"rate=(\d+)")
 
 
@@ -79,6 +82,8 @@ class LiveTranslation:
     _answered_user: _UserTurn | None = None
     _response: _Response | None = None
     _activity: bool = False
+    # Manual turns: the client's 24 kHz audio since the last commit.
+    _buffered: bytearray = field(default_factory=bytearray)
     # A tool response was sent: Gemini answers it by itself, and what it answers waits here
     # for the client's response.create (as OpenAI waits for it).
     _continuing: bool = False
@@ -101,6 +106,7 @@ class LiveTranslation:
         if kind == "input_audio_buffer.commit":
             return self._commit()
         if kind == "input_audio_buffer.clear":
+            self._buffered.clear()
             self._emit("input_audio_buffer.cleared")
             return []
         if kind == "conversation.item.create":
@@ -126,28 +132,35 @@ class LiveTranslation:
         return []
 
     def _append(self, audio: str) -> list[dict[str, Any]]:
+        """With Gemini's detector, audio goes as it comes; with manual turns it waits in the
+        input buffer for its commit, as OpenAI's does (Gemini would take audio after an
+        `activityStart` as the user speaking over the answer)."""
         pcm = base64.b64decode(audio)
-        sent: list[dict[str, Any]] = []
         if self._user is None or self._user.committed:
             self._user = _UserTurn(new_id("item"))
-        if self.manual and not self._activity:
-            self._activity = True
-            sent.append({"realtimeInput": {"activityStart": {}}})
-        at_16k = resample(PcmAudio(pcm[: len(pcm) // 2 * 2], CLIENT_RATE), GEMINI_INPUT_RATE)
-        blob = {
-            "data": base64.b64encode(at_16k.samples).decode(),
-            "mimeType": "audio/pcm;rate=16000",
-        }
-        return [*sent, {"realtimeInput": {"audio": blob}}]
+        if not self.manual:
+            return [_audio(pcm)]
+        if len(self._buffered) + len(pcm) > MAX_BUFFERED_BYTES:
+            message = f"The input audio buffer holds at most {MAX_BUFFERED_BYTES} bytes."
+            self._refuse({"type": "input_audio_buffer.append"}, message)
+            return []
+        self._buffered.extend(pcm)
+        return []
 
     def _commit(self) -> list[dict[str, Any]]:
         if self._user is None or self._user.committed:
-            self._refuse({"type": "input_audio_buffer.commit"}, "The input audio buffer is empty.")
+            self._refuse(
+                {"type": "input_audio_buffer.commit"},
+                "Error committing input audio buffer: the buffer is empty.",
+                code="input_audio_buffer_commit_empty",
+            )
             return []
-        if self.manual:
-            self._committed(self._user)
-            return []
-        return [{"realtimeInput": {"audioStreamEnd": True}}]
+        if not self.manual:
+            return [{"realtimeInput": {"audioStreamEnd": True}}]
+        self._committed(self._user)
+        pcm, self._buffered = bytes(self._buffered), bytearray()
+        self._activity = True  # ended by the response.create that asks for the answer
+        return [{"realtimeInput": {"activityStart": {}}}, _audio(pcm)]
 
     def _committed(self, user: _UserTurn) -> None:
         user.committed = True
@@ -460,6 +473,13 @@ class LiveTranslation:
 
     def _emit(self, kind: str, **fields: Any) -> None:
         self.out.append({"type": kind, "event_id": new_id("event"), **fields})
+
+
+def _audio(pcm: bytes) -> dict[str, Any]:
+    """Client audio (24 kHz PCM16) as Gemini's realtime input (16 kHz)."""
+    at_16k = resample(PcmAudio(pcm[: len(pcm) // 2 * 2], CLIENT_RATE), GEMINI_INPUT_RATE)
+    blob = {"data": base64.b64encode(at_16k.samples).decode(), "mimeType": "audio/pcm;rate=16000"}
+    return {"realtimeInput": {"audio": blob}}
 
 
 def _parsed(output: object) -> object:
