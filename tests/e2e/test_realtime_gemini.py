@@ -323,3 +323,50 @@ def test_a_beta_client_is_answered_in_beta_names(
     [updated] = [e for e in seen if e.type == "session.updated"]
     assert updated.session.turn_detection is None
     assert updated.session.voice == "Achird"
+
+
+async def barge_in(gateway: RunningGateway, key: str) -> list[Any]:
+    """A spoken turn whose answer the user speaks over (a new turn committed once its first
+    audio arrived), then that turn answered."""
+    client = openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=key)
+    seen: list[Any] = []
+    async with client.realtime.connect(model=MODEL) as connection:
+        manual = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+        await connection.session.update(session=manual)  # type: ignore[arg-type]
+        await connection.input_audio_buffer.append(audio=base64.b64encode(SECOND).decode())
+        await connection.input_audio_buffer.commit()
+        await connection.response.create()
+        async for event in connection:
+            seen.append(event)
+            if event.type == "response.output_audio.delta":
+                break
+        await connection.input_audio_buffer.append(audio=base64.b64encode(SECOND).decode())
+        await connection.input_audio_buffer.commit()
+        await _until_done(connection, seen)
+        await connection.response.create()
+        await _until_done(connection, seen)
+    return seen
+
+
+def test_speaking_over_a_gemini_answer_cancels_it_and_charges_what_was_made(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    sim.reset()
+    key = gateway.new_workspace("rt-gemini-barge-in", "1.00")
+    # Both Gemini connections (the first is replaced by the session's settings) speak slowly.
+    for _ in range(2):
+        sim.queue_faults(SIM_KEYS["gemini"], {"kind": "paced", "chunk_interval_ms": 300})
+
+    seen = asyncio.run(asyncio.wait_for(barge_in(gateway, key), TIMEOUT))
+
+    cut, answered = [e.response for e in seen if e.type == "response.done"]
+    assert (cut.status, cut.status_details.reason) == ("cancelled", "turn_detected")
+    assert answered.status == "completed"
+    assert not [e for e in seen if e.type == "error"]
+    settled(gateway, key)
+    reported = [u for s in live_sessions(sim) for u in s.get("usage", [])]
+    records = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
+    assert sorted(r["cost_micro_usd"] for r in records) == sorted(map(expected_charge, reported))
+    for record in records:
+        assert record["charged_micro_usd"] == record["cost_micro_usd"], record

@@ -7,9 +7,10 @@ when the setup turned automatic activity detection off. Text comes in `realtimeI
 as `clientContent` turns (answered when `turnComplete`). The answer is `serverContent`:
 `inputTranscription`, then `modelTurn` parts with 24 kHz PCM16 `inlineData` in 200 ms chunks
 beside their `outputTranscription`, then `generationComplete` and `turnComplete` with the
-turn's `usageMetadata`. Speech heard while an answer is still being sent stops it
-(`interrupted`). A turn whose text names a declared function gets a `toolCall` instead, and
-the `toolResponse` is answered in words.
+turn's `usageMetadata`. Speech heard while an answer is still being sent (or an
+`activityStart`) stops it: `interrupted`, with the usage of what was made. A turn whose text
+names a declared function gets a `toolCall` instead, and the `toolResponse` is answered in
+words. A queued `paced` fault paces the spoken answer, so a test can speak over it.
 
 A session resumed with a handle (`setup.sessionResumption.handle`) continues the conversation
 it names. A queued `go_away` fault sends `goAway` at the first pause between turns once the
@@ -91,6 +92,8 @@ class LiveSession:
         self._tools: list[str] = []
         self._audio_out = True
         self._answering: asyncio.Task[None] | None = None
+        # The answer under way so far: its prompt and audio-in tokens, and the bytes spoken.
+        self._so_far = (0, 0, 0)
         self._gone = asyncio.Event()
         # Sends and closes that run beside the reader (kept so they are not collected midway).
         self._tasks: set[asyncio.Future[None]] = set()
@@ -185,7 +188,13 @@ class LiveSession:
         if self._answering is not None and not self._answering.done():
             self._answering.cancel()
             self._answering = None
-            self._tasks.add(asyncio.ensure_future(self._send(INTERRUPTED)))
+            prompt, audio_in, spoken_bytes = self._so_far
+            spoken = math.ceil(spoken_bytes / 2 / RATE * AUDIO_TOKENS_OUT_PER_SECOND)
+            usage = _usage(prompt, audio_in, 0, spoken)  # what was made before it stopped
+            self._log.setdefault("usage", []).append(usage)
+            self._tasks.add(
+                asyncio.ensure_future(self._send(INTERRUPTED | {"usageMetadata": usage}))
+            )
 
     async def _turn_ended(self) -> None:
         turn, self._turn = self._turn, _Turn()
@@ -209,6 +218,7 @@ class LiveSession:
         called = next((name for name in self._tools if tools and name in heard), None)
         prompt = sum(len(str(part.get("text", "")).split()) for part in _parts(self._history))
         audio_in = math.ceil(heard_seconds * AUDIO_TOKENS_IN_PER_SECOND)
+        self._so_far = (prompt, audio_in, 0)
         if called is not None:
             call = {"id": f"call_{secrets.token_hex(4)}", "name": called, "args": {}}
             self._history.append({"role": "model", "parts": [{"functionCall": call}]})
@@ -258,6 +268,8 @@ class LiveSession:
                 content["outputTranscription"] = {"text": lead + " ".join(said)}
             index += 1
             await self._send({"serverContent": content})
+            prompt, audio_in, spoken_bytes = self._so_far
+            self._so_far = (prompt, audio_in, spoken_bytes + len(chunk))
 
     async def _resumable(self) -> None:
         """A fresh handle for the conversation as it stands."""
