@@ -370,3 +370,46 @@ def test_speaking_over_a_gemini_answer_cancels_it_and_charges_what_was_made(
     assert sorted(r["cost_micro_usd"] for r in records) == sorted(map(expected_charge, reported))
     for record in records:
         assert record["charged_micro_usd"] == record["cost_micro_usd"], record
+
+
+async def spoken_then_typed(gateway: RunningGateway, key: str) -> list[Any]:
+    """One spoken turn to Gemini's own detector, then a typed one asked for."""
+    client = openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=key)
+    seen: list[Any] = []
+    async with client.realtime.connect(model=MODEL) as connection:
+        await connection.input_audio_buffer.append(audio=base64.b64encode(SECOND).decode())
+        await connection.input_audio_buffer.commit()
+        await _until_done(connection, seen)
+        await connection.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": QUESTION}],
+            }
+        )
+        await connection.response.create()
+        while (await _until_done(connection, seen)).response.status != "completed":
+            pass  # asked for before the move: re-created on the next route
+    return seen
+
+
+def test_a_gemini_session_that_cannot_be_resumed_moves_to_openai(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    sim.reset()
+    # goAway after the first answer, and the connection that would resume it is refused.
+    go_away = {"kind": "go_away", "after_events": 3}
+    sim.queue_faults(SIM_KEYS["gemini"], go_away, {"kind": "503"})
+    key = gateway.new_workspace("rt-gemini-unresumed", "1.00")
+
+    seen = asyncio.run(asyncio.wait_for(spoken_then_typed(gateway, key), TIMEOUT))
+
+    [moved] = [e for e in seen if e.type == "voxgate.session.moved"]
+    assert (moved.reason, moved.model_extra["to"]["provider"]) == ("upstream_closed", "openai")
+    assert seen[-1].response.status == "completed"
+    assert not [e for e in seen if e.type == "error"]
+    [on_openai] = [s for s in sessions(sim) if s.get("credential") == SIM_KEYS["primary"]]
+    read = [(m["role"], m["content"]) for m in on_openai["answers"][-1]["messages"]]
+    assert read[-1] == ("user", QUESTION)
+    assert ("user", HEARD) in read

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close
 from websockets.protocol import State
 
 from voxgate.providers.errors import UpstreamError
@@ -29,6 +30,7 @@ NAME = "gemini"
 LIVE_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 # How long Gemini may take to answer a setup.
 SETUP_SECONDS = 15.0
+INTERNAL_ERROR = 1011
 
 Connect = Callable[[], Awaitable[ClientConnection]]
 
@@ -55,6 +57,8 @@ class GeminiLiveSocket:
         self._ws: ClientConnection | None = None
         self._handle: str | None = None
         self._going_away = False
+        # Set when the session could not go on on a new connection.
+        self._lost: Close | None = None
         # Held while a message goes to Gemini, and while the connection is replaced.
         self._sending = asyncio.Lock()
 
@@ -69,6 +73,8 @@ class GeminiLiveSocket:
 
     @property
     def close_code(self) -> int | None:
+        if self._lost is not None:
+            return self._lost.code
         return self._ws.close_code if self._ws is not None else None
 
     async def send(self, message: str) -> None:
@@ -140,10 +146,18 @@ class GeminiLiveSocket:
         self._emit_session("session.updated")
 
     async def _resume(self) -> None:
-        """Go on on a new connection with the current settings and the conversation so far."""
+        """Go on on a new connection with the current settings and the conversation so far.
+        One that cannot be opened loses the session as a dropped socket does (1011), so the
+        relay moves it to the next route."""
         async with self._sending:
             old = self._ws
-            self._ws = await self._set_up(self._handle)
+            try:
+                self._ws = await self._set_up(self._handle)
+            except UpstreamError as exc:
+                self._lost = Close(INTERNAL_ERROR, f"no resumed Live session: {exc}"[:120])
+                if old is not None:
+                    await old.close()
+                raise ConnectionClosed(self._lost, None) from exc
             if old is not None:
                 await old.close()
 
