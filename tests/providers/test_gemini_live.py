@@ -2,15 +2,20 @@
 make, and the events each side's messages become (the socket work is judged end to end in
 tests/e2e/test_realtime_gemini.py)."""
 
+import asyncio
 import base64
+import json
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
-from voxgate.providers.gemini.live import live_url
+from voxgate.providers.gemini.live import GeminiLiveSocket, live_url
 from voxgate.providers.gemini.live_events import LiveTranslation
 from voxgate.providers.gemini.live_setup import LiveSettings
 from voxgate.providers.gemini.live_usage import openai_usage
+from voxgate.providers.protocols import as_is
 
 MODEL = "gemini-2.5-flash-native-audio-preview-09-2025"
 TENTH_OF_A_SECOND_24K = bytes(4_800)
@@ -262,3 +267,75 @@ def test_the_live_url_follows_the_base_url_scheme() -> None:
         "wss://generativelanguage.googleapis.com" + path
     )
     assert live_url("http://127.0.0.1:9000") == "ws://127.0.0.1:9000" + path
+
+
+class FakeLive:
+    """A Gemini Live connection: what the socket sent, and what Gemini says next."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.incoming: asyncio.Queue[str] = asyncio.Queue()
+        self.closed = False
+        self.incoming.put_nowait(json.dumps({"setupComplete": {}}))
+
+    @property
+    def state(self) -> State:
+        return State.CLOSED if self.closed else State.OPEN
+
+    close_code = None
+
+    async def send(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+    async def recv(self) -> str:
+        if self.closed:
+            raise ConnectionClosed(None, None)
+        return await self.incoming.get()
+
+    async def close(self) -> None:
+        self.closed = True
+        self.incoming.put_nowait("")  # wakes a reader, which then sees the close
+
+    def says(self, *messages: dict[str, Any]) -> None:
+        for message in messages:
+            self.incoming.put_nowait(json.dumps(message))
+
+
+async def go_away_while_speaking() -> list[FakeLive]:
+    connections: list[FakeLive] = []
+
+    async def connect() -> Any:
+        connections.append(FakeLive())
+        return connections[-1]
+
+    socket = await GeminiLiveSocket(connect, MODEL, beta=False, shape=as_is).open()
+    first = connections[0]
+    assert json.loads(await socket.recv())["type"] == "session.created"
+    first.says({"sessionResumptionUpdate": {"newHandle": "h1", "resumable": True}})
+    await socket.send(json.dumps({"type": "response.create"}))
+    first.says(spoken(bytes(960)), {"goAway": {"timeLeft": "5s"}})
+    # The answer goes on over the goAway; the user speaks meanwhile.
+    assert json.loads(await socket.recv())["type"] == "response.created"
+    while json.loads(await socket.recv())["type"] != "response.output_audio.delta":
+        pass
+    await socket.send(json.dumps(audio(TENTH_OF_A_SECOND_24K)))
+    assert len(connections) == 1
+    first.says({"serverContent": {"turnComplete": True}, "usageMetadata": USAGE})
+    while json.loads(await socket.recv())["type"] != "response.done":
+        pass
+    assert len(connections) == 1, "no move before a handle holds the answer"
+    first.says({"sessionResumptionUpdate": {"newHandle": "h2", "resumable": True}})
+    reader = asyncio.ensure_future(socket.recv())
+    while len(connections) < 2 or not connections[1].sent[1:]:  # noqa: ASYNC110 - a fake's state
+        await asyncio.sleep(0)
+    reader.cancel()
+    await socket.close()
+    return connections
+
+
+def test_go_away_moves_once_the_answer_is_held_and_sends_the_unanswered_input_again() -> None:
+    first, second = asyncio.run(asyncio.wait_for(go_away_while_speaking(), 10))
+    assert first.closed
+    setup, resent = second.sent[0]["setup"], second.sent[1]
+    assert setup["sessionResumption"] == {"handle": "h2"}
+    assert "audio" in resent["realtimeInput"]

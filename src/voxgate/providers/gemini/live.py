@@ -4,9 +4,11 @@ other realtime upstream; `live_events` translates, `live_setup` maps the setting
 
 Gemini takes its settings once, in the `setup` that opens a connection. A `session.update`
 that changes them opens a new connection with the new setup, resuming the conversation with
-the latest `sessionResumptionUpdate` handle. When Gemini says the connection ends soon
-(`goAway`, about every ten minutes), the session moves the same way, at once when no answer is
-under way, else once it ends; the client sees neither.
+the latest `sessionResumptionUpdate` handle; the user's input since the last answer began
+(audio no handle holds yet) is sent again.
+When Gemini says the connection ends soon (`goAway`, about every ten minutes), the session
+moves the same way, once no answer is under way and a handle holds the last one; the client
+sees neither.
 """
 
 import asyncio
@@ -31,6 +33,8 @@ LIVE_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGener
 # How long Gemini may take to answer a setup.
 SETUP_SECONDS = 15.0
 INTERNAL_ERROR = 1011
+# What is sent again to a resumed connection at most: about 90 s of 16 kHz audio in base64.
+MAX_REPLAY_CHARS = 4_000_000
 
 Connect = Callable[[], Awaitable[ClientConnection]]
 
@@ -57,6 +61,11 @@ class GeminiLiveSocket:
         self._ws: ClientConnection | None = None
         self._handle: str | None = None
         self._going_away = False
+        # The user's input sent since the last answer began (which no handle holds yet), and
+        # whether a handle came since the last answer ended.
+        self._unanswered: deque[str] = deque()
+        self._unanswered_chars = 0
+        self._handle_fresh = False
         # Set when the session could not go on on a new connection.
         self._lost: Close | None = None
         # Held while a message goes to Gemini, and while the connection is replaced.
@@ -90,7 +99,10 @@ class GeminiLiveSocket:
         translation.out.clear()
         async with self._sending:
             for sent in upstream:
-                await self._live().send(orjson.dumps(sent).decode())
+                text = orjson.dumps(sent).decode()
+                if "realtimeInput" in sent:
+                    self._kept(text)
+                await self._live().send(text)
 
     async def recv(self) -> str:
         """The next event for the client; ConnectionClosed when Gemini ends the session."""
@@ -117,20 +129,37 @@ class GeminiLiveSocket:
             while True:
                 yield await self.recv()
 
+    def _kept(self, text: str) -> None:
+        """Keep the user's input until an answer begins: the newest, within the bound."""
+        self._unanswered.append(text)
+        self._unanswered_chars += len(text)
+        while self._unanswered_chars > MAX_REPLAY_CHARS and len(self._unanswered) > 1:
+            self._unanswered_chars -= len(self._unanswered.popleft())
+
     def _live(self) -> ClientConnection:
         assert self._ws is not None
         return self._ws
 
     async def _translate(self, message: dict[str, Any]) -> None:
+        """One Gemini message as the client's events. After `goAway` the session moves once
+        no answer is under way and a handle has come since the last one ended (the handle
+        that holds it)."""
         update = message.get("sessionResumptionUpdate")
         if isinstance(update, dict) and update.get("newHandle") and update.get("resumable", True):
             self._handle = str(update["newHandle"])
+            self._handle_fresh = True
         if "goAway" in message:
             self._going_away = True
+        answering = self._translation.answering
         self._translation.server_message(message)
         self._events.extend(self._translation.out)
         self._translation.out.clear()
-        if self._going_away and not self._translation.answering:
+        if self._translation.answering:
+            self._handle_fresh = False
+            if not answering:  # an answer begins: what the user said so far is heard
+                self._unanswered.clear()
+                self._unanswered_chars = 0
+        elif self._going_away and self._handle_fresh:
             self._going_away = False
             await self._resume()
 
@@ -160,6 +189,9 @@ class GeminiLiveSocket:
                 raise ConnectionClosed(self._lost, None) from exc
             if old is not None:
                 await old.close()
+            # The input not yet answered, which no handle holds, goes again.
+            for text in self._unanswered:
+                await self._ws.send(text)
 
     async def _set_up(self, handle: str | None) -> ClientConnection:
         ws = await self._connect()
