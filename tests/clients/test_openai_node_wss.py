@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.certificates import self_signed
 from tests.clients.conftest import CLIENT_SECONDS, NODE, NODE_DIR, needs_node_sdk, succeeded
 from tests.gateway_process import (
     ADMIN_TOKEN,
@@ -34,20 +35,6 @@ class TlsGateway:
     base_url: str
     certificate: Path
     key: str
-
-
-def self_signed(root: Path) -> tuple[Path, Path]:
-    certificate, private_key = root / "cert.pem", root / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-keyout", str(private_key), "-out", str(certificate)),
-            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return certificate, private_key
 
 
 def wait_until_ready(

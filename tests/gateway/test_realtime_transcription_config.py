@@ -6,7 +6,7 @@ import pytest
 from voxgate.errors import InvalidRequestError
 from voxgate.gateway.realtime.dialect import BETA, GA
 from voxgate.gateway.realtime.transcription_config import TranscriptionConfig, ga_settings
-from voxgate.gateway.realtime.transcription_relay import transcription_url
+from voxgate.providers.realtime import transcription_url
 
 BASE = TranscriptionConfig(id="sess_1", model="whisper-1")
 

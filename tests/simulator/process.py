@@ -20,7 +20,10 @@ from tests.gateway_process import STARTUP_SECONDS, RunningSimulator, stop_gatewa
 
 
 @contextmanager
-def fast_simulator(data_dir: Path) -> Iterator[RunningSimulator]:
+def fast_simulator(
+    data_dir: Path, tls: tuple[Path, Path] | None = None
+) -> Iterator[RunningSimulator]:
+    """`tls` (a certificate and its key) serves https and wss, as Google's endpoints are."""
     env = {**os.environ, "VOXGATE_DATA_DIR": str(data_dir), "VOXGATE_SIM_FAST": "1"}
     factory = "voxgate.simulator.app:create_simulator_app_from_env"
     # The port is bound here and the socket handed over, so no other process can take it
@@ -33,6 +36,8 @@ def fast_simulator(data_dir: Path) -> Iterator[RunningSimulator]:
             *(sys.executable, "-m", "uvicorn", factory, "--factory"),
             *("--fd", str(listener.fileno()), "--timeout-graceful-shutdown", "1"),
         ]
+        if tls is not None:
+            command += ["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])]
         with (data_dir / "simulator.log").open("wb") as log:
             process = subprocess.Popen(
                 command,
@@ -41,7 +46,7 @@ def fast_simulator(data_dir: Path) -> Iterator[RunningSimulator]:
                 env=env,
                 pass_fds=[listener.fileno()],
             )
-    running = RunningSimulator(f"http://127.0.0.1:{port}")
+    running = RunningSimulator(f"{'https' if tls else 'http'}://127.0.0.1:{port}")
     try:
         _wait_until_up(process, running)
         yield running

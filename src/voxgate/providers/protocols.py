@@ -1,10 +1,11 @@
 """What a provider can do: one Protocol per capability, with typed requests and results."""
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from websockets.protocol import State
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.types import AudioFormat
@@ -241,8 +242,54 @@ class StreamingChatProvider(Protocol):
         ...
 
 
+# How a server event the gateway makes (a translation's) is shaped for the client's dialect;
+# None when that dialect has no such event.
+EventShape = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+def as_is(event: dict[str, Any]) -> dict[str, Any] | None:
+    return event
+
+
+@dataclass(frozen=True)
+class RealtimeOptions:
+    """How the client's session is to be opened upstream."""
+
+    # The beta dialect (`OpenAI-Beta: realtime=v1`), and how it names the gateway's own events.
+    beta: bool = False
+    shape: EventShape = field(default=as_is)
+    # A transcription-only session (`intent=transcription`).
+    transcription: bool = False
+    # The largest event the upstream socket takes.
+    max_event_bytes: int = 2**20
+
+
+class RealtimeSocket(Protocol):
+    """One upstream realtime session, in the OpenAI realtime protocol (a websockets client
+    connection is one)."""
+
+    @property
+    def state(self) -> State: ...
+
+    @property
+    def close_code(self) -> int | None: ...
+
+    async def send(self, message: str) -> None: ...
+
+    async def recv(self) -> str | bytes: ...
+
+    async def close(self) -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]: ...
+
+
 @runtime_checkable
 class RealtimeProvider(Protocol):
-    def realtime_target(self, upstream: Upstream) -> tuple[str, dict[str, str]]:
-        """The upstream WebSocket URL and the headers that authenticate on it."""
+    """A provider opens the upstream realtime session itself. What the gateway gets back
+    speaks the OpenAI realtime protocol whatever the provider speaks: OpenAI's and Azure's
+    sockets as they are, Gemini Live through a translation (`gemini.live`)."""
+
+    async def open_realtime(self, upstream: Upstream, options: RealtimeOptions) -> RealtimeSocket:
+        """The upstream session, opened and authenticated; UpstreamError when it is refused
+        or cannot be reached."""
         ...

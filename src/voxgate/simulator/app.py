@@ -1,4 +1,5 @@
-"""The simulator's ASGI app: OpenAI, Azure OpenAI and Gemini paths, auth, faults and a log."""
+"""The simulator's ASGI app: OpenAI, Azure OpenAI and Gemini paths (Gemini Live too), auth,
+faults and a log."""
 
 import os
 from collections import deque
@@ -21,6 +22,7 @@ from voxgate.settings import Settings, default_data_dir
 from voxgate.simulator import chat, gemini, openai
 from voxgate.simulator.engine import SimEngine
 from voxgate.simulator.faults import Chaos, FaultBook, FaultPlan
+from voxgate.simulator.gemini_live import LIVE_PATH, serve_live
 from voxgate.simulator.pacing import PACE_HEADER, Pace, pace_from_header
 from voxgate.simulator.realtime import serve_realtime
 from voxgate.simulator.wire import ErrorShape, answer, gemini_error, json_response, openai_error
@@ -36,6 +38,8 @@ class Simulator:
         # The newest requests only: a soak or a benchmark would otherwise grow it without end.
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.sessions: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        # Gemini Live's resumption handles: the conversation each continues.
+        self.live_handles: dict[str, list[dict[str, Any]]] = {}
 
     async def serve(
         self, request: Request, credential: str | None, shape: ErrorShape, handler: Handler
@@ -144,6 +148,13 @@ def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) ->
         sim.sessions.append(log)
         await serve_realtime(websocket, sim.engine, credential, fault, log)
 
+    async def live(websocket: WebSocket) -> None:
+        credential = websocket.headers.get("x-goog-api-key") or websocket.query_params.get("key")
+        fault = sim.faults.next_for(credential) if credential else None
+        log: dict[str, Any] = {}
+        sim.sessions.append(log)
+        await serve_live(websocket, sim.engine, sim.live_handles, fault, log)
+
     async def add_faults(request: Request) -> Response:
         sim.faults.add(FaultPlan.model_validate(await request.json()))
         return json_response({"ok": True})
@@ -156,6 +167,7 @@ def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) ->
         sim.faults.clear()
         sim.requests.clear()
         sim.sessions.clear()
+        sim.live_handles.clear()
         return json_response({"ok": True})
 
     async def log(request: Request) -> Response:
@@ -175,6 +187,7 @@ def create_simulator_app(*, fast: bool = False, data_dir: Path | None = None) ->
         WebSocketRoute("/v1/realtime", realtime_openai),
         WebSocketRoute("/openai/realtime", realtime_azure),
         WebSocketRoute("/openai/v1/realtime", realtime_azure),
+        WebSocketRoute(LIVE_PATH, live),
         Route("/_sim/faults", add_faults, methods=["POST"]),
         Route("/_sim/chaos", set_chaos, methods=["POST"]),
         Route("/_sim/reset", reset, methods=["POST"]),

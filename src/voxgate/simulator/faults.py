@@ -8,7 +8,8 @@ Retry-After. `paced` is not a failure: the answer is normal, streamed at the fau
 `voxgate.simulator.pacing`). `unstreamed` answers whole whatever the request asked.
 
 A realtime session takes `drop`, `stall` and `server_error` after `after_events` events (see
-`voxgate.simulator.realtime`).
+`voxgate.simulator.realtime`); a Gemini Live session takes `go_away` after `after_events`
+messages (see `voxgate.simulator.gemini_live`).
 
 `uncapped` is a dishonest provider: it ignores the bounds a request sets on its answer. Chat
 completions answer past `max_completion_tokens` (the whole reply, spoken in full), Gemini
@@ -42,7 +43,9 @@ class Fault(BaseModel):
     first_chunk_ms: int = Field(default=0, ge=0, description="paced: before the first chunk.")
     chunk_interval_ms: int = Field(default=0, ge=0, description="paced: between chunks.")
     after_events: int = Field(
-        default=0, ge=0, description="drop, stall, server_error (realtime): events sent first."
+        default=0,
+        ge=0,
+        description="drop, stall, server_error, go_away (realtime): events sent first.",
     )
 
     @property

@@ -74,7 +74,7 @@ class _Answer:
 
 async def _answer(request: Request, engine: SimEngine) -> _Answer:
     try:
-        body = _camel(await request.json())
+        body = camel(await request.json())
         parts = [part for content in body["contents"] for part in content["parts"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise SimError(400, "contents[].parts is required") from exc
@@ -175,10 +175,10 @@ def _candidate(answer: _Answer, *, finished: bool, usage: bool) -> dict[str, Any
     return chunk
 
 
-def _camel(value: Any) -> Any:
+def camel(value: Any) -> Any:
     """Every object key in camelCase, as the API treats `voice_name` and `voiceName` alike."""
     if isinstance(value, dict):
-        return {_SNAKE.sub(lambda m: m.group(1).upper(), k): _camel(v) for k, v in value.items()}
+        return {_SNAKE.sub(lambda m: m.group(1).upper(), k): camel(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_camel(item) for item in value]
+        return [camel(item) for item in value]
     return value

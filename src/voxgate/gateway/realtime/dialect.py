@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-BETA_HEADER = "openai-beta"
-BETA_VALUE = "realtime=v1"
+from voxgate.providers.realtime import BETA_HEADER, BETA_VALUE
 
 _BETA_NAMES = {
     "response.output_audio.delta": "response.audio.delta",

@@ -27,9 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-import websockets
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from voxgate.billing.pricing import Metered
@@ -38,7 +36,7 @@ from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequestError
 from voxgate.gateway.charge import Charge
 from voxgate.gateway.realtime.caps import CapExceeded, RelayedTurns, SessionBudget, SessionCaps
-from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, as_object, beta_session
+from voxgate.gateway.realtime.dialect import as_object, beta_session
 from voxgate.gateway.realtime.failover import (
     FailoverTerms,
     SessionReplay,
@@ -69,7 +67,7 @@ from voxgate.gateway.realtime.relay_events import (
 from voxgate.gateway.realtime.turns import VadTurns
 from voxgate.gateway.realtime.wire import MAX_EVENT_BYTES, ClientChannel, error_event
 from voxgate.gateway.realtime.work import SessionOver
-from voxgate.providers.errors import UpstreamError
+from voxgate.providers.protocols import RealtimeOptions, RealtimeSocket
 from voxgate.routing.failover import Success
 from voxgate.routing.planner import PlannedAttempt
 from voxgate.types import MicroUSD
@@ -85,8 +83,8 @@ NORMAL_CLOSE = 1000
 
 # The gateway's one failover loop over the attempts given, and how to open one's socket.
 Connector = Callable[
-    [list[PlannedAttempt[Any]], Callable[[PlannedAttempt[Any]], Awaitable[ClientConnection]]],
-    Awaitable[Success[ClientConnection]],
+    [list[PlannedAttempt[Any]], Callable[[PlannedAttempt[Any]], Awaitable[RealtimeSocket]]],
+    Awaitable[Success[RealtimeSocket]],
 ]
 
 
@@ -164,16 +162,14 @@ class RealtimeRelay:
             await asyncio.shield(self._charge_unfinished(self._upstream))
             await self._upstream.close()
 
-    async def _connect_next(self, attempts: list[PlannedAttempt[Any]]) -> ClientConnection:
+    async def _connect_next(self, attempts: list[PlannedAttempt[Any]]) -> RealtimeSocket:
         serving = await self._connect(attempts, self._open)
         self._attempt = serving.attempt
         self._charge.serving(serving.attempt.route.provider, serving.attempt.label)
         self._upstream = serving.result
         return serving.result
 
-    async def _moved(
-        self, lost_on: ClientConnection, lost: UpstreamLost
-    ) -> ClientConnection | None:
+    async def _moved(self, lost_on: RealtimeSocket, lost: UpstreamLost) -> RealtimeSocket | None:
         """Charge what the lost route served, open the next route and replay the session to
         it; None when only the row's last hop is left. SessionOver (the session ends as before)
         when failover is off or nothing is left."""
@@ -236,7 +232,7 @@ class RealtimeRelay:
         replay = [*self._replay.events(), self._budget.caps.update()]  # the caps go on there
         await hop.serve(self._channel, replay, recreated)
 
-    async def _replayed(self, upstream: ClientConnection, event: dict[str, Any]) -> None:
+    async def _replayed(self, upstream: RealtimeSocket, event: dict[str, Any]) -> None:
         """Send one replayed event as the relay sends the client's own: voices mapped, the
         provider's own responses off, counted in the conversation's bound."""
         if event["type"] == "session.update":
@@ -248,20 +244,15 @@ class RealtimeRelay:
         self._conversation.client_event(event, text)
         await upstream.send(text)
 
-    async def _open(self, attempt: PlannedAttempt[Any]) -> ClientConnection:
-        url, headers = attempt.provider.realtime_target(attempt.upstream)
-        if self._channel.dialect.beta:
-            headers = headers | {BETA_HEADER: BETA_VALUE}
-        provider = attempt.route.provider
-        try:
-            return await websockets.connect(
-                url, additional_headers=headers, max_size=UPSTREAM_MAX_EVENT_BYTES
-            )
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            raise UpstreamError(provider, f"refused the session ({status})", status=status) from exc
-        except (OSError, InvalidHandshake, TimeoutError) as exc:
-            raise UpstreamError(provider, f"no session: {type(exc).__name__}") from exc
+    async def _open(self, attempt: PlannedAttempt[Any]) -> RealtimeSocket:
+        """The route's upstream session, opened by its provider (in the OpenAI dialect, as
+        the provider speaks it or translated)."""
+        dialect = self._channel.dialect
+        options = RealtimeOptions(
+            beta=dialect.beta, shape=dialect.outgoing, max_event_bytes=UPSTREAM_MAX_EVENT_BYTES
+        )
+        socket: RealtimeSocket = await attempt.provider.open_realtime(attempt.upstream, options)
+        return socket
 
     async def _client_to_upstream(self) -> None:
         """The client's events, to whichever upstream serves the session: held while it
@@ -389,7 +380,7 @@ class RealtimeRelay:
         cap, worst = await self._charge.reserve_response(given, wanted)
         return HeldResponse(given, cap, worst)
 
-    async def _upstream_to_client(self, upstream: ClientConnection) -> None:
+    async def _upstream_to_client(self, upstream: RealtimeSocket) -> None:
         """Pass the provider's events on; UpstreamLost when the provider drops the session,
         reports a server_error or stalls with a response under way (the last two watched only
         when failover is on: off, the session runs as it always did)."""
@@ -407,7 +398,7 @@ class RealtimeRelay:
         if upstream.close_code not in (None, NORMAL_CLOSE):
             raise UpstreamLost("upstream_closed", f"closed the session ({upstream.close_code})")
 
-    async def _receive(self, upstream: ClientConnection) -> str | bytes:
+    async def _receive(self, upstream: RealtimeSocket) -> str | bytes:
         """The next upstream event. With a response under way, one must come within the stall
         time of the last event or of the response's asking, whichever is later."""
         if not self._terms.enabled:
@@ -502,7 +493,7 @@ class RealtimeRelay:
         else:
             held.text_bytes += len(str(event.get("delta") or "").encode())
 
-    async def _charge_unfinished(self, upstream: ClientConnection) -> None:
+    async def _charge_unfinished(self, upstream: RealtimeSocket) -> None:
         """Cancel the responses still under way and charge what their response.done reports;
         those the provider never reports are charged from what passed. Nothing reaches the
         client, which has left or is being shown out."""
@@ -516,7 +507,7 @@ class RealtimeRelay:
                 pass
         await self._charge_passed(upstream)
 
-    async def _cancel_all(self, upstream: ClientConnection) -> None:
+    async def _cancel_all(self, upstream: RealtimeSocket) -> None:
         for response_id in [*self._open_responses, None]:
             await _cancel(upstream, response_id)
         async for message in upstream:
@@ -529,7 +520,7 @@ class RealtimeRelay:
             if not self._pending and not self._open_responses:
                 return
 
-    async def _charge_passed(self, upstream: ClientConnection) -> None:
+    async def _charge_passed(self, upstream: RealtimeSocket) -> None:
         unreported = [*self._open_responses.values(), *self._pending]
         self._open_responses.clear()
         self._pending.clear()
@@ -564,7 +555,7 @@ class RealtimeRelay:
         return orjson.dumps(event).decode()
 
 
-async def _cancel(upstream: ClientConnection, response_id: str | None) -> None:
+async def _cancel(upstream: RealtimeSocket, response_id: str | None) -> None:
     cancel: dict[str, Any] = {"type": "response.cancel"}
     if response_id is not None:
         cancel["response_id"] = response_id

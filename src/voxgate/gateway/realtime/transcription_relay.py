@@ -14,25 +14,22 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
-import websockets
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import InsufficientCreditError, InvalidRequestError
 from voxgate.gateway.charge import Charge
 from voxgate.gateway.pipeline import AudioGateway
-from voxgate.gateway.realtime.dialect import BETA_HEADER, BETA_VALUE, as_object
+from voxgate.gateway.realtime.dialect import as_object
 from voxgate.gateway.realtime.relay import UPSTREAM_MAX_EVENT_BYTES, transcriber
 from voxgate.gateway.realtime.transcribing import BYTES_PER_SECOND
 from voxgate.gateway.realtime.transcription_config import TranscriptionConfig
 from voxgate.gateway.realtime.wire import ClientChannel, decoded_size, error_event, is_closed
 from voxgate.gateway.realtime.work import SessionOver
-from voxgate.providers.errors import UpstreamError
+from voxgate.providers.protocols import RealtimeOptions, RealtimeSocket
 from voxgate.routing.planner import PlannedAttempt
 
 TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
@@ -67,29 +64,25 @@ class TranscriptionRelay:
         attempt = serving.attempt
         self._upstream_model = attempt.upstream.model or self._row.id
         self._charge.serving(attempt.route.provider, attempt.label)
-        async with serving.result as upstream:
+        upstream = serving.result
+        try:
             await upstream.send(orjson.dumps(self._settings(config)).decode())
             for event in pending:
                 await self._forward(upstream, event)
             tasks = [self._client_to_upstream(upstream), self._upstream_to_client(upstream)]
             await _first_done(*tasks)
+        finally:
+            await upstream.close()
 
-    async def _open(self, attempt: PlannedAttempt[Any]) -> ClientConnection:
-        url, headers = attempt.provider.realtime_target(attempt.upstream)
-        if self._channel.dialect.beta:
-            headers = headers | {BETA_HEADER: BETA_VALUE}
-        provider = attempt.route.provider
-        try:
-            return await websockets.connect(
-                transcription_url(url),
-                additional_headers=headers,
-                max_size=UPSTREAM_MAX_EVENT_BYTES,
-            )
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            raise UpstreamError(provider, f"refused the session ({status})", status=status) from exc
-        except (OSError, InvalidHandshake, TimeoutError) as exc:
-            raise UpstreamError(provider, f"no session: {type(exc).__name__}") from exc
+    async def _open(self, attempt: PlannedAttempt[Any]) -> RealtimeSocket:
+        options = RealtimeOptions(
+            beta=self._channel.dialect.beta,
+            shape=self._channel.dialect.outgoing,
+            transcription=True,
+            max_event_bytes=UPSTREAM_MAX_EVENT_BYTES,
+        )
+        socket: RealtimeSocket = await attempt.provider.open_realtime(attempt.upstream, options)
+        return socket
 
     def _settings(self, config: TranscriptionConfig) -> dict[str, Any]:
         """The session's settings so far as a session update, for the provider."""
@@ -114,11 +107,11 @@ class TranscriptionRelay:
             if "model" in holder:
                 holder["model"] = self._upstream_model
 
-    async def _client_to_upstream(self, upstream: ClientConnection) -> None:
+    async def _client_to_upstream(self, upstream: RealtimeSocket) -> None:
         while True:
             await self._forward(upstream, await self._channel.next_event())
 
-    async def _forward(self, upstream: ClientConnection, event: dict[str, Any]) -> None:
+    async def _forward(self, upstream: RealtimeSocket, event: dict[str, Any]) -> None:
         kind = event.get("type")
         client_id = event.get("event_id")
         if kind in ("session.update", "transcription_session.update"):
@@ -167,7 +160,7 @@ class TranscriptionRelay:
             client_event_id=client_id,
         )
 
-    async def _upstream_to_client(self, upstream: ClientConnection) -> None:
+    async def _upstream_to_client(self, upstream: RealtimeSocket) -> None:
         with contextlib.suppress(ConnectionClosed):
             async for message in upstream:
                 text = message if isinstance(message, str) else message.decode()
@@ -209,15 +202,6 @@ class TranscriptionRelay:
         if rest:
             await self._charge.reserve(rest)
             self._reserved = rest
-
-
-def transcription_url(url: str) -> str:
-    """A provider's realtime URL opened for transcription: `intent=transcription`, with the
-    model left to the session's settings (a deployment stays: it names the resource)."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "model"]
-    query.append(("intent", "transcription"))
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 async def _first_done(*work: Any) -> None:

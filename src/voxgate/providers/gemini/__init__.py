@@ -1,30 +1,37 @@
-"""Google Gemini: generateContent for speech (prebuilt voices) and for transcription, and
-streamGenerateContent for speech as it is made."""
+"""Google Gemini: generateContent for speech (prebuilt voices) and for transcription,
+streamGenerateContent for speech as it is made, and Gemini Live for realtime sessions (in the
+OpenAI realtime protocol, translated: `live`)."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import aclosing
 from dataclasses import dataclass
+
+from websockets.asyncio.client import ClientConnection
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.providers.declaration import ProviderDeclaration, SpeechOutput
 from voxgate.providers.errors import UpstreamError
 from voxgate.providers.gemini import speech, transcription
+from voxgate.providers.gemini.live import GeminiLiveSocket, live_url
 from voxgate.providers.gemini.responses import has_parts, usage
 from voxgate.providers.http import UpstreamHttp
 from voxgate.providers.protocols import (
     MeteredPcm,
+    RealtimeOptions,
+    RealtimeSocket,
     SpeechRequest,
     SpeechResult,
     TranscriptionRequest,
     TranscriptionResult,
     Upstream,
 )
+from voxgate.providers.realtime import open_websocket
 from voxgate.providers.sentence_speech import by_sentences
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DECLARATION = ProviderDeclaration(
     name="gemini",
-    capabilities=frozenset({"speech", "transcription"}),
+    capabilities=frozenset({"speech", "transcription", "realtime"}),
     speech_output=SpeechOutput(
         wire_format="pcm",
         sample_rate=speech.DEFAULT_RATE,
@@ -93,6 +100,19 @@ class GeminiProvider:
             json=transcription.body(request),
         )
         return transcription.result(NAME, payload, request)
+
+    async def open_realtime(self, upstream: Upstream, options: RealtimeOptions) -> RealtimeSocket:
+        """A Gemini Live session for a client speaking the OpenAI realtime protocol."""
+        if options.transcription:
+            raise UpstreamError(NAME, "Gemini Live serves no transcription sessions", status=400)
+        url = live_url(upstream.base_url or DEFAULT_BASE_URL)
+        headers = _headers(upstream)
+
+        def connect() -> Awaitable[ClientConnection]:
+            return open_websocket(NAME, url, headers, options.max_event_bytes)
+
+        socket = GeminiLiveSocket(connect, upstream.model, options.beta, options.shape)
+        return await socket.open()
 
     def _url(self, upstream: Upstream, action: str) -> str:
         base = (upstream.base_url or DEFAULT_BASE_URL).rstrip("/")

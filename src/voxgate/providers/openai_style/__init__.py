@@ -15,6 +15,8 @@ from voxgate.providers.protocols import (
     ChatAudioRequest,
     ChatAudioResult,
     ChatChunk,
+    RealtimeOptions,
+    RealtimeSocket,
     SpeechRequest,
     SpeechResult,
     TranscriptEvent,
@@ -22,6 +24,7 @@ from voxgate.providers.protocols import (
     TranscriptionResult,
     Upstream,
 )
+from voxgate.providers.realtime import BETA_HEADER, BETA_VALUE, open_websocket, transcription_url
 
 
 class Endpoints(Protocol):
@@ -170,8 +173,15 @@ class OpenAIStyleProvider:
     ) -> AsyncIterator[ChatChunk]:
         return chat.stream(self, request, upstream)
 
-    def realtime_target(self, upstream: Upstream) -> tuple[str, dict[str, str]]:
-        return self.endpoints.realtime_url(upstream), self.endpoints.headers(upstream)
+    async def open_realtime(self, upstream: Upstream, options: RealtimeOptions) -> RealtimeSocket:
+        """The provider's own realtime socket: the client's events pass as they came."""
+        url = self.endpoints.realtime_url(upstream)
+        headers = self.endpoints.headers(upstream)
+        if options.beta:
+            headers = headers | {BETA_HEADER: BETA_VALUE}
+        if options.transcription:
+            url = transcription_url(url)
+        return await open_websocket(self.name, url, headers, options.max_event_bytes)
 
     def _model(self, upstream: Upstream) -> str | None:
         return self.endpoints.body_model(upstream)
