@@ -17,7 +17,7 @@ from voxgate.billing.pricing import Metered
 from voxgate.catalog.loader import load_catalog
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import InvalidRequestError
-from voxgate.gateway.charge import Charge, Charges
+from voxgate.gateway.charge import Charges
 from voxgate.gateway.realtime.caps import (
     CapExceeded,
     RelayedTurns,
@@ -32,6 +32,7 @@ from voxgate.gateway.realtime.dialect import GA
 from voxgate.gateway.realtime.held import ConversationBound
 from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.realtime.work import SessionOver
+from voxgate.gateway.session_charge import SessionCharge
 from voxgate.metrics import Metrics
 from voxgate.settings import Settings
 from voxgate.store.budgets import UTC_CLOCK, BudgetLimits, BudgetStore
@@ -248,10 +249,12 @@ class Recorded:
         return None
 
 
-async def opened_charge(database: Database, workspace_id: str) -> Charge:
+async def opened_charge(database: Database, workspace_id: str) -> SessionCharge:
     tracer = NoOpTracerProvider().get_tracer("test")
     opener = Charges(Holds(database), 60, Metrics(), tracer, lambda row, route: row.pricing)
-    charge = opener.open(Principal(workspace_id, KEY_ID, "test"), "req_caps")
+    charge = SessionCharge(
+        opener, opener.trace(Principal(workspace_id, KEY_ID, "test"), "req_caps")
+    )
     charge.identify(AUDIO_ROW, "realtime")
     await charge.open_session(MicroUSD(10_000), "openai", "openai/gpt-audio-1.5")
     return charge

@@ -19,11 +19,12 @@ from voxgate.billing.ledger import Ledger
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.loader import load_catalog
 from voxgate.errors import InsufficientCreditError
-from voxgate.gateway.charge import Charge, Charges
+from voxgate.gateway.charge import Charges
 from voxgate.gateway.realtime.dialect import GA
 from voxgate.gateway.realtime.session import run_session
 from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.realtime.work import SessionOver
+from voxgate.gateway.session_charge import SessionCharge
 from voxgate.metrics import Metrics
 from voxgate.settings import Settings
 from voxgate.store.database import Database
@@ -46,20 +47,23 @@ def charges(database: Database, hold_ttl_seconds: int = 60) -> Charges:
     )
 
 
-def session_charge(opener: Charges, workspace_id: str) -> Charge:
+def session_charge(opener: Charges, workspace_id: str) -> SessionCharge:
     assert ROW is not None
-    charge = opener.open(Principal(workspace_id, KEY_ID, "test", None, None, None), "req_session")
+    principal = Principal(workspace_id, KEY_ID, "test", None, None, None)
+    charge = SessionCharge(opener, opener.trace(principal, "req_session"))
     charge.identify(ROW, "realtime")
     return charge
 
 
-async def opened(database: Database, workspace_id: str, hold_ttl_seconds: int = 60) -> Charge:
+async def opened(
+    database: Database, workspace_id: str, hold_ttl_seconds: int = 60
+) -> SessionCharge:
     charge = session_charge(charges(database, hold_ttl_seconds), workspace_id)
     await charge.open_session(STEP, "openai", ROUTE)
     return charge
 
 
-async def held_and_drawn(charge: Charge, metered: Metered) -> MicroUSD:
+async def held_and_drawn(charge: SessionCharge, metered: Metered) -> MicroUSD:
     """A piece of work as a session runs it: its cost held first, then drawn."""
     assert ROW is not None
     worst = cost(ROW.pricing, metered)

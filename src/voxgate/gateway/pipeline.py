@@ -37,6 +37,7 @@ from voxgate.gateway.inputs import (
 )
 from voxgate.gateway.jobs import DEFAULT_OPTIONS, Delivery, Job, JobOptions, Outcome, usage_body
 from voxgate.gateway.limits import Limits
+from voxgate.gateway.session_charge import SessionCharge
 from voxgate.gateway.speech import SpeechJob
 from voxgate.gateway.speech_cache import CachedSpeech, CachedStream, SpeechAnswer, SpeechCache
 from voxgate.gateway.streaming import Streamed, StreamingJob, opener
@@ -240,9 +241,13 @@ class AudioGateway:
         )
 
     def open_charge(self, principal: Principal, request_id: str, model: str = "") -> Charge:
-        """The Charge of work that holds and settles as it goes (a realtime session, a minted
-        secret), kept alive by the same keeper as every request's."""
+        """The Charge of work that holds and settles by itself (a minted secret), kept alive
+        by the same keeper as every request's."""
         return self._charges.open(principal, request_id, model)
+
+    def open_session_charge(self, principal: Principal, request_id: str) -> SessionCharge:
+        """A realtime session's Charge, which draws each piece as it is done."""
+        return SessionCharge(self._charges, self._charges.trace(principal, request_id))
 
     @asynccontextmanager
     async def admitted(self, charge: Charge) -> AsyncIterator[None]:

@@ -18,10 +18,10 @@ from typing import Any, Literal, cast
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import Pricing
 from voxgate.errors import InvalidRequestError
-from voxgate.gateway.charge import Charge
 from voxgate.gateway.realtime.held import ConversationBound
 from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.realtime.work import SessionOver
+from voxgate.gateway.session_charge import SessionCharge
 from voxgate.money import MICRO, format_usd
 from voxgate.store.keys import Principal
 from voxgate.types import MicroUSD
@@ -280,7 +280,7 @@ class SessionBudget:
     """One session's caps against its Charge: what each response may cost before it runs."""
 
     caps: SessionCaps
-    charge: Charge
+    charge: SessionCharge
     # Whether the session was told its credit runs low (it is told once).
     warned: bool = False
 

@@ -18,10 +18,10 @@ import orjson
 
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError
-from voxgate.gateway.charge import Charge
 from voxgate.gateway.pipeline import AudioGateway
 from voxgate.gateway.realtime.local import LocalWork, serve_locally
 from voxgate.gateway.realtime.wire import ClientChannel
+from voxgate.gateway.session_charge import SessionCharge
 from voxgate.routing.planner import PlannedAttempt
 
 # Serves the session on the last hop: the client's channel, the replay, the re-created responses.
@@ -39,7 +39,7 @@ class LastHop:
 
 
 def last_hop(
-    gateway: AudioGateway, row: ModelRow, charge: Charge, max_buffer_seconds: float
+    gateway: AudioGateway, row: ModelRow, charge: SessionCharge, max_buffer_seconds: float
 ) -> LastHop | None:
     """The row's last hop, when it names one whose chat route can be planned now."""
     last = gateway.catalog.get(row.realtime_last_hop) if row.realtime_last_hop else None
@@ -57,7 +57,7 @@ async def _serve(
     gateway: AudioGateway,
     row: ModelRow,
     chat: PlannedAttempt[Any],
-    charge: Charge,
+    charge: SessionCharge,
     max_buffer_seconds: float,
     channel: ClientChannel,
     replay: list[dict[str, Any]],

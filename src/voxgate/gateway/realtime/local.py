@@ -15,7 +15,6 @@ from voxgate.audio.resample import resample
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
 from voxgate.gateway.cascade import CHARACTERS_PER_TOKEN_CEILING, Legs
-from voxgate.gateway.charge import Charge
 from voxgate.gateway.realtime.caps import GATEWAY_FIELD, LocalGate, SessionBudget, SessionCaps
 from voxgate.gateway.realtime.conversation import Conversation
 from voxgate.gateway.realtime.dialect import GA
@@ -24,6 +23,7 @@ from voxgate.gateway.realtime.session_config import RATE, SessionConfig
 from voxgate.gateway.realtime.vad import Vad, silero
 from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.realtime.work import Heard
+from voxgate.gateway.session_charge import SessionCharge
 from voxgate.providers.protocols import ChatAudioRequest, SpeechRequest, TranscriptionRequest
 from voxgate.routing.planner import PlannedAttempt
 from voxgate.types import MicroUSD
@@ -39,7 +39,7 @@ class LocalWork:
     row: ModelRow
     legs: Legs
     chat: PlannedAttempt[Any]
-    charge: Charge
+    charge: SessionCharge
     tokens_in: int = 0
     tokens_out: int = 0
     # The next answer's output cap, when the session's budget lowered it.

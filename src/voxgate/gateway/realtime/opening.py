@@ -1,6 +1,6 @@
 """A realtime session on the gateway's path: admitted under the key's limits, planned, held,
 then relayed to its realtime routes or served here (the local cascade). Its money is its
-`Charge`, opened as every request's is, each piece drawn from it. The WebSocket handler
+`SessionCharge`, opened as every request's Charge is, each piece drawn from it. The WebSocket handler
 keeps only who connects, accepting and closing; a refusal comes out of `opened` before the
 socket is accepted, so the handshake itself can answer it.
 
@@ -22,7 +22,6 @@ import orjson
 from voxgate.billing.pricing import Metered, hold_amount
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequestError
-from voxgate.gateway.charge import Charge
 from voxgate.gateway.jobs import usage_body
 from voxgate.gateway.pipeline import AudioGateway
 from voxgate.gateway.realtime.caps import SessionCaps, check_minted
@@ -35,6 +34,7 @@ from voxgate.gateway.realtime.session import run_session
 from voxgate.gateway.realtime.stage_report import access_fields, report_stages
 from voxgate.gateway.realtime.transcription import serve_transcription
 from voxgate.gateway.realtime.wire import ClientChannel, SessionStats
+from voxgate.gateway.session_charge import SessionCharge
 from voxgate.logs import ACCESS_LOGGER
 from voxgate.metrics import Metrics
 from voxgate.routing.planner import PlannedAttempt
@@ -60,7 +60,7 @@ class OpenSession:
     row: ModelRow
     principal: Principal
     attempts: list[PlannedAttempt[Any]]
-    charge: Charge
+    charge: SessionCharge
     # A transcription session, and the transcription model its URL named (if any).
     transcription: bool = False
     url_model: str | None = None
@@ -138,7 +138,7 @@ class RealtimeSessions:
             providers = gateway.providers.transcription
         attempts = gateway.planner.plan(row, providers)
         first = attempts[0]
-        charge = gateway.open_charge(principal, request_id)
+        charge = gateway.open_session_charge(principal, request_id)
         charge.identify(row, "realtime")
         started = time.perf_counter()
         async with gateway.admitted(charge):

@@ -34,7 +34,6 @@ from voxgate.billing.pricing import Metered
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequestError
-from voxgate.gateway.charge import Charge
 from voxgate.gateway.realtime.caps import CapExceeded, RelayedTurns, SessionBudget, SessionCaps
 from voxgate.gateway.realtime.dialect import as_object, beta_session
 from voxgate.gateway.realtime.failover import (
@@ -67,6 +66,7 @@ from voxgate.gateway.realtime.relay_events import (
 from voxgate.gateway.realtime.turns import VadTurns
 from voxgate.gateway.realtime.wire import MAX_EVENT_BYTES, ClientChannel, error_event
 from voxgate.gateway.realtime.work import SessionOver
+from voxgate.gateway.session_charge import SessionCharge
 from voxgate.providers.protocols import RealtimeOptions, RealtimeSocket
 from voxgate.routing.failover import Success
 from voxgate.routing.planner import PlannedAttempt
@@ -92,7 +92,7 @@ class RealtimeRelay:
     def __init__(
         self,
         channel: ClientChannel,
-        charge: Charge,
+        charge: SessionCharge,
         catalog: Catalog,
         connect: Connector,
         attempts: list[PlannedAttempt[Any]],

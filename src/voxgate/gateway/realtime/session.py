@@ -7,9 +7,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from voxgate.gateway.charge import Charge
 from voxgate.gateway.realtime.wire import ClientChannel, error_event, is_closed
 from voxgate.gateway.realtime.work import SessionOver
+from voxgate.gateway.session_charge import SessionCharge
 
 # RFC 6455 close codes: a session that ran its length ends normally; one the provider dropped
 # is a server error; any other end (credit, a revoked key) is the gateway's policy.
@@ -18,7 +18,7 @@ NORMAL_CLOSE, POLICY_VIOLATION, INTERNAL_ERROR = 1000, 1008, 1011
 
 async def run_session(
     channel: ClientChannel,
-    charge: Charge,
+    charge: SessionCharge,
     body: Coroutine[Any, Any, None],
     key_is_live: Callable[[], Awaitable[bool]],
     check_seconds: float,

@@ -21,7 +21,6 @@ from voxgate.audio.resample import resample
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import InvalidRequestError, ServiceUnavailableError
-from voxgate.gateway.charge import Charge
 from voxgate.gateway.pipeline import AudioGateway
 from voxgate.gateway.realtime.dialect import as_object
 from voxgate.gateway.realtime.responses import new_id
@@ -37,6 +36,7 @@ from voxgate.gateway.realtime.transcription_config import (
 from voxgate.gateway.realtime.transcription_relay import TranscriptionRelay
 from voxgate.gateway.realtime.vad import Vad, silero
 from voxgate.gateway.realtime.wire import ClientChannel, decoded_size
+from voxgate.gateway.session_charge import SessionCharge
 from voxgate.providers.protocols import TranscriptionRequest
 from voxgate.routing.planner import PlannedAttempt
 
@@ -66,7 +66,7 @@ class LocalHearing:
     request does), its new audio held before and charged after at that row's price."""
 
     gateway: AudioGateway
-    charge: Charge
+    charge: SessionCharge
 
     async def hear(self, pcm: bytes, config: TranscriptionConfig, new_bytes: int) -> str:
         row = transcription_row(self.gateway, config.model)
@@ -105,7 +105,7 @@ class LocalHearing:
 async def serve_transcription(
     channel: ClientChannel,
     gateway: AudioGateway,
-    charge: Charge,
+    charge: SessionCharge,
     session: dict[str, Any],
     url_model: str | None,
     *,

@@ -21,7 +21,6 @@ from websockets.exceptions import ConnectionClosed
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import InsufficientCreditError, InvalidRequestError
-from voxgate.gateway.charge import Charge
 from voxgate.gateway.pipeline import AudioGateway
 from voxgate.gateway.realtime.dialect import as_object
 from voxgate.gateway.realtime.relay import UPSTREAM_MAX_EVENT_BYTES, transcriber
@@ -29,6 +28,7 @@ from voxgate.gateway.realtime.transcribing import BYTES_PER_SECOND
 from voxgate.gateway.realtime.transcription_config import TranscriptionConfig
 from voxgate.gateway.realtime.wire import ClientChannel, decoded_size, error_event, is_closed
 from voxgate.gateway.realtime.work import SessionOver
+from voxgate.gateway.session_charge import SessionCharge
 from voxgate.providers.protocols import RealtimeOptions, RealtimeSocket
 from voxgate.routing.planner import PlannedAttempt
 
@@ -42,7 +42,7 @@ class TranscriptionRelay:
     def __init__(
         self,
         channel: ClientChannel,
-        charge: Charge,
+        charge: SessionCharge,
         gateway: AudioGateway,
         row: ModelRow,
         attempts: list[PlannedAttempt[Any]],
