@@ -5,10 +5,11 @@ wrote them (audio is never buffered); the gateway rewrites only what it owns: vo
 each `response.create`'s output cap. Before a `response.create` is forwarded, the session's
 hold grows by that response's worst case (the conversation so far, as the gateway bounds it,
 plus its output tokens), and the response is capped to the output the credit holds; one the
-credit cannot cover gets an `error` event and never reaches the provider. The responses server
-VAD would start are taken over the same way (`turns.VadTurns`): the provider never starts one
-by itself; should one start all the same, it is held when created, or cancelled. Each
-`response.done` is charged from its usage, from what the response held.
+credit cannot cover gets an `error` event and never reaches the provider (`ResponseHolds`,
+response_holds.py). The responses server VAD would start are taken over the same way
+(`turns.VadTurns`): the provider never starts one by itself; should one start all the same, it
+is held when created, or cancelled. Each `response.done` is charged from its usage, from what
+the response held.
 
 A response still under way when the session ends (the client left, or the gateway ended it) is
 cancelled upstream and charged from the `response.done` that closes it: the provider bills it
@@ -22,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,11 +30,10 @@ import orjson
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from voxgate.billing.pricing import Metered
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
-from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequestError
-from voxgate.gateway.realtime.caps import CapExceeded, RelayedTurns, SessionBudget, SessionCaps
+from voxgate.errors import GatewayError, InvalidRequestError
+from voxgate.gateway.realtime.caps import RelayedTurns, SessionBudget, SessionCaps
 from voxgate.gateway.realtime.dialect import as_object, beta_session
 from voxgate.gateway.realtime.failover import (
     FailoverTerms,
@@ -48,8 +47,6 @@ from voxgate.gateway.realtime.failover import (
 from voxgate.gateway.realtime.held import (
     ConversationBound,
     HeldResponse,
-    delta_size,
-    wanted_output,
 )
 from voxgate.gateway.realtime.last_hop import LastHop
 from voxgate.gateway.realtime.relay_events import (
@@ -63,6 +60,7 @@ from voxgate.gateway.realtime.relay_events import (
     text_of,
     transcription_usage,
 )
+from voxgate.gateway.realtime.response_holds import ResponseHolds
 from voxgate.gateway.realtime.turns import VadTurns
 from voxgate.gateway.realtime.wire import MAX_EVENT_BYTES, ClientChannel, error_event
 from voxgate.gateway.realtime.work import SessionOver
@@ -70,7 +68,6 @@ from voxgate.gateway.session_charge import SessionCharge
 from voxgate.providers.protocols import RealtimeOptions, RealtimeSocket
 from voxgate.routing.failover import Success
 from voxgate.routing.planner import PlannedAttempt
-from voxgate.types import MicroUSD
 
 logger = logging.getLogger(__name__)
 
@@ -116,20 +113,17 @@ class RealtimeRelay:
         self._forwarding = asyncio.Lock()
         self._replay = SessionReplay(channel.dialect.beta)
         self._hidden_created = False
-        # When the latest response was asked for (the stall watch counts from it).
-        self._asked_at = 0.0
         # The responses under way on the route last lost: (their id once created, their hold).
         self._under_way: list[tuple[str | None, HeldResponse]] = []
         # The row that prices input transcription billed by duration, once the session names it.
         self._transcriber: ModelRow | None = None
         self._conversation = ConversationBound()
-        # Responses held and forwarded that the provider has not created yet, in order; then
-        # the ones it created and has not yet closed with their response.done.
-        self._pending: deque[HeldResponse] = deque()
-        self._open_responses: dict[str, HeldResponse] = {}
         self._turns = VadTurns()
         self._budget = SessionBudget(caps or SessionCaps(), charge)
         self._items = RelayedTurns()
+        self._responses = ResponseHolds(
+            channel, charge, self._conversation, self._budget, self._items
+        )
 
     async def run(self, session: dict[str, Any]) -> None:
         """Open the upstream session on the first route and key that accepts it (failing over
@@ -176,8 +170,8 @@ class RealtimeRelay:
         self._ready.clear()
         await lost_on.close()
         async with self._forwarding:  # a client event under way is held (or not) by now
-            self._under_way = [*self._open_responses.items(), *((None, h) for h in self._pending)]
-            await self._charge_passed(lost_on)
+            self._under_way = self._responses.unfinished()
+            await self._responses.charge_passed(lost_on)
         moved_from = self._charge.served_by
         left = self._attempts[self._attempts.index(self._attempt) + 1 :] if self._attempt else []
         if not self._terms.enabled:
@@ -199,7 +193,9 @@ class RealtimeRelay:
             await self._replayed(upstream, event)
         await self._announce(lost, moved_from)
         for held in self._recreated():
-            capped = await self._held_create({"type": "response.create", "response": held})
+            capped = await self._responses.held_create(
+                {"type": "response.create", "response": held}, self._upstream
+            )
             if capped is not None:
                 await upstream.send(capped)
         self._ready.set()
@@ -291,7 +287,7 @@ class RealtimeRelay:
             return
         owned = kind == "session.update" and self._budget.session_update(event.get("session"))
         if kind == "response.create":
-            capped = await self._held_create(event)
+            capped = await self._responses.held_create(event, self._upstream)
             if capped is None:
                 return
             text = capped
@@ -325,61 +321,6 @@ class RealtimeRelay:
         self._transcriber = row or self._transcriber
         return None
 
-    async def _held_create(self, event: dict[str, Any]) -> str | None:
-        """Hold the response's worst case and cap its output to it: the event to forward, or
-        None (and an error event to the client) when the credit cannot hold it."""
-        response = as_object(event.get("response"))
-        wanted = wanted_output(response, self._conversation.session_cap)
-        try:
-            wanted = await self._within_caps(response, wanted)
-            held = await self._hold(self._conversation.given(response), wanted)
-        except CapExceeded as exc:
-            await self._channel.send(
-                error_event(
-                    exc.message,
-                    code=exc.code or "budget_exceeded",
-                    param=exc.param,
-                    client_event_id=event.get("event_id"),
-                )
-            )
-            return None
-        except InsufficientCreditError as exc:
-            await self._channel.send(
-                error_event(
-                    exc.message,
-                    code=exc.code or "insufficient_credit",
-                    kind="insufficient_quota",
-                    client_event_id=event.get("event_id"),
-                )
-            )
-            return None
-        held.asked = response
-        self._pending.append(held)
-        self._asked_at = time.monotonic()
-        cap = "max_response_output_tokens" if self._channel.dialect.beta else "max_output_tokens"
-        return orjson.dumps(event | {"response": response | {cap: held.output_cap}}).decode()
-
-    async def _within_caps(self, response: dict[str, Any], wanted: int) -> int:
-        """Check the response against the session's caps and spend limits (its output cap,
-        lowered to what the limits leave, is returned); under `trim`, delete the oldest items
-        upstream first (the provider confirms each to the client)."""
-        verdict = await self._budget.admit(
-            self._channel,
-            self._charge.session_pricing,
-            given=self._conversation.given(response),
-            turns=self._items.ordered(),
-            output_tokens=wanted,
-        )
-        for item_id in verdict.dropped:
-            delete = {"type": "conversation.item.delete", "item_id": item_id}
-            await self._upstream.send(orjson.dumps(delete).decode())
-        self._conversation.forget(self._items.dropped(verdict.dropped))
-        return verdict.output_tokens
-
-    async def _hold(self, given: Metered, wanted: int) -> HeldResponse:
-        cap, worst = await self._charge.reserve_response(given, wanted)
-        return HeldResponse(given, cap, worst)
-
     async def _upstream_to_client(self, upstream: RealtimeSocket) -> None:
         """Pass the provider's events on; UpstreamLost when the provider drops the session,
         reports a server_error or stalls with a response under way (the last two watched only
@@ -406,8 +347,8 @@ class RealtimeRelay:
         stall, since = self._terms.stall_seconds, time.monotonic()
         while True:
             wait = stall
-            if self._pending or self._open_responses:
-                wait = max(since, self._asked_at) + stall - time.monotonic()
+            if self._responses.under_way:
+                wait = max(since, self._responses.asked_at) + stall - time.monotonic()
                 if wait <= 0:
                     raise UpstreamLost("stalled", f"sent nothing for {stall:g} s mid-response")
             try:  # a cancelled recv loses nothing: the next one reads the same event
@@ -444,17 +385,13 @@ class RealtimeRelay:
         answered = response_usage(event) if kind == "response.done" else None
         self._conversation.forget(self._items.upstream_event(event, answered))
         if kind == "response.created":
-            await self._created(response_id_of(event), upstream)
+            await self._responses.created(response_id_of(event), upstream)
         elif kind in AUDIO_DELTAS or kind in TEXT_DELTAS:
-            self._passed(event)
+            self._responses.passed(event)
         elif kind == "response.done":
-            held = self._open_responses.pop(response_id_of(event), None)
-            usage = response_usage(event)
-            self._conversation.response_done(usage)
-            reserved = held.worst if held else 0
-            await self._charge.draw(usage, "response.done", reserved=reserved)
+            await self._responses.done(response_id_of(event), response_usage(event))
         elif self._turns.turn_ended(kind):
-            capped = await self._held_create({"type": "response.create"})
+            capped = await self._responses.held_create({"type": "response.create"}, self._upstream)
             if capped is not None:
                 await upstream.send(capped)
         elif kind == TRANSCRIBED:
@@ -463,41 +400,11 @@ class RealtimeRelay:
             await self._charge.draw(usage, TRANSCRIBED, row)
         return event
 
-    async def _created(self, response_id: str, upstream: Any) -> None:
-        """A response the client asked for takes its hold; one the provider started itself
-        (server VAD) is held now, or cancelled when the credit cannot hold it."""
-        if self._pending:
-            self._open_responses[response_id] = self._pending.popleft()
-            return
-        given = self._conversation.given({})
-        try:
-            self._open_responses[response_id] = await self._hold(
-                given, self._conversation.session_cap
-            )
-        except InsufficientCreditError as exc:
-            cancel = {"type": "response.cancel", "response_id": response_id}
-            await upstream.send(orjson.dumps(cancel).decode())
-            self._open_responses[response_id] = HeldResponse(given, 0, MicroUSD(0))
-            await self._channel.send(
-                error_event(
-                    exc.message, code=exc.code or "insufficient_credit", kind="insufficient_quota"
-                )
-            )
-
-    def _passed(self, event: dict[str, Any]) -> None:
-        held = self._open_responses.get(str(event.get("response_id")))
-        if held is None:
-            return
-        if event.get("type") in AUDIO_DELTAS:
-            held.audio_bytes += delta_size(event)
-        else:
-            held.text_bytes += len(str(event.get("delta") or "").encode())
-
     async def _charge_unfinished(self, upstream: RealtimeSocket) -> None:
         """Cancel the responses still under way and charge what their response.done reports;
         those the provider never reports are charged from what passed. Nothing reaches the
         client, which has left or is being shown out."""
-        if not self._pending and not self._open_responses:
+        if not self._responses.under_way:
             return
         if upstream.state is State.OPEN:
             try:
@@ -505,10 +412,10 @@ class RealtimeRelay:
                     await self._cancel_all(upstream)
             except (TimeoutError, ConnectionClosed):
                 pass
-        await self._charge_passed(upstream)
+        await self._responses.charge_passed(upstream)
 
     async def _cancel_all(self, upstream: RealtimeSocket) -> None:
-        for response_id in [*self._open_responses, None]:
+        for response_id in [*self._responses.open_ids(), None]:
             await _cancel(upstream, response_id)
         async for message in upstream:
             text = text_of(message)
@@ -517,27 +424,8 @@ class RealtimeRelay:
             # A SessionOver comes after its charge: the next step is all it lacks.
             with contextlib.suppress(SessionOver):
                 await self._account(text, upstream)
-            if not self._pending and not self._open_responses:
+            if not self._responses.under_way:
                 return
-
-    async def _charge_passed(self, upstream: RealtimeSocket) -> None:
-        unreported = [*self._open_responses.values(), *self._pending]
-        self._open_responses.clear()
-        self._pending.clear()
-        if not unreported:
-            return
-        logger.warning(
-            "%d realtime response(s) under way were not reported by the provider (upstream "
-            "closed with %s): charged from what passed",
-            len(unreported),
-            upstream.close_code,
-        )
-        rate = self._conversation.output_bytes_per_second
-        for held in unreported:
-            with contextlib.suppress(SessionOver):
-                await self._charge.draw(
-                    held.passed(rate), "response.partial", reserved=held.worst, status="partial"
-                )
 
     def _mapped(self, event: dict[str, Any]) -> str | None:
         """The client's session.update with OpenAI voice names mapped to the serving
