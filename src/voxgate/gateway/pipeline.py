@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 from opentelemetry.trace import SpanKind, Tracer
 
 from voxgate.audio.encode import warm_encoders
-from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.holds import HoldBook
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered, cost, hold_amount
@@ -26,24 +25,15 @@ from voxgate.errors import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from voxgate.gateway.cascade import CascadeJob, Legs
+from voxgate.gateway.cascade import Legs
 from voxgate.gateway.charge import Charge, Charges
-from voxgate.gateway.chat import ChatJob
 from voxgate.gateway.failures import client_error
-from voxgate.gateway.inputs import (
-    CHAT_SAMPLE_RATE,
-    RECOGNIZER_SAMPLE_RATE,
-    decode_input,
-)
 from voxgate.gateway.jobs import DEFAULT_OPTIONS, Delivery, Job, JobOptions, Outcome, usage_body
 from voxgate.gateway.limits import Limits
 from voxgate.gateway.session_charge import SessionCharge
-from voxgate.gateway.speech import SpeechJob
 from voxgate.gateway.speech_cache import CachedSpeech, CachedStream, SpeechAnswer, SpeechCache
 from voxgate.gateway.streaming import Streamed, StreamingJob, opener
-from voxgate.gateway.tasks import is_speech_to_text, resolve_task
-from voxgate.gateway.transcription import TranscriptionJob
-from voxgate.gateway.validation import UnifiedRequest, validate
+from voxgate.gateway.unified_jobs import UnifiedJobs
 from voxgate.metrics import Metrics
 from voxgate.money import format_usd
 from voxgate.providers.registry import ProviderRegistry
@@ -115,7 +105,6 @@ class AudioGateway:
         metrics: Metrics,
         tracer: Tracer,
     ) -> None:
-        self._settings = settings
         self._catalog = catalog
         self._providers = providers
         self._planner = planner
@@ -130,6 +119,9 @@ class AudioGateway:
             holds, settings.hold_ttl_seconds, metrics, tracer, self._provider_pricing
         )
         self._speech_cache = SpeechCache(settings)
+        self._jobs = UnifiedJobs(
+            settings, catalog, providers, planner, tokens, self._retry, breaker, tracer
+        )
 
     async def handle(
         self,
@@ -142,7 +134,7 @@ class AudioGateway:
         return await self.run(
             principal,
             request_id,
-            lambda charge: self._unified_job(body, options, charge),
+            lambda charge: self._jobs.build(body, options, charge),
             model=_named_model(body),
         )
 
@@ -201,7 +193,7 @@ class AudioGateway:
         try:
             prepared = await self._prepare(
                 charge,
-                lambda charge: self._unified_job(body, DEFAULT_OPTIONS, charge, streamed=True),
+                lambda charge: self._jobs.build(body, DEFAULT_OPTIONS, charge, streamed=True),
                 from_cache=True,
             )
             if prepared.cached is not None:
@@ -236,7 +228,7 @@ class AudioGateway:
         return await self.stream(
             principal,
             request_id,
-            lambda charge: self._unified_job(body, options, charge, streamed=True),
+            lambda charge: self._jobs.build(body, options, charge, streamed=True),
             model=_named_model(body),
         )
 
@@ -345,60 +337,9 @@ class AudioGateway:
         billed_as = self._catalog.get(route.billed_as) if route.billed_as else None
         return (billed_as or row).pricing
 
-    async def _unified_job(
-        self, body: object, options: JobOptions, charge: Charge, *, streamed: bool = False
-    ) -> tuple[ModelRow, Task, Job]:
-        row, request = validate(body, self._catalog)
-        task = resolve_task(row, request)
-        charge.identify(row, task)
-        return row, task, await self._job(row, task, request, options, charge, streamed)
-
-    async def _job(
-        self,
-        row: ModelRow,
-        task: Task,
-        request: UnifiedRequest,
-        options: JobOptions,
-        charge: Charge,
-        streamed: bool,
-    ) -> Job:
-        if row.cascade is not None:
-            audio = (
-                await self._audio_input(request.audio_file(), RECOGNIZER_SAMPLE_RATE, charge, row)
-                if request.holds_audio
-                else None
-            )
-            return CascadeJob(row, request, audio, self.legs(row))
-        if row.interface == "chat":
-            audio = (
-                await self._audio_input(request.audio_file(), CHAT_SAMPLE_RATE, charge, row)
-                if is_speech_to_text(task)
-                else None
-            )
-            voices = self._catalog.voices
-            return ChatJob(
-                row, request, task, audio, voices, self._providers, self._tokens, streamed=streamed
-            )
-        if task == "tts":
-            voices = self._catalog.voices
-            return SpeechJob(
-                row, request, voices, self._providers, self._tokens, tracer=self._tracer
-            )
-        if is_speech_to_text(task):
-            upload = request.audio_file()
-            audio = await self._audio_input(upload, RECOGNIZER_SAMPLE_RATE, charge, row)
-            return TranscriptionJob(
-                row,
-                request,
-                audio,
-                upload,
-                self._providers,
-                task=task,
-                options=options,
-                parallel_pieces=self._settings.transcription_parallel_pieces,
-            )
-        # No provider in this build serves the task, so every route counts as unconfigured.
-        raise self._planner.unavailable(row, lambda provider: None)
+    def legs(self, row: ModelRow) -> Legs:
+        """A cascade row's legs, served through this gateway's planner and failover loop."""
+        return self._jobs.legs(row)
 
     async def require_minimum(self, principal: Principal, row: ModelRow) -> None:
         """Refuse (402) a workspace that could not pay even the model's minimum hold, before
@@ -410,40 +351,6 @@ class AudioGateway:
                 f"Not enough credit: this model needs at least ${format_usd(needed)} held and "
                 f"the workspace has ${format_usd(available)} available."
             )
-
-    def legs(self, row: ModelRow) -> Legs:
-        assert row.cascade is not None
-        hear, speak = (
-            self._catalog.get(row.cascade.transcription),
-            self._catalog.get(row.cascade.speech),
-        )
-        assert hear is not None and speak is not None, "the catalog checks cascade legs at load"
-        return Legs(
-            hear,
-            speak,
-            self._planner,
-            self._providers,
-            self._catalog.voices,
-            self._tokens,
-            self._retry,
-            self._breaker,
-        )
-
-    async def _audio_input(
-        self, data: bytes, sample_rate: int, charge: Charge, row: ModelRow
-    ) -> PcmAudio:
-        await charge.cover_decoding(row)
-        with self._tracer.start_as_current_span(
-            "decode audio", attributes={"voxgate.audio.bytes": len(data)}
-        ) as span:
-            audio = await asyncio.to_thread(
-                decode_input,
-                data,
-                sample_rate=sample_rate,
-                max_seconds=self._settings.max_audio_seconds,
-            )
-            span.set_attribute("voxgate.audio.seconds", audio.duration_seconds)
-        return audio
 
     async def attempts(
         self,

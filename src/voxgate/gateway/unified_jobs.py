@@ -1,0 +1,144 @@
+"""The job of a unified request (`POST /api/v1/audio`): the body validated against the catalog,
+its task resolved, its audio decoded (only once the model's minimum is held), and the job of the
+model's interface built: a cascade, a chat, speech or a transcription."""
+
+import asyncio
+
+from opentelemetry.trace import Tracer
+
+from voxgate.audio.pcm import PcmAudio
+from voxgate.billing.metering import TokenCounter
+from voxgate.catalog.loader import Catalog
+from voxgate.catalog.schema import ModelRow
+from voxgate.gateway.cascade import CascadeJob, Legs
+from voxgate.gateway.charge import Charge
+from voxgate.gateway.chat import ChatJob
+from voxgate.gateway.inputs import (
+    CHAT_SAMPLE_RATE,
+    RECOGNIZER_SAMPLE_RATE,
+    decode_input,
+)
+from voxgate.gateway.jobs import Job, JobOptions
+from voxgate.gateway.speech import SpeechJob
+from voxgate.gateway.tasks import is_speech_to_text, resolve_task
+from voxgate.gateway.transcription import TranscriptionJob
+from voxgate.gateway.validation import UnifiedRequest, validate
+from voxgate.providers.registry import ProviderRegistry
+from voxgate.routing.breaker import Breaker
+from voxgate.routing.failover import RetryPolicy
+from voxgate.routing.planner import RoutePlanner
+from voxgate.settings import Settings
+from voxgate.types import Task
+
+
+class UnifiedJobs:
+    """Builds each unified request's job, and a cascade's legs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        providers: ProviderRegistry,
+        planner: RoutePlanner,
+        tokens: TokenCounter,
+        retry: RetryPolicy,
+        breaker: Breaker,
+        tracer: Tracer,
+    ) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._providers = providers
+        self._planner = planner
+        self._tokens = tokens
+        self._retry = retry
+        self._breaker = breaker
+        self._tracer = tracer
+
+    async def build(
+        self, body: object, options: JobOptions, charge: Charge, *, streamed: bool = False
+    ) -> tuple[ModelRow, Task, Job]:
+        row, request = validate(body, self._catalog)
+        task = resolve_task(row, request)
+        charge.identify(row, task)
+        return row, task, await self._job(row, task, request, options, charge, streamed)
+
+    async def _job(
+        self,
+        row: ModelRow,
+        task: Task,
+        request: UnifiedRequest,
+        options: JobOptions,
+        charge: Charge,
+        streamed: bool,
+    ) -> Job:
+        if row.cascade is not None:
+            audio = (
+                await self._audio_input(request.audio_file(), RECOGNIZER_SAMPLE_RATE, charge, row)
+                if request.holds_audio
+                else None
+            )
+            return CascadeJob(row, request, audio, self.legs(row))
+        if row.interface == "chat":
+            audio = (
+                await self._audio_input(request.audio_file(), CHAT_SAMPLE_RATE, charge, row)
+                if is_speech_to_text(task)
+                else None
+            )
+            voices = self._catalog.voices
+            return ChatJob(
+                row, request, task, audio, voices, self._providers, self._tokens, streamed=streamed
+            )
+        if task == "tts":
+            voices = self._catalog.voices
+            return SpeechJob(
+                row, request, voices, self._providers, self._tokens, tracer=self._tracer
+            )
+        if is_speech_to_text(task):
+            upload = request.audio_file()
+            audio = await self._audio_input(upload, RECOGNIZER_SAMPLE_RATE, charge, row)
+            return TranscriptionJob(
+                row,
+                request,
+                audio,
+                upload,
+                self._providers,
+                task=task,
+                options=options,
+                parallel_pieces=self._settings.transcription_parallel_pieces,
+            )
+        # No provider in this build serves the task, so every route counts as unconfigured.
+        raise self._planner.unavailable(row, lambda provider: None)
+
+    def legs(self, row: ModelRow) -> Legs:
+        assert row.cascade is not None
+        hear, speak = (
+            self._catalog.get(row.cascade.transcription),
+            self._catalog.get(row.cascade.speech),
+        )
+        assert hear is not None and speak is not None, "the catalog checks cascade legs at load"
+        return Legs(
+            hear,
+            speak,
+            self._planner,
+            self._providers,
+            self._catalog.voices,
+            self._tokens,
+            self._retry,
+            self._breaker,
+        )
+
+    async def _audio_input(
+        self, data: bytes, sample_rate: int, charge: Charge, row: ModelRow
+    ) -> PcmAudio:
+        await charge.cover_decoding(row)
+        with self._tracer.start_as_current_span(
+            "decode audio", attributes={"voxgate.audio.bytes": len(data)}
+        ) as span:
+            audio = await asyncio.to_thread(
+                decode_input,
+                data,
+                sample_rate=sample_rate,
+                max_seconds=self._settings.max_audio_seconds,
+            )
+            span.set_attribute("voxgate.audio.seconds", audio.duration_seconds)
+        return audio
