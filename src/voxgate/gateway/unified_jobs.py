@@ -3,6 +3,7 @@ its task resolved, its audio decoded (only once the model's minimum is held), an
 model's interface built: a cascade, a chat, speech or a transcription."""
 
 import asyncio
+from dataclasses import dataclass
 
 from opentelemetry.trace import Tracer
 
@@ -31,33 +32,23 @@ from voxgate.settings import Settings
 from voxgate.types import Task
 
 
+@dataclass(frozen=True, slots=True)
 class UnifiedJobs:
     """Builds each unified request's job, and a cascade's legs."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        catalog: Catalog,
-        providers: ProviderRegistry,
-        planner: RoutePlanner,
-        tokens: TokenCounter,
-        retry: RetryPolicy,
-        breaker: Breaker,
-        tracer: Tracer,
-    ) -> None:
-        self._settings = settings
-        self._catalog = catalog
-        self._providers = providers
-        self._planner = planner
-        self._tokens = tokens
-        self._retry = retry
-        self._breaker = breaker
-        self._tracer = tracer
+    settings: Settings
+    catalog: Catalog
+    providers: ProviderRegistry
+    planner: RoutePlanner
+    tokens: TokenCounter
+    retry: RetryPolicy
+    breaker: Breaker
+    tracer: Tracer
 
     async def build(
         self, body: object, options: JobOptions, charge: Charge, *, streamed: bool = False
     ) -> tuple[ModelRow, Task, Job]:
-        row, request = validate(body, self._catalog)
+        row, request = validate(body, self.catalog)
         task = resolve_task(row, request)
         charge.identify(row, task)
         return row, task, await self._job(row, task, request, options, charge, streamed)
@@ -84,15 +75,13 @@ class UnifiedJobs:
                 if is_speech_to_text(task)
                 else None
             )
-            voices = self._catalog.voices
+            voices = self.catalog.voices
             return ChatJob(
-                row, request, task, audio, voices, self._providers, self._tokens, streamed=streamed
+                row, request, task, audio, voices, self.providers, self.tokens, streamed=streamed
             )
         if task == "tts":
-            voices = self._catalog.voices
-            return SpeechJob(
-                row, request, voices, self._providers, self._tokens, tracer=self._tracer
-            )
+            voices = self.catalog.voices
+            return SpeechJob(row, request, voices, self.providers, self.tokens, tracer=self.tracer)
         if is_speech_to_text(task):
             upload = request.audio_file()
             audio = await self._audio_input(upload, RECOGNIZER_SAMPLE_RATE, charge, row)
@@ -101,44 +90,44 @@ class UnifiedJobs:
                 request,
                 audio,
                 upload,
-                self._providers,
+                self.providers,
                 task=task,
                 options=options,
-                parallel_pieces=self._settings.transcription_parallel_pieces,
+                parallel_pieces=self.settings.transcription_parallel_pieces,
             )
         # No provider in this build serves the task, so every route counts as unconfigured.
-        raise self._planner.unavailable(row, lambda provider: None)
+        raise self.planner.unavailable(row, lambda provider: None)
 
     def legs(self, row: ModelRow) -> Legs:
         assert row.cascade is not None
         hear, speak = (
-            self._catalog.get(row.cascade.transcription),
-            self._catalog.get(row.cascade.speech),
+            self.catalog.get(row.cascade.transcription),
+            self.catalog.get(row.cascade.speech),
         )
         assert hear is not None and speak is not None, "the catalog checks cascade legs at load"
         return Legs(
             hear,
             speak,
-            self._planner,
-            self._providers,
-            self._catalog.voices,
-            self._tokens,
-            self._retry,
-            self._breaker,
+            self.planner,
+            self.providers,
+            self.catalog.voices,
+            self.tokens,
+            self.retry,
+            self.breaker,
         )
 
     async def _audio_input(
         self, data: bytes, sample_rate: int, charge: Charge, row: ModelRow
     ) -> PcmAudio:
         await charge.cover_decoding(row)
-        with self._tracer.start_as_current_span(
+        with self.tracer.start_as_current_span(
             "decode audio", attributes={"voxgate.audio.bytes": len(data)}
         ) as span:
             audio = await asyncio.to_thread(
                 decode_input,
                 data,
                 sample_rate=sample_rate,
-                max_seconds=self._settings.max_audio_seconds,
+                max_seconds=self.settings.max_audio_seconds,
             )
             span.set_attribute("voxgate.audio.seconds", audio.duration_seconds)
         return audio

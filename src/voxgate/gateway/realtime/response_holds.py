@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -27,7 +28,7 @@ from voxgate.gateway.realtime.held import (
     wanted_output,
 )
 from voxgate.gateway.realtime.relay_events import AUDIO_DELTAS
-from voxgate.gateway.realtime.wire import ClientChannel, error_event
+from voxgate.gateway.realtime.wire import ClientChannel, credit_refusal, error_event
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.gateway.session_charge import SessionCharge
 from voxgate.providers.protocols import RealtimeSocket
@@ -36,27 +37,21 @@ from voxgate.types import MicroUSD
 logger = logging.getLogger(__name__)
 
 
+@dataclass
 class ResponseHolds:
-    """The responses held and forwarded that the provider has not created yet, in order; then
-    the ones it created and has not yet closed with their response.done."""
+    """A relayed session's responses under way, each with its hold."""
 
-    def __init__(
-        self,
-        channel: ClientChannel,
-        charge: SessionCharge,
-        conversation: ConversationBound,
-        budget: SessionBudget,
-        items: RelayedTurns,
-    ) -> None:
-        self._channel = channel
-        self._charge = charge
-        self._conversation = conversation
-        self._budget = budget
-        self._items = items
-        self._pending: deque[HeldResponse] = deque()
-        self._open: dict[str, HeldResponse] = {}
-        # When the latest response was asked for (the stall watch counts from it).
-        self.asked_at = 0.0
+    channel: ClientChannel
+    charge: SessionCharge
+    conversation: ConversationBound
+    budget: SessionBudget
+    items: RelayedTurns
+    # Responses held and forwarded that the provider has not created yet, in order; then the
+    # ones it created and has not yet closed with their response.done.
+    _pending: deque[HeldResponse] = field(default_factory=deque, init=False)
+    _open: dict[str, HeldResponse] = field(default_factory=dict, init=False)
+    # When the latest response was asked for (the stall watch counts from it).
+    asked_at: float = field(default=0.0, init=False)
 
     @property
     def under_way(self) -> bool:
@@ -76,12 +71,12 @@ class ResponseHolds:
         None (and an error event to the client) when the credit cannot hold it. Items `trim`
         drops are deleted on `upstream`."""
         response = as_object(event.get("response"))
-        wanted = wanted_output(response, self._conversation.session_cap)
+        wanted = wanted_output(response, self.conversation.session_cap)
         try:
             wanted = await self._within_caps(response, wanted, upstream)
-            held = await self._hold(self._conversation.given(response), wanted)
+            held = await self._hold(self.conversation.given(response), wanted)
         except CapExceeded as exc:
-            await self._channel.send(
+            await self.channel.send(
                 error_event(
                     exc.message,
                     code=exc.code or "budget_exceeded",
@@ -91,40 +86,33 @@ class ResponseHolds:
             )
             return None
         except InsufficientCreditError as exc:
-            await self._channel.send(
-                error_event(
-                    exc.message,
-                    code=exc.code or "insufficient_credit",
-                    kind="insufficient_quota",
-                    client_event_id=event.get("event_id"),
-                )
-            )
+            await self.channel.send(credit_refusal(exc, event.get("event_id")))
             return None
         held.asked = response
         self._pending.append(held)
         self.asked_at = time.monotonic()
-        cap = "max_response_output_tokens" if self._channel.dialect.beta else "max_output_tokens"
+        cap = "max_response_output_tokens" if self.channel.dialect.beta else "max_output_tokens"
         return orjson.dumps(event | {"response": response | {cap: held.output_cap}}).decode()
 
     async def _within_caps(self, response: dict[str, Any], wanted: int, upstream: Any) -> int:
         """Check the response against the session's caps and spend limits (its output cap,
         lowered to what the limits leave, is returned); under `trim`, delete the oldest items
         upstream first (the provider confirms each to the client)."""
-        verdict = await self._budget.admit(
-            self._channel,
-            self._charge.session_pricing,
-            given=self._conversation.given(response),
-            turns=self._items.ordered(),
+        verdict = await self.budget.admit(
+            self.channel,
+            self.charge.session_pricing,
+            given=self.conversation.given(response),
+            turns=self.items.ordered(),
             output_tokens=wanted,
         )
         for item_id in verdict.dropped:
             delete = {"type": "conversation.item.delete", "item_id": item_id}
             await upstream.send(orjson.dumps(delete).decode())
-        self._conversation.forget(self._items.dropped(verdict.dropped))
+        self.conversation.forget(self.items.dropped(verdict.dropped))
         return verdict.output_tokens
 
     async def _hold(self, given: Metered, wanted: int) -> HeldResponse:
-        cap, worst = await self._charge.reserve_response(given, wanted)
+        cap, worst = await self.charge.reserve_response(given, wanted)
         return HeldResponse(given, cap, worst)
 
     async def created(self, response_id: str, upstream: Any) -> None:
@@ -133,18 +121,14 @@ class ResponseHolds:
         if self._pending:
             self._open[response_id] = self._pending.popleft()
             return
-        given = self._conversation.given({})
+        given = self.conversation.given({})
         try:
-            self._open[response_id] = await self._hold(given, self._conversation.session_cap)
+            self._open[response_id] = await self._hold(given, self.conversation.session_cap)
         except InsufficientCreditError as exc:
             cancel = {"type": "response.cancel", "response_id": response_id}
             await upstream.send(orjson.dumps(cancel).decode())
             self._open[response_id] = HeldResponse(given, 0, MicroUSD(0))
-            await self._channel.send(
-                error_event(
-                    exc.message, code=exc.code or "insufficient_credit", kind="insufficient_quota"
-                )
-            )
+            await self.channel.send(credit_refusal(exc))
 
     def passed(self, event: dict[str, Any]) -> None:
         """Count a delta's output against its response (what it is charged from if lost)."""
@@ -159,9 +143,9 @@ class ResponseHolds:
     async def done(self, response_id: str, usage: Metered) -> None:
         """Charge a response.done from its usage, freeing what the response held."""
         held = self._open.pop(response_id, None)
-        self._conversation.response_done(usage)
+        self.conversation.response_done(usage)
         reserved = held.worst if held else 0
-        await self._charge.draw(usage, "response.done", reserved=reserved)
+        await self.charge.draw(usage, "response.done", reserved=reserved)
 
     async def charge_passed(self, upstream: RealtimeSocket) -> None:
         """Charge the responses still under way from what passed: their provider will never
@@ -177,9 +161,9 @@ class ResponseHolds:
             len(unreported),
             upstream.close_code,
         )
-        rate = self._conversation.output_bytes_per_second
+        rate = self.conversation.output_bytes_per_second
         for held in unreported:
             with contextlib.suppress(SessionOver):
-                await self._charge.draw(
+                await self.charge.draw(
                     held.passed(rate), "response.partial", reserved=held.worst, status="partial"
                 )

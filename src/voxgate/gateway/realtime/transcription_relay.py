@@ -26,7 +26,13 @@ from voxgate.gateway.realtime.dialect import as_object
 from voxgate.gateway.realtime.relay import UPSTREAM_MAX_EVENT_BYTES, transcriber
 from voxgate.gateway.realtime.transcribing import BYTES_PER_SECOND
 from voxgate.gateway.realtime.transcription_config import TranscriptionConfig
-from voxgate.gateway.realtime.wire import ClientChannel, decoded_size, error_event, is_closed
+from voxgate.gateway.realtime.wire import (
+    ClientChannel,
+    credit_refusal,
+    decoded_size,
+    error_event,
+    is_closed,
+)
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.gateway.session_charge import SessionCharge
 from voxgate.providers.protocols import RealtimeOptions, RealtimeSocket
@@ -126,14 +132,8 @@ class TranscriptionRelay:
             try:
                 await self._charge.reserve(worst)
             except InsufficientCreditError as exc:
-                await self._channel.send(
-                    error_event(
-                        exc.message,
-                        code=exc.code or "insufficient_credit",
-                        kind="insufficient_quota",
-                        client_event_id=client_id if isinstance(client_id, str) else None,
-                    )
-                )
+                client_event_id = client_id if isinstance(client_id, str) else None
+                await self._channel.send(credit_refusal(exc, client_event_id))
                 return
             self._reserved += worst
             self._unbilled_ms += milliseconds

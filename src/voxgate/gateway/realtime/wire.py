@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import orjson
 import websockets
 
-from voxgate.errors import GatewayError, InvalidRequestError
+from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequestError
 from voxgate.gateway.realtime.dialect import Dialect
 from voxgate.gateway.realtime.stages import StageClock
 from voxgate.gateway.realtime.work import SessionOver
@@ -67,6 +67,18 @@ def error_event(
             "event_id": client_event_id,
         },
     }
+
+
+def credit_refusal(
+    exc: InsufficientCreditError, client_event_id: str | None = None
+) -> dict[str, Any]:
+    """The error event for work the session's credit (or a spend limit) cannot hold."""
+    return error_event(
+        exc.message,
+        code=exc.code or "insufficient_credit",
+        kind="insufficient_quota",
+        client_event_id=client_event_id,
+    )
 
 
 def failure_event(exc: GatewayError | UpstreamError) -> dict[str, Any]:
