@@ -24,6 +24,7 @@ from voxgate.gateway.realtime.caps import (
     SessionBudget,
     SessionCaps,
     Turn,
+    Verdict,
     judge,
     projected,
     session_caps,
@@ -82,6 +83,20 @@ def conversation(items: list[Turn], extra: int = 0) -> Metered:
     return Metered(input_text_tokens=extra + sum(t.given.input_text_tokens for t in items))
 
 
+def judged(
+    caps: SessionCaps, items: list[Turn], *, output_tokens: int, session_spent: int
+) -> Verdict:
+    """The verdict on a response reading just `items`, at the audio model's prices."""
+    return judge(
+        caps,
+        AUDIO_ROW.pricing,
+        given=conversation(items),
+        turns=items,
+        output_tokens=output_tokens,
+        session_spent=session_spent,
+    )
+
+
 def test_the_projection_is_the_conversation_at_input_prices_and_the_cap_at_output_prices() -> None:
     given = Metered(input_text_tokens=1_234, input_audio_tokens=567, requests=0)
     assert projected(AUDIO_ROW.pricing, given, 4096) == expected(AUDIO_ROW, 1_234, 567, 4096)
@@ -93,37 +108,16 @@ def test_refuse_names_the_response_cap_and_then_the_session_cap() -> None:
     cost = expected(AUDIO_ROW, 2_000, 0, 100)
     caps = SessionCaps(response=MicroUSD(cost - 1))
     with pytest.raises(CapExceeded) as refused:
-        judge(
-            caps,
-            AUDIO_ROW.pricing,
-            given=conversation(items),
-            turns=items,
-            output_tokens=100,
-            session_spent=0,
-        )
+        judged(caps, items, output_tokens=100, session_spent=0)
     assert (refused.value.code, refused.value.param) == (
         "response_budget_exceeded",
         "max_response_cost_usd",
     )
     caps = SessionCaps(session=MicroUSD(cost + 10))
-    fits = judge(
-        caps,
-        AUDIO_ROW.pricing,
-        given=conversation(items),
-        turns=items,
-        output_tokens=100,
-        session_spent=10,
-    )
+    fits = judged(caps, items, output_tokens=100, session_spent=10)
     assert fits.dropped == () and fits.cost == cost
     with pytest.raises(CapExceeded) as refused:
-        judge(
-            caps,
-            AUDIO_ROW.pricing,
-            given=conversation(items),
-            turns=items,
-            output_tokens=100,
-            session_spent=11,
-        )
+        judged(caps, items, output_tokens=100, session_spent=11)
     assert (refused.value.code, refused.value.param) == (
         "session_budget_exceeded",
         "max_session_cost_usd",
@@ -147,14 +141,7 @@ def test_trim_never_drops_the_newest_turn_and_refuses_what_cannot_fit() -> None:
     items = turns(1_000, 2_000)
     caps = SessionCaps(response=MicroUSD(expected(AUDIO_ROW, 1_999, 0, 10)), policy="trim")
     with pytest.raises(CapExceeded) as refused:
-        judge(
-            caps,
-            AUDIO_ROW.pricing,
-            given=conversation(items),
-            turns=items,
-            output_tokens=10,
-            session_spent=0,
-        )
+        judged(caps, items, output_tokens=10, session_spent=0)
     assert refused.value.code == "response_budget_exceeded"
 
 

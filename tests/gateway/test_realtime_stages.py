@@ -53,17 +53,23 @@ def clocked() -> tuple[StageClock, FakeTime, list[ResponseTimes], dict[str, floa
     return clock, time, finished, setup
 
 
-def test_a_spoken_turn_is_timed_stage_by_stage() -> None:
-    clock, time, finished, _ = clocked()
+def speak_a_turn(clock: StageClock, time: FakeTime, first_token: str) -> None:
+    """A turn whose speech stops at 1.0 s: its transcript 0.3 s later, its first token (a
+    `first_token` delta) 0.4 s after that, its first audio 0.2 s after that."""
     time.at(1000)
     clock.sent(STOPPED)
     time.at(1300)
     clock.sent(TRANSCRIBED)
     clock.sent(created())
     time.at(1700)
-    clock.sent(delta("response.output_audio_transcript.delta"))
+    clock.sent(delta(first_token))
     time.at(1900)
     clock.sent(delta("response.output_audio.delta"))
+
+
+def test_a_spoken_turn_is_timed_stage_by_stage() -> None:
+    clock, time, finished, _ = clocked()
+    speak_a_turn(clock, time, "response.output_audio_transcript.delta")
     time.at(2000)
     clock.sent(delta("response.output_audio.delta"))  # only the first piece counts
     clock.sent(done(usage={"input_tokens": 5, "output_tokens": 7}))
@@ -153,15 +159,7 @@ def test_a_response_is_reported_as_histograms_and_a_span_per_stage() -> None:
         report_stages(clock, metrics, tracer, "local-realtime", lambda: "openai")
     time.at(20)
     clock.sent({"type": "session.created", "session": {}})
-    time.at(1000)
-    clock.sent(STOPPED)
-    time.at(1300)
-    clock.sent(TRANSCRIBED)
-    clock.sent(created())
-    time.at(1700)
-    clock.sent(delta("response.output_text.delta"))
-    time.at(1900)
-    clock.sent(delta("response.output_audio.delta"))
+    speak_a_turn(clock, time, "response.output_text.delta")
     clock.sent(done(usage={"input_tokens": 5, "output_tokens": 7}))
     spans = {span.name: span for span in exporter.get_finished_spans()}
     response = spans["realtime response"]
