@@ -9,7 +9,7 @@ import io
 import time
 import wave
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,19 +180,29 @@ WRONG_SHAPES: dict[str, tuple[bytes, str]] = {
 }
 
 
-@pytest.fixture
-async def wrong(request: pytest.FixtureRequest) -> AsyncIterator[str]:
-    body, content_type = WRONG_SHAPES[request.param]
+@asynccontextmanager
+async def answering(body: bytes, content_type: str) -> AsyncIterator[str]:
+    """The base URL of a local upstream that answers every POST with `body`."""
 
     async def answer(_: web.Request) -> web.Response:
         return web.Response(body=body, content_type=content_type)
 
     app = web.Application()
     app.router.add_post("/{tail:.*}", answer)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
+    async with TestServer(app, host="127.0.0.1") as server:
+        yield str(server.make_url("")).rstrip("/")
+
+
+def openai_says_hi(http: UpstreamHttp, base_url: str) -> AsyncIterator[PcmAudio]:
+    """The OpenAI provider's speech stream of "Hi." from the upstream at `base_url`."""
+    [case] = [c for c in cases(http, base_url) if c.name == "openai"]
+    return case.provider.stream_speech(SpeechRequest(text="Hi.", voice="coral"), case.upstream)
+
+
+@pytest.fixture
+async def wrong(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    async with answering(*WRONG_SHAPES[request.param]) as base_url:
+        yield base_url
 
 
 @pytest.mark.parametrize("wrong", list(WRONG_SHAPES), indirect=True)
@@ -211,18 +221,8 @@ async def test_a_200_of_the_wrong_shape_is_a_retriable_error_before_any_audio(
 async def test_an_sse_stream_cut_before_its_done_event_is_an_error_after_the_audio(
     http: UpstreamHttp,
 ) -> None:
-    async def answer(_: web.Request) -> web.Response:
-        return web.Response(body=_sse(DELTA), content_type="text/event-stream")
-
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", answer)
-    async with TestServer(app, host="127.0.0.1") as server:
-        [case] = [
-            c for c in cases(http, str(server.make_url("")).rstrip("/")) if c.name == "openai"
-        ]
-        stream = case.provider.stream_speech(
-            SpeechRequest(text="Hi.", voice="coral"), case.upstream
-        )
+    async with answering(_sse(DELTA), "text/event-stream") as base_url:
+        stream = openai_says_hi(http, base_url)
         assert (await anext(stream)).samples
         with pytest.raises(UpstreamError, match=r"before speech\.audio\.done"):
             await anext(stream)
@@ -259,17 +259,6 @@ async def test_deltas_that_arrive_together_leave_as_one_chunk(http: UpstreamHttp
     ]
     done = {"type": "speech.audio.done", "usage": {}}
 
-    async def answer(_: web.Request) -> web.Response:
-        return web.Response(body=_sse(*deltas, done), content_type="text/event-stream")
-
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", answer)
-    async with TestServer(app, host="127.0.0.1") as server:
-        [case] = [
-            c for c in cases(http, str(server.make_url("")).rstrip("/")) if c.name == "openai"
-        ]
-        stream = case.provider.stream_speech(
-            SpeechRequest(text="Hi.", voice="coral"), case.upstream
-        )
-        chunks = [pcm.samples async for pcm in stream]
+    async with answering(_sse(*deltas, done), "text/event-stream") as base_url:
+        chunks = [pcm.samples async for pcm in openai_says_hi(http, base_url)]
     assert chunks == [b"".join(bytes([n, 0]) * 50 for n in range(3))]
