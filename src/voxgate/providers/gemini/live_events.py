@@ -21,7 +21,9 @@ Gemini to client: `inputTranscription` as the user item's transcription deltas a
 `completed` event; `modelTurn` audio (24 kHz) and text and `outputTranscription` as the
 response's deltas, around `response.created` and `response.done`; `toolCall` as function call
 items; `interrupted` closes the response as cancelled; `turnComplete` closes it as completed,
-with the turn's `usageMetadata` as OpenAI's token usage by modality.
+with the turn's `usageMetadata` as OpenAI's token usage by modality. An answer that reaches
+the `max_output_tokens` of its `response.create` is cut there (`live_cap`), Gemini is told to
+stop, and it closes as OpenAI's does: `incomplete`, for `max_output_tokens`.
 """
 
 import base64
@@ -34,9 +36,17 @@ import orjson
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
-from voxgate.providers.gemini.live_usage import openai_usage
+from voxgate.providers.gemini.live_cap import OutputCap, output_cap
+from voxgate.providers.gemini.live_usage import forwarded_usage, openai_usage
 
 CLIENT_RATE, GEMINI_INPUT_RATE = 24_000, 16_000
+# On a response.done cut at its cap: what Gemini reported making when that is more than was
+# forwarded (the provider's overrun). The gateway takes it off before the client sees the event.
+PROVIDER_USAGE = "voxgate_provider_usage"
+# What stops Gemini's answer: a `clientContent` message interrupts the generation under way
+# (Gemini's documented behaviour; the simulator does the same), and an empty one adds nothing
+# to the conversation nor asks for an answer.
+INTERRUPTION: dict[str, Any] = {"clientContent": {"turns": [], "turnComplete": False}}
 # OpenAI's bound on a realtime input audio buffer.
 MAX_BUFFERED_BYTES = 15 * 2**20
 _RATE = re.compile(r"rate=(\d+)")
@@ -69,6 +79,8 @@ class _Response:
     cancelled: bool = False
     # Its function calls are made: it closes with the usage that follows them.
     called: bool = False
+    # The output cap it was asked with (the gateway's hold), and what it forwarded.
+    cap: OutputCap = field(default_factory=OutputCap)
 
 
 @dataclass
@@ -77,6 +89,8 @@ class LiveTranslation:
     audio_out: bool = True
     # The events for the client, in order, as OpenAI names them (GA).
     out: list[dict[str, Any]] = field(default_factory=list)
+    # Messages for Gemini that its own messages call for (the interruption of a capped answer).
+    upstream: list[dict[str, Any]] = field(default_factory=list)
     _user: _UserTurn | None = None
     # The committed user turn being answered (its transcript may still be coming).
     _answered_user: _UserTurn | None = None
@@ -199,8 +213,11 @@ class LiveTranslation:
 
     def _create(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         response = self._response
+        cap = output_cap(_object(event.get("response")))
         if response is not None and not response.claimed:
             response.claimed = True  # the answer Gemini started for the turn it heard end
+            response.cap.tokens = cap
+            self._stop_at_cap(response)
             return []
         if response is not None:
             self._refuse(
@@ -212,6 +229,8 @@ class LiveTranslation:
         continuing, continued = self._continuing, self._continued
         self._continued = []
         self._start(claimed=True)
+        assert self._response is not None
+        self._response.cap.tokens = cap
         if continuing:
             for message in continued:
                 self.server_message(message)
@@ -298,25 +317,36 @@ class LiveTranslation:
         if inline.get("data"):
             response = self._answer()
             message = self._message(response)
-            if response.cancelled:
+            if response.cancelled or response.cap.reached:
+                response.cap.spilled = response.cap.reached
                 return
             pcm = base64.b64decode(str(inline["data"]))
             rate = _RATE.search(str(inline.get("mimeType")))
             if rate and int(rate.group(1)) != CLIENT_RATE:
                 pcm = resample(PcmAudio(pcm, int(rate.group(1))), CLIENT_RATE).samples
-            delta = base64.b64encode(pcm).decode()
-            self._emit("response.output_audio.delta", **self._at(response, message), delta=delta)
+            pcm = response.cap.audio(pcm)
+            if pcm:
+                delta = base64.b64encode(pcm).decode()
+                at = self._at(response, message)
+                self._emit("response.output_audio.delta", **at, delta=delta)
+            self._stop_at_cap(response)
         elif isinstance(part.get("text"), str) and not part.get("thought"):
             response = self._answer()
             message = self._message(response)
-            response.said.append(part["text"])
-            if not response.cancelled:
+            if response.cap.reached:
+                return
+            text = response.cap.text(part["text"])
+            response.said.append(text)
+            if not response.cancelled and text:
                 at = self._at(response, message)
-                self._emit("response.output_text.delta", **at, delta=part["text"])
+                self._emit("response.output_text.delta", **at, delta=text)
+            self._stop_at_cap(response)
 
     def _said(self, text: str) -> None:
         response = self._answer()
         message = self._message(response)
+        if response.cap.spilled:
+            return  # the transcript of audio not forwarded
         response.said.append(text)
         if not response.cancelled:
             at = self._at(response, message)
@@ -401,6 +431,8 @@ class LiveTranslation:
             return
         if response.cancelled:
             status, reason = "cancelled", reason or "client_cancelled"
+        elif response.cap.reached:
+            status, reason = "incomplete", "max_output_tokens"
         message = response.message
         if message is not None:
             said = "".join(response.said)
@@ -425,7 +457,25 @@ class LiveTranslation:
             )
             self._emit("conversation.item.done", item=message)
         view = self._view(response, status, reason)
-        self._emit("response.done", response=view)
+        if status == "incomplete":
+            self._done_at_cap(response, view)
+        else:
+            self._emit("response.done", response=view)
+
+    def _stop_at_cap(self, response: _Response) -> None:
+        """Once an answer reaches its cap, Gemini is told to stop making it; its response
+        closes when Gemini says it stopped (with the usage that bills its input)."""
+        if response.cap.reached and not response.cancelled and INTERRUPTION not in self.upstream:
+            self.upstream.append(INTERRUPTION)
+
+    def _done_at_cap(self, response: _Response, view: dict[str, Any]) -> None:
+        """The response.done of an answer stopped at its cap: its usage is what was forwarded,
+        and Gemini's own, when more, rides along as the provider's overrun."""
+        reported = view["usage"]
+        cap = response.cap
+        usage = forwarded_usage(reported, cap.forwarded_audio_tokens, cap.forwarded_text_tokens)
+        extra = {PROVIDER_USAGE: reported} if reported != usage else {}
+        self._emit("response.done", response=view | {"usage": usage}, **extra)
 
     # Shared.
 
