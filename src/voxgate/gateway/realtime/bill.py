@@ -134,11 +134,13 @@ class SessionBill:
         *,
         reserved: int = 0,
         status: str = "succeeded",
+        overrun: Metered | None = None,
     ) -> MicroUSD:
         """Charge one piece of work now (at `row`'s prices, the session model's by default)
         from the hold, never past it, freeing what it `reserved`, then hold the next step;
-        returns what was charged. SessionOver when the next step cannot be held (the work done
-        is charged all the same)."""
+        returns what was charged. `overrun` is what the provider made past the cap it was
+        given (`metered` is what was delivered): the record is flagged and keeps its cost.
+        SessionOver when the next step cannot be held (the work done is charged all the same)."""
         priced_by = row or self.priced_by or self.row
         amount = cost(priced_by.pricing, metered)
         async with self._charging:
@@ -147,6 +149,8 @@ class SessionBill:
             usage = replace(
                 self._record(f"{self.request_id}.{self.drawn}", metered, (line,), priced_by.id),
                 status=status,
+                provider_overrun=overrun is not None,
+                provider_cost_micro_usd=cost(priced_by.pricing, overrun or metered),
             )
             charged = await self.holds.draw(self.hold_id, amount, usage)
             self.charged += charged

@@ -38,11 +38,9 @@ from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
 from voxgate.providers.gemini.live_cap import OutputCap, output_cap
 from voxgate.providers.gemini.live_usage import forwarded_usage, openai_usage
+from voxgate.providers.protocols import PROVIDER_USAGE
 
 CLIENT_RATE, GEMINI_INPUT_RATE = 24_000, 16_000
-# On a response.done cut at its cap: what Gemini reported making when that is more than was
-# forwarded (the provider's overrun). The gateway takes it off before the client sees the event.
-PROVIDER_USAGE = "voxgate_provider_usage"
 # What stops Gemini's answer: a `clientContent` message interrupts the generation under way
 # (Gemini's documented behaviour; the simulator does the same), and an empty one adds nothing
 # to the conversation nor asks for an answer.
