@@ -40,8 +40,13 @@ class OutputCap:
 
     @property
     def reached(self) -> bool:
-        """No more output fits."""
-        return self.tokens is not None and self._left() <= 0
+        """No more output fits (nor the rest of a token already counted)."""
+        if self.tokens is None:
+            return False
+        left = self._left()
+        return not _fits(left, self.audio_bytes, BYTES_PER_AUDIO_TOKEN) and not _fits(
+            left, self.text_characters, CHARACTERS_PER_TOKEN
+        )
 
     def audio(self, pcm: bytes) -> bytes:
         """The part of `pcm` (24 kHz PCM16) that fits, counted as forwarded."""
