@@ -473,3 +473,42 @@ def test_a_long_gemini_answer_stops_at_its_cap_and_is_charged_no_more(
     assert capped["charged_micro_usd"] == capped["cost_micro_usd"] <= capped["hold_micro_usd"]
     for record in records:
         assert record["charged_micro_usd"] == record["cost_micro_usd"], record
+
+
+async def one_capped_turn(gateway: RunningGateway, key: str) -> list[Any]:
+    """One spoken turn asked for, the session open until its answer is done."""
+    client = openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=key)
+    seen: list[Any] = []
+    async with client.realtime.connect(model=MODEL) as connection:
+        manual = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+        await connection.session.update(session=manual)  # type: ignore[arg-type]
+        await connection.input_audio_buffer.append(audio=base64.b64encode(SECOND).decode())
+        await connection.input_audio_buffer.commit()
+        await connection.response.create()
+        await _until_done(connection, seen)
+    return seen
+
+
+def test_a_long_gemini_answer_stops_where_the_credit_does(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    sim.reset()
+    # One hold step of credit ($0.01): about 800 output tokens at $12 per 1M, 25 s of audio;
+    # the answer runs 40 s.
+    key = gateway.new_workspace("rt-gemini-poor", "0.010")
+    for _ in range(2):
+        sim.queue_faults(SIM_KEYS["gemini"], {"kind": "long"})
+
+    seen = asyncio.run(asyncio.wait_for(one_capped_turn(gateway, key), TIMEOUT))
+
+    [cut] = [e.response for e in seen if e.type == "response.done"]
+    assert (cut.status, cut.status_details.reason) == ("incomplete", "max_output_tokens")
+    after = settled(gateway, key)
+    assert after["held_micro_usd"] == 0 and 0 <= after["balance_micro_usd"]
+    [live] = [s for s in live_sessions(sim) if s.get("usage")]
+    made = live["usage"][0]["responseTokensDetails"][0]["tokenCount"]
+    [record] = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
+    assert record["output_audio_tokens"] == cut.usage.output_token_details.audio_tokens < made
+    assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]
+    assert record["provider_overrun"]

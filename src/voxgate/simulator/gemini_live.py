@@ -13,7 +13,7 @@ names a declared function gets a `toolCall` instead, and the `toolResponse` is a
 words. A queued `paced` fault paces the spoken answer, so a test can speak over it. A
 `clientContent` message stops an answer under way, as Gemini's does (Live takes no output
 limit: a client stops a long answer so). A queued `long` fault makes the session's answers run
-long: each says its reply twelve times over, past any cap a client counts.
+long: each says its reply forty times over, past any cap a client counts.
 
 A session resumed with a handle (`setup.sessionResumption.handle`) continues the conversation
 it names. A queued `go_away` fault sends `goAway` at the first pause between turns once the
@@ -52,8 +52,8 @@ INPUT_RATE = 16_000
 CHUNK_BYTES = RATE * 2 // 5  # 200 ms of 24 kHz PCM16
 # Gemini counts audio at 32 tokens a second, heard and spoken.
 AUDIO_TOKENS_IN_PER_SECOND = AUDIO_TOKENS_OUT_PER_SECOND = 32
-# How many times a `long` answer says its reply.
-LONG_REPEATS = 12
+# How many times a `long` answer says its reply (its audio too, fixed or not: 40 s at least).
+LONG_REPEATS = 40
 GO_AWAY_SECONDS = 5
 INVALID_ARGUMENT, INTERNAL_ERROR, NORMAL = 1007, 1011, 1000
 INTERRUPTED = {"serverContent": {"interrupted": True}}
@@ -234,17 +234,17 @@ class LiveSession:
             await self._send({"usageMetadata": usage})
             return
         reply = f"The simulator heard: {heard}" if heard else "Hello from the simulator."
-        if self._fault is not None and self._fault.kind == "long":
-            reply = " ".join([reply] * LONG_REPEATS)
-        self._history.append({"role": "model", "parts": [{"text": reply}]})
+        repeats = LONG_REPEATS if self._fault is not None and self._fault.kind == "long" else 1
+        said = " ".join([reply] * repeats)
+        self._history.append({"role": "model", "parts": [{"text": said}]})
         spoken = 0
         if self._audio_out:
             audio = await self._engine.speak(reply)
-            spoken = math.ceil(audio.duration_seconds * AUDIO_TOKENS_OUT_PER_SECOND)
-            await self._speak(audio.samples, reply)
+            spoken = math.ceil(repeats * audio.duration_seconds * AUDIO_TOKENS_OUT_PER_SECOND)
+            await self._speak(audio.samples * repeats, said)
         else:
-            await self._send({"serverContent": {"modelTurn": {"parts": [{"text": reply}]}}})
-        text_out = 0 if self._audio_out else len(reply.split())
+            await self._send({"serverContent": {"modelTurn": {"parts": [{"text": said}]}}})
+        text_out = 0 if self._audio_out else len(said.split())
         await self._send({"serverContent": {"generationComplete": True}})
         usage = _usage(prompt, audio_in, text_out, spoken)
         self._log.setdefault("usage", []).append(usage)
