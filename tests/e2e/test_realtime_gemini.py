@@ -505,7 +505,7 @@ def test_a_long_gemini_answer_stops_where_the_credit_does(
     [cut] = [e.response for e in seen if e.type == "response.done"]
     assert (cut.status, cut.status_details.reason) == ("incomplete", "max_output_tokens")
     after = settled(gateway, key)
-    assert after["held_micro_usd"] == 0 and 0 <= after["balance_micro_usd"]
+    assert after["held_micro_usd"] == 0 and after["balance_micro_usd"] >= 0
     [live] = [s for s in live_sessions(sim) if s.get("usage")]
     made = live["usage"][0]["responseTokensDetails"][0]["tokenCount"]
     [record] = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
