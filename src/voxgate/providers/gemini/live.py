@@ -24,7 +24,8 @@ from websockets.frames import Close
 from websockets.protocol import State
 
 from voxgate.providers.errors import UpstreamError
-from voxgate.providers.gemini.live_events import LiveTranslation, new_id
+from voxgate.providers.gemini.live_events import LiveTranslation
+from voxgate.providers.gemini.live_parts import new_id
 from voxgate.providers.gemini.live_setup import LiveSettings
 from voxgate.providers.protocols import EventShape
 
