@@ -443,7 +443,9 @@ def test_a_long_gemini_answer_stops_at_its_cap_and_is_charged_no_more(
 
     seen = asyncio.run(asyncio.wait_for(capped_then_free(gateway, key, cap), TIMEOUT))
 
-    cut, answered = [e.response for e in seen if e.type == "response.done"]
+    dones = [e for e in seen if e.type == "response.done"]
+    assert not [e for e in dones if "voxgate_provider_usage" in (e.model_extra or {})]
+    cut, answered = [e.response for e in dones]
     assert (cut.status, cut.status_details.reason) == ("incomplete", "max_output_tokens")
     assert cut.usage.output_tokens == cut.usage.output_token_details.audio_tokens == cap
     assert answered.status == "completed"  # the session goes on
