@@ -13,7 +13,8 @@ names a declared function gets a `toolCall` instead, and the `toolResponse` is a
 words. A queued `paced` fault paces the spoken answer, so a test can speak over it. A
 `clientContent` message stops an answer under way, as Gemini's does (Live takes no output
 limit: a client stops a long answer so). A queued `long` fault makes the session's answers run
-long: each says its reply forty times over, past any cap a client counts.
+long: each says its reply forty times over, past any cap a client counts (at the fault's
+pace, when it names one).
 
 A session resumed with a handle (`setup.sessionResumption.handle`) continues the conversation
 it names. A queued `go_away` fault sends `goAway` at the first pause between turns once the
@@ -317,8 +318,9 @@ class LiveSession:
 
 
 def _pace(fault: Fault | None) -> Pace | None:
-    """A queued `paced` fault paces the spoken answer, so a test can speak over it."""
-    if fault is None or fault.kind != "paced":
+    """A queued `paced` fault paces the spoken answer, so a test can speak over it (a `long`
+    one too, when it names a pace)."""
+    if fault is None or fault.kind not in ("paced", "long"):
         return None
     return Pace(fault.first_chunk_ms, fault.chunk_interval_ms)
 

@@ -49,9 +49,11 @@ from voxgate.providers.gemini.live_usage import forwarded_usage, openai_usage
 from voxgate.providers.protocols import PROVIDER_USAGE
 
 # What stops Gemini's answer: a `clientContent` message interrupts the generation under way
-# (Gemini's documented behaviour; the simulator does the same), and an empty one adds nothing
-# to the conversation nor asks for an answer.
-INTERRUPTION: dict[str, Any] = {"clientContent": {"turns": [], "turnComplete": False}}
+# (Gemini's documented behaviour; the simulator does the same), and an empty one, as
+# google-genai's bare `send_client_content()` sends, adds nothing to the conversation nor asks
+# for an answer. (activityStart would be refused with Gemini's own detector on, and a new
+# connection resumed by handle would cost a setup and lose the audio not yet answered.)
+INTERRUPTION: dict[str, Any] = {"clientContent": {"turnComplete": False}}
 # OpenAI's bound on a realtime input audio buffer.
 MAX_BUFFERED_BYTES = 15 * 2**20
 _RATE = re.compile(r"rate=(\d+)")
