@@ -247,6 +247,13 @@ class StreamingChatProvider(Protocol):
 EventShape = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
+# A field a translating socket adds to a `response.done` whose output it cut at the response's
+# cap: the usage the provider reported making, when more than the event's own usage (what was
+# forwarded). The gateway charges the event's usage, records the overrun, and takes the field
+# off before the client sees the event.
+PROVIDER_USAGE = "voxgate_provider_usage"
+
+
 def as_is(event: dict[str, Any]) -> dict[str, Any] | None:
     return event
 

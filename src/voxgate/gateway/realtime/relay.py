@@ -67,7 +67,7 @@ from voxgate.gateway.realtime.relay_events import (
 from voxgate.gateway.realtime.turns import VadTurns
 from voxgate.gateway.realtime.wire import MAX_EVENT_BYTES, ClientChannel, error_event
 from voxgate.gateway.realtime.work import SessionOver
-from voxgate.providers.protocols import RealtimeOptions, RealtimeSocket
+from voxgate.providers.protocols import PROVIDER_USAGE, RealtimeOptions, RealtimeSocket
 from voxgate.routing.failover import Success
 from voxgate.routing.planner import PlannedAttempt
 from voxgate.types import MicroUSD
@@ -428,6 +428,8 @@ class RealtimeRelay:
     def _shown(self, text: str, event: dict[str, Any] | None) -> str:
         """The upstream event as the client sees it: as it came, but for a session.updated's
         create_response, which the relay owns."""
+        if event is not None and PROVIDER_USAGE in text:
+            return orjson.dumps(event).decode()  # the gateway's own field taken off
         if event is None or event.get("type") != "session.updated":
             return text
         restored = self._turns.shown(event, self._channel.dialect.beta)
@@ -452,7 +454,9 @@ class RealtimeRelay:
             usage = response_usage(event)
             self._conversation.response_done(usage)
             reserved = held.worst if held else 0
-            await self._charge.draw(usage, "response.done", reserved=reserved)
+            made = event.pop(PROVIDER_USAGE, None)  # the provider went past the cap it was given
+            overrun = response_usage({"response": {"usage": made}}) if made else None
+            await self._charge.draw(usage, "response.done", reserved=reserved, overrun=overrun)
         elif self._turns.turn_ended(kind):
             capped = await self._held_create({"type": "response.create"})
             if capped is not None:
