@@ -10,12 +10,13 @@ the window, and any decode that repeats itself anyway, go the usual way.
 """
 
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from faster_whisper import WhisperModel
-from faster_whisper.audio import pad_or_trim
-from faster_whisper.tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
 
 TURN_WINDOW_SECONDS = 10
 FRAMES_PER_SECOND = 100
@@ -30,9 +31,15 @@ def fits_turn_window(samples: npt.NDArray[np.float32], sample_rate: int) -> bool
     return samples.size <= TURN_WINDOW_SECONDS * sample_rate
 
 
-def decode_turn(model: WhisperModel, samples: npt.NDArray[np.float32], language: str) -> str | None:
+def decode_turn(
+    model: "WhisperModel", samples: npt.NDArray[np.float32], language: str
+) -> str | None:
     """The turn's words, greedily decoded in a short window; None when the decoder repeated
     itself or ran out of tokens (the caller then decodes it the usual way)."""
+    # Here, not at the top: a gateway that never uses the engine does without faster-whisper.
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.tokenizer import Tokenizer
+
     # The extractor pads one frame's worth of samples; the window's rest is padded as
     # faster-whisper pads its own.
     features = model.feature_extractor(samples)[:, :-1]
