@@ -45,6 +45,12 @@ class TranscriptionRequest(BaseModel):
     language: str | None = None
     prompt: str | None = None
     word_timestamps: bool = False
+    spoken_turn: bool = Field(
+        default=False,
+        description="One short turn a voice activity detector already cut, waited on by a "
+        "live conversation: providers that can may decode it for speed over the last word "
+        "of accuracy (the embedded engine decodes it greedily in a shorter window).",
+    )
     # The client's own file and its container (as `gateway.inputs.container_of` names it), for
     # providers that take it as it came; others read the decoded `audio`.
     upload: bytes | None = None

@@ -50,7 +50,9 @@ class LocalWork:
         if not audio.samples:
             return Heard("", 0.0)
         [hear, *_] = self.legs.planner.plan(self.legs.hear, self.legs.providers.transcription)
-        request = TranscriptionRequest(audio=resample(audio, HEARING_RATE), language="en")
+        request = TranscriptionRequest(
+            audio=resample(audio, HEARING_RATE), language="en", spoken_turn=True
+        )
         metered = Metered(audio_milliseconds=round(audio.duration_seconds * 1000), requests=0)
         async with self._held(metered, "transcription"):
             result = await hear.provider.transcribe(request, hear.upstream)
