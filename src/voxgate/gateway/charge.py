@@ -433,12 +433,14 @@ class Charge:
         reserved: int = 0,
         status: UsageStatus = "succeeded",
         overrun: Metered | None = None,
+        attempts: tuple[Attempt, ...] = (),
     ) -> MicroUSD:
         """Charge one piece of a session now (at `row`'s prices, the session's by default)
         from the hold, never past it, freeing what it `reserved`, then hold the next step;
         returns what was charged. Its usage record is `<request_id>.N`, with one line naming
         the piece. `overrun` is what the provider made past the cap it was given (`metered`
-        is what was delivered): the record is flagged and keeps the provider's cost.
+        is what was delivered): the record is flagged and keeps the provider's cost. `attempts`
+        is the failover loop's log of the piece's routes, kept on its record.
         SessionOver when the next step cannot be held (the piece is charged all the same)."""
         assert self._hold_id is not None
         session = self._serving()
@@ -462,6 +464,7 @@ class Charge:
                 lines=(line,),
                 provider_overrun=overrun is not None,
                 provider_cost_micro_usd=cost(priced_by.pricing, overrun or metered),
+                attempts=attempts,
                 **metered_fields(metered),
             )
             charged = await self._holds.draw(self._hold_id, amount, usage)
