@@ -413,3 +413,104 @@ def test_a_gemini_session_that_cannot_be_resumed_moves_to_openai(
     read = [(m["role"], m["content"]) for m in on_openai["answers"][-1]["messages"]]
     assert read[-1] == ("user", QUESTION)
     assert ("user", HEARD) in read
+
+
+async def capped_then_free(gateway: RunningGateway, key: str, cap: int) -> list[Any]:
+    """A spoken turn asked for with an output cap, then one asked for without."""
+    client = openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=key)
+    seen: list[Any] = []
+    async with client.realtime.connect(model=MODEL) as connection:
+        manual = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+        await connection.session.update(session=manual)  # type: ignore[arg-type]
+        for response in ({"max_output_tokens": cap}, {}):
+            await connection.input_audio_buffer.append(audio=base64.b64encode(SECOND).decode())
+            await connection.input_audio_buffer.commit()
+            await connection.response.create(response=response)  # type: ignore[arg-type]
+            await _until_done(connection, seen)
+    return seen
+
+
+def test_a_long_gemini_answer_stops_at_its_cap_and_is_charged_no_more(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    sim.reset()
+    key = gateway.new_workspace("rt-gemini-capped", "1.00")
+    # Both Gemini connections (the first is replaced by the session's settings) answer long.
+    for _ in range(2):
+        sim.queue_faults(SIM_KEYS["gemini"], {"kind": "long"})
+    cap = 20
+
+    seen = asyncio.run(asyncio.wait_for(capped_then_free(gateway, key, cap), TIMEOUT))
+
+    dones = [e for e in seen if e.type == "response.done"]
+    assert not [e for e in dones if "voxgate_provider_usage" in (e.model_extra or {})]
+    cut, answered = [e.response for e in dones]
+    assert (cut.status, cut.status_details.reason) == ("incomplete", "max_output_tokens")
+    assert cut.usage.output_tokens == cut.usage.output_token_details.audio_tokens == cap
+    assert answered.status == "completed"  # the session goes on
+    assert not [e for e in seen if e.type == "error"]
+    # What reached the client is the cap's worth of audio: 32 tokens a second of 24 kHz PCM16.
+    cut_audio = b"".join(
+        base64.b64decode(e.delta)
+        for e in seen
+        if e.type == "response.output_audio.delta" and e.response_id == cut.id
+    )
+    assert len(cut_audio) == cap * 24_000 * 2 // 32
+    [transcript] = [
+        e.transcript
+        for e in seen
+        if e.type == "response.output_audio_transcript.done" and e.response_id == cut.id
+    ]
+    said = [e for e in seen if e.type == "response.output_audio_transcript.done"]
+    assert len(transcript) < len(said[-1].transcript)
+
+    settled(gateway, key)
+    [live] = [s for s in live_sessions(sim) if s.get("usage")]
+    made = live["usage"][0]["responseTokensDetails"][0]["tokenCount"]
+    assert made > cap  # Gemini made more than the cap before it stopped
+    records = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
+    [capped] = [r for r in records if r["provider_overrun"]]
+    assert capped["output_audio_tokens"] == cap
+    assert capped["charged_micro_usd"] == capped["cost_micro_usd"] <= capped["hold_micro_usd"]
+    for record in records:
+        assert record["charged_micro_usd"] == record["cost_micro_usd"], record
+
+
+async def one_capped_turn(gateway: RunningGateway, key: str) -> list[Any]:
+    """One spoken turn asked for, the session open until its answer is done."""
+    client = openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=key)
+    seen: list[Any] = []
+    async with client.realtime.connect(model=MODEL) as connection:
+        manual = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+        await connection.session.update(session=manual)  # type: ignore[arg-type]
+        await connection.input_audio_buffer.append(audio=base64.b64encode(SECOND).decode())
+        await connection.input_audio_buffer.commit()
+        await connection.response.create()
+        await _until_done(connection, seen)
+    return seen
+
+
+def test_a_long_gemini_answer_stops_where_the_credit_does(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    sim.reset()
+    # One hold step of credit ($0.01): about 800 output tokens at $12 per 1M, 25 s of audio;
+    # the answer runs 40 s.
+    key = gateway.new_workspace("rt-gemini-poor", "0.010")
+    for _ in range(2):
+        sim.queue_faults(SIM_KEYS["gemini"], {"kind": "long"})
+
+    seen = asyncio.run(asyncio.wait_for(one_capped_turn(gateway, key), TIMEOUT))
+
+    [cut] = [e.response for e in seen if e.type == "response.done"]
+    assert (cut.status, cut.status_details.reason) == ("incomplete", "max_output_tokens")
+    after = settled(gateway, key)
+    assert after["held_micro_usd"] == 0 and after["balance_micro_usd"] >= 0
+    [live] = [s for s in live_sessions(sim) if s.get("usage")]
+    made = live["usage"][0]["responseTokensDetails"][0]["tokenCount"]
+    [record] = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
+    assert record["output_audio_tokens"] == cut.usage.output_token_details.audio_tokens < made
+    assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]
+    assert record["provider_overrun"]

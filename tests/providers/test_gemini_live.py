@@ -155,6 +155,57 @@ def test_a_manual_turn_is_asked_for_and_answered() -> None:
     assert response["usage"]["output_token_details"] == {"text_tokens": 0, "audio_tokens": 25}
 
 
+def spoken_and_said(pcm: bytes, text: str) -> dict[str, Any]:
+    content = spoken(pcm)["serverContent"] | {"outputTranscription": {"text": text}}
+    return {"serverContent": content}
+
+
+def test_an_answer_past_its_cap_is_cut_at_the_token_boundary_and_gemini_stopped() -> None:
+    translation = LiveTranslation(manual=True)
+    translation.client_event(audio(TENTH_OF_A_SECOND_24K))
+    translation.client_event({"type": "input_audio_buffer.commit"})
+    translation.client_event({"type": "response.create", "response": {"max_output_tokens": 10}})
+    translation.out.clear()
+
+    # 10 tokens at Gemini's 32 a second are 15,000 bytes of 24 kHz PCM16: the first 200 ms
+    # chunk (9,600 bytes) passes whole, the second up to the boundary, the third not at all.
+    for words in ("Once upon", " a time", " there was"):
+        translation.server_message(spoken_and_said(bytes(9_600), words))
+    assert translation.upstream == [{"clientContent": {"turnComplete": False}}]
+    deltas = [e for e in translation.out if e["type"] == "response.output_audio.delta"]
+    assert [len(base64.b64decode(e["delta"])) for e in deltas] == [9_600, 5_400]
+    assert not [e for e in translation.out if e["type"] == "response.done"]
+
+    # Gemini stops and reports what it made, more than was forwarded.
+    made = USAGE | {"responseTokensDetails": [{"modality": "AUDIO", "tokenCount": 30}]}
+    translation.server_message({"serverContent": {"interrupted": True}, "usageMetadata": made})
+    [done] = [e for e in translation.out if e["type"] == "response.done"]
+    response = done["response"]
+    assert response["status"] == "incomplete"
+    assert response["status_details"] == {"type": "incomplete", "reason": "max_output_tokens"}
+    assert response["output"][0]["status"] == "incomplete"
+    assert response["output"][0]["content"] == [
+        {"type": "output_audio", "transcript": "Once upon a time"}
+    ]
+    assert response["usage"]["output_token_details"] == {"text_tokens": 0, "audio_tokens": 10}
+    assert response["usage"]["output_tokens"] == 10
+    assert response["usage"]["input_tokens"] == 42
+    assert done["voxgate_provider_usage"]["output_token_details"]["audio_tokens"] == 30
+
+
+def test_an_answer_within_its_cap_is_not_cut() -> None:
+    translation = LiveTranslation(manual=True)
+    translation.client_event(audio(TENTH_OF_A_SECOND_24K))
+    translation.client_event({"type": "input_audio_buffer.commit"})
+    translation.client_event({"type": "response.create", "response": {"max_output_tokens": 10}})
+    translation.server_message(spoken(bytes(9_600)))
+    translation.server_message({"serverContent": {"turnComplete": True}, "usageMetadata": USAGE})
+    [done] = [e for e in translation.out if e["type"] == "response.done"]
+    assert done["response"]["status"] == "completed"
+    assert "voxgate_provider_usage" not in done
+    assert translation.upstream == []
+
+
 def test_an_answer_gemini_starts_is_claimed_by_the_next_response_create() -> None:
     translation = LiveTranslation()
     translation.client_event(audio(TENTH_OF_A_SECOND_24K))

@@ -226,3 +226,32 @@ def test_an_unknown_resumption_handle_is_refused(sim: RunningSimulator) -> None:
     with pytest.raises(errors.APIError) as raised:
         asyncio.run(asyncio.wait_for(run(), TIMEOUT))
     assert raised.value.code == 1007
+
+
+async def long_answer_stopped(sim: RunningSimulator) -> list[types.LiveServerMessage]:
+    """A typed turn whose answer runs long, stopped by a bare clientContent once it speaks."""
+    async with client(sim).aio.live.connect(model=MODEL, config=transcribed()) as session:
+        await session.send_client_content(
+            turns=types.Content(role="user", parts=[types.Part(text="Tell me a long story")]),
+            turn_complete=True,
+        )
+        messages: list[types.LiveServerMessage] = []
+        async for message in session.receive():
+            messages.append(message)
+            if message.server_content and message.server_content.interrupted:
+                return messages
+            if audio_of([message]) and len(audio_of(messages)) == len(audio_of([message])):
+                await session.send_client_content()  # at the answer's first audio
+        raise AssertionError("the answer was not interrupted")
+
+
+def test_a_long_answer_stops_at_a_client_content_message(sim: RunningSimulator) -> None:
+    # Paced, so the answer is still being spoken when the message arrives.
+    sim.queue_faults(KEY, {"kind": "long", "chunk_interval_ms": 50})
+    messages = asyncio.run(asyncio.wait_for(long_answer_stopped(sim), TIMEOUT))
+    stopped = messages[-1]
+    assert stopped.usage_metadata is not None
+    [made] = stopped.usage_metadata.response_tokens_details or []
+    # What was made before it stopped, at 32 tokens a second: less than the 40 s answer.
+    assert 0 < (made.token_count or 0) < 40 * 32
+    assert not [m for m in messages if m.server_content and m.server_content.turn_complete]

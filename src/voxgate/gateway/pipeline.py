@@ -213,7 +213,7 @@ class AudioGateway:
                 code="unsupported_model",
             )
         stack.enter_context(charge.kept())
-        served = await self._call(prepared, opener(job))
+        served = await self._call(prepared, opener(job.stream))
         served = self._speech_cache.teed(charge.trace.principal, job, served)
         return Streamed(charge, job, served, stack)
 

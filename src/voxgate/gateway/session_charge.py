@@ -9,7 +9,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from voxgate.billing.pricing import Metered, affordable_output, cost, with_output
-from voxgate.billing.usage import SessionLine, UsageStatus
+from voxgate.billing.usage import Attempt, SessionLine, UsageStatus
 from voxgate.catalog.schema import ModelRow, Pricing
 from voxgate.errors import InsufficientCreditError
 from voxgate.gateway.charge import Charge, Charges, Trace, metered_fields
@@ -159,12 +159,16 @@ class SessionCharge(Charge):
         *,
         reserved: int = 0,
         status: UsageStatus = "succeeded",
+        overrun: Metered | None = None,
+        attempts: tuple[Attempt, ...] = (),
     ) -> MicroUSD:
         """Charge one piece of a session now (at `row`'s prices, the session's by default)
         from the hold, never past it, freeing what it `reserved`, then hold the next step;
         returns what was charged. Its usage record is `<request_id>.N`, with one line naming
-        the piece. SessionOver when the next step cannot be held (the piece is charged all
-        the same)."""
+        the piece. `overrun` is what the provider made past the cap it was given (`metered`
+        is what was delivered): the record is flagged and keeps the provider's cost. `attempts`
+        is the failover loop's log of the piece's routes, kept on its record.
+        SessionOver when the next step cannot be held (the piece is charged all the same)."""
         assert self._hold_id is not None
         session = self._serving()
         priced_by = self._priced_by(row)
@@ -185,6 +189,9 @@ class SessionCharge(Charge):
                 provider=session.provider,
                 route=session.route,
                 lines=(line,),
+                provider_overrun=overrun is not None,
+                provider_cost_micro_usd=cost(priced_by.pricing, overrun or metered),
+                attempts=attempts,
                 **metered_fields(metered),
             )
             charged = await self._holds.draw(self._hold_id, amount, usage)

@@ -57,12 +57,13 @@ class Opened(Generic[ChunkT]):
 
 
 def opener(
-    job: StreamingJob[ChunkT],
+    stream: Callable[[PlannedAttempt[Any]], AsyncIterator[ChunkT]],
 ) -> Callable[[PlannedAttempt[Any]], Awaitable[Opened[ChunkT]]]:
-    """One attempt of the failover loop: open the stream and wait for its first chunk."""
+    """One attempt of the failover loop: open the stream and wait for its first chunk (so a
+    stream fails over only before its first chunk)."""
 
     async def open_attempt(attempt: PlannedAttempt[Any]) -> Opened[ChunkT]:
-        chunks = job.stream(attempt)
+        chunks = stream(attempt)
         try:
             first = await anext(chunks)
         except StopAsyncIteration:

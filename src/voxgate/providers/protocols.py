@@ -45,6 +45,12 @@ class TranscriptionRequest(BaseModel):
     language: str | None = None
     prompt: str | None = None
     word_timestamps: bool = False
+    spoken_turn: bool = Field(
+        default=False,
+        description="One short turn a voice activity detector already cut, waited on by a "
+        "live conversation: providers that can may decode it for speed over the last word "
+        "of accuracy (the embedded engine decodes it greedily in a shorter window).",
+    )
     # The client's own file and its container (as `gateway.inputs.container_of` names it), for
     # providers that take it as it came; others read the decoded `audio`.
     upload: bytes | None = None
@@ -245,6 +251,13 @@ class StreamingChatProvider(Protocol):
 # How a server event the gateway makes (a translation's) is shaped for the client's dialect;
 # None when that dialect has no such event.
 EventShape = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+# A field a translating socket adds to a `response.done` whose output it cut at the response's
+# cap: the usage the provider reported making, when more than the event's own usage (what was
+# forwarded). The gateway charges the event's usage, records the overrun, and takes the field
+# off before the client sees the event.
+PROVIDER_USAGE = "voxgate_provider_usage"
 
 
 def as_is(event: dict[str, Any]) -> dict[str, Any] | None:

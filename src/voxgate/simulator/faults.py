@@ -9,7 +9,7 @@ Retry-After. `paced` is not a failure: the answer is normal, streamed at the fau
 
 A realtime session takes `drop`, `stall` and `server_error` after `after_events` events (see
 `voxgate.simulator.realtime`); a Gemini Live session takes `go_away` after `after_events`
-messages (see `voxgate.simulator.gemini_live`).
+messages, and `long` (its answers run long; see `voxgate.simulator.gemini_live`).
 
 `uncapped` is a dishonest provider: it ignores the bounds a request sets on its answer. Chat
 completions answer past `max_completion_tokens` (the whole reply, spoken in full), Gemini

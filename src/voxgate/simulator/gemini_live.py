@@ -10,7 +10,11 @@ beside their `outputTranscription`, then `generationComplete` and `turnComplete`
 turn's `usageMetadata`. Speech heard while an answer is still being sent (or an
 `activityStart`) stops it: `interrupted`, with the usage of what was made. A turn whose text
 names a declared function gets a `toolCall` instead, and the `toolResponse` is answered in
-words. A queued `paced` fault paces the spoken answer, so a test can speak over it.
+words. A queued `paced` fault paces the spoken answer, so a test can speak over it. A
+`clientContent` message stops an answer under way, as Gemini's does (Live takes no output
+limit: a client stops a long answer so). A queued `long` fault makes the session's answers run
+long: each says its reply forty times over, past any cap a client counts (at the fault's
+pace, when it names one).
 
 A session resumed with a handle (`setup.sessionResumption.handle`) continues the conversation
 it names. A queued `go_away` fault sends `goAway` at the first pause between turns once the
@@ -47,12 +51,14 @@ from voxgate.simulator.wire import gemini_error, json_response
 LIVE_PATH = "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
 INPUT_RATE = 16_000
 CHUNK_BYTES = RATE * 2 // 5  # 200 ms of 24 kHz PCM16
-# Gemini counts audio at 32 tokens a second heard and 25 spoken.
-AUDIO_TOKENS_IN_PER_SECOND, AUDIO_TOKENS_OUT_PER_SECOND = 32, 25
+# Gemini counts audio at 32 tokens a second, heard and spoken.
+AUDIO_TOKENS_IN_PER_SECOND = AUDIO_TOKENS_OUT_PER_SECOND = 32
+# How many times a `long` answer says its reply (its audio too, fixed or not: 40 s at least).
+LONG_REPEATS = 40
 GO_AWAY_SECONDS = 5
 INVALID_ARGUMENT, INTERNAL_ERROR, NORMAL = 1007, 1011, 1000
 INTERRUPTED = {"serverContent": {"interrupted": True}}
-LIVE_FAULTS = frozenset({"go_away", "drop"})
+LIVE_FAULTS = frozenset({"go_away", "drop", "long"})
 
 # What each resumption handle continues: the conversation so far, by the simulator's own book.
 Handles = MutableMapping[str, list[dict[str, Any]]]
@@ -145,6 +151,7 @@ class LiveSession:
             await self._realtime_input(realtime)
         content = message.get("clientContent")
         if isinstance(content, dict):
+            self._interrupt()
             self._history.extend(content.get("turns") or [])
             if content.get("turnComplete"):
                 self._answer(_last_user_text(self._history))
@@ -228,15 +235,17 @@ class LiveSession:
             await self._send({"usageMetadata": usage})
             return
         reply = f"The simulator heard: {heard}" if heard else "Hello from the simulator."
-        self._history.append({"role": "model", "parts": [{"text": reply}]})
+        repeats = LONG_REPEATS if self._fault is not None and self._fault.kind == "long" else 1
+        said = " ".join([reply] * repeats)
+        self._history.append({"role": "model", "parts": [{"text": said}]})
         spoken = 0
         if self._audio_out:
             audio = await self._engine.speak(reply)
-            spoken = math.ceil(audio.duration_seconds * AUDIO_TOKENS_OUT_PER_SECOND)
-            await self._speak(audio.samples, reply)
+            spoken = math.ceil(repeats * audio.duration_seconds * AUDIO_TOKENS_OUT_PER_SECOND)
+            await self._speak(audio.samples * repeats, said)
         else:
-            await self._send({"serverContent": {"modelTurn": {"parts": [{"text": reply}]}}})
-        text_out = 0 if self._audio_out else len(reply.split())
+            await self._send({"serverContent": {"modelTurn": {"parts": [{"text": said}]}}})
+        text_out = 0 if self._audio_out else len(said.split())
         await self._send({"serverContent": {"generationComplete": True}})
         usage = _usage(prompt, audio_in, text_out, spoken)
         self._log.setdefault("usage", []).append(usage)
@@ -309,8 +318,9 @@ class LiveSession:
 
 
 def _pace(fault: Fault | None) -> Pace | None:
-    """A queued `paced` fault paces the spoken answer, so a test can speak over it."""
-    if fault is None or fault.kind != "paced":
+    """A queued `paced` fault paces the spoken answer, so a test can speak over it (a `long`
+    one too, when it names a pace)."""
+    if fault is None or fault.kind not in ("paced", "long"):
         return None
     return Pace(fault.first_chunk_ms, fault.chunk_interval_ms)
 

@@ -77,6 +77,15 @@ async def test_round_trip_of_five_sentences_keeps_the_words(provider: LocalProvi
     assert word_error_rate(" ".join(ROUND_TRIP), " ".join(heard)) <= 0.1
 
 
+async def test_spoken_turns_keep_their_words_on_the_quick_way(provider: LocalProvider) -> None:
+    turns = [
+        (await speak(provider, s)).model_copy(update={"spoken_turn": True, "language": "en"})
+        for s in ROUND_TRIP
+    ]
+    heard = [(await provider.transcribe(turn, TINY_EN)).text for turn in turns]
+    assert word_error_rate(" ".join(ROUND_TRIP), " ".join(heard)) <= 0.1
+
+
 async def test_round_trip_through_tiny_en(provider: LocalProvider) -> None:
     result = await provider.transcribe(await speak(provider, SENTENCE), TINY_EN)
     assert result.language == "en"

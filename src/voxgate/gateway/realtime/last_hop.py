@@ -46,24 +46,24 @@ def last_hop(
     if last is None:
         return None
     try:
-        [chat, *_] = gateway.planner.plan(last, gateway.providers.chat)
+        chats = gateway.planner.plan(last, gateway.providers.chat)
     except GatewayError:
         return None
-    serve = partial(_serve, gateway, last, chat, charge, max_buffer_seconds)
-    return LastHop(chat.route.provider, chat.label, last, serve)
+    serve = partial(_serve, gateway, last, chats, charge, max_buffer_seconds)
+    return LastHop(chats[0].route.provider, chats[0].label, last, serve)
 
 
 async def _serve(
     gateway: AudioGateway,
     row: ModelRow,
-    chat: PlannedAttempt[Any],
+    chats: list[PlannedAttempt[Any]],
     charge: SessionCharge,
     max_buffer_seconds: float,
     channel: ClientChannel,
     replay: list[dict[str, Any]],
     recreated: list[dict[str, Any]],
 ) -> None:
-    work = LocalWork(row, gateway.legs(row), chat, charge)
+    work = LocalWork(row, gateway.legs(row), chats, charge, gateway.attempts)
     replaying = ReplayingChannel(channel, replay, recreated)
     await serve_locally(replaying, work, row, {}, max_buffer_seconds=max_buffer_seconds)
 

@@ -1,14 +1,17 @@
 """The realtime protocol served by the gateway itself, for users with no realtime provider:
 Silero server VAD on 24 kHz PCM16, Whisper to hear, a text chat route to answer, Piper to
-speak. Each leg is held before it runs (the chat's output capped to what the credit holds) and
-charged from that hold as it is done, whether or not a response completes: a chat call cut off
-mid-way is charged its whole held worst case, as the route bills it either way."""
+speak. Each leg runs through the gateway's one failover loop over all its planned routes (the
+speech only until its first chunk). Each leg is held once before it runs (the chat's output
+capped to what the credit holds), whatever routes it tries: an attempt that failed was not
+billed. It is charged from that hold as it is done, with its attempts on its record, whether or
+not a response completes: a chat call cut off mid-way is charged its whole held worst case, as
+the route bills it either way."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
@@ -24,9 +27,19 @@ from voxgate.gateway.realtime.vad import Vad, silero
 from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.realtime.work import Heard
 from voxgate.gateway.session_charge import SessionCharge
-from voxgate.providers.protocols import ChatAudioRequest, SpeechRequest, TranscriptionRequest
+from voxgate.gateway.streaming import Opened, opener
+from voxgate.providers.protocols import (
+    ChatAudioRequest,
+    ChatAudioResult,
+    SpeechRequest,
+    TranscriptionRequest,
+    TranscriptionResult,
+)
+from voxgate.routing.failover import Success
 from voxgate.routing.planner import PlannedAttempt
 from voxgate.types import MicroUSD
+
+ResultT = TypeVar("ResultT")
 
 HEARING_RATE = 16_000
 # Past this many characters a text is bounded by its UTF-8 size (never fewer bytes than
@@ -34,12 +47,26 @@ HEARING_RATE = 16_000
 COUNTED_CHARACTERS = 100_000
 
 
+class FailoverLoop(Protocol):
+    """The gateway's one failover loop (AudioGateway.attempts): breaker, backoff, Retry-After,
+    deadline, and each attempt observed in the metrics."""
+
+    async def __call__(
+        self,
+        model: str,
+        attempts: list[PlannedAttempt[Any]],
+        run: Callable[[PlannedAttempt[Any]], Awaitable[ResultT]],
+    ) -> Success[ResultT]: ...
+
+
 @dataclass
 class LocalWork:
     row: ModelRow
     legs: Legs
-    chat: PlannedAttempt[Any]
+    # The session's planned chat routes, tried in order.
+    chat: list[PlannedAttempt[Any]]
     charge: SessionCharge
+    failover: FailoverLoop
     tokens_in: int = 0
     tokens_out: int = 0
     # The next answer's output cap, when the session's budget lowered it.
@@ -49,11 +76,22 @@ class LocalWork:
         audio = PcmAudio(pcm[: len(pcm) // 2 * 2], RATE)
         if not audio.samples:
             return Heard("", 0.0)
-        [hear, *_] = self.legs.planner.plan(self.legs.hear, self.legs.providers.transcription)
-        request = TranscriptionRequest(audio=resample(audio, HEARING_RATE), language="en")
+        hear = self.legs.hear
+        attempts = self.legs.planner.plan(hear, self.legs.providers.transcription)
+        request = TranscriptionRequest(
+            audio=resample(audio, HEARING_RATE), language="en", spoken_turn=True
+        )
+
+        async def transcribe(attempt: PlannedAttempt[Any]) -> TranscriptionResult:
+            result: TranscriptionResult = await attempt.provider.transcribe(
+                request, attempt.upstream
+            )
+            return result
+
         metered = Metered(audio_milliseconds=round(audio.duration_seconds * 1000), requests=0)
-        async with self._held(metered, "transcription"):
-            result = await hear.provider.transcribe(request, hear.upstream)
+        result = await self._held(
+            metered, "transcription", lambda: self.failover(hear.id, attempts, transcribe)
+        )
         return Heard(result.text, audio.duration_seconds)
 
     async def answer(self, messages: list[dict[str, Any]], instructions: str) -> str:
@@ -64,8 +102,13 @@ class LocalWork:
         wanted, self.output_cap = self.output_cap or self.row.max_output_tokens or 1, None
         cap, worst = await self.charge.reserve_response(held_input, wanted)
         request = ChatAudioRequest(messages=given, max_output_tokens=cap)
+
+        async def chat(attempt: PlannedAttempt[Any]) -> ChatAudioResult:
+            result: ChatAudioResult = await attempt.provider.chat(request, attempt.upstream)
+            return result
+
         try:
-            answer = await self.chat.provider.chat(request, self.chat.upstream)
+            served = await self.failover(self.row.id, self.chat, chat)
         except asyncio.CancelledError:
             # Cut off mid-call: the route served (and bills) it, so the worst case held is due.
             await asyncio.shield(self._charge_worst(held_input, cap, worst))
@@ -73,41 +116,54 @@ class LocalWork:
         except BaseException:
             await asyncio.shield(self.charge.unreserve(worst))
             raise
+        answer = served.result
         self.tokens_out = min(cap, self._tokens(answer.text))
         metered = replace(held_input, output_text_tokens=self.tokens_out)
-        await self.charge.draw(metered, "chat", reserved=worst)
+        await self.charge.draw(metered, "chat", reserved=worst, attempts=served.log)
         return str(answer.text)
 
     async def speak(self, text: str, voice: str, speed: float) -> AsyncIterator[bytes]:
         if not text.strip():
             return
-        [speak, *_] = self.legs.planner.plan(self.legs.speak, self.legs.providers.speech_stream)
-        native = self.legs.voices.native_voice(voice, "local")
-        # The speech is ordered whole: its characters are charged before the first piece.
-        metered = Metered(input_characters=len(text), requests=0)
-        worst = cost(self.row.pricing, metered)
-        await self.charge.reserve(worst)
-        await self.charge.draw(metered, "speech", reserved=worst)
-        async for pcm in speak.provider.stream_speech(
-            SpeechRequest(text=text, voice=native, speed=speed), speak.upstream
-        ):
-            yield resample(pcm, RATE).samples
+        speak = self.legs.speak
+        attempts = self.legs.planner.plan(speak, self.legs.providers.speech_stream)
 
-    @asynccontextmanager
-    async def _held(self, metered: Metered, what: str) -> AsyncIterator[None]:
-        """Hold a leg's exact cost before it runs; charge it when it ran (or was cut off),
-        release it when the leg failed."""
+        def stream(attempt: PlannedAttempt[Any]) -> AsyncIterator[PcmAudio]:
+            native = self.legs.voices.native_voice(voice, attempt.route.provider)
+            request = SpeechRequest(text=text, voice=native, speed=speed)
+            chunks: AsyncIterator[PcmAudio] = attempt.provider.stream_speech(
+                request, attempt.upstream
+            )
+            return chunks
+
+        # The speech is ordered whole: its characters are charged once a route has begun it,
+        # before its first piece is handed on; it fails over only until then.
+        metered = Metered(input_characters=len(text), requests=0)
+        opened: Opened[PcmAudio] = await self._held(
+            metered, "speech", lambda: self.failover(speak.id, attempts, opener(stream))
+        )
+        async with aclosing(opened.rest):  # type: ignore[type-var]
+            yield resample(opened.first, RATE).samples
+            async for pcm in opened.rest:
+                yield resample(pcm, RATE).samples
+
+    async def _held(
+        self, metered: Metered, what: str, run: Callable[[], Awaitable[Success[ResultT]]]
+    ) -> ResultT:
+        """Hold a leg's exact cost before its attempts run; charge it (with their log) when it
+        ran or was cut off, release it when every attempt failed."""
         worst = cost(self.row.pricing, metered)
         await self.charge.reserve(worst)
         try:
-            yield
+            served = await run()
         except asyncio.CancelledError:
             await asyncio.shield(self.charge.draw(metered, what, reserved=worst, status="partial"))
             raise
         except BaseException:
             await asyncio.shield(self.charge.unreserve(worst))
             raise
-        await self.charge.draw(metered, what, reserved=worst)
+        await self.charge.draw(metered, what, reserved=worst, attempts=served.log)
+        return served.result
 
     async def _charge_worst(self, held_input: Metered, cap: int, worst: MicroUSD) -> None:
         metered = replace(held_input, output_text_tokens=cap)

@@ -106,7 +106,7 @@ class OpenSession:
                 caps=self.caps,
             )
             return relay.run(session)
-        work = LocalWork(row, gateway.legs(row), self.attempts[0], self.charge)
+        work = LocalWork(row, gateway.legs(row), self.attempts, self.charge, gateway.attempts)
         return serve_locally(channel, work, row, session, max_buffer_seconds=buffer, caps=self.caps)
 
 

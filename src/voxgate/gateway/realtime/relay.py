@@ -65,7 +65,7 @@ from voxgate.gateway.realtime.turns import VadTurns
 from voxgate.gateway.realtime.wire import MAX_EVENT_BYTES, ClientChannel, error_event
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.gateway.session_charge import SessionCharge
-from voxgate.providers.protocols import RealtimeOptions, RealtimeSocket
+from voxgate.providers.protocols import PROVIDER_USAGE, RealtimeOptions, RealtimeSocket
 from voxgate.routing.failover import Success
 from voxgate.routing.planner import PlannedAttempt
 
@@ -369,6 +369,8 @@ class RealtimeRelay:
     def _shown(self, text: str, event: dict[str, Any] | None) -> str:
         """The upstream event as the client sees it: as it came, but for a session.updated's
         create_response, which the relay owns."""
+        if event is not None and PROVIDER_USAGE in text:
+            return orjson.dumps(event).decode()  # the gateway's own field taken off
         if event is None or event.get("type") != "session.updated":
             return text
         restored = self._turns.shown(event, self._channel.dialect.beta)
@@ -389,7 +391,10 @@ class RealtimeRelay:
         elif kind in AUDIO_DELTAS or kind in TEXT_DELTAS:
             self._responses.passed(event)
         elif kind == "response.done":
-            await self._responses.done(response_id_of(event), response_usage(event))
+            usage = response_usage(event)
+            made = event.pop(PROVIDER_USAGE, None)  # the provider went past the cap it was given
+            overrun = response_usage({"response": {"usage": made}}) if made else None
+            await self._responses.done(response_id_of(event), usage, overrun)
         elif self._turns.turn_ended(kind):
             capped = await self._responses.held_create({"type": "response.create"}, self._upstream)
             if capped is not None:

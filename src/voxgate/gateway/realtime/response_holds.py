@@ -140,12 +140,13 @@ class ResponseHolds:
         else:
             held.text_bytes += len(str(event.get("delta") or "").encode())
 
-    async def done(self, response_id: str, usage: Metered) -> None:
-        """Charge a response.done from its usage, freeing what the response held."""
+    async def done(self, response_id: str, usage: Metered, overrun: Metered | None) -> None:
+        """Charge a response.done from its usage, freeing what the response held; `overrun` is
+        what the provider made past the cap it was given."""
         held = self._open.pop(response_id, None)
         self.conversation.response_done(usage)
         reserved = held.worst if held else 0
-        await self.charge.draw(usage, "response.done", reserved=reserved)
+        await self.charge.draw(usage, "response.done", reserved=reserved, overrun=overrun)
 
     async def charge_passed(self, upstream: RealtimeSocket) -> None:
         """Charge the responses still under way from what passed: their provider will never

@@ -24,7 +24,8 @@ from websockets.frames import Close
 from websockets.protocol import State
 
 from voxgate.providers.errors import UpstreamError
-from voxgate.providers.gemini.live_events import LiveTranslation, new_id
+from voxgate.providers.gemini.live_events import LiveTranslation
+from voxgate.providers.gemini.live_parts import new_id
 from voxgate.providers.gemini.live_setup import LiveSettings
 from voxgate.providers.protocols import EventShape
 
@@ -94,7 +95,8 @@ class GeminiLiveSocket:
             await self._update(event)
             return
         translation = self._translation
-        upstream = translation.client_event(event)
+        upstream = [*translation.client_event(event), *translation.upstream]
+        translation.upstream.clear()
         self._events.extend(translation.out)
         translation.out.clear()
         async with self._sending:
@@ -154,6 +156,7 @@ class GeminiLiveSocket:
         self._translation.server_message(message)
         self._events.extend(self._translation.out)
         self._translation.out.clear()
+        await self._stop_answer()
         if self._translation.answering:
             self._handle_fresh = False
             if not answering:  # an answer begins: what the user said so far is heard
@@ -162,6 +165,15 @@ class GeminiLiveSocket:
         elif self._going_away and self._handle_fresh:
             self._going_away = False
             await self._resume()
+
+    async def _stop_answer(self) -> None:
+        """Send what the translation asks of Gemini (the interruption of an answer that
+        reached its cap)."""
+        upstream, self._translation.upstream = self._translation.upstream, []
+        if upstream:
+            async with self._sending:
+                for sent in upstream:
+                    await self._live().send(orjson.dumps(sent).decode())
 
     async def _update(self, event: dict[str, Any]) -> None:
         session = event.get("session")

@@ -21,12 +21,13 @@ Gemini to client: `inputTranscription` as the user item's transcription deltas a
 `completed` event; `modelTurn` audio (24 kHz) and text and `outputTranscription` as the
 response's deltas, around `response.created` and `response.done`; `toolCall` as function call
 items; `interrupted` closes the response as cancelled; `turnComplete` closes it as completed,
-with the turn's `usageMetadata` as OpenAI's token usage by modality.
+with the turn's `usageMetadata` as OpenAI's token usage by modality. An answer that reaches
+the `max_output_tokens` of its `response.create` is cut there (`live_cap`), Gemini is told to
+stop, and it closes as OpenAI's does: `incomplete`, for `max_output_tokens`.
 """
 
 import base64
 import re
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,41 +35,28 @@ import orjson
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
-from voxgate.providers.gemini.live_usage import openai_usage
+from voxgate.providers.gemini.live_cap import output_cap
+from voxgate.providers.gemini.live_parts import (
+    CLIENT_RATE,
+    LiveResponse,
+    UserTurn,
+    as_object,
+    audio_input,
+    new_id,
+    parsed,
+)
+from voxgate.providers.gemini.live_usage import forwarded_usage, openai_usage
+from voxgate.providers.protocols import PROVIDER_USAGE
 
-CLIENT_RATE, GEMINI_INPUT_RATE = 24_000, 16_000
+# What stops Gemini's answer: a `clientContent` message interrupts the generation under way
+# (Gemini's documented behaviour; the simulator does the same), and an empty one, as
+# google-genai's bare `send_client_content()` sends, adds nothing to the conversation nor asks
+# for an answer. (activityStart would be refused with Gemini's own detector on, and a new
+# connection resumed by handle would cost a setup and lose the audio not yet answered.)
+INTERRUPTION: dict[str, Any] = {"clientContent": {"turnComplete": False}}
 # OpenAI's bound on a realtime input audio buffer.
 MAX_BUFFERED_BYTES = 15 * 2**20
 _RATE = re.compile(r"rate=(\d+)")
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(8)}"
-
-
-def _object(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-@dataclass
-class _UserTurn:
-    item_id: str
-    transcript: list[str] = field(default_factory=list)
-    committed: bool = False
-    speaking: bool = False
-
-
-@dataclass
-class _Response:
-    id: str
-    claimed: bool
-    output: list[dict[str, Any]] = field(default_factory=list)
-    message: dict[str, Any] | None = None
-    said: list[str] = field(default_factory=list)
-    usage: dict[str, Any] | None = None
-    cancelled: bool = False
-    # Its function calls are made: it closes with the usage that follows them.
-    called: bool = False
 
 
 @dataclass
@@ -77,10 +65,12 @@ class LiveTranslation:
     audio_out: bool = True
     # The events for the client, in order, as OpenAI names them (GA).
     out: list[dict[str, Any]] = field(default_factory=list)
-    _user: _UserTurn | None = None
+    # Messages for Gemini that its own messages call for (the interruption of a capped answer).
+    upstream: list[dict[str, Any]] = field(default_factory=list)
+    _user: UserTurn | None = None
     # The committed user turn being answered (its transcript may still be coming).
-    _answered_user: _UserTurn | None = None
-    _response: _Response | None = None
+    _answered_user: UserTurn | None = None
+    _response: LiveResponse | None = None
     _activity: bool = False
     # Manual turns: the client's 24 kHz audio since the last commit.
     _buffered: bytearray = field(default_factory=bytearray)
@@ -110,7 +100,7 @@ class LiveTranslation:
             self._emit("input_audio_buffer.cleared")
             return []
         if kind == "conversation.item.create":
-            return self._item(_object(event.get("item")), event.get("previous_item_id"))
+            return self._item(as_object(event.get("item")), event.get("previous_item_id"))
         if kind == "response.create":
             return self._create(event)
         if kind == "response.cancel":
@@ -137,9 +127,9 @@ class LiveTranslation:
         `activityStart` as the user speaking over the answer)."""
         pcm = base64.b64decode(audio)
         if self._user is None or self._user.committed:
-            self._user = _UserTurn(new_id("item"))
+            self._user = UserTurn(new_id("item"))
         if not self.manual:
-            return [_audio(pcm)]
+            return [audio_input(pcm)]
         if len(self._buffered) + len(pcm) > MAX_BUFFERED_BYTES:
             message = f"The input audio buffer holds at most {MAX_BUFFERED_BYTES} bytes."
             self._refuse({"type": "input_audio_buffer.append"}, message)
@@ -160,9 +150,9 @@ class LiveTranslation:
         self._committed(self._user)
         pcm, self._buffered = bytes(self._buffered), bytearray()
         self._activity = True  # ended by the response.create that asks for the answer
-        return [{"realtimeInput": {"activityStart": {}}}, _audio(pcm)]
+        return [{"realtimeInput": {"activityStart": {}}}, audio_input(pcm)]
 
-    def _committed(self, user: _UserTurn) -> None:
+    def _committed(self, user: UserTurn) -> None:
         user.committed = True
         self._answered_user = user
         previous = self._last_item
@@ -183,7 +173,7 @@ class LiveTranslation:
         if item.get("type") == "function_call_output":
             call_id = str(item.get("call_id"))
             self._continuing = True
-            response = {"output": _parsed(item.get("output"))}
+            response = {"output": parsed(item.get("output"))}
             answer = {"id": call_id, "name": self._calls.get(call_id, ""), "response": response}
             return [{"toolResponse": {"functionResponses": [answer]}}]
         text = " ".join(
@@ -199,8 +189,11 @@ class LiveTranslation:
 
     def _create(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         response = self._response
+        cap = output_cap(as_object(event.get("response")))
         if response is not None and not response.claimed:
             response.claimed = True  # the answer Gemini started for the turn it heard end
+            response.cap.tokens = cap
+            self._stop_at_cap(response)
             return []
         if response is not None:
             self._refuse(
@@ -212,6 +205,8 @@ class LiveTranslation:
         continuing, continued = self._continuing, self._continued
         self._continued = []
         self._start(claimed=True)
+        assert self._response is not None
+        self._response.cap.tokens = cap
         if continuing:
             for message in continued:
                 self.server_message(message)
@@ -236,20 +231,20 @@ class LiveTranslation:
         if self._continuing and self._response is None:
             self._continued.append(message)
             return
-        usage = _object(message.get("usageMetadata"))
+        usage = as_object(message.get("usageMetadata"))
         if usage and self._response is not None:
             self._response.usage = usage
             if self._response.called:
                 self._finish("completed")
-        for call in _object(message.get("toolCall")).get("functionCalls") or []:
-            self._function_call(_object(call))
-        content = _object(message.get("serverContent"))
-        heard = _object(content.get("inputTranscription")).get("text")
+        for call in as_object(message.get("toolCall")).get("functionCalls") or []:
+            self._function_call(as_object(call))
+        content = as_object(message.get("serverContent"))
+        heard = as_object(content.get("inputTranscription")).get("text")
         if isinstance(heard, str) and heard:
             self._heard(heard)
-        for part in _object(content.get("modelTurn")).get("parts") or []:
-            self._model_part(_object(part))
-        said = _object(content.get("outputTranscription")).get("text")
+        for part in as_object(content.get("modelTurn")).get("parts") or []:
+            self._model_part(as_object(part))
+        said = as_object(content.get("outputTranscription")).get("text")
         if isinstance(said, str) and said:
             self._said(said)
         if content.get("interrupted"):
@@ -261,7 +256,7 @@ class LiveTranslation:
         user = self._answered_user if self._response is not None else None
         if user is None:
             if self._user is None or self._user.committed:
-                self._user = _UserTurn(new_id("item"))
+                self._user = UserTurn(new_id("item"))
             user = self._user
         if not self.manual and not user.speaking and not user.committed:
             user.speaking = True
@@ -270,7 +265,7 @@ class LiveTranslation:
         delta = {"item_id": user.item_id, "content_index": 0, "delta": text}
         self._emit("conversation.item.input_audio_transcription.delta", **delta)
 
-    def _answer(self) -> _Response:
+    def _answer(self) -> LiveResponse:
         """The response the model's output belongs to: one started by Gemini itself for a
         turn its detector ended when none is under way."""
         if self._response is None:
@@ -290,39 +285,50 @@ class LiveTranslation:
 
     def _start(self, *, claimed: bool) -> None:
         self._continuing = False
-        self._response = _Response(new_id("resp"), claimed)
+        self._response = LiveResponse(new_id("resp"), claimed)
         self._emit("response.created", response=self._view(self._response, "in_progress"))
 
     def _model_part(self, part: dict[str, Any]) -> None:
-        inline = _object(part.get("inlineData"))
+        inline = as_object(part.get("inlineData"))
         if inline.get("data"):
             response = self._answer()
             message = self._message(response)
-            if response.cancelled:
+            if response.cancelled or response.cap.reached:
+                response.cap.spilled = response.cap.reached
                 return
             pcm = base64.b64decode(str(inline["data"]))
             rate = _RATE.search(str(inline.get("mimeType")))
             if rate and int(rate.group(1)) != CLIENT_RATE:
                 pcm = resample(PcmAudio(pcm, int(rate.group(1))), CLIENT_RATE).samples
-            delta = base64.b64encode(pcm).decode()
-            self._emit("response.output_audio.delta", **self._at(response, message), delta=delta)
+            pcm = response.cap.audio(pcm)
+            if pcm:
+                delta = base64.b64encode(pcm).decode()
+                at = self._at(response, message)
+                self._emit("response.output_audio.delta", **at, delta=delta)
+            self._stop_at_cap(response)
         elif isinstance(part.get("text"), str) and not part.get("thought"):
             response = self._answer()
             message = self._message(response)
-            response.said.append(part["text"])
-            if not response.cancelled:
+            if response.cap.reached:
+                return
+            text = response.cap.text(part["text"])
+            response.said.append(text)
+            if not response.cancelled and text:
                 at = self._at(response, message)
-                self._emit("response.output_text.delta", **at, delta=part["text"])
+                self._emit("response.output_text.delta", **at, delta=text)
+            self._stop_at_cap(response)
 
     def _said(self, text: str) -> None:
         response = self._answer()
         message = self._message(response)
+        if response.cap.spilled:
+            return  # the transcript of audio not forwarded
         response.said.append(text)
         if not response.cancelled:
             at = self._at(response, message)
             self._emit("response.output_audio_transcript.delta", **at, delta=text)
 
-    def _message(self, response: _Response) -> dict[str, Any]:
+    def _message(self, response: LiveResponse) -> dict[str, Any]:
         """The response's assistant message item, added when its first output comes."""
         if response.message is None:
             part_type = "output_audio" if self.audio_out else "output_text"
@@ -401,6 +407,8 @@ class LiveTranslation:
             return
         if response.cancelled:
             status, reason = "cancelled", reason or "client_cancelled"
+        elif response.cap.reached:
+            status, reason = "incomplete", "max_output_tokens"
         message = response.message
         if message is not None:
             said = "".join(response.said)
@@ -425,11 +433,31 @@ class LiveTranslation:
             )
             self._emit("conversation.item.done", item=message)
         view = self._view(response, status, reason)
-        self._emit("response.done", response=view)
+        if status == "incomplete":
+            self._done_at_cap(response, view)
+        else:
+            self._emit("response.done", response=view)
+
+    def _stop_at_cap(self, response: LiveResponse) -> None:
+        """Once an answer reaches its cap, Gemini is told to stop making it; its response
+        closes when Gemini says it stopped (with the usage that bills its input)."""
+        if response.cap.reached and not response.cancelled and INTERRUPTION not in self.upstream:
+            self.upstream.append(INTERRUPTION)
+
+    def _done_at_cap(self, response: LiveResponse, view: dict[str, Any]) -> None:
+        """The response.done of an answer stopped at its cap: its usage is what was forwarded,
+        and Gemini's own, when more, rides along as the provider's overrun."""
+        reported = view["usage"]
+        cap = response.cap
+        usage = forwarded_usage(reported, cap.forwarded_audio_tokens, cap.forwarded_text_tokens)
+        extra = {PROVIDER_USAGE: reported} if reported != usage else {}
+        self._emit("response.done", response=view | {"usage": usage}, **extra)
 
     # Shared.
 
-    def _view(self, response: _Response, status: str, reason: str | None = None) -> dict[str, Any]:
+    def _view(
+        self, response: LiveResponse, status: str, reason: str | None = None
+    ) -> dict[str, Any]:
         details = None if reason is None else {"type": status, "reason": reason}
         return {
             "id": response.id,
@@ -443,7 +471,7 @@ class LiveTranslation:
             else None,
         }
 
-    def _at(self, response: _Response, item: dict[str, Any]) -> dict[str, Any]:
+    def _at(self, response: LiveResponse, item: dict[str, Any]) -> dict[str, Any]:
         return {
             "response_id": response.id,
             "item_id": item["id"],
@@ -473,20 +501,3 @@ class LiveTranslation:
 
     def _emit(self, kind: str, **fields: Any) -> None:
         self.out.append({"type": kind, "event_id": new_id("event"), **fields})
-
-
-def _audio(pcm: bytes) -> dict[str, Any]:
-    """Client audio (24 kHz PCM16) as Gemini's realtime input (16 kHz)."""
-    at_16k = resample(PcmAudio(pcm[: len(pcm) // 2 * 2], CLIENT_RATE), GEMINI_INPUT_RATE)
-    blob = {"data": base64.b64encode(at_16k.samples).decode(), "mimeType": "audio/pcm;rate=16000"}
-    return {"realtimeInput": {"audio": blob}}
-
-
-def _parsed(output: object) -> object:
-    """A function's output as the client wrote it: JSON when it is JSON."""
-    if not isinstance(output, str):
-        return output
-    try:
-        return orjson.loads(output)
-    except orjson.JSONDecodeError:
-        return output

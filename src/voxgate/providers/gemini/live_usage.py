@@ -49,3 +49,16 @@ def _by_modality(details: object) -> dict[str, int]:
 
 def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def forwarded_usage(usage: dict[str, Any], audio_tokens: int, text_tokens: int) -> dict[str, Any]:
+    """OpenAI realtime usage with the output cut to what was forwarded (a response stopped at
+    its cap): never more output than Gemini reported, nor than the client was sent."""
+    details = usage["output_token_details"]
+    text_out = min(details["text_tokens"], text_tokens)
+    audio_out = min(details["audio_tokens"], audio_tokens)
+    return usage | {
+        "total_tokens": usage["input_tokens"] + text_out + audio_out,
+        "output_tokens": text_out + audio_out,
+        "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
+    }

@@ -9,6 +9,7 @@ import numpy.typing as npt
 from voxgate.audio.pcm import PcmAudio
 from voxgate.providers.local.engine import LocalEngine, stop_if_asked
 from voxgate.providers.local.models import RecognizerSpec
+from voxgate.providers.local.turns import decode_turn, fits_turn_window
 from voxgate.providers.protocols import (
     ProviderUsage,
     TranscriptionRequest,
@@ -44,8 +45,14 @@ class LocalTranscription:
     ) -> TranscriptionResult:
         model = self._engine.recognizer(model_name)
         stop_if_asked(stop)  # a first use loads the model for seconds: the caller may be gone
+        samples = whisper_samples(request.audio)
+        language = turn_language(request, samples)
+        if language is not None:
+            text = decode_turn(model, samples, language)
+            if text is not None:
+                return turn_result(text, language, request.audio.duration_seconds)
         segments, info = model.transcribe(
-            whisper_samples(request.audio),
+            samples,
             language=request.language,
             task="translate" if request.translate else "transcribe",
             initial_prompt=request.prompt,
@@ -74,6 +81,25 @@ class LocalTranscription:
             ),
             usage=ProviderUsage(audio_seconds=info.duration),
         )
+
+
+def turn_language(request: TranscriptionRequest, samples: npt.NDArray[np.float32]) -> str | None:
+    """The language to decode a spoken turn in the quick way, or None when it asks for what
+    that way cannot give (it detects no language, translates nothing, times no words)."""
+    plain = not (request.translate or request.prompt or request.word_timestamps)
+    quick = request.spoken_turn and plain and fits_turn_window(samples, WHISPER_SAMPLE_RATE)
+    return request.language if quick else None
+
+
+def turn_result(text: str, language: str, seconds: float) -> TranscriptionResult:
+    return TranscriptionResult(
+        text=text,
+        language=language,
+        duration_seconds=seconds,
+        segments=(TranscriptSegment(0.0, seconds, text),) if text else (),
+        words=(),
+        usage=ProviderUsage(audio_seconds=seconds),
+    )
 
 
 def check_supported(model_name: str, spec: RecognizerSpec, request: TranscriptionRequest) -> None:
