@@ -175,12 +175,13 @@ def test_a_call_over_webrtc_holds_a_two_turn_spoken_conversation(
     assert any(r["request_id"] == request_id and r["task"] == "realtime" for r in records)
     # What the caller heard on the track is the answers, spoken, each in its turn. (The second
     # repeats the first many times over, which Whisper tiny often hears once: each is known
-    # by its first words, the first one by all of them.)
+    # by its first words, the first one by all of them; Whisper tiny may mishear one of them.)
     heard = bytes(caller.heard)
     first, second = heard[: caller.answer_ends[0]], heard[caller.answer_ends[0] :]
     understood = [transcribed(gateway, key, part) for part in (first, second)]
     assert word_error_rate(answers[0], understood[0]) <= 0.5, (answers, understood)
-    assert all("simulator heard" in text.lower() for text in understood), understood
+    for said, text in zip(answers, understood, strict=True):
+        assert word_error_rate(opening(said), opening(text)) <= 0.5, (answers, understood)
     assert probe_pcm16(second).duration_seconds > 2
 
 
@@ -266,3 +267,8 @@ def test_an_offer_without_the_events_channel_is_refused_by_name(
         )
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "sdp"
     assert unsigned.status_code == 401
+
+
+def opening(text: str, words: int = 4) -> str:
+    """The first few words of a text."""
+    return " ".join(text.split()[:words])

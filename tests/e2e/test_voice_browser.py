@@ -76,9 +76,10 @@ def test_the_voice_page_holds_a_two_turn_conversation_over_webrtc(
     answers = [line.split(" ", 1)[1] for line in said[:2]]
     assert all(answer.startswith("The simulator heard:") for answer in answers)
     # The recording holds both answers. The second repeats the first many times over, which
-    # Whisper tiny often hears once: both are known by their first words.
+    # Whisper tiny often hears once: both are known by their first words (of which it may
+    # mishear "heard").
     heard = transcribed(gateway, key, recording).lower()
-    assert heard.count("simulator heard") >= 2, (answers, heard)
+    assert heard.count("simulator") >= 2, (answers, heard)
     first = " ".join(heard.split()[: len(answers[0].split())])
     assert word_error_rate(answers[0], first) <= 0.3, (answers, heard)
 
