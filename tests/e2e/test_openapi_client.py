@@ -89,7 +89,12 @@ def test_a_generated_client_calls_speech_transcription_and_chat(
     spec.write_bytes(httpx.get(f"{routed.base_url}/openapi.json").content)
     package = tmp_path / "voxgate_client"
     report = generate(spec, package)
-    assert "Warning" not in report, report  # no operation or schema was skipped
+    # No operation or schema was skipped. openapi-python-client has no type for an SDP body
+    # (application/sdp, which /v1/realtime/calls answers, as OpenAI's does): that operation is
+    # generated without a parsed response, and is the one warning allowed.
+    warnings = report.split("WARNING parsing ")[1:]
+    assert all("Unsupported content_type application/sdp" in w for w in warnings), report
+    assert warnings or "Warning" not in report, report
     operations = {path.stem for path in (package / "api" / "default").glob("*.py")}
     document = json.loads(spec.read_text())
     declared = {op["operationId"] for ops in document["paths"].values() for op in ops.values()}
