@@ -45,9 +45,16 @@ BILLED = {
     "/v1/realtime/sessions",
     "/v1/realtime/transcription_sessions",
     "/v1/realtime",
+    "/v1/realtime/calls",
 }
-# Reads of the caller's own workspace.
-OWN = {"/api/v1/usage", "/api/v1/usage/{request_id}", "/api/v1/balance", "/api/v1/keys"}
+# Reads of the caller's own workspace, and its own WebRTC calls (another's call id is a 404).
+OWN = {
+    "/api/v1/usage",
+    "/api/v1/usage/{request_id}",
+    "/api/v1/balance",
+    "/api/v1/keys",
+    "/v1/realtime/calls/{call_id}/hangup",
+}
 
 
 @pytest.fixture(scope="module")
