@@ -368,7 +368,8 @@ class RealtimeRelay:
 
     def _shown(self, text: str, event: dict[str, Any] | None) -> str:
         """The upstream event as the client sees it: as it came, but for a session.updated's
-        create_response, which the relay owns."""
+        create_response, which the relay owns, and the provider usage a translating socket adds
+        to a response.done (already taken off the parsed event)."""
         if event is not None and PROVIDER_USAGE in text:
             return orjson.dumps(event).decode()  # the gateway's own field taken off
         if event is None or event.get("type") != "session.updated":
