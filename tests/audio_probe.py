@@ -57,6 +57,12 @@ def word_errors(reference: str, hypothesis: str) -> int:
     return previous[-1]
 
 
+def word_recall(reference: str, hypothesis: str) -> float:
+    """The share of the reference's distinct words that the hypothesis says, in any order."""
+    wanted = set(_words(reference))
+    return len(wanted & set(_words(hypothesis))) / max(len(wanted), 1)
+
+
 def _words(text: str) -> list[str]:
     cleaned = "".join(ch.lower() if ch.isalnum() or ch.isspace() else " " for ch in text)
     return cleaned.split()
