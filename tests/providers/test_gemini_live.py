@@ -7,18 +7,24 @@ import base64
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from voxgate.audio.vad import WINDOW, SpeechEdge
 from voxgate.providers.gemini.live import GeminiLiveSocket, live_url
 from voxgate.providers.gemini.live_events import LiveTranslation
-from voxgate.providers.gemini.live_setup import LiveSettings
+from voxgate.providers.gemini.live_setup import LiveSettings, SpeechDetection
 from voxgate.providers.gemini.live_usage import openai_usage
 from voxgate.providers.protocols import as_is
 
 MODEL = "gemini-2.5-flash-native-audio-preview-09-2025"
 TENTH_OF_A_SECOND_24K = bytes(4_800)
+# A tenth of a second the stand-in detector hears as speech (any sample not silent).
+SPOKEN_TENTH = b"\x00\x10" * 2_400
+ACTIVITY_START = {"realtimeInput": {"activityStart": {}}}
+ACTIVITY_END = {"realtimeInput": {"activityEnd": {}}}
 WEATHER = {
     "type": "function",
     "name": "get_weather",
@@ -80,7 +86,7 @@ def test_a_sessions_settings_become_the_gemini_setup(session: dict[str, Any]) ->
     assert setup["inputAudioTranscription"] == setup["outputAudioTranscription"] == {}
 
 
-def test_server_vad_settings_and_text_output() -> None:
+def test_server_vad_is_the_gateways_own_detector_and_text_output() -> None:
     detection = {"type": "server_vad", "silence_duration_ms": 700, "prefix_padding_ms": 200}
     settings = LiveSettings().updated(
         {"output_modalities": ["text"], "audio": {"input": {"turn_detection": detection}}}
@@ -88,15 +94,18 @@ def test_server_vad_settings_and_text_output() -> None:
     setup = settings.setup(MODEL, None)["setup"]
     assert setup["generationConfig"] == {"responseModalities": ["TEXT"]}
     assert "outputAudioTranscription" not in setup
-    assert setup["realtimeInputConfig"]["automaticActivityDetection"] == {
-        "disabled": False,
-        "silenceDurationMs": 700,
-        "prefixPaddingMs": 200,
-    }
+    # Gemini never ends a turn by itself: the gateway's detector does, tuned as asked.
+    assert setup["realtimeInputConfig"] == {"automaticActivityDetection": {"disabled": True}}
+    assert settings.detection == SpeechDetection(0.5, 700, 200)
     assert setup["sessionResumption"] == {}
     view = settings.view("sess_1", MODEL, beta=False)
     assert view["output_modalities"] == ["text"]
     assert view["audio"]["input"]["turn_detection"] == detection
+    eager = settings.updated({"turn_detection": {"type": "semantic_vad", "eagerness": "high"}})
+    assert eager.detection == SpeechDetection(silence_duration_ms=350)
+    odd = settings.updated({"turn_detection": {"threshold": "x", "silence_duration_ms": -1}})
+    assert odd.detection == SpeechDetection()
+    assert settings.updated({"turn_detection": None}).detection is None
 
 
 def test_a_manual_turn_is_asked_for_and_answered() -> None:
@@ -206,30 +215,89 @@ def test_an_answer_within_its_cap_is_not_cut() -> None:
     assert translation.upstream == []
 
 
-def test_an_answer_gemini_starts_is_claimed_by_the_next_response_create() -> None:
+def sent_audio(messages: list[dict[str, Any]]) -> int:
+    """How many bytes of 16 kHz audio the messages carry."""
+    return sum(
+        len(base64.b64decode(m["realtimeInput"]["audio"]["data"]))
+        for m in messages
+        if "audio" in m.get("realtimeInput", {})
+    )
+
+
+def test_a_turn_the_detector_ends_is_answered_only_once_asked_for_and_capped() -> None:
     translation = LiveTranslation()
-    translation.client_event(audio(TENTH_OF_A_SECOND_24K))
-    assert translation.client_event({"type": "input_audio_buffer.commit"}) == [
-        {"realtimeInput": {"audioStreamEnd": True}}
-    ]
-    translation.server_message({"serverContent": {"inputTranscription": {"text": "Hi"}}})
-    translation.server_message(spoken(bytes(960)))
-    assert kinds(translation)[:7] == [
+    # Silence before the speech stays here: Gemini hears nothing outside the user's turn.
+    assert translation.client_event(audio(bytes(48_000))) == []
+    start, lead_in = translation.client_event(
+        audio(TENTH_OF_A_SECOND_24K), [SpeechEdge("started", 900)]
+    )
+    assert start == ACTIVITY_START
+    # The lead-in is the padding (300 ms) and the chunk the speech began in, 24 kHz to 16 kHz.
+    assert abs(sent_audio([lead_in]) - (14_400 + 4_800) * 2 // 3) <= 64
+    [streamed] = translation.client_event(audio(TENTH_OF_A_SECOND_24K))
+    assert sent_audio([streamed]) > 0
+    # The speech stops: the turn is committed, and Gemini is not told the turn ended.
+    assert translation.client_event(
+        audio(TENTH_OF_A_SECOND_24K), [SpeechEdge("stopped", 1500)]
+    ) == [{"realtimeInput": {"audio": streamed["realtimeInput"]["audio"]}}]
+    assert kinds(translation) == [
         "input_audio_buffer.speech_started",
-        "conversation.item.input_audio_transcription.delta",
         "input_audio_buffer.speech_stopped",
         "input_audio_buffer.committed",
         "conversation.item.added",
         "conversation.item.done",
-        "response.created",
     ]
-    # The relay asks for the answer its detector's turn ended with: Gemini already gives it.
-    assert translation.client_event({"type": "response.create"}) == []
+    assert translation.client_event(audio(TENTH_OF_A_SECOND_24K)) == []
+    translation.server_message({"serverContent": {"inputTranscription": {"text": "Hi"}}})
+    assert kinds(translation) == ["conversation.item.input_audio_transcription.delta"]
+    # Output no response.create asked for (Gemini makes none) would never reach the client.
+    translation.server_message(spoken(bytes(9_600)))
     assert kinds(translation) == []
+    # The relay's held response.create ends the activity: Gemini answers now, capped.
+    asked = translation.client_event(
+        {"type": "response.create", "response": {"max_output_tokens": 5}}
+    )
+    assert asked == [ACTIVITY_END]
+    [created] = translation.out
+    assert created["response"]["max_output_tokens"] == 5
+    translation.out.clear()
+    translation.server_message(spoken(bytes(9_600)))
+    [delta] = [e for e in translation.out if e["type"] == "response.output_audio.delta"]
+    assert len(base64.b64decode(delta["delta"])) == 5 * 1_500
+    assert translation.upstream == [{"clientContent": {"turnComplete": False}}]
     # A second one while it runs is refused, as OpenAI refuses it.
+    translation.out.clear()
     translation.client_event({"type": "response.create", "event_id": "evt_2"})
     [error] = translation.out
     assert error["error"]["code"] == "conversation_already_has_active_response"
+
+
+def test_speech_over_an_answer_interrupts_it() -> None:
+    translation = LiveTranslation()
+    translation.client_event({"type": "response.create"})
+    translation.server_message(spoken(bytes(960)))
+    translation.out.clear()
+    start, _ = translation.client_event(audio(TENTH_OF_A_SECOND_24K), [SpeechEdge("started", 0)])
+    assert start == ACTIVITY_START  # Gemini stops its answer at the activity's start
+    translation.server_message({"serverContent": {"interrupted": True}})
+    events = {e["type"]: e for e in translation.out}
+    assert "input_audio_buffer.speech_started" in events
+    done = events["response.done"]["response"]
+    assert (done["status"], done["status_details"]["reason"]) == ("cancelled", "turn_detected")
+
+
+def test_a_clients_commit_with_server_vad_ends_the_turn_as_the_detector_would() -> None:
+    translation = LiveTranslation()
+    translation.client_event(audio(TENTH_OF_A_SECOND_24K))
+    start, heard = translation.client_event({"type": "input_audio_buffer.commit"})
+    assert start == ACTIVITY_START
+    assert abs(sent_audio([heard]) - 3_200) <= 64
+    assert kinds(translation)[:3] == [
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "input_audio_buffer.committed",
+    ]
+    assert translation.client_event({"type": "response.create"}) == [ACTIVITY_END]
 
 
 def test_a_typed_turn_goes_as_client_content() -> None:
@@ -352,24 +420,78 @@ class FakeLive:
             self.incoming.put_nowait(json.dumps(message))
 
 
-async def go_away_while_speaking() -> list[FakeLive]:
-    connections: list[FakeLive] = []
+def hears_any_sound(samples: np.ndarray) -> np.ndarray:
+    """A stand-in for Silero: a 32 ms window is speech when any of its samples is not silent."""
+    windows = samples[: len(samples) // WINDOW * WINDOW].reshape(-1, WINDOW)
+    return (np.abs(windows).max(axis=1) > 0.01).astype(np.float32)
 
+
+async def opened(connections: list[FakeLive]) -> GeminiLiveSocket:
     async def connect() -> Any:
         connections.append(FakeLive())
         return connections[-1]
 
-    socket = await GeminiLiveSocket(connect, MODEL, beta=False, shape=as_is).open()
-    first = connections[0]
+    socket = GeminiLiveSocket(
+        connect, MODEL, beta=False, shape=as_is, speech_model=lambda: hears_any_sound
+    )
+    await socket.open()
     assert json.loads(await socket.recv())["type"] == "session.created"
+    return socket
+
+
+async def until_event(socket: GeminiLiveSocket, kind: str) -> list[str]:
+    """The kinds of the socket's events up to the first `kind`."""
+    seen: list[str] = []
+    while not seen or seen[-1] != kind:
+        seen.append(json.loads(await socket.recv())["type"])
+    return seen
+
+
+async def speech_then_a_pause() -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """A server VAD session: half a second of speech, then a second of silence (past the 500 ms
+    that ends a turn), then the relay's held response.create. The client's events, what Gemini
+    was sent before the response.create, and what after."""
+    connections: list[FakeLive] = []
+    socket = await opened(connections)
+    live = connections[0]
+    for chunk in [SPOKEN_TENTH] * 5 + [TENTH_OF_A_SECOND_24K] * 10:
+        await socket.send(json.dumps(audio(chunk)))
+    seen = await until_event(socket, "input_audio_buffer.committed")
+    before = list(live.sent[1:])
+    await socket.send(json.dumps({"type": "response.create", "response": {"max_output_tokens": 4}}))
+    seen += await until_event(socket, "response.created")
+    after = live.sent[1 + len(before) :]
+    await socket.close()
+    return seen, before, after
+
+
+def test_gemini_is_not_told_a_turn_ended_until_its_response_is_asked_for() -> None:
+    seen, before, after = asyncio.run(asyncio.wait_for(speech_then_a_pause(), 10))
+    assert seen[:3] == [
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "input_audio_buffer.committed",
+    ]
+    # The speech went as one activity that the pause did not end; nothing asked for an answer.
+    assert before[0] == ACTIVITY_START
+    assert all(set(m["realtimeInput"]) == {"audio"} for m in before[1:])
+    assert not [m for m in before if {"activityEnd", "audioStreamEnd"} & set(m["realtimeInput"])]
+    assert after == [ACTIVITY_END]
+    assert seen[-1] == "response.created"
+
+
+async def go_away_while_speaking() -> list[FakeLive]:
+    connections: list[FakeLive] = []
+    socket = await opened(connections)
+    first = connections[0]
     first.says({"sessionResumptionUpdate": {"newHandle": "h1", "resumable": True}})
     await socket.send(json.dumps({"type": "response.create"}))
     first.says(spoken(bytes(960)), {"goAway": {"timeLeft": "5s"}})
-    # The answer goes on over the goAway; the user speaks meanwhile.
+    # The answer goes on over the goAway; the user speaks meanwhile (over it).
     assert json.loads(await socket.recv())["type"] == "response.created"
     while json.loads(await socket.recv())["type"] != "response.output_audio.delta":
         pass
-    await socket.send(json.dumps(audio(TENTH_OF_A_SECOND_24K)))
+    await socket.send(json.dumps(audio(SPOKEN_TENTH)))
     assert len(connections) == 1
     first.says({"serverContent": {"turnComplete": True}, "usageMetadata": USAGE})
     while json.loads(await socket.recv())["type"] != "response.done":
@@ -387,6 +509,7 @@ async def go_away_while_speaking() -> list[FakeLive]:
 def test_go_away_moves_once_the_answer_is_held_and_sends_the_unanswered_input_again() -> None:
     first, second = asyncio.run(asyncio.wait_for(go_away_while_speaking(), 10))
     assert first.closed
-    setup, resent = second.sent[0]["setup"], second.sent[1]
+    setup, resent = second.sent[0]["setup"], second.sent[1:]
     assert setup["sessionResumption"] == {"handle": "h2"}
-    assert "audio" in resent["realtimeInput"]
+    assert resent[0] == ACTIVITY_START
+    assert "audio" in resent[1]["realtimeInput"]

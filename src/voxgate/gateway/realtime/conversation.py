@@ -22,7 +22,7 @@ from voxgate.gateway.realtime.responses import (
     respond,
 )
 from voxgate.gateway.realtime.session_config import RATE, SessionConfig
-from voxgate.gateway.realtime.vad import Vad
+from voxgate.audio.vad import Vad
 from voxgate.gateway.realtime.wire import ClientChannel, Handler, dispatch
 from voxgate.gateway.realtime.work import SessionOver, SessionWork
 

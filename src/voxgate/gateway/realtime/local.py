@@ -23,7 +23,7 @@ from voxgate.gateway.realtime.conversation import Conversation
 from voxgate.gateway.realtime.dialect import GA
 from voxgate.gateway.realtime.responses import new_id
 from voxgate.gateway.realtime.session_config import RATE, SessionConfig
-from voxgate.gateway.realtime.vad import Vad, silero
+from voxgate.audio.vad import Vad, silero
 from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.realtime.work import Heard
 from voxgate.gateway.session_charge import SessionCharge

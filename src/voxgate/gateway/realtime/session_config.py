@@ -8,10 +8,12 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
+from voxgate.audio.vad import EAGERNESS_SILENCE_MS
 from voxgate.errors import InvalidRequestError
 from voxgate.gateway.realtime.dialect import Dialect
 
 RATE = 24_000
+
 # Accepted and echoed, but with no effect on a local session (no tools are ever offered).
 _TOLERATED = frozenset(
     {
@@ -30,11 +32,6 @@ _TOLERATED = frozenset(
     }
 )
 _PCM_FORMATS = frozenset({"pcm16", "audio/pcm"})
-
-
-# semantic_vad's eagerness as the silence that ends a turn: the detector here hears speech,
-# not meaning, so an eager setting ends turns on shorter pauses.
-EAGERNESS_SILENCE_MS = {"low": 1200, "medium": 700, "auto": 700, "high": 350}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from voxgate.errors import GatewayError, InvalidRequestError
 from voxgate.gateway.realtime.responses import new_id
 from voxgate.gateway.realtime.session_config import RATE
 from voxgate.gateway.realtime.transcription_config import TranscriptionConfig
-from voxgate.gateway.realtime.vad import Vad
+from voxgate.audio.vad import Vad
 from voxgate.gateway.realtime.wire import ClientChannel, Handler, dispatch
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.providers.errors import UpstreamError

@@ -34,7 +34,7 @@ from voxgate.gateway.realtime.transcription_config import (
     named_model,
 )
 from voxgate.gateway.realtime.transcription_relay import TranscriptionRelay
-from voxgate.gateway.realtime.vad import Vad, silero
+from voxgate.audio.vad import Vad, silero
 from voxgate.gateway.realtime.wire import ClientChannel, decoded_size
 from voxgate.gateway.session_charge import SessionCharge
 from voxgate.providers.protocols import TranscriptionRequest

@@ -4,14 +4,18 @@ other realtime upstream; `live_events` translates, `live_setup` maps the setting
 
 Gemini takes its settings once, in the `setup` that opens a connection. A `session.update`
 that changes them opens a new connection with the new setup, resuming the conversation with
-the latest `sessionResumptionUpdate` handle; the user's input since the last answer began
-(audio no handle holds yet) is sent again.
+the latest `sessionResumptionUpdate` handle; the user's input since the last answer was asked
+for (audio no handle holds yet) is sent again.
+With server VAD the socket runs the gateway's own detector (Silero, off the event loop) over
+the client's audio and hands the translation where speech starts and stops: Gemini's own
+detection is off, so it answers only the turns the relay asked (and held) for.
 When Gemini says the connection ends soon (`goAway`, about every ten minutes), the session
 moves the same way, once no answer is under way and a handle holds the last one; the client
 sees neither.
 """
 
 import asyncio
+import base64
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 from websockets.protocol import State
 
+from voxgate.audio.vad import SpeechEdge, Vad, silero
 from voxgate.providers.errors import UpstreamError
 from voxgate.providers.gemini.live_events import LiveTranslation
 from voxgate.providers.gemini.live_parts import new_id
@@ -50,8 +55,18 @@ def live_url(base_url: str) -> str:
 
 
 class GeminiLiveSocket:
-    def __init__(self, connect: Connect, model: str, beta: bool, shape: EventShape) -> None:
+    def __init__(
+        self,
+        connect: Connect,
+        model: str,
+        beta: bool,
+        shape: EventShape,
+        speech_model: Callable[[], Any] = silero,
+    ) -> None:
         self._connect = connect
+        # The detector's model (Silero; a test's stand-in), loaded off the event loop.
+        self._speech_model = speech_model
+        self._detector: Vad | None = None
         self._model = model
         self._beta = beta
         self._shape = shape
@@ -62,8 +77,8 @@ class GeminiLiveSocket:
         self._ws: ClientConnection | None = None
         self._handle: str | None = None
         self._going_away = False
-        # The user's input sent since the last answer began (which no handle holds yet), and
-        # whether a handle came since the last answer ended.
+        # The user's input sent since the last answer was asked for (which no handle holds
+        # yet), and whether a handle came since the last answer ended.
         self._unanswered: deque[str] = deque()
         self._unanswered_chars = 0
         self._handle_fresh = False
@@ -73,6 +88,7 @@ class GeminiLiveSocket:
         self._sending = asyncio.Lock()
 
     async def open(self) -> "GeminiLiveSocket":
+        await self._listen()
         self._ws = await self._set_up(None)
         self._emit_session("session.created")
         return self
@@ -94,8 +110,10 @@ class GeminiLiveSocket:
         if event.get("type") == "session.update":
             await self._update(event)
             return
+        edges = await self._speech_edges(event)
         translation = self._translation
-        upstream = [*translation.client_event(event), *translation.upstream]
+        answering = translation.answering
+        upstream = [*translation.client_event(event, edges), *translation.upstream]
         translation.upstream.clear()
         self._events.extend(translation.out)
         translation.out.clear()
@@ -105,6 +123,9 @@ class GeminiLiveSocket:
                 if "realtimeInput" in sent:
                     self._kept(text)
                 await self._live().send(text)
+            if translation.answering and not answering:  # asked for: what was said is heard
+                self._unanswered.clear()
+                self._unanswered_chars = 0
 
     async def recv(self) -> str:
         """The next event for the client; ConnectionClosed when Gemini ends the session."""
@@ -131,8 +152,36 @@ class GeminiLiveSocket:
             while True:
                 yield await self.recv()
 
+    async def _speech_edges(self, event: dict[str, Any]) -> list[SpeechEdge]:
+        """Where the detector hears the client's speech start and stop in appended audio (with
+        server VAD); a cleared buffer starts it afresh."""
+        detector = self._detector
+        if detector is None:
+            return []
+        if event.get("type") == "input_audio_buffer.clear":
+            detector.reset()
+        if event.get("type") != "input_audio_buffer.append":
+            return []
+        pcm = base64.b64decode(str(event.get("audio") or ""))
+        return await asyncio.to_thread(detector.feed, pcm)
+
+    async def _listen(self) -> None:
+        """The detector the settings ask for: none for manual turns; one kept across updates
+        (retuned), so its clock runs on."""
+        detection = self._settings.detection
+        self._translation.input.manual = detection is None
+        if detection is None:
+            self._detector = None
+            return
+        self._translation.input.padding_ms = detection.prefix_padding_ms
+        if self._detector is None:
+            self._detector = Vad(detection, model=await asyncio.to_thread(self._speech_model))
+        else:
+            self._detector.settings = detection
+
     def _kept(self, text: str) -> None:
-        """Keep the user's input until an answer begins: the newest, within the bound."""
+        """Keep the user's input until its answer is asked for: the newest, within the
+        bound."""
         self._unanswered.append(text)
         self._unanswered_chars += len(text)
         while self._unanswered_chars > MAX_REPLAY_CHARS and len(self._unanswered) > 1:
@@ -152,16 +201,12 @@ class GeminiLiveSocket:
             self._handle_fresh = True
         if "goAway" in message:
             self._going_away = True
-        answering = self._translation.answering
         self._translation.server_message(message)
         self._events.extend(self._translation.out)
         self._translation.out.clear()
         await self._stop_answer()
         if self._translation.answering:
             self._handle_fresh = False
-            if not answering:  # an answer begins: what the user said so far is heard
-                self._unanswered.clear()
-                self._unanswered_chars = 0
         elif self._going_away and self._handle_fresh:
             self._going_away = False
             await self._resume()
@@ -180,7 +225,7 @@ class GeminiLiveSocket:
         settings = self._settings.updated(session if isinstance(session, dict) else {})
         changed = settings.setup(self._model, None) != self._settings.setup(self._model, None)
         self._settings = settings
-        self._translation.manual = settings.manual
+        await self._listen()
         self._translation.audio_out = settings.audio_out
         if changed:
             await self._resume()

@@ -1,5 +1,6 @@
-"""The pieces a Gemini Live translation is made of: ids, the user's turn and the response under
-way, and the client's audio and function output as Gemini takes them."""
+"""The pieces a Gemini Live translation is made of: ids, the conversation as the client sees it,
+the user's turn and the response under way, and the client's audio and function output as
+Gemini takes them."""
 
 import base64
 import secrets
@@ -24,6 +25,36 @@ def as_object(value: object) -> dict[str, Any]:
 
 
 @dataclass
+class ClientView:
+    """The conversation as the client sees it: its events, in order, as OpenAI names them (GA),
+    and its items."""
+
+    out: list[dict[str, Any]] = field(default_factory=list)
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    last_item: str | None = None
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        self.out.append({"type": kind, "event_id": new_id("event"), **fields})
+
+    def added(self, item: dict[str, Any], previous: str | None, *, done: bool = True) -> None:
+        self.items[item["id"]] = item
+        self.last_item = item["id"]
+        self.emit("conversation.item.added", previous_item_id=previous, item=item)
+        if done:
+            self.emit("conversation.item.done", previous_item_id=previous, item=item)
+
+    def refuse(self, event: dict[str, Any], message: str, *, code: str = "unsupported") -> None:
+        error = {
+            "type": "invalid_request_error",
+            "code": code,
+            "message": message,
+            "param": None,
+            "event_id": event.get("event_id"),
+        }
+        self.emit("error", error=error)
+
+
+@dataclass
 class UserTurn:
     item_id: str
     transcript: list[str] = field(default_factory=list)
@@ -34,7 +65,6 @@ class UserTurn:
 @dataclass
 class LiveResponse:
     id: str
-    claimed: bool
     output: list[dict[str, Any]] = field(default_factory=list)
     message: dict[str, Any] | None = None
     said: list[str] = field(default_factory=list)

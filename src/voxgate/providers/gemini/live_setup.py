@@ -4,20 +4,65 @@ Read from either dialect's `session.update` (GA nests audio under `audio.input|o
 keeps `voice`, `turn_detection` and `modalities` at the top): instructions become the
 `systemInstruction`, the voice the prebuilt voice (already the Gemini voice the catalog maps
 an OpenAI name to), function tools `functionDeclarations`, output modalities the
-`responseModalities`, and turn detection Gemini's automatic activity detection (its silence
-and padding) or, when the client turns it off, manual activity. Both transcriptions are always
-asked for: the gateway reports what was heard and said whatever the client asked.
+`responseModalities`. Gemini's automatic activity detection is always off: the translation
+marks each user turn's activity itself (`live_input`), from the client's commits or, with
+server VAD, from the gateway's own detector, tuned by the client's threshold, silence and
+padding (`detection`). Both transcriptions are always asked for: the gateway reports what was
+heard and said whatever the client asked.
 """
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeGuard
+
+from voxgate.audio.vad import EAGERNESS_SILENCE_MS
 
 DEFAULT_VOICE = "Puck"
 SERVER_VAD: dict[str, Any] = {"type": "server_vad"}
+# The OpenAI defaults of server VAD, and its bounds.
+DEFAULT_THRESHOLD, DEFAULT_SILENCE_MS, DEFAULT_PADDING_MS = 0.5, 500, 300
+MAX_SILENCE_MS = 10_000
 
 
 def _object(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class SpeechDetection:
+    """What tunes the gateway's detector on a server VAD session (a `VadSettings`)."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    silence_duration_ms: int = DEFAULT_SILENCE_MS
+    prefix_padding_ms: int = DEFAULT_PADDING_MS
+
+    @classmethod
+    def of(cls, detection: dict[str, Any]) -> "SpeechDetection":
+        """The client's turn_detection as the detector takes it: a value out of its range
+        keeps the default; semantic_vad's eagerness is a silence."""
+        silence = detection.get("silence_duration_ms")
+        if detection.get("type") == "semantic_vad":
+            silence = EAGERNESS_SILENCE_MS.get(str(detection.get("eagerness", "auto")))
+        threshold = detection.get("threshold")
+        return cls(
+            threshold=float(threshold)
+            if _number(threshold) and 0 < threshold < 1
+            else DEFAULT_THRESHOLD,
+            silence_duration_ms=_whole(silence, MAX_SILENCE_MS, DEFAULT_SILENCE_MS),
+            prefix_padding_ms=_whole(
+                detection.get("prefix_padding_ms"), MAX_SILENCE_MS, DEFAULT_PADDING_MS
+            ),
+        )
+
+
+def _number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _whole(value: object, most: int, default: int) -> int:
+    """`value` when it is a whole number of milliseconds from 0 to `most`, else `default`."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most:
+        return value
+    return default
 
 
 @dataclass(frozen=True)
@@ -71,7 +116,7 @@ class LiveSettings:
         setup: dict[str, Any] = {
             "model": f"models/{model}",
             "generationConfig": generation,
-            "realtimeInputConfig": {"automaticActivityDetection": self._activity_detection()},
+            "realtimeInputConfig": {"automaticActivityDetection": {"disabled": True}},
             "inputAudioTranscription": {},
             "sessionResumption": {"handle": handle} if handle else {},
         }
@@ -84,22 +129,16 @@ class LiveSettings:
             setup["tools"] = [{"functionDeclarations": declarations}]
         return {"setup": setup}
 
-    def _activity_detection(self) -> dict[str, Any]:
-        detection = self.turn_detection
-        if detection is None:
-            return {"disabled": True}
-        given: dict[str, Any] = {"disabled": False}
-        for ours, theirs in (
-            ("silence_duration_ms", "silenceDurationMs"),
-            ("prefix_padding_ms", "prefixPaddingMs"),
-        ):
-            if isinstance(detection.get(ours), int):
-                given[theirs] = detection[ours]
-        return given
-
     @property
     def manual(self) -> bool:
         return self.turn_detection is None
+
+    @property
+    def detection(self) -> SpeechDetection | None:
+        """How the gateway's detector hears the user's turns; None for manual turns."""
+        if self.turn_detection is None:
+            return None
+        return SpeechDetection.of(self.turn_detection)
 
     def view(self, session_id: str, model: str, beta: bool) -> dict[str, Any]:
         """The session as `session.created|updated` shows it, in the client's dialect."""

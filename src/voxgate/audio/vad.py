@@ -3,21 +3,40 @@
 Speech starts when a window's speech probability reaches the session's threshold; it stops
 after `silence_duration_ms` of windows below it. Each call scores the new 32 ms windows with a
 second of the audio before them, so the detector's recurrent state warms up on real context.
+The local realtime engine and the Gemini Live translation both find their turns with it.
 """
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
-from voxgate.gateway.realtime.session_config import RATE, TurnDetection
 
+INPUT_RATE = 24_000  # what the realtime protocol's input audio is
 VAD_RATE = 16_000
 WINDOW = 512  # samples at 16 kHz: 32 ms, Silero's window
 WINDOW_MS = WINDOW * 1000 // VAD_RATE
 WARM_UP_WINDOWS = 31
+
+
+# semantic_vad's eagerness as the silence that ends a turn: the detector here hears speech,
+# not meaning, so an eager setting ends turns on shorter pauses.
+EAGERNESS_SILENCE_MS = {"low": 1200, "medium": 700, "auto": 700, "high": 350}
+
+
+class VadSettings(Protocol):
+    """What the detector is tuned by (a session's turn detection)."""
+
+    @property
+    def threshold(self) -> float: ...
+
+    @property
+    def silence_duration_ms(self) -> int: ...
+
+    @property
+    def prefix_padding_ms(self) -> int: ...
 
 
 def silero() -> Any:
@@ -35,7 +54,7 @@ class SpeechEdge:
 
 @dataclass
 class Vad:
-    settings: TurnDetection
+    settings: VadSettings
     model: Any = field(default_factory=silero)
     speaking: bool = False
     quiet_ms: int = 0
@@ -45,7 +64,7 @@ class Vad:
 
     def feed(self, pcm: bytes) -> list[SpeechEdge]:
         """The speech edges in this chunk of 24 kHz PCM16 (blocking: run it off the loop)."""
-        audio = resample(PcmAudio(pcm[: len(pcm) // 2 * 2], RATE), VAD_RATE)
+        audio = resample(PcmAudio(pcm[: len(pcm) // 2 * 2], INPUT_RATE), VAD_RATE)
         samples = np.frombuffer(audio.samples, dtype="<i2").astype(np.float32) / 32768
         self.pending = np.concatenate([self.pending, samples])
         whole = len(self.pending) // WINDOW * WINDOW
