@@ -7,6 +7,7 @@ moves to OpenAI with its conversation."""
 
 import asyncio
 import base64
+import json
 import shutil
 from collections.abc import Iterator
 from decimal import Decimal
@@ -18,7 +19,9 @@ import openai
 import pytest
 import yaml
 
-from tests.e2e.test_realtime_money import SECOND, settled, usage
+from tests.e2e.test_realtime import question_pcm
+from tests.e2e.test_realtime_money import SECOND, append, settled, until, usage
+from tests.e2e.test_realtime_unpaid import connect
 from tests.gateway_process import SIM_KEYS, RunningGateway, RunningSimulator, routed_gateway
 from voxgate.settings import PACKAGE_DIR
 
@@ -354,9 +357,8 @@ def test_speaking_over_a_gemini_answer_cancels_it_and_charges_what_was_made(
     gateway, sim = served
     sim.reset()
     key = gateway.new_workspace("rt-gemini-barge-in", "1.00")
-    # Both Gemini connections (the first is replaced by the session's settings) speak slowly.
-    for _ in range(2):
-        sim.queue_faults(SIM_KEYS["gemini"], {"kind": "paced", "chunk_interval_ms": 300})
+    # The one Gemini connection (manual turns change no setup) speaks slowly.
+    sim.queue_faults(SIM_KEYS["gemini"], {"kind": "paced", "chunk_interval_ms": 300})
 
     seen = asyncio.run(asyncio.wait_for(barge_in(gateway, key), TIMEOUT))
 
@@ -436,9 +438,8 @@ def test_a_long_gemini_answer_stops_at_its_cap_and_is_charged_no_more(
     gateway, sim = served
     sim.reset()
     key = gateway.new_workspace("rt-gemini-capped", "1.00")
-    # Both Gemini connections (the first is replaced by the session's settings) answer long.
-    for _ in range(2):
-        sim.queue_faults(SIM_KEYS["gemini"], {"kind": "long"})
+    # The one Gemini connection (manual turns change no setup) answers long.
+    sim.queue_faults(SIM_KEYS["gemini"], {"kind": "long"})
     cap = 20
 
     seen = asyncio.run(asyncio.wait_for(capped_then_free(gateway, key, cap), TIMEOUT))
@@ -499,8 +500,7 @@ def test_a_long_gemini_answer_stops_where_the_credit_does(
     # One hold step of credit ($0.01): about 800 output tokens at $12 per 1M, 25 s of audio;
     # the answer runs 40 s.
     key = gateway.new_workspace("rt-gemini-poor", "0.010")
-    for _ in range(2):
-        sim.queue_faults(SIM_KEYS["gemini"], {"kind": "long"})
+    sim.queue_faults(SIM_KEYS["gemini"], {"kind": "long"})
 
     seen = asyncio.run(asyncio.wait_for(one_capped_turn(gateway, key), TIMEOUT))
 
@@ -514,3 +514,65 @@ def test_a_long_gemini_answer_stops_where_the_credit_does(
     assert record["output_audio_tokens"] == cut.usage.output_token_details.audio_tokens < made
     assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]
     assert record["provider_overrun"]
+
+
+async def detected_turn(
+    gateway: RunningGateway, key: str, instructions: str
+) -> list[dict[str, Any]]:
+    """A spoken question that the server's detector ends (the default: answer each turn), on
+    Gemini Live: every event until its response is done, or refused."""
+    pcm = question_pcm(gateway, gateway.key) + bytes(48_000)  # then a second of silence
+    events: list[dict[str, Any]] = []
+    async with connect(gateway, key, MODEL) as socket:
+        await until(socket, "session.created")
+        update = {"type": "session.update", "session": {"instructions": instructions}}
+        await socket.send(json.dumps(update))
+        await until(socket, "session.updated")
+        for start in range(0, len(pcm), 9600):
+            await append(socket, pcm[start : start + 9600])
+        while not events or events[-1]["type"] not in ("response.done", "error"):
+            events.append(json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT)))
+    return events
+
+
+def test_an_answer_to_a_detected_turn_is_held_and_capped_before_gemini_starts_it(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    sim.reset()
+    key = gateway.new_workspace("rt-gemini-vad", "0.02")
+
+    events = asyncio.run(detected_turn(gateway, key, "Answer briefly."))
+
+    kinds = [event["type"] for event in events]
+    assert kinds.index("input_audio_buffer.speech_stopped") < kinds.index("response.created")
+    [created] = [event for event in events if event["type"] == "response.created"]
+    assert isinstance(created["response"]["max_output_tokens"], int)
+    assert events[-1]["response"]["status"] == "completed"
+    [live] = [s for s in live_sessions(sim) if s.get("usage")]
+    assert live["setup"]["realtimeInputConfig"]["automaticActivityDetection"] == {"disabled": True}
+    after = settled(gateway, key)
+    assert after["held_micro_usd"] == 0
+    [record] = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
+    assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]
+
+
+def test_gemini_never_answers_a_detected_turn_the_credit_cannot_hold(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    sim.reset()
+    key = gateway.new_workspace("rt-gemini-vad-dear", "0.02")
+
+    events = asyncio.run(detected_turn(gateway, key, "word " * 1_000_000))
+
+    kinds = [event["type"] for event in events]
+    assert "input_audio_buffer.committed" in kinds
+    assert events[-1]["type"] == "error"
+    assert events[-1]["error"]["code"] == "insufficient_credit"
+    assert "response.created" not in kinds
+    # Gemini was never asked to answer, and made nothing: no turn ended by its own detector.
+    for connection in live_sessions(sim):
+        assert not connection.get("usage"), connection["sent"]
+    assert settled(gateway, key)["held_micro_usd"] == 0
+    assert sum(r["charged_micro_usd"] or 0 for r in usage(gateway, key)) == 0

@@ -23,8 +23,8 @@ MODEL = "gemini-2.5-flash-native-audio-preview-09-2025"
 TENTH_OF_A_SECOND_24K = bytes(4_800)
 # A tenth of a second the stand-in detector hears as speech (any sample not silent).
 SPOKEN_TENTH = b"\x00\x10" * 2_400
-ACTIVITY_START = {"realtimeInput": {"activityStart": {}}}
-ACTIVITY_END = {"realtimeInput": {"activityEnd": {}}}
+ACTIVITY_START: dict[str, Any] = {"realtimeInput": {"activityStart": {}}}
+ACTIVITY_END: dict[str, Any] = {"realtimeInput": {"activityEnd": {}}}
 WEATHER = {
     "type": "function",
     "name": "get_weather",
@@ -423,7 +423,8 @@ class FakeLive:
 def hears_any_sound(samples: np.ndarray) -> np.ndarray:
     """A stand-in for Silero: a 32 ms window is speech when any of its samples is not silent."""
     windows = samples[: len(samples) // WINDOW * WINDOW].reshape(-1, WINDOW)
-    return (np.abs(windows).max(axis=1) > 0.01).astype(np.float32)
+    speech: np.ndarray = (np.abs(windows).max(axis=1) > 0.01).astype(np.float32)
+    return speech
 
 
 async def opened(connections: list[FakeLive]) -> GeminiLiveSocket:
@@ -454,9 +455,11 @@ async def speech_then_a_pause() -> tuple[list[str], list[dict[str, Any]], list[d
     connections: list[FakeLive] = []
     socket = await opened(connections)
     live = connections[0]
+    # The reader waits on Gemini, which says nothing: the detector's events reach it all the same.
+    reader = asyncio.ensure_future(until_event(socket, "input_audio_buffer.committed"))
     for chunk in [SPOKEN_TENTH] * 5 + [TENTH_OF_A_SECOND_24K] * 10:
         await socket.send(json.dumps(audio(chunk)))
-    seen = await until_event(socket, "input_audio_buffer.committed")
+    seen = await reader
     before = list(live.sent[1:])
     await socket.send(json.dumps({"type": "response.create", "response": {"max_output_tokens": 4}}))
     seen += await until_event(socket, "response.created")

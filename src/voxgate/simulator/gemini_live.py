@@ -39,8 +39,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
-from voxgate.gateway.realtime.session_config import TurnDetection
 from voxgate.audio.vad import Vad, silero
+from voxgate.gateway.realtime.session_config import TurnDetection
 from voxgate.simulator.engine import RATE, SimEngine
 from voxgate.simulator.faults import Fault
 from voxgate.simulator.gemini import camel

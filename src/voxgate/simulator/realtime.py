@@ -28,13 +28,13 @@ from starlette.websockets import WebSocket
 
 from voxgate.api.websocket import StarletteClient
 from voxgate.audio.pcm import PcmAudio
+from voxgate.audio.vad import Vad, silero
 from voxgate.gateway.realtime.conversation import Conversation
 from voxgate.gateway.realtime.dialect import dialect_of
 from voxgate.gateway.realtime.responses import new_id
 from voxgate.gateway.realtime.session_config import SessionConfig
 from voxgate.gateway.realtime.transcribing import TranscriptionSession
 from voxgate.gateway.realtime.transcription_config import TranscriptionConfig
-from voxgate.audio.vad import Vad, silero
 from voxgate.gateway.realtime.wire import ClientChannel, ClientGone, is_closed
 from voxgate.gateway.realtime.work import Heard
 from voxgate.simulator.engine import RATE, SimEngine

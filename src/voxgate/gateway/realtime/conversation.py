@@ -11,6 +11,7 @@ import binascii
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
 
+from voxgate.audio.vad import Vad
 from voxgate.errors import InvalidRequestError
 from voxgate.gateway.realtime.items import Items
 from voxgate.gateway.realtime.responses import (
@@ -22,7 +23,6 @@ from voxgate.gateway.realtime.responses import (
     respond,
 )
 from voxgate.gateway.realtime.session_config import RATE, SessionConfig
-from voxgate.audio.vad import Vad
 from voxgate.gateway.realtime.wire import ClientChannel, Handler, dispatch
 from voxgate.gateway.realtime.work import SessionOver, SessionWork
 

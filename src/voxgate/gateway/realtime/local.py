@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
+from voxgate.audio.vad import Vad, silero
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
 from voxgate.gateway.cascade import CHARACTERS_PER_TOKEN_CEILING, Legs
@@ -23,7 +24,6 @@ from voxgate.gateway.realtime.conversation import Conversation
 from voxgate.gateway.realtime.dialect import GA
 from voxgate.gateway.realtime.responses import new_id
 from voxgate.gateway.realtime.session_config import RATE, SessionConfig
-from voxgate.audio.vad import Vad, silero
 from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.realtime.work import Heard
 from voxgate.gateway.session_charge import SessionCharge

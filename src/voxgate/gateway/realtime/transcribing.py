@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from voxgate.audio.vad import Vad
 from voxgate.errors import GatewayError, InvalidRequestError
 from voxgate.gateway.realtime.responses import new_id
 from voxgate.gateway.realtime.session_config import RATE
 from voxgate.gateway.realtime.transcription_config import TranscriptionConfig
-from voxgate.audio.vad import Vad
 from voxgate.gateway.realtime.wire import ClientChannel, Handler, dispatch
 from voxgate.gateway.realtime.work import SessionOver
 from voxgate.providers.errors import UpstreamError

@@ -18,6 +18,7 @@ from typing import Any
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
+from voxgate.audio.vad import Vad, silero
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import InvalidRequestError, ServiceUnavailableError
@@ -34,7 +35,6 @@ from voxgate.gateway.realtime.transcription_config import (
     named_model,
 )
 from voxgate.gateway.realtime.transcription_relay import TranscriptionRelay
-from voxgate.audio.vad import Vad, silero
 from voxgate.gateway.realtime.wire import ClientChannel, decoded_size
 from voxgate.gateway.session_charge import SessionCharge
 from voxgate.providers.protocols import TranscriptionRequest

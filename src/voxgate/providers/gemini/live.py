@@ -86,6 +86,9 @@ class GeminiLiveSocket:
         self._lost: Close | None = None
         # Held while a message goes to Gemini, and while the connection is replaced.
         self._sending = asyncio.Lock()
+        # Set when events for the client come from its own events (a commit the detector made,
+        # a session.updated), so a reader waiting on Gemini takes them at once.
+        self._fresh = asyncio.Event()
 
     async def open(self) -> "GeminiLiveSocket":
         await self._listen()
@@ -117,6 +120,8 @@ class GeminiLiveSocket:
         translation.upstream.clear()
         self._events.extend(translation.out)
         translation.out.clear()
+        if self._events:
+            self._fresh.set()
         async with self._sending:
             for sent in upstream:
                 text = orjson.dumps(sent).decode()
@@ -130,18 +135,37 @@ class GeminiLiveSocket:
     async def recv(self) -> str:
         """The next event for the client; ConnectionClosed when Gemini ends the session."""
         while True:
+            self._fresh.clear()
             while self._events:
                 shaped = self._shape(self._events.popleft())
                 if shaped is not None:
                     return orjson.dumps(shaped).decode()
             ws = self._live()
             try:
-                message = await ws.recv()
+                message = await self._message_or_fresh(ws)
             except ConnectionClosed:
                 if ws is not self._ws:
                     continue  # replaced meanwhile: read the new connection
                 raise
-            await self._translate(orjson.loads(message))
+            if message is not None:
+                await self._translate(orjson.loads(message))
+
+    async def _message_or_fresh(self, ws: ClientConnection) -> str | bytes | None:
+        """Gemini's next message, or None once the client's own events gave the client events
+        (a cancelled recv loses nothing: the next one reads the same message)."""
+        reading = asyncio.ensure_future(ws.recv())
+        woken = asyncio.ensure_future(self._fresh.wait())
+        try:
+            await asyncio.wait({reading, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            reading.cancel()  # nothing, when it has its message
+        [outcome] = await asyncio.gather(reading, return_exceptions=True)
+        if isinstance(outcome, asyncio.CancelledError):
+            return None
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     async def close(self) -> None:
         if self._ws is not None:
@@ -269,3 +293,4 @@ class GeminiLiveSocket:
     def _emit_session(self, kind: str) -> None:
         view = self._settings.view(self._session_id, self._model, self._beta)
         self._events.append({"type": kind, "event_id": new_id("event"), "session": view})
+        self._fresh.set()

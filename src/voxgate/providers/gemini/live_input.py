@@ -55,8 +55,7 @@ class LiveInput:
     def append(self, pcm: bytes, edges: Sequence[SpeechEdge]) -> list[dict[str, Any]]:
         """What Gemini is sent for appended audio, given where the detector heard the speech
         start and stop in it."""
-        if self._user is None or self._user.committed:
-            self._user = UserTurn(new_id("item"))
+        self._speaker()
         if self.manual:
             if len(self._buffered) + len(pcm) > MAX_BUFFERED_BYTES:
                 message = f"The input audio buffer holds at most {MAX_BUFFERED_BYTES} bytes."
@@ -118,8 +117,10 @@ class LiveInput:
 
     def hearing(self) -> UserTurn:
         """The user turn Gemini's transcript of the input belongs to."""
-        if self.answered is not None:
-            return self.answered
+        return self.answered if self.answered is not None else self._speaker()
+
+    def _speaker(self) -> UserTurn:
+        """The user turn not yet committed, which the client's audio goes to."""
         if self._user is None or self._user.committed:
             self._user = UserTurn(new_id("item"))
         return self._user
@@ -127,8 +128,7 @@ class LiveInput:
     def _speech_started(self, at_ms: int, lead_in: int) -> list[dict[str, Any]]:
         """The activity opens (or the open one goes on) with the speech's lead-in: the padding
         and the chunk the speech began in."""
-        assert self._user is not None
-        self._speech_started_event(self._user, at_ms)
+        self._speech_started_event(self._speaker(), at_ms)
         sent = [] if self._activity else [ACTIVITY_START]
         self._activity = self._speaking = True
         kept = (self.padding_ms * BYTES_PER_MS + lead_in) // 2 * 2
