@@ -567,12 +567,13 @@ def test_gemini_never_answers_a_detected_turn_the_credit_cannot_hold(
     events = asyncio.run(detected_turn(gateway, key, "word " * 1_000_000))
 
     kinds = [event["type"] for event in events]
-    assert "input_audio_buffer.committed" in kinds
+    assert "input_audio_buffer.speech_stopped" in kinds
     assert events[-1]["type"] == "error"
     assert events[-1]["error"]["code"] == "insufficient_credit"
     assert "response.created" not in kinds
-    # Gemini was never asked to answer, and made nothing: no turn ended by its own detector.
+    # Gemini was never asked to answer, and said nothing: no turn ended by its own detector.
     for connection in live_sessions(sim):
-        assert not connection.get("usage"), connection["sent"]
+        assert "serverContent" not in connection["sent"], connection["sent"]
+        assert not connection.get("usage")
     assert settled(gateway, key)["held_micro_usd"] == 0
     assert sum(r["charged_micro_usd"] or 0 for r in usage(gateway, key)) == 0
