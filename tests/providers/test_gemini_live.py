@@ -325,14 +325,14 @@ def test_a_function_call_and_its_output() -> None:
     assert events["response.done"]["response"]["output"][0]["type"] == "function_call"
     assert events["response.done"]["response"]["usage"]["input_tokens"] == 42
     output = {"type": "function_call_output", "call_id": "call_1", "output": '{"sky":"clear"}'}
-    sent = translation.client_event({"type": "conversation.item.create", "item": output})
-    answer = {"id": "call_1", "name": "get_weather", "response": {"output": {"sky": "clear"}}}
-    assert sent == [{"toolResponse": {"functionResponses": [answer]}}]
+    # Gemini would answer a tool response at once: it goes when the answer is asked for.
+    assert translation.client_event({"type": "conversation.item.create", "item": output}) == []
     assert kinds(translation) == ["conversation.item.added", "conversation.item.done"]
-    # Gemini answers the tool response by itself; its answer waits for the client to ask.
+    answer = {"id": "call_1", "name": "get_weather", "response": {"output": {"sky": "clear"}}}
+    assert translation.client_event({"type": "response.create"}) == [
+        {"toolResponse": {"functionResponses": [answer]}}
+    ]
     translation.server_message({"serverContent": {"outputTranscription": {"text": "Clear."}}})
-    assert kinds(translation) == []
-    assert translation.client_event({"type": "response.create"}) == []
     assert kinds(translation)[::4] == ["response.created", "response.output_audio_transcript.delta"]
 
 

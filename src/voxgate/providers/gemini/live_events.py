@@ -8,11 +8,11 @@ Client to Gemini:
   gateway's own detector opens the activity when speech starts and commits the turn when it
   stops. Either way the turn's `activityEnd` waits for `response.create`.
 - `conversation.item.create`: a message as `clientContent` turns (assistant as `model`); a
-  `function_call_output` as a `toolResponse`.
+  `function_call_output` waits for the `response.create` that sends it as a `toolResponse`
+  (Gemini answers a tool response at once).
 - `response.create`: starts the response, capped to its `max_output_tokens`, then asks Gemini
-  for it (`activityEnd`, or `clientContent` with `turnComplete`); Gemini answers nothing else,
-  but after a tool response it goes on by itself, and that answer waits here for the
-  `response.create`.
+  for it (the `toolResponse`, the turn's `activityEnd`, or `clientContent` with
+  `turnComplete`); Gemini answers nothing else.
 - `response.cancel`, `conversation.item.truncate|delete|retrieve`, `output_audio_buffer.clear`:
   answered here with OpenAI's events; Gemini has no counterpart, so a cancelled answer's rest
   is dropped (and billed as Gemini reports it), and its context keeps a truncated or deleted
@@ -68,10 +68,9 @@ class LiveTranslation:
         # answer).
         self.upstream: list[dict[str, Any]] = []
         self._response: LiveResponse | None = None
-        # A tool response was sent: Gemini answers it by itself, and what it answers waits
-        # here for the client's response.create (as OpenAI waits for it).
-        self._continuing = False
-        self._continued: list[dict[str, Any]] = []
+        # The client's function outputs, sent as one toolResponse by the response.create that
+        # asks for their answer (Gemini answers a tool response at once, unasked).
+        self._tool_answers: list[dict[str, Any]] = []
         self._calls: dict[str, str] = {}
 
     @property
@@ -126,10 +125,10 @@ class LiveTranslation:
         self.client.added(item, previous if isinstance(previous, str) else self.client.last_item)
         if item.get("type") == "function_call_output":
             call_id = str(item.get("call_id"))
-            self._continuing = True
             response = {"output": parsed(item.get("output"))}
             answer = {"id": call_id, "name": self._calls.get(call_id, ""), "response": response}
-            return [{"toolResponse": {"functionResponses": [answer]}}]
+            self._tool_answers.append(answer)
+            return []
         text = " ".join(
             str(part.get("text") or part.get("transcript") or "")
             for part in item.get("content") or []
@@ -142,9 +141,8 @@ class LiveTranslation:
         return [{"clientContent": {"turns": [turn], "turnComplete": False}}]
 
     def _create(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        """The response starts here, capped, before Gemini is asked for it: the user turn's
-        activityEnd, or a `clientContent` turnComplete (after a tool response Gemini went on
-        by itself, and its answer, held back, is passed now)."""
+        """The response starts here, capped, before Gemini is asked for it: the function
+        outputs' toolResponse, the user turn's activityEnd, or a `clientContent` turnComplete."""
         if self._response is not None:
             self.client.refuse(
                 event,
@@ -152,17 +150,14 @@ class LiveTranslation:
                 code="conversation_already_has_active_response",
             )
             return []
-        continuing, continued = self._continuing, self._continued
-        self._continued = []
-        self._continuing = False
         self._response = LiveResponse(new_id("resp"))
         self._response.cap.tokens = output_cap(as_object(event.get("response")))
         self.client.emit("response.created", response=self._view(self._response, "in_progress"))
-        if continuing:
-            for message in continued:
-                self.server_message(message)
-            return []
-        return self.input.ask() or [{"clientContent": {"turnComplete": True}}]
+        asked = self.input.ask()
+        if self._tool_answers:
+            answers, self._tool_answers = self._tool_answers, []
+            asked.insert(0, {"toolResponse": {"functionResponses": answers}})
+        return asked or [{"clientContent": {"turnComplete": True}}]
 
     def _retrieve(self, event: dict[str, Any]) -> None:
         item = self.client.items.get(str(event.get("item_id")))
@@ -176,9 +171,6 @@ class LiveTranslation:
 
     def server_message(self, message: dict[str, Any]) -> None:
         """The client's events for one Gemini message."""
-        if self._continuing and self._response is None:
-            self._continued.append(message)
-            return
         usage = as_object(message.get("usageMetadata"))
         if usage and self._response is not None:
             self._response.usage = usage
