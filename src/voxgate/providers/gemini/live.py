@@ -160,12 +160,8 @@ class GeminiLiveSocket:
         finally:
             woken.cancel()
             reading.cancel()  # nothing, when it has its message
-        [outcome] = await asyncio.gather(reading, return_exceptions=True)
-        if isinstance(outcome, asyncio.CancelledError):
-            return None
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
+            await asyncio.wait({reading})  # ended before the next recv begins
+        return None if reading.cancelled() else reading.result()
 
     async def close(self) -> None:
         if self._ws is not None:
