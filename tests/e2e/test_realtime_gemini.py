@@ -577,3 +577,45 @@ def test_gemini_never_answers_a_detected_turn_the_credit_cannot_hold(
         assert not connection.get("usage")
     assert settled(gateway, key)["held_micro_usd"] == 0
     assert sum(r["charged_micro_usd"] or 0 for r in usage(gateway, key)) == 0
+
+
+async def spoken_over(gateway: RunningGateway, key: str) -> list[dict[str, Any]]:
+    """A spoken question the detector ends, then the same question spoken over its answer
+    once the answer's first audio came: every event until the second answer is done."""
+    pcm = question_pcm(gateway, gateway.key) + bytes(48_000)
+    events: list[dict[str, Any]] = []
+    async with connect(gateway, key, MODEL) as socket:
+        await until(socket, "session.created")
+        for _ in range(2):
+            for start in range(0, len(pcm), 9600):
+                await append(socket, pcm[start : start + 9600])
+            while not events or events[-1]["type"] != "response.output_audio.delta":
+                events.append(json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT)))
+        while [e["type"] for e in events].count("response.done") < 2:
+            events.append(json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT)))
+    return events
+
+
+def test_speech_over_a_gemini_answer_to_a_detected_turn_cancels_it(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    sim.reset()
+    # The answer is spoken slowly enough (a 200 ms chunk each 500 ms) to be spoken over.
+    sim.queue_faults(SIM_KEYS["gemini"], {"kind": "paced", "chunk_interval_ms": 500})
+    key = gateway.new_workspace("rt-gemini-vad-barge-in", "1.00")
+
+    events = asyncio.run(spoken_over(gateway, key))
+
+    cut, answered = [e["response"] for e in events if e["type"] == "response.done"]
+    assert (cut["status"], cut["status_details"]["reason"]) == ("cancelled", "turn_detected")
+    assert answered["status"] == "completed"
+    kinds = [e["type"] for e in events]
+    assert kinds.count("input_audio_buffer.speech_started") == 2
+    assert not [e for e in events if e["type"] == "error"]
+    settled(gateway, key)
+    reported = [u for s in live_sessions(sim) for u in s.get("usage", [])]
+    records = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
+    assert sorted(r["cost_micro_usd"] for r in records) == sorted(map(expected_charge, reported))
+    for record in records:
+        assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]
