@@ -26,13 +26,13 @@ from voxgate.providers.gemini.live_parts import (
     audio_input,
     new_id,
 )
+from voxgate.providers.gemini.live_setup import DEFAULT_PADDING_MS
 
 ACTIVITY_START: dict[str, Any] = {"realtimeInput": {"activityStart": {}}}
 ACTIVITY_END: dict[str, Any] = {"realtimeInput": {"activityEnd": {}}}
 # OpenAI's bound on a realtime input audio buffer.
 MAX_BUFFERED_BYTES = 15 * 2**20
 BYTES_PER_MS = CLIENT_RATE * 2 // 1000
-DEFAULT_PADDING_MS = 300
 
 
 @dataclass
