@@ -120,7 +120,7 @@ class AudioGateway:
         )
         self._speech_cache = SpeechCache(settings)
         self._jobs = UnifiedJobs(
-            settings, catalog, providers, planner, tokens, self._retry, breaker, tracer
+            settings, catalog, providers, planner, tokens, tracer, self.attempts
         )
 
     async def handle(
@@ -337,9 +337,10 @@ class AudioGateway:
         billed_as = self._catalog.get(route.billed_as) if route.billed_as else None
         return (billed_as or row).pricing
 
-    def legs(self, row: ModelRow) -> Legs:
-        """A cascade row's legs, served through this gateway's planner and failover loop."""
-        return self._jobs.legs(row)
+    def legs(self, row: ModelRow, charge: Charge | None = None) -> Legs:
+        """A cascade row's legs, served through this gateway's planner and failover loop; a
+        request's legs put their attempts on its `charge`'s usage record."""
+        return self._jobs.legs(row, charge)
 
     async def require_minimum(self, principal: Principal, row: ModelRow) -> None:
         """Refuse (402) a workspace that could not pay even the model's minimum hold, before
