@@ -125,6 +125,7 @@ async def open_services(
     breaker = AlertingBreaker(_breaker(settings, redis), _breaker_alert(webhooks))
     metrics = Metrics()
     tracing = configure_tracing(environment)
+    realtime_secrets = RealtimeSecrets(database, hasher)
     gateway = AudioGateway(
         settings,
         catalog,
@@ -136,6 +137,7 @@ async def open_services(
         breaker,
         metrics,
         tracing.tracer,
+        realtime_secrets,
     )
     return Services(
         settings=settings,
@@ -143,7 +145,7 @@ async def open_services(
         catalog=catalog,
         workspaces=Workspaces(database),
         keys=KeyStore(database, hasher, settings.key_trust_seconds),
-        realtime_secrets=RealtimeSecrets(database, hasher),
+        realtime_secrets=realtime_secrets,
         metrics=metrics,
         holds=holds,
         ledger=Ledger(database),

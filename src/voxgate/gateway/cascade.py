@@ -1,7 +1,8 @@
 """Audio chat on any text model: hear (speech-to-text), answer (text chat), speak (speech).
 
-Each leg runs on its own catalog model's routes with the same failover; the cascade row's
-prices bill the three together.
+Each leg runs on its own catalog model's routes through the gateway's one failover loop (so
+its attempts reach the metrics and traces), and a request's legs note their attempts on its
+usage record; the cascade row's prices bill the three together.
 """
 
 import asyncio
@@ -14,15 +15,16 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from voxgate.audio.encode import encode_off_loop
 from voxgate.audio.formats import OUTPUT_FORMATS
 from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered
+from voxgate.billing.usage import Attempt
 from voxgate.catalog.schema import ModelRow, VoiceTable
-from voxgate.errors import InvalidRequestError
+from voxgate.errors import GatewayError, InvalidRequestError
 from voxgate.gateway.chat import (
     AUDIO_INPUT_TOKENS_PER_SECOND,
     AUDIO_LIFETIME_SECONDS,
@@ -35,7 +37,6 @@ from voxgate.gateway.chat_completion import (
     delta_text,
     taking,
 )
-from voxgate.gateway.failures import client_error
 from voxgate.gateway.inputs import RECOGNIZER_SAMPLE_RATE, audio_bytes, decode_input
 from voxgate.gateway.jobs import Outcome
 from voxgate.gateway.validation import UnifiedRequest
@@ -52,8 +53,7 @@ from voxgate.providers.protocols import (
     TranscriptionResult,
 )
 from voxgate.providers.registry import ProviderRegistry
-from voxgate.routing.breaker import Breaker
-from voxgate.routing.failover import AttemptsFailed, RetryPolicy, first_success
+from voxgate.routing.failover import AttemptsFailed, Success
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import AudioFormat, Task
 
@@ -69,6 +69,22 @@ UTF8_MAX_BYTES = 4
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
+class FailoverLoop(Protocol):
+    """The gateway's one failover loop (AudioGateway.attempts): breaker, backoff, Retry-After,
+    deadline, and each attempt observed in the metrics."""
+
+    async def __call__(
+        self,
+        model: str,
+        attempts: list[PlannedAttempt[Any]],
+        run: Callable[[PlannedAttempt[Any]], Awaitable[ResultT]],
+    ) -> Success[ResultT]: ...
+
+
+def _unnoted(log: tuple[Attempt, ...]) -> None:
+    """Legs that belong to no one request (a realtime session draws each leg itself)."""
+
+
 @dataclass(frozen=True)
 class Legs:
     """What the cascade's legs run on, besides the chat route the pipeline gives it."""
@@ -79,8 +95,9 @@ class Legs:
     providers: ProviderRegistry
     voices: VoiceTable
     tokens: TokenCounter
-    retry: RetryPolicy
-    breaker: Breaker
+    failover: FailoverLoop
+    # Where a request's legs put their attempts: its Charge, for its usage record.
+    note: Callable[[tuple[Attempt, ...]], None] = _unnoted
 
     async def heard(self, audio: PcmAudio) -> str:
         """What is said in `audio`, from the transcription leg."""
@@ -113,9 +130,12 @@ class Legs:
     ) -> ResultT:
         attempts = self.planner.plan(row, providers)
         try:
-            success = await first_success(attempts, run, self.retry, self.breaker)
-        except AttemptsFailed as failed:
-            raise client_error(row.id, failed) from failed
+            success = await self.failover(row.id, attempts, run)
+        except GatewayError as exc:
+            if isinstance(exc.__cause__, AttemptsFailed):
+                self.note(exc.__cause__.log)
+            raise
+        self.note(success.log)
         return success.result
 
 

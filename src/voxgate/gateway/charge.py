@@ -103,11 +103,17 @@ class Charge:
         # What the hold holds now (a session's draws take from it).
         self.held = MicroUSD(0)
         self._kept = False
+        # Each log of the loops run inside the request's own attempts (a cascade's legs).
+        self._leg_logs: list[tuple[Attempt, ...]] = []
 
     def identify(self, row: ModelRow, task: str = "") -> None:
         """The model (and task) the request turned out to be for, named on its record."""
         self.row = row
         self.trace = replace(self.trace, model=row.id, task=task or self.trace.task)
+
+    def note_attempts(self, log: tuple[Attempt, ...]) -> None:
+        """A leg's attempts (a cascade hearing or speaking), for the request's usage record."""
+        self._leg_logs.append(log)
 
     async def cover(self, amount: MicroUSD) -> None:
         """Hold `amount` in all (placing the hold, or growing it), or raise
@@ -314,6 +320,11 @@ class Charge:
             "task": trace.task,
             "latency_ms": round((time.perf_counter() - trace.started) * 1000),
         }
+        attempts: tuple[Attempt, ...] = fields.get("attempts", ())
+        # A leg that failed every route ended the request: `release` is given that same log.
+        legs = [entry for log in self._leg_logs if log is not attempts for entry in log]
+        if legs:
+            fields["attempts"] = (*attempts, *legs)
         return UsageRecord(**(named | fields))
 
 

@@ -1,6 +1,6 @@
 """The one request path: admit → validate → charge → attempts (one failover loop) → deliver →
-settle, for unary answers (`run`), streamed ones (`stream`) and, through `admitted` and
-`attempts`, realtime sessions. A request's money lives in its `Charge`."""
+settle, for unary answers (`run`), streamed ones (`stream`) and realtime sessions
+(`open_session`). A request's money lives in its `Charge`."""
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -30,6 +30,7 @@ from voxgate.gateway.charge import Charge, Charges
 from voxgate.gateway.failures import client_error
 from voxgate.gateway.jobs import DEFAULT_OPTIONS, Delivery, Job, JobOptions, Outcome, usage_body
 from voxgate.gateway.limits import Limits
+from voxgate.gateway.realtime.opening import Accept, End, RealtimeSessions, SessionRequest
 from voxgate.gateway.session_charge import SessionCharge
 from voxgate.gateway.speech_cache import CachedSpeech, CachedStream, SpeechAnswer, SpeechCache
 from voxgate.gateway.streaming import Streamed, StreamingJob, opener
@@ -42,6 +43,7 @@ from voxgate.routing.failover import AttemptsFailed, RetryPolicy, Success, first
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.settings import Settings
 from voxgate.store.keys import Principal
+from voxgate.store.realtime import MintedSecret, RealtimeSecrets
 from voxgate.tracing import genai_system
 from voxgate.types import MicroUSD, Task
 
@@ -104,6 +106,7 @@ class AudioGateway:
         breaker: Breaker,
         metrics: Metrics,
         tracer: Tracer,
+        secrets: RealtimeSecrets,
     ) -> None:
         self._catalog = catalog
         self._providers = providers
@@ -120,8 +123,9 @@ class AudioGateway:
         )
         self._speech_cache = SpeechCache(settings)
         self._jobs = UnifiedJobs(
-            settings, catalog, providers, planner, tokens, self._retry, breaker, tracer
+            settings, catalog, providers, planner, tokens, tracer, self.attempts
         )
+        self._sessions = RealtimeSessions(self, secrets, settings, metrics)
 
     async def handle(
         self,
@@ -241,12 +245,37 @@ class AudioGateway:
         """A realtime session's Charge, which draws each piece as it is done."""
         return SessionCharge(self._charges, self._charges.trace(principal, request_id))
 
-    @asynccontextmanager
-    async def admitted(self, charge: Charge) -> AsyncIterator[None]:
-        """Admission alone, for a session that holds and draws by itself: the key's limits
-        apply for as long as it runs; a refusal is recorded on its Charge."""
+    async def open_session(self, request: SessionRequest, accept: Accept, end: End) -> None:
+        """A realtime session, from handshake to close: validated and planned (its caps, its
+        routes), admitted under the key's limits for as long as it runs (rpm counts opens,
+        concurrency open sessions), its first step held; then `accept` gives the client's
+        channel and the session is relayed to its realtime routes or served here until either
+        side ends it (the gateway ending it through `end`). A GatewayError raised from here
+        was raised before `accept` was called and changed nothing (a refusal past admission
+        is recorded), so the handshake can answer it."""
+        planned = self._sessions.planned(request)
+        charge = self.open_session_charge(request.principal, request.request_id)
+        charge.identify(request.row, "realtime")
         async with self._admitted(charge):
-            yield
+            first = planned.first
+            try:
+                await charge.open_session(planned.step, first.route.provider, first.label)
+            except InsufficientCreditError as exc:  # refused before it held anything
+                await charge.refuse(exc)
+                raise
+            await self._sessions.serve(planned, charge, accept, end)
+
+    async def mint_secret(
+        self,
+        principal: Principal,
+        row: ModelRow,
+        session: dict[str, Any],
+        ttl_seconds: int,
+        request_id: str,
+    ) -> MintedSecret:
+        """A client secret (`ek_…`) for a later session on `row`, refused for a workspace that
+        could not pay the model's minimum hold; either way, a usage record."""
+        return await self._sessions.mint(principal, row, session, ttl_seconds, request_id)
 
     async def warm_up(self) -> None:
         """Build what the first request of each kind would: the tokenizer (most of a second)
@@ -337,9 +366,10 @@ class AudioGateway:
         billed_as = self._catalog.get(route.billed_as) if route.billed_as else None
         return (billed_as or row).pricing
 
-    def legs(self, row: ModelRow) -> Legs:
-        """A cascade row's legs, served through this gateway's planner and failover loop."""
-        return self._jobs.legs(row)
+    def legs(self, row: ModelRow, charge: Charge | None = None) -> Legs:
+        """A cascade row's legs, served through this gateway's planner and failover loop; a
+        request's legs put their attempts on its `charge`'s usage record."""
+        return self._jobs.legs(row, charge)
 
     async def require_minimum(self, principal: Principal, row: ModelRow) -> None:
         """Refuse (402) a workspace that could not pay even the model's minimum hold, before

@@ -3,7 +3,7 @@ its task resolved, its audio decoded (only once the model's minimum is held), an
 model's interface built: a cascade, a chat, speech or a transcription."""
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from opentelemetry.trace import Tracer
 
@@ -11,7 +11,7 @@ from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.metering import TokenCounter
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
-from voxgate.gateway.cascade import CascadeJob, Legs
+from voxgate.gateway.cascade import CascadeJob, FailoverLoop, Legs
 from voxgate.gateway.charge import Charge
 from voxgate.gateway.chat import ChatJob
 from voxgate.gateway.inputs import (
@@ -25,8 +25,6 @@ from voxgate.gateway.tasks import is_speech_to_text, resolve_task
 from voxgate.gateway.transcription import TranscriptionJob
 from voxgate.gateway.validation import UnifiedRequest, validate
 from voxgate.providers.registry import ProviderRegistry
-from voxgate.routing.breaker import Breaker
-from voxgate.routing.failover import RetryPolicy
 from voxgate.routing.planner import RoutePlanner
 from voxgate.settings import Settings
 from voxgate.types import Task
@@ -41,9 +39,8 @@ class UnifiedJobs:
     providers: ProviderRegistry
     planner: RoutePlanner
     tokens: TokenCounter
-    retry: RetryPolicy
-    breaker: Breaker
     tracer: Tracer
+    failover: FailoverLoop
 
     async def build(
         self, body: object, options: JobOptions, charge: Charge, *, streamed: bool = False
@@ -68,7 +65,7 @@ class UnifiedJobs:
                 if request.holds_audio
                 else None
             )
-            return CascadeJob(row, request, audio, self.legs(row))
+            return CascadeJob(row, request, audio, self.legs(row, charge))
         if row.interface == "chat":
             audio = (
                 await self._audio_input(request.audio_file(), CHAT_SAMPLE_RATE, charge, row)
@@ -98,23 +95,25 @@ class UnifiedJobs:
         # No provider in this build serves the task, so every route counts as unconfigured.
         raise self.planner.unavailable(row, lambda provider: None)
 
-    def legs(self, row: ModelRow) -> Legs:
+    def legs(self, row: ModelRow, charge: Charge | None = None) -> Legs:
+        """A cascade row's legs, through the one failover loop; a request's legs note their
+        attempts on its `charge`."""
         assert row.cascade is not None
         hear, speak = (
             self.catalog.get(row.cascade.transcription),
             self.catalog.get(row.cascade.speech),
         )
         assert hear is not None and speak is not None, "the catalog checks cascade legs at load"
-        return Legs(
+        legs = Legs(
             hear,
             speak,
             self.planner,
             self.providers,
             self.catalog.voices,
             self.tokens,
-            self.retry,
-            self.breaker,
+            self.failover,
         )
+        return legs if charge is None else replace(legs, note=charge.note_attempts)
 
     async def _audio_input(
         self, data: bytes, sample_rate: int, charge: Charge, row: ModelRow

@@ -6,7 +6,7 @@ from types import MappingProxyType
 from starlette.responses import Response
 
 from voxgate.api.console.render import PAGE_HEADERS, ConsoleError, Page
-from voxgate.api.openai.realtime import DEFAULT_TTL_SECONDS, _realtime_model, _sessions
+from voxgate.api.openai.realtime import DEFAULT_TTL_SECONDS, _realtime_model
 from voxgate.api.responses import JSONResponse
 from voxgate.errors import GatewayError
 from voxgate.store.keys import Principal
@@ -57,7 +57,7 @@ async def voice_secret(page: Page) -> Response:
     )
     try:
         row = _realtime_model(page.services, page.field("model") or "")
-        minted = await _sessions(page.services).mint(
+        minted = await page.services.gateway.mint_secret(
             principal,
             row,
             {"type": "realtime", "model": row.id, "instructions": INSTRUCTIONS},

@@ -113,7 +113,7 @@ async def _job(services: Services, charge: Charge, chat: ChatCompletionBody, row
             parameters=parameters,
             voice=voice,
             max_output_tokens=chat.output_tokens,
-            legs=services.gateway.legs(row),
+            legs=services.gateway.legs(row, charge),
             streamed=chat.stream,
         )
     return ChatCompletionJob(

@@ -23,9 +23,8 @@ from voxgate.errors import (
     NotFoundError,
     UpgradeRequiredError,
 )
-from voxgate.gateway.realtime.caps import session_caps
 from voxgate.gateway.realtime.dialect import BETA, dialect_of
-from voxgate.gateway.realtime.opening import RealtimeSessions, no_usage
+from voxgate.gateway.realtime.opening import SessionRequest, no_usage
 from voxgate.gateway.realtime.relay import transcriber
 from voxgate.gateway.realtime.responses import new_id
 from voxgate.gateway.realtime.stages import StageClock
@@ -211,7 +210,7 @@ async def _mint(
     ttl_seconds: int,
     request_id: str,
 ) -> MintedSecret:
-    return await _sessions(services).mint(principal, row, session, ttl_seconds, request_id)
+    return await services.gateway.mint_secret(principal, row, session, ttl_seconds, request_id)
 
 
 async def realtime_over_http(request: Request) -> Response:
@@ -227,37 +226,32 @@ async def realtime_over_http(request: Request) -> Response:
 
 
 async def realtime_socket(websocket: WebSocket) -> None:
-    """Who connects, to which model: the gateway opens the session (a refusal answers the
-    handshake with its HTTP status and error body), then the socket is accepted and served;
-    a session ended after that closes with an RFC 6455 code and the error's code as reason."""
+    """Who connects, to which model: the gateway opens the session and calls back to accept
+    the socket once it is admitted and held (a refusal before that answers the handshake with
+    its HTTP status and error body); a session it ends after that is closed by `_end`."""
     services = services_of(websocket)
     stages = StageClock()  # set-up is timed from the handshake
     request_id = new_request_id()
     trace.get_current_span().set_attribute("voxgate.request_id", request_id)
+
+    async def accept() -> ClientChannel:
+        protocols = websocket.scope.get("subprotocols") or []
+        await websocket.accept(subprotocol="realtime" if "realtime" in protocols else None)
+        return ClientChannel(StarletteClient(websocket), dialect_of(websocket.headers), stages)
+
     try:
         principal, row, session = await _admit(websocket, services)
-        transcription = _is_transcription(websocket, session)
-        caps = session_caps(
-            principal, websocket.query_params, services.settings.realtime_cap_policy
-        )
-        opening = _sessions(services).opened(
+        url = dict(websocket.query_params)
+        request = SessionRequest(
             principal,
             row,
             request_id,
-            transcription=transcription,
-            url_model=websocket.query_params.get("model") if transcription else None,
-            caps=caps,
+            session,
+            transcription=_is_transcription(websocket, session),
+            url=url,
+            url_model=url.get("model"),
         )
-        async with opening as opened:
-            protocols = websocket.scope.get("subprotocols") or []
-            await websocket.accept(subprotocol="realtime" if "realtime" in protocols else None)
-            channel = ClientChannel(
-                StarletteClient(websocket), dialect_of(websocket.headers), stages
-            )
-            try:
-                await opened.serve(channel, session)
-            except GatewayError as exc:
-                await _end(channel, exc)
+        await services.gateway.open_session(request, accept, _end)
     except GatewayError as exc:
         refusal = JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
         await websocket.send_denial_response(refusal)
@@ -274,15 +268,6 @@ def _close_code(exc: GatewayError) -> int:
     if exc.status_code in (429, 503):
         return TRY_AGAIN_LATER
     return INTERNAL_ERROR if exc.status_code >= 500 else POLICY_VIOLATION
-
-
-def _sessions(services: Services) -> RealtimeSessions:
-    return RealtimeSessions(
-        services.gateway,
-        services.realtime_secrets,
-        services.settings,
-        services.metrics,
-    )
 
 
 async def _admit(

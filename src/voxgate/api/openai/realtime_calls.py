@@ -17,12 +17,12 @@ from voxgate.api.openai.realtime import (
     TRANSCRIPTION,
     _realtime_model,
     _request_id,
-    _sessions,
     _transcription_model,
 )
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import AuthenticationError, InvalidRequestError
 from voxgate.gateway.realtime.dialect import dialect_of
+from voxgate.gateway.realtime.opening import SessionRequest
 from voxgate.gateway.realtime.transcription_config import named_model
 from voxgate.gateway.realtime.webrtc import answer_offer, pcm_only
 from voxgate.services import Services
@@ -45,16 +45,16 @@ async def create_call(request: Request) -> Response:
             param=param,
         )
     call = await answer_offer(offer)
-    transcription = session.get("type") == TRANSCRIPTION
-    opening = _sessions(services).opened(
+    opening = SessionRequest(
         principal,
         row,
         _request_id(request),
-        transcription=transcription,
-        url_model=row.id if transcription else None,
+        session,
+        transcription=session.get("type") == TRANSCRIPTION,
+        url_model=row.id,
     )
     await services.calls.start(
-        call, opening, session, dialect_of(request.headers), principal.workspace_id
+        call, services.gateway.open_session, opening, dialect_of(request.headers)
     )
     return Response(
         call.answer,

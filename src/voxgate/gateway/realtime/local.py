@@ -11,14 +11,14 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
 from voxgate.audio.vad import Vad, silero
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
-from voxgate.gateway.cascade import CHARACTERS_PER_TOKEN_CEILING, Legs
+from voxgate.gateway.cascade import CHARACTERS_PER_TOKEN_CEILING, FailoverLoop, Legs
 from voxgate.gateway.realtime.caps import GATEWAY_FIELD, LocalGate, SessionBudget, SessionCaps
 from voxgate.gateway.realtime.conversation import Conversation
 from voxgate.gateway.realtime.dialect import GA
@@ -45,18 +45,6 @@ HEARING_RATE = 16_000
 # Past this many characters a text is bounded by its UTF-8 size (never fewer bytes than
 # tokens) instead of being tokenized on the event loop.
 COUNTED_CHARACTERS = 100_000
-
-
-class FailoverLoop(Protocol):
-    """The gateway's one failover loop (AudioGateway.attempts): breaker, backoff, Retry-After,
-    deadline, and each attempt observed in the metrics."""
-
-    async def __call__(
-        self,
-        model: str,
-        attempts: list[PlannedAttempt[Any]],
-        run: Callable[[PlannedAttempt[Any]], Awaitable[ResultT]],
-    ) -> Success[ResultT]: ...
 
 
 @dataclass

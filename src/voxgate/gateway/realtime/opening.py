@@ -1,30 +1,29 @@
-"""A realtime session on the gateway's path: admitted under the key's limits, planned, held,
-then relayed to its realtime routes or served here (the local cascade). Its money is its
-`SessionCharge`, opened as every request's Charge is, each piece drawn from it. The WebSocket handler
-keeps only who connects, accepting and closing; a refusal comes out of `opened` before the
-socket is accepted, so the handshake itself can answer it.
+"""The realtime half of a session's path: `AudioGateway.open_session` admits a session and
+holds its first step; this module validates and plans it beforehand (its routes, its caps,
+whether it is relayed or served here) and serves it once the client's socket is accepted. The
+handlers keep only who connects, accepting and closing; a refusal comes out of
+`open_session` before the socket is accepted, so the handshake itself can answer it.
 
 Minting a client secret lives here too: it is refused for a workspace that could not pay the
 model's minimum hold, and its stored session is bounded in size; its usage record is its
 Charge's, as every request's is.
 """
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from voxgate.billing.pricing import Metered, hold_amount
 from voxgate.catalog.schema import ModelRow
-from voxgate.errors import GatewayError, InsufficientCreditError, InvalidRequestError
+from voxgate.errors import GatewayError, InvalidRequestError
 from voxgate.gateway.jobs import usage_body
-from voxgate.gateway.pipeline import AudioGateway
-from voxgate.gateway.realtime.caps import SessionCaps, check_minted
+from voxgate.gateway.realtime.caps import SessionCaps, check_minted, session_caps
 from voxgate.gateway.realtime.failover import FailoverTerms
 from voxgate.gateway.realtime.held import PCM16_BYTES_PER_SECOND
 from voxgate.gateway.realtime.last_hop import last_hop
@@ -33,7 +32,7 @@ from voxgate.gateway.realtime.relay import RealtimeRelay
 from voxgate.gateway.realtime.session import run_session
 from voxgate.gateway.realtime.stage_report import access_fields, report_stages
 from voxgate.gateway.realtime.transcription import serve_transcription
-from voxgate.gateway.realtime.wire import ClientChannel, SessionStats
+from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.session_charge import SessionCharge
 from voxgate.logs import ACCESS_LOGGER
 from voxgate.metrics import Metrics
@@ -42,6 +41,9 @@ from voxgate.settings import Settings
 from voxgate.store.keys import Principal
 from voxgate.store.realtime import MintedSecret, RealtimeSecrets
 from voxgate.types import MicroUSD
+
+if TYPE_CHECKING:  # the gateway owns the sessions; they reach back only through its methods
+    from voxgate.gateway.pipeline import AudioGateway
 
 SECRET_TASK = "realtime_secret"  # noqa: S105 - a task name
 # What a session holds ahead of its next piece of work, beside what its work under way holds.
@@ -52,116 +54,133 @@ NORMAL_CLOSE = 1000
 access_logger = logging.getLogger(ACCESS_LOGGER)
 
 
+# The client's channel once its socket is accepted; None for a client that never came (a call
+# answered but never connected).
+Accept = Callable[[], Awaitable[ClientChannel | None]]
+# How the client is told that the gateway ended its session (an error event, a close code).
+End = Callable[[ClientChannel, GatewayError], Awaitable[None]]
+
+
 @dataclass(frozen=True)
-class OpenSession:
-    """A session admitted and held, waiting for its socket to be accepted."""
+class SessionRequest:
+    """A session a client asks for: who, on which model, with which settings (a minted
+    secret's, a call's), and what it named when it connected."""
 
-    sessions: "RealtimeSessions"
-    row: ModelRow
     principal: Principal
-    attempts: list[PlannedAttempt[Any]]
-    charge: SessionCharge
-    # A transcription session, and the transcription model its URL named (if any).
+    row: ModelRow
+    request_id: str
+    session: dict[str, Any] = field(default_factory=dict)
+    # A transcription session (asked for on the URL, or minted as one).
     transcription: bool = False
+    # The URL's parameters (caps among them), and the model it named (or a call's session did).
+    url: Mapping[str, str] = field(default_factory=dict)
     url_model: str | None = None
-    # The socket it was served on, once accepted (its stats make the access line).
-    channels: list[ClientChannel] = field(default_factory=list)
-    caps: SessionCaps = field(default_factory=SessionCaps)
 
-    async def serve(self, channel: ClientChannel, session: dict[str, Any]) -> None:
-        """Relay or serve the session until either side ends it; its Charge is closed."""
-        sessions = self.sessions
-        self.channels.append(channel)
-        charge, tracer = self.charge, sessions.gateway.tracer
-        report_stages(
-            channel.stages, sessions.metrics, tracer, self.row.id, lambda: charge.served_by[0]
-        )
-        await run_session(
-            channel,
-            self.charge,
-            self._body(channel, session),
-            partial(sessions.secrets.key_is_live, self.principal.key_id),
-            sessions.settings.realtime_key_check_seconds,
-            sessions.settings.realtime_max_session_seconds,
-        )
 
-    def _body(self, channel: ClientChannel, session: dict[str, Any]) -> Coroutine[Any, Any, None]:
-        gateway, row, settings = self.sessions.gateway, self.row, self.sessions.settings
-        buffer = min(settings.max_audio_seconds, settings.realtime_max_buffer_seconds)
-        if self.transcription:
-            return serve_transcription(
-                channel, gateway, self.charge, session, self.url_model, max_buffer_seconds=buffer
-            )
-        if row.cascade is None:
-            connect = partial(gateway.attempts, row.id)
-            hop = last_hop(gateway, row, self.charge, buffer)
-            relay = RealtimeRelay(
-                channel,
-                self.charge,
-                gateway.catalog,
-                connect,
-                self.attempts,
-                failover(settings),
-                hop,
-                caps=self.caps,
-            )
-            return relay.run(session)
-        work = LocalWork(row, gateway.legs(row), self.attempts, self.charge, gateway.attempts)
-        return serve_locally(channel, work, row, session, max_buffer_seconds=buffer, caps=self.caps)
+@dataclass(frozen=True)
+class PlannedSession:
+    """A session validated and planned, waiting to be admitted and held."""
+
+    request: SessionRequest
+    attempts: list[PlannedAttempt[Any]]
+    caps: SessionCaps
+    # Its access line times it from here, before it is admitted.
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def first(self) -> PlannedAttempt[Any]:
+        return self.attempts[0]
+
+    @property
+    def step(self) -> MicroUSD:
+        """What the session holds ahead of its first piece of work."""
+        return MicroUSD(max(HOLD_STEP, hold_amount(self.request.row.pricing, [])))
 
 
 @dataclass(frozen=True)
 class RealtimeSessions:
-    gateway: AudioGateway
+    """Sessions' own steps, for the gateway that owns them (`AudioGateway.open_session`)."""
+
+    gateway: "AudioGateway"
     secrets: RealtimeSecrets
     settings: Settings
     metrics: Metrics
 
-    @asynccontextmanager
-    async def opened(
-        self,
-        principal: Principal,
-        row: ModelRow,
-        request_id: str,
-        *,
-        transcription: bool = False,
-        url_model: str | None = None,
-        caps: SessionCaps | None = None,
-    ) -> AsyncIterator[OpenSession]:
-        """Admit (rpm counts opens, concurrency open sessions, for as long as it runs), plan
-        and hold the first step; a GatewayError before the session is yielded changed nothing
-        and is recorded. A transcription session is planned on its row's transcription routes
-        (where it runs is decided once it names its model)."""
-        gateway = self.gateway
-        providers: Any = gateway.providers.chat if row.cascade else gateway.providers.realtime
-        if transcription:
-            providers = gateway.providers.transcription
-        attempts = gateway.planner.plan(row, providers)
-        first = attempts[0]
-        charge = gateway.open_session_charge(principal, request_id)
-        charge.identify(row, "realtime")
-        started = time.perf_counter()
-        async with gateway.admitted(charge):
-            try:
-                await charge.open_session(self._step(row), first.route.provider, first.label)
-            except InsufficientCreditError as exc:  # refused before it held anything
-                await charge.refuse(exc)
-                raise
-            opened = OpenSession(
-                self,
-                row,
-                principal,
-                attempts,
-                charge,
-                transcription,
-                url_model,
-                caps=caps or SessionCaps(),
+    def planned(self, request: SessionRequest) -> PlannedSession:
+        """Its caps (its key's, lowered by its URL's; a bad one refused by name) and its
+        routes: a transcription session on its row's transcription routes (where it runs is
+        decided once it names its model), a cascade on its chat routes, any other on its
+        realtime routes."""
+        caps = session_caps(request.principal, request.url, self.settings.realtime_cap_policy)
+        providers = self.gateway.providers
+        row = request.row
+        kind: Any = providers.chat if row.cascade else providers.realtime
+        if request.transcription:
+            kind = providers.transcription
+        return PlannedSession(request, self.gateway.planner.plan(row, kind), caps)
+
+    async def serve(
+        self, planned: PlannedSession, charge: SessionCharge, accept: Accept, end: End
+    ) -> None:
+        """Accept the client's socket, then relay or serve the session until either side ends
+        it (a GatewayError ends it through `end`); its Charge is closed either way."""
+        try:
+            channel = await accept()
+        except BaseException:  # the client left during the handshake
+            await asyncio.shield(charge.close_session(status="failed"))
+            raise
+        if channel is None:
+            await charge.close_session(status="failed")
+            return
+        try:
+            report_stages(
+                channel.stages,
+                self.metrics,
+                self.gateway.tracer,
+                planned.request.row.id,
+                lambda: charge.served_by[0],
             )
-            try:
-                yield opened
-            finally:
-                if opened.channels:
-                    self._observe(opened, opened.channels[0].stats, started)
+            await run_session(
+                channel,
+                charge,
+                self._body(planned, charge, channel),
+                partial(self.secrets.key_is_live, planned.request.principal.key_id),
+                self.settings.realtime_key_check_seconds,
+                self.settings.realtime_max_session_seconds,
+            )
+        except GatewayError as exc:
+            await end(channel, exc)
+        finally:
+            self._observe(planned, charge, channel)
+
+    def _body(
+        self, planned: PlannedSession, charge: SessionCharge, channel: ClientChannel
+    ) -> Coroutine[Any, Any, None]:
+        """Relayed to the row's realtime routes, or served here: a transcription session, or
+        a cascade row's local conversation."""
+        gateway, settings, request = self.gateway, self.settings, planned.request
+        row, session = request.row, request.session
+        buffer = min(settings.max_audio_seconds, settings.realtime_max_buffer_seconds)
+        if request.transcription:
+            return serve_transcription(
+                channel, gateway, charge, session, request.url_model, max_buffer_seconds=buffer
+            )
+        if row.cascade is None:
+            relay = RealtimeRelay(
+                channel,
+                charge,
+                gateway.catalog,
+                partial(gateway.attempts, row.id),
+                planned.attempts,
+                failover(settings),
+                last_hop(gateway, row, charge, buffer),
+                caps=planned.caps,
+            )
+            return relay.run(session)
+        work = LocalWork(row, gateway.legs(row), planned.attempts, charge, gateway.attempts)
+        return serve_locally(
+            channel, work, row, session, max_buffer_seconds=buffer, caps=planned.caps
+        )
 
     async def mint(
         self,
@@ -202,15 +221,20 @@ class RealtimeSessions:
         await charge.settle_free()
         return minted
 
-    def _observe(self, opened: OpenSession, stats: SessionStats, started: float) -> None:
+    def _observe(
+        self,
+        planned: PlannedSession,
+        charge: SessionCharge,
+        channel: ClientChannel,
+    ) -> None:
         """One access line and the session metrics, as the session ends."""
-        seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - planned.started
+        stats = channel.stats
         close_code = stats.close_code or NORMAL_CLOSE
-        charge = opened.charge
         self.metrics.observe_session(charge.trace.model, close_code, seconds)
         fields = {
             "request_id": charge.trace.request_id,
-            "key": opened.principal.key_id,
+            "key": planned.request.principal.key_id,
             "method": "WEBSOCKET",
             "path": "/v1/realtime",
             "status": 101,
@@ -222,15 +246,11 @@ class RealtimeSessions:
             "audio_in_seconds": round(stats.audio_in_bytes / PCM16_BYTES_PER_SECOND, 3),
             "audio_out_seconds": round(stats.audio_out_bytes / PCM16_BYTES_PER_SECOND, 3),
             "close_code": close_code,
-            **access_fields(opened.channels[0].stages),
+            **access_fields(channel.stages),
         }
         access_logger.info(
             " ".join(f"{name}={value}" for name, value in fields.items()), extra=fields
         )
-
-    @staticmethod
-    def _step(row: ModelRow) -> MicroUSD:
-        return MicroUSD(max(HOLD_STEP, hold_amount(row.pricing, [])))
 
 
 def failover(settings: Settings) -> FailoverTerms:

@@ -17,9 +17,8 @@ import base64
 import contextlib
 import logging
 import secrets
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -33,7 +32,7 @@ from aiortc import (
 
 from voxgate.errors import GatewayError, InvalidRequestError, NotFoundError
 from voxgate.gateway.realtime.dialect import Dialect, as_object
-from voxgate.gateway.realtime.opening import OpenSession
+from voxgate.gateway.realtime.opening import Accept, End, SessionRequest
 from voxgate.gateway.realtime.webrtc_media import PCM_RATE, SpeakerTrack, microphone_chunks
 from voxgate.gateway.realtime.wire import ClientChannel, ClientGone, error_event
 
@@ -48,6 +47,8 @@ AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"}
 AUDIO_ENDS = ("response.output_audio.done", "response.audio.done", "response.done")
 SESSION_FORMAT = {"type": "audio/pcm", "rate": PCM_RATE}
 DISCONNECT: Mapping[str, Any] = {"type": "websocket.disconnect", "code": 1000}
+# The gateway's one entry for a session (AudioGateway.open_session).
+OpenSession = Callable[[SessionRequest, Accept, End], Awaitable[None]]
 
 
 class CallSocket:
@@ -278,39 +279,36 @@ class Calls:
     live: dict[str, Call] = field(default_factory=dict)
 
     async def start(
-        self,
-        call: Call,
-        opening: AbstractAsyncContextManager[OpenSession],
-        session: dict[str, Any],
-        dialect: Dialect,
-        workspace_id: str,
+        self, call: Call, open_session: OpenSession, request: SessionRequest, dialect: Dialect
     ) -> None:
-        """Admit and hold the call's session, then serve it in the background; a refusal
-        (limits, credit) is raised here, with the call hung up."""
-        call.workspace_id = workspace_id
+        """Open the call's session in the background: a refusal (limits, credit) is raised
+        here, with the call hung up; once it is admitted and held, it serves the call until
+        the call ends."""
+        call.workspace_id = request.principal.workspace_id
+        request = replace(request, session=with_call_formats(request.session))
         admitted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        call.task = asyncio.ensure_future(self._run(call, opening, session, dialect, admitted))
+        call.task = asyncio.ensure_future(
+            self._run(call, open_session, request, _Answering(call, dialect, admitted))
+        )
         self.live[call.id] = call
         await admitted
 
     async def _run(
         self,
         call: Call,
-        opening: AbstractAsyncContextManager[OpenSession],
-        session: dict[str, Any],
-        dialect: Dialect,
-        admitted: asyncio.Future[None],
+        open_session: OpenSession,
+        request: SessionRequest,
+        answering: "_Answering",
     ) -> None:
         try:
-            async with opening as opened:
-                admitted.set_result(None)
-                await _serve(call, opened, session, dialect)
+            await open_session(request, answering.accept, _tell)
         except Exception as exc:
-            if not admitted.done():
-                admitted.set_exception(exc)
+            if not answering.admitted.done():
+                answering.admitted.set_exception(exc)
             else:
                 logger.exception("WebRTC call %s failed", call.id)
         finally:
+            await answering.stop()
             self.live.pop(call.id, None)
             for listening in call.listening:
                 listening.cancel()
@@ -329,25 +327,35 @@ class Calls:
         await asyncio.gather(*(c.task for c in calls if c.task), return_exceptions=True)
 
 
-async def _serve(
-    call: Call, opened: OpenSession, session: dict[str, Any], dialect: Dialect
-) -> None:
-    """Serve the session once the caller's data channel opens; a caller that never connects
-    is dropped, and what the session held given back."""
-    if not await call.socket.connected():
-        logger.info("WebRTC call %s never connected", call.id)
-        await opened.charge.close_session(status="failed")
-        return
-    channel = CallChannel(call.socket, dialect, call.speaker)
-    announcing = asyncio.ensure_future(channel.announce_playback())
-    try:
-        await opened.serve(channel, with_call_formats(session))
-    except GatewayError as exc:  # the session could not go on: the caller is told why
-        with contextlib.suppress(ClientGone):
-            await channel.send(
-                error_event(exc.message, code=exc.code or "failed", kind=exc.error_type)
-            )
-    finally:
-        announcing.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ClientGone):
-            await announcing
+@dataclass
+class _Answering:
+    """A call's side of its session: admitted once the gateway accepts it, its channel once
+    the caller's data channel opens, and the playback announcements while it is served."""
+
+    call: Call
+    dialect: Dialect
+    admitted: asyncio.Future[None]
+    announcing: asyncio.Future[None] | None = None
+
+    async def accept(self) -> ClientChannel | None:
+        """The call's channel; None for a caller that never connects (dropped, and what the
+        session held given back)."""
+        self.admitted.set_result(None)
+        if not await self.call.socket.connected():
+            logger.info("WebRTC call %s never connected", self.call.id)
+            return None
+        channel = CallChannel(self.call.socket, self.dialect, self.call.speaker)
+        self.announcing = asyncio.ensure_future(channel.announce_playback())
+        return channel
+
+    async def stop(self) -> None:
+        if self.announcing is not None:
+            self.announcing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ClientGone):
+                await self.announcing
+
+
+async def _tell(channel: ClientChannel, exc: GatewayError) -> None:
+    """The session could not go on: the caller is told why."""
+    with contextlib.suppress(ClientGone):
+        await channel.send(error_event(exc.message, code=exc.code or "failed", kind=exc.error_type))
