@@ -153,16 +153,17 @@ def test_local_session_hears_interim_and_final_text(
     assert 0 < seconds < len(speech) / 48_000 + 2.0
     if not beta:
         # The URL named no model: the access line names the one the settings chose.
-        line = access_line(gateway, "model=local-whisper-tiny-en")
+        line = access_line(gateway, "method=WEBSOCKET", "model=local-whisper-tiny-en")
         assert "route=local/" in line and "close_code=" in line, line
 
 
 def access_line(gateway: RunningGateway, *parts: str) -> str:
-    """The first whole realtime access line with `parts`, once the session has written it."""
+    """The first whole realtime access line (a session's: it has a close code) with `parts`,
+    once the session has written it."""
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         for line in whole_lines(gateway.output):
-            if "method=WEBSOCKET" in line and all(part in line for part in parts):
+            if "close_code=" in line and all(part in line for part in parts):
                 return line
         time.sleep(0.05)
     raise AssertionError(f"no access line with {parts}")

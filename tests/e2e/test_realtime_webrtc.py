@@ -18,6 +18,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from tests.audio_probe import probe_pcm16, word_error_rate
 from tests.e2e.test_realtime import QUESTION, _wav, balance, question_pcm, settled
+from tests.e2e.test_realtime_transcription import access_line
 from tests.gateway_process import RunningGateway, RunningSimulator, routed_gateway
 from voxgate.gateway.realtime.webrtc_media import SpeakerTrack, microphone_chunks
 
@@ -172,6 +173,9 @@ def test_a_call_over_webrtc_holds_a_two_turn_spoken_conversation(
         r["cost_micro_usd"] for r in records if r["request_id"].split(".")[0] == request_id
     )
     assert charged > 0 and before - wallet["balance_micro_usd"] == charged
+    # The call's session line names the call, not a WebSocket.
+    line = access_line(gateway, f"request_id={request_id} ")
+    assert "method=WEBRTC path=/v1/realtime/calls status=201" in line, line
     assert any(r["request_id"] == request_id and r["task"] == "realtime" for r in records)
     # What the caller heard on the track is the answers, spoken, each in its turn. (The second
     # repeats the first many times over, which Whisper tiny often hears once: each is known

@@ -22,7 +22,7 @@ from voxgate.api.openai.realtime import (
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import AuthenticationError, InvalidRequestError
 from voxgate.gateway.realtime.dialect import dialect_of
-from voxgate.gateway.realtime.opening import SessionRequest
+from voxgate.gateway.realtime.opening import WEBRTC_ENTRY, SessionRequest
 from voxgate.gateway.realtime.transcription_config import named_model
 from voxgate.gateway.realtime.webrtc import answer_offer, pcm_only
 from voxgate.services import Services
@@ -52,6 +52,7 @@ async def create_call(request: Request) -> Response:
         session,
         transcription=session.get("type") == TRANSCRIPTION,
         url_model=row.id,
+        entry=WEBRTC_ENTRY,
     )
     await services.calls.start(
         call, services.gateway.open_session, opening, dialect_of(request.headers)

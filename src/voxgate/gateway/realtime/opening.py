@@ -62,6 +62,19 @@ End = Callable[[ClientChannel, GatewayError], Awaitable[None]]
 
 
 @dataclass(frozen=True)
+class SessionEntry:
+    """How a session came in, as its access line names it."""
+
+    method: str
+    path: str
+    status: int
+
+
+WEBSOCKET_ENTRY = SessionEntry("WEBSOCKET", "/v1/realtime", 101)
+WEBRTC_ENTRY = SessionEntry("WEBRTC", "/v1/realtime/calls", 201)
+
+
+@dataclass(frozen=True)
 class SessionRequest:
     """A session a client asks for: who, on which model, with which settings (a minted
     secret's, a call's), and what it named when it connected."""
@@ -75,6 +88,7 @@ class SessionRequest:
     # The URL's parameters (caps among them), and the model it named (or a call's session did).
     url: Mapping[str, str] = field(default_factory=dict)
     url_model: str | None = None
+    entry: SessionEntry = WEBSOCKET_ENTRY
 
 
 @dataclass(frozen=True)
@@ -235,9 +249,9 @@ class RealtimeSessions:
         fields = {
             "request_id": charge.trace.request_id,
             "key": planned.request.principal.key_id,
-            "method": "WEBSOCKET",
-            "path": "/v1/realtime",
-            "status": 101,
+            "method": planned.request.entry.method,
+            "path": planned.request.entry.path,
+            "status": planned.request.entry.status,
             "latency_ms": round(seconds * 1000, 1),
             "model": charge.trace.model,
             "route": charge.served_by[1],
