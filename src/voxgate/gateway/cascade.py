@@ -12,19 +12,18 @@ import math
 import re
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from voxgate.audio.encode import encode_off_loop
 from voxgate.audio.formats import OUTPUT_FORMATS
 from voxgate.audio.pcm import PcmAudio
-from voxgate.billing.metering import TokenCounter
 from voxgate.billing.pricing import Metered
-from voxgate.billing.usage import Attempt
-from voxgate.catalog.schema import ModelRow, VoiceTable
-from voxgate.errors import GatewayError, InvalidRequestError
+from voxgate.catalog.schema import ModelRow
+from voxgate.errors import InvalidRequestError
+from voxgate.gateway.cascade_legs import Legs
 from voxgate.gateway.chat import (
     AUDIO_INPUT_TOKENS_PER_SECOND,
     AUDIO_LIFETIME_SECONDS,
@@ -46,18 +45,11 @@ from voxgate.providers.protocols import (
     ChatAudioResult,
     ChatChunk,
     ProviderUsage,
-    SpeechRequest,
-    SpeechResult,
     StreamingChatProvider,
-    TranscriptionRequest,
-    TranscriptionResult,
 )
-from voxgate.providers.registry import ProviderRegistry
-from voxgate.routing.failover import AttemptsFailed, Success
 from voxgate.routing.planner import PlannedAttempt, RoutePlanner
 from voxgate.types import AudioFormat, Task
 
-ResultT = TypeVar("ResultT")
 # Replies are bounded by the row's output cap; a token is at most this many characters.
 CHARACTERS_PER_TOKEN_CEILING = 8
 # Heard audio is billed by the minute, and its transcript as input tokens: about as many as an
@@ -67,76 +59,6 @@ AUDIO_ID_PREFIX = "audio_vgc_"
 UTF8_MAX_BYTES = 4
 # A sentence ends at . ! ? or … followed by white space.
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
-
-
-class FailoverLoop(Protocol):
-    """The gateway's one failover loop (AudioGateway.attempts): breaker, backoff, Retry-After,
-    deadline, and each attempt observed in the metrics."""
-
-    async def __call__(
-        self,
-        model: str,
-        attempts: list[PlannedAttempt[Any]],
-        run: Callable[[PlannedAttempt[Any]], Awaitable[ResultT]],
-    ) -> Success[ResultT]: ...
-
-
-def _unnoted(log: tuple[Attempt, ...]) -> None:
-    """Legs that belong to no one request (a realtime session draws each leg itself)."""
-
-
-@dataclass(frozen=True)
-class Legs:
-    """What the cascade's legs run on, besides the chat route the pipeline gives it."""
-
-    hear: ModelRow
-    speak: ModelRow
-    planner: RoutePlanner
-    providers: ProviderRegistry
-    voices: VoiceTable
-    tokens: TokenCounter
-    failover: FailoverLoop
-    # Where a request's legs put their attempts: its Charge, for its usage record.
-    note: Callable[[tuple[Attempt, ...]], None] = _unnoted
-
-    async def heard(self, audio: PcmAudio) -> str:
-        """What is said in `audio`, from the transcription leg."""
-        request = TranscriptionRequest(audio=audio, language="en")
-
-        async def transcribe(attempt: PlannedAttempt[Any]) -> str:
-            result: TranscriptionResult = await attempt.provider.transcribe(
-                request, attempt.upstream
-            )
-            return result.text
-
-        return await self._leg(self.hear, self.providers.transcription, transcribe)
-
-    async def spoken(self, text: str, voice: str) -> PcmAudio:
-        """`text` in `voice`, from the speech leg."""
-
-        async def synthesize(attempt: PlannedAttempt[Any]) -> PcmAudio:
-            native = self.voices.native_voice(voice, attempt.route.provider)
-            speech = SpeechRequest(text=text, voice=native)
-            result: SpeechResult = await attempt.provider.synthesize(speech, attempt.upstream)
-            return result.audio
-
-        return await self._leg(self.speak, self.providers.speech, synthesize)
-
-    async def _leg(
-        self,
-        row: ModelRow,
-        providers: Any,
-        run: Callable[[PlannedAttempt[Any]], Awaitable[ResultT]],
-    ) -> ResultT:
-        attempts = self.planner.plan(row, providers)
-        try:
-            success = await self.failover(row.id, attempts, run)
-        except GatewayError as exc:
-            if isinstance(exc.__cause__, AttemptsFailed):
-                self.note(exc.__cause__.log)
-            raise
-        self.note(success.log)
-        return success.result
 
 
 @dataclass(frozen=True)

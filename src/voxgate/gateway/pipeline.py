@@ -25,7 +25,7 @@ from voxgate.errors import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from voxgate.gateway.cascade import Legs
+from voxgate.gateway.cascade_legs import Legs
 from voxgate.gateway.charge import Charge, Charges
 from voxgate.gateway.failures import client_error
 from voxgate.gateway.jobs import DEFAULT_OPTIONS, Delivery, Job, JobOptions, Outcome, usage_body

@@ -11,7 +11,8 @@ from voxgate.audio.pcm import PcmAudio
 from voxgate.billing.metering import TokenCounter
 from voxgate.catalog.loader import Catalog
 from voxgate.catalog.schema import ModelRow
-from voxgate.gateway.cascade import CascadeJob, FailoverLoop, Legs
+from voxgate.gateway.cascade import CascadeJob
+from voxgate.gateway.cascade_legs import FailoverLoop, Legs
 from voxgate.gateway.charge import Charge
 from voxgate.gateway.chat import ChatJob
 from voxgate.gateway.inputs import (

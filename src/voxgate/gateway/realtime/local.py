@@ -18,7 +18,8 @@ from voxgate.audio.resample import resample
 from voxgate.audio.vad import Vad, silero
 from voxgate.billing.pricing import Metered, cost
 from voxgate.catalog.schema import ModelRow
-from voxgate.gateway.cascade import CHARACTERS_PER_TOKEN_CEILING, FailoverLoop, Legs
+from voxgate.gateway.cascade import CHARACTERS_PER_TOKEN_CEILING
+from voxgate.gateway.cascade_legs import FailoverLoop, Legs
 from voxgate.gateway.realtime.caps import GATEWAY_FIELD, LocalGate, SessionBudget, SessionCaps
 from voxgate.gateway.realtime.conversation import Conversation
 from voxgate.gateway.realtime.dialect import GA
