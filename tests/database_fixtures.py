@@ -1,7 +1,7 @@
 """The same store and billing tests on SQLite and on PostgreSQL (127.0.0.1:5432, database test).
 
 The migrations run once per session on each: SQLite into a template file of which each test
-gets a copy, PostgreSQL into a schema of this run's own (so parallel runs never see each
+(and each in-process gateway's `data_dir`) gets a copy, PostgreSQL into a schema of this run's own (so parallel runs never see each
 other's rows) whose rows are deleted before each test.
 """
 
@@ -26,10 +26,14 @@ SQLITE_FILE = "voxgate.db"
 class SqliteTemplate:
     path: Path
 
+    def copy_into(self, directory: Path) -> Path:
+        """`directory` with a copy of the template where a gateway keeps its database."""
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.path, directory / SQLITE_FILE)
+        return directory
+
     async def fresh(self, directory: Path) -> Database:
-        copy = directory / SQLITE_FILE
-        shutil.copyfile(self.path, copy)
-        return Database(f"sqlite+aiosqlite:///{copy}")
+        return Database(f"sqlite+aiosqlite:///{self.copy_into(directory) / SQLITE_FILE}")
 
 
 @dataclass(frozen=True)
@@ -86,15 +90,20 @@ async def postgres_schema() -> AsyncIterator[PostgresSchema]:
         await admin.dispose()
 
 
+@pytest.fixture(scope="session")
+async def sqlite_migrated(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    return await sqlite_template(tmp_path_factory.mktemp("migrated"))
+
+
 @pytest.fixture(
     scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 async def migrated(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, sqlite_migrated: SqliteTemplate
 ) -> AsyncIterator[SqliteTemplate | PostgresSchema]:
     """The schema at head, migrated once per session on each database."""
     if request.param == "sqlite":
-        yield await sqlite_template(tmp_path_factory.mktemp("migrated"))
+        yield sqlite_migrated
         return
     async with postgres_schema() as schema:
         yield schema
@@ -111,3 +120,11 @@ async def database(
         yield db
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+def data_dir(sqlite_migrated: SqliteTemplate, tmp_path: Path) -> Path:
+    """A gateway's data directory whose database was migrated, as after its first start: the
+    app's start finds the schema at head (a start that migrates is tested in the store tests,
+    `test_bootstrap.py` and end to end)."""
+    return sqlite_migrated.copy_into(tmp_path)
