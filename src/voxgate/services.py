@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
 from redis.asyncio import Redis
 
 from voxgate.billing.holds import HoldBook, Holds
@@ -38,6 +37,7 @@ from voxgate.store.usage import UsageReader
 from voxgate.store.webhooks import PROVIDER_BREAKER_OPEN, WebhookStore
 from voxgate.store.workspaces import Workspaces
 from voxgate.tracing import Tracing, configure_tracing
+from voxgate.yaml_text import load_yaml
 
 PEPPER_FILE = "key-pepper"
 # What builds the providers; a test passes its own (`voxgate.testing`).
@@ -89,7 +89,7 @@ def credentials(settings: Settings, environment: Mapping[str, str]) -> dict[str,
     if settings.credentials_file is None:
         return dict(environment)
     with settings.credentials_file.open(encoding="utf-8") as handle:
-        loaded = yaml.safe_load(handle) or {}
+        loaded = load_yaml(handle) or {}
     if not isinstance(loaded, dict):
         raise ValueError(f"{settings.credentials_file} must map names to values")
     return {str(name): str(value) for name, value in loaded.items()} | dict(environment)

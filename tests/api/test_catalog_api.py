@@ -3,10 +3,10 @@ aliases as the official openai client lists them. (Aliases served, recorded and 
 on a real gateway: tests/e2e/test_catalog_api.py.)"""
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
+from tests.database_fixtures import SqliteTemplate
 from voxgate.catalog.loader import load_catalog
 from voxgate.settings import Settings
 from voxgate.testing import BASE_URL, InProcessGateway
@@ -15,8 +15,11 @@ CATALOG = load_catalog(Settings().catalog_dir)
 
 
 @pytest.fixture(scope="module")
-async def vox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessGateway]:
-    async with InProcessGateway(Path(tmp_path_factory.mktemp("catalog"))) as running:
+async def vox(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_migrated: SqliteTemplate
+) -> AsyncIterator[InProcessGateway]:
+    data_dir = sqlite_migrated.copy_into(tmp_path_factory.mktemp("catalog"))
+    async with InProcessGateway(data_dir) as running:
         yield running
 
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from starlette.testclient import TestClient
 
+from tests.database_fixtures import SqliteTemplate
 from voxgate.catalog.checks import CatalogError
 from voxgate.catalog.loader import load_catalog
 from voxgate.catalog.schema import FieldSpec, ModelRow
@@ -29,9 +30,12 @@ ARABIC = yaml.safe_load((LOCALES / "ar.yaml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+def client(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_migrated: SqliteTemplate
+) -> Iterator[TestClient]:
     """One app for the module's pages, started with its lifespan; the pages are public."""
-    with TestClient(gateway_app(tmp_path_factory.mktemp("docs"))) as started:
+    data_dir = sqlite_migrated.copy_into(tmp_path_factory.mktemp("docs"))
+    with TestClient(gateway_app(data_dir)) as started:
         yield started
     gc.unfreeze()  # what the lifespan froze at start
 
@@ -410,14 +414,14 @@ def test_a_bad_catalog_stops_start_up_naming_the_file_and_field(tmp_path: Path) 
         pass
 
 
-def test_a_model_added_to_the_data_appears_everywhere(tmp_path: Path) -> None:
+def test_a_model_added_to_the_data_appears_everywhere(tmp_path: Path, data_dir: Path) -> None:
     catalog = copied_catalog(tmp_path)
     row = yaml.safe_load((catalog / "models" / "local-tts.yaml").read_text())
     row |= {"id": "local-tts-narrator", "name": "Narrator voice"}
     row["fields"][0]["accepted"] = ["local-tts-narrator"]
     row["example"]["model"] = "local-tts-narrator"
     (catalog / "models" / "local-tts-narrator.yaml").write_text(yaml.safe_dump(row))
-    with TestClient(gateway_app(tmp_path / "data", catalog_dir=catalog)) as client:
+    with TestClient(gateway_app(data_dir, catalog_dir=catalog)) as client:
         assert client.get("/api/v1/models/local-tts-narrator").json()["name"] == "Narrator voice"
         assert "local-tts-narrator" in client.get("/docs/models").text
         page = client.get("/docs/models/local-tts-narrator")

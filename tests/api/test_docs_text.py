@@ -15,6 +15,7 @@ from markdown_it import MarkdownIt
 from starlette.testclient import TestClient
 
 from tests.api.test_docs_pages import CATALOG, LANGUAGES, LOCALES
+from tests.database_fixtures import SqliteTemplate
 from voxgate.catalog.schema import ModelRow
 from voxgate.testing import gateway_app
 
@@ -23,9 +24,12 @@ ARABIC_CATALOG = yaml.safe_load((LOCALES / "catalog" / "ar.yaml").read_text(enco
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+def client(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_migrated: SqliteTemplate
+) -> Iterator[TestClient]:
     """One app for the module's pages, in process with its lifespan; the pages are public."""
-    with TestClient(gateway_app(tmp_path_factory.mktemp("docs-text"))) as started:
+    data_dir = sqlite_migrated.copy_into(tmp_path_factory.mktemp("docs-text"))
+    with TestClient(gateway_app(data_dir)) as started:
         yield started
     gc.unfreeze()  # what the lifespan froze at start
 

@@ -8,7 +8,6 @@ gateway process would only add a socket.
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.cpu_budget import cpu_seconds_at_most
+from tests.database_fixtures import SqliteTemplate
 from voxgate.app import create_app
 from voxgate.bootstrap import ensure_dev_access
 from voxgate.settings import Settings
@@ -37,8 +37,10 @@ WHOLE_BODY_CODES = {"invalid_form", "request_too_large"}
 
 
 @pytest.fixture(scope="module")
-async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
-    data_dir: Path = tmp_path_factory.mktemp("multipart")
+async def client(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_migrated: SqliteTemplate
+) -> AsyncIterator[httpx.AsyncClient]:
+    data_dir = sqlite_migrated.copy_into(tmp_path_factory.mktemp("multipart"))
     app = create_app(Settings(data_dir=data_dir, engine_preload=False))
     async with app.router.lifespan_context(app):
         access = await ensure_dev_access(app.state.services)

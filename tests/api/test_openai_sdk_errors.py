@@ -3,20 +3,20 @@ own class. (Speech, transcription and chat through the real adapters and the sim
 tests/e2e/test_openai_sdk.py.)"""
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import openai
 import pytest
 
+from tests.database_fixtures import SqliteTemplate
 from voxgate.testing import FakeProvider, InProcessGateway
 
 
 @pytest.fixture(scope="module")
-async def vox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessGateway]:
-    providers = [FakeProvider("openai")]
-    async with InProcessGateway(
-        Path(tmp_path_factory.mktemp("sdk")), providers=providers
-    ) as running:
+async def vox(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_migrated: SqliteTemplate
+) -> AsyncIterator[InProcessGateway]:
+    data_dir = sqlite_migrated.copy_into(tmp_path_factory.mktemp("sdk"))
+    async with InProcessGateway(data_dir, providers=[FakeProvider("openai")]) as running:
         yield running
 
 

@@ -9,8 +9,8 @@ from voxgate.gateway.charge import Charge
 from voxgate.testing import FakeProvider, InProcessGateway
 
 
-async def test_a_fault_after_the_decoding_hold_releases_it(tmp_path: Path) -> None:
-    async with InProcessGateway(tmp_path, providers=[FakeProvider("local")]) as vox:
+async def test_a_fault_after_the_decoding_hold_releases_it(data_dir: Path) -> None:
+    async with InProcessGateway(data_dir, providers=[FakeProvider("local")]) as vox:
         gateway = vox.services.gateway
         row = gateway.catalog.get("local-whisper-tiny-en")
         assert row is not None

@@ -21,10 +21,10 @@ async def assert_books_balance(vox: InProcessGateway, charged: int) -> None:
     assert await vox.ledger_sum() == wallet.balance_micro_usd
 
 
-async def test_a_failing_provider_fails_over_to_the_next_route(tmp_path: Path) -> None:
+async def test_a_failing_provider_fails_over_to_the_next_route(data_dir: Path) -> None:
     openai = FakeProvider("openai", fail_with=503)
     gemini = FakeProvider("gemini", chunks=2)
-    async with InProcessGateway(tmp_path, providers=[openai, gemini]) as vox:
+    async with InProcessGateway(data_dir, providers=[openai, gemini]) as vox:
         speech = await vox.openai.with_options(max_retries=0).audio.speech.create(
             model="tts-1", voice="alloy", input=TEXT, response_format="pcm"
         )
@@ -52,9 +52,9 @@ async def test_a_failing_provider_fails_over_to_the_next_route(tmp_path: Path) -
         await assert_books_balance(vox, record["charged_micro_usd"])
 
 
-async def test_every_route_failing_releases_the_hold(tmp_path: Path) -> None:
+async def test_every_route_failing_releases_the_hold(data_dir: Path) -> None:
     providers = [FakeProvider("openai", fail_with=503), FakeProvider("gemini", fail_with=500)]
-    async with InProcessGateway(tmp_path, providers=providers) as vox:
+    async with InProcessGateway(data_dir, providers=providers) as vox:
         with pytest.raises(APIStatusError) as refused:
             await vox.openai.with_options(max_retries=0).audio.speech.create(
                 model="tts-1", voice="alloy", input=TEXT
@@ -68,9 +68,9 @@ async def test_every_route_failing_releases_the_hold(tmp_path: Path) -> None:
         await assert_books_balance(vox, 0)
 
 
-async def test_a_stream_is_charged_for_the_audio_it_delivered(tmp_path: Path) -> None:
+async def test_a_stream_is_charged_for_the_audio_it_delivered(data_dir: Path) -> None:
     openai = FakeProvider("openai", chunks=4)
-    async with InProcessGateway(tmp_path, providers=[openai]) as vox:
+    async with InProcessGateway(data_dir, providers=[openai]) as vox:
         async with vox.openai.audio.speech.with_streaming_response.create(
             model="tts-1", voice="alloy", input=TEXT, response_format="pcm"
         ) as response:
@@ -84,9 +84,9 @@ async def test_a_stream_is_charged_for_the_audio_it_delivered(tmp_path: Path) ->
         await assert_books_balance(vox, record["charged_micro_usd"])
 
 
-async def test_a_stream_broken_upstream_is_charged_for_what_came_before(tmp_path: Path) -> None:
+async def test_a_stream_broken_upstream_is_charged_for_what_came_before(data_dir: Path) -> None:
     openai = FakeProvider("openai", chunks=5, fail_after=3)
-    async with InProcessGateway(tmp_path, providers=[openai]) as vox:
+    async with InProcessGateway(data_dir, providers=[openai]) as vox:
         body = {**SPEECH, "response_format": "pcm16"}
         stream = await vox.services.gateway.stream_unified(vox.principal, body, "broken")
         received = []
@@ -103,10 +103,10 @@ async def test_a_stream_broken_upstream_is_charged_for_what_came_before(tmp_path
 
 
 async def test_a_client_hanging_up_mid_stream_is_charged_for_what_it_received(
-    tmp_path: Path,
+    data_dir: Path,
 ) -> None:
     openai = FakeProvider("openai", chunks=5, pause_after=2)
-    async with InProcessGateway(tmp_path, providers=[openai]) as vox:
+    async with InProcessGateway(data_dir, providers=[openai]) as vox:
         body = {**SPEECH, "response_format": "pcm16"}
         stream = await vox.services.gateway.stream_unified(vox.principal, body, "hung-up")
         received: list[object] = []

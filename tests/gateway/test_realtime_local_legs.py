@@ -23,7 +23,7 @@ def routed(row: ModelRow, *providers: str) -> ModelRow:
 
 
 async def test_each_leg_fails_over_to_its_next_route_and_records_its_attempts(
-    tmp_path: Path,
+    data_dir: Path,
 ) -> None:
     fakes = [
         FakeProvider("ears-down", fail_with=503),
@@ -33,7 +33,7 @@ async def test_each_leg_fails_over_to_its_next_route_and_records_its_attempts(
         FakeProvider("voice-down", fail_with=503),
         FakeProvider("voice-up", chunks=2),
     ]
-    async with InProcessGateway(tmp_path, providers=fakes) as vox:
+    async with InProcessGateway(data_dir, providers=fakes) as vox:
         gateway = vox.services.gateway
         local = gateway.catalog.get("local-realtime")
         assert local is not None

@@ -67,9 +67,9 @@ def test_an_alias_and_the_defaults_spelt_out_find_the_same_answer() -> None:
     assert cache_key("ws", implicit) == cache_key("ws", explicit) == cache_key("ws", aliased)
 
 
-def caching_gateway(tmp_path: Path, provider: FakeProvider, **settings: Any) -> InProcessGateway:
+def caching_gateway(data_dir: Path, provider: FakeProvider, **settings: Any) -> InProcessGateway:
     return InProcessGateway(
-        tmp_path,
+        data_dir,
         providers=[provider],
         speech_cache_price_per_million_characters=CACHE_PRICE,
         **settings,
@@ -83,9 +83,9 @@ async def say(vox: InProcessGateway, client: Any = None, **fields: Any) -> bytes
     return speech.content
 
 
-async def test_a_repeated_request_is_served_from_the_cache_at_its_price(tmp_path: Path) -> None:
+async def test_a_repeated_request_is_served_from_the_cache_at_its_price(data_dir: Path) -> None:
     openai = FakeProvider("openai", chunks=3)
-    async with caching_gateway(tmp_path, openai) as vox:
+    async with caching_gateway(data_dir, openai) as vox:
         await vox.services.set_speech_cache(vox.workspace_id, True)
 
         first = await say(vox)
@@ -109,10 +109,10 @@ async def test_a_repeated_request_is_served_from_the_cache_at_its_price(tmp_path
         assert wallet.balance_micro_usd == 5_000_000 - charged
 
 
-async def test_a_unified_request_is_kept_and_served_whole(tmp_path: Path) -> None:
+async def test_a_unified_request_is_kept_and_served_whole(data_dir: Path) -> None:
     openai = FakeProvider("openai", chunks=2)
     body = {"model": "gpt-4o-mini-tts", "task": "tts", "input": TEXT, "response_format": "wav"}
-    async with caching_gateway(tmp_path, openai) as vox:
+    async with caching_gateway(data_dir, openai) as vox:
         await vox.services.set_speech_cache(vox.workspace_id, True)
 
         replies = [(await vox.http.post("/api/v1/audio", json=body)).json() for _ in range(2)]
@@ -125,9 +125,9 @@ async def test_a_unified_request_is_kept_and_served_whole(tmp_path: Path) -> Non
         assert hit["cached"] is True
 
 
-async def test_another_workspace_is_not_served_from_the_first_ones_cache(tmp_path: Path) -> None:
+async def test_another_workspace_is_not_served_from_the_first_ones_cache(data_dir: Path) -> None:
     openai = FakeProvider("openai")
-    async with caching_gateway(tmp_path, openai) as vox:
+    async with caching_gateway(data_dir, openai) as vox:
         other = await vox.client_for("other", credit_micro_usd=1_000_000)
         await vox.services.set_speech_cache(vox.workspace_id, True)
         other_id = (await vox.services.workspaces.get_by_name("other")).id  # type: ignore[union-attr]
@@ -142,9 +142,9 @@ async def test_another_workspace_is_not_served_from_the_first_ones_cache(tmp_pat
         assert record is not None and record["cached"] is True
 
 
-async def test_a_workspace_with_the_cache_off_never_caches(tmp_path: Path) -> None:
+async def test_a_workspace_with_the_cache_off_never_caches(data_dir: Path) -> None:
     openai = FakeProvider("openai")
-    async with caching_gateway(tmp_path, openai) as vox:
+    async with caching_gateway(data_dir, openai) as vox:
         await say(vox)
         await vox.services.set_speech_cache(vox.workspace_id, True)
         await say(vox)  # not kept while off, so a miss now
@@ -155,9 +155,9 @@ async def test_a_workspace_with_the_cache_off_never_caches(tmp_path: Path) -> No
         assert (await vox.usage(vox.last_request_id))["cached"] is False
 
 
-async def test_a_cache_without_room_serves_nobody(tmp_path: Path) -> None:
+async def test_a_cache_without_room_serves_nobody(data_dir: Path) -> None:
     openai = FakeProvider("openai")
-    async with caching_gateway(tmp_path, openai, speech_cache_max_bytes=0) as vox:
+    async with caching_gateway(data_dir, openai, speech_cache_max_bytes=0) as vox:
         await vox.services.set_speech_cache(vox.workspace_id, True)
         await say(vox)
         await say(vox)
@@ -165,9 +165,9 @@ async def test_a_cache_without_room_serves_nobody(tmp_path: Path) -> None:
         assert len(openai.calls) == 2
 
 
-async def test_a_stream_the_client_left_is_not_kept(tmp_path: Path) -> None:
+async def test_a_stream_the_client_left_is_not_kept(data_dir: Path) -> None:
     openai = FakeProvider("openai", chunks=4, pause_after=2)
-    async with caching_gateway(tmp_path, openai) as vox:
+    async with caching_gateway(data_dir, openai) as vox:
         await vox.services.set_speech_cache(vox.workspace_id, True)
         principal = replace(vox.principal, speech_cache=True)
         stream = await vox.services.gateway.stream_speech(principal, SPEECH, "hung-up")
@@ -190,9 +190,9 @@ async def test_a_stream_the_client_left_is_not_kept(tmp_path: Path) -> None:
         assert (await vox.usage("hung-up"))["status"] == "partial"
 
 
-async def test_a_stream_the_provider_broke_is_not_kept(tmp_path: Path) -> None:
+async def test_a_stream_the_provider_broke_is_not_kept(data_dir: Path) -> None:
     openai = FakeProvider("openai", chunks=4, fail_after=2)
-    async with caching_gateway(tmp_path, openai) as vox:
+    async with caching_gateway(data_dir, openai) as vox:
         await vox.services.set_speech_cache(vox.workspace_id, True)
         principal = replace(vox.principal, speech_cache=True)
         stream = await vox.services.gateway.stream_speech(principal, SPEECH, "broken")
@@ -206,8 +206,8 @@ async def test_a_stream_the_provider_broke_is_not_kept(tmp_path: Path) -> None:
         assert len(openai.calls) == 2
 
 
-async def test_the_consoles_request_log_marks_a_cached_answer(tmp_path: Path) -> None:
-    async with caching_gateway(tmp_path, FakeProvider("openai")) as vox:
+async def test_the_consoles_request_log_marks_a_cached_answer(data_dir: Path) -> None:
+    async with caching_gateway(data_dir, FakeProvider("openai")) as vox:
         await vox.services.set_speech_cache(vox.workspace_id, True)
         await say(vox)
         await say(vox)
@@ -221,10 +221,10 @@ async def test_the_consoles_request_log_marks_a_cached_answer(tmp_path: Path) ->
         assert page.text.count('<span class="tag">cached</span>') == 1
 
 
-async def test_a_cached_answer_streams_as_server_sent_events(tmp_path: Path) -> None:
+async def test_a_cached_answer_streams_as_server_sent_events(data_dir: Path) -> None:
     openai = FakeProvider("openai", chunks=2)
     body = {**SPEECH, "response_format": "pcm", "stream_format": "sse"}
-    async with caching_gateway(tmp_path, openai) as vox:
+    async with caching_gateway(data_dir, openai) as vox:
         await vox.services.set_speech_cache(vox.workspace_id, True)
 
         streams = [(await vox.http.post("/v1/audio/speech", json=body)).text for _ in range(2)]
@@ -239,8 +239,8 @@ async def test_a_cached_answer_streams_as_server_sent_events(tmp_path: Path) -> 
         assert (await vox.usage(vox.last_request_id))["cached"] is True
 
 
-async def test_the_operator_turns_the_cache_on_in_the_console(tmp_path: Path) -> None:
-    async with caching_gateway(tmp_path, FakeProvider("openai"), admin_token="op-token") as vox:
+async def test_the_operator_turns_the_cache_on_in_the_console(data_dir: Path) -> None:
+    async with caching_gateway(data_dir, FakeProvider("openai"), admin_token="op-token") as vox:
         session = await sign_in(vox.services, "op-token")
         assert session is not None and session.is_operator
         vox.http.cookies.set(COOKIE, encode(session_key(vox.services), session))

@@ -44,11 +44,11 @@ class Listener(FakeProvider):
 
 
 async def test_a_multipart_file_and_a_base64_input_reach_the_provider_as_sent(
-    tmp_path: Path,
+    data_dir: Path,
 ) -> None:
     wav = silent_wav()
     openai = Listener("openai")
-    async with InProcessGateway(tmp_path, providers=[openai]) as vox:
+    async with InProcessGateway(data_dir, providers=[openai]) as vox:
         multipart = await vox.openai.audio.transcriptions.create(
             model="whisper-1", file=("a.wav", wav, "audio/wav")
         )

@@ -5,6 +5,6 @@ from pathlib import Path
 from voxgate.testing import FakeProvider, InProcessGateway
 
 
-async def test_the_tokenizer_is_loaded_before_the_first_request(tmp_path: Path) -> None:
-    async with InProcessGateway(tmp_path, providers=[FakeProvider("openai")]) as vox:
+async def test_the_tokenizer_is_loaded_before_the_first_request(data_dir: Path) -> None:
+    async with InProcessGateway(data_dir, providers=[FakeProvider("openai")]) as vox:
         assert vox.services.gateway.tokens.loaded

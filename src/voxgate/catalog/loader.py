@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from voxgate.catalog.checks import CatalogError, check_catalog
 from voxgate.catalog.schema import ModelRow, VoiceTable
+from voxgate.yaml_text import load_yaml
 
 # The embedded engine declares its voices beside its model files; the catalog checks its
 # voice mappings against that list rather than keeping a second copy of it.
@@ -119,6 +120,6 @@ def _local_voices(path: Path) -> tuple[str, ...]:
 def _read_yaml(path: Path, name: str) -> object:
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return load_yaml(handle)
     except yaml.YAMLError as exc:
         raise CatalogError(f"{name}: {exc}") from exc

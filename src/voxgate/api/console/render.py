@@ -8,7 +8,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -25,6 +24,7 @@ from voxgate.api.context import services_of
 from voxgate.money import format_usd
 from voxgate.services import Services
 from voxgate.types import MicroUSD
+from voxgate.yaml_text import load_yaml
 
 HERE = Path(__file__).parent
 LANGUAGE_COOKIE = "vg_console_lang"
@@ -64,7 +64,7 @@ class Templates:
         )
         self.environment.filters["usd"] = lambda micro: format_usd(MicroUSD(int(micro)))
         self.environment.filters["when"] = _when
-        loaded = yaml.safe_load((HERE / "labels.yaml").read_text(encoding="utf-8"))
+        loaded = load_yaml((HERE / "labels.yaml").read_text(encoding="utf-8"))
         self.labels: Mapping[str, Mapping[str, str]] = MappingProxyType(loaded)
         english = set(self.labels[DEFAULT_LANGUAGE])
         # `t.keys` in a template would find the dict's method, not the label.

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from voxgate.catalog.loader import Catalog
+from voxgate.yaml_text import load_yaml
 
 DOCS_DIR = Path(__file__).parent
 LOCALES_DIR = DOCS_DIR / "locales"
@@ -73,7 +74,7 @@ def load_languages(
 
 
 def load_chat_parameters(path: Path = CHAT_PARAMETERS_FILE) -> tuple[ChatParameter, ...]:
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    loaded = load_yaml(path.read_text(encoding="utf-8"))
     try:
         return tuple(ChatParameter.model_validate(item) for item in loaded)
     except ValidationError as exc:
@@ -139,6 +140,6 @@ def _check_against_catalog(name: str, texts: CatalogTexts, catalog: Catalog) -> 
 
 def _read(path: Path, name: str) -> object:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise LocaleError(f"{name}: {exc}") from exc

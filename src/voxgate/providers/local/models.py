@@ -3,8 +3,9 @@
 from importlib.resources import files
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from voxgate.yaml_text import load_yaml
 
 MODELS_FILE = Path(__file__).with_name("models.yaml")
 
@@ -65,4 +66,4 @@ class LocalModels(_Frozen):
 
 
 def load_local_models(path: Path = MODELS_FILE) -> LocalModels:
-    return LocalModels.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    return LocalModels.model_validate(load_yaml(path.read_text(encoding="utf-8")))
