@@ -1,6 +1,7 @@
 """Decodes audio in any common container from memory into mono 16-bit PCM."""
 
 import io
+import struct
 
 import av
 
@@ -43,11 +44,52 @@ class AudioShapeError(AudioDecodeError):
     """The audio's sample rate or channel count is past what the gateway decodes."""
 
 
+# A WAV file's fmt chunk for plain integer PCM (not WAVE_FORMAT_EXTENSIBLE).
+WAVE_FORMAT_PCM = 1
+# RIFF chunks are padded to an even size; the chunk headers are an id and a 32-bit length.
+_CHUNK_HEADER = struct.Struct("<4sI")
+_PCM_FORMAT = struct.Struct("<HHIIHH")
+
+
+def plain_wav_samples(data: bytes, sample_rate: int) -> bytes | None:
+    """The samples of a WAV file that already is mono 16-bit PCM at `sample_rate` (what a
+    recognizer takes), read straight from its data chunk; None for any other file, or any
+    WAV whose chunks do not add up, which PyAV then decodes. Decoding such a file through
+    PyAV and its resampler gives back these very samples, at a hundred times the CPU."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    offset = 12
+    plain = False
+    while offset + _CHUNK_HEADER.size <= len(data):
+        chunk_id, size = _CHUNK_HEADER.unpack_from(data, offset)
+        start = offset + _CHUNK_HEADER.size
+        if start + size > len(data):
+            return None  # cut off, or a streamed WAV's unknown length: PyAV's reading of it
+        if chunk_id == b"fmt ":
+            if size < _PCM_FORMAT.size:
+                return None
+            tag, channels, rate, _, _, bits = _PCM_FORMAT.unpack_from(data, start)
+            plain = (tag, channels, rate, bits) == (WAVE_FORMAT_PCM, 1, sample_rate, 16)
+            if not plain:
+                return None
+        elif chunk_id == b"data":
+            return data[start : start + size - size % BYTES_PER_SAMPLE] if plain else None
+        offset = start + size + size % 2
+    return None
+
+
 def decode(data: bytes, *, sample_rate: int = 16_000, max_seconds: float) -> PcmAudio:
     """Decode, downmix and resample; stop as soon as `max_seconds` is passed."""
     if not data:
         raise AudioDecodeError("no bytes")
     limit = int(max_seconds * sample_rate) * BYTES_PER_SAMPLE
+    samples = plain_wav_samples(data, sample_rate)
+    if samples is not None:
+        if len(samples) > limit:
+            raise AudioTooLongError("longer than the limit")
+        if not samples:
+            raise AudioDecodeError("no audio samples")
+        return PcmAudio(samples, sample_rate)
     try:
         # Tags are not needed, and a damaged one (bytes that are not UTF-8) would otherwise
         # raise UnicodeDecodeError from av.open: a 500 instead of a decoded file.

@@ -5,7 +5,6 @@ its attempts reach the metrics and traces), and a request's legs note their atte
 usage record; the cascade row's prices bill the three together.
 """
 
-import asyncio
 import base64
 import copy
 import math
@@ -36,7 +35,7 @@ from voxgate.gateway.chat_completion import (
     delta_text,
     taking,
 )
-from voxgate.gateway.inputs import RECOGNIZER_SAMPLE_RATE, audio_bytes, decode_input
+from voxgate.gateway.inputs import RECOGNIZER_SAMPLE_RATE, audio_bytes, decoded_input
 from voxgate.gateway.jobs import Outcome
 from voxgate.gateway.validation import UnifiedRequest
 from voxgate.providers.protocols import (
@@ -345,8 +344,7 @@ async def decoded_clips(
                 continue
             param = _clip_param(m, p)
             data = audio_bytes(part["input_audio"]["data"], param=param)
-            audio = await asyncio.to_thread(
-                decode_input,
+            audio = await decoded_input(
                 data,
                 sample_rate=RECOGNIZER_SAMPLE_RATE,
                 max_seconds=max_audio_seconds,

@@ -2,7 +2,6 @@
 its task resolved, its audio decoded (only once the model's minimum is held), and the job of the
 model's interface built: a cascade, a chat, speech or a transcription."""
 
-import asyncio
 from dataclasses import dataclass, replace
 
 from opentelemetry.trace import Tracer
@@ -18,7 +17,7 @@ from voxgate.gateway.chat import ChatJob
 from voxgate.gateway.inputs import (
     CHAT_SAMPLE_RATE,
     RECOGNIZER_SAMPLE_RATE,
-    decode_input,
+    decoded_input,
 )
 from voxgate.gateway.jobs import Job, JobOptions
 from voxgate.gateway.speech import SpeechJob
@@ -123,11 +122,8 @@ class UnifiedJobs:
         with self.tracer.start_as_current_span(
             "decode audio", attributes={"voxgate.audio.bytes": len(data)}
         ) as span:
-            audio = await asyncio.to_thread(
-                decode_input,
-                data,
-                sample_rate=sample_rate,
-                max_seconds=self.settings.max_audio_seconds,
+            audio = await decoded_input(
+                data, sample_rate=sample_rate, max_seconds=self.settings.max_audio_seconds
             )
             span.set_attribute("voxgate.audio.seconds", audio.duration_seconds)
         return audio

@@ -1,6 +1,5 @@
 """The OpenAI wire protocol, shared by OpenAI, Azure OpenAI and any compatible server."""
 
-import base64
 import binascii
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -128,7 +127,8 @@ class OpenAIStyleProvider:
 
     def _delta(self, event: dict[str, Any]) -> bytes:
         try:
-            return base64.b64decode(str(event.get("audio", "")), validate=True)
+            # Strict: what validate=True refuses, without its regex pass over the string.
+            return binascii.a2b_base64(str(event.get("audio", "")), strict_mode=True)
         except (binascii.Error, ValueError) as exc:
             raise UpstreamError(self.name, "a speech delta is not base64", retriable=True) from exc
 
