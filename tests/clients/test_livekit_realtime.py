@@ -7,7 +7,7 @@ import wave
 
 import httpx
 
-from tests.audio_probe import word_error_rate
+from tests.audio_probe import word_recall
 from tests.clients.conftest import (
     CLIENT_SECONDS,
     CLIENTS_PYTHON,
@@ -125,7 +125,10 @@ def test_a_two_turn_conversation_with_the_local_cascade(served: Served) -> None:
         # The chat route (the simulator's chat) answered what Whisper heard of the sentence.
         assert text.startswith("The simulator heard:"), text
         assert int(str(turn["frames"])) > 0 and seconds(wav) > 1
-        assert word_error_rate(text, heard_back(served, wav)) <= 0.25
+        # The second reply repeats the first one's sentence, and Whisper tiny often hears a
+        # repeat once (and may mishear "please" as "police"): the reply's audio is known by its
+        # words being in it, not by their count or order.
+        assert word_recall(text, heard_back(served, wav)) >= 0.8
 
 
 def test_a_two_turn_conversation_through_the_relay(served: Served) -> None:
