@@ -12,19 +12,17 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from voxgate.catalog.schema import ModelRow
 from voxgate.errors import GatewayError
 from voxgate.gateway.realtime.local import LocalWork, serve_locally
+from voxgate.gateway.realtime.session_gateway import SessionGateway
 from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.session_charge import SessionCharge
 from voxgate.routing.planner import PlannedAttempt
-
-if TYPE_CHECKING:  # the gateway owns the sessions (gateway/realtime/opening.py)
-    from voxgate.gateway.pipeline import AudioGateway
 
 # Serves the session on the last hop: the client's channel, the replay, the re-created responses.
 Serve = Callable[
@@ -41,7 +39,7 @@ class LastHop:
 
 
 def last_hop(
-    gateway: "AudioGateway", row: ModelRow, charge: SessionCharge, max_buffer_seconds: float
+    gateway: SessionGateway, row: ModelRow, charge: SessionCharge, max_buffer_seconds: float
 ) -> LastHop | None:
     """The row's last hop, when it names one whose chat route can be planned now."""
     last = gateway.catalog.get(row.realtime_last_hop) if row.realtime_last_hop else None
@@ -56,7 +54,7 @@ def last_hop(
 
 
 async def _serve(
-    gateway: "AudioGateway",
+    gateway: SessionGateway,
     row: ModelRow,
     chats: list[PlannedAttempt[Any]],
     charge: SessionCharge,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -30,6 +30,7 @@ from voxgate.gateway.realtime.last_hop import last_hop
 from voxgate.gateway.realtime.local import LocalWork, initial_config, serve_locally
 from voxgate.gateway.realtime.relay import RealtimeRelay
 from voxgate.gateway.realtime.session import run_session
+from voxgate.gateway.realtime.session_gateway import SessionGateway
 from voxgate.gateway.realtime.stage_report import access_fields, report_stages
 from voxgate.gateway.realtime.transcription import serve_transcription
 from voxgate.gateway.realtime.wire import ClientChannel
@@ -41,9 +42,6 @@ from voxgate.settings import Settings
 from voxgate.store.keys import Principal
 from voxgate.store.realtime import MintedSecret, RealtimeSecrets
 from voxgate.types import MicroUSD
-
-if TYPE_CHECKING:  # the gateway owns the sessions; they reach back only through its methods
-    from voxgate.gateway.pipeline import AudioGateway
 
 SECRET_TASK = "realtime_secret"  # noqa: S105 - a task name
 # What a session holds ahead of its next piece of work, beside what its work under way holds.
@@ -115,7 +113,7 @@ class PlannedSession:
 class RealtimeSessions:
     """Sessions' own steps, for the gateway that owns them (`AudioGateway.open_session`)."""
 
-    gateway: "AudioGateway"
+    gateway: SessionGateway
     secrets: RealtimeSecrets
     settings: Settings
     metrics: Metrics

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from voxgate.audio.pcm import PcmAudio
 from voxgate.audio.resample import resample
@@ -24,6 +24,7 @@ from voxgate.catalog.schema import ModelRow
 from voxgate.errors import InvalidRequestError, ServiceUnavailableError
 from voxgate.gateway.realtime.dialect import as_object
 from voxgate.gateway.realtime.responses import new_id
+from voxgate.gateway.realtime.session_gateway import SessionGateway
 from voxgate.gateway.realtime.transcribing import (
     BYTES_PER_SECOND,
     TranscriptionSession,
@@ -39,16 +40,13 @@ from voxgate.gateway.session_charge import SessionCharge
 from voxgate.providers.protocols import TranscriptionRequest
 from voxgate.routing.planner import PlannedAttempt
 
-if TYPE_CHECKING:  # the gateway owns the sessions (gateway/realtime/opening.py)
-    from voxgate.gateway.pipeline import AudioGateway
-
 HEARING_RATE = 16_000
 # The audio a session that named no model may send before its settings, kept until they come.
 SETTINGS_WAIT_SECONDS = 30.0
 UPDATES = frozenset({"session.update", "transcription_session.update"})
 
 
-def transcription_row(gateway: "AudioGateway", model: str | None) -> ModelRow:
+def transcription_row(gateway: SessionGateway, model: str | None) -> ModelRow:
     """The catalog row of a transcription model (by id or alias), or the default's; an
     InvalidRequestError naming `model` for one that is not a transcription model here."""
     wanted = model or DEFAULT_TRANSCRIPTION_MODEL
@@ -67,7 +65,7 @@ class LocalHearing:
     """Each piece heard through the named row's transcription routes (failing over as every
     request does), its new audio held before and charged after at that row's price."""
 
-    gateway: "AudioGateway"
+    gateway: SessionGateway
     charge: SessionCharge
 
     async def hear(self, pcm: bytes, config: TranscriptionConfig, new_bytes: int) -> str:
@@ -106,7 +104,7 @@ class LocalHearing:
 
 async def serve_transcription(
     channel: ClientChannel,
-    gateway: "AudioGateway",
+    gateway: SessionGateway,
     charge: SessionCharge,
     session: dict[str, Any],
     url_model: str | None,
@@ -163,7 +161,7 @@ async def _until_settings(
             return early
 
 
-def _first_model(gateway: "AudioGateway", event: dict[str, Any], model: str) -> str:
+def _first_model(gateway: SessionGateway, event: dict[str, Any], model: str) -> str:
     """The model that serves the session: the one its first settings name, when the catalog
     has it (an unknown one is refused by the session that reads the event), else `model`."""
     if event.get("type") not in UPDATES:
@@ -173,7 +171,7 @@ def _first_model(gateway: "AudioGateway", event: dict[str, Any], model: str) -> 
     return named if named and row is not None and "transcription" in row.tasks else model
 
 
-def _realtime_attempts(gateway: "AudioGateway", row: ModelRow) -> list[PlannedAttempt[Any]] | None:
+def _realtime_attempts(gateway: SessionGateway, row: ModelRow) -> list[PlannedAttempt[Any]] | None:
     """The row's realtime routes, or None when it has none configured."""
     try:
         return gateway.planner.plan(row, gateway.providers.realtime)
@@ -181,7 +179,7 @@ def _realtime_attempts(gateway: "AudioGateway", row: ModelRow) -> list[PlannedAt
         return None
 
 
-def _served_here(gateway: "AudioGateway", model: str) -> ModelRow:
+def _served_here(gateway: SessionGateway, model: str) -> ModelRow:
     """A model a session served here may switch to: one that is served here too (a model with
     a realtime route is relayed there, from a session of its own)."""
     row = transcription_row(gateway, model)
@@ -195,7 +193,7 @@ def _served_here(gateway: "AudioGateway", model: str) -> ModelRow:
     return row
 
 
-def _local_label(gateway: "AudioGateway", row: ModelRow) -> tuple[str, str]:
+def _local_label(gateway: SessionGateway, row: ModelRow) -> tuple[str, str]:
     first = gateway.planner.plan(row, gateway.providers.transcription)[0]
     return first.route.provider, first.label
 

@@ -13,7 +13,7 @@ no more audio than was sent.
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from websockets.exceptions import ConnectionClosed
@@ -23,6 +23,7 @@ from voxgate.catalog.schema import ModelRow
 from voxgate.errors import InsufficientCreditError, InvalidRequestError
 from voxgate.gateway.realtime.dialect import as_object
 from voxgate.gateway.realtime.relay import UPSTREAM_MAX_EVENT_BYTES, transcriber
+from voxgate.gateway.realtime.session_gateway import SessionGateway
 from voxgate.gateway.realtime.transcribing import BYTES_PER_SECOND
 from voxgate.gateway.realtime.transcription_config import TranscriptionConfig
 from voxgate.gateway.realtime.wire import (
@@ -37,9 +38,6 @@ from voxgate.gateway.session_charge import SessionCharge
 from voxgate.providers.protocols import RealtimeOptions, RealtimeSocket
 from voxgate.routing.planner import PlannedAttempt
 
-if TYPE_CHECKING:  # the gateway owns the sessions (gateway/realtime/opening.py)
-    from voxgate.gateway.pipeline import AudioGateway
-
 TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
 GREETINGS = frozenset({"session.created", "transcription_session.created"})
 ANSWERS = frozenset({"session.updated", "transcription_session.updated"})
@@ -51,7 +49,7 @@ class TranscriptionRelay:
         self,
         channel: ClientChannel,
         charge: SessionCharge,
-        gateway: "AudioGateway",
+        gateway: SessionGateway,
         row: ModelRow,
         attempts: list[PlannedAttempt[Any]],
     ) -> None:
