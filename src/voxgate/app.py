@@ -126,6 +126,7 @@ def create_app(
             await services.local.preload()
             logger.info("local models loaded in %.1f s", time.perf_counter() - started)
         # Ready means warm: uvicorn answers nothing, /readyz included, until start-up is done.
+        await services.database.warm_up()
         await services.gateway.warm_up()
         # What start-up built lives as long as the process; full collections skip it.
         gc.freeze()

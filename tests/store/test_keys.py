@@ -90,3 +90,14 @@ async def test_a_key_revoked_elsewhere_is_refused_once_its_trust_runs_out(
         assert asked - revoked <= trust_seconds, "trusted after its time ran out"
         await asyncio.sleep(0.02)
     assert await elsewhere.authenticate(secret) is None
+
+
+async def test_a_keys_first_use_is_written_as_its_last_use(database: Database) -> None:
+    workspace = await Workspaces(database).create("acme")
+    keys = KeyStore(database, KeyHasher(b"pepper"))
+    record, secret = await keys.create_key(workspace.id, "ci")
+    before = utcnow()
+    assert await keys.authenticate(secret) is not None
+    [listed] = await keys.list(workspace.id)
+    assert listed.id == record.id
+    assert listed.last_used_at is not None and listed.last_used_at >= before - timedelta(seconds=1)

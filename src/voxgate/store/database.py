@@ -119,6 +119,24 @@ class Database:
             connection.execute("COMMIT")
             return result
 
+    async def warm_up(self) -> None:
+        """Open what the request path reads and writes through (SQLite's reader and writer,
+        or a first pooled PostgreSQL connection), so the first request after ready opens
+        nothing."""
+        if self.is_sqlite:
+            self._sqlite("reader")
+            self._sqlite("writer")
+            return
+        async with self._postgres():
+            pass
+
+    @property
+    def warm(self) -> bool:
+        """Whether the request path's connections are open."""
+        if self.is_sqlite:
+            return {"reader", "writer"} <= set(self._direct)
+        return self._pool is not None
+
     async def checkpoint(self) -> None:
         """Move the write-ahead log into the database file (SQLite; elsewhere nothing to do).
 
