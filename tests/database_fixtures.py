@@ -1,8 +1,8 @@
 """The same store and billing tests on SQLite and on PostgreSQL (127.0.0.1:5432, database test).
 
 The migrations run once per session on each: SQLite into a template file of which each test
-(and each in-process gateway's `data_dir`) gets a copy, PostgreSQL into a schema of this run's own (so parallel runs never see each
-other's rows) whose rows are deleted before each test.
+(and each in-process gateway's `data_dir`) gets a copy; PostgreSQL into a schema of this run's
+own (so parallel runs never see each other's rows) whose rows are deleted before each test.
 """
 
 import secrets
