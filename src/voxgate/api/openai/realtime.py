@@ -39,7 +39,6 @@ from voxgate.gateway.tasks import resolve_task
 from voxgate.gateway.validation import validate
 from voxgate.services import Services
 from voxgate.store.keys import Principal
-from voxgate.store.realtime import MintedSecret
 
 MIN_TTL_SECONDS, MAX_TTL_SECONDS, DEFAULT_TTL_SECONDS = 10, 7200, 600
 PCM_RATE = 24_000
@@ -95,8 +94,8 @@ async def create_client_secret(request: Request) -> Response:
     else:
         row = _realtime_model(services, str(body.session.get("model", "")))
     transcriber(services.catalog, body.session, "session.")
-    minted = await _mint(
-        services, principal, row, body.session, body.expires_after.seconds, _request_id(request)
+    minted = await services.gateway.mint_secret(
+        principal, row, body.session, body.expires_after.seconds, _request_id(request)
     )
     expires_at = int(minted.expires_at.timestamp())
     return JSONResponse(
@@ -116,8 +115,8 @@ async def create_session(request: Request) -> Response:
     row = _realtime_model(services, body.model)
     session = body.model_dump()
     transcriber(services.catalog, session, "")
-    minted = await _mint(
-        services, principal, row, session, DEFAULT_TTL_SECONDS, _request_id(request)
+    minted = await services.gateway.mint_secret(
+        principal, row, session, DEFAULT_TTL_SECONDS, _request_id(request)
     )
     expires_at = int(minted.expires_at.timestamp())
     return JSONResponse(
@@ -141,8 +140,8 @@ async def create_transcription_session(request: Request) -> Response:
     row = _transcription_model(services, named_model(given))
     config = TranscriptionConfig(id=new_id("sess"), model=row.id).updated(given, beta=True)
     session = ga_settings(config)
-    minted = await _mint(
-        services, principal, row, session, DEFAULT_TTL_SECONDS, _request_id(request)
+    minted = await services.gateway.mint_secret(
+        principal, row, session, DEFAULT_TTL_SECONDS, _request_id(request)
     )
     return JSONResponse(
         config.view(BETA)
@@ -187,8 +186,8 @@ async def unified_realtime(
         "instructions": "\n\n".join(filter(None, (request.instructions, request.input))),
         "audio": {"output": output},
     }
-    minted = await _mint(
-        services, principal, row, session, DEFAULT_TTL_SECONDS, request_id or new_request_id()
+    minted = await services.gateway.mint_secret(
+        principal, row, session, DEFAULT_TTL_SECONDS, request_id or new_request_id()
     )
     return {
         "object": "realtime.session",
@@ -200,17 +199,6 @@ async def unified_realtime(
         },
         "usage": no_usage(),
     }
-
-
-async def _mint(
-    services: Services,
-    principal: Principal,
-    row: ModelRow,
-    session: dict[str, Any],
-    ttl_seconds: int,
-    request_id: str,
-) -> MintedSecret:
-    return await services.gateway.mint_secret(principal, row, session, ttl_seconds, request_id)
 
 
 async def realtime_over_http(request: Request) -> Response:
