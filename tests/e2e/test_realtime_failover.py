@@ -140,6 +140,29 @@ async def asked_again(gateway: RunningGateway, key: str) -> list[Any]:
     return seen
 
 
+async def updated_then_asked(gateway: RunningGateway, key: str) -> list[Any]:
+    """A settings update, answered, then a typed question, answered: every event seen."""
+    client = openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=key)
+    seen: list[Any] = []
+    async with client.realtime.connect(model=MODEL) as connection:
+        manual = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+        await connection.session.update(session=manual)  # type: ignore[arg-type]
+        async for event in connection:
+            seen.append(event)
+            if event.type == "session.updated":
+                break
+        await connection.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": QUESTION}],
+            }
+        )
+        await connection.response.create()
+        await _until_done(connection, seen)
+    return seen
+
+
 async def _until_done(connection: Any, seen: list[Any]) -> Any:
     async for event in connection:
         seen.append(event)
@@ -285,4 +308,25 @@ def test_a_question_the_lost_route_never_confirmed_is_asked_on_the_next(
     assert azure["sent"].count("response.created") == 1
     read = [(m["role"], m["content"]) for m in azure["answers"][0]["messages"]]
     assert read[-1] == ("user", QUESTION) and len(read) == 3
+    assert settled(gateway, key)["held_micro_usd"] == 0
+
+
+@pytest.mark.parametrize("served_by", ["served", "last_hop"])
+def test_an_update_the_lost_route_never_answered_is_answered_after_the_move(
+    request: pytest.FixtureRequest, served_by: str
+) -> None:
+    """The route drops the session right after session.created, before answering the
+    gateway's opening update or the client's: the client's update is answered all the same
+    (once), by the next route or the last hop, and the session goes on."""
+    gateway, sim = request.getfixturevalue(served_by)
+    key = gateway.new_workspace(f"rt-move-update-{served_by}", "1.00")
+    sim.queue_faults(SIM_KEYS["primary"], {"kind": "drop", "after_events": 1})
+
+    seen = asyncio.run(asyncio.wait_for(updated_then_asked(gateway, key), TIMEOUT))
+
+    assert moved(seen).reason == "upstream_closed"
+    [updated] = [e for e in seen if e.type == "session.updated"]
+    assert updated.session.audio.input.turn_detection is None
+    assert not [e for e in seen if e.type == "error"], "no error reaches the client"
+    assert seen[-1].response.status == "completed"
     assert settled(gateway, key)["held_micro_usd"] == 0

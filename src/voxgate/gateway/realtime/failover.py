@@ -63,6 +63,13 @@ class SessionReplay:
         """A session.update the client sent, as it wrote it."""
         _merge(self.session, copy.deepcopy(session))
 
+    def owed_updates(self, count: int) -> list[dict[str, Any]]:
+        """What answers the client's `count` updates a lost upstream never answered: the
+        session's settings, once for each (their answers are the client's)."""
+        return [
+            {"type": "session.update", "session": copy.deepcopy(self.session)} for _ in range(count)
+        ]
+
     def client_item(self, item: dict[str, Any]) -> None:
         """An item the client sent: replayed as sent until the provider confirms it."""
         self.unconfirmed.append(copy.deepcopy(item))

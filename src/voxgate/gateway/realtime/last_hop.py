@@ -5,7 +5,8 @@ was lost mid-session.
 The session is replayed to the local conversation as client events (its settings, then its
 items, audio turns as their transcripts) whose answers the client never sees (its
 `session.created` and the acknowledgements), but for an `error` naming what the local hop
-could not take. A response re-created there is the first event the client sees answered.
+could not take. What the move owes the client comes next, answered to it: its settings once
+for each update the lost route left unanswered, then the responses re-created there.
 """
 
 from collections import deque
@@ -24,7 +25,7 @@ from voxgate.gateway.realtime.wire import ClientChannel
 from voxgate.gateway.session_charge import SessionCharge
 from voxgate.routing.planner import PlannedAttempt
 
-# Serves the session on the last hop: the client's channel, the replay, the re-created responses.
+# Serves the session on the last hop: the client's channel, the replay, what the move owes.
 Serve = Callable[
     [ClientChannel, list[dict[str, Any]], list[dict[str, Any]]], Coroutine[Any, Any, None]
 ]
@@ -61,28 +62,28 @@ async def _serve(
     max_buffer_seconds: float,
     channel: ClientChannel,
     replay: list[dict[str, Any]],
-    recreated: list[dict[str, Any]],
+    owed: list[dict[str, Any]],
 ) -> None:
     work = LocalWork(row, gateway.legs(row), chats, charge, gateway.attempts)
-    replaying = ReplayingChannel(channel, replay, recreated)
+    replaying = ReplayingChannel(channel, replay, owed)
     await serve_locally(replaying, work, row, {}, max_buffer_seconds=max_buffer_seconds)
 
 
 class ReplayingChannel(ClientChannel):
     """The client's channel as the local conversation reads it: the replay first (its answers
-    kept from the client, but for errors), then the re-created responses, then the client."""
+    kept from the client, but for errors), then what the move owes it, then the client."""
 
     def __init__(
         self,
         channel: ClientChannel,
         replay: list[dict[str, Any]],
-        recreated: list[dict[str, Any]],
+        owed: list[dict[str, Any]],
     ) -> None:  # the client's own channel does the work: no socket of its own
         self._channel = channel
         self.dialect = channel.dialect
         self.stats = channel.stats
         self._replay = deque(replay)
-        self._recreated = deque(recreated)
+        self._owed = deque(owed)
         # Until the conversation asks for the event after the replay, what it sends answers
         # the replay (it handles one event at a time).
         self._quiet = True
@@ -90,7 +91,7 @@ class ReplayingChannel(ClientChannel):
     async def next_message(self) -> tuple[dict[str, Any], str]:
         if not self._replay:
             self._quiet = False
-        queue = self._replay or self._recreated
+        queue = self._replay or self._owed
         if queue:
             event = queue.popleft()
             return event, orjson.dumps(event).decode()

@@ -113,6 +113,8 @@ class RealtimeRelay:
         self._forwarding = asyncio.Lock()
         self._replay = SessionReplay(channel.dialect.beta)
         self._hidden_created = False
+        # The client's event read and not yet taken by an upstream, with its text.
+        self._unsent: tuple[dict[str, Any], str] | None = None
         # The responses under way on the route last lost: (their id once created, their hold).
         self._under_way: list[tuple[str | None, HeldResponse]] = []
         # The row that prices input transcription billed by duration, once the session names it.
@@ -188,9 +190,12 @@ class RealtimeRelay:
                 raise over(lost)
             return None
         self._hidden_created = True
+        owed = self._turns.moved()
         await upstream.send(orjson.dumps(self._turns.opening(self._channel.dialect.beta)).decode())
         for event in self._replay.events():
             await self._replayed(upstream, event)
+        for update in self._replay.owed_updates(owed):
+            await self._forward(upstream, update, orjson.dumps(update).decode())
         await self._announce(lost, moved_from)
         for held in self._recreated():
             capped = await self._responses.held_create(
@@ -224,9 +229,11 @@ class RealtimeRelay:
         moved_from = self._charge.served_by
         self._charge.serving(hop.provider, hop.route, hop.row)
         await self._announce(lost, moved_from)
-        recreated = [{"type": "response.create", "response": r} for r in self._recreated()]
+        responses = [{"type": "response.create", "response": r} for r in self._recreated()]
+        unsent = [self._unsent[0]] if self._unsent is not None else []
+        owed = [*self._replay.owed_updates(self._turns.moved()), *responses, *unsent]
         replay = [*self._replay.events(), self._budget.caps.update()]  # the caps go on there
-        await hop.serve(self._channel, replay, recreated)
+        await hop.serve(self._channel, replay, owed)
 
     async def _replayed(self, upstream: RealtimeSocket, event: dict[str, Any]) -> None:
         """Send one replayed event as the relay sends the client's own: voices mapped, the
@@ -251,25 +258,31 @@ class RealtimeRelay:
         return socket
 
     async def _client_to_upstream(self) -> None:
-        """The client's events, to whichever upstream serves the session: held while it
-        moves; one the lost upstream could not take goes to the next, but a response.create,
-        which the move re-created or reported failed."""
+        """The client's events, to whichever upstream serves the session."""
         while True:
-            event, text = await self._channel.next_message()
-            while True:
-                await self._ready.wait()
-                async with self._forwarding:
-                    if not self._ready.is_set():
-                        continue  # the session began to move meanwhile
-                    lost = self._upstream
-                    try:
-                        await self._forward(lost, event, text)
-                        break
-                    except ConnectionClosed:
-                        pass
-                await self._moved_from(lost)
-                if event.get("type") == "response.create":
-                    break
+            self._unsent = await self._channel.next_message()
+            await self._send_unsent()
+
+    async def _send_unsent(self) -> None:
+        """The client's event read last, to the upstream serving now: held while the session
+        moves; one the lost upstream could not take goes to the next, but a response.create,
+        which the move re-created or reported failed. One still unsent when the session is
+        handed over to the last hop goes there (`_hand_over`)."""
+        while self._unsent is not None:
+            event, text = self._unsent
+            await self._ready.wait()
+            async with self._forwarding:
+                if not self._ready.is_set():
+                    continue  # the session began to move meanwhile
+                lost = self._upstream
+                try:
+                    await self._forward(lost, event, text)
+                    self._unsent = None
+                    return
+                except ConnectionClosed:
+                    if event.get("type") == "response.create":
+                        self._unsent = None
+            await self._moved_from(lost)
 
     async def _moved_from(self, lost: Any) -> None:
         """Wait until the session has moved off the upstream that was lost."""
@@ -299,6 +312,8 @@ class RealtimeRelay:
             text = mapped or (orjson.dumps(event).decode() if owned else text)
         self._items.client_event(self._conversation, event, text)
         await upstream.send(text)
+        if kind == "session.update":
+            self._turns.unanswered_updates += 1
         if kind == "conversation.item.create":  # sent: the replay has it until confirmed
             self._replay.client_item(as_object(event.get("item")))
 

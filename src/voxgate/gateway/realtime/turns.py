@@ -23,6 +23,8 @@ class VadTurns:
     stopped: bool = False
     # The session.updated answers to the relay's own updates, not yet passed over.
     own_updates: int = 0
+    # The client's session.updates the serving upstream has not answered yet.
+    unanswered_updates: int = 0
 
     def opening(self, beta: bool) -> dict[str, Any]:
         """The session.update that switches the provider's own responses off."""
@@ -61,10 +63,19 @@ class VadTurns:
     def passes(self, kind: object) -> bool:
         """Whether an upstream event reaches the client (not the answer to the relay's own
         update)."""
-        if kind == "session.updated" and self.own_updates:
+        if kind != "session.updated":
+            return True
+        if self.own_updates:
             self.own_updates -= 1
             return False
+        self.unanswered_updates = max(0, self.unanswered_updates - 1)
         return True
+
+    def moved(self) -> int:
+        """The session moved to a new upstream: the lost one's answers never come. How many of
+        the client's updates it left unanswered (the new one must answer them)."""
+        owed, self.unanswered_updates, self.own_updates = self.unanswered_updates, 0, 0
+        return owed
 
     def turn_ended(self, kind: object) -> bool:
         """Whether this upstream event commits a turn the detector ended, which the client
