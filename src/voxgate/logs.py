@@ -54,7 +54,7 @@ class ThreadedStderrHandler(logging.Handler):
     slow: a full pipe to the journal, or a log file on a disk busy with the database's
     checkpoint (measured stalling the loop 19–25 ms). The caller only fixes the message and
     appends the record: waking the writer for every line (a queue the thread waits on) took a
-    tenth of the loop's samples at 400 requests a second. The writer wakes every
+    fifth of the loop's samples at 400 requests a second. The writer wakes every
     `WRITE_INTERVAL_SECONDS`, formats what came meanwhile and writes it at once."""
 
     def __init__(self) -> None:
