@@ -96,20 +96,8 @@ async def conversation(gateway: RunningGateway, key: str) -> list[Any]:
     client = openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=key)
     seen: list[Any] = []
     async with client.realtime.connect(model=MODEL) as connection:
-        manual = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
-        await connection.session.update(session=manual)  # type: ignore[arg-type]
-        await connection.input_audio_buffer.append(audio=base64.b64encode(SECOND).decode())
-        await connection.input_audio_buffer.commit()
-        await connection.response.create()
-        await _until_done(connection, seen)
-        await connection.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": QUESTION}],
-            }
-        )
-        await connection.response.create()
+        await spoken_turn(connection, seen)
+        await ask(connection)
         while (await _until_done(connection, seen)).response.status != "completed":
             pass
     return seen
@@ -120,20 +108,8 @@ async def asked_again(gateway: RunningGateway, key: str) -> list[Any]:
     client = openai.AsyncOpenAI(base_url=f"{gateway.base_url}/v1", api_key=key)
     seen: list[Any] = []
     async with client.realtime.connect(model=MODEL) as connection:
-        manual = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
-        await connection.session.update(session=manual)  # type: ignore[arg-type]
-        await connection.input_audio_buffer.append(audio=base64.b64encode(SECOND).decode())
-        await connection.input_audio_buffer.commit()
-        await connection.response.create()
-        await _until_done(connection, seen)
-        await connection.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": QUESTION}],
-            }
-        )
-        await connection.response.create()
+        await spoken_turn(connection, seen)
+        await ask(connection)
         assert (await _until_done(connection, seen)).response.status == "failed"
         await connection.response.create()
         await _until_done(connection, seen)
@@ -151,16 +127,31 @@ async def updated_then_asked(gateway: RunningGateway, key: str) -> list[Any]:
             seen.append(event)
             if event.type == "session.updated":
                 break
-        await connection.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": QUESTION}],
-            }
-        )
-        await connection.response.create()
+        await ask(connection)
         await _until_done(connection, seen)
     return seen
+
+
+async def spoken_turn(connection: Any, seen: list[Any]) -> None:
+    """Manual turns, then a second of speech, committed and answered."""
+    manual = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+    await connection.session.update(session=manual)
+    await connection.input_audio_buffer.append(audio=base64.b64encode(SECOND).decode())
+    await connection.input_audio_buffer.commit()
+    await connection.response.create()
+    await _until_done(connection, seen)
+
+
+async def ask(connection: Any) -> None:
+    """The typed question, and a response asked for."""
+    await connection.conversation.item.create(
+        item={
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": QUESTION}],
+        }
+    )
+    await connection.response.create()
 
 
 async def _until_done(connection: Any, seen: list[Any]) -> Any:
