@@ -53,8 +53,8 @@ class ThreadedStderrHandler(logging.Handler):
     logs every request's access line, and a write to stderr blocks whenever its file or pipe is
     slow: a full pipe to the journal, or a log file on a disk busy with the database's
     checkpoint (measured stalling the loop 19–25 ms). The caller only fixes the message and
-    appends the record: waking the writer for every line (a queue the thread waits on) took a
-    fifth of the loop's samples at 400 requests a second. The writer wakes every
+    appends the record: waking the writer for every line (a queue the thread waits on) cost
+    2–8% of a request's CPU at concurrency 16 (docs/performance.md). The writer wakes every
     `WRITE_INTERVAL_SECONDS`, formats what came meanwhile and writes it at once."""
 
     def __init__(self) -> None:
