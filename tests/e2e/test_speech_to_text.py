@@ -96,7 +96,10 @@ def test_common_containers_transcribe(
         gateway,
         {"model": "local-whisper-tiny-en", "task": "transcription", "input": data_url(audio, mime)},
     )
-    assert word_error_rate(sentence, reply["data"]["text"]) <= 0.15
+    # Whisper tiny may miss two short words of the twelve after lossy coding (seen in a quiet
+    # fresh-clone run: "is" as "as", "a" as "the" after Opus in WebM); a container decoded
+    # wrong loses the sentence.
+    assert word_error_rate(sentence, reply["data"]["text"]) <= 0.2
     assert reply["data"]["duration"] > 2
     assert float(reply["usage"]["estimated_audio_minutes"]) == pytest.approx(
         reply["data"]["duration"] / 60, abs=1e-3
