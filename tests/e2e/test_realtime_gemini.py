@@ -9,7 +9,7 @@ import asyncio
 import base64
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,17 @@ def expected_charge(reported: dict[str, Any]) -> int:
         + tokens("responseTokensDetails", "AUDIO") * prices["audio_output_per_1m_tokens"]
     )
     return int((exact + Decimal("0.5")).to_integral_value(rounding="ROUND_FLOOR"))
+
+
+def assert_charged_as_reported(gateway: RunningGateway, sim: RunningSimulator, key: str) -> None:
+    """Once settled, each answer was charged what Gemini reported for it at the row's prices,
+    within its hold."""
+    settled(gateway, key)
+    reported = [u for s in live_sessions(sim) for u in s.get("usage", [])]
+    records = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
+    assert sorted(r["cost_micro_usd"] for r in records) == sorted(map(expected_charge, reported))
+    for record in records:
+        assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]
 
 
 def test_two_spoken_turns_on_gemini_live_charged_at_the_gemini_row(
@@ -366,12 +377,7 @@ def test_speaking_over_a_gemini_answer_cancels_it_and_charges_what_was_made(
     assert (cut.status, cut.status_details.reason) == ("cancelled", "turn_detected")
     assert answered.status == "completed"
     assert not [e for e in seen if e.type == "error"]
-    settled(gateway, key)
-    reported = [u for s in live_sessions(sim) for u in s.get("usage", [])]
-    records = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
-    assert sorted(r["cost_micro_usd"] for r in records) == sorted(map(expected_charge, reported))
-    for record in records:
-        assert record["charged_micro_usd"] == record["cost_micro_usd"], record
+    assert_charged_as_reported(gateway, sim, key)
 
 
 async def spoken_then_typed(gateway: RunningGateway, key: str) -> list[Any]:
@@ -613,9 +619,60 @@ def test_speech_over_a_gemini_answer_to_a_detected_turn_cancels_it(
     kinds = [e["type"] for e in events]
     assert kinds.count("input_audio_buffer.speech_started") == 2
     assert not [e for e in events if e["type"] == "error"]
-    settled(gateway, key)
-    reported = [u for s in live_sessions(sim) for u in s.get("usage", [])]
-    records = [r for r in usage(gateway, key) if r["cost_micro_usd"]]
-    assert sorted(r["cost_micro_usd"] for r in records) == sorted(map(expected_charge, reported))
-    for record in records:
-        assert record["charged_micro_usd"] == record["cost_micro_usd"] <= record["hold_micro_usd"]
+    assert_charged_as_reported(gateway, sim, key)
+
+
+async def spoken_over_uninterrupted(gateway: RunningGateway, key: str) -> list[dict[str, Any]]:
+    """As `spoken_over`, with `interrupt_response: false` and each answer asked for by the
+    client (`create_response: false`), the second once the first is done."""
+    pcm = question_pcm(gateway, gateway.key) + bytes(48_000)
+    detection = {"type": "server_vad", "interrupt_response": False, "create_response": False}
+    session = {"type": "realtime", "audio": {"input": {"turn_detection": detection}}}
+    events: list[dict[str, Any]] = []
+
+    async def read_until(done: Callable[[list[str]], bool]) -> None:
+        while not done([e["type"] for e in events]):
+            events.append(json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT)))
+
+    async with connect(gateway, key, MODEL) as socket:
+        await until(socket, "session.created")
+        await socket.send(json.dumps({"type": "session.update", "session": session}))
+        await until(socket, "session.updated")
+        for answers in (1, 2):
+            for start in range(0, len(pcm), 9600):
+                await append(socket, pcm[start : start + 9600])
+            await read_until(lambda kinds: kinds.count("input_audio_buffer.committed") == answers)
+            await read_until(lambda kinds: kinds.count("response.done") == answers - 1)
+            await socket.send(json.dumps({"type": "response.create"}))
+            await read_until(lambda kinds: kinds[-1] == "response.output_audio.delta")
+        await read_until(lambda kinds: kinds.count("response.done") == 2)
+    return events
+
+
+def test_speech_over_a_gemini_answer_leaves_it_alone_without_interrupt_response(
+    served: tuple[RunningGateway, RunningSimulator],
+) -> None:
+    gateway, sim = served
+    sim.reset()
+    # Slowly spoken answers on both connections: the one opened, and the one the update's new
+    # setup resumes on.
+    paced = {"kind": "paced", "chunk_interval_ms": 500}
+    sim.queue_faults(SIM_KEYS["gemini"], paced, paced)
+    key = gateway.new_workspace("rt-gemini-vad-no-barge-in", "1.00")
+
+    events = asyncio.run(spoken_over_uninterrupted(gateway, key))
+
+    kinds = [e["type"] for e in events]
+    first_done = kinds.index("response.done")
+    # The second question was heard while the first answer was still being spoken.
+    assert [i for i, k in enumerate(kinds) if k == "input_audio_buffer.speech_started"][1] < (
+        first_done
+    )
+    done = [e["response"] for e in events if e["type"] == "response.done"]
+    assert [response["status"] for response in done] == ["completed", "completed"]
+    assert not [e for e in events if e["type"] == "error"]
+    setups = [s["setup"]["realtimeInputConfig"] for s in live_sessions(sim) if s.get("usage")]
+    assert setups == [
+        {"automaticActivityDetection": {"disabled": True}, "activityHandling": "NO_INTERRUPTION"}
+    ]
+    assert_charged_as_reported(gateway, sim, key)

@@ -108,6 +108,24 @@ def test_server_vad_is_the_gateways_own_detector_and_text_output() -> None:
     assert settings.updated({"turn_detection": None}).detection is None
 
 
+@pytest.mark.parametrize(
+    ("interrupt_response", "handling"),
+    [(None, None), (True, None), (False, "NO_INTERRUPTION")],
+)
+def test_interrupt_response_false_lets_detected_speech_leave_the_answer_alone(
+    interrupt_response: bool | None, handling: str | None
+) -> None:
+    detection: dict[str, Any] = {"type": "server_vad"}
+    if interrupt_response is not None:
+        detection["interrupt_response"] = interrupt_response
+    settings = LiveSettings().updated({"audio": {"input": {"turn_detection": detection}}})
+    config = settings.setup(MODEL, None)["setup"]["realtimeInputConfig"]
+    assert config.get("activityHandling") == handling
+    assert config["automaticActivityDetection"] == {"disabled": True}
+    # Changing it changes the setup, so a session.update opens a new connection with it.
+    assert settings.setup(MODEL, None) != LiveSettings().setup(MODEL, None) or handling is None
+
+
 def test_a_manual_turn_is_asked_for_and_answered() -> None:
     translation = LiveTranslation(manual=True)
     # Audio waits for its commit: Gemini would take it as the user speaking over an answer.

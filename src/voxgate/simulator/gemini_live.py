@@ -8,7 +8,8 @@ as `clientContent` turns (answered when `turnComplete`). The answer is `serverCo
 `inputTranscription`, then `modelTurn` parts with 24 kHz PCM16 `inlineData` in 200 ms chunks
 beside their `outputTranscription`, then `generationComplete` and `turnComplete` with the
 turn's `usageMetadata`. Speech heard while an answer is still being sent (or an
-`activityStart`) stops it: `interrupted`, with the usage of what was made. A turn whose text
+`activityStart`) stops it: `interrupted`, with the usage of what was made; unless the setup's
+`realtimeInputConfig.activityHandling` is `NO_INTERRUPTION`, which lets it go on. A turn whose text
 names a declared function gets a `toolCall` instead, and the `toolResponse` is answered in
 words. A queued `paced` fault paces the spoken answer, so a test can speak over it. A
 `clientContent` message stops an answer under way, as Gemini's does (Live takes no output
@@ -95,6 +96,7 @@ class LiveSession:
         self._turn = _Turn()
         self._vad: Vad | None = None
         self._automatic = True
+        self._interruptible = True
         self._tools: list[str] = []
         self._audio_out = True
         self._answering: asyncio.Task[None] | None = None
@@ -138,6 +140,8 @@ class LiveSession:
         self._audio_out = "AUDIO" in [str(m).upper() for m in modalities]
         detection = (setup.get("realtimeInputConfig") or {}).get("automaticActivityDetection")
         self._automatic = not (detection or {}).get("disabled", False)
+        handling = (setup.get("realtimeInputConfig") or {}).get("activityHandling")
+        self._interruptible = handling != "NO_INTERRUPTION"
         self._tools = [
             str(declaration.get("name"))
             for tool in setup.get("tools") or []
@@ -166,7 +170,8 @@ class LiveSession:
         for blob in [audio] if isinstance(audio, dict) else realtime.get("mediaChunks") or []:
             await self._heard(base64.b64decode(str(blob.get("data", ""))))
         if "activityStart" in realtime:
-            self._interrupt()
+            if self._interruptible:
+                self._interrupt()
             self._turn = _Turn(speaking=True)
         if "activityEnd" in realtime or "audioStreamEnd" in realtime:
             await self._turn_ended()
@@ -185,7 +190,8 @@ class LiveSession:
         at_24k = resample(PcmAudio(pcm[: len(pcm) // 2 * 2], INPUT_RATE), RATE).samples
         for edge in await asyncio.to_thread(self._vad.feed, at_24k):
             if edge.kind == "started":
-                self._interrupt()
+                if self._interruptible:
+                    self._interrupt()
                 self._turn.speaking = True
             elif self._turn.speaking:
                 await self._turn_ended()

@@ -7,8 +7,9 @@ an OpenAI name to), function tools `functionDeclarations`, output modalities the
 `responseModalities`. Gemini's automatic activity detection is always off: the translation
 marks each user turn's activity itself (`live_input`), from the client's commits or, with
 server VAD, from the gateway's own detector, tuned by the client's threshold, silence and
-padding (`detection`). Both transcriptions are always asked for: the gateway reports what was
-heard and said whatever the client asked.
+padding (`detection`); with `interrupt_response: false` the speech it hears does not stop an
+answer (`activityHandling: NO_INTERRUPTION`). Both transcriptions are always asked for: the
+gateway reports what was heard and said whatever the client asked.
 """
 
 from dataclasses import dataclass, field, replace
@@ -113,10 +114,17 @@ class LiveSettings:
             generation["speechConfig"] = {"voiceConfig": prebuilt}
         if self.temperature is not None:
             generation["temperature"] = self.temperature
+        realtime_input: dict[str, Any] = {"automaticActivityDetection": {"disabled": True}}
+        if (
+            self.turn_detection is not None
+            and self.turn_detection.get("interrupt_response") is False
+        ):
+            # The detected speech's activityStart then leaves the answer being spoken alone.
+            realtime_input["activityHandling"] = "NO_INTERRUPTION"
         setup: dict[str, Any] = {
             "model": f"models/{model}",
             "generationConfig": generation,
-            "realtimeInputConfig": {"automaticActivityDetection": {"disabled": True}},
+            "realtimeInputConfig": realtime_input,
             "inputAudioTranscription": {},
             "sessionResumption": {"handle": handle} if handle else {},
         }
