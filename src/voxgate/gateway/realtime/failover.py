@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from voxgate.gateway.realtime.dialect import as_object
-from voxgate.gateway.realtime.wire import event_id, is_closed
+from voxgate.gateway.realtime.wire import ClientGone, event_id, is_closed
 from voxgate.gateway.realtime.work import SessionOver
 
 MOVED = "voxgate.session.moved"
+# How long the events a client sent just before it left may take to reach the upstream (their
+# holds are database writes); the session ends after.
+CLIENT_LEFT_DRAIN_SECONDS = 5.0
 Reason = Literal["upstream_closed", "server_error", "stalled"]
 _ITEM_ACKS = frozenset(
     {"conversation.item.created", "conversation.item.added", "conversation.item.done"}
@@ -215,7 +218,12 @@ def failed_done(response_id: str, reason: Reason) -> dict[str, Any]:
 
 async def until_lost(reader: "asyncio.Future[None]", pumping: Any) -> UpstreamLost | None:
     """Run the upstream's direction beside the client's (which outlives one upstream) until
-    either ends: how the upstream was lost, or None when a side closed."""
+    either ends: how the upstream was lost, or None when a side closed.
+
+    A client that left is noticed first by whichever direction touches its socket first. When
+    that is the upstream's (an event it could not pass on), the client's direction still
+    carries what the client sent before it left (a response.create, say) to the upstream, as
+    the provider would have taken it, for up to CLIENT_LEFT_DRAIN_SECONDS."""
     pump = asyncio.ensure_future(pumping)
     try:
         done, _ = await asyncio.wait({reader, pump}, return_when=asyncio.FIRST_COMPLETED)
@@ -228,6 +236,8 @@ async def until_lost(reader: "asyncio.Future[None]", pumping: Any) -> UpstreamLo
             return error
         if error is not None and not is_closed(error):
             raise error
+    if pump in done and not pump.cancelled() and isinstance(pump.exception(), ClientGone):
+        await asyncio.wait({reader}, timeout=CLIENT_LEFT_DRAIN_SECONDS)
     return None
 
 
