@@ -147,9 +147,10 @@ def start_portkey(data_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], s
 
 
 @contextmanager
-def running_voxgate(upstream: str, workers: int = 1) -> Iterator[Running]:
-    """voxgate with OpenAI routed to `upstream` (its /v1 URL), billing on SQLite."""
+def running_voxgate(upstream: str, workers: int = 1, *, billing: bool = True) -> Iterator[Running]:
+    """voxgate with OpenAI routed to `upstream` (its /v1 URL), billing on SQLite (or off)."""
     env = {
+        "VOXGATE_BILLING_ENABLED": str(billing).lower(),
         "OPENAI_API_KEY": "bench",
         "OPENAI_BASE_URL": upstream,
         "VOXGATE_ENGINE_PRELOAD": "false",
