@@ -25,17 +25,15 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-from sqlalchemy import insert
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from tests.billing.accounts import KEY_ID, funded
 
 from voxgate.billing.holds import Holds
 from voxgate.billing.usage import UsageRecord
 from voxgate.store.database import Database
-from voxgate.store.tables import ApiKey
-from voxgate.store.workspaces import Workspaces
 from voxgate.types import MicroUSD
 
 UPSTREAM = os.environ.get("VOXGATE_BENCH_UPSTREAM", "")
@@ -93,19 +91,7 @@ async def audio(request: Request) -> Response:
 async def _billing(database: Database) -> Billing:
     await database.migrate()
     await database.warm_up()
-    workspace = await Workspaces(database).create("bench", opening_credit=10**12)
-    key_id = "key_bench"
-    async with database.transaction() as connection:
-        await connection.execute(
-            insert(ApiKey).values(
-                id=key_id,
-                workspace_id=workspace.id,
-                name="bench",
-                prefix="vg_bench",
-                secret_hash=secrets.token_hex(32),
-            )
-        )
-    return Billing(Holds(database), workspace.id, key_id)
+    return Billing(Holds(database), await funded(database, 10**12), KEY_ID)
 
 
 async def _checkpoint_forever(database: Database) -> None:
